@@ -1,0 +1,92 @@
+"""`resnet-dsl`: argument parsing and exit codes only.
+
+Each command lives in `resnet_dsl.commands.<name>` as `run(args) -> int` and is
+imported only when called, so `check` and `summary` never pay for TensorFlow or Jinja.
+Exit codes: 0 ok, 1 findings or errors in the input, 2 usage.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from collections.abc import Sequence
+
+from resnet_dsl import __version__
+
+
+def _spec_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--set",
+        dest="overrides",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="override a network parameter, e.g. --set classes=10 --set input=224x224x3",
+    )
+    parser.add_argument("--network", metavar="NAME", help="the network to use, where a file defines several")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="resnet-dsl",
+        description="Describe residual networks in .arch files; check, summarize, build and generate them.",
+    )
+    parser.add_argument("--version", action="version", version=f"resnet-dsl {__version__}")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+
+    check = commands.add_parser("check", help="validate specs (exit 1 if any has errors)")
+    check.add_argument("files", nargs="+", metavar="FILE")
+
+    summary = commands.add_parser("summary", help="every layer's output shape, parameters and MACs")
+    summary.add_argument("file", metavar="FILE")
+    summary.add_argument("--json", action="store_true", help="print a JSON object instead of a table")
+    _spec_options(summary)
+
+    ir = commands.add_parser("ir", help="print the expanded, validated network as JSON")
+    ir.add_argument("file", metavar="FILE")
+    _spec_options(ir)
+
+    build = commands.add_parser("build", help="build the Keras model (needs the keras extra)")
+    build.add_argument("file", metavar="FILE")
+    build.add_argument("--save", metavar="PATH", help="save the model, e.g. model.keras (written atomically)")
+    _spec_options(build)
+
+    generate = commands.add_parser("generate", help="write standalone Keras source that builds the model")
+    generate.add_argument("file", metavar="FILE")
+    generate.add_argument("-o", "--output", metavar="OUT.py", help="where to write it (default: standard output)")
+    generate.add_argument("--check", action="store_true", help="exit 1 if OUT.py is not up to date; write nothing")
+    _spec_options(generate)
+
+    fmt = commands.add_parser("fmt", help="lay specs out canonically, in place")
+    fmt.add_argument("files", nargs="+", metavar="FILE")
+    fmt.add_argument("--check", action="store_true", help="exit 1 and name the files that would change")
+    fmt.add_argument("--diff", action="store_true", help="show what would change as a unified diff")
+
+    diff = commands.add_parser("diff", help="what changed in the network between two specs")
+    diff.add_argument("old", metavar="OLD")
+    diff.add_argument("new", metavar="NEW")
+    diff.add_argument("--format", choices=("text", "json", "markdown"), default="text")
+
+    graph = commands.add_parser("graph", help="draw the network (.dot, or .svg/.png with Graphviz)")
+    graph.add_argument("file", metavar="FILE")
+    graph.add_argument("-o", "--output", required=True, metavar="OUT.{dot,svg,png}")
+    graph.add_argument("--expand", action="store_true", help="draw every layer, not one node per stage")
+    _spec_options(graph)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    command = importlib.import_module(f"resnet_dsl.commands.{args.command}")
+    try:
+        return command.run(args)
+    except KeyboardInterrupt:
+        return 130
+    except BrokenPipeError:
+        sys.stderr.close()
+        return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,26 @@
+"""`resnet-dsl check FILE...`: validate every file; exit 1 if any has errors."""
+
+from __future__ import annotations
+
+import argparse
+
+from resnet_dsl.commands.common import report
+from resnet_dsl.errors import ArchError
+from resnet_dsl.loader import load_program
+
+
+def run(args: argparse.Namespace) -> int:
+    failed = 0
+    for path in args.files:
+        try:
+            network = load_program(path).check()
+        except ArchError as error:
+            report(error)
+            failed += 1
+            continue
+        if network is None:
+            print(f"{path}: ok (blocks only)")
+        else:
+            total = network.total_params.total
+            print(f"{path}: ok, {network.name}, {len(network.layers)} layers, {total:,} parameters")
+    return 1 if failed else 0

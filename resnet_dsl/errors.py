@@ -1,0 +1,51 @@
+"""Located errors: `file:line:col: error: message`, the source line, a caret, a hint."""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Iterable
+
+from resnet_dsl.ir import NO_SPAN, Span
+
+
+class ArchError(Exception):
+    """Anything wrong with a spec. The CLI prints it; it never becomes a traceback."""
+
+    def __init__(self, message: str, span: Span = NO_SPAN, hint: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.span = span
+        self.hint = hint
+        self.source_line: str | None = None
+
+    def with_source(self, text: str) -> ArchError:
+        """Attach the offending line, taken from the file's text, once."""
+        if self.source_line is None and self.span.line > 0:
+            lines = text.splitlines()
+            if self.span.line <= len(lines):
+                self.source_line = lines[self.span.line - 1]
+        return self
+
+    def render(self) -> str:
+        where = f"{self.span}: " if self.span.line else (f"{self.span.file}: " if self.span.file else "")
+        out = [f"{where}error: {self.message}"]
+        if self.source_line is not None:
+            number = str(self.span.line)
+            pad = " " * len(number)
+            start = max(self.span.column, 1)
+            same_line = self.span.end_line == self.span.line and self.span.end_column > start
+            width = self.span.end_column - start if same_line else 1
+            out.append(f" {number} | {self.source_line}")
+            out.append(f" {pad} | {' ' * (start - 1)}{'^' * width}")
+        if self.hint:
+            out.append(f"hint: {self.hint}")
+        return "\n".join(out)
+
+    def __str__(self) -> str:
+        return self.render()
+
+
+def did_you_mean(word: str, choices: Iterable[str]) -> str | None:
+    """A hint naming the closest known word, if any is close."""
+    close = difflib.get_close_matches(word, sorted(set(choices)), n=1, cutoff=0.6)
+    return f"did you mean '{close[0]}'?" if close else None

@@ -1,0 +1,569 @@
+"""Spec IR -> validated `Network`: parameters, defaults, block calls and repetition resolved.
+
+Every value is checked where it is used, so an error points at the text that caused
+it: an unknown name, a wrong type, a spatial size that shrinks to zero, a residual add
+whose sides differ. Shapes, parameters and MACs are computed on the way.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from resnet_dsl import ir, naming, ops, shapes
+from resnet_dsl import network as nw
+from resnet_dsl.errors import ArchError, did_you_mean
+
+MAX_LAYERS = 10_000
+MAX_REPEAT = 1_000
+
+Env = Mapping[str, Any]
+
+
+# ------------------------------------------------------------ expressions --
+
+
+def evaluate(expr: ir.Expr, env: Env) -> Any:
+    """An expression's value: ints, floats, bools, strings (symbols), tuples, initializers."""
+    if isinstance(expr, (ir.Int, ir.Float, ir.Bool, ir.Str)):
+        return expr.value
+    if isinstance(expr, ir.Shape):
+        return expr.dims
+    if isinstance(expr, ir.Name):
+        return env.get(expr.id, expr.id)
+    if isinstance(expr, ir.ListExpr):
+        return tuple(evaluate(item, env) for item in expr.items)
+    if isinstance(expr, ir.Index):
+        target = _operand(expr.target, env)
+        index = _operand(expr.index, env)
+        if not isinstance(target, tuple):
+            raise ArchError(f"cannot index {ops.describe(target)}: it is not a list", expr.target.span)
+        if isinstance(index, bool) or not isinstance(index, int):
+            raise ArchError(f"a list index must be an integer, got {ops.describe(index)}", expr.index.span)
+        if not -len(target) <= index < len(target):
+            raise ArchError(
+                f"index {index} is out of range for a list of {len(target)}",
+                expr.index.span,
+                f"indices run from 0 to {len(target) - 1}",
+            )
+        return target[index]
+    if isinstance(expr, ir.Neg):
+        value = _operand(expr.operand, env)
+        _require_number(value, expr.operand)
+        return -value
+    if isinstance(expr, ir.BinOp):
+        return _binop(expr, _operand(expr.left, env), _operand(expr.right, env))
+    if isinstance(expr, ir.Call):
+        return _initializer(expr, env)
+    raise AssertionError(f"unknown expression {expr!r}")  # the IR has no other kinds
+
+
+def _operand(expr: ir.Expr, env: Env) -> Any:
+    """A value used in arithmetic or indexing, where a bare symbol can only be a typo."""
+    if isinstance(expr, ir.Name) and expr.id not in env:
+        raise ArchError(f"unknown name '{expr.id}'", expr.span, did_you_mean(expr.id, env))
+    return evaluate(expr, env)
+
+
+def _require_number(value: Any, expr: ir.Expr) -> None:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise ArchError(f"expected a number, got {ops.describe(value)}", expr.span)
+
+
+def _binop(expr: ir.BinOp, left: Any, right: Any) -> Any:
+    _require_number(left, expr.left)
+    _require_number(right, expr.right)
+    if expr.op in ("//", "/") and right == 0:
+        raise ArchError("division by zero", expr.right.span)
+    if expr.op == "+":
+        return left + right
+    if expr.op == "-":
+        return left - right
+    if expr.op == "*":
+        return left * right
+    if expr.op == "//":
+        return left // right
+    return left / right
+
+
+def _initializer(call: ir.Call, env: Env) -> nw.Initializer:
+    if call.func not in ops.INITIALIZERS:
+        raise ArchError(
+            f"unknown initializer '{call.func}'",
+            call.span,
+            did_you_mean(call.func, ops.INITIALIZERS) or "known: " + ", ".join(sorted(ops.INITIALIZERS)),
+        )
+    allowed = ops.INITIALIZERS[call.func] | {"seed"}
+    seed = None
+    extra: list[tuple[str, float]] = []
+    for arg in call.args:
+        if arg.name is None:
+            raise ArchError(f"{call.func} takes keyword arguments only, e.g. seed=0", arg.span)
+        if arg.name not in allowed:
+            raise ArchError(
+                f"{call.func} has no option '{arg.name}'",
+                arg.span,
+                did_you_mean(arg.name, allowed) or "it takes " + ", ".join(sorted(allowed)),
+            )
+        value = evaluate(arg.value, env)
+        if arg.name == "seed":
+            if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+                raise ArchError(f"seed must be a non-negative integer, got {ops.describe(value)}", arg.value.span)
+            seed = value
+        else:
+            _require_number(value, arg.value)
+            extra.append((arg.name, float(value)))
+    return nw.Initializer(name=call.func, seed=seed, args=tuple(sorted(extra)))
+
+
+def bind_params(
+    owner: str, params: tuple[ir.Param, ...], args: tuple[ir.Arg, ...], env: Env, span: ir.Span
+) -> dict[str, Any]:
+    """Match a call's arguments to parameters, Python-style; defaults see earlier parameters."""
+    names = [p.name for p in params]
+    given: dict[str, tuple[Any, ir.Arg]] = {}
+    for position, arg in enumerate(args):
+        if arg.name is None:
+            if any(a.name is not None for a in args[:position]):
+                raise ArchError("a positional argument cannot follow a keyword argument", arg.span)
+            if position >= len(params):
+                raise ArchError(
+                    f"{owner} takes {len(params)} argument{'s' if len(params) != 1 else ''}, got {len(args)}",
+                    arg.span,
+                    f"its parameters are ({', '.join(names)})",
+                )
+            key = names[position]
+        else:
+            if arg.name not in names:
+                raise ArchError(
+                    f"{owner} has no parameter '{arg.name}'",
+                    arg.span,
+                    did_you_mean(arg.name, names) or f"its parameters are ({', '.join(names)})",
+                )
+            key = arg.name
+        if key in given:
+            raise ArchError(f"{owner} got '{key}' twice", arg.span)
+        given[key] = (evaluate(arg.value, env), arg)
+    bound: dict[str, Any] = {}
+    for param in params:
+        if param.name in given:
+            bound[param.name] = given[param.name][0]
+        elif param.default is not None:
+            bound[param.name] = evaluate(param.default, bound)
+        else:
+            raise ArchError(f"{owner} needs a value for '{param.name}'", span, f"pass {param.name}=...")
+    return bound
+
+
+# ----------------------------------------------------------------- layers --
+
+
+Defaults = Mapping[str, Mapping[str, Any]]
+
+
+def evaluate_defaults(calls: tuple[ir.LayerCall, ...], env: Env) -> dict[str, dict[str, Any]]:
+    """`defaults { conv(use_bias=false) }` -> {"conv": {"use_bias": False}}, checked."""
+    table: dict[str, dict[str, Any]] = {}
+    for call in calls:
+        op = _lookup(call)
+        options = table.setdefault(op.name, {})
+        for arg in call.args:
+            if arg.name is None:
+                raise ArchError("defaults take named options only", arg.span, f"write {call.op}(option=value)")
+            options[arg.name] = _convert(op, arg.name, evaluate(arg.value, env), arg, env)
+    return table
+
+
+def _lookup(call: ir.LayerCall) -> ops.Op:
+    op = ops.lookup(call.op)
+    if op is None:
+        raise ArchError(f"unknown layer '{call.op}'", call.span, did_you_mean(call.op, ops.known_names()))
+    return op
+
+
+def _convert(op: ops.Op, option_name: str, value: Any, arg: ir.Arg, env: Env) -> Any:
+    option = op.option(option_name)
+    if option is None:
+        known = [o.name for o in op.options]
+        raise ArchError(
+            f"{op.name} has no option '{option_name}'",
+            arg.span,
+            did_you_mean(option_name, known) or (f"it takes {', '.join(known)}" if known else "it takes no options"),
+        )
+    try:
+        return option.convert(value)
+    except ops.BadValue as bad:
+        hint = None
+        if isinstance(arg.value, ir.Name) and arg.value.id not in env:
+            hint = did_you_mean(arg.value.id, env)
+        raise ArchError(f"{op.name} {option_name}: {bad}", arg.value.span, hint) from None
+
+
+def layer_config(call: ir.LayerCall, env: Env, defaults: Defaults) -> tuple[ops.Op, Any, str]:
+    """(op, typed config, name suffix) of one layer call."""
+    op = _lookup(call)
+    given: dict[str, Any] = {}
+    for position, arg in enumerate(call.args):
+        if arg.name is None:
+            if position >= op.positional or any(a.name for a in call.args[:position]):
+                names = [o.name for o in op.options[: op.positional]]
+                raise ArchError(
+                    f"{op.name} takes {op.positional} positional argument{'s' if op.positional != 1 else ''}",
+                    arg.span,
+                    f"name the option: {op.name}({', '.join([*names, 'option=value'])})"
+                    if names
+                    else "name the option, e.g. option=value",
+                )
+            name = op.options[position].name
+        else:
+            name = arg.name
+        if name in given:
+            raise ArchError(f"{op.name} got '{name}' twice", arg.span)
+        given[name] = _convert(op, name, evaluate(arg.value, env), arg, env)
+    options = ops.bind(op, {**defaults.get(op.name, {}), **given})
+    missing = [name for name, value in options.items() if value is ops.REQUIRED]
+    if missing:
+        raise ArchError(f"{op.name} needs '{missing[0]}'", call.span, f"e.g. {op.name}({', '.join(missing)}=...)")
+    return op, op.build(options), op.suffix(options)
+
+
+# ---------------------------------------------------------------- builder --
+
+
+@dataclass
+class Builder:
+    """Appends layers in topological order, inferring shapes and checking names."""
+
+    layers: list[nw.Layer] = field(default_factory=list)
+    by_name: dict[str, nw.Layer] = field(default_factory=dict)
+
+    def add(
+        self,
+        name: str,
+        config: Any,
+        inputs: tuple[str, ...],
+        origin: nw.Origin,
+        span: ir.Span,
+    ) -> str:
+        if not naming.VALID_NAME.match(name):
+            raise ArchError(
+                f"layer name {name!r} is not allowed",
+                span,
+                "use letters, digits, '_', '.' and '-' only",
+            )
+        if name in self.by_name:
+            first = self.by_name[name].span
+            raise ArchError(
+                f"duplicate layer name '{name}'" + (f" (first made at {first})" if first.line else ""),
+                span,
+                'give one of them another label or name it with as "..."',
+            )
+        if len(self.layers) >= MAX_LAYERS:
+            raise ArchError(f"the network has more than {MAX_LAYERS} layers", span)
+        try:
+            shape, params, macs = shapes.infer(config, [self.by_name[i].output_shape for i in inputs])
+        except shapes.ShapeError as error:
+            raise ArchError(f"layer '{name}': {error}", span, error.hint) from None
+        layer = nw.Layer(
+            name=name,
+            config=config,
+            inputs=inputs,
+            output_shape=shape,
+            params=params,
+            macs=macs,
+            origin=origin,
+            span=span,
+        )
+        self.layers.append(layer)
+        self.by_name[name] = layer
+        return name
+
+    def call(self, call: ir.LayerCall, env: Env, defaults: Defaults, name: str, source: str,
+             origin: nw.Origin) -> str:  # fmt: skip
+        op, config, _ = layer_config(call, env, defaults)
+        if op.name in ops.MERGES:
+            raise ArchError(
+                f"'{call.op}' joins paths and belongs in a block's out",
+                call.span,
+                "write out = add(main, shortcut) -> relu",
+            )
+        return self.add(name, config, (source,), origin, call.span)
+
+    def units(self, units: tuple[ir.Unit, ...], env: Env, defaults: Defaults, source: str,
+              origin: nw.Origin, prefix: str | None = None) -> str:  # fmt: skip
+        """A stem or head: units in sequence, named by label (or by kind alone)."""
+        for unit in units:
+            for call in unit.layers:
+                _, _, suffix = layer_config(call, env, defaults)
+                name = call.name or naming.join(prefix, unit.label, suffix)
+                source = self.call(call, env, defaults, name, source, origin)
+        return source
+
+
+# ----------------------------------------------------------------- blocks --
+
+
+def expand_block(
+    builder: Builder,
+    block: ir.BlockDef,
+    env: Env,
+    defaults: Defaults,
+    source: str,
+    prefix: str,
+    stage: str,
+) -> None:
+    """One block instance: pre, main and shortcut paths from `source`, merged by `out`."""
+
+    def origin(path: str) -> nw.Origin:
+        return nw.Origin(section="stage", stage=stage, block=prefix, block_def=block.name, path=path)
+
+    def run(path: ir.Path | None, start: str) -> str:
+        if path is None:
+            return start
+        tensor = start
+        for index, unit in enumerate(path.units):
+            label = naming.unit_label(path.kind, index, unit.label)
+            for call in unit.layers:
+                _, _, suffix = layer_config(call, env, defaults)
+                name = naming.join(prefix, call.name) if call.name else naming.join(prefix, label, suffix)
+                tensor = builder.call(call, env, defaults, name, tensor, origin(path.kind))
+        return tensor
+
+    tensors = {"input": source}
+    if block.pre is not None:
+        tensors["pre"] = run(block.pre, source)
+    tensors["main"] = run(block.main, tensors.get("pre", source))
+    shortcut_source = "input"
+    if block.shortcut is not None and block.shortcut.source is not None:
+        shortcut_source = block.shortcut.source
+        if shortcut_source not in tensors:
+            raise ArchError(
+                f"the shortcut cannot start from '{shortcut_source}'",
+                block.shortcut.span,
+                "it starts from input (the default) or pre",
+            )
+    tensors["shortcut"] = run(block.shortcut, tensors[shortcut_source])
+
+    merge, *after = block.out
+    op = _lookup(merge)
+    if op.name not in ops.MERGES:
+        raise ArchError(
+            f"out must start by merging paths, not with '{merge.op}'",
+            merge.span,
+            "write out = add(main, shortcut) -> relu",
+        )
+    sides = []
+    for arg in merge.args or (ir.Arg(value=ir.Name(id="main")), ir.Arg(value=ir.Name(id="shortcut"))):
+        if arg.name is not None or not isinstance(arg.value, ir.Name) or arg.value.id not in tensors:
+            raise ArchError(
+                f"{merge.op} takes path names, one of {', '.join(tensors)}",
+                arg.span,
+                did_you_mean(arg.value.id, tensors) if isinstance(arg.value, ir.Name) else None,
+            )
+        sides.append(tensors[arg.value.id])
+    if len(sides) < 2:
+        raise ArchError(f"{merge.op} needs at least two paths", merge.span, "e.g. add(main, shortcut)")
+    name = naming.join(prefix, merge.name) if merge.name else naming.out_name(prefix, "add", not after)
+    tensor = builder.add(name, op.build({}), tuple(sides), origin("out"), merge.span)
+    for position, call in enumerate(after):
+        _, _, suffix = layer_config(call, env, defaults)
+        name = (
+            naming.join(prefix, call.name) if call.name else naming.out_name(prefix, suffix, position == len(after) - 1)
+        )
+        tensor = builder.call(call, env, defaults, name, tensor, origin("out"))
+
+
+# --------------------------------------------------------------- networks --
+
+
+@dataclass(frozen=True)
+class Scope:
+    """What a file can see: blocks and networks by name, its own and imported."""
+
+    blocks: Mapping[str, ir.BlockDef]
+    networks: Mapping[str, ir.NetworkDef | ir.DerivedNetwork]
+
+
+def resolve_network(scope: Scope, item: ir.NetworkDef | ir.DerivedNetwork) -> ir.NetworkDef:
+    """A derived network as a plain one: its base, renamed, with new parameter defaults."""
+    chain: list[ir.DerivedNetwork] = []
+    while isinstance(item, ir.DerivedNetwork):
+        if any(d.name == item.name for d in chain):
+            raise ArchError(f"network '{item.name}' derives from itself", item.span)
+        chain.append(item)
+        base = scope.networks.get(item.base)
+        if base is None:
+            raise ArchError(
+                f"unknown network '{item.base}'",
+                item.span,
+                did_you_mean(item.base, scope.networks) or "import the file that defines it",
+            )
+        item = base
+    names = [p.name for p in item.params]
+    overrides: dict[str, ir.Expr] = {}
+    for derived in chain:  # the outermost comes first and wins
+        for position, arg in enumerate(derived.args):
+            if arg.name is None and position >= len(names):
+                raise ArchError(f"network '{item.name}' takes {len(names)} parameters", arg.span)
+            key = arg.name or names[position]
+            if key not in names:
+                raise ArchError(
+                    f"network '{derived.base}' has no parameter '{key}'",
+                    arg.span,
+                    did_you_mean(key, names) or f"its parameters are ({', '.join(names)})",
+                )
+            overrides.setdefault(key, arg.value)
+    params = tuple(
+        p.model_copy(update={"default": overrides[p.name]}) if p.name in overrides else p for p in item.params
+    )
+    name = chain[0].name if chain else item.name
+    return item.model_copy(update={"name": name, "params": params})
+
+
+def network_env(net: ir.NetworkDef, overrides: Mapping[str, Any]) -> dict[str, Any]:
+    names = [p.name for p in net.params]
+    for key in overrides:
+        if key not in names:
+            raise ArchError(
+                f"network '{net.name}' has no parameter '{key}'",
+                net.span,
+                did_you_mean(key, names) or f"its parameters are ({', '.join(names)})",
+            )
+    env: dict[str, Any] = {}
+    for param in net.params:
+        if param.name in overrides:
+            env[param.name] = overrides[param.name]
+        elif param.default is not None:
+            env[param.name] = evaluate(param.default, env)
+        else:
+            raise ArchError(
+                f"network parameter '{param.name}' has no value",
+                param.span,
+                f"give it a default or set it: --set {param.name}=...",
+            )
+    return env
+
+
+def _input_shape(net: ir.NetworkDef, env: Env) -> tuple[int, ...]:
+    if "input" not in env:
+        raise ArchError(
+            f"network '{net.name}' has no input shape",
+            net.span,
+            f"declare it: network {net.name}(input = 224x224x3, ...)",
+        )
+    shape = env["input"]
+    if (
+        not isinstance(shape, tuple)
+        or not shape
+        or not all(isinstance(d, int) and not isinstance(d, bool) and d > 0 for d in shape)
+    ):
+        param = next(p for p in net.params if p.name == "input")
+        raise ArchError(
+            f"input must be a shape of positive integers such as 224x224x3, got {ops.describe(shape)}",
+            param.default.span if param.default is not None else param.span,
+        )
+    return shape
+
+
+def _repeat(call: ir.BlockCall, env: Env) -> int:
+    if call.repeat is None:
+        return 1
+    count = evaluate(call.repeat, env)
+    if isinstance(count, bool) or not isinstance(count, int) or count < 0:
+        raise ArchError(f"a repeat count must be a non-negative integer, got {ops.describe(count)}", call.repeat.span)
+    if count > MAX_REPEAT:
+        raise ArchError(f"{count} repeats is more than the limit of {MAX_REPEAT}", call.repeat.span)
+    return count
+
+
+def _block_size(block: ir.BlockDef) -> int:
+    paths = (block.pre, block.main, block.shortcut)
+    return len(block.out) + sum(len(u.layers) for p in paths if p is not None for u in p.units)
+
+
+def expand(
+    scope: Scope, item: ir.NetworkDef | ir.DerivedNetwork, overrides: Mapping[str, Any] | None = None
+) -> nw.Network:
+    """The validated, flat network of one network definition."""
+    net = resolve_network(scope, item)
+    env = network_env(net, overrides or {})
+    defaults = evaluate_defaults(net.defaults, env)
+    plan = _plan(scope, net, env)
+
+    builder = Builder()
+    source = builder.add(
+        naming.INPUT,
+        nw.InputConfig(shape=_input_shape(net, env)),
+        (),
+        nw.Origin(section="input"),
+        net.span,
+    )
+    source = builder.units(net.stem, env, defaults, source, nw.Origin(section="stem"))
+    stages = []
+    for stage, calls in plan:
+        instances = []
+        for _call, block, args, count in calls:
+            for _ in range(count):
+                prefix = naming.block_prefix(stage.label, len(instances) + 1)
+                start = len(builder.layers)
+                expand_block(builder, block, args, defaults, source, prefix, stage.label)
+                source = builder.layers[-1].name
+                instances.append(
+                    nw.BlockInstance(
+                        name=prefix,
+                        block=block.name,
+                        args=tuple(args.items()),
+                        layers=tuple(layer.name for layer in builder.layers[start:]),
+                        output_shape=builder.layers[-1].output_shape,
+                    )
+                )
+        stages.append(nw.StageInstance(label=stage.label, blocks=tuple(instances)))
+    builder.units(net.head, env, defaults, source, nw.Origin(section="head"))
+
+    used = {}
+    for _, calls in plan:
+        for _, block, _, count in calls:
+            if count:
+                used.setdefault(block.name, block)
+    return nw.Network(
+        name=net.name,
+        source=net.span.file,
+        params=tuple(env.items()),
+        layers=tuple(builder.layers),
+        stages=tuple(stages),
+        blocks=tuple(used.values()),
+        defaults=net.defaults,
+    )
+
+
+def _plan(scope: Scope, net: ir.NetworkDef, env: Env) -> list:
+    """Resolve every stage's block calls and counts first, so a huge network fails before any work."""
+    plan = []
+    total = sum(len(u.layers) for u in (*net.stem, *net.head))
+    labels: dict[str, ir.Stage] = {}
+    for stage in net.stages:
+        if stage.label in labels:
+            raise ArchError(f"stage '{stage.label}' is declared twice", stage.span, "give each stage its own label")
+        labels[stage.label] = stage
+        calls = []
+        for call in stage.calls:
+            block = scope.blocks.get(call.block)
+            if block is None:
+                raise ArchError(
+                    f"unknown block '{call.block}'",
+                    call.span,
+                    did_you_mean(call.block, scope.blocks) or "define it with block ... { } or import it",
+                )
+            args = bind_params(f"block '{block.name}'", block.params, call.args, env, call.span)
+            count = _repeat(call, env)
+            total += count * _block_size(block)
+            if total > MAX_LAYERS:
+                raise ArchError(
+                    f"the network would have more than {MAX_LAYERS} layers",
+                    call.repeat.span if call.repeat is not None else call.span,
+                    "check the repeat counts",
+                )
+            calls.append((call, block, args, count))
+        plan.append((stage, calls))
+    return plan

@@ -1,0 +1,249 @@
+"""The spec IR: what a `.arch` file says, as typed, frozen values.
+
+The transformer builds these from the parse tree; the expander turns them into a
+`network.Network`. Nothing here is evaluated yet: `4 * f` is still a `BinOp`.
+Every node keeps its source `Span`, which compares equal to any other span, so two
+IRs that differ only in layout or comments are `==`.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class Span(BaseModel):
+    """Where a node stands in its file. Never part of a node's value."""
+
+    model_config = ConfigDict(frozen=True)
+
+    file: str = "<string>"
+    line: int = 0
+    column: int = 0
+    end_line: int = 0
+    end_column: int = 0
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Span)
+
+    def __hash__(self) -> int:
+        return 0
+
+    def __str__(self) -> str:
+        return f"{self.file}:{self.line}:{self.column}"
+
+
+NO_SPAN = Span()
+
+
+class Node(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    span: Span = Field(default=NO_SPAN, repr=False, exclude=True)
+
+
+# ------------------------------------------------------------- expressions --
+
+
+class Int(Node):
+    kind: Literal["int"] = "int"
+    value: int
+
+
+class Float(Node):
+    kind: Literal["float"] = "float"
+    value: float
+    text: str = Field(default="", exclude=True)
+    """The literal as written (`1.001e-5`), so the formatter does not reword it."""
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Float) and other.value == self.value
+
+    def __hash__(self) -> int:
+        return hash(self.value)
+
+
+class Bool(Node):
+    kind: Literal["bool"] = "bool"
+    value: bool
+
+
+class Str(Node):
+    kind: Literal["str"] = "str"
+    value: str
+
+
+class Shape(Node):
+    """`224x224x3`: an input shape, height x width x channels."""
+
+    kind: Literal["shape"] = "shape"
+    dims: tuple[int, ...]
+
+
+class Name(Node):
+    """A parameter, or else a symbol such as `same` or `relu`."""
+
+    kind: Literal["name"] = "name"
+    id: str
+
+
+class ListExpr(Node):
+    kind: Literal["list"] = "list"
+    items: tuple[Expr, ...]
+
+
+class Index(Node):
+    kind: Literal["index"] = "index"
+    target: Expr
+    index: Expr
+
+
+BinOperator = Literal["+", "-", "*", "//", "/"]
+
+
+class BinOp(Node):
+    kind: Literal["binop"] = "binop"
+    op: BinOperator
+    left: Expr
+    right: Expr
+
+
+class Neg(Node):
+    kind: Literal["neg"] = "neg"
+    operand: Expr
+
+
+class Call(Node):
+    """`glorot_uniform(seed=0)`: an initializer."""
+
+    kind: Literal["call"] = "call"
+    func: str
+    args: tuple[Arg, ...]
+
+
+Expr = Annotated[
+    Int | Float | Bool | Str | Shape | Name | ListExpr | Index | BinOp | Neg | Call,
+    Field(discriminator="kind"),
+]
+
+
+class Arg(Node):
+    """One argument of a call: positional when `name` is None."""
+
+    name: str | None = None
+    value: Expr
+
+
+class Param(Node):
+    """A parameter of a block or network; required when it has no default."""
+
+    name: str
+    default: Expr | None = None
+
+
+# ------------------------------------------------------------------ layers --
+
+
+class LayerCall(Node):
+    """`conv(64, 3, stride=2) as "name"`: one layer, not yet resolved."""
+
+    op: str
+    args: tuple[Arg, ...] = ()
+    name: str | None = None
+
+
+class Unit(Node):
+    """One line of layers chained with `->`; its label names them."""
+
+    label: str | None = None
+    layers: tuple[LayerCall, ...]
+
+
+class Path(Node):
+    """A section of a block: `pre`, `main` or `shortcut`, a list of units."""
+
+    kind: Literal["pre", "main", "shortcut"]
+    source: str | None = None
+    units: tuple[Unit, ...] = ()
+
+
+class BlockDef(Node):
+    """A residual block written in the language: paths merged by `out`."""
+
+    kind: Literal["block"] = "block"
+    name: str
+    params: tuple[Param, ...] = ()
+    pre: Path | None = None
+    main: Path
+    shortcut: Path | None = None
+    out: tuple[LayerCall, ...]
+
+    def param(self, name: str) -> Param | None:
+        return next((p for p in self.params if p.name == name), None)
+
+
+# ---------------------------------------------------------------- networks --
+
+
+class BlockCall(Node):
+    """`identity(3, [64, 64, 256]) * 2`: a block, repeated."""
+
+    block: str
+    args: tuple[Arg, ...] = ()
+    repeat: Expr | None = None
+
+
+class Stage(Node):
+    label: str
+    calls: tuple[BlockCall, ...]
+
+
+class NetworkDef(Node):
+    kind: Literal["network"] = "network"
+    name: str
+    params: tuple[Param, ...] = ()
+    defaults: tuple[LayerCall, ...] = ()
+    stem: tuple[Unit, ...] = ()
+    stages: tuple[Stage, ...] = ()
+    head: tuple[Unit, ...] = ()
+
+
+class DerivedNetwork(Node):
+    """`network ResNet101 = ResNet50(depths=[3, 4, 23, 3])`."""
+
+    kind: Literal["derived"] = "derived"
+    name: str
+    base: str
+    args: tuple[Arg, ...] = ()
+
+
+class Import(Node):
+    kind: Literal["import"] = "import"
+    path: str
+
+
+Item = Annotated[Import | BlockDef | NetworkDef | DerivedNetwork, Field(discriminator="kind")]
+
+
+class Module(Node):
+    """One `.arch` file, its items in the order written."""
+
+    path: str
+    items: tuple[Item, ...] = ()
+
+    @property
+    def imports(self) -> tuple[Import, ...]:
+        return tuple(i for i in self.items if isinstance(i, Import))
+
+    @property
+    def blocks(self) -> tuple[BlockDef, ...]:
+        return tuple(i for i in self.items if isinstance(i, BlockDef))
+
+    @property
+    def networks(self) -> tuple[NetworkDef | DerivedNetwork, ...]:
+        return tuple(i for i in self.items if isinstance(i, (NetworkDef, DerivedNetwork)))
+
+
+for _model in (ListExpr, Index, BinOp, Neg, Call, Arg, Param):
+    _model.model_rebuild()

@@ -1,0 +1,220 @@
+"""The expanded, validated network: a flat graph of layers with shapes, parameters and MACs.
+
+This is what every back end reads (Keras builder, code generator, summary, diff,
+graph). Each layer has a typed config that maps one to one onto a Keras layer.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from resnet_dsl.ir import NO_SPAN, BlockDef, LayerCall, Span
+
+Shape = tuple[int, ...]
+Pair = tuple[int, int]
+
+
+class Frozen(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+
+class Initializer(Frozen):
+    """A Keras initializer by its registered name, e.g. glorot_uniform(seed=0)."""
+
+    name: str
+    seed: int | None = None
+    args: tuple[tuple[str, float], ...] = ()
+
+
+# --------------------------------------------------------- layer configs --
+
+
+class InputConfig(Frozen):
+    kind: Literal["input"] = "input"
+    shape: Shape
+
+
+class Conv2DConfig(Frozen):
+    kind: Literal["conv2d"] = "conv2d"
+    filters: int
+    kernel_size: Pair
+    strides: Pair = (1, 1)
+    padding: Literal["valid", "same"] = "valid"
+    dilation_rate: Pair = (1, 1)
+    groups: int = 1
+    use_bias: bool = True
+    kernel_initializer: Initializer = Initializer(name="glorot_uniform")
+
+
+class BatchNormConfig(Frozen):
+    kind: Literal["batchnorm"] = "batchnorm"
+    axis: int = -1
+    epsilon: float = 1e-3
+    momentum: float = 0.99
+    training: bool | None = None
+    """Passed at call time, as the seed does: `BatchNormalization(...)(x, training=True)`."""
+
+
+class ActivationConfig(Frozen):
+    kind: Literal["activation"] = "activation"
+    activation: str
+
+
+class ZeroPaddingConfig(Frozen):
+    kind: Literal["zeropad"] = "zeropad"
+    padding: tuple[Pair, Pair]
+
+
+class PoolConfig(Frozen):
+    kind: Literal["maxpool", "avgpool"]
+    pool_size: Pair
+    strides: Pair
+    padding: Literal["valid", "same"] = "valid"
+
+
+class GlobalPoolConfig(Frozen):
+    kind: Literal["global_avgpool", "global_maxpool"]
+
+
+class FlattenConfig(Frozen):
+    kind: Literal["flatten"] = "flatten"
+
+
+class DenseConfig(Frozen):
+    kind: Literal["dense"] = "dense"
+    units: int
+    activation: str = "linear"
+    use_bias: bool = True
+    kernel_initializer: Initializer = Initializer(name="glorot_uniform")
+
+
+class DropoutConfig(Frozen):
+    kind: Literal["dropout"] = "dropout"
+    rate: float
+
+
+class AddConfig(Frozen):
+    kind: Literal["add"] = "add"
+
+
+LayerConfig = Annotated[
+    InputConfig
+    | Conv2DConfig
+    | BatchNormConfig
+    | ActivationConfig
+    | ZeroPaddingConfig
+    | PoolConfig
+    | GlobalPoolConfig
+    | FlattenConfig
+    | DenseConfig
+    | DropoutConfig
+    | AddConfig,
+    Field(discriminator="kind"),
+]
+
+
+# ------------------------------------------------------------------ graph --
+
+
+class Params(Frozen):
+    """Parameters as Keras counts them: BatchNorm moving statistics are non-trainable."""
+
+    trainable: int = 0
+    non_trainable: int = 0
+
+    @property
+    def total(self) -> int:
+        return self.trainable + self.non_trainable
+
+    def __add__(self, other: Params) -> Params:
+        return Params(
+            trainable=self.trainable + other.trainable,
+            non_trainable=self.non_trainable + other.non_trainable,
+        )
+
+
+class Origin(Frozen):
+    """Where a layer comes from, for summaries, diffs and pictures."""
+
+    section: Literal["input", "stem", "stage", "head"]
+    stage: str | None = None
+    block: str | None = None
+    """The block instance's name prefix, e.g. conv2_block1."""
+    block_def: str | None = None
+    path: Literal["pre", "main", "shortcut", "out"] | None = None
+
+
+class Layer(Frozen):
+    name: str
+    config: LayerConfig
+    inputs: tuple[str, ...] = ()
+    output_shape: Shape
+    params: Params = Params()
+    macs: int = 0
+    origin: Origin
+    span: Span = Field(default=NO_SPAN, repr=False, exclude=True)
+
+    @property
+    def kind(self) -> str:
+        return self.config.kind
+
+
+Value = Any
+"""An evaluated expression: int, float, bool, str, tuple of values, Shape or Initializer."""
+
+
+class BlockInstance(Frozen):
+    """One block of a stage, with the arguments it was called with."""
+
+    name: str
+    block: str
+    args: tuple[tuple[str, Value], ...]
+    layers: tuple[str, ...]
+    output_shape: Shape
+
+
+class StageInstance(Frozen):
+    label: str
+    blocks: tuple[BlockInstance, ...]
+
+
+class Network(Frozen):
+    """A whole network, expanded and validated; layers are in topological order."""
+
+    name: str
+    source: str
+    params: tuple[tuple[str, Value], ...]
+    """The network parameters as used, defaults and overrides applied."""
+    layers: tuple[Layer, ...]
+    stages: tuple[StageInstance, ...] = ()
+    blocks: tuple[BlockDef, ...] = ()
+    """The definitions of the blocks the stages use, in order of first use."""
+    defaults: tuple[LayerCall, ...] = ()
+    """Network-wide layer defaults, as written (their values are already applied above)."""
+
+    @property
+    def input_shape(self) -> Shape:
+        return self.layers[0].output_shape
+
+    @property
+    def output_shape(self) -> Shape:
+        return self.layers[-1].output_shape
+
+    @property
+    def total_params(self) -> Params:
+        total = Params()
+        for layer in self.layers:
+            total = total + layer.params
+        return total
+
+    @property
+    def macs(self) -> int:
+        return sum(layer.macs for layer in self.layers)
+
+    def layer(self, name: str) -> Layer:
+        return next(layer for layer in self.layers if layer.name == name)
+
+    def section(self, section: str) -> tuple[Layer, ...]:
+        return tuple(layer for layer in self.layers if layer.origin.section == section)

@@ -1,0 +1,105 @@
+"""Text -> Lark parse tree. Owns the grammar and turns syntax errors into `ArchError`s."""
+
+from __future__ import annotations
+
+import re
+from functools import cache
+
+from lark import Lark, Token, Tree
+from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, UnexpectedToken
+
+from resnet_dsl.errors import ArchError
+from resnet_dsl.ir import Span
+from resnet_dsl.resources import resource_dir
+
+_WORDS = {
+    "NAME": "a name",
+    "INT": "an integer",
+    "FLOAT": "a number",
+    "SHAPE": "a shape such as 224x224x3",
+    "STRING": "a string in double quotes",
+    "$END": "the end of the file",
+}
+_NOUNS = {"NAME": "name", "INT": "integer", "FLOAT": "number", "SHAPE": "shape", "STRING": "string"}
+
+
+@cache
+def grammar() -> Lark:
+    """The LALR parser, built once per process (and cached on disk by Lark)."""
+    path = resource_dir("grammars") / "arch.lark"
+    return Lark(
+        path.read_text(encoding="utf-8"),
+        parser="lalr",
+        start=["start", "expr"],
+        propagate_positions=True,
+        maybe_placeholders=True,
+        cache=True,
+    )
+
+
+def parse(text: str, path: str = "<string>", start: str = "start") -> Tree:
+    """Parse a whole file (or, with start="expr", one value such as `224x224x3`)."""
+    try:
+        return grammar().parse(text, start=start)
+    except UnexpectedInput as error:
+        raise _syntax_error(error, text, path) from None
+
+
+_COMMENT_OR_STRING = re.compile(r'"(?:[^"\\\n]|\\.)*"|#[^\n]*')
+
+
+def comments(text: str) -> list[tuple[int, int, str]]:
+    """Every `# comment` as (line, column, text); the grammar itself ignores them."""
+    found = []
+    for match in _COMMENT_OR_STRING.finditer(text):
+        if match.group().startswith("#"):
+            line = text.count("\n", 0, match.start()) + 1
+            column = match.start() - (text.rfind("\n", 0, match.start()) + 1) + 1
+            found.append((line, column, match.group().rstrip()))
+    return found
+
+
+def _describe(terminal: str) -> str:
+    if terminal in _WORDS:
+        return _WORDS[terminal]
+    for definition in grammar().terminals:
+        if definition.name == terminal and definition.pattern.type == "str":
+            return f"'{definition.pattern.value}'"
+    return terminal.lower()
+
+
+def _expected(names: set[str]) -> str:
+    words = sorted({_describe(name) for name in names} or {"something else"})
+    return words[0] if len(words) == 1 else ", ".join(words[:-1]) + " or " + words[-1]
+
+
+def _syntax_error(error: UnexpectedInput, text: str, path: str) -> ArchError:
+    line, column = error.line, error.column
+    width = 1
+    if isinstance(error, UnexpectedToken) and error.token.type == "$END":
+        message = f"unexpected end of file; expected {_expected(error.expected)}"
+        lines = text.splitlines() or [""]
+        line, column = len(lines), len(lines[-1]) + 1
+    elif isinstance(error, UnexpectedToken):
+        token: Token = error.token
+        width = max(len(str(token)), 1)
+        found = f"{_NOUNS[token.type]} '{token}'" if token.type in _NOUNS else _describe(token.type)
+        message = f"unexpected {found}; expected {_expected(error.accepts or error.expected)}"
+    elif isinstance(error, UnexpectedCharacters):
+        message = f"unexpected character {text[error.pos_in_stream]!r}"
+        if error.allowed:
+            message += f"; expected {_expected(error.allowed)}"
+    elif isinstance(error, UnexpectedEOF):
+        message = f"unexpected end of file; expected {_expected(set(error.expected))}"
+    else:  # pragma: no cover - Lark has no other kinds today
+        message = str(error).splitlines()[0]
+    span = Span(file=path, line=line, column=column, end_line=line, end_column=column + width)
+    return ArchError(message, span, _hint(error)).with_source(text)
+
+
+def _hint(error: UnexpectedInput) -> str | None:
+    if isinstance(error, UnexpectedToken) and error.token.type == "NAME" and "RBRACE" in error.expected:
+        return "each layer is a name with optional (arguments); chain layers of one unit with '->'"
+    if isinstance(error, UnexpectedCharacters) and error.char == "'":
+        return 'strings use double quotes: "name"'
+    return None

@@ -1,0 +1,112 @@
+"""Shape inference, parameter counts and multiply-accumulates, per layer, as Keras does it.
+
+Pure arithmetic on typed configs: no TensorFlow. Tests hold these figures equal to
+what Keras reports for the built model.
+"""
+
+from __future__ import annotations
+
+from math import ceil, prod
+
+from resnet_dsl import network as nw
+
+
+class ShapeError(ValueError):
+    """A layer cannot take its input; the expander adds the location."""
+
+    def __init__(self, message: str, hint: str | None = None) -> None:
+        super().__init__(message)
+        self.hint = hint
+
+
+def fmt(shape: nw.Shape) -> str:
+    return "(None, " + ", ".join(str(d) for d in shape) + ")"
+
+
+def _spatial(size: int, window: int, stride: int, padding: str, dilation: int = 1) -> int:
+    if padding == "same":
+        return ceil(size / stride)
+    span = dilation * (window - 1) + 1
+    return (size - span) // stride + 1 if size >= span else 0
+
+
+def _image(shape: nw.Shape, what: str) -> tuple[int, int, int]:
+    if len(shape) != 3:
+        raise ShapeError(
+            f"{what} needs an image input (height, width, channels), got {fmt(shape)}",
+            "image layers must come before flatten or global pooling",
+        )
+    return shape[0], shape[1], shape[2]
+
+
+def _windowed(shape: nw.Shape, what: str, window: nw.Pair, strides: nw.Pair, padding: str,
+              dilation: nw.Pair = (1, 1)) -> tuple[int, int]:  # fmt: skip
+    height, width, _ = _image(shape, what)
+    out = (
+        _spatial(height, window[0], strides[0], padding, dilation[0]),
+        _spatial(width, window[1], strides[1], padding, dilation[1]),
+    )
+    if min(out) <= 0:
+        raise ShapeError(
+            f"{what} shrinks its {height}x{width} input to nothing "
+            f"(window {window[0]}x{window[1]}, stride {strides[0]}x{strides[1]}, padding {padding})",
+            "use a larger input, padding=same, or fewer downsampling stages",
+        )
+    return out
+
+
+def infer(config: nw.LayerConfig, inputs: list[nw.Shape]) -> tuple[nw.Shape, nw.Params, int]:
+    """(output shape, parameters, MACs) of one layer given its input shapes."""
+    kind = config.kind
+    if kind == "input":
+        return config.shape, nw.Params(), 0
+    if kind == "add":
+        first = inputs[0]
+        for other in inputs[1:]:
+            if other != first:
+                raise ShapeError(
+                    f"cannot add {fmt(first)} and {fmt(other)}: the residual sides differ in shape",
+                    "give the shortcut a projection, e.g. shortcut { conv(filters, 1, stride=s) -> bn }",
+                )
+        return first, nw.Params(), 0
+    (shape,) = inputs
+    if kind == "conv2d":
+        channels = _image(shape, "conv")[2]
+        if channels % config.groups or config.filters % config.groups:
+            raise ShapeError(
+                f"groups={config.groups} must divide both the {channels} input channels "
+                f"and the {config.filters} filters"
+            )
+        height, width = _windowed(
+            shape, "conv", config.kernel_size, config.strides, config.padding, config.dilation_rate
+        )
+        kernel = config.kernel_size[0] * config.kernel_size[1] * channels // config.groups
+        weights = kernel * config.filters
+        bias = config.filters if config.use_bias else 0
+        return (height, width, config.filters), nw.Params(trainable=weights + bias), height * width * weights
+    if kind == "batchnorm":
+        axis = config.axis if config.axis >= 0 else len(shape) + 1 + config.axis
+        if not 1 <= axis <= len(shape):
+            raise ShapeError(f"batchnorm axis {config.axis} does not exist in {fmt(shape)}")
+        channels = shape[axis - 1]
+        return shape, nw.Params(trainable=2 * channels, non_trainable=2 * channels), 0
+    if kind in ("activation", "dropout"):
+        return shape, nw.Params(), 0
+    if kind == "zeropad":
+        height, width, channels = _image(shape, "zeropad")
+        (top, bottom), (left, right) = config.padding
+        return (height + top + bottom, width + left + right, channels), nw.Params(), 0
+    if kind in ("maxpool", "avgpool"):
+        height, width = _windowed(shape, kind, config.pool_size, config.strides, config.padding)
+        return (height, width, shape[2]), nw.Params(), 0
+    if kind in ("global_avgpool", "global_maxpool"):
+        return (_image(shape, kind)[2],), nw.Params(), 0
+    if kind == "flatten":
+        return (prod(shape),), nw.Params(), 0
+    if kind == "dense":
+        features = shape[-1]
+        weights = features * config.units
+        bias = config.units if config.use_bias else 0
+        positions = prod(shape[:-1])
+        return (*shape[:-1], config.units), nw.Params(trainable=weights + bias), positions * weights
+    raise AssertionError(f"no shape rule for {kind}")  # every config kind is handled above

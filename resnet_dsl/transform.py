@@ -1,0 +1,230 @@
+"""Parse tree -> spec IR (`resnet_dsl.ir`). One small method per grammar alias."""
+
+from __future__ import annotations
+
+import ast
+from typing import Any
+
+from lark import Token, Transformer, Tree, v_args
+from lark.tree import Meta
+
+from resnet_dsl import ir
+from resnet_dsl.errors import ArchError
+
+
+@v_args(inline=True, meta=True)
+class ToIR(Transformer):
+    """Builds frozen IR nodes, each with the span of the text it came from."""
+
+    def __init__(self, path: str) -> None:
+        super().__init__()
+        self.path = path
+
+    def _span(self, meta: Meta) -> ir.Span:
+        if getattr(meta, "empty", True):
+            return ir.NO_SPAN.model_copy(update={"file": self.path})
+        return ir.Span(
+            file=self.path,
+            line=meta.line,
+            column=meta.column,
+            end_line=meta.end_line,
+            end_column=meta.end_column,
+        )
+
+    def _token_span(self, token: Token) -> ir.Span:
+        return ir.Span(
+            file=self.path,
+            line=token.line or 0,
+            column=token.column or 0,
+            end_line=token.end_line or 0,
+            end_column=token.end_column or 0,
+        )
+
+    # ---------------------------------------------------------------- file --
+    def start(self, meta: Meta, *items: Any) -> ir.Module:
+        return ir.Module(path=self.path, items=items, span=self._span(meta))
+
+    def import_(self, meta: Meta, path: Token) -> ir.Import:
+        return ir.Import(path=_string(path), span=self._span(meta))
+
+    # -------------------------------------------------------------- blocks --
+    def block(self, meta: Meta, name: Token, params: list | None, *parts: Any) -> ir.BlockDef:
+        paths: dict[str, Any] = {}
+        for part in parts:
+            key = part.kind if isinstance(part, ir.Path) else "out"
+            if key in paths:
+                raise ArchError(
+                    f"block '{name}' has two '{key}' sections",
+                    _part_span(part, self._span(meta)),
+                    "merge them into one",
+                )
+            paths[key] = part
+        if "main" not in paths:
+            raise ArchError(f"block '{name}' has no 'main' path", self._span(meta), "add main { conv(...) -> bn }")
+        if "out" not in paths:
+            raise ArchError(
+                f"block '{name}' does not say how its paths merge",
+                self._span(meta),
+                "add `out = add(main, shortcut) -> relu`",
+            )
+        return ir.BlockDef(
+            name=str(name),
+            params=tuple(params or ()),
+            pre=paths.get("pre"),
+            main=paths["main"],
+            shortcut=paths.get("shortcut"),
+            out=paths["out"][1],
+            span=self._span(meta),
+        )
+
+    def pre(self, meta: Meta, *units: ir.Unit) -> ir.Path:
+        return ir.Path(kind="pre", units=units, span=self._span(meta))
+
+    def main(self, meta: Meta, *units: ir.Unit) -> ir.Path:
+        return ir.Path(kind="main", units=units, span=self._span(meta))
+
+    def shortcut(self, meta: Meta, source: Token | None, *units: ir.Unit) -> ir.Path:
+        return ir.Path(kind="shortcut", source=_opt(source), units=units, span=self._span(meta))
+
+    def out(self, meta: Meta, chain: tuple[ir.LayerCall, ...]) -> tuple[ir.Span, tuple[ir.LayerCall, ...]]:
+        return (self._span(meta), chain)
+
+    def unit(self, meta: Meta, label: Token | None, chain: tuple[ir.LayerCall, ...]) -> ir.Unit:
+        return ir.Unit(label=_opt(label), layers=chain, span=self._span(meta))
+
+    def chain(self, meta: Meta, *layers: ir.LayerCall) -> tuple[ir.LayerCall, ...]:
+        return layers
+
+    def layer(self, meta: Meta, op: Token, args: list | None, name: Token | None) -> ir.LayerCall:
+        return ir.LayerCall(
+            op=str(op),
+            args=tuple(args or ()),
+            name=None if name is None else _string(name),
+            span=self._span(meta),
+        )
+
+    # ------------------------------------------------------------ networks --
+    def network(self, meta: Meta, name: Token, params: list | None, *parts: Any) -> ir.NetworkDef:
+        sections: dict[str, Any] = {"defaults": (), "stem": (), "head": ()}
+        stages: list[ir.Stage] = []
+        seen: set[str] = set()
+        for kind, span, value in parts:
+            if kind == "stage":
+                stages.append(value)
+                continue
+            if kind in seen:
+                raise ArchError(f"network '{name}' has two '{kind}' sections", span, "merge them into one")
+            seen.add(kind)
+            sections[kind] = value
+        return ir.NetworkDef(
+            name=str(name),
+            params=tuple(params or ()),
+            stages=tuple(stages),
+            span=self._span(meta),
+            **sections,
+        )
+
+    def derived_network(self, meta: Meta, name: Token, base: Token, args: list | None) -> ir.DerivedNetwork:
+        return ir.DerivedNetwork(name=str(name), base=str(base), args=tuple(args or ()), span=self._span(meta))
+
+    def defaults(self, meta: Meta, *layers: ir.LayerCall) -> tuple:
+        return ("defaults", self._span(meta), layers)
+
+    def stem(self, meta: Meta, *units: ir.Unit) -> tuple:
+        return ("stem", self._span(meta), units)
+
+    def head(self, meta: Meta, *units: ir.Unit) -> tuple:
+        return ("head", self._span(meta), units)
+
+    def stage(self, meta: Meta, label: Token, *calls: ir.BlockCall) -> tuple:
+        span = self._span(meta)
+        return ("stage", span, ir.Stage(label=str(label), calls=calls, span=span))
+
+    def block_call(self, meta: Meta, block: Token, args: list | None, repeat: Any) -> ir.BlockCall:
+        return ir.BlockCall(block=str(block), args=tuple(args or ()), repeat=repeat, span=self._span(meta))
+
+    # ---------------------------------------------------- params and args --
+    def params(self, meta: Meta, *params: ir.Param | None) -> list[ir.Param]:
+        return [p for p in params if p is not None]
+
+    def param(self, meta: Meta, name: Token, default: Any) -> ir.Param:
+        return ir.Param(name=str(name), default=default, span=self._span(meta))
+
+    def args(self, meta: Meta, *args: Any) -> list[ir.Arg]:
+        return [a if isinstance(a, ir.Arg) else ir.Arg(value=a, span=a.span) for a in args if a is not None]
+
+    def keyword_arg(self, meta: Meta, name: Token, value: Any) -> ir.Arg:
+        return ir.Arg(name=str(name), value=value, span=self._span(meta))
+
+    # --------------------------------------------------------- expressions --
+    def int(self, meta: Meta, token: Token) -> ir.Int:
+        return ir.Int(value=int(token), span=self._token_span(token))
+
+    def float(self, meta: Meta, token: Token) -> ir.Float:
+        return ir.Float(value=float(token), text=str(token), span=self._token_span(token))
+
+    def shape(self, meta: Meta, token: Token) -> ir.Shape:
+        return ir.Shape(dims=tuple(int(d) for d in token.split("x")), span=self._token_span(token))
+
+    def string(self, meta: Meta, token: Token) -> ir.Str:
+        return ir.Str(value=_string(token), span=self._token_span(token))
+
+    def true(self, meta: Meta) -> ir.Bool:
+        return ir.Bool(value=True, span=self._span(meta))
+
+    def false(self, meta: Meta) -> ir.Bool:
+        return ir.Bool(value=False, span=self._span(meta))
+
+    def name(self, meta: Meta, token: Token) -> ir.Name:
+        return ir.Name(id=str(token), span=self._token_span(token))
+
+    def call(self, meta: Meta, func: Token, args: list | None) -> ir.Call:
+        return ir.Call(func=str(func), args=tuple(args or ()), span=self._span(meta))
+
+    def list(self, meta: Meta, *items: Any) -> ir.ListExpr:
+        return ir.ListExpr(items=tuple(i for i in items if i is not None), span=self._span(meta))
+
+    def index(self, meta: Meta, target: Any, index: Any) -> ir.Index:
+        return ir.Index(target=target, index=index, span=self._span(meta))
+
+    def neg(self, meta: Meta, operand: Any) -> ir.Neg:
+        return ir.Neg(operand=operand, span=self._span(meta))
+
+    def _binop(self, op: str, meta: Meta, left: Any, right: Any) -> ir.BinOp:
+        return ir.BinOp(op=op, left=left, right=right, span=self._span(meta))
+
+    def add(self, meta: Meta, left: Any, right: Any) -> ir.BinOp:
+        return self._binop("+", meta, left, right)
+
+    def sub(self, meta: Meta, left: Any, right: Any) -> ir.BinOp:
+        return self._binop("-", meta, left, right)
+
+    def mul(self, meta: Meta, left: Any, right: Any) -> ir.BinOp:
+        return self._binop("*", meta, left, right)
+
+    def floordiv(self, meta: Meta, left: Any, right: Any) -> ir.BinOp:
+        return self._binop("//", meta, left, right)
+
+    def truediv(self, meta: Meta, left: Any, right: Any) -> ir.BinOp:
+        return self._binop("/", meta, left, right)
+
+
+def _string(token: Token) -> str:
+    """A double-quoted literal, escapes and all, as its Python value."""
+    return ast.literal_eval(str(token))
+
+
+def _opt(token: Token | None) -> str | None:
+    return None if token is None else str(token)
+
+
+def _part_span(part: Any, fallback: ir.Span) -> ir.Span:
+    return part.span if isinstance(part, ir.Path) else part[0] if isinstance(part, tuple) else fallback
+
+
+def to_ir(tree: Tree, path: str = "<string>") -> ir.Module:
+    return ToIR(path).transform(tree)
+
+
+def to_expr(tree: Tree, path: str = "<string>") -> ir.Expr:
+    return ToIR(path).transform(tree)
