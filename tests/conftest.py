@@ -1,0 +1,48 @@
+"""Shared test helpers: the repository's paths, the shipped specs, and a CLI runner."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+SPECS = REPO / "specs"
+
+# (spec path relative to the repo, what it must reproduce)
+SHIPPED_SPECS = [
+    "specs/resnet50.arch",
+    "specs/resnet18.arch",
+    "specs/resnet34.arch",
+    "specs/resnet101.arch",
+    "specs/resnet152.arch",
+    "specs/keras/resnet50.arch",
+    "specs/keras/resnet101.arch",
+    "specs/keras/resnet152.arch",
+]
+
+
+def run_cli(*args: str, cwd: Path = REPO, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    """`python -m resnet_dsl ARGS` in a fresh process, as a user runs it."""
+    return subprocess.run(
+        [sys.executable, "-m", "resnet_dsl", *args],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        env={**os.environ, **(env or {})},
+        timeout=300,
+    )
+
+
+@pytest.fixture
+def cli():
+    return run_cli
+
+
+@pytest.fixture(autouse=True)
+def _run_from_repo(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Specs name their sources relative to the working directory: keep it the repo."""
+    monkeypatch.chdir(REPO)
