@@ -17,6 +17,7 @@ class ArchError(Exception):
         self.span = span
         self.hint = hint
         self.source_line: str | None = None
+        self.notes: list[str] = []
 
     def with_source(self, text: str) -> ArchError:
         """Attach the offending line, taken from the file's text, once."""
@@ -37,6 +38,7 @@ class ArchError(Exception):
             width = self.span.end_column - start if same_line else 1
             out.append(f" {number} | {self.source_line}")
             out.append(f" {pad} | {' ' * (start - 1)}{'^' * width}")
+        out.extend(f"note: {note}" for note in self.notes)
         if self.hint:
             out.append(f"hint: {self.hint}")
         return "\n".join(out)

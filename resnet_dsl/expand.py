@@ -114,7 +114,7 @@ def _initializer(call: ir.Call, env: Env) -> nw.Initializer:
         else:
             _require_number(value, arg.value)
             extra.append((arg.name, float(value)))
-    return nw.Initializer(name=call.func, seed=seed, args=tuple(sorted(extra)))
+    return nw.Initializer.model_construct(name=call.func, seed=seed, args=tuple(sorted(extra)))
 
 
 def bind_params(
@@ -265,7 +265,7 @@ class Builder:
             shape, params, macs = shapes.infer(config, [self.by_name[i].output_shape for i in inputs])
         except shapes.ShapeError as error:
             raise ArchError(f"layer '{name}': {error}", span, error.hint) from None
-        layer = nw.Layer(
+        layer = nw.Layer.model_construct(
             name=name,
             config=config,
             inputs=inputs,
@@ -279,9 +279,8 @@ class Builder:
         self.by_name[name] = layer
         return name
 
-    def call(self, call: ir.LayerCall, env: Env, defaults: Defaults, name: str, source: str,
-             origin: nw.Origin) -> str:  # fmt: skip
-        op, config, _ = layer_config(call, env, defaults)
+    def layer(self, call: ir.LayerCall, op: ops.Op, config: Any, name: str, source: str, origin: nw.Origin) -> str:
+        """One layer of a chain, fed by `source`; merges belong in a block's `out` only."""
         if op.name in ops.MERGES:
             raise ArchError(
                 f"'{call.op}' joins paths and belongs in a block's out",
@@ -295,9 +294,9 @@ class Builder:
         """A stem or head: units in sequence, named by label (or by kind alone)."""
         for unit in units:
             for call in unit.layers:
-                _, _, suffix = layer_config(call, env, defaults)
+                op, config, suffix = layer_config(call, env, defaults)
                 name = call.name or naming.join(prefix, unit.label, suffix)
-                source = self.call(call, env, defaults, name, source, origin)
+                source = self.layer(call, op, config, name, source, origin)
         return source
 
 
@@ -315,8 +314,14 @@ def expand_block(
 ) -> None:
     """One block instance: pre, main and shortcut paths from `source`, merged by `out`."""
 
+    origins: dict[str, nw.Origin] = {}
+
     def origin(path: str) -> nw.Origin:
-        return nw.Origin(section="stage", stage=stage, block=prefix, block_def=block.name, path=path)
+        if path not in origins:
+            origins[path] = nw.Origin.model_construct(
+                section="stage", stage=stage, block=prefix, block_def=block.name, path=path
+            )
+        return origins[path]
 
     def run(path: ir.Path | None, start: str) -> str:
         if path is None:
@@ -325,9 +330,9 @@ def expand_block(
         for index, unit in enumerate(path.units):
             label = naming.unit_label(path.kind, index, unit.label)
             for call in unit.layers:
-                _, _, suffix = layer_config(call, env, defaults)
+                op, config, suffix = layer_config(call, env, defaults)
                 name = naming.join(prefix, call.name) if call.name else naming.join(prefix, label, suffix)
-                tensor = builder.call(call, env, defaults, name, tensor, origin(path.kind))
+                tensor = builder.layer(call, op, config, name, tensor, origin(path.kind))
         return tensor
 
     tensors = {"input": source}
@@ -367,11 +372,10 @@ def expand_block(
     name = naming.join(prefix, merge.name) if merge.name else naming.out_name(prefix, "add", not after)
     tensor = builder.add(name, op.build({}), tuple(sides), origin("out"), merge.span)
     for position, call in enumerate(after):
-        _, _, suffix = layer_config(call, env, defaults)
-        name = (
-            naming.join(prefix, call.name) if call.name else naming.out_name(prefix, suffix, position == len(after) - 1)
-        )
-        tensor = builder.call(call, env, defaults, name, tensor, origin("out"))
+        op, config, suffix = layer_config(call, env, defaults)
+        is_last = position == len(after) - 1
+        name = naming.join(prefix, call.name) if call.name else naming.out_name(prefix, suffix, is_last)
+        tensor = builder.layer(call, op, config, name, tensor, origin("out"))
 
 
 # --------------------------------------------------------------- networks --
@@ -494,23 +498,28 @@ def expand(
     builder = Builder()
     source = builder.add(
         naming.INPUT,
-        nw.InputConfig(shape=_input_shape(net, env)),
+        nw.InputConfig.model_construct(shape=_input_shape(net, env)),
         (),
-        nw.Origin(section="input"),
+        nw.Origin.model_construct(section="input"),
         net.span,
     )
-    source = builder.units(net.stem, env, defaults, source, nw.Origin(section="stem"))
+    source = builder.units(net.stem, env, defaults, source, nw.Origin.model_construct(section="stem"))
     stages = []
     for stage, calls in plan:
         instances = []
-        for _call, block, args, count in calls:
+        for call, block, args, count in calls:
             for _ in range(count):
                 prefix = naming.block_prefix(stage.label, len(instances) + 1)
                 start = len(builder.layers)
-                expand_block(builder, block, args, defaults, source, prefix, stage.label)
+                try:
+                    expand_block(builder, block, args, defaults, source, prefix, stage.label)
+                except ArchError as error:
+                    if error.span.file != call.span.file or not error.span.line:
+                        error.notes.append(f"in {prefix}, a '{block.name}' block called at {call.span}")
+                    raise
                 source = builder.layers[-1].name
                 instances.append(
-                    nw.BlockInstance(
+                    nw.BlockInstance.model_construct(
                         name=prefix,
                         block=block.name,
                         args=tuple(args.items()),
@@ -518,15 +527,15 @@ def expand(
                         output_shape=builder.layers[-1].output_shape,
                     )
                 )
-        stages.append(nw.StageInstance(label=stage.label, blocks=tuple(instances)))
-    builder.units(net.head, env, defaults, source, nw.Origin(section="head"))
+        stages.append(nw.StageInstance.model_construct(label=stage.label, blocks=tuple(instances)))
+    builder.units(net.head, env, defaults, source, nw.Origin.model_construct(section="head"))
 
     used = {}
     for _, calls in plan:
         for _, block, _, count in calls:
             if count:
                 used.setdefault(block.name, block)
-    return nw.Network(
+    return nw.Network.model_construct(
         name=net.name,
         source=net.span.file,
         params=tuple(env.items()),

@@ -16,7 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field
 class Span(BaseModel):
     """Where a node stands in its file. Never part of a node's value."""
 
-    model_config = ConfigDict(frozen=True)
+    model_config = ConfigDict(frozen=True, defer_build=True)
 
     file: str = "<string>"
     line: int = 0
@@ -34,11 +34,11 @@ class Span(BaseModel):
         return f"{self.file}:{self.line}:{self.column}"
 
 
-NO_SPAN = Span()
+NO_SPAN = Span.model_construct()
 
 
 class Node(BaseModel):
-    model_config = ConfigDict(frozen=True)
+    model_config = ConfigDict(frozen=True, defer_build=True)
 
     span: Span = Field(default=NO_SPAN, repr=False, exclude=True)
 
@@ -243,7 +243,3 @@ class Module(Node):
     @property
     def networks(self) -> tuple[NetworkDef | DerivedNetwork, ...]:
         return tuple(i for i in self.items if isinstance(i, (NetworkDef, DerivedNetwork)))
-
-
-for _model in (ListExpr, Index, BinOp, Neg, Call, Arg, Param):
-    _model.model_rebuild()

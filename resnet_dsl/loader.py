@@ -129,7 +129,8 @@ def loads_program(text: str, path: str = "<string>", base: Path | None = None) -
 
 
 def _program(text: str, path: str, base: Path) -> Program:
-    main = parse_module(text, path)
+    with _Located({path: text}):
+        main = parse_module(text, path)
     program = Program(main=main, modules={path: main}, sources={path: text})
     with program.located():
         _follow_imports(program, main, base, [path])
@@ -138,7 +139,10 @@ def _program(text: str, path: str, base: Path) -> Program:
 
 def _follow_imports(program: Program, module: ir.Module, base: Path, stack: list[str]) -> None:
     for item in module.imports:
-        target = (base / item.path).resolve()
+        try:
+            target = (base / item.path).resolve()
+        except (OSError, ValueError) as error:
+            raise ArchError(f"cannot import {item.path!r}: {error}", item.span) from None
         key = _display(target)
         if key in stack:
             cycle = " -> ".join([*stack[stack.index(key) :], key])
@@ -166,7 +170,7 @@ def _display(path: Path) -> str:
 def _read(path: Path, importer: ir.Import | None) -> str:
     try:
         return path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as error:
+    except (OSError, ValueError) as error:  # UnicodeDecodeError is a ValueError
         reason = error.strerror if isinstance(error, OSError) and error.strerror else str(error)
         where = importer.span if importer is not None else ir.Span(file=str(path))
         raise ArchError(f"cannot read {_display(path)}: {reason}", where) from None

@@ -17,7 +17,7 @@ Pair = tuple[int, int]
 
 
 class Frozen(BaseModel):
-    model_config = ConfigDict(frozen=True)
+    model_config = ConfigDict(frozen=True, defer_build=True)
 
 
 class Initializer(Frozen):
@@ -45,7 +45,7 @@ class Conv2DConfig(Frozen):
     dilation_rate: Pair = (1, 1)
     groups: int = 1
     use_bias: bool = True
-    kernel_initializer: Initializer = Initializer(name="glorot_uniform")
+    kernel_initializer: Initializer = Initializer.model_construct(name="glorot_uniform")
 
 
 class BatchNormConfig(Frozen):
@@ -87,7 +87,7 @@ class DenseConfig(Frozen):
     units: int
     activation: str = "linear"
     use_bias: bool = True
-    kernel_initializer: Initializer = Initializer(name="glorot_uniform")
+    kernel_initializer: Initializer = Initializer.model_construct(name="glorot_uniform")
 
 
 class DropoutConfig(Frozen):
@@ -129,7 +129,7 @@ class Params(Frozen):
         return self.trainable + self.non_trainable
 
     def __add__(self, other: Params) -> Params:
-        return Params(
+        return Params.model_construct(
             trainable=self.trainable + other.trainable,
             non_trainable=self.non_trainable + other.non_trainable,
         )
@@ -151,7 +151,7 @@ class Layer(Frozen):
     config: LayerConfig
     inputs: tuple[str, ...] = ()
     output_shape: Shape
-    params: Params = Params()
+    params: Params = Params.model_construct()
     macs: int = 0
     origin: Origin
     span: Span = Field(default=NO_SPAN, repr=False, exclude=True)
@@ -204,7 +204,7 @@ class Network(Frozen):
 
     @property
     def total_params(self) -> Params:
-        total = Params()
+        total = Params.model_construct()
         for layer in self.layers:
             total = total + layer.params
         return total

@@ -136,7 +136,7 @@ def initializer(value: Any) -> nw.Initializer:
     if isinstance(value, nw.Initializer):
         return value
     if isinstance(value, str) and value in INITIALIZERS:
-        return nw.Initializer(name=value)
+        return nw.Initializer.model_construct(name=value)
     raise BadValue(f"expected an initializer such as glorot_uniform(seed=0), got {describe(value)}")
 
 
@@ -196,7 +196,7 @@ _conv = Op(
         Option("dilation", pair, (1, 1)),
         Option("groups", positive_int, 1),
         Option("use_bias", boolean, True),
-        Option("init", initializer, nw.Initializer(name="glorot_uniform")),
+        Option("init", initializer, nw.Initializer.model_construct(name="glorot_uniform")),
     ),
     positional=2,
     build=lambda o: nw.Conv2DConfig(
@@ -221,7 +221,7 @@ _bn = Op(
         Option("training", boolean, None),
     ),
     positional=0,
-    build=lambda o: nw.BatchNormConfig(
+    build=lambda o: nw.BatchNormConfig.model_construct(
         axis=o["axis"], epsilon=o["epsilon"], momentum=o["momentum"], training=o["training"]
     ),
     suffix=lambda o: "bn",
@@ -231,7 +231,7 @@ _activation = Op(
     "activation",
     (Option("function", activation),),
     positional=1,
-    build=lambda o: nw.ActivationConfig(activation=o["function"]),
+    build=lambda o: nw.ActivationConfig.model_construct(activation=o["function"]),
     suffix=lambda o: o["function"],
 )
 
@@ -242,7 +242,7 @@ def _named_activation(function: str) -> Op:
         function,
         (),
         positional=0,
-        build=lambda o: nw.ActivationConfig(activation=function),
+        build=lambda o: nw.ActivationConfig.model_construct(activation=function),
         suffix=lambda o: function,
     )
 
@@ -256,13 +256,15 @@ def _pool(name: str, kind: str) -> Op:
             Option("padding", PADDING, "valid"),
         ),
         positional=2,
-        build=lambda o: nw.PoolConfig(kind=kind, pool_size=o["size"], strides=o["stride"], padding=o["padding"]),
+        build=lambda o: nw.PoolConfig.model_construct(
+            kind=kind, pool_size=o["size"], strides=o["stride"], padding=o["padding"]
+        ),
         suffix=lambda o: "pool",
     )
 
 
 def _global_pool(name: str, kind: str, suffix: str) -> Op:
-    return Op(name, (), 0, build=lambda o: nw.GlobalPoolConfig(kind=kind), suffix=lambda o: suffix)
+    return Op(name, (), 0, build=lambda o: nw.GlobalPoolConfig.model_construct(kind=kind), suffix=lambda o: suffix)
 
 
 OPS: dict[str, Op] = {
@@ -273,24 +275,24 @@ OPS: dict[str, Op] = {
         "zeropad",
         (Option("padding", padding2d),),
         positional=1,
-        build=lambda o: nw.ZeroPaddingConfig(padding=o["padding"]),
+        build=lambda o: nw.ZeroPaddingConfig.model_construct(padding=o["padding"]),
         suffix=lambda o: "pad",
     ),
     "maxpool": _pool("maxpool", "maxpool"),
     "avgpool": _pool("avgpool", "avgpool"),
     "global_avgpool": _global_pool("global_avgpool", "global_avgpool", "avg_pool"),
     "global_maxpool": _global_pool("global_maxpool", "global_maxpool", "max_pool"),
-    "flatten": Op("flatten", (), 0, build=lambda o: nw.FlattenConfig(), suffix=lambda o: "flatten"),
+    "flatten": Op("flatten", (), 0, build=lambda o: nw.FlattenConfig.model_construct(), suffix=lambda o: "flatten"),
     "dense": Op(
         "dense",
         (
             Option("units", positive_int),
             Option("activation", activation, "linear"),
             Option("use_bias", boolean, True),
-            Option("init", initializer, nw.Initializer(name="glorot_uniform")),
+            Option("init", initializer, nw.Initializer.model_construct(name="glorot_uniform")),
         ),
         positional=2,
-        build=lambda o: nw.DenseConfig(
+        build=lambda o: nw.DenseConfig.model_construct(
             units=o["units"], activation=o["activation"], use_bias=o["use_bias"], kernel_initializer=o["init"]
         ),
         suffix=lambda o: "dense",
@@ -299,10 +301,10 @@ OPS: dict[str, Op] = {
         "dropout",
         (Option("rate", number(0, 1, high_open=True)),),
         positional=1,
-        build=lambda o: nw.DropoutConfig(rate=o["rate"]),
+        build=lambda o: nw.DropoutConfig.model_construct(rate=o["rate"]),
         suffix=lambda o: "dropout",
     ),
-    "add": Op("add", (), 0, build=lambda o: nw.AddConfig(), suffix=lambda o: "add"),
+    "add": Op("add", (), 0, build=lambda o: nw.AddConfig.model_construct(), suffix=lambda o: "add"),
 }
 OPS.update({name: _named_activation(name) for name in sorted(ACTIVATIONS) if name != "linear"})
 

@@ -10,6 +10,8 @@ from math import ceil, prod
 
 from resnet_dsl import network as nw
 
+NO_PARAMS = nw.Params.model_construct()
+
 
 class ShapeError(ValueError):
     """A layer cannot take its input; the expander adds the location."""
@@ -59,7 +61,7 @@ def infer(config: nw.LayerConfig, inputs: list[nw.Shape]) -> tuple[nw.Shape, nw.
     """(output shape, parameters, MACs) of one layer given its input shapes."""
     kind = config.kind
     if kind == "input":
-        return config.shape, nw.Params(), 0
+        return config.shape, NO_PARAMS, 0
     if kind == "add":
         first = inputs[0]
         for other in inputs[1:]:
@@ -68,7 +70,7 @@ def infer(config: nw.LayerConfig, inputs: list[nw.Shape]) -> tuple[nw.Shape, nw.
                     f"cannot add {fmt(first)} and {fmt(other)}: the residual sides differ in shape",
                     "give the shortcut a projection, e.g. shortcut { conv(filters, 1, stride=s) -> bn }",
                 )
-        return first, nw.Params(), 0
+        return first, NO_PARAMS, 0
     (shape,) = inputs
     if kind == "conv2d":
         channels = _image(shape, "conv")[2]
@@ -83,30 +85,34 @@ def infer(config: nw.LayerConfig, inputs: list[nw.Shape]) -> tuple[nw.Shape, nw.
         kernel = config.kernel_size[0] * config.kernel_size[1] * channels // config.groups
         weights = kernel * config.filters
         bias = config.filters if config.use_bias else 0
-        return (height, width, config.filters), nw.Params(trainable=weights + bias), height * width * weights
+        return (
+            (height, width, config.filters),
+            nw.Params.model_construct(trainable=weights + bias),
+            height * width * weights,
+        )
     if kind == "batchnorm":
         axis = config.axis if config.axis >= 0 else len(shape) + 1 + config.axis
         if not 1 <= axis <= len(shape):
             raise ShapeError(f"batchnorm axis {config.axis} does not exist in {fmt(shape)}")
         channels = shape[axis - 1]
-        return shape, nw.Params(trainable=2 * channels, non_trainable=2 * channels), 0
+        return shape, nw.Params.model_construct(trainable=2 * channels, non_trainable=2 * channels), 0
     if kind in ("activation", "dropout"):
-        return shape, nw.Params(), 0
+        return shape, NO_PARAMS, 0
     if kind == "zeropad":
         height, width, channels = _image(shape, "zeropad")
         (top, bottom), (left, right) = config.padding
-        return (height + top + bottom, width + left + right, channels), nw.Params(), 0
+        return (height + top + bottom, width + left + right, channels), NO_PARAMS, 0
     if kind in ("maxpool", "avgpool"):
         height, width = _windowed(shape, kind, config.pool_size, config.strides, config.padding)
-        return (height, width, shape[2]), nw.Params(), 0
+        return (height, width, shape[2]), NO_PARAMS, 0
     if kind in ("global_avgpool", "global_maxpool"):
-        return (_image(shape, kind)[2],), nw.Params(), 0
+        return (_image(shape, kind)[2],), NO_PARAMS, 0
     if kind == "flatten":
-        return (prod(shape),), nw.Params(), 0
+        return (prod(shape),), NO_PARAMS, 0
     if kind == "dense":
         features = shape[-1]
         weights = features * config.units
         bias = config.units if config.use_bias else 0
         positions = prod(shape[:-1])
-        return (*shape[:-1], config.units), nw.Params(trainable=weights + bias), positions * weights
+        return (*shape[:-1], config.units), nw.Params.model_construct(trainable=weights + bias), positions * weights
     raise AssertionError(f"no shape rule for {kind}")  # every config kind is handled above

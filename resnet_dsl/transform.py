@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import ast
 from typing import Any
 
 from lark import Token, Transformer, Tree, v_args
+from lark.exceptions import VisitError
 from lark.tree import Meta
 
 from resnet_dsl import ir
@@ -23,7 +23,7 @@ class ToIR(Transformer):
     def _span(self, meta: Meta) -> ir.Span:
         if getattr(meta, "empty", True):
             return ir.NO_SPAN.model_copy(update={"file": self.path})
-        return ir.Span(
+        return ir.Span.model_construct(
             file=self.path,
             line=meta.line,
             column=meta.column,
@@ -32,7 +32,7 @@ class ToIR(Transformer):
         )
 
     def _token_span(self, token: Token) -> ir.Span:
-        return ir.Span(
+        return ir.Span.model_construct(
             file=self.path,
             line=token.line or 0,
             column=token.column or 0,
@@ -42,10 +42,10 @@ class ToIR(Transformer):
 
     # ---------------------------------------------------------------- file --
     def start(self, meta: Meta, *items: Any) -> ir.Module:
-        return ir.Module(path=self.path, items=items, span=self._span(meta))
+        return ir.Module.model_construct(path=self.path, items=items, span=self._span(meta))
 
     def import_(self, meta: Meta, path: Token) -> ir.Import:
-        return ir.Import(path=_string(path), span=self._span(meta))
+        return ir.Import.model_construct(path=_string(path, self.path), span=self._span(meta))
 
     # -------------------------------------------------------------- blocks --
     def block(self, meta: Meta, name: Token, params: list | None, *parts: Any) -> ir.BlockDef:
@@ -67,7 +67,7 @@ class ToIR(Transformer):
                 self._span(meta),
                 "add `out = add(main, shortcut) -> relu`",
             )
-        return ir.BlockDef(
+        return ir.BlockDef.model_construct(
             name=str(name),
             params=tuple(params or ()),
             pre=paths.get("pre"),
@@ -78,28 +78,28 @@ class ToIR(Transformer):
         )
 
     def pre(self, meta: Meta, *units: ir.Unit) -> ir.Path:
-        return ir.Path(kind="pre", units=units, span=self._span(meta))
+        return ir.Path.model_construct(kind="pre", units=units, span=self._span(meta))
 
     def main(self, meta: Meta, *units: ir.Unit) -> ir.Path:
-        return ir.Path(kind="main", units=units, span=self._span(meta))
+        return ir.Path.model_construct(kind="main", units=units, span=self._span(meta))
 
     def shortcut(self, meta: Meta, source: Token | None, *units: ir.Unit) -> ir.Path:
-        return ir.Path(kind="shortcut", source=_opt(source), units=units, span=self._span(meta))
+        return ir.Path.model_construct(kind="shortcut", source=_opt(source), units=units, span=self._span(meta))
 
     def out(self, meta: Meta, chain: tuple[ir.LayerCall, ...]) -> tuple[ir.Span, tuple[ir.LayerCall, ...]]:
         return (self._span(meta), chain)
 
     def unit(self, meta: Meta, label: Token | None, chain: tuple[ir.LayerCall, ...]) -> ir.Unit:
-        return ir.Unit(label=_opt(label), layers=chain, span=self._span(meta))
+        return ir.Unit.model_construct(label=_opt(label), layers=chain, span=self._span(meta))
 
     def chain(self, meta: Meta, *layers: ir.LayerCall) -> tuple[ir.LayerCall, ...]:
         return layers
 
     def layer(self, meta: Meta, op: Token, args: list | None, name: Token | None) -> ir.LayerCall:
-        return ir.LayerCall(
+        return ir.LayerCall.model_construct(
             op=str(op),
             args=tuple(args or ()),
-            name=None if name is None else _string(name),
+            name=None if name is None else _string(name, self.path),
             span=self._span(meta),
         )
 
@@ -116,7 +116,7 @@ class ToIR(Transformer):
                 raise ArchError(f"network '{name}' has two '{kind}' sections", span, "merge them into one")
             seen.add(kind)
             sections[kind] = value
-        return ir.NetworkDef(
+        return ir.NetworkDef.model_construct(
             name=str(name),
             params=tuple(params or ()),
             stages=tuple(stages),
@@ -125,7 +125,9 @@ class ToIR(Transformer):
         )
 
     def derived_network(self, meta: Meta, name: Token, base: Token, args: list | None) -> ir.DerivedNetwork:
-        return ir.DerivedNetwork(name=str(name), base=str(base), args=tuple(args or ()), span=self._span(meta))
+        return ir.DerivedNetwork.model_construct(
+            name=str(name), base=str(base), args=tuple(args or ()), span=self._span(meta)
+        )
 
     def defaults(self, meta: Meta, *layers: ir.LayerCall) -> tuple:
         return ("defaults", self._span(meta), layers)
@@ -138,60 +140,64 @@ class ToIR(Transformer):
 
     def stage(self, meta: Meta, label: Token, *calls: ir.BlockCall) -> tuple:
         span = self._span(meta)
-        return ("stage", span, ir.Stage(label=str(label), calls=calls, span=span))
+        return ("stage", span, ir.Stage.model_construct(label=str(label), calls=calls, span=span))
 
     def block_call(self, meta: Meta, block: Token, args: list | None, repeat: Any) -> ir.BlockCall:
-        return ir.BlockCall(block=str(block), args=tuple(args or ()), repeat=repeat, span=self._span(meta))
+        return ir.BlockCall.model_construct(
+            block=str(block), args=tuple(args or ()), repeat=repeat, span=self._span(meta)
+        )
 
     # ---------------------------------------------------- params and args --
     def params(self, meta: Meta, *params: ir.Param | None) -> list[ir.Param]:
         return [p for p in params if p is not None]
 
     def param(self, meta: Meta, name: Token, default: Any) -> ir.Param:
-        return ir.Param(name=str(name), default=default, span=self._span(meta))
+        return ir.Param.model_construct(name=str(name), default=default, span=self._span(meta))
 
     def args(self, meta: Meta, *args: Any) -> list[ir.Arg]:
-        return [a if isinstance(a, ir.Arg) else ir.Arg(value=a, span=a.span) for a in args if a is not None]
+        return [
+            a if isinstance(a, ir.Arg) else ir.Arg.model_construct(value=a, span=a.span) for a in args if a is not None
+        ]
 
     def keyword_arg(self, meta: Meta, name: Token, value: Any) -> ir.Arg:
-        return ir.Arg(name=str(name), value=value, span=self._span(meta))
+        return ir.Arg.model_construct(name=str(name), value=value, span=self._span(meta))
 
     # --------------------------------------------------------- expressions --
     def int(self, meta: Meta, token: Token) -> ir.Int:
-        return ir.Int(value=int(token), span=self._token_span(token))
+        return ir.Int.model_construct(value=int(token), span=self._token_span(token))
 
     def float(self, meta: Meta, token: Token) -> ir.Float:
-        return ir.Float(value=float(token), text=str(token), span=self._token_span(token))
+        return ir.Float.model_construct(value=float(token), text=str(token), span=self._token_span(token))
 
     def shape(self, meta: Meta, token: Token) -> ir.Shape:
-        return ir.Shape(dims=tuple(int(d) for d in token.split("x")), span=self._token_span(token))
+        return ir.Shape.model_construct(dims=tuple(int(d) for d in token.split("x")), span=self._token_span(token))
 
     def string(self, meta: Meta, token: Token) -> ir.Str:
-        return ir.Str(value=_string(token), span=self._token_span(token))
+        return ir.Str.model_construct(value=_string(token, self.path), span=self._token_span(token))
 
     def true(self, meta: Meta) -> ir.Bool:
-        return ir.Bool(value=True, span=self._span(meta))
+        return ir.Bool.model_construct(value=True, span=self._span(meta))
 
     def false(self, meta: Meta) -> ir.Bool:
-        return ir.Bool(value=False, span=self._span(meta))
+        return ir.Bool.model_construct(value=False, span=self._span(meta))
 
     def name(self, meta: Meta, token: Token) -> ir.Name:
-        return ir.Name(id=str(token), span=self._token_span(token))
+        return ir.Name.model_construct(id=str(token), span=self._token_span(token))
 
     def call(self, meta: Meta, func: Token, args: list | None) -> ir.Call:
-        return ir.Call(func=str(func), args=tuple(args or ()), span=self._span(meta))
+        return ir.Call.model_construct(func=str(func), args=tuple(args or ()), span=self._span(meta))
 
     def list(self, meta: Meta, *items: Any) -> ir.ListExpr:
-        return ir.ListExpr(items=tuple(i for i in items if i is not None), span=self._span(meta))
+        return ir.ListExpr.model_construct(items=tuple(i for i in items if i is not None), span=self._span(meta))
 
     def index(self, meta: Meta, target: Any, index: Any) -> ir.Index:
-        return ir.Index(target=target, index=index, span=self._span(meta))
+        return ir.Index.model_construct(target=target, index=index, span=self._span(meta))
 
     def neg(self, meta: Meta, operand: Any) -> ir.Neg:
-        return ir.Neg(operand=operand, span=self._span(meta))
+        return ir.Neg.model_construct(operand=operand, span=self._span(meta))
 
     def _binop(self, op: str, meta: Meta, left: Any, right: Any) -> ir.BinOp:
-        return ir.BinOp(op=op, left=left, right=right, span=self._span(meta))
+        return ir.BinOp.model_construct(op=op, left=left, right=right, span=self._span(meta))
 
     def add(self, meta: Meta, left: Any, right: Any) -> ir.BinOp:
         return self._binop("+", meta, left, right)
@@ -209,9 +215,27 @@ class ToIR(Transformer):
         return self._binop("/", meta, left, right)
 
 
-def _string(token: Token) -> str:
-    """A double-quoted literal, escapes and all, as its Python value."""
-    return ast.literal_eval(str(token))
+_ESCAPES = {'"': '"', "\\": "\\", "n": "\n", "t": "\t"}
+
+
+def _string(token: Token, path: str = "<string>") -> str:
+    """A double-quoted literal as its value; the escapes are \\" \\\\ \\n and \\t."""
+    body, out, i = str(token)[1:-1], [], 0
+    while i < len(body):
+        char = body[i]
+        if char == "\\":
+            escaped = body[i + 1]  # the grammar guarantees a character after a backslash
+            if escaped not in _ESCAPES:
+                column = (token.column or 0) + 1 + i
+                span = ir.Span.model_construct(file=path, line=token.line or 0, column=column, end_line=token.line or 0,
+                               end_column=column + 2)  # fmt: skip
+                raise ArchError(f"unknown escape '\\{escaped}' in a string", span, 'strings know \\" \\\\ \\n and \\t')
+            out.append(_ESCAPES[escaped])
+            i += 2
+        else:
+            out.append(char)
+            i += 1
+    return "".join(out)
 
 
 def _opt(token: Token | None) -> str | None:
@@ -223,8 +247,18 @@ def _part_span(part: Any, fallback: ir.Span) -> ir.Span:
 
 
 def to_ir(tree: Tree, path: str = "<string>") -> ir.Module:
-    return ToIR(path).transform(tree)
+    return _transform(tree, path)
 
 
 def to_expr(tree: Tree, path: str = "<string>") -> ir.Expr:
-    return ToIR(path).transform(tree)
+    return _transform(tree, path)
+
+
+def _transform(tree: Tree, path: str) -> Any:
+    """Run the transformer; our own errors come out as themselves, not wrapped by Lark."""
+    try:
+        return ToIR(path).transform(tree)
+    except VisitError as error:
+        if isinstance(error.orig_exc, ArchError):
+            raise error.orig_exc from None
+        raise

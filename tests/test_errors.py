@@ -1,0 +1,319 @@
+"""Error table: a malformed snippet gives a located message, a caret and a hint."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+import resnet_dsl
+from resnet_dsl.errors import ArchError
+
+NET = """network N(input = 32x32x3, classes = 10) {{
+  stem {{
+    conv1: conv(16, 3, padding=same) -> bn -> relu
+  }}
+  {stage}
+  head {{
+    global_avgpool -> dense(classes, activation=softmax)
+  }}
+}}
+"""
+
+# (what, spec text, message fragment, file, line, column, hint fragment or None)
+CASES = [
+    ("syntax: missing paren", "network N(input = 8x8x3 {\n}\n", "unexpected '{'; expected", "t.arch", 1, 25, None),
+    (
+        "syntax: stray word",
+        "block b() { main { relu } out = add } oops",
+        "unexpected name 'oops'",
+        "t.arch",
+        1,
+        39,
+        None,
+    ),
+    (
+        "syntax: single quotes",
+        "network N(input = 8x8x3) { head { dense(1) as 'x' } }",
+        "unexpected character",
+        "t.arch",
+        1,
+        47,
+        "double quotes",
+    ),
+    ("syntax: end of file", "network N(input = 8x8x3) {", "unexpected end of file", "t.arch", 1, 27, None),
+    (
+        "unknown block",
+        NET.format(stage="stage s1: identiy(3, [16, 16, 16])"),
+        "unknown block 'identiy'",
+        "t.arch",
+        5,
+        13,
+        "did you mean 'identity'?",
+    ),
+    (
+        "unknown layer",
+        "network N(input = 8x8x3) {\n  stem { cnov(3, 3) }\n}",
+        "unknown layer 'cnov'",
+        "t.arch",
+        2,
+        10,
+        "did you mean 'conv'?",
+    ),
+    (
+        "unknown option",
+        "network N(input = 8x8x3) {\n  stem { conv(3, 3, strides=2) }\n}",
+        "conv has no option 'strides'",
+        "t.arch",
+        2,
+        21,
+        "did you mean 'stride'?",
+    ),
+    (
+        "wrong option type",
+        "network N(input = 8x8x3) {\n  stem { conv(3, 3, use_bias=1) }\n}",
+        "expected true or false",
+        "t.arch",
+        2,
+        30,
+        None,
+    ),
+    (
+        "non-positive filters",
+        "network N(input = 8x8x3) {\n  stem { conv(0, 3) }\n}",
+        "must be positive, got 0",
+        "t.arch",
+        2,
+        15,
+        None,
+    ),
+    (
+        "non-positive stride",
+        "network N(input = 8x8x3) {\n  stem { conv(4, 3, stride=-1) }\n}",
+        "must be positive, got -1",
+        "t.arch",
+        2,
+        28,
+        None,
+    ),
+    (
+        "too many positional",
+        "network N(input = 8x8x3) {\n  stem { conv(4, 3, 2) }\n}",
+        "conv takes 2 positional arguments",
+        "t.arch",
+        2,
+        21,
+        "option=value",
+    ),
+    (
+        "unknown activation",
+        "network N(input = 8x8x3) {\n  head { flatten -> dense(2, activation=softmx) }\n}",
+        "unknown activation 'softmx'",
+        "t.arch",
+        2,
+        41,
+        None,
+    ),
+    (
+        "missing block argument",
+        NET.format(stage="stage s1: identity(3)"),
+        "needs a value for 'filters'",
+        "t.arch",
+        5,
+        13,
+        "filters=",
+    ),
+    (
+        "unknown block parameter",
+        NET.format(stage="stage s1: identity(3, [16, 16, 16], trainig=false)"),
+        "has no parameter 'trainig'",
+        "t.arch",
+        5,
+        39,
+        "did you mean 'training'?",
+    ),
+    (
+        "too many block arguments",
+        NET.format(stage="stage s1: identity(3, [16, 16, 16], 1, 2, 3)"),
+        "takes 4 arguments, got 5",
+        "t.arch",
+        5,
+        45,
+        "(f, filters, init, training)",
+    ),
+    (
+        "residual shapes differ",
+        NET.format(stage="stage s1: identity(3, [16, 16, 32])"),
+        "cannot add (None, 32, 32, 32) and (None, 32, 32, 16)",
+        "<prelude>",
+        14,
+        9,
+        "projection",
+    ),
+    (
+        "spatial size shrinks to zero",
+        "network N(input = 4x4x3) {\n  stem { c: conv(8, 7) }\n}",
+        "layer 'c_conv': conv shrinks its 4x4 input to nothing",
+        "t.arch",
+        2,
+        13,
+        "padding=same",
+    ),
+    (
+        "duplicate layer names",
+        "network N(input = 8x8x3) {\n  stem { relu\n relu }\n}",
+        "duplicate layer name 'relu'",
+        "t.arch",
+        3,
+        2,
+        "as",
+    ),
+    (
+        "duplicate stage",
+        NET.format(stage="stage s: identity(3, [16, 16, 16])\n  stage s: identity(3, [16, 16, 16])"),
+        "stage 's' is declared twice",
+        "t.arch",
+        6,
+        3,
+        None,
+    ),
+    (
+        "repeat over the limit",
+        NET.format(stage="stage s: identity(3, [16, 16, 16]) * 100000000"),
+        "more than the limit of 1000",
+        "t.arch",
+        5,
+        40,
+        None,
+    ),
+    (
+        "network too large",
+        NET.format(stage="stage s: identity(3, [16, 16, 16]) * 1000"),
+        "more than 10000 layers",
+        "t.arch",
+        5,
+        40,
+        "repeat counts",
+    ),
+    (
+        "unknown name in arithmetic",
+        "network N(input = 8x8x3, width = 4) {\n  stem { conv(2 * widht, 3) }\n}",
+        "unknown name 'widht'",
+        "t.arch",
+        2,
+        19,
+        "did you mean 'width'?",
+    ),
+    (
+        "index out of range",
+        "network N(input = 8x8x3, f = [1, 2]) {\n  stem { conv(f[2], 3) }\n}",
+        "index 2 is out of range",
+        "t.arch",
+        2,
+        17,
+        None,
+    ),
+    (
+        "no input shape",
+        "network N(classes = 3) {\n  head { dense(classes) }\n}",
+        "has no input shape",
+        "t.arch",
+        1,
+        1,
+        "input = 224x224x3",
+    ),
+    ("bad input shape", "network N(input = 3) {\n}", "input must be a shape", "t.arch", 1, 19, None),
+    ("add outside out", "network N(input = 8x8x3) {\n  stem { add }\n}", "'add' joins paths", "t.arch", 2, 10, None),
+    (
+        "block without main",
+        "block b(f) {\n  out = add(main, shortcut)\n}\nnetwork N(input = 8x8x3) {\n}",
+        "has no 'main' path",
+        "t.arch",
+        1,
+        1,
+        None,
+    ),
+    (
+        "merge of an unknown path",
+        "block b(f) {\n  main { relu }\n  out = add(main, shortut)\n}\nnetwork N(input = 8x8x3) {\n  stage s: b(1)\n}",
+        "add takes path names",
+        "t.arch",
+        3,
+        19,
+        "shortcut",
+    ),
+    ("unknown base network", "network N = M(classes = 3)", "unknown network 'M'", "t.arch", 1, 1, None),
+    ("network derives from itself", "network A = A()", "derives from itself", "t.arch", 1, 1, None),
+    (
+        "unknown initializer",
+        "network N(input = 8x8x3) {\n  stem { conv(2, 3, init=glorot(seed=0)) }\n}",
+        "unknown initializer 'glorot'",
+        "t.arch",
+        2,
+        26,
+        "glorot_",
+    ),
+    (
+        "block defined twice",
+        "block b() { main { relu } out = add }\nblock b() { main { relu } out = add }",
+        "block 'b' is defined twice",
+        "t.arch",
+        2,
+        1,
+        None,
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    ("what", "text", "message", "file", "line", "column", "hint"), CASES, ids=[c[0] for c in CASES]
+)
+def test_error_table(what: str, text: str, message: str, file: str, line: int, column: int, hint: str | None) -> None:
+    with pytest.raises(ArchError) as caught:
+        program_network(text)
+    error = caught.value
+    assert message in error.message
+    assert (error.span.file, error.span.line, error.span.column) == (file, line, column)
+    if hint is not None:
+        assert error.hint is not None and hint in error.hint
+    rendered = error.render()
+    assert rendered.startswith(f"{file}:{line}:{column}: error: ")
+    assert "^" in rendered.splitlines()[2]  # the caret under the source line
+
+
+def program_network(text: str) -> None:
+    """Validate a snippet as `check` does: its network if it has one, else its definitions."""
+    from resnet_dsl.loader import loads_program
+
+    loads_program(text, "t.arch").check()
+
+
+def test_errors_inside_a_block_name_the_call_site() -> None:
+    with pytest.raises(ArchError) as caught:
+        resnet_dsl.loads(NET.format(stage="stage s1: identity(3, [16, 0, 16])"), path="t.arch")
+    assert caught.value.span.file == "<prelude>"
+    assert "note: in s1_block1, a 'identity' block called at t.arch:5:13" in caught.value.render()
+
+
+def test_import_cycle(tmp_path: Path) -> None:
+    (tmp_path / "a.arch").write_text('import "b.arch"\n')
+    (tmp_path / "b.arch").write_text('import "a.arch"\n')
+    with pytest.raises(ArchError, match="import cycle"):
+        resnet_dsl.load(tmp_path / "a.arch")
+
+
+def test_missing_import(tmp_path: Path) -> None:
+    (tmp_path / "a.arch").write_text('\nimport "nowhere.arch"\n')
+    with pytest.raises(ArchError, match="cannot read") as caught:
+        resnet_dsl.load(tmp_path / "a.arch")
+    assert caught.value.span.line == 2
+
+
+def test_cli_prints_errors_without_traceback(tmp_path: Path, cli) -> None:
+    bad = tmp_path / "bad.arch"
+    bad.write_text(NET.format(stage="stage s1: identiy(3, [16, 16, 16])"))
+    result = cli("check", str(bad), "specs/resnet50.arch")
+    assert result.returncode == 1
+    assert "Traceback" not in result.stderr
+    assert "bad.arch:5:13: error: unknown block 'identiy'" in result.stderr
+    assert "specs/resnet50.arch: ok" in result.stdout
