@@ -86,13 +86,11 @@ class Program:
         with self.located():
             return expand(self.scope(), self.network(network), overrides)
 
-    def check(self) -> Network | None:
-        """Validate the file: expand its network, if it has one; a library file just parses."""
-        if not self.main.networks:
-            with self.located():
-                self.scope()
-            return None
-        return self.expand()
+    def check(self) -> list[Network]:
+        """Validate the file: expand every network it defines; a library file just resolves."""
+        with self.located():
+            scope = self.scope()
+            return [expand(scope, item) for item in self.main.networks]
 
     def located(self) -> _Located:
         return _Located(self.sources)

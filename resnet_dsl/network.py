@@ -6,9 +6,10 @@ graph). Each layer has a typed config that maps one to one onto a Keras layer.
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
+from typing_extensions import TypeAliasType
 
 from resnet_dsl.ir import NO_SPAN, BlockDef, LayerCall, Span
 
@@ -161,8 +162,8 @@ class Layer(Frozen):
         return self.config.kind
 
 
-Value = Any
-"""An evaluated expression: int, float, bool, str, tuple of values, Shape or Initializer."""
+Value = TypeAliasType("Value", "bool | int | float | str | Initializer | tuple[Value, ...]")
+"""An evaluated expression: a number, a bool, a symbol or string, an initializer, or a tuple of values."""
 
 
 class BlockInstance(Frozen):

@@ -13,14 +13,14 @@ def run(args: argparse.Namespace) -> int:
     failed = 0
     for path in args.files:
         try:
-            network = load_program(path).check()
+            networks = load_program(path).check()
         except ArchError as error:
             report(error)
             failed += 1
             continue
-        if network is None:
+        if not networks:
             print(f"{path}: ok (blocks only)")
-        else:
+        for network in networks:
             total = network.total_params.total
             print(f"{path}: ok, {network.name}, {len(network.layers)} layers, {total:,} parameters")
     return 1 if failed else 0
