@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from resnet_dsl.errors import ArchError
-from resnet_dsl.expand import evaluate
+from resnet_dsl.evaluate import evaluate
 from resnet_dsl.loader import load_program, loads_program
 from resnet_dsl.network import Network
 from resnet_dsl.parser import parse
