@@ -86,7 +86,7 @@ def _initializer(call: ir.Call, env: Env) -> nw.Initializer:
             call.span,
             did_you_mean(call.func, ops.INITIALIZERS) or "known: " + ", ".join(sorted(ops.INITIALIZERS)),
         )
-    allowed = ops.INITIALIZERS[call.func] | {"seed"}
+    allowed = ops.INITIALIZERS[call.func]
     seed = None
     extra: list[tuple[str, float]] = []
     for arg in call.args:
@@ -96,7 +96,8 @@ def _initializer(call: ir.Call, env: Env) -> nw.Initializer:
             raise ArchError(
                 f"{call.func} has no option '{arg.name}'",
                 arg.span,
-                did_you_mean(arg.name, allowed) or "it takes " + ", ".join(sorted(allowed)),
+                did_you_mean(arg.name, allowed)
+                or (f"it takes {', '.join(sorted(allowed))}" if allowed else "it takes no options"),
             )
         value = evaluate(arg.value, env)
         if arg.name == "seed":

@@ -20,21 +20,22 @@ ACTIVATIONS = frozenset(
     }
 )  # fmt: skip
 
+_SEEDED = frozenset({"seed"})
 INITIALIZERS: dict[str, frozenset[str]] = {
-    "glorot_uniform": frozenset(),
-    "glorot_normal": frozenset(),
-    "he_uniform": frozenset(),
-    "he_normal": frozenset(),
-    "lecun_uniform": frozenset(),
-    "lecun_normal": frozenset(),
-    "random_uniform": frozenset({"minval", "maxval"}),
-    "random_normal": frozenset({"mean", "stddev"}),
-    "truncated_normal": frozenset({"mean", "stddev"}),
-    "orthogonal": frozenset({"gain"}),
+    "glorot_uniform": _SEEDED,
+    "glorot_normal": _SEEDED,
+    "he_uniform": _SEEDED,
+    "he_normal": _SEEDED,
+    "lecun_uniform": _SEEDED,
+    "lecun_normal": _SEEDED,
+    "random_uniform": _SEEDED | {"minval", "maxval"},
+    "random_normal": _SEEDED | {"mean", "stddev"},
+    "truncated_normal": _SEEDED | {"mean", "stddev"},
+    "orthogonal": _SEEDED | {"gain"},
     "zeros": frozenset(),
     "ones": frozenset(),
 }
-"""Keras initializers by name, with the numeric options each takes besides `seed`."""
+"""Keras initializers by name, with the options each takes (constant ones take no seed)."""
 
 REQUIRED = object()
 

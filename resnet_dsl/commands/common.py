@@ -42,6 +42,15 @@ def guarded(run: Callable[[argparse.Namespace], int]) -> Callable[[argparse.Name
     return wrapper
 
 
+def _mode_for(target: Path) -> int:
+    """The existing file's permissions, or what a plain `open` would give (mkstemp gives 0600)."""
+    if target.exists():
+        return target.stat().st_mode & 0o777
+    umask = os.umask(0)
+    os.umask(umask)
+    return 0o666 & ~umask
+
+
 def write_atomically(path: str | Path, data: str | bytes | Callable[[Path], Any]) -> None:
     """Write the whole file or nothing: into a temporary file beside it, then rename.
 
@@ -60,6 +69,7 @@ def write_atomically(path: str | Path, data: str | bytes | Callable[[Path], Any]
         else:
             with open(temporary, "w", encoding="utf-8", newline="\n") as handle:
                 handle.write(data)
+        os.chmod(temporary, _mode_for(target))
         os.replace(temporary, target)
     except BaseException:
         Path(temporary).unlink(missing_ok=True)

@@ -1,0 +1,54 @@
+"""`resnet-dsl build FILE [--save PATH]`: the Keras model, its Keras summary, optionally saved.
+
+The spec is loaded and checked before TensorFlow is imported, so a spec error is
+reported in a fraction of a second, and without TensorFlow installed the command
+says how to get it instead of failing with a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+from types import ModuleType
+
+from resnet_dsl.commands.common import USAGE, guarded, load_network, write_atomically
+
+INSTALL_HINT = "TensorFlow is required for 'build': pip install \"resnet-dsl[keras]\""
+KERAS_SUFFIX = ".keras"
+
+
+@guarded
+def run(args: argparse.Namespace) -> int:
+    if args.save and Path(args.save).suffix != KERAS_SUFFIX:
+        print(f"resnet-dsl build: error: --save PATH must end in {KERAS_SUFFIX}, got {args.save}", file=sys.stderr)
+        return USAGE
+    network = load_network(args)
+    backend = _keras_backend()
+    if backend is None:
+        print(INSTALL_HINT, file=sys.stderr)
+        return 1
+    model = backend.to_keras(network)
+    model.summary()
+    if args.save:
+        # Keras picks the format from the suffix, so the temporary file keeps `.keras`.
+        try:
+            write_atomically(args.save, model.save)
+        except OSError as error:
+            print(f"resnet-dsl build: error: cannot save {args.save}: {error.strerror or error}", file=sys.stderr)
+            return 1
+        print(f"Saved {args.save}")
+    return 0
+
+
+def _keras_backend() -> ModuleType | None:
+    """The Keras back end, or None when TensorFlow/Keras cannot be imported."""
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # TensorFlow's start-up INFO lines are noise here
+    try:
+        from resnet_dsl import keras_backend
+    except ModuleNotFoundError as error:
+        if (error.name or "").partition(".")[0] in {"tensorflow", "keras"}:
+            return None
+        raise
+    return keras_backend

@@ -1,0 +1,147 @@
+"""Network -> `keras.Model`: one Keras layer per IR layer, named as the IR names it.
+
+This is the only module that imports Keras (and so TensorFlow), which is why
+`resnet_dsl` imports it lazily: `check`, `summary` and the parser stay light.
+Every config kind has one small factory in `LAYER_FACTORIES`; the wiring is the
+functional API, replaying the IR's topological order, so the model's graph is the
+IR's graph and nothing else (no hidden layers, no renaming).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import keras
+
+from resnet_dsl import network as nw
+from resnet_dsl.api import Spec, resolve
+
+UNSEEDED_INITIALIZERS = frozenset({"zeros", "ones"})
+"""Constant initializers: Keras's classes take no `seed`, so none is passed."""
+
+
+def to_keras(spec: Spec, **load_kwargs: Any) -> keras.Model:
+    """Build the Keras model of a network, or of the spec at a path (`load_kwargs` go to `load`).
+
+    Layer names come from the IR, so weights saved from a model of the same
+    architecture (e.g. keras.applications) load by name; the model takes the network's name.
+    """
+    network = resolve(spec, **load_kwargs)
+    tensors: dict[str, keras.KerasTensor] = {}
+    for layer in network.layers:
+        tensors[layer.name] = _apply(layer, tensors)
+    inputs = [tensors[layer.name] for layer in network.layers if isinstance(layer.config, nw.InputConfig)]
+    outputs = tensors[network.layers[-1].name]
+    return keras.Model(inputs=inputs[0] if len(inputs) == 1 else inputs, outputs=outputs, name=network.name)
+
+
+def _apply(layer: nw.Layer, tensors: dict[str, keras.KerasTensor]) -> keras.KerasTensor:
+    """Create the layer and call it on its inputs, as the seed's code does by hand."""
+    config = layer.config
+    if isinstance(config, nw.InputConfig):
+        return keras.Input(shape=config.shape, name=layer.name)
+    keras_layer = LAYER_FACTORIES[config.kind](config, layer.name)
+    inputs = [tensors[name] for name in layer.inputs]
+    # Add takes its operands as a list, in IR order: the order fixes Keras's layer order.
+    call_input = inputs if isinstance(config, nw.AddConfig) else inputs[0]
+    return keras_layer(call_input, **_call_kwargs(config))
+
+
+def _call_kwargs(config: nw.LayerConfig) -> dict[str, Any]:
+    """`training` is a call-time argument in the seed (`BatchNormalization()(x, training=True)`)."""
+    if isinstance(config, nw.BatchNormConfig) and config.training is not None:
+        return {"training": config.training}
+    return {}
+
+
+def initializer(spec: nw.Initializer) -> keras.initializers.Initializer:
+    """A fresh Keras initializer per layer, as the seed makes one with `glorot_uniform(seed=0)`.
+
+    A seeded Keras initializer draws the same values for the same shape every time, which
+    is what makes two builds (or the seed's code and the DSL's) start from identical weights.
+    """
+    config: dict[str, Any] = dict(spec.args)
+    if spec.seed is not None and spec.name not in UNSEEDED_INITIALIZERS:
+        config["seed"] = spec.seed
+    return keras.initializers.get({"class_name": spec.name, "config": config})
+
+
+# --------------------------------------------------------------- factories --
+
+
+def _conv2d(config: nw.Conv2DConfig, name: str) -> keras.layers.Layer:
+    return keras.layers.Conv2D(
+        config.filters,
+        config.kernel_size,
+        strides=config.strides,
+        padding=config.padding,
+        dilation_rate=config.dilation_rate,
+        groups=config.groups,
+        use_bias=config.use_bias,
+        kernel_initializer=initializer(config.kernel_initializer),
+        name=name,
+    )
+
+
+def _batchnorm(config: nw.BatchNormConfig, name: str) -> keras.layers.Layer:
+    return keras.layers.BatchNormalization(
+        axis=config.axis, epsilon=config.epsilon, momentum=config.momentum, name=name
+    )
+
+
+def _activation(config: nw.ActivationConfig, name: str) -> keras.layers.Layer:
+    return keras.layers.Activation(config.activation, name=name)
+
+
+def _zeropad(config: nw.ZeroPaddingConfig, name: str) -> keras.layers.Layer:
+    return keras.layers.ZeroPadding2D(config.padding, name=name)
+
+
+def _pool(config: nw.PoolConfig, name: str) -> keras.layers.Layer:
+    pool = keras.layers.MaxPooling2D if config.kind == "maxpool" else keras.layers.AveragePooling2D
+    return pool(config.pool_size, strides=config.strides, padding=config.padding, name=name)
+
+
+def _global_pool(config: nw.GlobalPoolConfig, name: str) -> keras.layers.Layer:
+    pool = keras.layers.GlobalAveragePooling2D if config.kind == "global_avgpool" else keras.layers.GlobalMaxPooling2D
+    return pool(name=name)
+
+
+def _flatten(config: nw.FlattenConfig, name: str) -> keras.layers.Layer:
+    return keras.layers.Flatten(name=name)
+
+
+def _dense(config: nw.DenseConfig, name: str) -> keras.layers.Layer:
+    return keras.layers.Dense(
+        config.units,
+        activation=config.activation,
+        use_bias=config.use_bias,
+        kernel_initializer=initializer(config.kernel_initializer),
+        name=name,
+    )
+
+
+def _dropout(config: nw.DropoutConfig, name: str) -> keras.layers.Layer:
+    return keras.layers.Dropout(config.rate, name=name)
+
+
+def _add(config: nw.AddConfig, name: str) -> keras.layers.Layer:
+    return keras.layers.Add(name=name)
+
+
+LAYER_FACTORIES: dict[str, Callable[[Any, str], keras.layers.Layer]] = {
+    "conv2d": _conv2d,
+    "batchnorm": _batchnorm,
+    "activation": _activation,
+    "zeropad": _zeropad,
+    "maxpool": _pool,
+    "avgpool": _pool,
+    "global_avgpool": _global_pool,
+    "global_maxpool": _global_pool,
+    "flatten": _flatten,
+    "dense": _dense,
+    "dropout": _dropout,
+    "add": _add,
+}
+"""One factory per config kind (the `kind` discriminator of `network.LayerConfig`)."""
