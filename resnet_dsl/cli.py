@@ -73,6 +73,15 @@ def build_parser() -> argparse.ArgumentParser:
     graph.add_argument("-o", "--output", required=True, metavar="OUT.{dot,svg,png}")
     graph.add_argument("--expand", action="store_true", help="draw every layer, not one node per stage")
     _spec_options(graph)
+
+    describe = commands.add_parser("describe", help="the network as canonical text, one line per block (git textconv)")
+    describe.add_argument("file", metavar="FILE")
+    describe.add_argument(
+        "--textconv",
+        action="store_true",
+        help="for git's diff.arch.textconv: never fail; show a spec that cannot be expanded as its canonical text",
+    )
+    _spec_options(describe)
     return parser
 
 

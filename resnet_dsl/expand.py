@@ -400,7 +400,7 @@ def expand(
                 used.setdefault(block.name, block)
     return nw.Network.model_construct(
         name=net.name,
-        source=net.span.file,
+        source=item.span.file,
         params=tuple(env.items()),
         layers=tuple(builder.layers),
         stages=tuple(stages),

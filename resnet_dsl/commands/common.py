@@ -8,10 +8,12 @@ import sys
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from resnet_dsl.errors import ArchError
-from resnet_dsl.network import Network
+
+if TYPE_CHECKING:
+    from resnet_dsl.network import Network
 
 USAGE = 2
 

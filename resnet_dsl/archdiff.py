@@ -1,0 +1,710 @@
+"""Two expanded networks -> what changed in the architecture, and what it costs.
+
+A text diff of two specs says `depths = [3, 4, 6, 3]` became `[3, 4, 23, 3]`; a reviewer
+wants to know that stage conv4 now has 23 blocks instead of 6 and 19 million more
+parameters. So this compares the expanded, validated networks, never the text: layout and
+comments cannot show up, and every consequence (shapes, parameters, MACs) is computed, not
+guessed. The result is a typed `ArchDiff`; `render_text`, `render_markdown` (for a pull
+request) and `render_json` (stable keys, deterministic) present it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import json
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from pydantic import BaseModel
+
+from resnet_dsl.formatter import item_text, layer_text
+from resnet_dsl.graph import composition as stage_composition
+from resnet_dsl.network import BlockInstance, Initializer, Layer, Network, StageInstance
+
+Status = Literal["added", "removed", "changed"]
+JSON_FORMAT = "resnet-dsl-archdiff/1"
+OUTSIDE = "<in>"
+"""The name a layer's input from another section gets when sections are compared."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class Delta:
+    """A count before and after: parameters, MACs, blocks or layers."""
+
+    old: int
+    new: int
+
+    @property
+    def difference(self) -> int:
+        return self.new - self.old
+
+    @property
+    def percent(self) -> float | None:
+        """Relative change, rounded to 0.01 % so the JSON stays stable; None from zero."""
+        return round(100 * (self.new - self.old) / self.old, 2) if self.old else None
+
+
+@dataclass(frozen=True, kw_only=True)
+class ValueChange:
+    """One named value that differs: a network parameter, a config field, a block argument.
+
+    `old` is None when the value was added, `new` None when it was removed. Values are
+    plain JSON (lists, numbers, strings; an initializer as `glorot_uniform(seed=0)`).
+    """
+
+    name: str
+    status: Status
+    old: Any = None
+    new: Any = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class LayerChange:
+    """A stem or head layer, matched by name."""
+
+    name: str
+    status: Status
+    old: str | None = None
+    new: str | None = None
+    fields: tuple[ValueChange, ...] = ()
+
+
+@dataclass(frozen=True, kw_only=True)
+class BlockRun:
+    """Consecutive blocks of a stage that changed in the same way (`first`..`last`)."""
+
+    status: Status
+    first: str
+    last: str
+    count: int
+    old: str | None = None
+    new: str | None = None
+    changes: tuple[ValueChange, ...] = ()
+
+
+@dataclass(frozen=True, kw_only=True)
+class StageDiff:
+    """A stage of either network that differs: its blocks, its shape, its layers."""
+
+    label: str
+    status: Status
+    blocks: Delta
+    composition_old: str = ""
+    composition_new: str = ""
+    output_shape_old: tuple[int, ...] | None = None
+    output_shape_new: tuple[int, ...] | None = None
+    runs: tuple[BlockRun, ...] = ()
+    layers_added: int = 0
+    layers_removed: int = 0
+    layers_changed: int = 0
+
+
+@dataclass(frozen=True, kw_only=True)
+class DefinitionDiff:
+    """A block definition that one side uses and differs (or exists on one side only)."""
+
+    name: str
+    status: Status
+    lines: tuple[str, ...]
+    """Unified-diff lines of the two definitions as `resnet-dsl fmt` prints them."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class CostRow:
+    """Parameters and MACs of one section (stem, a stage, head, or "total") on both sides."""
+
+    section: str
+    params: Delta
+    macs: Delta
+
+
+@dataclass(frozen=True, kw_only=True)
+class ArchDiff:
+    """Everything that differs between two networks; `changed` is False only for equal ones."""
+
+    old_name: str
+    new_name: str
+    old_source: str
+    new_source: str
+    changed: bool
+    parameters: tuple[ValueChange, ...] = ()
+    input_shape: ValueChange | None = None
+    output_shape: ValueChange | None = None
+    defaults: tuple[str, ...] = ()
+    stem: tuple[LayerChange, ...] = ()
+    stages: tuple[StageDiff, ...] = ()
+    head: tuple[LayerChange, ...] = ()
+    definitions: tuple[DefinitionDiff, ...] = ()
+    layers: Delta
+    costs: tuple[CostRow, ...]
+    """Parameters and MACs per section (stem, each stage, head), then the total."""
+
+    @property
+    def total(self) -> CostRow:
+        return self.costs[-1]
+
+
+# -------------------------------------------------------------- compare --
+def diff(old: Network, new: Network, *, old_source: str | None = None, new_source: str | None = None) -> ArchDiff:
+    """What changed from `old` to `new`, section by section, with the costs of both.
+
+    `old_source` / `new_source` name the two sides in the output (default: the networks'
+    own source files), e.g. the paths given on the command line.
+    """
+    old_groups, new_groups = _groups(old), _groups(new)
+    labels = _merge_order([s.label for s in old.stages], [s.label for s in new.stages])
+    old_stages = {s.label: s for s in old.stages}
+    new_stages = {s.label: s for s in new.stages}
+    stages = [_stage(label, old_stages.get(label), new_stages.get(label), old_groups, new_groups) for label in labels]
+    sections = ["stem", *labels, "head"]
+    costs = [_cost(section, old_groups.get(section, []), new_groups.get(section, [])) for section in sections]
+    costs.append(_cost("total", old.layers, new.layers))
+    return ArchDiff(
+        old_name=old.name,
+        new_name=new.name,
+        old_source=old_source or old.source,
+        new_source=new_source or new.source,
+        changed=_differs(old, new),
+        parameters=tuple(_value_changes([("name", old.name), *old.params], [("name", new.name), *new.params])),
+        input_shape=_shape_change("input", old.input_shape, new.input_shape),
+        output_shape=_shape_change("output", old.output_shape, new.output_shape),
+        defaults=tuple(_line_diff([layer_text(d) for d in old.defaults], [layer_text(d) for d in new.defaults])),
+        stem=tuple(_layer_changes(old_groups.get("stem", []), new_groups.get("stem", []))),
+        stages=tuple(stage for stage in stages if stage is not None),
+        head=tuple(_layer_changes(old_groups.get("head", []), new_groups.get("head", []))),
+        definitions=tuple(_definitions(old, new)),
+        layers=Delta(old=len(old.layers), new=len(new.layers)),
+        costs=tuple(costs),
+    )
+
+
+def _differs(old: Network, new: Network) -> bool:
+    """Anything a model built from either would notice, or a reader of the spec's interface."""
+    return (
+        old.name != new.name
+        or old.params != new.params
+        or old.layers != new.layers
+        or old.stages != new.stages
+        or old.defaults != new.defaults
+        or {b.name: b for b in old.blocks} != {b.name: b for b in new.blocks}
+    )
+
+
+def _groups(network: Network) -> dict[str, list[Layer]]:
+    """Layers by section ("stem", "head", or the label of their stage), each layer's inputs
+    from outside its section renamed `<in>`: conv5's first layer reading `conv4_block23_out`
+    instead of `conv4_block6_out` is a consequence of conv4's depth, not a change of conv5."""
+    groups: dict[str, list[Layer]] = {}
+    for layer in network.layers:
+        key = layer.origin.stage if layer.origin.section == "stage" else layer.origin.section
+        groups.setdefault(key or "", []).append(layer)
+    for key, layers in groups.items():
+        local = {layer.name for layer in layers}
+        groups[key] = [
+            layer
+            if all(name in local for name in layer.inputs)
+            else layer.model_copy(update={"inputs": tuple(n if n in local else OUTSIDE for n in layer.inputs)})
+            for layer in layers
+        ]
+    return groups
+
+
+def _merge_order(old: Sequence[str], new: Sequence[str]) -> list[str]:
+    """The new order, each name only in `old` placed just after its old predecessor."""
+    merged: list[str] = []
+    pending = [name for name in old if name not in new]
+    for name in new:
+        if name in old:
+            while pending and old.index(pending[0]) < old.index(name):
+                merged.append(pending.pop(0))
+        merged.append(name)
+    return merged + pending
+
+
+def _cost(section: str, old: Iterable[Layer], new: Iterable[Layer]) -> CostRow:
+    old, new = list(old), list(new)
+    return CostRow(
+        section=section,
+        params=Delta(old=sum(layer.params.total for layer in old), new=sum(layer.params.total for layer in new)),
+        macs=Delta(old=sum(layer.macs for layer in old), new=sum(layer.macs for layer in new)),
+    )
+
+
+def plain(value: Any) -> Any:
+    """A value as JSON holds it: tuples become lists, initializers their spec text."""
+    if isinstance(value, Initializer):
+        options = ([f"seed={value.seed}"] if value.seed is not None else []) + [f"{k}={v!r}" for k, v in value.args]
+        return f"{value.name}({', '.join(options)})"
+    if isinstance(value, BaseModel):
+        return {key: plain(item) for key, item in value.model_dump().items()}
+    if isinstance(value, (tuple, list)):
+        return [plain(item) for item in value]
+    if isinstance(value, dict):
+        return {key: plain(item) for key, item in value.items()}
+    return value
+
+
+def _value_changes(old: Iterable[tuple[str, Any]], new: Iterable[tuple[str, Any]]) -> list[ValueChange]:
+    before, after = dict(old), dict(new)
+    changes = []
+    for name in _merge_order(list(before), list(after)):
+        if name not in after:
+            changes.append(ValueChange(name=name, status="removed", old=plain(before[name])))
+        elif name not in before:
+            changes.append(ValueChange(name=name, status="added", new=plain(after[name])))
+        elif plain(before[name]) != plain(after[name]):
+            changes.append(ValueChange(name=name, status="changed", old=plain(before[name]), new=plain(after[name])))
+    return changes
+
+
+def _shape_change(name: str, old: tuple[int, ...], new: tuple[int, ...]) -> ValueChange | None:
+    return None if old == new else ValueChange(name=name, status="changed", old=list(old), new=list(new))
+
+
+def _line_diff(old: list[str], new: list[str], context: int = 1) -> list[str]:
+    """Unified-diff lines without file headers; hunks apart are separated by `...`."""
+    if old == new:
+        return []
+    lines: list[str] = []
+    for line in list(difflib.unified_diff(old, new, lineterm="", n=context))[2:]:  # no ---/+++ header
+        if line.startswith("@@"):
+            lines += ["..."] if lines else []
+            continue
+        lines.append(line)
+    return lines
+
+
+# ------------------------------------------------------------ layers --
+def config_items(layer: Layer, *, all_fields: bool = True) -> list[tuple[str, Any]]:
+    """A layer's config as (field, value) pairs, `kind` left out; initializers kept whole."""
+    fields = type(layer.config).model_fields
+    return [
+        (name, getattr(layer.config, name))
+        for name, info in fields.items()
+        if name != "kind" and (all_fields or getattr(layer.config, name) != info.default)
+    ]
+
+
+def layer_summary(layer: Layer) -> str:
+    """`conv2d(filters=64, kernel_size=[7, 7], strides=[2, 2])`: the options not at default."""
+    options = config_items(layer, all_fields=False)
+    return f"{layer.kind}({', '.join(f'{k}={value_text(plain(v))}' for k, v in options)})"
+
+
+def _layer_fields(old: Layer, new: Layer) -> list[ValueChange]:
+    fields = []
+    if old.kind != new.kind:
+        fields.append(ValueChange(name="kind", status="changed", old=old.kind, new=new.kind))
+    fields += _value_changes(config_items(old), config_items(new))
+    if old.inputs != new.inputs:
+        fields.append(ValueChange(name="inputs", status="changed", old=list(old.inputs), new=list(new.inputs)))
+    if old.output_shape != new.output_shape:
+        fields.append(_shape_change("output_shape", old.output_shape, new.output_shape))  # type: ignore[arg-type]
+    return fields
+
+
+def _layer_changes(old: Sequence[Layer], new: Sequence[Layer]) -> list[LayerChange]:
+    before = {layer.name: layer for layer in old}
+    after = {layer.name: layer for layer in new}
+    changes = []
+    for name in _merge_order(list(before), list(after)):
+        if name not in after:
+            changes.append(LayerChange(name=name, status="removed", old=layer_summary(before[name])))
+        elif name not in before:
+            changes.append(LayerChange(name=name, status="added", new=layer_summary(after[name])))
+        elif fields := _layer_fields(before[name], after[name]):
+            a, b = before[name], after[name]
+            changes.append(
+                LayerChange(
+                    name=name, status="changed", old=layer_summary(a), new=layer_summary(b), fields=tuple(fields)
+                )
+            )
+    return changes
+
+
+# ------------------------------------------------------------ stages --
+def block_text(block: BlockInstance) -> str:
+    """`bottleneck_v1(filters=256, kernel=3)`: a block instance, every argument bound."""
+    return f"{block.block}({', '.join(f'{k}={value_text(plain(v))}' for k, v in block.args)})"
+
+
+def composition(stage: StageInstance | None) -> str:
+    """`bottleneck_v1_projection, bottleneck_v1 * 5`: the block types of a stage, in order."""
+    return "" if stage is None else stage_composition(stage)
+
+
+def _block_change(old: BlockInstance | None, new: BlockInstance | None) -> BlockRun | None:
+    if old is None or new is None:
+        block = old or new
+        assert block is not None
+        status: Status = "removed" if new is None else "added"
+        return BlockRun(
+            status=status,
+            first=block.name,
+            last=block.name,
+            count=1,
+            old=block_text(old) if old else None,
+            new=block_text(new) if new else None,
+        )
+    changes = []
+    if old.block != new.block:
+        changes.append(ValueChange(name="block", status="changed", old=old.block, new=new.block))
+    changes += _value_changes(old.args, new.args)
+    if old.output_shape != new.output_shape:
+        changes.append(_shape_change("output_shape", old.output_shape, new.output_shape))
+    if not changes:
+        return None
+    return BlockRun(
+        status="changed",
+        first=new.name,
+        last=new.name,
+        count=1,
+        old=block_text(old),
+        new=block_text(new),
+        changes=tuple(c for c in changes if c is not None),
+    )
+
+
+def _same_kind(a: BlockRun, b: BlockRun) -> bool:
+    return (a.status, a.old, a.new, a.changes) == (b.status, b.old, b.new, b.changes)
+
+
+def _runs(old: StageInstance | None, new: StageInstance | None) -> list[BlockRun]:
+    old_blocks = old.blocks if old else ()
+    new_blocks = new.blocks if new else ()
+    runs: list[BlockRun] = []
+    previous = -2  # the index of the last block in runs[-1]
+    for index in range(max(len(old_blocks), len(new_blocks))):
+        change = _block_change(
+            old_blocks[index] if index < len(old_blocks) else None,
+            new_blocks[index] if index < len(new_blocks) else None,
+        )
+        if change is None:
+            continue
+        if previous == index - 1 and _same_kind(runs[-1], change):
+            runs[-1] = dataclasses.replace(runs[-1], last=change.last, count=runs[-1].count + 1)
+        else:
+            runs.append(change)
+        previous = index
+    return runs
+
+
+def _stage(
+    label: str,
+    old: StageInstance | None,
+    new: StageInstance | None,
+    old_groups: dict[str, list[Layer]],
+    new_groups: dict[str, list[Layer]],
+) -> StageDiff | None:
+    old_layers = {layer.name: layer for layer in old_groups.get(label, [])}
+    new_layers = {layer.name: layer for layer in new_groups.get(label, [])}
+    changed_layers = sum(1 for name in old_layers.keys() & new_layers.keys() if old_layers[name] != new_layers[name])
+    runs = _runs(old, new)
+    if old == new and not changed_layers and old_layers.keys() == new_layers.keys():
+        return None
+    return StageDiff(
+        label=label,
+        status="removed" if new is None else "added" if old is None else "changed",
+        blocks=Delta(old=len(old.blocks) if old else 0, new=len(new.blocks) if new else 0),
+        composition_old=composition(old),
+        composition_new=composition(new),
+        output_shape_old=old.blocks[-1].output_shape if old and old.blocks else None,
+        output_shape_new=new.blocks[-1].output_shape if new and new.blocks else None,
+        runs=tuple(runs),
+        layers_added=len(new_layers.keys() - old_layers.keys()),
+        layers_removed=len(old_layers.keys() - new_layers.keys()),
+        layers_changed=changed_layers,
+    )
+
+
+def _definitions(old: Network, new: Network) -> list[DefinitionDiff]:
+    """Block definitions that differ, or that only one side uses (shown whole)."""
+    before = {b.name: item_text(b).splitlines() for b in old.blocks}
+    after = {b.name: item_text(b).splitlines() for b in new.blocks}
+    found = []
+    for name in _merge_order(list(before), list(after)):
+        lines = _line_diff(before.get(name, []), after.get(name, []), context=2)
+        if lines:
+            status: Status = "added" if name not in before else "removed" if name not in after else "changed"
+            found.append(DefinitionDiff(name=name, status=status, lines=tuple(lines)))
+    return found
+
+
+# ------------------------------------------------------------- render --
+def value_text(value: Any) -> str:
+    """A plain value as the language writes it: `[3, 4, 6, 3]`, `true`, `same`."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if value is None:
+        return "none"
+    if isinstance(value, list):
+        return "[" + ", ".join(value_text(item) for item in value) + "]"
+    if isinstance(value, dict):
+        return "{" + ", ".join(f"{k}: {value_text(v)}" for k, v in value.items()) + "}"
+    return str(value)
+
+
+def shape_text(shape: Sequence[int] | None) -> str:
+    return "-" if shape is None else "x".join(map(str, shape))
+
+
+_SHAPES = ("input", "output", "output_shape")
+
+
+def _change_text(change: ValueChange) -> str:
+    show = shape_text if change.name in _SHAPES else value_text
+    if change.status == "added":
+        return f"{change.name}: added, {show(change.new)}"
+    if change.status == "removed":
+        return f"{change.name}: removed (was {show(change.old)})"
+    return f"{change.name}: {show(change.old)} -> {show(change.new)}"
+
+
+def _signed(number: int) -> str:
+    return f"{number:+,}"
+
+
+def delta_text(delta: Delta) -> str:
+    """`25,636,712 -> 44,707,176 (+19,070,464, +74.39%)`."""
+    if not delta.difference:
+        return f"{delta.new:,} (unchanged)"
+    percent = f", {delta.percent:+.2f}%" if delta.percent is not None else ""
+    return f"{delta.old:,} -> {delta.new:,} ({_signed(delta.difference)}{percent})"
+
+
+@dataclass(frozen=True)
+class _Entry:
+    """One line of the report: `+` added, `-` removed, `~` changed, `` for a remark."""
+
+    mark: str
+    text: str
+    depth: int = 0
+
+
+def _span(first: str, last: str, count: int) -> str:
+    return first if count == 1 else f"{first}..{last} ({count} blocks)"
+
+
+def _changed(name: str, changes: Iterable[ValueChange]) -> str:
+    return f"{name}: " + "; ".join(_change_text(c) for c in changes)
+
+
+def _types(composition: str) -> list[str]:
+    """The block types of a composition without their counts: did only the depth change?"""
+    return [part.split(" * ")[0] for part in composition.split(", ")]
+
+
+def _stage_entries(stage: StageDiff) -> list[_Entry]:
+    if stage.status == "added":
+        return [_Entry("+", f"{stage.label}: {stage.blocks.new} blocks ({stage.composition_new})")]
+    if stage.status == "removed":
+        return [_Entry("-", f"{stage.label}: {stage.blocks.old} blocks ({stage.composition_old})")]
+    text = f"{stage.label}: {stage.blocks.new} blocks"
+    if stage.blocks.difference:
+        text = f"{stage.label}: {stage.blocks.old} -> {stage.blocks.new} blocks ({_signed(stage.blocks.difference)})"
+    if _types(stage.composition_old) != _types(stage.composition_new):
+        text += f"; {stage.composition_old} -> {stage.composition_new}"
+    entries = [_Entry("~", text)]
+    if stage.output_shape_old != stage.output_shape_new:
+        shapes = f"{shape_text(stage.output_shape_old)} -> {shape_text(stage.output_shape_new)}"
+        entries.append(_Entry("", f"output: {shapes}", 1))
+    for run in stage.runs:
+        where = _span(run.first, run.last, run.count)
+        if run.status == "added":
+            entries.append(_Entry("+", f"{where}: {run.new}", 1))
+        elif run.status == "removed":
+            entries.append(_Entry("-", f"{where}: {run.old}", 1))
+        else:
+            entries.append(_Entry("~", _changed(where, run.changes), 1))
+    if not stage.runs and (stage.layers_added or stage.layers_removed or stage.layers_changed):
+        counts = f"{stage.layers_changed} changed, {stage.layers_added} added, {stage.layers_removed} removed"
+        entries.append(_Entry("", f"layers: {counts} (see the block definitions and defaults)", 1))
+    return entries
+
+
+def _layer_entries(changes: Iterable[LayerChange]) -> list[_Entry]:
+    entries = []
+    for change in changes:
+        if change.status == "added":
+            entries.append(_Entry("+", f"{change.name}: {change.new}"))
+        elif change.status == "removed":
+            entries.append(_Entry("-", f"{change.name}: {change.old}"))
+        else:
+            entries.append(_Entry("~", _changed(change.name, change.fields)))
+    return entries
+
+
+def _network_entries(result: ArchDiff) -> list[_Entry]:
+    entries = [_Entry("~", _change_text(c)) for c in result.parameters]
+    # The `input` parameter, where there is one, already says how the input shape changed.
+    shown = {c.name for c in result.parameters}
+    for name, change in (("input shape", result.input_shape), ("output shape", result.output_shape)):
+        if change is not None and not (name == "input shape" and "input" in shown):
+            entries.append(_Entry("~", f"{name}: {shape_text(change.old)} -> {shape_text(change.new)}"))
+    return entries
+
+
+def _sections(result: ArchDiff) -> list[tuple[str, list[_Entry], bool]]:
+    """(title, entries, is_a_diff) for each part of the diff that has something to say."""
+    parts = [
+        ("Network", _network_entries(result), False),
+        ("Defaults", [_Entry("", line) for line in result.defaults], True),
+        ("Stem", _layer_entries(result.stem), False),
+        ("Stages", [entry for stage in result.stages for entry in _stage_entries(stage)], False),
+        ("Head", _layer_entries(result.head), False),
+    ]
+    parts += [
+        (f"Block {d.name} ({d.status})", [_Entry("", line) for line in d.lines], True) for d in result.definitions
+    ]
+    return [part for part in parts if part[1]]
+
+
+def _percent(delta: Delta) -> str:
+    if not delta.difference:
+        return ""
+    return "new" if delta.percent is None else f"{delta.percent:+.2f}%"
+
+
+def _cost_cells(row: CostRow) -> list[str]:
+    cells = [row.section]
+    for delta in (row.params, row.macs):
+        cells += [f"{delta.old:,}", f"{delta.new:,}", _signed(delta.difference) if delta.difference else "0"]
+        cells.append(_percent(delta))
+    return cells
+
+
+_COST_HEADER = ["section", "params old", "params new", "change", "%", "MACs old", "MACs new", "change", "%"]
+
+
+def _aligned(rows: list[list[str]]) -> list[str]:
+    """The first column to the left, numbers to the right."""
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+
+    def line(row: list[str]) -> str:
+        cells = [
+            cell.ljust(w) if i == 0 else cell.rjust(w) for i, (cell, w) in enumerate(zip(row, widths, strict=True))
+        ]
+        return "  ".join(cells).rstrip()
+
+    return [line(row) for row in rows]
+
+
+def render_text(result: ArchDiff) -> str:
+    """For a terminal: one heading per part that changed, then the cost table."""
+    head = f"{result.old_name} ({result.old_source}) -> {result.new_name} ({result.new_source})"
+    if not result.changed:
+        return f"{head}\nno architectural change"
+    out = [head]
+    for title, entries, _ in _sections(result):
+        out += ["", title]
+        out += ["  " + "  " * e.depth + (f"{e.mark} " if e.mark else "") + e.text for e in entries]
+    out += ["", "Parameters and MACs"]
+    out += ["  " + line for line in _aligned([_COST_HEADER, *map(_cost_cells, result.costs)])]
+    out += [
+        "",
+        f"Layers: {delta_text(result.layers)}",
+        f"Parameters: {delta_text(result.total.params)}",
+        f"MACs: {delta_text(result.total.macs)}",
+    ]
+    return "\n".join(out)
+
+
+_MARKDOWN_MARKS = {"+": "added ", "-": "removed ", "~": "", "": ""}
+
+
+def render_markdown(result: ArchDiff) -> str:
+    """For a pull request: headings, bullet lists, `diff` fences and a per-section cost table."""
+    out = [f"### Architecture: {result.old_name} → {result.new_name}", ""]
+    out += [f"`{result.old_source}` → `{result.new_source}`", ""]
+    if not result.changed:
+        return "\n".join([*out, "No architectural change."])
+    out += [
+        f"- **Parameters:** {delta_text(result.total.params)}",
+        f"- **MACs:** {delta_text(result.total.macs)}",
+        f"- **Layers:** {delta_text(result.layers)}",
+    ]
+    for title, entries, is_diff in _sections(result):
+        out += ["", f"#### {title}", ""]
+        if is_diff:
+            out += ["```diff", *(e.text for e in entries), "```"]
+        else:
+            out += ["  " * e.depth + f"- {_MARKDOWN_MARKS[e.mark]}{e.text}" for e in entries]
+    out += ["", "#### Parameters and MACs per section", ""]
+    out.append("| " + " | ".join(_COST_HEADER) + " |")
+    out.append("|" + "|".join(["---", *["--:"] * (len(_COST_HEADER) - 1)]) + "|")
+    for row in result.costs:
+        cells = _cost_cells(row)
+        if row.section == "total":
+            cells = [f"**{cell}**" if cell else cell for cell in cells]
+        out.append("| " + " | ".join(cells) + " |")
+    return "\n".join(out)
+
+
+def render_json(result: ArchDiff) -> str:
+    """The whole diff as JSON: fixed key order, no timestamps, the same bytes every run."""
+    data = {"format": JSON_FORMAT, **json_data(result)}
+    return json.dumps(data, indent=2, ensure_ascii=False)
+
+
+def json_data(value: Any) -> Any:
+    """A record as JSON values, fields in declaration order; a `Delta` with its change."""
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        data = {field.name: json_data(getattr(value, field.name)) for field in dataclasses.fields(value)}
+        if isinstance(value, Delta):
+            data.update(difference=value.difference, percent=value.percent)
+        return data
+    if isinstance(value, (tuple, list)):
+        return [json_data(item) for item in value]
+    return value
+
+
+# ----------------------------------------------------------- describe --
+def describe(network: Network) -> str:
+    """One network as canonical, line-oriented text: parameters, each stem and head layer,
+    each block instance, the block definitions, with shapes, parameters and MACs.
+
+    What `git diff` shows through `resnet-dsl describe --textconv`: two of these differ
+    line by line exactly where the architectures differ, and never by layout or comments.
+    No file names appear, since git hands textconv a temporary copy under a random name.
+    """
+    groups = _groups(network)
+    total = network.total_params
+    out = [f"network {network.name}"]
+    out += [f"  {name} = {_param_text(name, plain(value))}" for name, value in network.params]
+    out += [
+        f"input {shape_text(network.input_shape)} -> output {shape_text(network.output_shape)}",
+        f"params {total.total:,} (trainable {total.trainable:,}, non-trainable {total.non_trainable:,})",
+        f"MACs {network.macs:,}",
+        f"layers {len(network.layers)}",
+    ]
+    if network.defaults:
+        out += ["", "defaults", *(f"  {layer_text(d)}" for d in network.defaults)]
+    out += ["", _cost_line("stem", groups.get("stem", [])), *_layer_lines(groups.get("stem", []))]
+    for stage in network.stages:
+        layers = groups.get(stage.label, [])
+        shape = shape_text(stage.blocks[-1].output_shape) if stage.blocks else "-"
+        out += ["", _cost_line(f"stage {stage.label}: {len(stage.blocks)} blocks -> {shape}", layers)]
+        out += [f"  {b.name}: {block_text(b)} -> {shape_text(b.output_shape)}" for b in stage.blocks]
+    out += ["", _cost_line("head", groups.get("head", [])), *_layer_lines(groups.get("head", []))]
+    for block in network.blocks:
+        out += ["", item_text(block)]
+    return "\n".join(out)
+
+
+def _param_text(name: str, value: Any) -> str:
+    return shape_text(value) if name == "input" and isinstance(value, list) else value_text(value)
+
+
+def _cost_line(title: str, layers: Sequence[Layer]) -> str:
+    params = sum(layer.params.total for layer in layers)
+    return f"{title} (params {params:,}, MACs {sum(layer.macs for layer in layers):,})"
+
+
+def _layer_lines(layers: Sequence[Layer]) -> list[str]:
+    lines = []
+    for layer in layers:
+        params = f", {layer.params.total:,} params" if layer.params.total else ""
+        lines.append(f"  {layer.name}: {layer_summary(layer)} -> {shape_text(layer.output_shape)}{params}")
+    return lines

@@ -1,0 +1,64 @@
+"""`resnet-dsl describe FILE [--textconv]`: the network as canonical, line-oriented text.
+
+Made for git: with `*.arch diff=arch` in `.gitattributes` and
+`git config diff.arch.textconv "resnet-dsl describe --textconv"`, `git diff` and `git log -p`
+compare these descriptions, so they show the stages, blocks, shapes and parameter counts
+that changed, and nothing at all for a change of layout or comments.
+
+Git runs textconv on one file, for old versions a lone temporary copy under a random name,
+and gives up on the whole diff if it fails. So `--textconv` never fails, and it describes
+each version the same way wherever the copy sits:
+
+- a spec that imports nothing is expanded and described (the prelude comes with the tool);
+- a spec that imports others is shown as its canonical text without comments: the files it
+  imports are not beside a temporary copy, and expanding it in one version but not in the
+  other would show changes that are not there (`git difftool` with `resnet-dsl diff`, which
+  sees both files, gives the architectural diff of such specs);
+- a spec that cannot be expanded shows its canonical text, one that does not parse its text.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from resnet_dsl.commands.common import guarded, load_network
+from resnet_dsl.errors import ArchError
+
+IMPORTS = "# imports other specs: shown as its canonical text, comments left out"
+INVALID = "# does not expand: shown as its canonical text, comments left out"
+
+
+@guarded
+def run(args: argparse.Namespace) -> int:
+    from resnet_dsl.archdiff import describe
+
+    if args.textconv:
+        print(_textconv(args))
+    else:
+        print(describe(load_network(args)))
+    return 0
+
+
+def _textconv(args: argparse.Namespace) -> str:
+    from resnet_dsl.archdiff import describe
+    from resnet_dsl.formatter import format_module
+    from resnet_dsl.loader import parse_module
+
+    try:
+        with open(args.file, encoding="utf-8", errors="replace", newline="") as handle:
+            text = handle.read()
+    except OSError as problem:
+        print(f"resnet-dsl describe: cannot read {args.file}: {problem.strerror}", file=sys.stderr)
+        return ""
+    try:
+        module = parse_module(text, args.file)
+    except ArchError:
+        return text.rstrip("\n")
+    canonical = format_module(module).rstrip("\n")
+    if module.imports:
+        return f"{IMPORTS}\n{canonical}"
+    try:
+        return describe(load_network(args))
+    except ArchError:
+        return f"{INVALID}\n{canonical}"

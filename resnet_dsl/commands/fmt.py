@@ -1,0 +1,96 @@
+"""`resnet-dsl fmt FILE... [--check] [--diff]`: lay specs out canonically, in place.
+
+A file is rewritten only when its layout changes, and atomically, so an editor or a
+concurrent reader never sees half a spec. A file that does not parse is reported with its
+located error and left exactly as it was. `--check` and `--diff` never write anything:
+`--check` is for CI (exit 1 when some file would change), `--diff` shows what would change.
+A directory stands for every `.arch` file under it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import difflib
+import os
+import stat
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+from resnet_dsl.commands.common import report, write_atomically
+from resnet_dsl.errors import ArchError
+from resnet_dsl.formatter import format_source
+from resnet_dsl.ir import Span
+
+
+def run(args: argparse.Namespace) -> int:
+    changed: list[str] = []
+    failed = 0
+    for path in _spec_files(args.files):
+        try:
+            text = _read(path)
+            formatted = format_source(text, path)
+        except ArchError as error:
+            report(error)
+            failed += 1
+            continue
+        if formatted == text:
+            continue
+        changed.append(path)
+        if args.diff:
+            sys.stdout.writelines(
+                difflib.unified_diff(
+                    text.splitlines(keepends=True),
+                    formatted.splitlines(keepends=True),
+                    *_labels(path),
+                )
+            )
+        if args.check:
+            print(f"would reformat {path}", file=sys.stderr if args.diff else sys.stdout)
+        elif not args.diff:
+            _rewrite(path, formatted)
+            print(f"reformatted {path}")
+    _summarize(len(changed), failed, dry_run=args.check or args.diff)
+    return 1 if failed or (args.check and changed) else 0
+
+
+def _labels(path: str) -> tuple[str, str]:
+    """`a/specs/x.arch`, `b/specs/x.arch` as git writes them, so `git apply` takes the diff."""
+    return (path, path) if Path(path).is_absolute() else (f"a/{path}", f"b/{path}")
+
+
+def _spec_files(paths: list[str]) -> Iterator[str]:
+    for path in paths:
+        if Path(path).is_dir():
+            yield from sorted(str(p) for p in Path(path).rglob("*.arch"))
+        else:
+            yield path
+
+
+def _read(path: str) -> str:
+    """The text exactly as stored (newline="" keeps CRLF, which the layout then fixes)."""
+    try:
+        with open(path, encoding="utf-8", newline="") as handle:
+            return handle.read()
+    except (OSError, UnicodeDecodeError) as error:
+        reason = error.strerror if isinstance(error, OSError) and error.strerror else str(error)
+        raise ArchError(f"cannot read {path}: {reason}", Span(file=path)) from None
+
+
+def _rewrite(path: str, text: str) -> None:
+    """Replace the file atomically, keeping its permissions (a bare temporary file is 0600)."""
+    mode = stat.S_IMODE(os.stat(path).st_mode)
+
+    def write(temporary: Path) -> None:
+        temporary.write_text(text, encoding="utf-8", newline="\n")
+        os.chmod(temporary, mode)
+
+    write_atomically(path, write)
+
+
+def _summarize(changed: int, failed: int, dry_run: bool) -> None:
+    verb = "would be reformatted" if dry_run else "reformatted"
+    parts = [f"{changed} file{'s' * (changed != 1)} {verb}"]
+    if failed:
+        parts.append(f"{failed} could not be formatted")
+    print(", ".join(parts), file=sys.stderr)
