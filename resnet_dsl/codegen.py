@@ -1,0 +1,934 @@
+"""Network -> one standalone Python module that builds the same model with Keras alone.
+
+The module reads like the seed notebook: one function per block definition the network
+uses, rendered symbolically from its `BlockDef` (`conv(filters[0], 1, stride=s)` becomes
+`layers.Conv2D(filters[0], 1, strides=s, ...)`), then `build_model`, stage by stage, from
+the expanded network. This file turns the IR into typed views (identifiers, single
+expressions, layer names); `templates/keras_model.py.jinja` lays every statement out, and
+the `fits` filter tells it when a statement needs one argument per line, so the output is
+already what `ruff format` would write.
+
+Everything in the output that comes from a spec is rendered here as a literal or a safe
+identifier: names become identifiers that no keyword, builtin or generated local can
+shadow; strings are escaped ASCII literals; the spec path appears only in an escaped comment.
+"""
+
+from __future__ import annotations
+
+import builtins
+import keyword
+import math
+import re
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+from typing import Any, ClassVar
+
+import jinja2
+
+from resnet_dsl import __version__, ir, naming, ops
+from resnet_dsl import network as nw
+from resnet_dsl.errors import ArchError
+from resnet_dsl.evaluate import evaluate
+from resnet_dsl.expand import Defaults, evaluate_defaults, layer_config
+from resnet_dsl.resources import resource_dir
+
+LINE_LENGTH = 88
+"""Ruff's default width. Longer statements are written one argument per line with a
+trailing comma, which ruff keeps at any width, so the output is stable at 88 and above."""
+
+TEMPLATE = "keras_model.py.jinja"
+
+# ------------------------------------------------------------ Keras tables --
+
+KERAS_CLASSES: dict[str, str] = {
+    "conv2d": "Conv2D",
+    "batchnorm": "BatchNormalization",
+    "activation": "Activation",
+    "zeropad": "ZeroPadding2D",
+    "maxpool": "MaxPooling2D",
+    "avgpool": "AveragePooling2D",
+    "global_avgpool": "GlobalAveragePooling2D",
+    "global_maxpool": "GlobalMaxPooling2D",
+    "flatten": "Flatten",
+    "dense": "Dense",
+    "dropout": "Dropout",
+    "add": "Add",
+}
+"""The `keras.layers` class of each config kind (`network.LayerConfig`'s discriminator)."""
+
+KERAS_KEYWORDS: dict[str, str] = {
+    "kernel": "kernel_size",
+    "stride": "strides",
+    "dilation": "dilation_rate",
+    "init": "kernel_initializer",
+    "size": "pool_size",
+    "function": "activation",
+}
+"""Op options (`ops.OPS`) whose Keras keyword differs; every other option keeps its name,
+which is also its field in the typed config."""
+
+CALL_KEYWORDS = frozenset({"training"})
+"""Options passed when the layer is called, as the seed does: `BatchNormalization()(x, training=True)`."""
+
+POSITIONAL_FIELDS: dict[str, tuple[str, ...]] = {
+    "conv2d": ("filters", "kernel_size"),
+    "dense": ("units",),
+    "activation": ("activation",),
+    "zeropad": ("padding",),
+    "maxpool": ("pool_size",),
+    "avgpool": ("pool_size",),
+    "dropout": ("rate",),
+}
+"""Config fields written by position when a layer is rendered from its config; each is
+the leading parameter of its Keras class, in this order."""
+
+INITIALIZER_CLASSES: dict[str, str] = {
+    "glorot_uniform": "GlorotUniform",
+    "glorot_normal": "GlorotNormal",
+    "he_uniform": "HeUniform",
+    "he_normal": "HeNormal",
+    "lecun_uniform": "LecunUniform",
+    "lecun_normal": "LecunNormal",
+    "random_uniform": "RandomUniform",
+    "random_normal": "RandomNormal",
+    "truncated_normal": "TruncatedNormal",
+    "orthogonal": "Orthogonal",
+    "zeros": "Zeros",
+    "ones": "Ones",
+}
+"""`keras.initializers` class of each initializer the language knows (`ops.INITIALIZERS`)."""
+
+CONSTANT_INITIALIZERS = frozenset({"zeros", "ones"})
+"""Keras's constant initializers take no `seed`; a seed given to them changes nothing."""
+
+SUFFIX_OPTIONS: dict[str, str] = {"activation": "function"}
+"""Ops whose name suffix is an option's value (`activation(gelu)` -> `..._gelu`), so a block
+that passes it as a parameter names its layers at run time."""
+
+# ---------------------------------------------------------- identifiers --
+
+RESERVED = frozenset(keyword.kwlist) | frozenset(dir(builtins)) | {"l", "O", "I"}
+"""Never an identifier of ours: keywords, builtins (the module calls `range` and `float`),
+and the names pycodestyle calls ambiguous (E741)."""
+
+MODULE_NAMES = frozenset({"keras", "layers", "build_model"})
+BLOCK_LOCALS = frozenset({"x", "name", "shortcut", "inputs", "preact", "keras", "layers"})
+"""Names the generated code itself uses, at module level and inside block functions."""
+
+
+def identifier(name: str, taken: set[str]) -> str:
+    """A Python identifier for a spec name, distinct from everything in `taken` (then added).
+
+    Spec names are ASCII identifiers already, but may be keywords, builtins or our own
+    locals: `class` -> `class_`, `x` -> `x_`. Anything else is made one, to be safe.
+    """
+    ident = re.sub(r"\W", "_", name, flags=re.ASCII) or "_"
+    if ident[0].isdigit():
+        ident = "_" + ident
+    while ident in RESERVED or ident in taken:
+        ident += "_"
+    taken.add(ident)
+    return ident
+
+
+# ------------------------------------------------- values and expressions --
+
+
+def escape(text: str, quote: str = "") -> str:
+    """`text` as printable ASCII: backslash escapes for the rest, and for `quote`."""
+    out = []
+    for char in text:
+        if char == "\\" or char == quote:
+            out.append("\\" + char)
+        elif " " <= char <= "~":
+            out.append(char)
+        else:
+            out.append(char.encode("unicode_escape").decode("ascii"))
+    return "".join(out)
+
+
+def py_string(text: str) -> str:
+    """A string literal in ASCII, in double quotes unless single ones need fewer escapes (as ruff)."""
+    quote = "'" if text.count('"') > text.count("'") else '"'
+    return quote + escape(text, quote) + quote
+
+
+def py_tuple(items: Sequence[str]) -> str:
+    if len(items) == 1:
+        return f"({items[0]},)"
+    return "(" + ", ".join(items) + ")"
+
+
+def py_value(value: Any) -> str:
+    """An evaluated value as source: numbers, bools, strings, tuples, initializers."""
+    if value is None or isinstance(value, (bool, int)):
+        return repr(value)
+    if isinstance(value, float):
+        return repr(value) if math.isfinite(value) else f'float("{value}")'
+    if isinstance(value, str):
+        return py_string(value)
+    if isinstance(value, tuple):
+        return py_tuple([py_value(item) for item in value])
+    if isinstance(value, nw.Initializer):
+        keywords = [(name, py_value(number)) for name, number in value.args]
+        if value.seed is not None:
+            keywords.append(("seed", py_value(value.seed)))
+        return initializer_source(value.name, keywords, ir.NO_SPAN)
+    raise TypeError(f"no Python literal for {value!r}")
+
+
+def initializer_source(name: str, keywords: Iterable[tuple[str, str]], span: ir.Span) -> str:
+    """`keras.initializers.GlorotUniform(seed=0)`: a fresh initializer, one per layer."""
+    if name not in INITIALIZER_CLASSES:
+        raise ArchError(f"unknown initializer '{name}'", span)
+    allowed = ops.INITIALIZERS.get(name, frozenset()) | {"seed"}
+    arguments = []
+    for option, source in keywords:
+        if option not in allowed:
+            raise ArchError(f"{name} has no option '{option}'", span)
+        if option == "seed" and name in CONSTANT_INITIALIZERS:
+            continue
+        arguments.append(f"{option}={source}")
+    return f"keras.initializers.{INITIALIZER_CLASSES[name]}({', '.join(arguments)})"
+
+
+ATOM, UNARY, PRODUCT, SUM = 4, 3, 2, 1
+PRECEDENCE = {"+": SUM, "-": SUM, "*": PRODUCT, "//": PRODUCT, "/": PRODUCT}
+"""The language's operators bind as Python's do, so a tree renders with minimal parentheses."""
+
+
+@dataclass(frozen=True)
+class Expressions:
+    """Renders spec expressions as Python; `names` maps the parameters in scope to identifiers.
+
+    A name not in scope is a symbol (`same`, `relu`) and becomes a string, as `evaluate` reads it.
+    """
+
+    names: Mapping[str, str]
+
+    def source(self, expr: ir.Expr) -> str:
+        return self._render(expr)[0]
+
+    def _render(self, expr: ir.Expr) -> tuple[str, int]:
+        if isinstance(expr, (ir.Int, ir.Float)):
+            text = py_value(expr.value)
+            return text, UNARY if text.startswith("-") else ATOM
+        if isinstance(expr, (ir.Bool, ir.Str)):
+            return py_value(expr.value), ATOM
+        if isinstance(expr, ir.Shape):
+            return py_value(expr.dims), ATOM
+        if isinstance(expr, ir.Name):
+            return (self.names[expr.id] if expr.id in self.names else py_string(expr.id)), ATOM
+        if isinstance(expr, ir.ListExpr):
+            return py_tuple([self.source(item) for item in expr.items]), ATOM
+        if isinstance(expr, ir.Index):
+            return f"{self._operand(expr.target, ATOM)}[{self.source(expr.index)}]", ATOM
+        if isinstance(expr, ir.Neg):
+            return f"-{self._operand(expr.operand, UNARY)}", UNARY
+        if isinstance(expr, ir.BinOp):
+            level = PRECEDENCE[expr.op]
+            return f"{self._operand(expr.left, level)} {expr.op} {self._operand(expr.right, level + 1)}", level
+        if isinstance(expr, ir.Call):
+            for arg in expr.args:
+                if arg.name is None:
+                    raise ArchError(f"{expr.func} takes keyword arguments only, e.g. seed=0", arg.span)
+            keywords = [(arg.name or "", self.source(arg.value)) for arg in expr.args]
+            return initializer_source(expr.func, keywords, expr.span), ATOM
+        raise AssertionError(f"unknown expression {expr!r}")  # the IR has no other kinds
+
+    def _operand(self, expr: ir.Expr, level: int) -> str:
+        text, own = self._render(expr)
+        return text if own >= level else f"({text})"
+
+
+def free_names(expr: ir.Expr) -> Iterator[str]:
+    """Every bare name in an expression, parameters and symbols alike."""
+    if isinstance(expr, ir.Name):
+        yield expr.id
+    elif isinstance(expr, ir.ListExpr):
+        for item in expr.items:
+            yield from free_names(item)
+    elif isinstance(expr, ir.Index):
+        yield from free_names(expr.target)
+        yield from free_names(expr.index)
+    elif isinstance(expr, ir.Neg):
+        yield from free_names(expr.operand)
+    elif isinstance(expr, ir.BinOp):
+        yield from free_names(expr.left)
+        yield from free_names(expr.right)
+    elif isinstance(expr, ir.Call):
+        for arg in expr.args:
+            yield from free_names(arg.value)
+
+
+def has_call(expr: ir.Expr) -> bool:
+    if isinstance(expr, ir.Call):
+        return True
+    children: tuple[ir.Expr, ...] = ()
+    if isinstance(expr, ir.ListExpr):
+        children = expr.items
+    elif isinstance(expr, ir.Index):
+        children = (expr.target, expr.index)
+    elif isinstance(expr, ir.Neg):
+        children = (expr.operand,)
+    elif isinstance(expr, ir.BinOp):
+        children = (expr.left, expr.right)
+    return any(has_call(child) for child in children)
+
+
+def same_value(a: Any, b: Any) -> bool:
+    """Equal and of the same types throughout: `true` is not `1`, `2` is not `2.0`."""
+    if isinstance(a, tuple) and isinstance(b, tuple):
+        return len(a) == len(b) and all(same_value(x, y) for x, y in zip(a, b, strict=True))
+    return type(a) is type(b) and a == b
+
+
+def unseeded(value: Any) -> bool:
+    """Holds an initializer without a seed, which Keras must not share between layers:
+    an unseeded Keras initializer draws its seed once, so every layer would repeat its values."""
+    if isinstance(value, tuple):
+        return any(unseeded(item) for item in value)
+    return isinstance(value, nw.Initializer) and value.seed is None and value.name not in CONSTANT_INITIALIZERS
+
+
+# ------------------------------------------------------------------ views --
+
+
+@dataclass(frozen=True)
+class Arg:
+    """One argument (or parameter) as source: `value`, or `keyword=value`."""
+
+    value: str
+    keyword: str = ""
+
+
+@dataclass(frozen=True)
+class Call:
+    callee: str
+    args: tuple[Arg, ...]
+
+
+@dataclass(frozen=True)
+class Statement:
+    kind: ClassVar[str]
+    indent: int
+    """Columns in front of the statement, so the template can tell whether it fits a line."""
+
+
+@dataclass(frozen=True)
+class Comment(Statement):
+    kind: ClassVar[str] = "comment"
+    text: str
+
+
+@dataclass(frozen=True)
+class Blank(Statement):
+    kind: ClassVar[str] = "blank"
+
+
+@dataclass(frozen=True)
+class Assign(Statement):
+    """`target = value`, or `target = call` when `call` is given."""
+
+    kind: ClassVar[str] = "assign"
+    target: str
+    value: str = ""
+    call: Call | None = None
+
+
+@dataclass(frozen=True)
+class Default(Statement):
+    """`if ident is None: ident = value`: a default that is computed, or sees earlier parameters."""
+
+    kind: ClassVar[str] = "default"
+    ident: str
+    value: str
+
+
+@dataclass(frozen=True)
+class Apply(Statement):
+    """`target = layers.X(...)(inputs, training=...)`: make a layer and call it."""
+
+    kind: ClassVar[str] = "apply"
+    target: str
+    layer: Call
+    inputs: tuple[str, ...]
+    as_list: bool
+    call_args: tuple[Arg, ...] = ()
+
+
+@dataclass(frozen=True)
+class Loop(Statement):
+    kind: ClassVar[str] = "loop"
+    variable: str
+    start: int
+    stop: int
+    body: tuple[Statement, ...]
+
+
+@dataclass(frozen=True)
+class Return(Statement):
+    kind: ClassVar[str] = "return"
+    value: str = ""
+    call: Call | None = None
+
+
+@dataclass(frozen=True)
+class Function:
+    """A `def`: its signature as a call of parameters, its docstring lines and its body."""
+
+    signature: Call
+    doc: tuple[str, ...]
+    body: tuple[Statement, ...]
+
+
+@dataclass(frozen=True)
+class ModuleView:
+    """What the template renders: the whole generated file."""
+
+    version: str
+    source: str
+    network: str
+    functions: tuple[Function, ...]
+
+
+# ---------------------------------------------------------- layer calls --
+
+
+def layer_from_config(config: nw.LayerConfig, name: str) -> tuple[Call, tuple[Arg, ...]]:
+    """A layer of the stem or head from its typed config, leaving out what Keras defaults to.
+
+    Config fields are Keras's keywords and their defaults Keras's (the equivalence tests
+    hold both to that), so an omitted setting means the same layer.
+    """
+    positional = POSITIONAL_FIELDS.get(config.kind, ())
+    args = [Arg(py_value(compact(getattr(config, name_)))) for name_ in positional]
+    call_args = []
+    for name_, info in type(config).model_fields.items():
+        value = getattr(config, name_)
+        if name_ == "kind" or name_ in positional or (not info.is_required() and value == info.default):
+            continue
+        arg = Arg(py_value(compact(value)), name_)
+        (call_args if name_ in CALL_KEYWORDS else args).append(arg)
+    args.append(Arg(py_string(name), "name"))
+    return Call(f"layers.{KERAS_CLASSES[config.kind]}", tuple(args)), tuple(call_args)
+
+
+def compact(value: Any) -> Any:
+    """`(3, 3)` -> `3` and `((1, 1), (2, 2))` -> `(1, 2)`, which Keras expands back the same way."""
+    if isinstance(value, tuple) and len(value) == 2 and all(isinstance(v, tuple) for v in value):
+        value = tuple(compact(v) for v in value)
+    if isinstance(value, tuple) and len(value) == 2 and same_value(value[0], value[1]):
+        return value[0]
+    return value
+
+
+@dataclass(frozen=True)
+class LayerRenderer:
+    """Renders the layer calls of one block definition symbolically, network defaults baked in."""
+
+    expressions: Expressions
+    defaults: Defaults
+    clone: frozenset[str]
+    """Spec names of the parameters whose initializers every layer must copy (see `unseeded`)."""
+
+    def call(self, call: ir.LayerCall, kind: str, name: str) -> tuple[Call, tuple[Arg, ...]]:
+        op = ops.lookup(call.op)
+        assert op is not None  # the network was expanded, so every op is known
+        positional: list[Arg] = []
+        if kind == "activation" and not op.options:  # `relu` is `activation(relu)`
+            positional.append(Arg(py_string(op.name)))
+        keywords: dict[str, Arg] = {}
+        given: set[str] = set()
+        for position, arg in enumerate(call.args):
+            option = arg.name or op.options[position].name
+            given.add(option)
+            source = self.value(op, option, arg.value)
+            if arg.name is None:
+                positional.append(Arg(source))
+            else:
+                keywords[option] = Arg(source, KERAS_KEYWORDS.get(option, option))
+        for option, value in self.defaults.get(op.name, {}).items():
+            if option not in given:
+                keywords[option] = Arg(py_value(value), KERAS_KEYWORDS.get(option, option))
+        ordered = [keywords[o.name] for o in op.options if o.name in keywords]
+        args = [*positional, *(a for a in ordered if a.keyword not in CALL_KEYWORDS), Arg(name, "name")]
+        call_args = tuple(a for a in ordered if a.keyword in CALL_KEYWORDS)
+        return Call(f"layers.{KERAS_CLASSES[kind]}", tuple(args)), call_args
+
+    def value(self, op: ops.Op, option: str, expr: ir.Expr) -> str:
+        source = self.expressions.source(expr)
+        spec = op.option(option)
+        if spec is not None and spec.convert is ops.initializer and not self.clone.isdisjoint(free_names(expr)):
+            return f"keras.initializers.get({source}).clone()"
+        return source
+
+
+# ------------------------------------------------------------ layer names --
+
+PREFIX = "\x00prefix\x00"
+SUFFIX = "\x00suffix\x00"
+"""Stand-ins that no layer name can hold (see `naming.VALID_NAME`): naming.py's functions
+are called with them, and the f-string is cut where they land."""
+
+FSTRING_TEXT = re.compile(r"[A-Za-z0-9_.\-]*\Z")
+SIMPLE_EXPRESSION = re.compile(r"[A-Za-z0-9_\[\]() +\-*/.,]*\Z")
+"""What may stand inside an f-string's braces in Python 3.11: no quotes, backslashes or braces."""
+
+
+@dataclass(frozen=True)
+class NamePattern:
+    """A layer name inside a block function: the block's `name` prefix, fixed text and, for an
+    activation passed as a parameter, that parameter's expression."""
+
+    parts: tuple[str, ...]
+    """`naming`'s result cut at the stand-ins: text, PREFIX or SUFFIX."""
+    suffix: ir.Expr | None = None
+
+    @classmethod
+    def of(cls, name: str, suffix: ir.Expr | None = None) -> NamePattern:
+        return cls(tuple(p for p in re.split(f"({PREFIX}|{SUFFIX})", name) if p), suffix)
+
+    def resolve(self, prefix: str, env: Mapping[str, Any]) -> str:
+        """The name this pattern gives in one block instance."""
+        suffix = str(evaluate(self.suffix, env)) if self.suffix is not None else ""
+        return "".join(prefix if p == PREFIX else suffix if p == SUFFIX else p for p in self.parts)
+
+    def source(self, prefix: str, expressions: Expressions) -> str:
+        """`f"{name}_1_conv"`; what cannot stand in an f-string is concatenated to it instead."""
+        pieces: list[str] = []
+        rest: list[str] = []
+        for part in self.parts:
+            if part == PREFIX:
+                text, simple = prefix, True
+            elif part == SUFFIX:
+                assert self.suffix is not None
+                text = expressions.source(self.suffix)
+                simple = bool(SIMPLE_EXPRESSION.match(text))
+            else:
+                text, simple = part, bool(FSTRING_TEXT.match(part))
+                if simple and not rest:
+                    pieces.append(text)
+                    continue
+                text = py_string(text)
+            if simple and not rest:
+                pieces.append("{" + text + "}")
+            else:
+                rest.append(text)
+        head = "".join(pieces)
+        first = f'f"{head}"' if "{" in head else py_string(head)
+        return " + ".join([first, *rest]) if head else " + ".join(rest)
+
+
+# ----------------------------------------------------------- block views --
+
+
+@dataclass(frozen=True)
+class Chain:
+    """One section of a block with its layer calls, in the order the expander runs them."""
+
+    kind: str
+    source: str
+    calls: tuple[tuple[ir.LayerCall, NamePattern], ...]
+
+
+@dataclass(frozen=True)
+class BlockBuilder:
+    """The function of one block definition, checked against every instance of it."""
+
+    block: ir.BlockDef
+    idents: Mapping[str, str]
+    """The block's parameters as Python identifiers."""
+    instances: Sequence[nw.BlockInstance]
+    layers: Mapping[str, nw.Layer]
+    defaults: Defaults
+
+    def build(self, ident: str) -> Function:
+        chains = self.chains()
+        self.check_names(chains)
+        params, doc, defaults = self.signature()
+        body = [*defaults, *self.body(chains), Return(4, "x")]
+        return Function(Call(ident, tuple(params)), tuple(doc), tuple(body))
+
+    # -- signature and docstring --
+
+    def signature(self) -> tuple[list[Arg], list[str], list[Statement]]:
+        """Python defaults where the spec's are constants; `None` where they are computed
+        (an initializer, or an expression of earlier parameters) or follow such a one."""
+        params = [Arg("x")]
+        doc = [self.summary(), "", "Args:", "    x: the input tensor."]
+        defaults: list[Statement] = []
+        visible: dict[str, str] = {}
+        optional = False
+        for param in self.block.params:
+            ident = self.idents[param.name]
+            note = f" (`{doc_text(param.name)}` in the spec)" if ident != param.name else ""
+            if param.default is None:
+                params.append(Arg("None", ident) if optional else Arg(ident))
+                doc.append(f"    {ident}: required{note}.")
+            elif has_call(param.default) or not visible.keys().isdisjoint(free_names(param.default)):
+                value = Expressions(dict(visible)).source(param.default)
+                params.append(Arg("None", ident))
+                defaults.append(Default(4, ident, value))
+                shown = f"`{value}`" if docstring_safe(value) else "the spec's default"
+                doc.append(f"    {ident}: None means {shown}{note}.")
+                optional = True
+            else:
+                value = Expressions({}).source(param.default)
+                params.append(Arg(value, ident))
+                doc.append(f"    {ident}: {f'{value} by default' if docstring_safe(value) else 'optional'}{note}.")
+                optional = True
+            visible[param.name] = ident
+        doc.append(f'    name: the prefix of the layer names, e.g. "{self.instances[0].name}".')
+        return [*params, Arg("*"), Arg("name")], doc, defaults
+
+    def summary(self) -> str:
+        block = self.block
+        pre = "a pre-activation, " if block.pre is not None and block.pre.units else ""
+        shortcut = "a shortcut path" if block.shortcut is not None and block.shortcut.units else "the input"
+        merge = doc_text(block.out[0].op)
+        return f"The `{doc_text(block.name)}` block: {pre}a main path and {shortcut}, merged by {merge}."
+
+    # -- sections and names --
+
+    def chains(self) -> list[Chain]:
+        """pre, main, shortcut and out, every layer with its name pattern, as `expand_block` runs them."""
+        block = self.block
+        paths = (
+            (block.pre, "input"),
+            (block.main, "pre" if block.pre is not None else "input"),
+            (block.shortcut, (block.shortcut.source or "input") if block.shortcut is not None else "input"),
+        )
+        chains = []
+        for path, source in paths:
+            if path is None:
+                continue
+            calls = []
+            for index, unit in enumerate(path.units):
+                label = naming.unit_label(path.kind, index, unit.label)
+                for call in unit.layers:
+                    suffix, expr = self.suffix(call)
+                    name = naming.join(PREFIX, call.name) if call.name else naming.join(PREFIX, label, suffix)
+                    calls.append((call, NamePattern.of(name, expr)))
+            chains.append(Chain(path.kind, source, tuple(calls)))
+        merge, *after = block.out
+        merge_name = naming.join(PREFIX, merge.name) if merge.name else naming.out_name(PREFIX, "add", not after)
+        calls = [(merge, NamePattern.of(merge_name))]
+        for position, call in enumerate(after):
+            suffix, expr = self.suffix(call)
+            is_last = position == len(after) - 1
+            name = naming.join(PREFIX, call.name) if call.name else naming.out_name(PREFIX, suffix, is_last)
+            calls.append((call, NamePattern.of(name, expr)))
+        chains.append(Chain("out", "", tuple(calls)))
+        return chains
+
+    def suffix(self, call: ir.LayerCall) -> tuple[str, ir.Expr | None]:
+        """A layer's name suffix: fixed, or the expression of the parameter it comes from."""
+        op, _, suffix = layer_config(call, dict(self.instances[0].args), self.defaults)
+        option = SUFFIX_OPTIONS.get(op.name)
+        for position, arg in enumerate(call.args):
+            named = arg.name or op.options[position].name
+            if named == option and not self.idents.keys().isdisjoint(free_names(arg.value)):
+                return SUFFIX, arg.value
+        return suffix, None
+
+    def check_names(self, chains: Sequence[Chain]) -> None:
+        """Every instance must get exactly the names the function makes, in the IR's order."""
+        patterns = [pattern for chain in chains for _, pattern in chain.calls]
+        for instance in self.instances:
+            env = dict(instance.args)
+            if tuple(p.resolve(instance.name, env) for p in patterns) != instance.layers:
+                raise ArchError(
+                    f"cannot generate code for block '{self.block.name}': the layer names of "
+                    f"{instance.name} do not follow from its parameters",
+                    self.block.span,
+                )
+
+    # -- body --
+
+    def body(self, chains: Sequence[Chain]) -> list[Statement]:
+        """The sections in the expander's order: `x` carries pre and main, `shortcut` the shortcut,
+        and a tensor still needed once `x` moves on is kept in a variable first."""
+        by_kind = {chain.kind: chain for chain in chains}
+
+        def resolve(tensor: str) -> str:
+            """The tensor a section name stands for: a section without layers is its source."""
+            chain = by_kind.get(tensor)
+            if tensor == "input" or chain is None:  # no shortcut section: the input itself
+                return "input"
+            return tensor if chain.calls else resolve(chain.source)
+
+        merge = self.block.out[0]
+        merged = [resolve(a.value.id) for a in merge.args if isinstance(a.value, ir.Name)]
+        merged = merged or [resolve("main"), resolve("shortcut")]
+        shortcut = by_kind.get("shortcut")
+        shortcut_start = resolve(shortcut.source) if shortcut is not None and shortcut.calls else None
+        needed = {*merged, shortcut_start}
+
+        def keep_as(tensor: str) -> str:
+            if shortcut_start is None:
+                is_shortcut = resolve("shortcut") == tensor
+            else:
+                is_shortcut = tensor == shortcut_start and tensor not in merged
+            return "shortcut" if is_shortcut else "inputs" if tensor == "input" else "preact"
+
+        holder = {"input": "x"}
+        current = "input"
+        statements: list[Statement] = []
+        layer_names = iter(self.instances[0].layers)
+        for kind in ("pre", "main"):
+            chain = by_kind.get(kind)
+            if chain is None or not chain.calls:
+                continue
+            if current in needed:
+                holder[current] = keep_as(current)
+                statements.append(Assign(4, holder[current], "x"))
+            statements += self.chain(chain, "x", ("x",), layer_names)
+            current = kind
+            holder[kind] = "x"
+        if shortcut is not None and shortcut_start is not None:
+            statements += self.chain(shortcut, "shortcut", (holder[shortcut_start],), layer_names)
+            holder["shortcut"] = "shortcut"
+        statements += self.chain(by_kind["out"], "x", tuple(holder[t] for t in merged), layer_names)
+        return statements
+
+    def chain(self, chain: Chain, target: str, sources: tuple[str, ...], layer_names: Iterator[str]) -> list[Statement]:
+        """One section: a comment, then each layer applied to the previous one's output.
+
+        In `out`, the first layer is the merge of all `sources`; elsewhere there is one.
+        """
+        expressions = Expressions(self.idents)
+        renderer = LayerRenderer(expressions, self.defaults, self.clone())
+        statements: list[Statement] = [Comment(4, chain.kind)]
+        for index, (call, pattern) in enumerate(chain.calls):
+            kind = self.layers[next(layer_names)].kind
+            name = pattern.source("name", expressions)
+            if chain.kind == "out" and index == 0:
+                layer = Call(f"layers.{KERAS_CLASSES[kind]}", (Arg(name, "name"),))
+                statements.append(Apply(4, target, layer, sources, True))
+            else:
+                layer, call_args = renderer.call(call, kind, name)
+                statements.append(Apply(4, target, layer, sources[:1], False, call_args))
+            sources = (target,)
+        return statements
+
+    def clone(self) -> frozenset[str]:
+        return frozenset(name for i in self.instances for name, value in i.args if unseeded(value))
+
+
+def doc_text(text: str) -> str:
+    """Spec text for a docstring: printable ASCII, its quotes escaped so none can close it."""
+    return escape(text, '"')
+
+
+def docstring_safe(text: str) -> bool:
+    """Short and free of quotes and backslashes, so it can be shown in a docstring as it is."""
+    return '"' not in text and "\\" not in text and len(text) <= 50
+
+
+# ------------------------------------------------------------ model view --
+
+
+@dataclass(frozen=True)
+class ModelBuilder:
+    """`build_model`: the input, the stem, each stage (a loop where blocks repeat), the head."""
+
+    network: nw.Network
+    blocks: Mapping[str, ir.BlockDef]
+    block_idents: Mapping[str, str]
+    param_idents: Mapping[str, Mapping[str, str]]
+
+    def build(self) -> Function:
+        network = self.network
+        classes = self.classes_layer()
+        signature = [Arg(py_value(network.input_shape), "input_shape")]
+        doc = [
+            f"{doc_text(network.name)}: {len(network.layers)} layers (the input included) "
+            f"and {network.total_params.total:,} parameters with the defaults.",
+            "",
+            "Args:",
+            "    input_shape: the shape of one input, height x width x channels.",
+        ]
+        if classes is not None:
+            signature.append(Arg(py_value(dict(network.params)["classes"]), "classes"))
+            doc.append("    classes: the number of classes, the units of the last dense layer.")
+        names = (Arg("input_shape", "shape"), Arg(py_string(network.layers[0].name), "name"))
+        body: list[Statement] = [Assign(4, "inputs", call=Call("keras.Input", names))]
+        tensor = "inputs"
+        covered = 1
+        stem, tensor = self.section("stem", tensor, classes)
+        body += stem
+        for stage in (stage for stage in network.stages if stage.blocks):
+            body += [Blank(0), Comment(4, f"stage {escape(stage.label)}")]
+            statements, tensor = self.stage(stage, tensor)
+            body += statements
+            covered += sum(len(instance.layers) for instance in stage.blocks)
+        head, tensor = self.section("head", tensor, classes)
+        body += head
+        covered += len(network.section("stem")) + len(network.section("head"))
+        if covered != len(network.layers):
+            raise ArchError(f"cannot generate code for '{network.name}': it has layers outside stem, stages and head")
+        model = Call("keras.Model", (Arg("inputs"), Arg(tensor), Arg(py_string(network.name), "name")))
+        return Function(Call("build_model", tuple(signature)), tuple(doc), (*body, Return(4, call=model)))
+
+    def classes_layer(self) -> nw.Layer | None:
+        """The layer `classes` sets: the last dense layer, when its units are the `classes` parameter."""
+        classes = dict(self.network.params).get("classes")
+        dense = [layer for layer in self.network.layers if isinstance(layer.config, nw.DenseConfig)]
+        if dense and same_value(dense[-1].config.units, classes):
+            return dense[-1]
+        return None
+
+    def section(self, section: str, tensor: str, classes: nw.Layer | None) -> tuple[list[Statement], str]:
+        """The stem or the head: each layer from its config, in order."""
+        layers = self.network.section(section)
+        statements: list[Statement] = [Blank(0), Comment(4, section)] if layers else []
+        for layer in layers:
+            constructor, call_args = layer_from_config(layer.config, layer.name)
+            if layer is classes:
+                constructor = Call(constructor.callee, (Arg("classes"), *constructor.args[1:]))
+            statements.append(Apply(4, "x", constructor, (tensor,), False, call_args))
+            tensor = "x"
+        return statements, tensor
+
+    def stage(self, stage: nw.StageInstance, tensor: str) -> tuple[list[Statement], str]:
+        """One call per block; a run of identical blocks becomes a loop over their index."""
+        runs: list[list[tuple[int, nw.BlockInstance]]] = []
+        for index, instance in enumerate(stage.blocks, start=1):
+            last = runs[-1][-1][1] if runs else None
+            if last is not None and last.block == instance.block and same_value(last.args, instance.args):
+                runs[-1].append((index, instance))
+            else:
+                runs.append([(index, instance)])
+        statements: list[Statement] = []
+        for run in runs:
+            first_index, first = run[0]
+            args = self.block_args(first)
+            function = self.block_idents[first.block]
+            prefix = loop_prefix(stage.label, run)
+            if prefix is not None:
+                name = Arg(f'f"{prefix}{{index}}"', "name")
+                call = Call(function, (Arg(tensor), *args, name))
+                stop = first_index + len(run)
+                statements.append(Loop(4, "index", first_index, stop, (Assign(8, "x", call=call),)))
+                tensor = "x"
+                continue
+            for _, instance in run:
+                call = Call(function, (Arg(tensor), *args, Arg(py_string(instance.name), "name")))
+                statements.append(Assign(4, "x", call=call))
+                tensor = "x"
+        return statements, tensor
+
+    def block_args(self, instance: nw.BlockInstance) -> list[Arg]:
+        """Required parameters by position, then the others by keyword where not the default."""
+        block = self.blocks[instance.block]
+        idents = self.param_idents[instance.block]
+        values = dict(instance.args)
+        args: list[Arg] = []
+        bound: dict[str, Any] = {}
+        by_keyword = False
+        for param in block.params:
+            value = values[param.name]
+            if param.default is None and not by_keyword:
+                args.append(Arg(py_value(value)))
+            elif param.default is None or not same_value(value, default_value(param.default, bound)):
+                args.append(Arg(py_value(value), idents[param.name]))
+                by_keyword = True
+            else:
+                by_keyword = True
+            bound[param.name] = value
+        return args
+
+
+def loop_prefix(label: str, run: Sequence[tuple[int, nw.BlockInstance]]) -> str | None:
+    """`conv2_block` when every block of the run is named that plus its index, as naming.py
+    makes them (so a loop can name them with an f-string); else None."""
+    if len(run) < 2:
+        return None
+    first_index = run[0][0]
+    prefix = naming.block_prefix(label, first_index).removesuffix(str(first_index))
+    for index, instance in run:
+        if not naming.block_prefix(label, index) == prefix + str(index) == instance.name:
+            return None
+    return prefix if FSTRING_TEXT.match(prefix) else None
+
+
+def default_value(expr: ir.Expr, bound: Mapping[str, Any]) -> Any:
+    """A parameter's default as the expander computes it; a marker if it cannot be computed."""
+    try:
+        return evaluate(expr, bound)
+    except ArchError:
+        return NO_VALUE
+
+
+NO_VALUE = object()
+
+
+# ------------------------------------------------------------- rendering --
+
+
+def fits(line: str, indent: int) -> bool:
+    """Whether a statement written on one line stays within `LINE_LENGTH` columns."""
+    return "\n" not in line and indent + len(line) <= LINE_LENGTH
+
+
+@cache
+def environment() -> jinja2.Environment:
+    env = jinja2.Environment(
+        loader=jinja2.FileSystemLoader(resource_dir("templates")),
+        undefined=jinja2.StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        keep_trailing_newline=True,
+        autoescape=False,
+    )
+    env.filters["fits"] = fits
+    return env
+
+
+def module_view(network: nw.Network, source: str) -> ModuleView:
+    """The typed view of the whole generated file."""
+    defaults = evaluate_defaults(network.defaults, dict(network.params))
+    layers = {layer.name: layer for layer in network.layers}
+    instances: dict[str, list[nw.BlockInstance]] = {}
+    for stage in network.stages:
+        for instance in stage.blocks:
+            instances.setdefault(instance.block, []).append(instance)
+    used = [block for block in network.blocks if instances.get(block.name)]
+    taken = set(MODULE_NAMES)
+    block_idents = {block.name: identifier(block.name, taken) for block in used}
+    param_idents = {block.name: param_identifiers(block) for block in used}
+    functions = [
+        BlockBuilder(block, param_idents[block.name], instances[block.name], layers, defaults).build(
+            block_idents[block.name]
+        )
+        for block in used
+    ]
+    model = ModelBuilder(network, {b.name: b for b in used}, block_idents, param_idents).build()
+    return ModuleView(escape(__version__), escape(source), doc_text(network.name), (*functions, model))
+
+
+def param_identifiers(block: ir.BlockDef) -> dict[str, str]:
+    taken = set(BLOCK_LOCALS)
+    return {param.name: identifier(param.name, taken) for param in block.params}
+
+
+def render(network: nw.Network, source: str | None = None) -> str:
+    """The generated module of a network; `source` names its spec in the header."""
+    view = module_view(network, network.source if source is None else source)
+    return environment().get_template(TEMPLATE).render(module=view)
+
+
+def to_python(spec: nw.Network | str | Path, **load_kwargs: Any) -> str:
+    """Standalone Keras source that builds the network a spec describes (`load_kwargs` go to `load`).
+
+    The header names the spec as given (run from the repository, `specs/x.arch`); for a
+    `Network`, the file it came from.
+    """
+    from resnet_dsl.api import resolve
+
+    network = resolve(spec, **load_kwargs)
+    source = Path(spec).as_posix() if isinstance(spec, (str, Path)) else network.source
+    return render(network, source)

@@ -1,0 +1,44 @@
+"""`resnet-dsl generate FILE [-o OUT.py] [--check]`: standalone Keras source of a network.
+
+Without `-o` the source goes to standard output. With it, the file is written whole or
+not at all, so a spec error never leaves a truncated module behind. `--check` writes
+nothing and exits 1 when OUT.py is missing or differs from what would be generated, for
+CI jobs that keep generated code in the repository. No TensorFlow is imported.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from resnet_dsl.codegen import render
+from resnet_dsl.commands.common import USAGE, guarded, load_network, write_atomically
+
+
+@guarded
+def run(args: argparse.Namespace) -> int:
+    if args.check and not args.output:
+        print("resnet-dsl generate: error: --check needs -o OUT.py, the file to compare", file=sys.stderr)
+        return USAGE
+    source = render(load_network(args), Path(args.file).as_posix())
+    if not args.output:
+        sys.stdout.write(source)
+        return 0
+    if args.check:
+        return _check(Path(args.output), source)
+    write_atomically(args.output, source)
+    return 0
+
+
+def _check(path: Path, source: str) -> int:
+    """Compare bytes, so a line-ending or encoding change counts as out of date too."""
+    try:
+        current = path.read_bytes()
+    except FileNotFoundError:
+        print(f"{path}: missing; run resnet-dsl generate to write it", file=sys.stderr)
+        return 1
+    if current != source.encode("utf-8"):
+        print(f"{path}: out of date; run resnet-dsl generate to update it", file=sys.stderr)
+        return 1
+    return 0
