@@ -47,7 +47,10 @@ def main() -> None:
     interpreter = [sys.executable, "-c", "pass"]
     rows = [
         ("python -c pass (interpreter start)", median_seconds(lambda: subprocess.run(interpreter), runs)),
-        ("resnet-dsl summary specs/resnet152.arch", median_seconds(whole_process("summary", "specs/resnet152.arch"), runs)),
+        (
+            "resnet-dsl summary specs/resnet152.arch",
+            median_seconds(whole_process("summary", "specs/resnet152.arch"), runs),
+        ),
         ("resnet-dsl check specs/*.arch (8 specs)", median_seconds(whole_process("check", *every_spec), runs)),
         ("parse + validate ResNet-152, in-process", median_seconds(lambda: load_program(spec).expand(), runs * 5)),
     ]
