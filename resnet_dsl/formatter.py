@@ -47,7 +47,7 @@ def format_module(module: ir.Module) -> str:
 
 def item_text(item: ir.Item) -> str:
     """One top-level item (a block definition, say) as it would be formatted, no comments."""
-    return format_module(ir.Module(path="<string>", items=(item,))).rstrip("\n")
+    return format_module(ir.Module.model_construct(path="<string>", items=(item,))).rstrip("\n")
 
 
 def _format(module: ir.Module, source: _Source) -> str:

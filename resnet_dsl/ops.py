@@ -200,7 +200,7 @@ _conv = Op(
         Option("init", initializer, nw.Initializer.model_construct(name="glorot_uniform")),
     ),
     positional=2,
-    build=lambda o: nw.Conv2DConfig(
+    build=lambda o: nw.Conv2DConfig.model_construct(
         filters=o["filters"],
         kernel_size=o["kernel"],
         strides=o["stride"],
