@@ -20,7 +20,6 @@ from typing import Any, Literal
 from pydantic import BaseModel
 
 from resnet_dsl.formatter import item_text, layer_text
-from resnet_dsl.graph import composition as stage_composition
 from resnet_dsl.network import BlockInstance, Initializer, Layer, Network, StageInstance
 
 Status = Literal["added", "removed", "changed"]
@@ -332,7 +331,7 @@ def block_text(block: BlockInstance) -> str:
 
 def composition(stage: StageInstance | None) -> str:
     """`bottleneck_v1_projection, bottleneck_v1 * 5`: the block types of a stage, in order."""
-    return "" if stage is None else stage_composition(stage)
+    return "" if stage is None else stage.composition
 
 
 def _block_change(old: BlockInstance | None, new: BlockInstance | None) -> BlockRun | None:

@@ -247,35 +247,12 @@ def free_names(expr: ir.Expr) -> Iterator[str]:
     """Every bare name in an expression, parameters and symbols alike."""
     if isinstance(expr, ir.Name):
         yield expr.id
-    elif isinstance(expr, ir.ListExpr):
-        for item in expr.items:
-            yield from free_names(item)
-    elif isinstance(expr, ir.Index):
-        yield from free_names(expr.target)
-        yield from free_names(expr.index)
-    elif isinstance(expr, ir.Neg):
-        yield from free_names(expr.operand)
-    elif isinstance(expr, ir.BinOp):
-        yield from free_names(expr.left)
-        yield from free_names(expr.right)
-    elif isinstance(expr, ir.Call):
-        for arg in expr.args:
-            yield from free_names(arg.value)
+    for child in ir.subexpressions(expr):
+        yield from free_names(child)
 
 
 def has_call(expr: ir.Expr) -> bool:
-    if isinstance(expr, ir.Call):
-        return True
-    children: tuple[ir.Expr, ...] = ()
-    if isinstance(expr, ir.ListExpr):
-        children = expr.items
-    elif isinstance(expr, ir.Index):
-        children = (expr.target, expr.index)
-    elif isinstance(expr, ir.Neg):
-        children = (expr.operand,)
-    elif isinstance(expr, ir.BinOp):
-        children = (expr.left, expr.right)
-    return any(has_call(child) for child in children)
+    return isinstance(expr, ir.Call) or any(has_call(child) for child in ir.subexpressions(expr))
 
 
 def same_value(a: Any, b: Any) -> bool:

@@ -116,18 +116,6 @@ def _note_id(block: str) -> str:
     return f"block:{block}"
 
 
-def composition(stage: StageInstance) -> str:
-    """`bottleneck_v1_projection, bottleneck_v1 * 5`: a stage's block types in order, as a
-    stage line of a spec would call them (the diff's reports use it too)."""
-    runs: list[tuple[str, int]] = []
-    for block in stage.blocks:
-        if runs and runs[-1][0] == block.block:
-            runs[-1] = (block.block, runs[-1][1] + 1)
-        else:
-            runs.append((block.block, 1))
-    return ", ".join(name if count == 1 else f"{name} * {count}" for name, count in runs)
-
-
 def _stage_label(stage: StageInstance, layers: list[Layer]) -> str:
     params = sum(layer.params.total for layer in layers)
     count = len(stage.blocks)
@@ -135,7 +123,7 @@ def _stage_label(stage: StageInstance, layers: list[Layer]) -> str:
     return "\n".join(
         [
             f"stage {stage.label}",
-            f"{count} block{'s' * (count != 1)}: {composition(stage)}",
+            f"{count} block{'s' * (count != 1)}: {stage.composition}",
             f"out {shape}",
             f"{params:,} params",
         ]

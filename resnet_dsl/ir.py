@@ -128,6 +128,21 @@ Expr = Annotated[
 ]
 
 
+def subexpressions(expr: Expr) -> tuple[Expr, ...]:
+    """The direct children of an expression, for walkers that treat every kind alike."""
+    if isinstance(expr, ListExpr):
+        return expr.items
+    if isinstance(expr, Index):
+        return (expr.target, expr.index)
+    if isinstance(expr, BinOp):
+        return (expr.left, expr.right)
+    if isinstance(expr, Neg):
+        return (expr.operand,)
+    if isinstance(expr, Call):
+        return tuple(arg.value for arg in expr.args)
+    return ()
+
+
 class Arg(Node):
     """One argument of a call: positional when `name` is None."""
 

@@ -180,6 +180,18 @@ class StageInstance(Frozen):
     label: str
     blocks: tuple[BlockInstance, ...]
 
+    @property
+    def composition(self) -> str:
+        """`bottleneck_v1_projection, bottleneck_v1 * 5`: the block types in order, as a stage
+        line of a spec would call them."""
+        runs: list[tuple[str, int]] = []
+        for block in self.blocks:
+            if runs and runs[-1][0] == block.block:
+                runs[-1] = (block.block, runs[-1][1] + 1)
+            else:
+                runs.append((block.block, 1))
+        return ", ".join(name if count == 1 else f"{name} * {count}" for name, count in runs)
+
 
 class Network(Frozen):
     """A whole network, expanded and validated; layers are in topological order."""
