@@ -28,7 +28,7 @@ from hypothesis import HealthCheck, assume, event, given, settings
 from hypothesis import strategies as st
 
 import resnet_dsl
-from resnet_dsl import codegen, ops
+from resnet_dsl import codegen, ops, pysource
 from resnet_dsl.api import loads
 from resnet_dsl.cli import main as cli_main
 from resnet_dsl.errors import ArchError
@@ -120,7 +120,7 @@ def allowed_call(call: ast.Call, functions: set[str]) -> bool:
     if layer_class(call) or text in {"keras.Input", "keras.Model", "keras.initializers.get", "range", "float"}:
         return True
     if text.startswith("keras.initializers.") and text.count(".") == 2:
-        return text.rpartition(".")[2] in codegen.INITIALIZER_CLASSES.values()
+        return text.rpartition(".")[2] in pysource.INITIALIZER_CLASSES.values()
     if isinstance(func, ast.Attribute) and func.attr == "clone" and isinstance(func.value, ast.Call):
         return ast.unparse(func.value.func) == "keras.initializers.get"
     return isinstance(func, ast.Name) and func.id in functions
@@ -402,7 +402,7 @@ def test_every_op_option_has_a_keras_keyword_and_every_kind_a_class() -> None:
         for option in op.options:
             assert codegen.KERAS_KEYWORDS.get(option.name, option.name) in fields, (op.name, option.name)
     assert covered | ops.ACTIVATIONS >= set(ops.OPS)
-    assert set(codegen.INITIALIZER_CLASSES) == set(ops.INITIALIZERS)
+    assert set(pysource.INITIALIZER_CLASSES) == set(ops.INITIALIZERS)
 
 
 # --------------------------------------------------------------------- CLI --
@@ -659,5 +659,5 @@ def test_positional_arguments_are_in_keras_order() -> None:
         if op.positional:
             names = tuple(codegen.KERAS_KEYWORDS.get(o.name, o.name) for o in op.options[: op.positional])
             assert leading(config.kind, op.positional) == names
-    for cls in codegen.INITIALIZER_CLASSES.values():
+    for cls in pysource.INITIALIZER_CLASSES.values():
         assert issubclass(getattr(keras.initializers, cls), keras.initializers.Initializer)
