@@ -4,15 +4,14 @@ A text diff of two specs says `depths = [3, 4, 6, 3]` became `[3, 4, 23, 3]`; a 
 wants to know that stage conv4 now has 23 blocks instead of 6 and 19 million more
 parameters. So this compares the expanded, validated networks, never the text: layout and
 comments cannot show up, and every consequence (shapes, parameters, MACs) is computed, not
-guessed. The result is a typed `ArchDiff`; `render_text`, `render_markdown` (for a pull
-request) and `render_json` (stable keys, deterministic) present it.
+guessed. The result is a typed `ArchDiff`; `resnet_dsl.diffreport` presents it as text, markdown (for
+a pull request) or JSON (stable keys, deterministic).
 """
 
 from __future__ import annotations
 
 import dataclasses
 import difflib
-import json
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -152,7 +151,7 @@ def diff(old: Network, new: Network, *, old_source: str | None = None, new_sourc
     `old_source` / `new_source` name the two sides in the output (default: the networks'
     own source files), e.g. the paths given on the command line.
     """
-    old_groups, new_groups = _groups(old), _groups(new)
+    old_groups, new_groups = section_layers(old), section_layers(new)
     labels = _merge_order([s.label for s in old.stages], [s.label for s in new.stages])
     old_stages = {s.label: s for s in old.stages}
     new_stages = {s.label: s for s in new.stages}
@@ -191,7 +190,7 @@ def _differs(old: Network, new: Network) -> bool:
     )
 
 
-def _groups(network: Network) -> dict[str, list[Layer]]:
+def section_layers(network: Network) -> dict[str, list[Layer]]:
     """Layers by section ("stem", "head", or the label of their stage), each layer's inputs
     from outside its section renamed `<in>`: conv5's first layer reading `conv4_block23_out`
     instead of `conv4_block6_out` is a consequence of conv4's depth, not a change of conv5."""
@@ -276,6 +275,19 @@ def _line_diff(old: list[str], new: list[str], context: int = 1) -> list[str]:
 
 
 # ------------------------------------------------------------ layers --
+def value_text(value: Any) -> str:
+    """A plain value as the language writes it: `[3, 4, 6, 3]`, `true`, `same`."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if value is None:
+        return "none"
+    if isinstance(value, list):
+        return "[" + ", ".join(value_text(item) for item in value) + "]"
+    if isinstance(value, dict):
+        return "{" + ", ".join(f"{k}: {value_text(v)}" for k, v in value.items()) + "}"
+    return str(value)
+
+
 def config_items(layer: Layer, *, all_fields: bool = True) -> list[tuple[str, Any]]:
     """A layer's config as (field, value) pairs, `kind` left out; initializers kept whole."""
     fields = type(layer.config).model_fields
@@ -429,281 +441,3 @@ def _definitions(old: Network, new: Network) -> list[DefinitionDiff]:
             status: Status = "added" if name not in before else "removed" if name not in after else "changed"
             found.append(DefinitionDiff(name=name, status=status, lines=tuple(lines)))
     return found
-
-
-# ------------------------------------------------------------- render --
-def value_text(value: Any) -> str:
-    """A plain value as the language writes it: `[3, 4, 6, 3]`, `true`, `same`."""
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if value is None:
-        return "none"
-    if isinstance(value, list):
-        return "[" + ", ".join(value_text(item) for item in value) + "]"
-    if isinstance(value, dict):
-        return "{" + ", ".join(f"{k}: {value_text(v)}" for k, v in value.items()) + "}"
-    return str(value)
-
-
-def shape_text(shape: Sequence[int] | None) -> str:
-    return "-" if shape is None else "x".join(map(str, shape))
-
-
-_SHAPES = ("input", "output", "output_shape")
-
-
-def _change_text(change: ValueChange) -> str:
-    show = shape_text if change.name in _SHAPES else value_text
-    if change.status == "added":
-        return f"{change.name}: added, {show(change.new)}"
-    if change.status == "removed":
-        return f"{change.name}: removed (was {show(change.old)})"
-    return f"{change.name}: {show(change.old)} -> {show(change.new)}"
-
-
-def _signed(number: int) -> str:
-    return f"{number:+,}"
-
-
-def delta_text(delta: Delta) -> str:
-    """`25,636,712 -> 44,707,176 (+19,070,464, +74.39%)`."""
-    if not delta.difference:
-        return f"{delta.new:,} (unchanged)"
-    percent = f", {delta.percent:+.2f}%" if delta.percent is not None else ""
-    return f"{delta.old:,} -> {delta.new:,} ({_signed(delta.difference)}{percent})"
-
-
-@dataclass(frozen=True)
-class _Entry:
-    """One line of the report: `+` added, `-` removed, `~` changed, `` for a remark."""
-
-    mark: str
-    text: str
-    depth: int = 0
-
-
-def _span(first: str, last: str, count: int) -> str:
-    return first if count == 1 else f"{first}..{last} ({count} blocks)"
-
-
-def _changed(name: str, changes: Iterable[ValueChange]) -> str:
-    return f"{name}: " + "; ".join(_change_text(c) for c in changes)
-
-
-def _types(composition: str) -> list[str]:
-    """The block types of a composition without their counts: did only the depth change?"""
-    return [part.split(" * ")[0] for part in composition.split(", ")]
-
-
-def _stage_entries(stage: StageDiff) -> list[_Entry]:
-    if stage.status == "added":
-        return [_Entry("+", f"{stage.label}: {stage.blocks.new} blocks ({stage.composition_new})")]
-    if stage.status == "removed":
-        return [_Entry("-", f"{stage.label}: {stage.blocks.old} blocks ({stage.composition_old})")]
-    text = f"{stage.label}: {stage.blocks.new} blocks"
-    if stage.blocks.difference:
-        text = f"{stage.label}: {stage.blocks.old} -> {stage.blocks.new} blocks ({_signed(stage.blocks.difference)})"
-    if _types(stage.composition_old) != _types(stage.composition_new):
-        text += f"; {stage.composition_old} -> {stage.composition_new}"
-    entries = [_Entry("~", text)]
-    if stage.output_shape_old != stage.output_shape_new:
-        shapes = f"{shape_text(stage.output_shape_old)} -> {shape_text(stage.output_shape_new)}"
-        entries.append(_Entry("", f"output: {shapes}", 1))
-    for run in stage.runs:
-        where = _span(run.first, run.last, run.count)
-        if run.status == "added":
-            entries.append(_Entry("+", f"{where}: {run.new}", 1))
-        elif run.status == "removed":
-            entries.append(_Entry("-", f"{where}: {run.old}", 1))
-        else:
-            entries.append(_Entry("~", _changed(where, run.changes), 1))
-    if not stage.runs and (stage.layers_added or stage.layers_removed or stage.layers_changed):
-        counts = f"{stage.layers_changed} changed, {stage.layers_added} added, {stage.layers_removed} removed"
-        entries.append(_Entry("", f"layers: {counts} (see the block definitions and defaults)", 1))
-    return entries
-
-
-def _layer_entries(changes: Iterable[LayerChange]) -> list[_Entry]:
-    entries = []
-    for change in changes:
-        if change.status == "added":
-            entries.append(_Entry("+", f"{change.name}: {change.new}"))
-        elif change.status == "removed":
-            entries.append(_Entry("-", f"{change.name}: {change.old}"))
-        else:
-            entries.append(_Entry("~", _changed(change.name, change.fields)))
-    return entries
-
-
-def _network_entries(result: ArchDiff) -> list[_Entry]:
-    entries = [_Entry("~", _change_text(c)) for c in result.parameters]
-    # The `input` parameter, where there is one, already says how the input shape changed.
-    shown = {c.name for c in result.parameters}
-    for name, change in (("input shape", result.input_shape), ("output shape", result.output_shape)):
-        if change is not None and not (name == "input shape" and "input" in shown):
-            entries.append(_Entry("~", f"{name}: {shape_text(change.old)} -> {shape_text(change.new)}"))
-    return entries
-
-
-def _sections(result: ArchDiff) -> list[tuple[str, list[_Entry], bool]]:
-    """(title, entries, is_a_diff) for each part of the diff that has something to say."""
-    parts = [
-        ("Network", _network_entries(result), False),
-        ("Defaults", [_Entry("", line) for line in result.defaults], True),
-        ("Stem", _layer_entries(result.stem), False),
-        ("Stages", [entry for stage in result.stages for entry in _stage_entries(stage)], False),
-        ("Head", _layer_entries(result.head), False),
-    ]
-    parts += [
-        (f"Block {d.name} ({d.status})", [_Entry("", line) for line in d.lines], True) for d in result.definitions
-    ]
-    return [part for part in parts if part[1]]
-
-
-def _percent(delta: Delta) -> str:
-    if not delta.difference:
-        return ""
-    return "new" if delta.percent is None else f"{delta.percent:+.2f}%"
-
-
-def _cost_cells(row: CostRow) -> list[str]:
-    cells = [row.section]
-    for delta in (row.params, row.macs):
-        cells += [f"{delta.old:,}", f"{delta.new:,}", _signed(delta.difference) if delta.difference else "0"]
-        cells.append(_percent(delta))
-    return cells
-
-
-_COST_HEADER = ["section", "params old", "params new", "change", "%", "MACs old", "MACs new", "change", "%"]
-
-
-def _aligned(rows: list[list[str]]) -> list[str]:
-    """The first column to the left, numbers to the right."""
-    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
-
-    def line(row: list[str]) -> str:
-        cells = [
-            cell.ljust(w) if i == 0 else cell.rjust(w) for i, (cell, w) in enumerate(zip(row, widths, strict=True))
-        ]
-        return "  ".join(cells).rstrip()
-
-    return [line(row) for row in rows]
-
-
-def render_text(result: ArchDiff) -> str:
-    """For a terminal: one heading per part that changed, then the cost table."""
-    head = f"{result.old_name} ({result.old_source}) -> {result.new_name} ({result.new_source})"
-    if not result.changed:
-        return f"{head}\nno architectural change"
-    out = [head]
-    for title, entries, _ in _sections(result):
-        out += ["", title]
-        out += ["  " + "  " * e.depth + (f"{e.mark} " if e.mark else "") + e.text for e in entries]
-    out += ["", "Parameters and MACs"]
-    out += ["  " + line for line in _aligned([_COST_HEADER, *map(_cost_cells, result.costs)])]
-    out += [
-        "",
-        f"Layers: {delta_text(result.layers)}",
-        f"Parameters: {delta_text(result.total.params)}",
-        f"MACs: {delta_text(result.total.macs)}",
-    ]
-    return "\n".join(out)
-
-
-_MARKDOWN_MARKS = {"+": "added ", "-": "removed ", "~": "", "": ""}
-
-
-def render_markdown(result: ArchDiff) -> str:
-    """For a pull request: headings, bullet lists, `diff` fences and a per-section cost table."""
-    out = [f"### Architecture: {result.old_name} → {result.new_name}", ""]
-    out += [f"`{result.old_source}` → `{result.new_source}`", ""]
-    if not result.changed:
-        return "\n".join([*out, "No architectural change."])
-    out += [
-        f"- **Parameters:** {delta_text(result.total.params)}",
-        f"- **MACs:** {delta_text(result.total.macs)}",
-        f"- **Layers:** {delta_text(result.layers)}",
-    ]
-    for title, entries, is_diff in _sections(result):
-        out += ["", f"#### {title}", ""]
-        if is_diff:
-            out += ["```diff", *(e.text for e in entries), "```"]
-        else:
-            out += ["  " * e.depth + f"- {_MARKDOWN_MARKS[e.mark]}{e.text}" for e in entries]
-    out += ["", "#### Parameters and MACs per section", ""]
-    out.append("| " + " | ".join(_COST_HEADER) + " |")
-    out.append("|" + "|".join(["---", *["--:"] * (len(_COST_HEADER) - 1)]) + "|")
-    for row in result.costs:
-        cells = _cost_cells(row)
-        if row.section == "total":
-            cells = [f"**{cell}**" if cell else cell for cell in cells]
-        out.append("| " + " | ".join(cells) + " |")
-    return "\n".join(out)
-
-
-def render_json(result: ArchDiff) -> str:
-    """The whole diff as JSON: fixed key order, no timestamps, the same bytes every run."""
-    data = {"format": JSON_FORMAT, **json_data(result)}
-    return json.dumps(data, indent=2, ensure_ascii=False)
-
-
-def json_data(value: Any) -> Any:
-    """A record as JSON values, fields in declaration order; a `Delta` with its change."""
-    if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        data = {field.name: json_data(getattr(value, field.name)) for field in dataclasses.fields(value)}
-        if isinstance(value, Delta):
-            data.update(difference=value.difference, percent=value.percent)
-        return data
-    if isinstance(value, (tuple, list)):
-        return [json_data(item) for item in value]
-    return value
-
-
-# ----------------------------------------------------------- describe --
-def describe(network: Network) -> str:
-    """One network as canonical, line-oriented text: parameters, each stem and head layer,
-    each block instance, the block definitions, with shapes, parameters and MACs.
-
-    What `git diff` shows through `resnet-dsl describe --textconv`: two of these differ
-    line by line exactly where the architectures differ, and never by layout or comments.
-    No file names appear, since git hands textconv a temporary copy under a random name.
-    """
-    groups = _groups(network)
-    total = network.total_params
-    out = [f"network {network.name}"]
-    out += [f"  {name} = {_param_text(name, plain(value))}" for name, value in network.params]
-    out += [
-        f"input {shape_text(network.input_shape)} -> output {shape_text(network.output_shape)}",
-        f"params {total.total:,} (trainable {total.trainable:,}, non-trainable {total.non_trainable:,})",
-        f"MACs {network.macs:,}",
-        f"layers {len(network.layers)}",
-    ]
-    if network.defaults:
-        out += ["", "defaults", *(f"  {layer_text(d)}" for d in network.defaults)]
-    out += ["", _cost_line("stem", groups.get("stem", [])), *_layer_lines(groups.get("stem", []))]
-    for stage in network.stages:
-        layers = groups.get(stage.label, [])
-        shape = shape_text(stage.blocks[-1].output_shape) if stage.blocks else "-"
-        out += ["", _cost_line(f"stage {stage.label}: {len(stage.blocks)} blocks -> {shape}", layers)]
-        out += [f"  {b.name}: {block_text(b)} -> {shape_text(b.output_shape)}" for b in stage.blocks]
-    out += ["", _cost_line("head", groups.get("head", [])), *_layer_lines(groups.get("head", []))]
-    for block in network.blocks:
-        out += ["", item_text(block)]
-    return "\n".join(out)
-
-
-def _param_text(name: str, value: Any) -> str:
-    return shape_text(value) if name == "input" and isinstance(value, list) else value_text(value)
-
-
-def _cost_line(title: str, layers: Sequence[Layer]) -> str:
-    params = sum(layer.params.total for layer in layers)
-    return f"{title} (params {params:,}, MACs {sum(layer.macs for layer in layers):,})"
-
-
-def _layer_lines(layers: Sequence[Layer]) -> list[str]:
-    lines = []
-    for layer in layers:
-        params = f", {layer.params.total:,} params" if layer.params.total else ""
-        lines.append(f"  {layer.name}: {layer_summary(layer)} -> {shape_text(layer.output_shape)}{params}")
-    return lines

@@ -17,7 +17,8 @@ from pathlib import Path
 import pytest
 
 from resnet_dsl.api import load
-from resnet_dsl.archdiff import ArchDiff, describe, diff, render_json, render_markdown, render_text
+from resnet_dsl.archdiff import ArchDiff, diff
+from resnet_dsl.diffreport import describe, render_json, render_markdown, render_text
 from resnet_dsl.loader import loads_program
 from tests.conftest import REPO, SPECS
 

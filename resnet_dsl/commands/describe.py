@@ -31,7 +31,7 @@ INVALID = "# does not expand: shown as its canonical text, comments left out"
 
 @guarded
 def run(args: argparse.Namespace) -> int:
-    from resnet_dsl.archdiff import describe
+    from resnet_dsl.diffreport import describe
 
     if args.textconv:
         print(_textconv(args))
@@ -41,7 +41,7 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _textconv(args: argparse.Namespace) -> str:
-    from resnet_dsl.archdiff import describe
+    from resnet_dsl.diffreport import describe
     from resnet_dsl.formatter import format_module
     from resnet_dsl.loader import parse_module
 

@@ -21,7 +21,8 @@ SAME, DIFFERENT, TROUBLE = 0, 1, 2
 
 
 def run(args: argparse.Namespace) -> int:
-    from resnet_dsl.archdiff import diff, render_json, render_markdown, render_text
+    from resnet_dsl.archdiff import diff
+    from resnet_dsl.diffreport import render_json, render_markdown, render_text
 
     try:
         old = load_beside(args.old, args.new)
