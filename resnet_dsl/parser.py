@@ -39,6 +39,7 @@ def grammar() -> Lark:
 
 def parse(text: str, path: str = "<string>", start: str = "start") -> Tree:
     """Parse a whole file (or, with start="expr", one value such as `224x224x3`)."""
+    text = text.removeprefix("\ufeff")  # a UTF-8 byte order mark is not part of the spec
     try:
         return grammar().parse(text, start=start)
     except UnexpectedInput as error:

@@ -42,6 +42,11 @@ def test_layout_and_comments_do_not_change_the_ir() -> None:
     assert parse_module(compact) == parse_module(spaced)
 
 
+def test_a_byte_order_mark_is_ignored() -> None:
+    text = "network N(input = 8x8x3) {\n}\n"
+    assert parse_module("\ufeff" + text) == parse_module(text)
+
+
 def test_keywords_stay_usable_as_names() -> None:
     module = parse_module("block b(main, out) {\n  main { conv(main, out) }\n  out = add(main, shortcut)\n}\n")
     (block,) = module.blocks
