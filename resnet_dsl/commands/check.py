@@ -21,6 +21,10 @@ def run(args: argparse.Namespace) -> int:
         if not networks:
             print(f"{path}: ok (blocks only)")
         for network in networks:
-            total = network.total_params.total
-            print(f"{path}: ok, {network.name}, {len(network.layers)} layers, {total:,} parameters")
+            layers, total = len(network.layers), network.total_params.total
+            print(f"{path}: ok, {network.name}, {_count(layers, 'layer')}, {_count(total, 'parameter')}")
     return 1 if failed else 0
+
+
+def _count(number: int, noun: str) -> str:
+    return f"{number:,} {noun}{'' if number == 1 else 's'}"
