@@ -558,7 +558,7 @@ class ModelBuilder:
         ]
         if classes is not None:
             signature.append(Arg(py_value(dict(network.params)["classes"]), "classes"))
-            doc.append("    classes: the number of classes, the units of the last dense layer.")
+            doc.append(f"    classes: the number of classes, the units of layer {escape(classes.name)}.")
         names = (Arg("input_shape", "shape"), Arg(py_string(network.layers[0].name), "name"))
         body: list[Statement] = [Assign(4, "inputs", call=Call("keras.Input", names))]
         tensor = "inputs"
@@ -579,12 +579,17 @@ class ModelBuilder:
         return Function(Call("build_model", tuple(signature)), tuple(doc), (*body, Return(4, call=model)))
 
     def classes_layer(self) -> nw.Layer | None:
-        """The layer `classes` sets: the last dense layer, when its units are the `classes` parameter."""
-        classes = dict(self.network.params).get("classes")
-        dense = [layer for layer in self.network.layers if isinstance(layer.config, nw.DenseConfig)]
-        if dense and same_value(dense[-1].config.units, classes):
-            return dense[-1]
-        return None
+        """The layer `classes` sets: the last stem or head dense layer whose units are written `classes`."""
+        definition = self.network.definition
+        if definition is None or "classes" not in dict(self.network.params):
+            return None
+        found = None
+        for section, units in (("stem", definition.stem), ("head", definition.head)):
+            calls = [call for unit in units for call in unit.layers]
+            for layer, call in zip(self.network.section(section), calls, strict=True):
+                if isinstance(layer.config, nw.DenseConfig) and _units_argument(call) == ir.Name(id="classes"):
+                    found = layer
+        return found
 
     def section(self, section: str, tensor: str, classes: nw.Layer | None) -> tuple[list[Statement], str]:
         """The stem or the head: each layer from its config, in order."""
@@ -645,6 +650,14 @@ class ModelBuilder:
                 by_keyword = True
             bound[param.name] = value
         return args
+
+
+def _units_argument(call: ir.LayerCall) -> ir.Expr | None:
+    """The expression a dense call gives for `units`, by position or by name."""
+    for position, arg in enumerate(call.args):
+        if arg.name == "units" or (arg.name is None and position == 0):
+            return arg.value
+    return None
 
 
 def loop_prefix(label: str, run: Sequence[tuple[int, nw.BlockInstance]]) -> str | None:

@@ -406,6 +406,7 @@ def expand(
         stages=tuple(stages),
         blocks=tuple(used.values()),
         defaults=net.defaults,
+        definition=net,
     )
 
 

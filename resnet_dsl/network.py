@@ -11,7 +11,7 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, ConfigDict, Field
 from typing_extensions import TypeAliasType
 
-from resnet_dsl.ir import NO_SPAN, BlockDef, LayerCall, Span
+from resnet_dsl.ir import NO_SPAN, BlockDef, LayerCall, NetworkDef, Span
 
 Shape = tuple[int, ...]
 Pair = tuple[int, int]
@@ -206,6 +206,9 @@ class Network(Frozen):
     """The definitions of the blocks the stages use, in order of first use."""
     defaults: tuple[LayerCall, ...] = ()
     """Network-wide layer defaults, as written (their values are already applied above)."""
+    definition: NetworkDef | None = None
+    """The network as written (a derived one resolved): each stem and head layer is made by
+    the matching call of its units, in order, so a back end can see what the text says."""
 
     @property
     def input_shape(self) -> Shape:

@@ -661,3 +661,21 @@ def test_positional_arguments_are_in_keras_order() -> None:
             assert leading(config.kind, op.positional) == names
     for cls in pysource.INITIALIZER_CLASSES.values():
         assert issubclass(getattr(keras.initializers, cls), keras.initializers.Initializer)
+
+
+def test_classes_sets_the_dense_layer_whose_units_are_written_classes() -> None:
+    text = (
+        "network N(input = 8x8x3, classes = 4) {\n"
+        '  head {\n    flatten -> dense(units=classes) -> dense(4) as "fixed"\n  }\n}\n'
+    )
+    source = codegen.to_python(loads(text))
+    assert "def build_model(input_shape=(8, 8, 3), classes=4):" in source
+    assert 'x = layers.Dense(classes, name="dense")(x)' in source
+    assert 'x = layers.Dense(4, name="fixed")(x)' in source  # equal to classes, but written as a number
+
+
+def test_no_classes_parameter_when_no_layer_is_written_with_it() -> None:
+    source = codegen.to_python(
+        loads("network N(input = 8x8x3, classes = 4) {\n  head {\n    flatten -> dense(4)\n  }\n}\n")
+    )
+    assert "def build_model(input_shape=(8, 8, 3)):" in source

@@ -95,7 +95,7 @@ def build_model(input_shape=(224, 224, 3), classes=1000):
 
     Args:
         input_shape: the shape of one input, height x width x channels.
-        classes: the number of classes, the units of the last dense layer.
+        classes: the number of classes, the units of layer fc.
     """
     inputs = keras.Input(shape=input_shape, name="input_layer")
 

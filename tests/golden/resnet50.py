@@ -123,7 +123,7 @@ def build_model(input_shape=(64, 64, 3), classes=6):
 
     Args:
         input_shape: the shape of one input, height x width x channels.
-        classes: the number of classes, the units of the last dense layer.
+        classes: the number of classes, the units of layer predictions.
     """
     inputs = keras.Input(shape=input_shape, name="input_layer")
 
