@@ -619,6 +619,9 @@ class ModelBuilder:
             function = self.block_idents[first.block]
             prefix = loop_prefix(stage.label, run)
             if prefix is not None:
+                if tensor != "x":  # the loop feeds each block the one before: start it from `x`
+                    statements.append(Assign(4, "x", value=tensor))
+                    tensor = "x"
                 name = Arg(f'f"{prefix}{{index}}"', "name")
                 call = Call(function, (Arg(tensor), *args, name))
                 stop = first_index + len(run)

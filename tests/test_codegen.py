@@ -612,8 +612,22 @@ def test_overrides_become_the_defaults_of_build_model() -> None:
     assert_same_model(import_source(source).build_model(), to_keras("specs/resnet18.arch", overrides=SMALL))
 
 
+NO_STEM = """
+# The first stage's blocks repeat straight from the input: the loop must chain them.
+block plain(f) {
+  main { conv(f, 3, padding=same) -> relu }
+  out = add(main, shortcut)
+}
+
+network N(input = 8x8x4, classes = 3) {
+  stage s: plain(4) * 3
+  head { global_avgpool -> dense(classes) }
+}
+"""
+
+
 @pytest.mark.keras
-@pytest.mark.parametrize("text", [LAYOUTS, HOSTILE], ids=["layouts", "hostile"])
+@pytest.mark.parametrize("text", [LAYOUTS, HOSTILE, NO_STEM], ids=["layouts", "hostile", "no-stem"])
 def test_block_layouts_and_hostile_names_compute_what_to_keras_computes(text: str) -> None:
     pytest.importorskip("keras")
     from resnet_dsl.keras_backend import to_keras
