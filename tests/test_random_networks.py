@@ -1,0 +1,95 @@
+"""Random small networks through every back end: the static summary, `to_keras` and the
+generated module must agree layer for layer (Hypothesis draws the specs).
+
+12 networks a run; `RANDOM_NETWORKS=200 pytest tests/test_random_networks.py` hunts longer.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+import resnet_dsl
+from resnet_dsl import codegen
+from resnet_dsl.summary import summary
+from tests.test_codegen import assert_same_model, assert_same_outputs, import_source
+
+pytestmark = pytest.mark.keras
+
+LOCAL_BLOCK = """
+block squeeze(f, act = relu) {
+  pre { bn }
+  main {
+    reduce: conv(f // 2, 1) -> activation(act)
+    conv(f, 3, padding=same) as "expand"
+  }
+  shortcut from pre {}
+  out = add(main, shortcut, input) -> relu
+}
+"""
+
+
+@st.composite
+def specs(draw: st.DrawFn) -> str:
+    size = draw(st.sampled_from([8, 12, 16]))
+    channels = draw(st.integers(1, 4))
+    lines = [LOCAL_BLOCK, f"network Random(input = {size}x{size}x{channels}, classes = {draw(st.integers(2, 5))}) {{"]
+    width = draw(st.sampled_from([4, 8]))
+    stem = [f"conv({width}, {draw(st.sampled_from([1, 3]))}, padding=same)"]
+    stem += draw(st.lists(st.sampled_from(["bn(momentum=0.9)", "relu", "activation(gelu)"]), max_size=2, unique=True))
+    if draw(st.booleans()):
+        stem.append("maxpool(2)")
+        size //= 2
+    lines += ["  stem {", "    s: " + " -> ".join(stem), "  }"]
+    for index in range(draw(st.integers(1, 3))):
+        stride = draw(st.sampled_from([1, 2])) if size >= 4 else 1
+        size = (size + stride - 1) // stride
+        width = draw(st.sampled_from([4, 8]))
+        repeats = draw(st.integers(0, 2))
+        family = draw(st.sampled_from(["basic", "bottleneck", "seed", "squeeze"]))
+        if family == "basic":
+            calls = f"basic_projection({width}, stride={stride}), basic({width}) * {repeats}"
+        elif family == "bottleneck":
+            calls = f"bottleneck_projection({width}, stride={stride}), bottleneck({width}) * {repeats}"
+            width *= 4
+        elif family == "seed":
+            filters = f"[{width}, {width}, {2 * width}]"
+            calls = f"convolutional(3, {filters}, s={stride}), identity(3, {filters}) * {repeats}"
+            width *= 2
+        else:
+            calls = f"basic_projection({width}, stride={stride}), squeeze({width}, act=sigmoid) * {repeats + 1}"
+        lines.append(f"  stage c{index + 2}: {calls}")
+    head = draw(st.sampled_from(["global_avgpool", "global_maxpool", "flatten", "avgpool(1) -> flatten"]))
+    dropout = " -> dropout(0.25)" if draw(st.booleans()) else ""
+    lines += ["  head {", f"    {head}{dropout} -> dense(classes, activation=softmax)", "  }", "}"]
+    return "\n".join(lines) + "\n"
+
+
+@given(specs())
+@settings(
+    max_examples=int(os.environ.get("RANDOM_NETWORKS", "12")),
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow],
+)
+def test_summary_to_keras_and_generated_code_agree(text: str) -> None:
+    keras = pytest.importorskip("keras")
+    from resnet_dsl.keras_backend import to_keras
+
+    keras.backend.clear_session()
+    network = resnet_dsl.loads(text)
+    reference = to_keras(network)
+    static: dict[str, Any] = summary(network)
+    rows = {row["name"]: row for row in static["layers"]}  # the IR's order is its own topological one
+    assert set(rows) == {layer.name for layer in reference.layers}
+    for layer in reference.layers:
+        assert tuple(rows[layer.name]["output_shape"]) == tuple(layer.output.shape), layer.name
+        assert rows[layer.name]["params"] == layer.count_params(), layer.name
+    assert static["params"]["total"] == reference.count_params()
+
+    generated = import_source(codegen.to_python(network)).build_model()
+    assert_same_model(generated, reference)
+    assert_same_outputs(generated, reference)
