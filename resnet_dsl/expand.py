@@ -152,13 +152,12 @@ class Builder:
             )
         return self.add(name, config, (source,), origin, call.span)
 
-    def units(self, units: tuple[ir.Unit, ...], env: Env, defaults: Defaults, source: str,
-              origin: nw.Origin, prefix: str | None = None) -> str:  # fmt: skip
+    def units(self, units: tuple[ir.Unit, ...], env: Env, defaults: Defaults, source: str, origin: nw.Origin) -> str:
         """A stem or head: units in sequence, named by label (or by kind alone)."""
         for unit in units:
             for call in unit.layers:
                 op, config, suffix = layer_config(call, env, defaults)
-                name = call.name or naming.join(prefix, unit.label, suffix)
+                name = call.name or naming.join(unit.label, suffix)
                 source = self.layer(call, op, config, name, source, origin)
         return source
 
