@@ -158,8 +158,16 @@ class Builder:
             for call in unit.layers:
                 op, config, suffix = layer_config(call, env, defaults)
                 name = call.name or naming.join(unit.label, suffix)
-                source = self.layer(call, op, config, name, source, origin)
+                source = self.layer(call, op, config, name, source, labelled(origin, unit, call))
         return source
+
+
+def labelled(origin: nw.Origin, unit: ir.Unit | None, call: ir.LayerCall) -> nw.Origin:
+    """The origin with what the text says of the layer's own name: its unit's label and `as` name."""
+    label = unit.label if unit is not None else None
+    if label is None and call.name is None:
+        return origin
+    return origin.model_copy(update={"unit": label, "alias": call.name})
 
 
 # ----------------------------------------------------------------- blocks --
@@ -194,7 +202,7 @@ def expand_block(
             for call in unit.layers:
                 op, config, suffix = layer_config(call, env, defaults)
                 name = naming.join(prefix, call.name) if call.name else naming.join(prefix, label, suffix)
-                tensor = builder.layer(call, op, config, name, tensor, origin(path.kind))
+                tensor = builder.layer(call, op, config, name, tensor, labelled(origin(path.kind), unit, call))
         return tensor
 
     tensors = {"input": source}
@@ -232,12 +240,12 @@ def expand_block(
     if len(sides) < 2:
         raise ArchError(f"{merge.op} needs at least two paths", merge.span, "e.g. add(main, shortcut)")
     name = naming.join(prefix, merge.name) if merge.name else naming.out_name(prefix, "add", not after)
-    tensor = builder.add(name, op.build({}), tuple(sides), origin("out"), merge.span)
+    tensor = builder.add(name, op.build({}), tuple(sides), labelled(origin("out"), None, merge), merge.span)
     for position, call in enumerate(after):
         op, config, suffix = layer_config(call, env, defaults)
         is_last = position == len(after) - 1
         name = naming.join(prefix, call.name) if call.name else naming.out_name(prefix, suffix, is_last)
-        tensor = builder.layer(call, op, config, name, tensor, origin("out"))
+        tensor = builder.layer(call, op, config, name, tensor, labelled(origin("out"), None, call))
 
 
 # --------------------------------------------------------------- networks --

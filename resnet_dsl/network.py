@@ -145,6 +145,10 @@ class Origin(Frozen):
     """The block instance's name prefix, e.g. conv2_block1."""
     block_def: str | None = None
     path: Literal["pre", "main", "shortcut", "out"] | None = None
+    unit: str | None = None
+    """The label of the unit the layer stands in, where the spec writes one (`conv1: ...`)."""
+    alias: str | None = None
+    """The name the spec gives the layer with `as "..."`; other back ends name it after it too."""
 
 
 class Layer(Frozen):
