@@ -4,6 +4,7 @@
     net = resnet_dsl.load("specs/resnet50.arch")      # validated, no TensorFlow
     resnet_dsl.summary(net)["params"]["total"]          # 23600006
     model = resnet_dsl.to_keras(net)                    # a keras.Model (keras extra)
+    module = resnet_dsl.to_torch(net)                   # a torch.nn.Module (torch extra)
     source = resnet_dsl.to_python(net)                  # standalone Keras source
 
 Names are imported on first use, so `import resnet_dsl` stays light.
@@ -24,6 +25,9 @@ _EXPORTS = {
     "ArchError": "resnet_dsl.errors",
     "Network": "resnet_dsl.network",
     "to_keras": "resnet_dsl.keras_backend",
+    "to_torch": "resnet_dsl.torch_backend",
+    "keras_weights_to_torch": "resnet_dsl.torch_backend",
+    "torch_weights_to_keras": "resnet_dsl.torch_backend",
     "to_python": "resnet_dsl.codegen",
     "format_source": "resnet_dsl.formatter",
     "diff": "resnet_dsl.archdiff",

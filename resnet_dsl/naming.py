@@ -8,6 +8,7 @@ label (`conv1_conv`) or, unlabelled, by the layer's kind alone (`flatten`).
 
 from __future__ import annotations
 
+import keyword
 import re
 
 INPUT = "input_layer"
@@ -37,3 +38,80 @@ def unit_label(path: str, index: int, label: str | None) -> str:
 def out_name(prefix: str, suffix: str, is_last: bool) -> str:
     """Layers after the merge: the block's final layer is `<prefix>_out`."""
     return join(prefix, "out" if is_last else suffix)
+
+
+# ----------------------------------------------------------------- PyTorch --
+# A torch module's attribute names are its state_dict keys, so they decide whether a zoo's
+# weights load. They follow torchvision's `models/resnet.py`, derived from the spec's structure.
+
+TORCH_STAGE = "layer"
+"""Stages are nn.Sequential children `layer1`, `layer2`, ... by position; blocks are their items."""
+
+TORCH_PATHS: dict[str, str | None] = {"pre": None, "main": None, "out": None, "shortcut": "downsample"}
+"""Where a block path's layers live: None, in the block itself (`conv1`, `bn1`, ...); a name, an
+nn.Sequential child indexed by position (torchvision's `downsample.0`, `downsample.1`). A path
+not listed is a child named after it, its layers named like the block's own."""
+
+TORCH_KINDS: dict[str, str] = {
+    "conv2d": "conv",
+    "batchnorm": "bn",
+    "dense": "fc",
+    "zeropad": "pad",
+    "maxpool": "maxpool",
+    "avgpool": "avgpool",
+    "global_avgpool": "avgpool",
+    "global_maxpool": "maxpool",
+    "flatten": "flatten",
+    "dropout": "dropout",
+    "activation": "act",
+}
+"""The base of a layer's attribute name, numbered per kind within its module: `conv1`, `bn1`,
+`conv2`, `act1` (timm's name: whatever the function, so a block whose activation is a parameter
+has the same attributes in every instance); `as "fc"` names a layer outright."""
+
+TORCH_RESERVED = frozenset(
+    {
+        "T_destination", "add_module", "apply", "bfloat16", "buffers", "call_super_init", "children",
+        "compile", "cpu", "cuda", "double", "dump_patches", "eval", "extra_repr", "float", "forward",
+        "get_buffer", "get_extra_state", "get_parameter", "get_submodule", "half", "ipu", "load_state_dict",
+        "modules", "mtia", "named_buffers", "named_children", "named_modules", "named_parameters",
+        "parameters", "register_backward_hook", "register_buffer", "register_forward_hook",
+        "register_forward_pre_hook", "register_full_backward_hook", "register_full_backward_pre_hook",
+        "register_load_state_dict_post_hook", "register_load_state_dict_pre_hook", "register_module",
+        "register_parameter", "register_state_dict_post_hook", "register_state_dict_pre_hook",
+        "requires_grad_", "set_extra_state", "set_submodule", "share_memory", "state_dict", "to",
+        "to_empty", "train", "training", "type", "xpu", "zero_grad",
+    }
+)  # fmt: skip
+"""nn.Module's own attributes (a test holds this to `dir(torch.nn.Module)`): no child may take one."""
+
+
+def torch_stage(position: int) -> str:
+    """The attribute of the `position`-th (1-based) stage: `layer1`."""
+    return f"{TORCH_STAGE}{position}"
+
+
+def torch_base(kind: str) -> str:
+    """The numbered base of a layer's attribute: `conv`, `bn`, `act`."""
+    return TORCH_KINDS.get(kind, kind)
+
+
+def torch_attribute(text: str, taken: set[str]) -> str:
+    """`text` as an attribute name no other child, nn.Module attribute or keyword holds (then taken)."""
+    name = re.sub(r"\W", "_", text, flags=re.ASCII) or "_"
+    if name[0].isdigit():
+        name = "_" + name
+    while name in TORCH_RESERVED or keyword.iskeyword(name) or name in taken:
+        name += "_"
+    taken.add(name)
+    return name
+
+
+def torch_numbered(base: str, taken: set[str]) -> str:
+    """The first free `base1`, `base2`, ... (then taken)."""
+    number = 1
+    while f"{base}{number}" in taken or f"{base}{number}" in TORCH_RESERVED:
+        number += 1
+    name = f"{base}{number}"
+    taken.add(name)
+    return name

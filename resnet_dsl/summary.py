@@ -23,7 +23,16 @@ def summary(network: Network) -> dict[str, Any]:
         "params": {"total": total.total, "trainable": total.trainable, "non_trainable": total.non_trainable},
         "macs": network.macs,
         "layers": [_layer(layer) for layer in network.layers],
+        "torch": torch_counts(network),
     }
+
+
+def torch_counts(network: Network) -> dict[str, int]:
+    """What torch counts for the same network: BatchNorm's running statistics are buffers, not
+    parameters, and each BatchNorm adds one more buffer element, `num_batches_tracked`."""
+    total = network.total_params
+    norms = sum(1 for layer in network.layers if layer.kind == "batchnorm")
+    return {"params": total.trainable, "buffers": total.non_trainable + norms}
 
 
 def _layer(layer: Layer) -> dict[str, Any]:
@@ -56,6 +65,7 @@ def render_table(network: Network) -> str:
 
     rule = "-" * len(line(header))
     total = network.total_params
+    torch = torch_counts(network)
     return "\n".join(
         [
             f"{network.name} ({network.source})",
@@ -66,6 +76,8 @@ def render_table(network: Network) -> str:
             rule,
             f"Layers: {len(network.layers)} (input included)",
             f"Params: {total.total:,} (trainable {total.trainable:,}, non-trainable {total.non_trainable:,})",
+            f"Torch:  {torch['params']:,} parameters, {torch['buffers']:,} buffer elements "
+            "(BatchNorm running statistics and num_batches_tracked)",
             f"MACs:   {network.macs:,} ({network.macs / 1e9:.2f} G per sample)",
             f"Input:  {_shape_text(network.input_shape)}  Output: {_shape_text(network.output_shape)}",
         ]

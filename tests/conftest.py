@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+
+# torchvision and timm import triton, which crashes the process when TensorFlow was loaded
+# before it; loaded first, the two coexist. So the torch side comes in before any test module.
+with contextlib.suppress(ImportError):
+    import torchvision  # noqa: F401
 
 REPO = Path(__file__).resolve().parents[1]
 SPECS = REPO / "specs"

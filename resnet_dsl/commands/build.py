@@ -1,4 +1,7 @@
-"""`resnet-dsl build FILE [--save PATH]`: the Keras model, its Keras summary, optionally saved.
+"""`resnet-dsl build FILE [--target keras|torch] [--save PATH]`: the model, summarized, optionally saved.
+
+Keras by default (its summary; `--save model.keras`); `--target torch` builds the torch
+module (printed as torch prints it; `--save model.pt` writes its state_dict).
 
 The spec is loaded and checked before TensorFlow is imported, so a spec error is
 reported in a fraction of a second, and without TensorFlow installed the command
@@ -16,11 +19,15 @@ from types import ModuleType
 from resnet_dsl.commands.common import USAGE, guarded, load_network, write_atomically
 
 INSTALL_HINT = "TensorFlow is required for 'build': pip install \"resnet-dsl[keras]\""
+TORCH_INSTALL_HINT = "PyTorch is required for 'build --target torch': pip install \"resnet-dsl[torch]\""
 KERAS_SUFFIX = ".keras"
+TORCH_SUFFIX = ".pt"
 
 
 @guarded
 def run(args: argparse.Namespace) -> int:
+    if args.target == "torch":
+        return _run_torch(args)
     if args.save and Path(args.save).suffix != KERAS_SUFFIX:
         print(f"resnet-dsl build: error: --save PATH must end in {KERAS_SUFFIX}, got {args.save}", file=sys.stderr)
         return USAGE
@@ -52,3 +59,32 @@ def _keras_backend() -> ModuleType | None:
             return None
         raise
     return keras_backend
+
+
+def _run_torch(args: argparse.Namespace) -> int:
+    if args.save and Path(args.save).suffix != TORCH_SUFFIX:
+        print(f"resnet-dsl build: error: --save PATH must end in {TORCH_SUFFIX}, got {args.save}", file=sys.stderr)
+        return USAGE
+    network = load_network(args)
+    try:
+        from resnet_dsl import torch_backend
+    except ModuleNotFoundError as error:
+        if (error.name or "").partition(".")[0] == "torch":
+            print(TORCH_INSTALL_HINT, file=sys.stderr)
+            return 1
+        raise
+    import torch
+
+    model = torch_backend.to_torch(network)
+    print(model)
+    parameters = sum(p.numel() for p in model.parameters())
+    buffers = sum(b.numel() for b in model.buffers())
+    print(f"Parameters: {parameters:,}  Buffers: {buffers:,}")
+    if args.save:
+        try:
+            write_atomically(args.save, lambda path: torch.save(model.state_dict(), path))
+        except OSError as error:
+            print(f"resnet-dsl build: error: cannot save {args.save}: {error.strerror or error}", file=sys.stderr)
+            return 1
+        print(f"Saved {args.save}")
+    return 0
