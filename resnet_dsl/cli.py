@@ -27,6 +27,10 @@ def _spec_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--network", metavar="NAME", help="the network to use, where a file defines several")
 
 
+def _target_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--target", choices=("keras", "torch"), default="keras", help="the framework (default: keras)")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="resnet-dsl",
@@ -47,13 +51,17 @@ def build_parser() -> argparse.ArgumentParser:
     ir.add_argument("file", metavar="FILE")
     _spec_options(ir)
 
-    build = commands.add_parser("build", help="build the Keras model (needs the keras extra)")
+    build = commands.add_parser("build", help="build the Keras (or torch) model (needs the keras or torch extra)")
     build.add_argument("file", metavar="FILE")
-    build.add_argument("--save", metavar="PATH", help="save the model, e.g. model.keras (written atomically)")
+    build.add_argument(
+        "--save", metavar="PATH", help="save the model, e.g. model.keras, or model.pt for torch (written atomically)"
+    )
+    _target_option(build)
     _spec_options(build)
 
-    generate = commands.add_parser("generate", help="write standalone Keras source that builds the model")
+    generate = commands.add_parser("generate", help="write standalone Keras (or PyTorch) source that builds the model")
     generate.add_argument("file", metavar="FILE")
+    _target_option(generate)
     generate.add_argument("-o", "--output", metavar="OUT.py", help="where to write it (default: standard output)")
     generate.add_argument("--check", action="store_true", help="exit 1 if OUT.py is not up to date; write nothing")
     _spec_options(generate)

@@ -742,8 +742,9 @@ def render(network: nw.Network, source: str | None = None) -> str:
     return environment().get_template(TEMPLATE).render(module=view)
 
 
-def to_python(spec: nw.Network | str | Path, **load_kwargs: Any) -> str:
-    """Standalone Keras source that builds the network a spec describes (`load_kwargs` go to `load`).
+def to_python(spec: nw.Network | str | Path, *, target: str = "keras", **load_kwargs: Any) -> str:
+    """Standalone Keras source that builds the network a spec describes (`load_kwargs` go to `load`);
+    `target="torch"`: a PyTorch module instead (`torch_codegen`).
 
     The header names the spec as given (run from the repository, `specs/x.arch`); for a
     `Network`, the file it came from.
@@ -752,4 +753,10 @@ def to_python(spec: nw.Network | str | Path, **load_kwargs: Any) -> str:
 
     network = resolve(spec, **load_kwargs)
     source = Path(spec).as_posix() if isinstance(spec, (str, Path)) else network.source
+    if target == "torch":
+        from resnet_dsl import torch_codegen
+
+        return torch_codegen.render(network, source)
+    if target != "keras":
+        raise ValueError(f"unknown target {target!r}: keras or torch")
     return render(network, source)

@@ -1,4 +1,4 @@
-"""Regenerate tests/golden/: the generated source of every shipped spec.
+"""Regenerate tests/golden/: the generated source (Keras and torch) of every shipped spec.
 
     .venv/bin/python tests/regen_golden.py
 
@@ -17,10 +17,12 @@ REPO = Path(__file__).resolve().parents[1]
 GOLDEN = REPO / "tests" / "golden"
 
 
-def golden_path(spec: str) -> Path:
-    """`specs/resnet50.arch` -> tests/golden/resnet50.py; `specs/keras/x.arch` -> keras_x.py."""
+def golden_path(spec: str, target: str = "keras") -> Path:
+    """`specs/resnet50.arch` -> tests/golden/resnet50.py; `specs/keras/x.arch` -> keras_x.py;
+    for the torch target, torch_resnet50.py and torch_keras_x.py."""
     relative = Path(spec).relative_to("specs").with_suffix("")
-    return GOLDEN / ("_".join(relative.parts) + ".py")
+    prefix = "torch_" if target == "torch" else ""
+    return GOLDEN / (prefix + "_".join(relative.parts) + ".py")
 
 
 def main() -> int:
@@ -31,9 +33,10 @@ def main() -> int:
 
     GOLDEN.mkdir(exist_ok=True)
     for spec in SHIPPED_SPECS:
-        path = golden_path(spec)
-        path.write_bytes(to_python(spec).encode("utf-8"))
-        print(f"wrote {path.relative_to(REPO)}")
+        for target in ("keras", "torch"):
+            path = golden_path(spec, target)
+            path.write_bytes(to_python(spec, target=target).encode("utf-8"))
+            print(f"wrote {path.relative_to(REPO)}")
     return 0
 
 

@@ -1,5 +1,5 @@
-"""Random small networks through every back end: the static summary, `to_keras` and the
-generated module must agree layer for layer (Hypothesis draws the specs).
+"""Random small networks through every back end: the static summary, `to_keras`, `to_torch` and
+both generated modules must agree layer for layer (Hypothesis draws the specs).
 
 12 networks a run; `RANDOM_NETWORKS=200 pytest tests/test_random_networks.py` hunts longer.
 """
@@ -93,3 +93,35 @@ def test_summary_to_keras_and_generated_code_agree(text: str) -> None:
     generated = import_source(codegen.to_python(network)).build_model()
     assert_same_model(generated, reference)
     assert_same_outputs(generated, reference)
+    assert_torch_agrees(network, reference, static)
+
+
+def assert_torch_agrees(network: resnet_dsl.Network, reference: Any, static: dict[str, Any]) -> None:
+    """`to_torch` and the generated torch module: the summary's parameters layer for layer, and,
+    given the Keras model's weights, its outputs."""
+    torch = pytest.importorskip("torch")
+    import numpy as np
+
+    from resnet_dsl.torch_backend import keras_weights_to_torch, to_torch
+    from resnet_dsl.torch_layout import layout
+
+    model = to_torch(network).eval()
+    rows = {row["name"]: row for row in static["layers"]}
+    for name, path in layout(network).module_paths().items():
+        module = model.get_submodule(path)
+        counted = sum(t.numel() for t in (*module.parameters(), *module.buffers()) if t.is_floating_point())
+        assert counted == rows[name]["params"], name
+    assert static["torch"]["params"] == sum(p.numel() for p in model.parameters())
+    assert static["torch"]["buffers"] == sum(b.numel() for b in model.buffers())
+    keras_weights_to_torch(network, reference, model)
+    images = np.random.default_rng(1).random((2, *network.input_shape), dtype=np.float32)
+    expected = np.asarray(reference(images, training=False))
+    with torch.no_grad():
+        actual = model(torch.from_numpy(images).permute(0, 3, 1, 2)).numpy()
+    np.testing.assert_allclose(actual, expected, rtol=1e-4, atol=1e-4)
+
+    generated = import_source(codegen.to_python(network, target="torch"), "generated_torch").build_model().eval()
+    assert list(generated.state_dict()) == list(model.state_dict())
+    generated.load_state_dict(model.state_dict(), strict=True)
+    with torch.no_grad():
+        assert torch.equal(generated(torch.from_numpy(images).permute(0, 3, 1, 2)), torch.from_numpy(actual))

@@ -1,9 +1,12 @@
-"""`resnet-dsl generate FILE [-o OUT.py] [--check]`: standalone Keras source of a network.
+"""`resnet-dsl generate FILE [--target keras|torch] [-o OUT.py] [--check]`: standalone source.
+
+Keras source by default; `--target torch` writes a PyTorch module instead (text only: torch
+need not be installed).
 
 Without `-o` the source goes to standard output. With it, the file is written whole or
 not at all, so a spec error never leaves a truncated module behind. `--check` writes
 nothing and exits 1 when OUT.py is missing or differs from what would be generated, for
-CI jobs that keep generated code in the repository. No TensorFlow is imported.
+CI jobs that keep generated code in the repository. Neither TensorFlow nor torch is imported.
 """
 
 from __future__ import annotations
@@ -12,7 +15,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from resnet_dsl.codegen import render
+from resnet_dsl import codegen, torch_codegen
 from resnet_dsl.commands.common import USAGE, guarded, load_network, write_atomically
 
 
@@ -21,6 +24,7 @@ def run(args: argparse.Namespace) -> int:
     if args.check and not args.output:
         print("resnet-dsl generate: error: --check needs -o OUT.py, the file to compare", file=sys.stderr)
         return USAGE
+    render = torch_codegen.render if args.target == "torch" else codegen.render
     source = render(load_network(args), Path(args.file).as_posix())
     if not args.output:
         sys.stdout.write(source)

@@ -1,0 +1,214 @@
+"""`resnet-dsl generate --target torch` / `to_python(..., target="torch")`: text, safety, CLI,
+then the modules it writes, run against `to_torch` and torchvision.
+
+Golden files: tests/golden/torch_<spec>.py (`python tests/regen_golden.py` rewrites them).
+The tests up to "Modules" need no torch.
+"""
+
+from __future__ import annotations
+
+import ast
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+import resnet_dsl
+from resnet_dsl import codegen
+from resnet_dsl.cli import main as cli_main
+from tests.conftest import REPO, SHIPPED_SPECS
+from tests.regen_golden import golden_path
+from tests.test_codegen import import_source, ruff, unified_diff
+
+HOSTILE = r"""
+# Names that are keywords, builtins, torch's own attributes or the generated code's locals.
+block class(lambda, import = 2, self = 3, in_channels_ = 4, out = 5, torch = 6, nn = 7,
+            shortcut = "a\"b'''\\n", act = relu, init = he_normal(seed=3), forward = 1) {
+  pre { bn as "training" }
+  main { conv(lambda, 1, stride=import, init=init) as "odd-name.1" -> bn as "forward" -> activation(act) }
+  shortcut from pre { conv(lambda, 1, stride=import) }
+  out = add(main, shortcut) -> activation(act)
+}
+block Module(float) {
+  main { zeropad([[0, 1], [1, 0]]) -> conv(float, 2) -> bn -> relu as "eval" }
+  out = add(main, input)
+}
+network nn(input = 8x8x3, classes = 2) {
+  stem { class: conv(4, 3, padding=same) }
+  stage s: class(4), class(4, act=gelu) * 2, Module(4)
+  head { global_avgpool -> dense(classes) as "state_dict" }
+}
+"""
+
+
+@pytest.fixture(scope="module")
+def generated() -> dict[str, str]:
+    return {spec: codegen.to_python(spec, target="torch") for spec in SHIPPED_SPECS}
+
+
+# ------------------------------------------------------------------ text --
+
+
+@pytest.mark.parametrize("spec", SHIPPED_SPECS)
+def test_golden_file(generated: dict[str, str], spec: str) -> None:
+    path = golden_path(spec, "torch")
+    assert path.is_file(), f"{path} is missing: run python tests/regen_golden.py"
+    expected = path.read_text(encoding="utf-8")
+    assert generated[spec] == expected, "run python tests/regen_golden.py if this is intended\n" + unified_diff(
+        expected, generated[spec], str(path), spec
+    )
+
+
+def test_formatted_and_clean_under_ruff(generated: dict[str, str], tmp_path: Path) -> None:
+    sources = {**generated, "hostile": codegen.to_python(resnet_dsl.loads(HOSTILE), target="torch")}
+    for index, source in enumerate(sources.values()):
+        (tmp_path / f"module{index}.py").write_text(source, encoding="utf-8")
+    config = str(REPO / "pyproject.toml")
+    for args in (
+        ("format", "--check", "--diff", "--config", config),
+        ("format", "--check", "--diff", "--isolated"),
+        ("check", "--config", config, "--no-cache"),
+    ):
+        result = ruff(*args, str(tmp_path))
+        assert result.returncode == 0, f"ruff {' '.join(args[:2])}:\n{result.stdout}{result.stderr}"
+
+
+def test_reads_like_torchvision(generated: dict[str, str]) -> None:
+    tree = ast.parse(generated["specs/resnet18.arch"])
+    classes = {node.name: node for node in tree.body if isinstance(node, ast.ClassDef)}
+    assert {"Basic", "BasicProjection", "ResNet18"} <= set(classes)
+    assert all(ast.unparse(c.bases[0]) == "nn.Module" for c in classes.values())
+    forward = next(f for f in classes["BasicProjection"].body if isinstance(f, ast.FunctionDef) and f.name == "forward")
+    assert "shortcut = self.downsample(x)" in ast.unparse(forward)
+    assert "out = out + shortcut" in ast.unparse(forward)
+    assert [ast.unparse(n) for n in tree.body if isinstance(n, (ast.Import, ast.ImportFrom))] == [
+        "import math",
+        "import torch",
+        "from torch import nn",
+    ]
+    functions = [n.name for n in tree.body if isinstance(n, ast.FunctionDef)]
+    assert functions[-1] == "build_model"
+
+
+def test_deterministic_across_hash_seeds() -> None:
+    outputs = []
+    for seed in ("0", "12345"):
+        result = subprocess.run(
+            [sys.executable, "-m", "resnet_dsl", "generate", "specs/resnet50.arch", "--target", "torch"],
+            cwd=REPO,
+            capture_output=True,
+            text=True,
+            env={**os.environ, "PYTHONHASHSEED": seed},
+            timeout=120,
+        )
+        assert result.returncode == 0, result.stderr
+        outputs.append(result.stdout)
+    assert outputs[0] == outputs[1]
+
+
+def test_text_only_without_torch_or_tensorflow(generated: dict[str, str]) -> None:
+    result = subprocess.run(
+        [sys.executable, "-X", "importtime", "-m", "resnet_dsl", "generate", "specs/resnet18.arch", "--target=torch"],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == generated["specs/resnet18.arch"]
+    imported = {line.rsplit("|", 1)[-1].strip().partition(".")[0] for line in result.stderr.splitlines()}
+    assert "jinja2" in imported
+    assert not imported & {"torch", "tensorflow", "keras"}
+
+
+def test_cli_writes_and_checks(tmp_path: Path, generated: dict[str, str]) -> None:
+    out = tmp_path / "model.py"
+    assert cli_main(["generate", "specs/resnet18.arch", "--target", "torch", "-o", str(out)]) == 0
+    assert out.read_text(encoding="utf-8") == generated["specs/resnet18.arch"]
+    assert cli_main(["generate", "specs/resnet18.arch", "--target", "torch", "--check", "-o", str(out)]) == 0
+    assert cli_main(["generate", "specs/resnet18.arch", "--check", "-o", str(out)]) == 1, "keras is the default"
+    assert cli_main(["generate", "specs/resnet18.arch", "--target", "keras", "--check", "-o", str(out)]) == 1
+
+
+def test_hostile_names_stay_plain_python() -> None:
+    source = codegen.to_python(resnet_dsl.loads(HOSTILE), target="torch")
+    tree = ast.parse(source)
+    names = {n.name for n in tree.body if isinstance(n, (ast.ClassDef, ast.FunctionDef))}
+    assert {"Class", "Module", "Nn", "build_model"} <= names
+    init = next(n for n in ast.walk(tree) if isinstance(n, ast.FunctionDef) and n.name == "__init__")
+    assert [a.arg for a in init.args.args][:4] == ["self", "in_channels", "lambda_", "import_"]
+    network = resnet_dsl.loads(HOSTILE)
+    shortcut = dict(network.stages[0].blocks[0].args)["shortcut"]
+    defaults = {a.arg: d for a, d in zip(init.args.args[-len(init.args.defaults) :], init.args.defaults, strict=True)}
+    assert ast.literal_eval(defaults["shortcut_"]) == shortcut
+
+
+# --------------------------------------------------------------- Modules --
+
+torch_only = pytest.mark.torch
+
+
+def built(source: str, **kwargs: Any) -> Any:
+    return import_source(source).build_model(**kwargs)
+
+
+@torch_only
+@pytest.mark.parametrize(
+    "spec",
+    [
+        pytest.param(s, marks=[] if s in {"specs/resnet50.arch", "specs/resnet18.arch"} else [pytest.mark.slow])
+        for s in SHIPPED_SPECS
+    ],
+)
+def test_generated_module_is_to_torch_layer_for_layer(generated: dict[str, str], spec: str) -> None:
+    torch = pytest.importorskip("torch")
+    from resnet_dsl.torch_backend import to_torch
+
+    reference = to_torch(spec).eval()
+    module = built(generated[spec]).eval()
+    ours, theirs = module.state_dict(), reference.state_dict()
+    assert list(ours) == list(theirs)
+    assert all(ours[key].shape == theirs[key].shape for key in theirs)
+    assert [name for name, _ in module.named_modules()] == [name for name, _ in reference.named_modules()]
+    with torch.no_grad():
+        for key, value in theirs.items():  # move every weight, so no layer is an identity by accident
+            if value.is_floating_point():
+                value.copy_(value + 0.01 * torch.randn(value.shape, generator=torch.Generator().manual_seed(len(key))))
+                if key.endswith("running_var"):
+                    value.abs_()
+    module.load_state_dict(theirs, strict=True)
+    size = min(resnet_dsl.load(spec).input_shape[0], 64)
+    images = torch.rand(2, 3, size, size, generator=torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        assert torch.equal(module(images), reference(images))
+
+
+@torch_only
+def test_generated_resnet18_loads_torchvision_weights(generated: dict[str, str]) -> None:
+    torch = pytest.importorskip("torch")
+    torchvision = pytest.importorskip("torchvision")
+    reference = torchvision.models.resnet18().eval()
+    module = built(generated["specs/resnet18.arch"]).eval()
+    module.load_state_dict(reference.state_dict(), strict=True)
+    images = torch.rand(1, 3, 224, 224, generator=torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        assert (module(images) - reference(images)).abs().max().item() < 1e-4
+    assert built(generated["specs/resnet18.arch"], classes=10).fc.out_features == 10
+
+
+@torch_only
+def test_hostile_module_builds_as_to_torch() -> None:
+    torch = pytest.importorskip("torch")
+    from resnet_dsl.torch_backend import to_torch
+
+    network = resnet_dsl.loads(HOSTILE)
+    module = built(codegen.to_python(network, target="torch")).eval()
+    reference = to_torch(network).eval()
+    assert list(module.state_dict()) == list(reference.state_dict())
+    module.load_state_dict(reference.state_dict())
+    images = torch.rand(2, 3, 8, 8, generator=torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        assert torch.equal(module(images), reference(images))
