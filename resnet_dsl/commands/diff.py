@@ -11,6 +11,7 @@ cannot be found beside it are looked up beside the other spec.
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 
 from resnet_dsl.commands.common import report
@@ -24,6 +25,9 @@ def run(args: argparse.Namespace) -> int:
     from resnet_dsl.archdiff import diff
     from resnet_dsl.diffreport import render_json, render_markdown, render_text
 
+    if getattr(args, "picture", False) and args.format != "markdown":
+        print("resnet-dsl diff: error: --picture goes with --format markdown", file=sys.stderr)
+        return TROUBLE
     try:
         old = load_beside(args.old, args.new)
         new = load_beside(args.new, args.old)
@@ -32,7 +36,12 @@ def run(args: argparse.Namespace) -> int:
         return TROUBLE
     result = diff(old, new, old_source=args.old, new_source=args.new)
     render = {"text": render_text, "json": render_json, "markdown": render_markdown}[args.format]
-    print(render(result))
+    text = render(result)
+    if getattr(args, "picture", False) and result.changed:
+        from resnet_dsl.mermaid import diff_picture, fenced
+
+        text += "\n\n#### Picture\n\n" + fenced(diff_picture(result))
+    print(text)
     return DIFFERENT if result.changed else SAME
 
 
