@@ -103,6 +103,8 @@ def build_parser() -> argparse.ArgumentParser:
         help="for git's diff.arch.textconv: never fail; show a spec that cannot be expanded as its canonical text",
     )
     _spec_options(describe)
+
+    commands.add_parser("lsp", help="run the language server on standard input/output (needs the lsp extra)")
     return parser
 
 
