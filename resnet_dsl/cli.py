@@ -87,6 +87,7 @@ def build_parser() -> argparse.ArgumentParser:
     diff.add_argument("old", metavar="OLD")
     diff.add_argument("new", metavar="NEW")
     diff.add_argument("--format", choices=("text", "json", "markdown"), default="text")
+    _spec_options(diff)
 
     graph = commands.add_parser("graph", help="draw the network (.dot, or .svg/.png with Graphviz)")
     graph.add_argument("file", metavar="FILE")
