@@ -90,6 +90,7 @@ def build_parser() -> argparse.ArgumentParser:
     diff.add_argument(
         "--picture", action="store_true", help="with --format markdown: add a Mermaid picture of the changed stages"
     )
+    _spec_options(diff)
 
     graph = commands.add_parser("graph", help="draw the network (.dot or Mermaid .mmd; .svg/.png with Graphviz)")
     graph.add_argument("file", metavar="FILE")
