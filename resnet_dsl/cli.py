@@ -31,6 +31,16 @@ def _target_option(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--target", choices=("keras", "torch"), default="keras", help="the framework (default: keras)")
 
 
+def _positive(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
+    return value
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="resnet-dsl",
@@ -40,11 +50,19 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
 
     check = commands.add_parser("check", help="validate specs (exit 1 if any has errors)")
-    check.add_argument("files", nargs="+", metavar="FILE")
+    check.add_argument("files", nargs="+", metavar="FILE|DIR")
 
-    summary = commands.add_parser("summary", help="every layer's output shape, parameters and MACs")
+    summary = commands.add_parser("summary", help="per stage: output shape, parameters, MACs, receptive field, memory")
     summary.add_argument("file", metavar="FILE")
-    summary.add_argument("--json", action="store_true", help="print a JSON object instead of a table")
+    summary.add_argument("--layers", action="store_true", help="one row per layer instead of per stage")
+    summary.add_argument("--json", action="store_true", help="print a JSON object (layers and stages) instead")
+    summary.add_argument(
+        "--batch",
+        type=_positive,
+        default=32,
+        metavar="N",
+        help="the batch size of the training-step memory figure (default: 32)",
+    )
     _spec_options(summary)
 
     ir = commands.add_parser("ir", help="print the expanded, validated network as JSON")
@@ -53,9 +71,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     build = commands.add_parser("build", help="build the Keras (or torch) model (needs the keras or torch extra)")
     build.add_argument("file", metavar="FILE")
-    build.add_argument(
-        "--save", metavar="PATH", help="save the model, e.g. model.keras, or model.pt for torch (written atomically)"
-    )
+    build.add_argument("--save", metavar="PATH", help="save the model: model.keras, or model.pt with --target torch (written atomically)")
+    build.add_argument("--keras-summary", action="store_true", help="also print Keras's per-layer table")
+    build.add_argument("--verbose", action="store_true", help="keep TensorFlow's start-up messages")
     _target_option(build)
     _spec_options(build)
 
@@ -67,7 +85,7 @@ def build_parser() -> argparse.ArgumentParser:
     _spec_options(generate)
 
     fmt = commands.add_parser("fmt", help="lay specs out canonically, in place")
-    fmt.add_argument("files", nargs="+", metavar="FILE")
+    fmt.add_argument("files", nargs="+", metavar="FILE|DIR")
     fmt.add_argument("--check", action="store_true", help="exit 1 and name the files that would change")
     fmt.add_argument("--diff", action="store_true", help="show what would change as a unified diff")
 
@@ -75,10 +93,17 @@ def build_parser() -> argparse.ArgumentParser:
     diff.add_argument("old", metavar="OLD")
     diff.add_argument("new", metavar="NEW")
     diff.add_argument("--format", choices=("text", "json", "markdown"), default="text")
+    diff.add_argument(
+        "--picture", action="store_true", help="with --format markdown: add a Mermaid picture of the changed stages"
+    )
+    _spec_options(diff)
 
-    graph = commands.add_parser("graph", help="draw the network (.dot, or .svg/.png with Graphviz)")
+    graph = commands.add_parser("graph", help="draw the network (.dot or Mermaid .mmd; .svg/.png with Graphviz)")
     graph.add_argument("file", metavar="FILE")
-    graph.add_argument("-o", "--output", required=True, metavar="OUT.{dot,svg,png}")
+    graph.add_argument("-o", "--output", required=True, metavar="OUT.{dot,mmd,svg,png}")
+    graph.add_argument(
+        "--format", choices=("dot", "mermaid", "svg", "png"), help="the picture's format (default: from OUT's suffix)"
+    )
     graph.add_argument("--expand", action="store_true", help="draw every layer, not one node per stage")
     _spec_options(graph)
 
@@ -90,6 +115,8 @@ def build_parser() -> argparse.ArgumentParser:
         help="for git's diff.arch.textconv: never fail; show a spec that cannot be expanded as its canonical text",
     )
     _spec_options(describe)
+
+    commands.add_parser("lsp", help="run the language server on standard input/output (needs the lsp extra)")
     return parser
 
 

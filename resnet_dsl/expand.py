@@ -88,7 +88,11 @@ def layer_config(call: ir.LayerCall, env: Env, defaults: Defaults) -> tuple[ops.
     missing = [name for name, value in options.items() if value is ops.REQUIRED]
     if missing:
         raise ArchError(f"{op.name} needs '{missing[0]}'", call.span, f"e.g. {op.name}({', '.join(missing)}=...)")
-    return op, op.build(options), op.suffix(options)
+    try:
+        config = op.build(options)
+    except ops.BadValue as bad:  # options that are each fine but do not go together
+        raise ArchError(str(bad), call.span) from None
+    return op, config, op.suffix(options)
 
 
 # ---------------------------------------------------------------- builder --
@@ -239,7 +243,7 @@ def expand_block(
         sides.append(tensors[arg.value.id])
     if len(sides) < 2:
         raise ArchError(f"{merge.op} needs at least two paths", merge.span, "e.g. add(main, shortcut)")
-    name = naming.join(prefix, merge.name) if merge.name else naming.out_name(prefix, "add", not after)
+    name = naming.join(prefix, merge.name) if merge.name else naming.out_name(prefix, op.suffix({}), not after)
     tensor = builder.add(name, op.build({}), tuple(sides), labelled(origin("out"), None, merge), merge.span)
     for position, call in enumerate(after):
         op, config, suffix = layer_config(call, env, defaults)

@@ -16,6 +16,7 @@ import keras
 
 from resnet_dsl import network as nw
 from resnet_dsl.api import Spec, resolve
+from resnet_dsl.ops import MERGE_KINDS
 
 UNSEEDED_INITIALIZERS = frozenset({"zeros", "ones"})
 """Constant initializers: Keras's classes take no `seed`, so none is passed."""
@@ -43,8 +44,8 @@ def _apply(layer: nw.Layer, tensors: dict[str, keras.KerasTensor]) -> keras.Kera
         return keras.Input(shape=config.shape, name=layer.name)
     keras_layer = LAYER_FACTORIES[config.kind](config, layer.name)
     inputs = [tensors[name] for name in layer.inputs]
-    # Add takes its operands as a list, in IR order: the order fixes Keras's layer order.
-    call_input = inputs if isinstance(config, nw.AddConfig) else inputs[0]
+    # Merges take their operands as a list, in IR order: the order fixes Keras's layer order.
+    call_input = inputs if config.kind in MERGE_KINDS else inputs[0]
     return keras_layer(call_input, **_call_kwargs(config))
 
 
@@ -105,7 +106,60 @@ def _pool(config: nw.PoolConfig, name: str) -> keras.layers.Layer:
 
 def _global_pool(config: nw.GlobalPoolConfig, name: str) -> keras.layers.Layer:
     pool = keras.layers.GlobalAveragePooling2D if config.kind == "global_avgpool" else keras.layers.GlobalMaxPooling2D
-    return pool(name=name)
+    return pool(keepdims=config.keepdims, name=name)
+
+
+def _channelpad(config: nw.ChannelPaddingConfig, name: str) -> keras.layers.Layer:
+    # Read as channels-first, (None, H, W, C) has W and C as its padded axes: zeros on C only.
+    return keras.layers.ZeroPadding2D(config.padding, data_format=config.data_format, name=name)
+
+
+def _subsample(config: nw.SubsampleConfig, name: str) -> keras.layers.Layer:
+    return keras.layers.MaxPooling2D(config.pool_size, strides=config.strides, name=name)
+
+
+def _upsample(config: nw.UpSamplingConfig, name: str) -> keras.layers.Layer:
+    return keras.layers.UpSampling2D(config.size, interpolation=config.interpolation, name=name)
+
+
+def _depthwise_conv2d(config: nw.DepthwiseConv2DConfig, name: str) -> keras.layers.Layer:
+    return keras.layers.DepthwiseConv2D(
+        config.kernel_size,
+        strides=config.strides,
+        padding=config.padding,
+        depth_multiplier=config.depth_multiplier,
+        dilation_rate=config.dilation_rate,
+        use_bias=config.use_bias,
+        depthwise_initializer=initializer(config.depthwise_initializer),
+        name=name,
+    )
+
+
+def _separable_conv2d(config: nw.SeparableConv2DConfig, name: str) -> keras.layers.Layer:
+    return keras.layers.SeparableConv2D(
+        config.filters,
+        config.kernel_size,
+        strides=config.strides,
+        padding=config.padding,
+        dilation_rate=config.dilation_rate,
+        depth_multiplier=config.depth_multiplier,
+        use_bias=config.use_bias,
+        depthwise_initializer=initializer(config.depthwise_initializer),
+        pointwise_initializer=initializer(config.pointwise_initializer),
+        name=name,
+    )
+
+
+def _groupnorm(config: nw.GroupNormConfig, name: str) -> keras.layers.Layer:
+    return keras.layers.GroupNormalization(config.groups, axis=config.axis, epsilon=config.epsilon, name=name)
+
+
+def _layernorm(config: nw.LayerNormConfig, name: str) -> keras.layers.Layer:
+    return keras.layers.LayerNormalization(axis=config.axis, epsilon=config.epsilon, name=name)
+
+
+def _reshape(config: nw.ReshapeConfig, name: str) -> keras.layers.Layer:
+    return keras.layers.Reshape(config.target_shape, name=name)
 
 
 def _flatten(config: nw.FlattenConfig, name: str) -> keras.layers.Layer:
@@ -130,11 +184,29 @@ def _add(config: nw.AddConfig, name: str) -> keras.layers.Layer:
     return keras.layers.Add(name=name)
 
 
+def _multiply(config: nw.MultiplyConfig, name: str) -> keras.layers.Layer:
+    # Keras broadcasts a (None, C) gate over (None, H, W, C) itself (it expands the lower-rank
+    # input at axis 1), so the gate needs no Reshape layer of its own.
+    return keras.layers.Multiply(name=name)
+
+
+def _concat(config: nw.ConcatConfig, name: str) -> keras.layers.Layer:
+    return keras.layers.Concatenate(axis=-1, name=name)
+
+
 LAYER_FACTORIES: dict[str, Callable[[Any, str], keras.layers.Layer]] = {
     "conv2d": _conv2d,
     "batchnorm": _batchnorm,
     "activation": _activation,
     "zeropad": _zeropad,
+    "channelpad": _channelpad,
+    "subsample": _subsample,
+    "upsample": _upsample,
+    "depthwise_conv2d": _depthwise_conv2d,
+    "separable_conv2d": _separable_conv2d,
+    "groupnorm": _groupnorm,
+    "layernorm": _layernorm,
+    "reshape": _reshape,
     "maxpool": _pool,
     "avgpool": _pool,
     "global_avgpool": _global_pool,
@@ -143,5 +215,7 @@ LAYER_FACTORIES: dict[str, Callable[[Any, str], keras.layers.Layer]] = {
     "dense": _dense,
     "dropout": _dropout,
     "add": _add,
+    "multiply": _multiply,
+    "concat": _concat,
 }
 """One factory per config kind (the `kind` discriminator of `network.LayerConfig`)."""
