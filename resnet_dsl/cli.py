@@ -71,7 +71,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     build = commands.add_parser("build", help="build the Keras (or torch) model (needs the keras or torch extra)")
     build.add_argument("file", metavar="FILE")
-    build.add_argument("--save", metavar="PATH", help="save the model: model.keras, or model.pt with --target torch (written atomically)")
+    build.add_argument(
+        "--save", metavar="PATH", help="save the model: model.keras, or model.pt with --target torch (atomically)"
+    )
     build.add_argument("--keras-summary", action="store_true", help="also print Keras's per-layer table")
     build.add_argument("--verbose", action="store_true", help="keep TensorFlow's start-up messages")
     _target_option(build)

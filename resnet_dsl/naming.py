@@ -64,6 +64,14 @@ TORCH_KINDS: dict[str, str] = {
     "flatten": "flatten",
     "dropout": "dropout",
     "activation": "act",
+    "depthwise_conv2d": "conv_dw",
+    "separable_conv2d": "conv_sep",
+    "groupnorm": "gn",
+    "layernorm": "ln",
+    "channelpad": "pad",
+    "subsample": "subsample",
+    "upsample": "upsample",
+    "reshape": "reshape",
 }
 """The base of a layer's attribute name, numbered per kind within its module: `conv1`, `bn1`,
 `conv2`, `act1` (timm's name: whatever the function, so a block whose activation is a parameter

@@ -34,11 +34,13 @@ from resnet_dsl.torch_layout import symmetric
 # so they stay within 88 columns, as `ruff format` lays them out there.
 
 
-def same_pads(x: torch.Tensor, kernel: tuple, stride: tuple, dilation: tuple) -> list:
-    """F.pad's (left, right, top, bottom) for Keras's `padding="same"`."""
+def same_pads(x: torch.Tensor, *window: tuple | int) -> list:
+    """F.pad's (left, right, top, bottom) for Keras's `padding="same"`, given the
+    window's kernel, stride and dilation."""
+    pairs = [v if isinstance(v, tuple) else (v, v) for v in window]
     pads = []
     sizes = x.shape[-1], x.shape[-2]
-    steps = zip(sizes, kernel[::-1], stride[::-1], dilation[::-1], strict=True)
+    steps = zip(sizes, *(pair[::-1] for pair in pairs), strict=True)
     for size, k, s, d in steps:
         total = max((math.ceil(size / s) - 1) * s + (k - 1) * d + 1 - size, 0)
         pads += [total // 2, total - total // 2]
@@ -98,6 +100,52 @@ class Exponential(nn.Module):
         return torch.exp(x)
 
 
+class ChannelPad(nn.Module):
+    """Zeros before and after the channels (option A shortcuts)."""
+
+    def __init__(self, low: int, high: int):
+        super().__init__()
+        self.low, self.high = low, high
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return F.pad(x, (0, 0, 0, 0, self.low, self.high))
+
+
+class SeparableConv2d(nn.Module):
+    """Keras's SeparableConv2D: a depthwise convolution, then a pointwise one."""
+
+    def __init__(self, depthwise: nn.Conv2d, pointwise: nn.Conv2d):
+        super().__init__()
+        self.depthwise = depthwise
+        self.pointwise = pointwise
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.pointwise(self.depthwise(x))
+
+
+class LayerNormChannels(nn.LayerNorm):
+    """Keras's LayerNormalization(axis=-1): each pixel normalized over its channels."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if x.dim() == 4:
+            return super().forward(x.permute(0, 2, 3, 1)).permute(0, 3, 1, 2)
+        return super().forward(x)
+
+
+class ReshapeChannelsLast(nn.Module):
+    """Keras's Reshape of an NHWC tensor; an image result is NCHW again."""
+
+    def __init__(self, shape: tuple):
+        super().__init__()
+        self.shape = tuple(shape)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if x.dim() == 4:
+            x = x.permute(0, 2, 3, 1)
+        x = x.reshape(x.shape[0], *self.shape)
+        return x.permute(0, 3, 1, 2) if x.dim() == 4 else x
+
+
 def keras_init_(
     tensor: torch.Tensor,
     name: str,
@@ -125,7 +173,7 @@ def keras_init_(
             if distribution == "uniform":
                 limit = math.sqrt(3 * variance)
                 return nn.init.uniform_(tensor, -limit, limit, generator=rng)
-            # Keras divides by the standard deviation of a normal truncated at two of them.
+            # Keras divides by the deviation of a normal truncated at two deviations.
             std = math.sqrt(variance) / 0.87962566103423978
             bounds = (-2 * std, 2 * std)
             return nn.init.trunc_normal_(tensor, 0.0, std, *bounds, generator=rng)
@@ -148,12 +196,21 @@ def keras_init_(
     raise ValueError(f"unknown initializer {name!r}")
 
 
-def initialized(module: nn.Module, init: str | dict = "glorot_uniform") -> nn.Module:
+def initialized(
+    module: nn.Module,
+    init: str | dict = "glorot_uniform",
+    depthwise: bool = False,
+) -> nn.Module:
     """A convolution or linear layer, its weight drawn as the Keras initializer `init`
-    would (a name, or a dict such as {"name": "he_normal", "seed": 0}), bias zero."""
+    would (a name, or a dict such as {"name": "he_normal", "seed": 0}), bias zero.
+    Keras counts a depthwise kernel's fans per input channel and multiplier."""
     options = {"name": init} if isinstance(init, str) else dict(init)
     name, seed = options.pop("name"), options.pop("seed", None)
-    keras_init_(module.weight, name, seed, fans=fans(module.weight), **options)
+    fan_in, fan_out = fans(module.weight)
+    if depthwise:
+        groups = module.groups
+        fan_in, fan_out = fan_in * groups, fan_out // groups
+    keras_init_(module.weight, name, seed, fans=(fan_in, fan_out), **options)
     if module.bias is not None:
         nn.init.zeros_(module.bias)
     return module
@@ -237,8 +294,19 @@ def run(steps: list[Step], source: str, x: torch.Tensor) -> torch.Tensor:
     return x
 
 
+def _multiply(tensors: list[torch.Tensor]) -> torch.Tensor:
+    """The product; a (N, C) gate broadcasts over (N, C, H, W), as Keras broadcasts it."""
+    rank = max(t.dim() for t in tensors)
+    result = tensors[0].reshape(*tensors[0].shape, *[1] * (rank - tensors[0].dim()))
+    for tensor in tensors[1:]:
+        result = result * tensor.reshape(*tensor.shape, *[1] * (rank - tensor.dim()))
+    return result
+
+
 MERGE_FUNCTIONS: dict[str, Callable[[list[torch.Tensor]], torch.Tensor]] = {
     "add": lambda tensors: sum(tensors[1:], tensors[0]),
+    "multiply": _multiply,
+    "concat": lambda tensors: torch.cat(tensors, dim=1),
 }
 
 
@@ -309,7 +377,60 @@ def _pool(config: nw.PoolConfig, node: torch_layout.Node) -> nn.Module:
 
 def _global_pool(config: nw.GlobalPoolConfig, node: torch_layout.Node) -> nn.Module:
     pool = nn.AdaptiveAvgPool2d(1) if config.kind == "global_avgpool" else nn.AdaptiveMaxPool2d(1)
-    return nn.Sequential(pool, nn.Flatten())
+    return pool if config.keepdims else nn.Sequential(pool, nn.Flatten())
+
+
+def _channelpad(config: nw.ChannelPaddingConfig, node: torch_layout.Node) -> nn.Module:
+    low, high = config.padding[1]
+    return ChannelPad(low, high)
+
+
+def _subsample(config: nw.SubsampleConfig, node: torch_layout.Node) -> nn.Module:
+    return nn.MaxPool2d(config.pool_size, config.strides)
+
+
+def _upsample(config: nw.UpSamplingConfig, node: torch_layout.Node) -> nn.Module:
+    return nn.Upsample(scale_factor=config.size, mode=config.interpolation)
+
+
+def _depthwise(
+    channels: int, multiplier: int, config: nw.DepthwiseConv2DConfig | nw.SeparableConv2DConfig, bias: bool
+) -> nn.Conv2d:
+    kwargs: dict[str, Any] = {"stride": config.strides, "dilation": config.dilation_rate, "groups": channels}
+    conv_class: type[nn.Conv2d] = nn.Conv2d
+    if config.padding == "same" and config.strides == (1, 1) and symmetric(config):
+        kwargs["padding"] = "same"
+    elif config.padding == "same":
+        conv_class = Conv2dSame
+    conv = conv_class(channels, channels * multiplier, config.kernel_size, bias=bias, **kwargs)
+    return initialized(conv, torch_layout.initializer_options(config.depthwise_initializer), depthwise=True)
+
+
+def _depthwise_conv2d(config: nw.DepthwiseConv2DConfig, node: torch_layout.Node) -> nn.Module:
+    return _depthwise(node.in_channels, config.depth_multiplier, config, config.use_bias)
+
+
+def _separable_conv2d(config: nw.SeparableConv2DConfig, node: torch_layout.Node) -> nn.Module:
+    depthwise = _depthwise(node.in_channels, config.depth_multiplier, config, False)
+    pointwise = nn.Conv2d(node.in_channels * config.depth_multiplier, config.filters, 1, bias=config.use_bias)
+    pointwise = initialized(pointwise, torch_layout.initializer_options(config.pointwise_initializer))
+    return SeparableConv2d(depthwise, pointwise)
+
+
+def _groupnorm(config: nw.GroupNormConfig, node: torch_layout.Node) -> nn.Module:
+    if config.axis not in (-1, len(node.in_shape)):
+        raise NotImplementedError(f"layer '{node.name}': torch normalizes channels only, not axis {config.axis}")
+    return nn.GroupNorm(config.groups, node.in_channels, eps=config.epsilon)
+
+
+def _layernorm(config: nw.LayerNormConfig, node: torch_layout.Node) -> nn.Module:
+    if config.axis not in (-1, len(node.in_shape)):
+        raise NotImplementedError(f"layer '{node.name}': torch normalizes channels only, not axis {config.axis}")
+    return LayerNormChannels(node.in_channels, eps=config.epsilon)
+
+
+def _reshape(config: nw.ReshapeConfig, node: torch_layout.Node) -> nn.Module:
+    return ReshapeChannelsLast(node.layer.output_shape)
 
 
 def _flatten(config: nw.FlattenConfig, node: torch_layout.Node) -> nn.Module:
@@ -341,6 +462,14 @@ FACTORIES: dict[str, Callable[[Any, torch_layout.Node], nn.Module]] = {
     "flatten": _flatten,
     "dense": _dense,
     "dropout": _dropout,
+    "channelpad": _channelpad,
+    "subsample": _subsample,
+    "upsample": _upsample,
+    "depthwise_conv2d": _depthwise_conv2d,
+    "separable_conv2d": _separable_conv2d,
+    "groupnorm": _groupnorm,
+    "layernorm": _layernorm,
+    "reshape": _reshape,
 }
 """One factory per config kind that is a module (merges are computed in `forward`)."""
 
@@ -389,22 +518,35 @@ def _torch_keys(layer: nw.Layer) -> tuple[str, ...]:
     config = layer.config
     if isinstance(config, nw.BatchNormConfig):
         return ("weight", "bias", "running_mean", "running_var")
-    if isinstance(config, (nw.Conv2DConfig, nw.DenseConfig)):
+    if isinstance(config, (nw.GroupNormConfig, nw.LayerNormConfig)):
+        return ("weight", "bias")
+    if isinstance(config, nw.SeparableConv2DConfig):
+        weights = ("depthwise.weight", "pointwise.weight")
+        return (*weights, "pointwise.bias") if config.use_bias else weights
+    if isinstance(config, (nw.Conv2DConfig, nw.DenseConfig, nw.DepthwiseConv2DConfig)):
         return ("weight", "bias") if config.use_bias else ("weight",)
     return ()
 
 
 def _to_torch_array(layer: nw.Layer, key: str, value: Any) -> Any:
-    if key != "weight" or isinstance(layer.config, nw.BatchNormConfig):
+    if not key.endswith("weight") or value.ndim == 1:
         return value.copy()
+    if key == "depthwise.weight" or isinstance(layer.config, nw.DepthwiseConv2DConfig):
+        height, width, channels, multiplier = value.shape  # -> (channels * multiplier, 1, kh, kw)
+        return value.reshape(height, width, channels * multiplier).transpose(2, 0, 1)[:, None].copy()
     if value.ndim == 4:  # (kh, kw, in, out) -> (out, in, kh, kw)
         return value.transpose(3, 2, 0, 1).copy()
     return value.T.copy()  # (in, out) -> (out, in)
 
 
 def _to_keras_array(layer: nw.Layer, key: str, value: Any) -> Any:
-    if key != "weight" or isinstance(layer.config, nw.BatchNormConfig):
+    if not key.endswith("weight") or value.ndim == 1:
         return value
+    if key == "depthwise.weight" or isinstance(layer.config, nw.DepthwiseConv2DConfig):
+        assert isinstance(layer.config, (nw.DepthwiseConv2DConfig, nw.SeparableConv2DConfig))
+        multiplier = layer.config.depth_multiplier
+        outputs, _, height, width = value.shape
+        return value[:, 0].transpose(1, 2, 0).reshape(height, width, outputs // multiplier, multiplier)
     if value.ndim == 4:
         return value.transpose(2, 3, 1, 0)
     return value.T

@@ -25,7 +25,6 @@ from typing import Any
 from resnet_dsl import __version__, ir, ops, torch_layout
 from resnet_dsl import network as nw
 from resnet_dsl.codegen import (
-    KERAS_KEYWORDS,
     LINE_LENGTH,
     BlockBuilder,
     compact,
@@ -33,6 +32,7 @@ from resnet_dsl.codegen import (
     doc_text,
     docstring_safe,
     environment,
+    keras_keyword,
 )
 from resnet_dsl.errors import ArchError
 from resnet_dsl.expand import Defaults, evaluate_defaults
@@ -62,6 +62,10 @@ HELPERS: dict[str, tuple[str, ...]] = {
     "Dense": (),
     "FlattenChannelsLast": (),
     "Exponential": (),
+    "ChannelPad": (),
+    "SeparableConv2d": (),
+    "LayerNormChannels": (),
+    "ReshapeChannelsLast": (),
     "keras_init_": (),
     "fans": (),
     "initialized": ("keras_init_", "fans"),
@@ -69,7 +73,7 @@ HELPERS: dict[str, tuple[str, ...]] = {
 """`torch_backend`'s standalone helpers, each with those it uses, in the order of its source."""
 
 NEEDS_MATH = frozenset({"same_pads", "MaxPool2dSame", "keras_init_", "fans"})
-NEEDS_FUNCTIONAL = frozenset({"Conv2dSame", "MaxPool2dSame", "AvgPool2dSame"})
+NEEDS_FUNCTIONAL = frozenset({"Conv2dSame", "MaxPool2dSame", "AvgPool2dSame", "ChannelPad"})
 
 # ------------------------------------------------------------------ views --
 
@@ -229,6 +233,8 @@ class LayerSource:
             return Call(pool if same else f"nn.{pool}", (("", self.option("pool_size")), ("", self.option("strides"))))
         if isinstance(config, nw.GlobalPoolConfig):
             pool = "nn.AdaptiveAvgPool2d" if kind == "global_avgpool" else "nn.AdaptiveMaxPool2d"
+            if config.keepdims:
+                return Call(pool, (("", "1"),))
             return Call("nn.Sequential", (("", Call(pool, (("", "1"),))), ("", Call("nn.Flatten"))))
         if isinstance(config, nw.FlattenConfig):
             helpers.add("FlattenChannelsLast")
@@ -237,6 +243,37 @@ class LayerSource:
             return self.dense(config, helpers)
         if isinstance(config, nw.DropoutConfig):
             return Call("nn.Dropout", (("", self.option("rate")),))
+        if isinstance(config, nw.ChannelPaddingConfig):
+            helpers.add("ChannelPad")
+            low, high = config.padding[1]
+            return Call("ChannelPad", (("", str(low)), ("", str(high))))
+        if isinstance(config, nw.SubsampleConfig):
+            return Call("nn.MaxPool2d", (("", self.option("pool_size")), ("", self.option("strides"))))
+        if isinstance(config, nw.UpSamplingConfig):
+            args = [("scale_factor", self.option("size"))]
+            if "interpolation" in self.symbolic or config.interpolation != "nearest":
+                args.append(("mode", self.option("interpolation")))
+            return Call("nn.Upsample", tuple(args))
+        if isinstance(config, nw.DepthwiseConv2DConfig):
+            return self.depthwise(config, self.symbolic.get("use_bias") or py_value(config.use_bias), helpers)
+        if isinstance(config, nw.SeparableConv2DConfig):
+            helpers.add("SeparableConv2d")
+            pointwise = [("", self.channels_times_multiplier()), ("", self.option("filters")), ("", "1")]
+            if "use_bias" in self.symbolic or not config.use_bias:
+                pointwise.append(("bias", self.option("use_bias")))
+            made = self.initialized(Call("nn.Conv2d", tuple(pointwise)), helpers, "pointwise_initializer")
+            return Call("SeparableConv2d", (("", self.depthwise(config, "False", helpers)), ("", made)))
+        if isinstance(config, (nw.GroupNormConfig, nw.LayerNormConfig)):
+            if config.axis not in (-1, len(self.node.in_shape)):
+                raise ArchError(f"cannot generate torch code for layer '{self.node.name}': axis {config.axis}")
+            eps = ("eps", self.option("epsilon"))
+            if isinstance(config, nw.GroupNormConfig):
+                return Call("nn.GroupNorm", (("", self.option("groups")), ("", self.channels), eps))
+            helpers.add("LayerNormChannels")
+            return Call("LayerNormChannels", (("", self.channels), eps))
+        if isinstance(config, nw.ReshapeConfig):
+            helpers.add("ReshapeChannelsLast")
+            return Call("ReshapeChannelsLast", (("", py_value(self.node.layer.output_shape)),))
         raise ArchError(f"cannot generate torch code for layer '{self.node.name}' ({kind})")
 
     def conv(self, config: nw.Conv2DConfig, helpers: set[str]) -> Call:
@@ -264,6 +301,37 @@ class LayerSource:
             helpers.add(callee)
         return self.initialized(Call(callee, tuple(args)), helpers)
 
+    def channels_times_multiplier(self) -> str:
+        config = self.node.layer.config
+        assert isinstance(config, (nw.DepthwiseConv2DConfig, nw.SeparableConv2DConfig))
+        multiplier = self.option("depth_multiplier")
+        return self.channels if multiplier == "1" else f"{_operand(self.channels)} * {_operand(multiplier)}"
+
+    def depthwise(
+        self, config: nw.DepthwiseConv2DConfig | nw.SeparableConv2DConfig, bias: str, helpers: set[str]
+    ) -> Call:
+        """The depthwise convolution: one group per input channel, `depth_multiplier` filters each."""
+        args: list[tuple[str, str | Call]] = [
+            ("", self.channels),
+            ("", self.channels_times_multiplier()),
+            ("", self.option("kernel_size")),
+        ]
+        callee = "nn.Conv2d"
+        for field, keyword, default in (("strides", "stride", (1, 1)), ("dilation_rate", "dilation", (1, 1))):
+            if field in self.symbolic or getattr(config, field) != default:
+                args.append((keyword, self.option(field)))
+        fixed = self.symbolic.keys().isdisjoint({"strides", "kernel_size", "dilation_rate"})
+        if config.padding == "same" and fixed and config.strides == (1, 1) and torch_layout.symmetric(config):
+            args.append(("padding", '"same"'))
+        elif config.padding == "same":
+            callee = "Conv2dSame"
+            helpers.add(callee)
+        args += [("groups", self.channels)]
+        if bias != "True":
+            args.append(("bias", bias))
+        made = self.initialized(Call(callee, tuple(args)), helpers, "depthwise_initializer")
+        return Call(made.callee, (*made.args, ("depthwise", "True")))
+
     def dense(self, config: nw.DenseConfig, helpers: set[str]) -> Call:
         args: list[tuple[str, str | Call]] = [("", self.channels), ("", self.option("units"))]
         plain = config.activation == "linear" and len(self.node.in_shape) == 1 and "activation" not in self.symbolic
@@ -287,24 +355,39 @@ class LayerSource:
             return Call("Exponential")
         return Call(f"nn.{class_name}", tuple((k, py_value(v)) for k, v in args))
 
-    def initialized(self, layer: Call, helpers: set[str]) -> Call:
+    def initialized(self, layer: Call, helpers: set[str], field: str = "kernel_initializer") -> Call:
         helpers.add("initialized")
-        config = self.node.layer.config
-        assert isinstance(config, (nw.Conv2DConfig, nw.DenseConfig))
-        if "kernel_initializer" in self.symbolic:
-            return Call("initialized", (("", layer), ("", self.symbolic["kernel_initializer"])))
-        if config.kernel_initializer == nw.Initializer.model_construct(name="glorot_uniform"):
+        if field in self.symbolic:
+            return Call("initialized", (("", layer), ("", self.symbolic[field])))
+        spec = getattr(self.node.layer.config, field)
+        if spec == nw.Initializer.model_construct(name="glorot_uniform"):
             return Call("initialized", (("", layer),))
-        return Call("initialized", (("", layer), ("", torch_value(config.kernel_initializer))))
+        return Call("initialized", (("", layer), ("", torch_value(spec))))
 
 
-def channels_after(config: nw.LayerConfig, before: str, written: Mapping[str, str]) -> str:
-    """The source of a layer's output channels, given its input's and its own options."""
-    if isinstance(config, nw.Conv2DConfig):
+def channels_after(layer: nw.Layer, operands: Sequence[str], written: Mapping[str, str]) -> str:
+    """The source of a layer's output channels, given its inputs' and its own options."""
+    config = layer.config
+    before = operands[0]
+    if isinstance(config, (nw.Conv2DConfig, nw.SeparableConv2DConfig)):
         return written.get("filters", str(config.filters))
     if isinstance(config, nw.DenseConfig):
         return written.get("units", str(config.units))
+    if isinstance(config, nw.DepthwiseConv2DConfig):
+        multiplier = written.get("depth_multiplier", str(config.depth_multiplier))
+        return before if multiplier == "1" else f"{_operand(before)} * {_operand(multiplier)}"
+    if isinstance(config, nw.ChannelPaddingConfig):
+        return f"{before} + {sum(config.padding[1])}"
+    if isinstance(config, nw.ConcatConfig):
+        return " + ".join(operands)
+    if isinstance(config, nw.ReshapeConfig):
+        return str(layer.output_shape[-1])
     return before
+
+
+def _operand(source: str) -> str:
+    """A source as an operand of `*`: parenthesized unless a name, a number or a call."""
+    return source if source.replace("_", "a").isalnum() else f"({source})"
 
 
 # ----------------------------------------------------------------- blocks --
@@ -331,14 +414,17 @@ class BlockClass:
         sources: dict[str, LayerSource] = {}
         for node in scope.nodes:
             merge = node.layer.kind in torch_layout.MERGES
-            written = {} if merge else self.written(calls[node.name], expressions)
+            written = {} if merge else self.written(node.name, calls[node.name], expressions)
             before = channels[node.inputs[0]]
-            channels[node.name] = channels_after(node.layer.config, before, written)
+            operands = [channels[name] for name in node.inputs]
+            channels[node.name] = channels_after(node.layer, operands, written)
             sources[node.name] = LayerSource(node, before, written)
         params, doc, defaults = self.signature()
         init = ["super().__init__()", *defaults, *self.init_body(scope, sources, helpers)]
         init_method = Method("__init__", ("self", "in_channels", *params), " -> None", (), tuple(init))
-        forward = Method("forward", ("self", "x: torch.Tensor"), " -> torch.Tensor", (), tuple(forward_body(scope)))
+        forward = Method(
+            "forward", ("self", "x: torch.Tensor"), " -> torch.Tensor", (), tuple(forward_body(scope, self.layers))
+        )
         return ClassView(self.name, tuple(doc), (init_method, forward))
 
     def calls(self) -> dict[str, ir.LayerCall]:
@@ -364,7 +450,7 @@ class BlockClass:
                     self.block.span,
                 )
 
-    def written(self, call: ir.LayerCall, expressions: Expressions) -> dict[str, str]:
+    def written(self, layer: str, call: ir.LayerCall, expressions: Expressions) -> dict[str, str]:
         """Config field -> source, for the options the call writes with the block's parameters."""
         op = ops.lookup(call.op)
         assert op is not None
@@ -373,7 +459,7 @@ class BlockClass:
             option = arg.name or op.options[position].name
             if {*self.idents, "in_channels"}.isdisjoint(free_names(arg.value)):
                 continue  # a constant: the config holds its value
-            written[KERAS_KEYWORDS.get(option, option)] = expressions.source(arg.value)
+            written[keras_keyword(self.layers[layer].kind, option)] = expressions.source(arg.value)
         return written
 
     def signature(self) -> tuple[list[str], list[str], list[str]]:
@@ -447,7 +533,12 @@ def dict_lines(head: str, items: tuple[tuple[str, Call], ...], tail: str, indent
     return [*lines, "}" + tail]
 
 
-def forward_body(scope: torch_layout.Scope) -> list[str]:
+def _broadcast(variable: str, missing: int) -> str:
+    """A (N, C) gate as (N, C, 1, 1), so it multiplies an image as Keras broadcasts it."""
+    return variable + "[:, :, None, None]" if missing == 2 else variable
+
+
+def forward_body(scope: torch_layout.Scope, layers: Mapping[str, nw.Layer]) -> list[str]:
     """The paths in order: each module applied to what feeds it; a container called once."""
     holder = {scope.input: "x"}
     last_use: dict[str, int] = {}
@@ -472,7 +563,8 @@ def forward_body(scope: torch_layout.Scope) -> list[str]:
                 end += 1
             expression = f"self.{parent}({holder[node.inputs[0]]})"
         elif node.module is None:
-            operands = [holder[name] for name in node.inputs]
+            rank = len(node.layer.output_shape)
+            operands = [_broadcast(holder[name], rank - len(layers[name].output_shape)) for name in node.inputs]
             expression = MERGE_SOURCES[node.layer.kind](operands)
         elif parent:
             child = node.module.rpartition(".")[2]
@@ -491,7 +583,11 @@ def forward_body(scope: torch_layout.Scope) -> list[str]:
 
 PATH_VARIABLES = {None: "x", "pre": "x", "main": "out", "out": "out", "shortcut": "shortcut"}
 
-MERGE_SOURCES = {"add": lambda operands: " + ".join(operands)}
+MERGE_SOURCES = {
+    "add": lambda operands: " + ".join(operands),
+    "multiply": lambda operands: " * ".join(operands),
+    "concat": lambda operands: f"torch.cat([{', '.join(operands)}], dim=1)",
+}
 
 
 def _variable(path: str | None, held: dict[str, str], last_use: Mapping[str, int], position: int) -> str:

@@ -21,10 +21,10 @@ from typing import Literal
 from resnet_dsl import naming
 from resnet_dsl import network as nw
 
-WEIGHTED = frozenset({"conv2d", "batchnorm", "dense"})
+WEIGHTED = frozenset({"conv2d", "batchnorm", "dense", "depthwise_conv2d", "separable_conv2d", "groupnorm", "layernorm"})
 """Kinds with parameters or buffers: their attribute names are state_dict keys."""
 
-MERGES = frozenset({"add"})
+MERGES = frozenset({"add", "multiply", "concat"})
 """Kinds computed in `forward` from several tensors, with no module of their own."""
 
 Container = Literal["sequential", "dict"]

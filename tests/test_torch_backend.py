@@ -14,12 +14,13 @@ import numpy as np
 import pytest
 
 from tests.conftest import REPO, SHIPPED_SPECS
+from tests.test_codegen import import_source
 
 torch = pytest.importorskip("torch")
 torchvision = pytest.importorskip("torchvision")
 
 import resnet_dsl  # noqa: E402
-from resnet_dsl import naming, torch_layout  # noqa: E402
+from resnet_dsl import codegen, naming, torch_layout  # noqa: E402
 from resnet_dsl.torch_backend import keras_weights_to_torch, to_torch, torch_weights_to_keras  # noqa: E402
 
 pytestmark = pytest.mark.torch
@@ -185,6 +186,10 @@ def test_weights_go_back_to_keras_unchanged() -> None:
         "conv(4, 2, stride=2) -> bn(momentum=0.8, epsilon=0.01) -> activation(gelu) -> flatten "
         "-> dense(5, activation=log_softmax)",
         "conv(4, 1) -> dense(3, activation=softsign) -> global_maxpool -> bn -> activation(selu)",
+        "depthwise_conv(3, stride=2, padding=same, depth_multiplier=2, use_bias=true) -> gn(2) -> ln -> upsample(2)",
+        "separable_conv(6, 3, padding=same, depth_multiplier=2) -> zeropad(channels=[1, 2]) -> subsample(2) "
+        "-> upsample(2, interpolation=bilinear) -> global_avgpool(keepdims=true) -> reshape([3, 3]) -> flatten",
+        "depthwise_conv(2, padding=same) -> separable_conv(4, 3, stride=2) -> reshape([-1, 4]) -> ln",
     ],
 )
 def test_keras_padding_and_layer_options_agree(layers: str) -> None:
@@ -197,6 +202,9 @@ def test_keras_padding_and_layer_options_agree(layers: str) -> None:
     keras_weights_to_torch(network, keras_model, torch_model)
     images = np.random.default_rng(3).normal(size=(3, *network.input_shape)).astype(np.float32)
     assert_close(torch_output(torch_model, images), np.asarray(keras_model(images, training=False)))
+    generated = import_source(codegen.to_python(network, target="torch")).build_model()
+    generated.load_state_dict(torch_model.state_dict(), strict=True)
+    np.testing.assert_array_equal(torch_output(generated, images), torch_output(torch_model, images))
 
 
 def test_batchnorm_momentum_and_epsilon_convert() -> None:

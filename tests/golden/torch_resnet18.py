@@ -39,7 +39,7 @@ def keras_init_(
             if distribution == "uniform":
                 limit = math.sqrt(3 * variance)
                 return nn.init.uniform_(tensor, -limit, limit, generator=rng)
-            # Keras divides by the standard deviation of a normal truncated at two of them.
+            # Keras divides by the deviation of a normal truncated at two deviations.
             std = math.sqrt(variance) / 0.87962566103423978
             bounds = (-2 * std, 2 * std)
             return nn.init.trunc_normal_(tensor, 0.0, std, *bounds, generator=rng)
@@ -68,12 +68,21 @@ def fans(weight: torch.Tensor) -> tuple[int, int]:
     return weight.shape[1] * receptive, weight.shape[0] * receptive
 
 
-def initialized(module: nn.Module, init: str | dict = "glorot_uniform") -> nn.Module:
+def initialized(
+    module: nn.Module,
+    init: str | dict = "glorot_uniform",
+    depthwise: bool = False,
+) -> nn.Module:
     """A convolution or linear layer, its weight drawn as the Keras initializer `init`
-    would (a name, or a dict such as {"name": "he_normal", "seed": 0}), bias zero."""
+    would (a name, or a dict such as {"name": "he_normal", "seed": 0}), bias zero.
+    Keras counts a depthwise kernel's fans per input channel and multiplier."""
     options = {"name": init} if isinstance(init, str) else dict(init)
     name, seed = options.pop("name"), options.pop("seed", None)
-    keras_init_(module.weight, name, seed, fans=fans(module.weight), **options)
+    fan_in, fan_out = fans(module.weight)
+    if depthwise:
+        groups = module.groups
+        fan_in, fan_out = fan_in * groups, fan_out // groups
+    keras_init_(module.weight, name, seed, fans=(fan_in, fan_out), **options)
     if module.bias is not None:
         nn.init.zeros_(module.bias)
     return module

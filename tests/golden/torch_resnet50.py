@@ -13,11 +13,13 @@ import torch.nn.functional as F
 from torch import nn
 
 
-def same_pads(x: torch.Tensor, kernel: tuple, stride: tuple, dilation: tuple) -> list:
-    """F.pad's (left, right, top, bottom) for Keras's `padding="same"`."""
+def same_pads(x: torch.Tensor, *window: tuple | int) -> list:
+    """F.pad's (left, right, top, bottom) for Keras's `padding="same"`, given the
+    window's kernel, stride and dilation."""
+    pairs = [v if isinstance(v, tuple) else (v, v) for v in window]
     pads = []
     sizes = x.shape[-1], x.shape[-2]
-    steps = zip(sizes, kernel[::-1], stride[::-1], dilation[::-1], strict=True)
+    steps = zip(sizes, *(pair[::-1] for pair in pairs), strict=True)
     for size, k, s, d in steps:
         total = max((math.ceil(size / s) - 1) * s + (k - 1) * d + 1 - size, 0)
         pads += [total // 2, total - total // 2]
@@ -80,7 +82,7 @@ def keras_init_(
             if distribution == "uniform":
                 limit = math.sqrt(3 * variance)
                 return nn.init.uniform_(tensor, -limit, limit, generator=rng)
-            # Keras divides by the standard deviation of a normal truncated at two of them.
+            # Keras divides by the deviation of a normal truncated at two deviations.
             std = math.sqrt(variance) / 0.87962566103423978
             bounds = (-2 * std, 2 * std)
             return nn.init.trunc_normal_(tensor, 0.0, std, *bounds, generator=rng)
@@ -109,12 +111,21 @@ def fans(weight: torch.Tensor) -> tuple[int, int]:
     return weight.shape[1] * receptive, weight.shape[0] * receptive
 
 
-def initialized(module: nn.Module, init: str | dict = "glorot_uniform") -> nn.Module:
+def initialized(
+    module: nn.Module,
+    init: str | dict = "glorot_uniform",
+    depthwise: bool = False,
+) -> nn.Module:
     """A convolution or linear layer, its weight drawn as the Keras initializer `init`
-    would (a name, or a dict such as {"name": "he_normal", "seed": 0}), bias zero."""
+    would (a name, or a dict such as {"name": "he_normal", "seed": 0}), bias zero.
+    Keras counts a depthwise kernel's fans per input channel and multiplier."""
     options = {"name": init} if isinstance(init, str) else dict(init)
     name, seed = options.pop("name"), options.pop("seed", None)
-    keras_init_(module.weight, name, seed, fans=fans(module.weight), **options)
+    fan_in, fan_out = fans(module.weight)
+    if depthwise:
+        groups = module.groups
+        fan_in, fan_out = fan_in * groups, fan_out // groups
+    keras_init_(module.weight, name, seed, fans=(fan_in, fan_out), **options)
     if module.bias is not None:
         nn.init.zeros_(module.bias)
     return module
