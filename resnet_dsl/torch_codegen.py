@@ -245,6 +245,8 @@ class LayerSource:
             return Call("nn.Dropout", (("", self.option("rate")),))
         if isinstance(config, nw.ChannelPaddingConfig):
             helpers.add("ChannelPad")
+            if "padding" in self.symbolic:  # [low, high], from the block's parameters
+                return Call("ChannelPad", (("", f"*{self.symbolic['padding']}"),))
             low, high = config.padding[1]
             return Call("ChannelPad", (("", str(low)), ("", str(high))))
         if isinstance(config, nw.SubsampleConfig):
@@ -377,7 +379,7 @@ def channels_after(layer: nw.Layer, operands: Sequence[str], written: Mapping[st
         multiplier = written.get("depth_multiplier", str(config.depth_multiplier))
         return before if multiplier == "1" else f"{_operand(before)} * {_operand(multiplier)}"
     if isinstance(config, nw.ChannelPaddingConfig):
-        return f"{before} + {sum(config.padding[1])}"
+        return f"{before} + " + (f"sum({written['padding']})" if "padding" in written else str(sum(config.padding[1])))
     if isinstance(config, nw.ConcatConfig):
         return " + ".join(operands)
     if isinstance(config, nw.ReshapeConfig):

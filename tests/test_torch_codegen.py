@@ -36,9 +36,14 @@ block Module(float) {
   main { zeropad([[0, 1], [1, 0]]) -> conv(float, 2) -> bn -> relu as "eval" }
   out = add(main, input)
 }
+block pad(f, low, high = 1) {
+  main { conv(f, 3, padding=same) }
+  shortcut { zeropad(channels=[low, high]) }
+  out = concat(main, shortcut) -> depthwise_conv(1, depth_multiplier=high) -> gn(high)
+}
 network nn(input = 8x8x3, classes = 2) {
   stem { class: conv(4, 3, padding=same) }
-  stage s: class(4), class(4, act=gelu) * 2, Module(4)
+  stage s: class(4), class(4, act=gelu) * 2, Module(4), pad(2, 1), pad(2, 0, high=2)
   head { global_avgpool -> dense(classes) as "state_dict" }
 }
 """
@@ -138,7 +143,8 @@ def test_hostile_names_stay_plain_python() -> None:
     tree = ast.parse(source)
     names = {n.name for n in tree.body if isinstance(n, (ast.ClassDef, ast.FunctionDef))}
     assert {"Class", "Module", "Nn", "build_model"} <= names
-    init = next(n for n in ast.walk(tree) if isinstance(n, ast.FunctionDef) and n.name == "__init__")
+    block = next(n for n in tree.body if isinstance(n, ast.ClassDef) and n.name == "Class")
+    init = next(n for n in block.body if isinstance(n, ast.FunctionDef) and n.name == "__init__")
     assert [a.arg for a in init.args.args][:4] == ["self", "in_channels", "lambda_", "import_"]
     network = resnet_dsl.loads(HOSTILE)
     shortcut = dict(network.stages[0].blocks[0].args)["shortcut"]
