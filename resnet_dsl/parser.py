@@ -100,7 +100,8 @@ def _position(text: str, offset: int) -> tuple[int, int]:
 
 def _missing_bracket(error: UnexpectedInput, text: str, path: str) -> tuple[str, str] | None:
     """(message, note) when the error is a bracket left open: the input ends, a closer of
-    another kind comes, a `{` comes where `)` could, or a `(` / `[` is still open on a later line."""
+    another kind comes, or a `{` comes where `)` could. (Brackets may span lines, so an
+    unexpected word after an open one says nothing about which is missing.)"""
     at_end = isinstance(error, UnexpectedEOF) or (isinstance(error, UnexpectedToken) and error.token.type == "$END")
     offset = len(text) if at_end else getattr(error, "pos_in_stream", None)
     if offset is None:
@@ -113,10 +114,9 @@ def _missing_bracket(error: UnexpectedInput, text: str, path: str) -> tuple[str,
     line, column = _position(text, where)
     token = str(error.token) if isinstance(error, UnexpectedToken) and not at_end else ""
     wrong_closer = token in _BRACKETS.values() and token != closer
-    later_line = opener in "([" and not at_end and error.line > line
     expected = getattr(error, "accepts", None) or getattr(error, "expected", None) or set()
     block_too_soon = token == "{" and opener == "(" and f"'{closer}'" in {_describe(name) for name in expected}
-    if not (at_end or wrong_closer or later_line or block_too_soon):
+    if not (at_end or wrong_closer or block_too_soon):
         return None
     message = f"missing '{closer}' to close the '{opener}' opened at line {line}, column {column}"
     message = f"unexpected end of file: {message}" if at_end else f"{message} (found '{token}')" if token else message

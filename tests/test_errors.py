@@ -50,7 +50,7 @@ CASES = [
         None,
     ),
     (
-        "syntax: missing bracket on a later line",
+        "syntax: a list closed by the wrong bracket",
         "network N(input = 8x8x3, d = [1, 2) {\n}\n",
         "missing ']' to close the '[' opened at line 1, column 30 (found ')')",
         "t.arch",
