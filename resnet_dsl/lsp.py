@@ -259,7 +259,20 @@ def hover(analysis: Analysis, line: int, column: int) -> str | None:
     blocks = _blocks(analysis)
     if word in blocks:
         return block_doc(blocks[word])
-    return None
+    network = next((n for n in analysis.networks if n.name == word), None)
+    return _network_hover(network) if network is not None else None
+
+
+def _network_hover(network: Network) -> str:
+    """A network's totals, as the summary's footer gives them."""
+    total = network.total_params
+    stages = ", ".join(f"{stage.label} ({len(stage.blocks)})" for stage in network.stages) or "none"
+    return (
+        f"**network {network.name}**: {len(network.layers)} layers\n\n"
+        f"input {_shape(network.input_shape)} → output {_shape(network.output_shape)}\n\n"
+        f"params {total.total:,} (trainable {total.trainable:,}) · MACs {network.macs:,}\n\n"
+        f"stages (blocks): {stages}"
+    )
 
 
 def _network_of(analysis: Analysis, item: Any) -> Network | None:
