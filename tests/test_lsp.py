@@ -359,6 +359,7 @@ def test_document_symbols(session: Session, workspace: Path):
     outline = {symbol.name: symbol for symbol in found}
     assert set(outline) == {"twin", "Small"}
     assert outline["twin"].kind == lsp.SymbolKind.Function
+    assert [child.name for child in outline["twin"].children] == ["main", "shortcut"]
     assert [child.name for child in outline["Small"].children] == ["stem", "s1", "s2", "head"]
     main_uri, _ = session.open(workspace / "main.arch")
     (derived,) = session.run(
