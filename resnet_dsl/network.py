@@ -6,7 +6,7 @@ graph). Each layer has a typed config that maps one to one onto a Keras layer.
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 from typing_extensions import TypeAliasType
@@ -325,3 +325,19 @@ class Network(Frozen):
 
     def section(self, section: str) -> tuple[Layer, ...]:
         return tuple(layer for layer in self.layers if layer.origin.section == section)
+
+    # Jupyter: rendering is imported only when a notebook asks (resnet_dsl.notebook).
+    def _repr_html_(self) -> str:
+        from resnet_dsl.notebook import to_html
+
+        return to_html(self)
+
+    def _repr_markdown_(self) -> str:
+        from resnet_dsl.notebook import to_markdown
+
+        return to_markdown(self)
+
+    def _repr_pretty_(self, printer: Any, cycle: bool) -> None:
+        from resnet_dsl.notebook import to_text
+
+        printer.text(f"Network({self.name!r})" if cycle else to_text(self))

@@ -17,6 +17,8 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -33,8 +35,11 @@ SAME, DIFFERENT, TROUBLE = 0, 1, 2
 def run(args: argparse.Namespace) -> int:
     from resnet_dsl.api import parse_assignment
     from resnet_dsl.archdiff import JSON_FORMAT, diff
-    from resnet_dsl.diffreport import json_data, render_json, render_markdown, render_text
+    from resnet_dsl.diffreport import json_data, render_json, render_text
 
+    if getattr(args, "picture", False) and args.format != "markdown":
+        print("resnet-dsl diff: error: --picture goes with --format markdown", file=sys.stderr)
+        return TROUBLE
     try:
         overrides = dict(parse_assignment(item) for item in args.overrides)
         old_program = program_beside(args.old, args.new)
@@ -54,7 +59,7 @@ def run(args: argparse.Namespace) -> int:
         return TROUBLE
     changed = bool(only_old or only_new or any(result.changed for result in results))
     if len(results) == 1 and not (only_old or only_new):
-        render = {"text": render_text, "json": render_json, "markdown": render_markdown}[args.format]
+        render = {"text": render_text, "json": render_json, "markdown": _markdown(args)}[args.format]
         print(render(results[0]))
     elif args.format == "json":
         data: dict[str, Any] = {
@@ -70,10 +75,25 @@ def run(args: argparse.Namespace) -> int:
     return DIFFERENT if changed else SAME
 
 
-def _several(results: list[ArchDiff], only_old: list[str], only_new: list[str], args: argparse.Namespace) -> str:
-    from resnet_dsl.diffreport import render_markdown, render_text
+def _markdown(args: argparse.Namespace) -> Callable[[ArchDiff], str]:
+    """The markdown report, ending with a Mermaid picture of the changed stages under --picture."""
+    from resnet_dsl.diffreport import render_markdown
 
-    render = render_markdown if args.format == "markdown" else render_text
+    def render(result: ArchDiff) -> str:
+        text = render_markdown(result)
+        if getattr(args, "picture", False) and result.changed:
+            from resnet_dsl.mermaid import diff_picture, fenced
+
+            text += "\n\n#### Picture\n\n" + fenced(diff_picture(result))
+        return text
+
+    return render
+
+
+def _several(results: list[ArchDiff], only_old: list[str], only_new: list[str], args: argparse.Namespace) -> str:
+    from resnet_dsl.diffreport import render_text
+
+    render = _markdown(args) if args.format == "markdown" else render_text
     parts = [render(result) for result in results]
     lines = [f"network {name}: removed (only in {args.old})" for name in only_old]
     lines += [f"network {name}: added (only in {args.new})" for name in only_new]
