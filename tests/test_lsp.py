@@ -4,6 +4,7 @@ subprocess and speaks JSON-RPC to it over stdio, as an editor does."""
 from __future__ import annotations
 
 import asyncio
+import subprocess
 import sys
 from pathlib import Path
 
@@ -374,3 +375,11 @@ def test_static_commands_do_not_import_pygls(cli):
     result = cli("check", "specs/resnet50.arch", env={"PYTHONPROFILEIMPORTTIME": "1"})
     assert result.returncode == 0
     assert "pygls" not in result.stderr and "lsprotocol" not in result.stderr
+
+
+def test_without_the_lsp_extra_the_command_says_what_to_install():
+    code = "import sys; sys.modules['pygls'] = None; from resnet_dsl.cli import main; sys.exit(main(['lsp']))"
+    result = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=60)
+    assert result.returncode == 1
+    assert "pip install 'resnet-dsl[lsp]'" in result.stderr
+    assert "Traceback" not in result.stderr
