@@ -94,14 +94,19 @@ TORCH_RESERVED = frozenset(
 """nn.Module's own attributes (a test holds this to `dir(torch.nn.Module)`): no child may take one."""
 
 
+TORCH_PATH_KINDS: dict[str, dict[str, str]] = {"se": {"conv2d": "fc"}}
+"""Where a named path's layers take other bases: timm's squeeze-and-excitation module names its
+two 1x1 convolutions `fc1` and `fc2` (`layer1.0.se.fc1.weight`)."""
+
+
 def torch_stage(position: int) -> str:
     """The attribute of the `position`-th (1-based) stage: `layer1`."""
     return f"{TORCH_STAGE}{position}"
 
 
-def torch_base(kind: str) -> str:
-    """The numbered base of a layer's attribute: `conv`, `bn`, `act`."""
-    return TORCH_KINDS.get(kind, kind)
+def torch_base(kind: str, path: str | None = None) -> str:
+    """The numbered base of a layer's attribute: `conv`, `bn`, `act` (`fc` in an `se` path)."""
+    return TORCH_PATH_KINDS.get(path or "", {}).get(kind) or TORCH_KINDS.get(kind, kind)
 
 
 def torch_attribute(text: str, taken: set[str]) -> str:

@@ -439,13 +439,9 @@ class BlockClass:
 
     def check_layouts(self) -> None:
         """Every instance must have the modules the class makes, in the same places."""
-
-        def shape(scope: torch_layout.Scope) -> list[tuple[Any, ...]]:
-            return [(n.module, n.layer.kind, n.padding) for n in scope.nodes]
-
-        first = shape(self.scopes[0])
+        first = layout_shape(self.scopes[0])
         for instance, scope in zip(self.instances, self.scopes, strict=True):
-            if shape(scope) != first:
+            if layout_shape(scope) != first:
                 raise ArchError(
                     f"cannot generate torch code for block '{self.block.name}': {instance.name} lays its "
                     f"modules out differently from {self.instances[0].name}",
@@ -525,6 +521,11 @@ class BlockClass:
             else:
                 lines += call_lines(f"self.{node.module} = ", sources[node.name].constructor(helpers), "", 8)
         return lines
+
+
+def layout_shape(scope: torch_layout.Scope) -> list[tuple[Any, ...]]:
+    """What a block class fixes: its modules, their kinds and folded paddings, in order."""
+    return [(n.module, n.layer.kind, n.padding) for n in scope.nodes]
 
 
 def dict_lines(head: str, items: tuple[tuple[str, Call], ...], tail: str, indent: int) -> list[str]:
@@ -670,7 +671,7 @@ class ModelClass:
             for _, run in itertools.groupby(instances, key=lambda pair: self.run_key(*pair)):
                 run = list(run)
                 instance, scope = run[0]
-                call = Call(self.block_classes[instance.block], self.block_args(instance, scope))
+                call = Call(self.block_classes[instance.name], self.block_args(instance, scope))
                 if len(run) == 1:
                     items.append(("", call))
                 else:
@@ -679,7 +680,11 @@ class ModelClass:
         return lines
 
     def run_key(self, instance: nw.BlockInstance, scope: torch_layout.Scope) -> Any:
-        return (instance.block, torch_value(instance.args), scope.nodes[0].in_channels if scope.nodes else 0)
+        return (
+            self.block_classes[instance.name],
+            torch_value(instance.args),
+            scope.nodes[0].in_channels if scope.nodes else 0,
+        )
 
     def block_args(self, instance: nw.BlockInstance, scope: torch_layout.Scope) -> tuple[tuple[str, str], ...]:
         """`in_channels`, required parameters by position, the others by keyword where not the default."""
@@ -777,22 +782,28 @@ def module_view(network: nw.Network, source: str) -> TorchModuleView:
     used = [block for block in network.blocks if instances.get(block.name)]
     taken = set(MODULE_NAMES) | set(HELPERS)
     network_class = class_name(network.name, taken)
-    block_classes = {block.name: class_name(block.name, taken) for block in used}
     param_idents = {block.name: _param_identifiers(block) for block in used}
+    block_classes: dict[str, str] = {}
     helpers: set[str] = set()
     classes = []
     for block in used:
-        pairs = instances[block.name]
-        builder = BlockClass(
-            block,
-            block_classes[block.name],
-            param_idents[block.name],
-            [instance for instance, _ in pairs],
-            [scope for _, scope in pairs],
-            layers,
-            defaults,
-        )
-        classes.append(builder.build(helpers))
+        # Instances whose modules differ (a path a condition leaves out) get a class each.
+        groups: dict[tuple, list[tuple[nw.BlockInstance, torch_layout.Scope]]] = {}
+        for pair in instances[block.name]:
+            groups.setdefault(tuple(layout_shape(pair[1])), []).append(pair)
+        for number, pairs in enumerate(groups.values(), start=1):
+            name = class_name(block.name if number == 1 else f"{block.name}_{number}", taken)
+            block_classes.update((instance.name, name) for instance, _ in pairs)
+            builder = BlockClass(
+                block,
+                name,
+                param_idents[block.name],
+                [instance for instance, _ in pairs],
+                [scope for _, scope in pairs],
+                layers,
+                defaults,
+            )
+            classes.append(builder.build(helpers))
     classes_layer = _classes_layer(network)
     model = ModelClass(
         network,

@@ -200,7 +200,7 @@ def _scope(
             positions[group] = index + 1
             modules[layer.name] = f"{renamed[group]}.{index}"
         elif layer.name not in modules:
-            modules[layer.name] = naming.torch_numbered(naming.torch_base(layer.kind), own[group])
+            modules[layer.name] = naming.torch_numbered(naming.torch_base(layer.kind, layer.origin.path), own[group])
         if kind == "dict" and group is not None and not modules[layer.name].startswith(renamed[group] + "."):
             modules[layer.name] = f"{renamed[group]}.{modules[layer.name]}"
     nodes = []

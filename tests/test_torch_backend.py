@@ -237,6 +237,15 @@ def test_without_torch_it_says_how_to_get_it() -> None:
     result = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=120)
     assert result.returncode == 1
     assert 'pip install "resnet-dsl[torch]"' in result.stderr
+    command = code.replace(
+        "import resnet_dsl\nresnet_dsl.to_torch('specs/resnet18.arch')\n",
+        "import runpy\nsys.argv = ['resnet-dsl', 'build', 'specs/resnet18.arch', '--target', 'torch']\n"
+        "runpy.run_module('resnet_dsl', run_name='__main__', alter_sys=True)\n",
+    )
+    result = subprocess.run([sys.executable, "-c", command], cwd=REPO, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 1, result.stderr
+    assert result.stderr == "PyTorch is required for 'build --target torch': pip install \"resnet-dsl[torch]\"\n"
+    assert "Traceback" not in result.stderr
 
 
 @pytest.mark.parametrize("spec", ["specs/resnet50.arch", "specs/resnet18.arch"])

@@ -218,3 +218,31 @@ def test_hostile_module_builds_as_to_torch() -> None:
     images = torch.rand(2, 3, 8, 8, generator=torch.Generator().manual_seed(0))
     with torch.no_grad():
         assert torch.equal(module(images), reference(images))
+
+
+FOLDS = """
+block fold(p) {
+  main { zeropad(p) -> conv(4, 3) }
+  out = add(main, shortcut)
+}
+network Folds(input = 8x8x4) {
+  stage s: fold(1), fold([[0, 2], [2, 0]]), fold(1)
+}
+"""
+
+
+@torch_only
+def test_instances_laid_out_differently_get_a_class_each() -> None:
+    """A padding that folds into the convolution in one instance and not in another."""
+    torch = pytest.importorskip("torch")
+    from resnet_dsl.torch_backend import to_torch
+
+    network = resnet_dsl.loads(FOLDS)
+    source = codegen.to_python(network, target="torch")
+    assert "class Fold(nn.Module)" in source and "class Fold2(nn.Module)" in source
+    assert "nn.Sequential(Fold(4, 1), Fold2(4, ((0, 2), (2, 0))), Fold(4, 1))" in source
+    module, reference = built(source).eval(), to_torch(network).eval()
+    module.load_state_dict(reference.state_dict(), strict=True)
+    images = torch.rand(2, 4, 8, 8, generator=torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        assert torch.equal(module(images), reference(images))
