@@ -30,6 +30,20 @@ block squeeze(f, act = relu) {
   shortcut from pre {}
   out = add(main, shortcut, input) -> relu
 }
+
+block graph(f, stride = 1, side = false) {
+  project = stride != 1 or in_channels != f
+  main {
+    zeropad(1) if project -> conv(f, 3, stride=stride, padding=valid if project else same) -> bn
+  }
+  extra from main if side {
+    conv(f, 1) -> relu
+  }
+  shortcut if project {
+    conv(f, 1, stride=stride)
+  }
+  out = add(add(main, extra), shortcut) -> relu
+}
 """
 
 
@@ -50,7 +64,7 @@ def specs(draw: st.DrawFn) -> str:
         size = (size + stride - 1) // stride
         width = draw(st.sampled_from([4, 8]))
         repeats = draw(st.integers(0, 2))
-        family = draw(st.sampled_from(["basic", "bottleneck", "seed", "squeeze"]))
+        family = draw(st.sampled_from(["basic", "bottleneck", "seed", "squeeze", "graph"]))
         if family == "basic":
             calls = f"basic_projection({width}, stride={stride}), basic({width}) * {repeats}"
         elif family == "bottleneck":
@@ -60,6 +74,9 @@ def specs(draw: st.DrawFn) -> str:
             filters = f"[{width}, {width}, {2 * width}]"
             calls = f"convolutional(3, {filters}, s={stride}), identity(3, {filters}) * {repeats}"
             width *= 2
+        elif family == "graph":
+            side = draw(st.sampled_from(["true", "false"]))
+            calls = f"graph({width}, stride={stride}, side={side}), graph({width}) * {repeats}"
         else:
             calls = f"basic_projection({width}, stride={stride}), squeeze({width}, act=sigmoid) * {repeats + 1}"
         lines.append(f"  stage c{index + 2}: {calls}")

@@ -10,7 +10,7 @@ from keras import layers
 
 
 def bottleneck_v1_projection(x, filters, kernel=3, stride=2, *, name):
-    """The `bottleneck_v1_projection` block: a main path and a shortcut path, merged by add.
+    """The `bottleneck_v1_projection` block: paths shortcut and main, merged by add(shortcut, main).
 
     Args:
         x: the input tensor.
@@ -48,7 +48,7 @@ def bottleneck_v1_projection(x, filters, kernel=3, stride=2, *, name):
 
 
 def bottleneck_v1(x, filters, kernel=3, *, name):
-    """The `bottleneck_v1` block: a main path and the input, merged by add.
+    """The `bottleneck_v1` block: path main, merged by add(shortcut, main).
 
     Args:
         x: the input tensor.

@@ -10,7 +10,7 @@ from keras import layers
 
 
 def bottleneck_projection(x, filters, stride=2, *, name):
-    """The `bottleneck_projection` block: a main path and a shortcut path, merged by add.
+    """The `bottleneck_projection` block: paths main and shortcut, merged by add(main, shortcut).
 
     Args:
         x: the input tensor.
@@ -55,7 +55,7 @@ def bottleneck_projection(x, filters, stride=2, *, name):
 
 
 def bottleneck(x, filters, *, name):
-    """The `bottleneck` block: a main path and the input, merged by add.
+    """The `bottleneck` block: path main, merged by add(main, shortcut).
 
     Args:
         x: the input tensor.

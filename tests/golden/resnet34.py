@@ -10,7 +10,7 @@ from keras import layers
 
 
 def basic(x, filters, *, name):
-    """The `basic` block: a main path and the input, merged by add.
+    """The `basic` block: path main, merged by add(main, shortcut).
 
     Args:
         x: the input tensor.
@@ -43,7 +43,7 @@ def basic(x, filters, *, name):
 
 
 def basic_projection(x, filters, stride=2, *, name):
-    """The `basic_projection` block: a main path and a shortcut path, merged by add.
+    """The `basic_projection` block: paths main and shortcut, merged by add(main, shortcut).
 
     Args:
         x: the input tensor.

@@ -10,7 +10,7 @@ from keras import layers
 
 
 def convolutional(x, f, filters, s=2, init=None, training=True, *, name):
-    """The `convolutional` block: a main path and a shortcut path, merged by add.
+    """The `convolutional` block: paths main and shortcut, merged by add(main, shortcut).
 
     Args:
         x: the input tensor.
@@ -72,7 +72,7 @@ def convolutional(x, f, filters, s=2, init=None, training=True, *, name):
 
 
 def identity(x, f, filters, init=None, training=True, *, name):
-    """The `identity` block: a main path and the input, merged by add.
+    """The `identity` block: path main, merged by add(main, shortcut).
 
     Args:
         x: the input tensor.
