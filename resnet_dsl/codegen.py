@@ -78,6 +78,8 @@ KERAS_CLASSES: dict[str, str] = {
     "dense": "Dense",
     "dropout": "Dropout",
     "add": "Add",
+    "multiply": "Multiply",
+    "concat": "Concatenate",
 }
 """The `keras.layers` class of each config kind (`network.LayerConfig`'s discriminator)."""
 

@@ -26,9 +26,7 @@ from resnet_dsl.network import (
     Shape,
     StageInstance,
 )
-
-MERGES = frozenset({"add", "multiply", "concat"})
-"""Config kinds that join paths (`ops.MERGES` by their configs' kinds)."""
+from resnet_dsl.ops import MERGE_KINDS
 
 FONT = "Helvetica"
 SHORTCUT_COLOR = "#1f77b4"
@@ -236,7 +234,7 @@ def is_shortcut(source: Layer, target: Layer) -> bool:
     block's input, a gate)?"""
     if target.origin.path not in (None, "main", "pre", "out"):
         return True
-    return target.kind in MERGES and not (
+    return target.kind in MERGE_KINDS and not (
         source.origin.path in ("main", "out") and source.origin.block == target.origin.block
     )
 

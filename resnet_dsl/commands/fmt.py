@@ -14,10 +14,9 @@ import difflib
 import os
 import stat
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 
-from resnet_dsl.commands.common import report, write_atomically
+from resnet_dsl.commands.common import report, spec_files, write_atomically
 from resnet_dsl.errors import ArchError
 from resnet_dsl.formatter import format_source
 from resnet_dsl.ir import Span
@@ -26,7 +25,7 @@ from resnet_dsl.ir import Span
 def run(args: argparse.Namespace) -> int:
     changed: list[str] = []
     failed = 0
-    for path in _spec_files(args.files):
+    for path in spec_files(args.files):
         try:
             text = _read(path)
             formatted = format_source(text, path)
@@ -57,14 +56,6 @@ def run(args: argparse.Namespace) -> int:
 def _labels(path: str) -> tuple[str, str]:
     """`a/specs/x.arch`, `b/specs/x.arch` as git writes them, so `git apply` takes the diff."""
     return (path, path) if Path(path).is_absolute() else (f"a/{path}", f"b/{path}")
-
-
-def _spec_files(paths: list[str]) -> Iterator[str]:
-    for path in paths:
-        if Path(path).is_dir():
-            yield from sorted(str(p) for p in Path(path).rglob("*.arch"))
-        else:
-            yield path
 
 
 def _read(path: str) -> str:
