@@ -265,7 +265,7 @@ def check_block(block: ir.BlockDef) -> list[ir.Path]:
             )
         used.add(ref.path)
     for path in block.paths:
-        if path.name not in used:
+        if path.name not in used and any(unit.layers for unit in path.units):
             raise ArchError(
                 f"path '{path.name}' of block '{block.name}' is never used",
                 path.span,

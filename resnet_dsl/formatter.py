@@ -39,8 +39,8 @@ def format_source(text: str, path: str = "<string>") -> str:
 def format_module(module: ir.Module) -> str:
     """A spec IR built in code (or stripped of its comments) in the canonical layout.
 
-    Without the text it came from, sections come in their canonical order (pre, main,
-    shortcut, out; defaults, stem, stages, head) and no blank lines are kept.
+    Without the text it came from, sections come in their canonical order (a block's values,
+    paths, out; defaults, stem, stages, head) and no blank lines are kept.
     """
     return _format(module, _NoSource())
 
@@ -307,11 +307,10 @@ class _Layout:
 
     def block(self, block: ir.BlockDef) -> None:
         self.open(0, f"block {block.name}({params_text(block.params)})", self.source.start(block))
-        # In canonical order (values, then pre, main, shortcut, the others, out); a stable
-        # sort by position then restores the written order.
-        canonical = sorted(block.paths, key=lambda p: ("pre", "main", "shortcut", p.name).index(p.name))
+        # Values, then paths (in their order), then out; a stable sort by position then
+        # restores the written order.
         parts: list[tuple[int, ir.Path | ir.Let | None]] = [(self.source.start(let), let) for let in block.lets]
-        parts += [(self.source.start(path), path) for path in canonical]
+        parts += [(self.source.start(path), path) for path in block.paths]
         parts.append((self.source.token_before(self.source.start(block.merge), 2)[0], None))
         for start, part in sorted(parts, key=lambda pair: pair[0]):
             if isinstance(part, ir.Path):

@@ -22,6 +22,8 @@ CONSTANTS = frozenset({"true", "false"})
 UPCOMING_KEYWORDS = frozenset({"if", "from"}) | WORD_OPERATORS
 """Words the language is gaining (block path conditions, boolean expressions); highlighting them
 before the grammar has them costs nothing, since a name is never one of them in a valid spec."""
+PATH_NAMES = frozenset({"pre", "main", "shortcut"})
+"""Block paths are named freely, but these three have default sources and read as keywords."""
 
 _LITERAL = re.compile(r'"([a-z_][a-z0-9_]*)"')
 
@@ -36,7 +38,7 @@ def grammar_keywords() -> frozenset[str]:
 
 def keywords() -> frozenset[str]:
     """What the lexer shows as keywords (word operators and constants apart)."""
-    return (grammar_keywords() | UPCOMING_KEYWORDS) - WORD_OPERATORS - CONSTANTS
+    return (grammar_keywords() | UPCOMING_KEYWORDS | PATH_NAMES) - WORD_OPERATORS - CONSTANTS
 
 
 _NAME = r"[A-Za-z_][A-Za-z0-9_]*"
