@@ -15,9 +15,12 @@ from resnet_dsl import ir, naming, ops, shapes
 from resnet_dsl import network as nw
 from resnet_dsl.errors import ArchError, did_you_mean
 from resnet_dsl.evaluate import Env, bind_params, condition, evaluate
+from resnet_dsl.resources import PRELUDE
 
 MAX_LAYERS = 10_000
 MAX_REPEAT = 1_000
+PRELUDE_FILE = "<prelude>"
+"""The file name the prelude's spans carry (see `resnet_dsl.loader.prelude`)."""
 
 # ----------------------------------------------------------------- layers --
 
@@ -114,6 +117,20 @@ class Builder:
     layers: list[nw.Layer] = field(default_factory=list)
     by_name: dict[str, nw.Layer] = field(default_factory=dict)
 
+    def _hint(self, error: shapes.ShapeError, inputs: tuple[str, ...]) -> str | None:
+        """A layer that wants an image but reads the network's input as given: the input's
+        shape is what to fix (`--set input=64x64`), not the order of the layers."""
+        given = self.by_name.get(naming.INPUT)
+        if isinstance(error, shapes.NotAnImage) and given is not None:
+            shape = given.output_shape
+            if any(self.by_name[name].output_shape == shape for name in inputs):
+                example = "x".join(map(str, (*shape, 3) if len(shape) == 2 else (224, 224, 3)))
+                return (
+                    f"the network's input is {'x'.join(map(str, shape))}, {len(shape)} dimension"
+                    f"{'s' * (len(shape) != 1)}; an image is height x width x channels, e.g. input = {example}"
+                )
+        return error.hint
+
     def add(
         self,
         name: str,
@@ -140,7 +157,7 @@ class Builder:
         try:
             shape, params, macs = shapes.infer(config, [self.by_name[i].output_shape for i in inputs])
         except shapes.ShapeError as error:
-            raise ArchError(f"layer '{name}': {error}", span, error.hint) from None
+            raise ArchError(f"layer '{name}': {error}", span, self._hint(error, inputs)) from None
         layer = nw.Layer.model_construct(
             name=name,
             config=config,
@@ -423,7 +440,8 @@ def resolve_block(scope: Scope, name: str, span: ir.Span) -> tuple[ir.BlockDef, 
     names.append((item.name, set()))
     if not chain:
         return item, names
-    return item.model_copy(update={"name": chain[0].name, "params": params}), names
+    doc = next((d.doc for d in chain if d.doc.text), item.doc)
+    return item.model_copy(update={"name": chain[0].name, "params": params, "doc": doc}), names
 
 
 def resolve_network(scope: Scope, item: ir.NetworkDef | ir.DerivedNetwork) -> ir.NetworkDef:
@@ -598,7 +616,11 @@ def expand(
                 try:
                     expand_block(builder, block, args, defaults, source, prefix, stage.label)
                 except ArchError as error:
-                    if error.span.file != call.span.file or not error.span.line:
+                    if error.span.file == PRELUDE_FILE and call.span.line:
+                        # the prelude is not the user's to change: their call is the place to look
+                        error.with_source(PRELUDE.read_text(encoding="utf-8"))
+                        error.moved_to(call.span, f"in {prefix}, where the prelude's block '{block.name}' uses it")
+                    elif error.span.file != call.span.file or not error.span.line:
                         error.notes.append(f"in {prefix}, a '{block.name}' block called at {call.span}")
                     raise
                 source = builder.layers[-1].name

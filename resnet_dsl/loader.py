@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from resnet_dsl import ir
+from resnet_dsl.docs import attach_docs
 from resnet_dsl.errors import ArchError, did_you_mean
 from resnet_dsl.expand import Scope, check_block, expand, resolve_block
 from resnet_dsl.network import Network
@@ -24,8 +25,8 @@ MAX_IMPORT_DEPTH = 64
 
 
 def parse_module(text: str, path: str = "<string>") -> ir.Module:
-    """Text -> spec IR of one file, imports not followed."""
-    return to_ir(parse(text, path), path)
+    """Text -> spec IR of one file, imports not followed; comments become block docs."""
+    return attach_docs(to_ir(parse(text, path), path), text)
 
 
 @cache

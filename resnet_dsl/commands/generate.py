@@ -28,6 +28,7 @@ def run(args: argparse.Namespace) -> int:
     if args.check:
         return _check(Path(args.output), source)
     write_atomically(args.output, source)
+    print(f"wrote {args.output}")
     return 0
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 import shutil
 import stat
 import subprocess
@@ -20,6 +21,8 @@ from resnet_dsl.commands.common import USAGE, guarded, load_network, write_atomi
 
 FORMATS = {".dot": "dot", ".mmd": "mermaid", ".mermaid": "mermaid", ".svg": "svg", ".png": "png"}
 NO_GRAPHVIZ = "Graphviz is required for .svg/.png: install it (e.g. apt-get install graphviz) or write .dot"
+SCALED = re.compile(r"[Ss]caling by ([0-9.]+)")
+"""Graphviz's note when a bitmap exceeds its size limit (32767 pixels a side) and is shrunk."""
 
 
 @guarded
@@ -51,8 +54,24 @@ def run(args: argparse.Namespace) -> int:
             print(f"resnet-dsl graph: error: dot failed: {problem}", file=sys.stderr)
             return 1
         _write(args.output, rendered.stdout)
+        _warn_if_shrunk(args.output, rendered.stderr.decode(errors="replace"))
     print(f"wrote {args.output}")
     return 0
+
+
+def _warn_if_shrunk(output: str, messages: str) -> None:
+    """A picture too large for a bitmap is shrunk by Graphviz, silently but for a line on
+    its standard error, into something nobody can read: say so, and what to do instead."""
+    scaled = SCALED.search(messages)
+    if scaled is None:
+        return
+    percent = float(scaled.group(1)) * 100
+    svg = str(Path(output).with_suffix(".svg"))
+    print(
+        f"resnet-dsl graph: warning: {output} is larger than Graphviz's bitmap limit (32767 pixels a side), "
+        f"so Graphviz shrank it to {percent:.0f}% and its text may be unreadable; write -o {svg} instead",
+        file=sys.stderr,
+    )
 
 
 def _write(path: str, data: bytes) -> None:
