@@ -13,7 +13,8 @@ import sys
 from pathlib import Path
 from types import ModuleType
 
-from resnet_dsl.commands.common import USAGE, guarded, load_network, write_atomically
+from resnet_dsl.commands.common import USAGE, guarded, load_network
+from resnet_dsl.output import check_target, write_output
 
 INSTALL_HINT = "TensorFlow is required for 'build': pip install \"resnet-dsl[keras]\""
 KERAS_SUFFIX = ".keras"
@@ -25,6 +26,8 @@ def run(args: argparse.Namespace) -> int:
         print(f"resnet-dsl build: error: --save PATH must end in {KERAS_SUFFIX}, got {args.save}", file=sys.stderr)
         return USAGE
     network = load_network(args)
+    if args.save:
+        check_target(args.save)  # a bad target fails now, not after building the model
     backend = _keras_backend()
     if backend is None:
         print(INSTALL_HINT, file=sys.stderr)
@@ -33,11 +36,7 @@ def run(args: argparse.Namespace) -> int:
     model.summary()
     if args.save:
         # Keras picks the format from the suffix, so the temporary file keeps `.keras`.
-        try:
-            write_atomically(args.save, model.save)
-        except OSError as error:
-            print(f"resnet-dsl build: error: cannot save {args.save}: {error.strerror or error}", file=sys.stderr)
-            return 1
+        write_output(args.save, model.save)
         print(f"Saved {args.save}")
     return 0
 

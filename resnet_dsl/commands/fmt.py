@@ -11,16 +11,15 @@ from __future__ import annotations
 
 import argparse
 import difflib
-import os
-import stat
 import sys
 from collections.abc import Iterator
 from pathlib import Path
 
-from resnet_dsl.commands.common import report, write_atomically
+from resnet_dsl.commands.common import report
 from resnet_dsl.errors import ArchError
 from resnet_dsl.formatter import format_source
 from resnet_dsl.ir import Span
+from resnet_dsl.output import write_output
 
 
 def run(args: argparse.Namespace) -> int:
@@ -48,7 +47,13 @@ def run(args: argparse.Namespace) -> int:
         if args.check:
             print(f"would reformat {path}", file=sys.stderr if args.diff else sys.stdout)
         elif not args.diff:
-            _rewrite(path, formatted)
+            try:
+                write_output(path, formatted)
+            except ArchError as error:
+                report(error)
+                changed.pop()
+                failed += 1
+                continue
             print(f"reformatted {path}")
     _summarize(len(changed), failed, dry_run=args.check or args.diff)
     return 1 if failed or (args.check and changed) else 0
@@ -75,17 +80,6 @@ def _read(path: str) -> str:
     except (OSError, UnicodeDecodeError) as error:
         reason = error.strerror if isinstance(error, OSError) and error.strerror else str(error)
         raise ArchError(f"cannot read {path}: {reason}", Span(file=path)) from None
-
-
-def _rewrite(path: str, text: str) -> None:
-    """Replace the file atomically, keeping its permissions (a bare temporary file is 0600)."""
-    mode = stat.S_IMODE(os.stat(path).st_mode)
-
-    def write(temporary: Path) -> None:
-        temporary.write_text(text, encoding="utf-8", newline="\n")
-        os.chmod(temporary, mode)
-
-    write_atomically(path, write)
 
 
 def _summarize(changed: int, failed: int, dry_run: bool) -> None:

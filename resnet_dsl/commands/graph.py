@@ -9,14 +9,13 @@ written atomically, so a viewer watching the file never loads half of it.
 from __future__ import annotations
 
 import argparse
-import os
 import shutil
-import stat
 import subprocess
 import sys
 from pathlib import Path
 
-from resnet_dsl.commands.common import USAGE, guarded, load_network, write_atomically
+from resnet_dsl.commands.common import USAGE, guarded, load_network
+from resnet_dsl.output import STDOUT, write_output
 
 FORMATS = (".dot", ".svg", ".png")
 NO_GRAPHVIZ = "Graphviz is required for .svg/.png: install it (e.g. apt-get install graphviz) or write .dot"
@@ -26,7 +25,7 @@ NO_GRAPHVIZ = "Graphviz is required for .svg/.png: install it (e.g. apt-get inst
 def run(args: argparse.Namespace) -> int:
     from resnet_dsl.graph import to_dot
 
-    suffix = Path(args.output).suffix.lower()
+    suffix = ".dot" if args.output == STDOUT else Path(args.output).suffix.lower()
     if suffix not in FORMATS:
         print(f"resnet-dsl graph: error: -o {args.output}: the name must end in .dot, .svg or .png", file=sys.stderr)
         return USAGE
@@ -36,30 +35,14 @@ def run(args: argparse.Namespace) -> int:
         return 1
     text = to_dot(load_network(args), expand=args.expand)
     if suffix == ".dot":
-        _write(args.output, text.encode())
+        write_output(args.output, text.encode())
     else:
         rendered = subprocess.run([dot, f"-T{suffix[1:]}"], input=text.encode(), capture_output=True, check=False)
         if rendered.returncode != 0:
             problem = rendered.stderr.decode(errors="replace").strip()
             print(f"resnet-dsl graph: error: dot failed: {problem}", file=sys.stderr)
             return 1
-        _write(args.output, rendered.stdout)
-    print(f"wrote {args.output}")
+        write_output(args.output, rendered.stdout)
+    if args.output != STDOUT:
+        print(f"wrote {args.output}")
     return 0
-
-
-def _write(path: str, data: bytes) -> None:
-    """Atomically, with the mode a plain `open(path, "w")` would give (not the temporary
-    file's 0600), or the mode the file already has."""
-    try:
-        mode = stat.S_IMODE(os.stat(path).st_mode)
-    except FileNotFoundError:
-        umask = os.umask(0)
-        os.umask(umask)
-        mode = 0o666 & ~umask
-
-    def write(temporary: Path) -> None:
-        temporary.write_bytes(data)
-        os.chmod(temporary, mode)
-
-    write_atomically(path, write)
