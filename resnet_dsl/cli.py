@@ -115,7 +115,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         from resnet_dsl.output import stdout_failed  # standard output is full: say so, no traceback
 
         print(stdout_failed(error).render(), file=sys.stderr)
-        return 1
+        return getattr(command, "ERROR_STATUS", 1)
 
 
 if __name__ == "__main__":

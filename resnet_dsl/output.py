@@ -26,7 +26,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from resnet_dsl.errors import ArchError
+from resnet_dsl.errors import ArchError, file_kind
 from resnet_dsl.ir import Span
 
 STDOUT = "-"
@@ -45,13 +45,6 @@ _REASONS = {
     errno.ENOTDIR: "a file stands where a directory should be",
     errno.ELOOP: "too many levels of symbolic links (a symlink loop?)",
     errno.ENAMETOOLONG: "the name is too long",
-}
-_KINDS = {
-    stat.S_IFCHR: "a character device",
-    stat.S_IFBLK: "a block device",
-    stat.S_IFIFO: "a FIFO (named pipe)",
-    stat.S_IFSOCK: "a socket",
-    stat.S_IFDIR: "a directory",
 }
 
 
@@ -148,9 +141,8 @@ def _existing_mode(name: str, target: Path) -> int:
         raise _failure(name, error) from None
     kind = stat.S_IFMT(info.st_mode)
     if kind != stat.S_IFREG:
-        what = _KINDS.get(kind, "not a regular file")
         raise OutputError(
-            f"cannot write: it is {what}, not a regular file",
+            f"cannot write: it is {file_kind(kind)}, not a regular file",
             name,
             f"name a regular file, or {STDOUT} for standard output",
         )

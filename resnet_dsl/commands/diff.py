@@ -11,6 +11,7 @@ cannot be found beside it are looked up beside the other spec.
 from __future__ import annotations
 
 import argparse
+import traceback
 from pathlib import Path
 
 from resnet_dsl.commands.common import report
@@ -20,7 +21,22 @@ from resnet_dsl.network import Network
 SAME, DIFFERENT, TROUBLE = 0, 1, 2
 
 
+ERROR_STATUS = TROUBLE
+"""What `main` returns when standard output fails: an error is 2 here, never "different"."""
+
+
 def run(args: argparse.Namespace) -> int:
+    try:
+        return _run(args)
+    except ArchError as error:
+        report(error)
+        return TROUBLE
+    except Exception:  # a bug must not read as "different" (1) to a script: 2, with the traceback
+        traceback.print_exc()
+        return TROUBLE
+
+
+def _run(args: argparse.Namespace) -> int:
     from resnet_dsl.archdiff import diff
     from resnet_dsl.diffreport import render_json, render_markdown, render_text
 

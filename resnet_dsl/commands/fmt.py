@@ -18,7 +18,7 @@ from pathlib import Path
 from resnet_dsl.commands.common import report
 from resnet_dsl.errors import ArchError
 from resnet_dsl.formatter import format_source
-from resnet_dsl.ir import Span
+from resnet_dsl.loader import read_spec
 from resnet_dsl.output import write_output
 
 
@@ -27,7 +27,7 @@ def run(args: argparse.Namespace) -> int:
     failed = 0
     for path in _spec_files(args.files):
         try:
-            text = _read(path)
+            text = read_spec(path)  # as stored: CRLF kept, which the layout then fixes
             formatted = format_source(text, path)
         except ArchError as error:
             report(error)
@@ -70,16 +70,6 @@ def _spec_files(paths: list[str]) -> Iterator[str]:
             yield from sorted(str(p) for p in Path(path).rglob("*.arch"))
         else:
             yield path
-
-
-def _read(path: str) -> str:
-    """The text exactly as stored (newline="" keeps CRLF, which the layout then fixes)."""
-    try:
-        with open(path, encoding="utf-8", newline="") as handle:
-            return handle.read()
-    except (OSError, UnicodeDecodeError) as error:
-        reason = error.strerror if isinstance(error, OSError) and error.strerror else str(error)
-        raise ArchError(f"cannot read {path}: {reason}", Span(file=path)) from None
 
 
 def _summarize(changed: int, failed: int, dry_run: bool) -> None:
