@@ -35,6 +35,16 @@ def _output_path(text: str) -> str:
     return text
 
 
+def _positive(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
+    return value
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="resnet-dsl",
@@ -44,11 +54,19 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
 
     check = commands.add_parser("check", help="validate specs (exit 1 if any has errors)")
-    check.add_argument("files", nargs="+", metavar="FILE")
+    check.add_argument("files", nargs="+", metavar="FILE|DIR")
 
-    summary = commands.add_parser("summary", help="every layer's output shape, parameters and MACs")
+    summary = commands.add_parser("summary", help="per stage: output shape, parameters, MACs, receptive field, memory")
     summary.add_argument("file", metavar="FILE")
-    summary.add_argument("--json", action="store_true", help="print a JSON object instead of a table")
+    summary.add_argument("--layers", action="store_true", help="one row per layer instead of per stage")
+    summary.add_argument("--json", action="store_true", help="print a JSON object (layers and stages) instead")
+    summary.add_argument(
+        "--batch",
+        type=_positive,
+        default=32,
+        metavar="N",
+        help="the batch size of the training-step memory figure (default: 32)",
+    )
     _spec_options(summary)
 
     ir = commands.add_parser("ir", help="print the expanded, validated network as JSON")
@@ -60,6 +78,8 @@ def build_parser() -> argparse.ArgumentParser:
     build.add_argument(
         "--save", type=_output_path, metavar="PATH", help="save the model, e.g. model.keras (written atomically)"
     )
+    build.add_argument("--keras-summary", action="store_true", help="also print Keras's per-layer table")
+    build.add_argument("--verbose", action="store_true", help="keep TensorFlow's start-up messages")
     _spec_options(build)
 
     generate = commands.add_parser("generate", help="write standalone Keras source that builds the model")
@@ -71,7 +91,7 @@ def build_parser() -> argparse.ArgumentParser:
     _spec_options(generate)
 
     fmt = commands.add_parser("fmt", help="lay specs out canonically, in place")
-    fmt.add_argument("files", nargs="+", metavar="FILE")
+    fmt.add_argument("files", nargs="+", metavar="FILE|DIR")
     fmt.add_argument("--check", action="store_true", help="exit 1 and name the files that would change")
     fmt.add_argument("--diff", action="store_true", help="show what would change as a unified diff")
 
@@ -94,6 +114,8 @@ def build_parser() -> argparse.ArgumentParser:
         help="for git's diff.arch.textconv: never fail; show a spec that cannot be expanded as its canonical text",
     )
     _spec_options(describe)
+
+    commands.add_parser("lsp", help="run the language server on standard input/output (needs the lsp extra)")
     return parser
 
 

@@ -65,6 +65,8 @@ KERAS_CLASSES: dict[str, str] = {
     "dense": "Dense",
     "dropout": "Dropout",
     "add": "Add",
+    "multiply": "Multiply",
+    "concat": "Concatenate",
 }
 """The `keras.layers` class of each config kind (`network.LayerConfig`'s discriminator)."""
 
@@ -419,7 +421,9 @@ class BlockBuilder:
                     calls.append((call, NamePattern.of(name, expr)))
             chains.append(Chain(path.kind, source, tuple(calls)))
         merge, *after = block.out
-        merge_name = naming.join(PREFIX, merge.name) if merge.name else naming.out_name(PREFIX, "add", not after)
+        merge_name = (
+            naming.join(PREFIX, merge.name) if merge.name else naming.out_name(PREFIX, merge_suffix(merge), not after)
+        )
         calls = [(merge, NamePattern.of(merge_name))]
         for position, call in enumerate(after):
             suffix, expr = self.suffix(call)
@@ -521,6 +525,13 @@ class BlockBuilder:
 
     def clone(self) -> frozenset[str]:
         return frozenset(name for i in self.instances for name, value in i.args if unseeded(value))
+
+
+def merge_suffix(merge: ir.LayerCall) -> str:
+    """`add`, `multiply` or `concat`: the merge's name suffix, as the expander gives it."""
+    op = ops.lookup(merge.op)
+    assert op is not None  # the network was expanded, so the merge is known
+    return op.suffix({})
 
 
 def doc_text(text: str) -> str:

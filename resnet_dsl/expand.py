@@ -231,7 +231,7 @@ def expand_block(
         sides.append(tensors[arg.value.id])
     if len(sides) < 2:
         raise ArchError(f"{merge.op} needs at least two paths", merge.span, "e.g. add(main, shortcut)")
-    name = naming.join(prefix, merge.name) if merge.name else naming.out_name(prefix, "add", not after)
+    name = naming.join(prefix, merge.name) if merge.name else naming.out_name(prefix, op.suffix({}), not after)
     tensor = builder.add(name, op.build({}), tuple(sides), origin("out"), merge.span)
     for position, call in enumerate(after):
         op, config, suffix = layer_config(call, env, defaults)

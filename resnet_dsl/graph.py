@@ -26,6 +26,7 @@ from resnet_dsl.network import (
     Shape,
     StageInstance,
 )
+from resnet_dsl.ops import MERGE_KINDS
 
 FONT = "Helvetica"
 SHORTCUT_COLOR = "#1f77b4"
@@ -232,7 +233,8 @@ def is_shortcut(source: Layer, target: Layer) -> bool:
     the merge from anywhere but the main path (an identity shortcut, the block's input)?"""
     if target.origin.path == "shortcut":
         return True
-    return target.kind == "add" and not (source.origin.path == "main" and source.origin.block == target.origin.block)
+    from_main = source.origin.path == "main" and source.origin.block == target.origin.block
+    return target.kind in MERGE_KINDS and not from_main
 
 
 def _sections(network: Network) -> Iterator[tuple[str | None, list[Layer]]]:

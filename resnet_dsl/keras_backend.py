@@ -16,6 +16,7 @@ import keras
 
 from resnet_dsl import network as nw
 from resnet_dsl.api import Spec, resolve
+from resnet_dsl.ops import MERGE_KINDS
 
 UNSEEDED_INITIALIZERS = frozenset({"zeros", "ones"})
 """Constant initializers: Keras's classes take no `seed`, so none is passed."""
@@ -43,8 +44,8 @@ def _apply(layer: nw.Layer, tensors: dict[str, keras.KerasTensor]) -> keras.Kera
         return keras.Input(shape=config.shape, name=layer.name)
     keras_layer = LAYER_FACTORIES[config.kind](config, layer.name)
     inputs = [tensors[name] for name in layer.inputs]
-    # Add takes its operands as a list, in IR order: the order fixes Keras's layer order.
-    call_input = inputs if isinstance(config, nw.AddConfig) else inputs[0]
+    # Merges take their operands as a list, in IR order: the order fixes Keras's layer order.
+    call_input = inputs if config.kind in MERGE_KINDS else inputs[0]
     return keras_layer(call_input, **_call_kwargs(config))
 
 
@@ -130,6 +131,16 @@ def _add(config: nw.AddConfig, name: str) -> keras.layers.Layer:
     return keras.layers.Add(name=name)
 
 
+def _multiply(config: nw.MultiplyConfig, name: str) -> keras.layers.Layer:
+    # Keras broadcasts a (None, C) gate over (None, H, W, C) itself (it expands the lower-rank
+    # input at axis 1), so the gate needs no Reshape layer of its own.
+    return keras.layers.Multiply(name=name)
+
+
+def _concat(config: nw.ConcatConfig, name: str) -> keras.layers.Layer:
+    return keras.layers.Concatenate(axis=-1, name=name)
+
+
 LAYER_FACTORIES: dict[str, Callable[[Any, str], keras.layers.Layer]] = {
     "conv2d": _conv2d,
     "batchnorm": _batchnorm,
@@ -143,5 +154,7 @@ LAYER_FACTORIES: dict[str, Callable[[Any, str], keras.layers.Layer]] = {
     "dense": _dense,
     "dropout": _dropout,
     "add": _add,
+    "multiply": _multiply,
+    "concat": _concat,
 }
 """One factory per config kind (the `kind` discriminator of `network.LayerConfig`)."""

@@ -100,6 +100,18 @@ class AddConfig(Frozen):
     kind: Literal["add"] = "add"
 
 
+class MultiplyConfig(Frozen):
+    """Elementwise product; a channel gate, (C,) or (1, 1, C), broadcasts over (H, W, C)."""
+
+    kind: Literal["multiply"] = "multiply"
+
+
+class ConcatConfig(Frozen):
+    """Concatenation along the channels (Keras's `Concatenate(axis=-1)`)."""
+
+    kind: Literal["concat"] = "concat"
+
+
 LayerConfig = Annotated[
     InputConfig
     | Conv2DConfig
@@ -111,7 +123,9 @@ LayerConfig = Annotated[
     | FlattenConfig
     | DenseConfig
     | DropoutConfig
-    | AddConfig,
+    | AddConfig
+    | MultiplyConfig
+    | ConcatConfig,
     Field(discriminator="kind"),
 ]
 

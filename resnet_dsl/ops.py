@@ -306,13 +306,18 @@ OPS: dict[str, Op] = {
         suffix=lambda o: "dropout",
     ),
     "add": Op("add", (), 0, build=lambda o: nw.AddConfig.model_construct(), suffix=lambda o: "add"),
+    "multiply": Op("multiply", (), 0, build=lambda o: nw.MultiplyConfig.model_construct(), suffix=lambda o: "multiply"),
+    "concat": Op("concat", (), 0, build=lambda o: nw.ConcatConfig.model_construct(), suffix=lambda o: "concat"),
 }
 OPS.update({name: _named_activation(name) for name in sorted(ACTIVATIONS) if name != "linear"})
 
 ALIASES = {"batchnorm": "bn", "act": "activation", "conv2d": "conv", "gap": "global_avgpool"}
 
-MERGES = frozenset({"add"})
+MERGES = frozenset({"add", "multiply", "concat"})
 """Ops that join paths; they stand first in a block's `out` chain and take path names."""
+
+MERGE_KINDS = frozenset({"add", "multiply", "concat"})
+"""The config kinds those ops make: layers with several inputs, called on a list of tensors."""
 
 
 def lookup(name: str) -> Op | None:

@@ -71,6 +71,10 @@ def infer(config: nw.LayerConfig, inputs: list[nw.Shape]) -> tuple[nw.Shape, nw.
                     "give the shortcut a projection, e.g. shortcut { conv(filters, 1, stride=s) -> bn }",
                 )
         return first, NO_PARAMS, 0
+    if kind == "multiply":
+        return _multiply(inputs), NO_PARAMS, 0
+    if kind == "concat":
+        return _concat(inputs), NO_PARAMS, 0
     (shape,) = inputs
     if kind == "conv2d":
         channels = _image(shape, "conv")[2]
@@ -116,3 +120,30 @@ def infer(config: nw.LayerConfig, inputs: list[nw.Shape]) -> tuple[nw.Shape, nw.
         positions = prod(shape[:-1])
         return (*shape[:-1], config.units), nw.Params.model_construct(trainable=weights + bias), positions * weights
     raise AssertionError(f"no shape rule for {kind}")  # every config kind is handled above
+
+
+def _multiply(inputs: list[nw.Shape]) -> nw.Shape:
+    """The largest input's shape; every other input equals it or is a gate on its channels,
+    `(C,)` or `(1, 1, C)`, which Keras's `Multiply` broadcasts (as NumPy does, from the right)."""
+    full = max(inputs, key=lambda shape: (len(shape), prod(shape)))
+    for shape in inputs:
+        gate = shape[-1:] == full[-1:] and all(d == 1 for d in shape[:-1])
+        if shape != full and not gate:
+            raise ShapeError(
+                f"cannot multiply {fmt(full)} by {fmt(shape)}: "
+                f"a factor must have the same shape or be a gate (None, {full[-1]}) or (None, 1, 1, {full[-1]})",
+                "make the gate's channels match, e.g. se from main { global_avgpool -> dense(c) -> sigmoid }",
+            )
+    return full
+
+
+def _concat(inputs: list[nw.Shape]) -> nw.Shape:
+    """The channels add up; every other dimension must agree."""
+    first = inputs[0]
+    for other in inputs[1:]:
+        if len(other) != len(first) or other[:-1] != first[:-1]:
+            raise ShapeError(
+                f"cannot concatenate {fmt(first)} and {fmt(other)} along the channels: the other dimensions differ",
+                "bring the paths to one spatial size first, e.g. subsample(2) or a strided conv on one path",
+            )
+    return (*first[:-1], sum(shape[-1] for shape in inputs))

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The main job, set-up included: build the canonical ResNet-50 from specs/resnet50.arch,
-# show its summary, and write its Keras model and generated Python source under out/.
+# show the tool's per-stage summary (receptive field, memory), and write its Keras model and generated Python source under out/.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PYTHON=${PYTHON:-python3}

@@ -30,12 +30,30 @@ def test_check_all_shipped_specs(cli) -> None:
     result = cli("check", *SHIPPED_SPECS, "resnet_dsl/prelude.arch")
     assert result.returncode == 0, result.stderr
     assert result.stdout.count(": ok") == len(SHIPPED_SPECS) + 1
+    # total and trainable parameters, as the README's table gives them
+    assert "specs/resnet50.arch: ok, ResNet50, 177 layers, 23,600,006 parameters (23,546,886 trainable)\n" in (
+        result.stdout
+    )
 
 
-def test_summary_table_golden(cli) -> None:
-    result = cli("summary", "specs/resnet50.arch")
+def test_check_a_directory(cli) -> None:
+    result = cli("check", "specs")
+    assert result.returncode == 0, result.stderr
+    checked = sorted(line.split(":")[0] for line in result.stdout.splitlines())
+    assert checked == sorted(SHIPPED_SPECS)
+
+
+def test_summary_layers_golden(cli) -> None:
+    result = cli("summary", "specs/resnet50.arch", "--layers")
     assert result.returncode == 0, result.stderr
     assert_golden("summary_resnet50.txt", result.stdout)
+
+
+def test_summary_stages_golden(cli) -> None:
+    result = cli("summary", "specs/keras/resnet50.arch", "--batch", "16")
+    assert result.returncode == 0, result.stderr
+    assert_golden("summary_stages_keras_resnet50.txt", result.stdout)
+    assert "Receptive field: 483 px, jump 32 (conv5_block3_out)" in result.stdout
 
 
 def test_summary_json(cli) -> None:
@@ -49,6 +67,13 @@ def test_summary_json(cli) -> None:
     assert set(data["layers"][0]) == {"name", "kind", "output_shape", "params", "macs"}
     assert sum(layer["params"] for layer in data["layers"]) == data["params"]["total"]
     assert sum(layer["macs"] for layer in data["layers"]) == data["macs"]
+    stages = data["stages"]
+    assert [stage["name"] for stage in stages] == ["input", "stem", "conv2", "conv3", "conv4", "conv5", "head"]
+    assert [stage["blocks"] for stage in stages[2:6]] == [3, 4, 6, 3]
+    assert sum(stage["layers"] for stage in stages) == 177
+    assert sum(stage["params"] for stage in stages) == data["params"]["total"]
+    assert stages[5]["receptive_field"] == {"size": [483, 483], "jump": [32, 32]}
+    assert data["memory"]["batch"] == 32 and data["memory"]["params"] == 4 * 23_600_006
 
 
 def test_set_overrides_parameters(cli) -> None:
@@ -70,6 +95,7 @@ def test_set_overrides_parameters(cli) -> None:
         (["summary"], 2, "the following arguments are required: FILE"),
         (["frobnicate"], 2, "invalid choice"),
         (["summary", "specs/resnet50.arch", "--bogus"], 2, "unrecognized arguments"),
+        (["summary", "specs/resnet50.arch", "--batch", "0"], 2, "expected a positive integer"),
     ],
 )
 def test_exit_codes(cli, args: list[str], code: int, message: str) -> None:

@@ -381,7 +381,7 @@ def test_unknown_initializer_in_an_unused_default_is_an_arch_error() -> None:
 
 SAMPLE_CALLS = [
     "conv(8, 3)", "bn", "activation(relu)", "relu", "zeropad(1)", "maxpool(2)", "avgpool(2)",
-    "global_avgpool", "global_maxpool", "flatten", "dense(4)", "dropout(0.5)", "add",
+    "global_avgpool", "global_maxpool", "flatten", "dense(4)", "dropout(0.5)", "add", "multiply", "concat",
 ]  # fmt: skip
 
 

@@ -25,7 +25,7 @@ keras = pytest.importorskip("keras")
 
 import resnet_dsl  # noqa: E402
 from resnet_dsl import to_keras  # noqa: E402
-from resnet_dsl.summary import summary  # noqa: E402
+from resnet_dsl.summary import render_stages, summary  # noqa: E402
 from tests.seed_resnet50 import ResNet50 as seed_resnet50  # noqa: E402
 
 pytestmark = pytest.mark.keras
@@ -337,19 +337,41 @@ def test_trains_under_mirrored_strategy() -> None:
 # --------------------------------------------------------------------- CLI --
 
 
-def test_build_prints_the_keras_summary_and_saves(tmp_path: Path) -> None:
+TENSORFLOW_NOISE = ("oneDNN", "cuda", "cuInit", "absl", "I0000", "E0000", "W0000", "WARNING", "cpu_feature_guard")
+
+
+def test_build_prints_the_summaries_and_saves(tmp_path: Path) -> None:
     target = tmp_path / "resnet18.keras"
     result = run_cli(
-        "build", "specs/resnet18.arch", "--set", "input=32x32x3", "--set", "classes=3", "--save", str(target)
+        "build",
+        *("specs/resnet18.arch", "--set", "input=32x32x3", "--set", "classes=3"),
+        *("--keras-summary", "--save", str(target)),
     )
     assert result.returncode == 0, result.stderr
     network = resnet_dsl.load("specs/resnet18.arch", overrides=SMALL)
+    assert result.stdout.startswith(render_stages(network) + "\n")  # the tool's own summary first
     assert 'Model: "ResNet18"' in result.stdout
     assert f"Total params: {network.total_params.total:,}" in result.stdout
     assert sorted(os.listdir(tmp_path)) == [target.name]  # no temporary file left behind
     loaded = keras.models.load_model(target)
     assert [layer.name for layer in loaded.layers] == [layer.name for layer in to_keras(network).layers]
     assert loaded.count_params() == network.total_params.total
+
+
+def test_build_is_quiet_unless_verbose() -> None:
+    """TensorFlow's C++ start-up logging (oneDNN, CUDA drivers, cuInit) reads as a failure."""
+    quiet = run_cli("build", "specs/resnet18.arch", "--set", "input=32x32x3")
+    assert quiet.returncode == 0, quiet.stderr
+    assert quiet.stderr == (
+        "ResNet18 (specs/resnet18.arch): 74 layers checked; loading TensorFlow...\n"
+        "building the Keras model ResNet18...\n"
+    )
+    assert not any(noise in quiet.stdout for noise in TENSORFLOW_NOISE)
+    assert 'Model: "ResNet18"' not in quiet.stdout  # Keras's table only with --keras-summary
+    verbose = run_cli("build", "specs/resnet18.arch", "--set", "input=32x32x3", "--verbose")
+    assert verbose.returncode == 0, verbose.stderr
+    assert verbose.stderr.startswith("ResNet18 (specs/resnet18.arch): 74 layers checked; loading TensorFlow...\n")
+    assert verbose.stdout == quiet.stdout
 
 
 BAD_SPEC = """network Bad(input = 32x32x3) {
@@ -392,7 +414,7 @@ def test_build_without_tensorflow_says_how_to_install_it() -> None:
 
     build = hidden("build", "specs/resnet50.arch")
     assert build.returncode == 1
-    assert build.stderr == "TensorFlow is required for 'build': pip install \"resnet-dsl[keras]\"\n"
+    assert build.stderr.endswith("\nTensorFlow is required for 'build': pip install \"resnet-dsl[keras]\"\n")
     check = hidden("check", "specs/resnet50.arch")
     assert check.returncode == 0, check.stderr
     summary_run = hidden("summary", "specs/resnet50.arch")

@@ -1,17 +1,20 @@
-"""`resnet-dsl check FILE...`: validate every file; exit 1 if any has errors."""
+"""`resnet-dsl check FILE|DIR...`: validate every file; exit 1 if any has errors.
+
+A directory stands for every `.arch` file under it, as for `fmt`.
+"""
 
 from __future__ import annotations
 
 import argparse
 
-from resnet_dsl.commands.common import report
+from resnet_dsl.commands.common import report, spec_files
 from resnet_dsl.errors import ArchError
 from resnet_dsl.loader import load_program
 
 
 def run(args: argparse.Namespace) -> int:
     failed = 0
-    for path in args.files:
+    for path in spec_files(args.files):
         try:
             networks = load_program(path).check()
         except ArchError as error:
@@ -21,8 +24,11 @@ def run(args: argparse.Namespace) -> int:
         if not networks:
             print(f"{path}: ok (blocks only)")
         for network in networks:
-            layers, total = len(network.layers), network.total_params.total
-            print(f"{path}: ok, {network.name}, {_count(layers, 'layer')}, {_count(total, 'parameter')}")
+            layers, params = len(network.layers), network.total_params
+            print(
+                f"{path}: ok, {network.name}, {_count(layers, 'layer')}, "
+                f"{_count(params.total, 'parameter')} ({params.trainable:,} trainable)"
+            )
     return 1 if failed else 0
 
 

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import argparse
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from resnet_dsl.errors import ArchError
@@ -26,6 +27,15 @@ def load_network(args: argparse.Namespace, path: str | None = None) -> Network:
 
     overrides = dict(parse_assignment(item) for item in getattr(args, "overrides", []) or [])
     return load_program(path or args.file).expand(getattr(args, "network", None), overrides)
+
+
+def spec_files(paths: list[str]) -> Iterator[str]:
+    """The paths given, each directory replaced by the `.arch` files under it, sorted."""
+    for path in paths:
+        if Path(path).is_dir():
+            yield from sorted(str(p) for p in Path(path).rglob("*.arch"))
+        else:
+            yield path
 
 
 def guarded(run: Callable[[argparse.Namespace], int]) -> Callable[[argparse.Namespace], int]:

@@ -12,10 +12,9 @@ from __future__ import annotations
 import argparse
 import difflib
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 
-from resnet_dsl.commands.common import report
+from resnet_dsl.commands.common import report, spec_files
 from resnet_dsl.errors import ArchError
 from resnet_dsl.formatter import format_source
 from resnet_dsl.loader import read_spec
@@ -25,7 +24,7 @@ from resnet_dsl.output import write_output
 def run(args: argparse.Namespace) -> int:
     changed: list[str] = []
     failed = 0
-    for path in _spec_files(args.files):
+    for path in spec_files(args.files):
         try:
             text = read_spec(path)  # as stored: CRLF kept, which the layout then fixes
             formatted = format_source(text, path)
@@ -62,14 +61,6 @@ def run(args: argparse.Namespace) -> int:
 def _labels(path: str) -> tuple[str, str]:
     """`a/specs/x.arch`, `b/specs/x.arch` as git writes them, so `git apply` takes the diff."""
     return (path, path) if Path(path).is_absolute() else (f"a/{path}", f"b/{path}")
-
-
-def _spec_files(paths: list[str]) -> Iterator[str]:
-    for path in paths:
-        if Path(path).is_dir():
-            yield from sorted(str(p) for p in Path(path).rglob("*.arch"))
-        else:
-            yield path
 
 
 def _summarize(changed: int, failed: int, dry_run: bool) -> None:

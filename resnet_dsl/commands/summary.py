@@ -1,4 +1,8 @@
-"""`resnet-dsl summary FILE [--json]`: shapes, parameters and MACs, no TensorFlow."""
+"""`resnet-dsl summary FILE [--layers] [--json] [--batch N]`: the figures, no TensorFlow.
+
+Per stage by default (input, stem, each stage, head: blocks, output shape, parameters,
+MACs, receptive field, activation memory), per layer with `--layers`; `--json` holds both.
+"""
 
 from __future__ import annotations
 
@@ -6,11 +10,16 @@ import argparse
 import json
 
 from resnet_dsl.commands.common import guarded, load_network
-from resnet_dsl.summary import render_table, summary
+from resnet_dsl.summary import render_stages, render_table, summary
 
 
 @guarded
 def run(args: argparse.Namespace) -> int:
     network = load_network(args)
-    print(json.dumps(summary(network), indent=2) if args.json else render_table(network))
+    if args.json:
+        print(json.dumps(summary(network, args.batch), indent=2))
+    elif args.layers:
+        print(render_table(network))
+    else:
+        print(render_stages(network, args.batch))
     return 0

@@ -1,0 +1,364 @@
+"""`resnet-dsl lsp` through a real client session: pygls's client starts the server as a
+subprocess and speaks JSON-RPC to it over stdio, as an editor does."""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+from pathlib import Path
+
+import pytest
+from lsprotocol import types as lsp
+from pygls.lsp.client import BaseLanguageClient
+
+from resnet_dsl.api import load
+from resnet_dsl.formatter import format_source
+from resnet_dsl.resources import PRELUDE
+from tests.conftest import REPO
+
+RESNET101 = REPO / "specs" / "resnet101.arch"
+RESNET152 = REPO / "specs" / "resnet152.arch"
+
+LIBRARY = """\
+# A block of this library.
+# It says what it is for.
+block twin(filters, stride = 1) {
+  main {
+    conv(filters, 3, stride=stride, padding=same) -> bn -> relu
+  }
+  shortcut {
+    conv(filters, 1, stride=stride) -> bn
+  }
+  out = add(main, shortcut) -> relu
+}
+
+network Small(input = 32x32x3, classes = 10, width = 16) {
+  stem {
+    conv1: conv(width, 3, padding=same) -> bn -> relu
+  }
+  stage s1: twin(width) * 2
+  stage s2: twin(2 * width, stride=2)
+  head {
+    global_avgpool -> dense(classes) as "fc"
+  }
+}
+"""
+
+MAIN = """\
+import "lib.arch"
+
+network Wide = Small(width = 32)
+"""
+
+
+class Session:
+    """A client and its server subprocess, driven from synchronous tests by one event loop."""
+
+    def __init__(self) -> None:
+        self.loop = asyncio.new_event_loop()
+        self.client = BaseLanguageClient("test-client", "1")
+        self.diagnostics: dict[str, list[list[lsp.Diagnostic]]] = {}
+        self.versions: dict[str, int] = {}
+
+        @self.client.feature(lsp.TEXT_DOCUMENT_PUBLISH_DIAGNOSTICS)
+        def published(params: lsp.PublishDiagnosticsParams) -> None:
+            self.diagnostics.setdefault(params.uri, []).append(list(params.diagnostics))
+
+    def run(self, awaitable):
+        return self.loop.run_until_complete(asyncio.wait_for(awaitable, timeout=60))
+
+    def start(self) -> None:
+        self.run(self.client.start_io(sys.executable, "-m", "resnet_dsl", "lsp", cwd=str(REPO)))
+        result = self.run(
+            self.client.initialize_async(
+                lsp.InitializeParams(capabilities=lsp.ClientCapabilities(), root_uri=REPO.as_uri())
+            )
+        )
+        self.capabilities = result.capabilities
+        self.client.initialized(lsp.InitializedParams())
+
+    def stop(self) -> None:
+        self.run(self.client.shutdown_async(None))
+        self.client.exit(None)
+        self.run(self.client.stop())
+        self.loop.close()
+
+    def wait_for_diagnostics(self, uri: str, count: int) -> list[lsp.Diagnostic]:
+        async def wait() -> None:
+            while len(self.diagnostics.get(uri, [])) < count:
+                await asyncio.sleep(0.01)
+
+        self.run(wait())
+        return self.diagnostics[uri][count - 1]
+
+    def open(self, path: Path, text: str | None = None) -> tuple[str, list[lsp.Diagnostic]]:
+        uri = path.as_uri()
+        seen = len(self.diagnostics.get(uri, []))
+        self.versions[uri] = 1
+        document = lsp.TextDocumentItem(
+            uri=uri, language_id="arch", version=1, text=path.read_text(encoding="utf-8") if text is None else text
+        )
+        self.client.text_document_did_open(lsp.DidOpenTextDocumentParams(text_document=document))
+        return uri, self.wait_for_diagnostics(uri, seen + 1)
+
+    def change(self, uri: str, text: str) -> list[lsp.Diagnostic]:
+        seen = len(self.diagnostics.get(uri, []))
+        self.versions[uri] += 1
+        self.client.text_document_did_change(
+            lsp.DidChangeTextDocumentParams(
+                text_document=lsp.VersionedTextDocumentIdentifier(uri=uri, version=self.versions[uri]),
+                content_changes=[lsp.TextDocumentContentChangeWholeDocument(text=text)],
+            )
+        )
+        return self.wait_for_diagnostics(uri, seen + 1)
+
+    def hover(self, uri: str, line: int, character: int) -> str | None:
+        where = lsp.TextDocumentIdentifier(uri=uri)
+        found = self.run(
+            self.client.text_document_hover_async(
+                lsp.HoverParams(text_document=where, position=lsp.Position(line=line, character=character))
+            )
+        )
+        return found.contents.value if found else None
+
+    def definition(self, uri: str, line: int, character: int) -> lsp.Location | None:
+        where = lsp.TextDocumentIdentifier(uri=uri)
+        found = self.run(
+            self.client.text_document_definition_async(
+                lsp.DefinitionParams(text_document=where, position=lsp.Position(line=line, character=character))
+            )
+        )
+        return found[0] if isinstance(found, list) else found
+
+    def completion(self, uri: str, line: int, character: int) -> list[str]:
+        where = lsp.TextDocumentIdentifier(uri=uri)
+        found = self.run(
+            self.client.text_document_completion_async(
+                lsp.CompletionParams(text_document=where, position=lsp.Position(line=line, character=character))
+            )
+        )
+        items = found.items if isinstance(found, lsp.CompletionList) else found
+        return [item.label for item in items]
+
+
+@pytest.fixture(scope="module")
+def session():
+    session = Session()
+    session.start()
+    yield session
+    session.stop()
+
+
+@pytest.fixture(scope="module")
+def workspace(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    folder = tmp_path_factory.mktemp("workspace")
+    (folder / "lib.arch").write_text(LIBRARY, encoding="utf-8")
+    (folder / "main.arch").write_text(MAIN, encoding="utf-8")
+    return folder
+
+
+def _position(text: str, needle: str, nth: int = 0, shift: int = 1) -> tuple[int, int]:
+    """0-based (line, character) inside the nth occurrence of `needle`."""
+    index = -1
+    for _ in range(nth + 1):
+        index = text.index(needle, index + 1)
+    line = text.count("\n", 0, index)
+    return line, index - (text.rfind("\n", 0, index) + 1) + shift
+
+
+def test_the_server_says_what_it_can_do(session: Session):
+    capabilities = session.capabilities
+    assert capabilities.hover_provider
+    assert capabilities.definition_provider
+    assert capabilities.completion_provider is not None
+    assert capabilities.document_formatting_provider
+    assert capabilities.document_symbol_provider
+
+
+def test_diagnostics_as_you_type_are_checks_errors(session: Session, workspace: Path, cli):
+    path = workspace / "lib.arch"
+    uri, found = session.open(path)
+    assert found == []
+    broken = LIBRARY.replace("twin(width) * 2", "twinn(width) * 2")
+    (found_error,) = session.change(uri, broken)
+    # the same message, place and hint as `resnet-dsl check`
+    scratch = workspace / "broken.arch"
+    scratch.write_text(broken, encoding="utf-8")
+    check = cli("check", str(scratch))
+    assert check.returncode == 1
+    assert "unknown block 'twinn'" in found_error.message
+    assert "hint: did you mean 'twin'?" in found_error.message
+    line, column = _position(broken, "twinn(width)", shift=0)
+    assert (found_error.range.start.line, found_error.range.start.character) == (line, column)
+    assert f":{line + 1}:{column + 1}: error: unknown block 'twinn'" in check.stderr
+    assert found_error.severity == lsp.DiagnosticSeverity.Error
+    assert session.change(uri, LIBRARY) == []
+
+
+def test_a_syntax_error_is_located(session: Session, workspace: Path):
+    uri, _ = session.open(workspace / "lib.arch")
+    broken = LIBRARY.replace("stage s2: twin", "stage s2 twin")
+    (error,) = session.change(uri, broken)
+    assert error.message.startswith("unexpected name 'twin'; expected ':'")
+    assert (error.range.start.line, error.range.start.character) == _position(broken, "twin(2", shift=0)
+    session.change(uri, LIBRARY)
+
+
+def test_an_error_in_an_imported_file_points_at_the_import(session: Session, workspace: Path):
+    (workspace / "bad_lib.arch").write_text("block b(f) { main { conv(f, 0) } out = add(main, shortcut) }\n")
+    text = 'import "bad_lib.arch"\n\nnetwork N(input = 8x8x3) {\n  stage s: b(4)\n}\n'
+    (workspace / "uses_bad.arch").write_text(text)
+    _, (error,) = session.open(workspace / "uses_bad.arch")
+    assert "bad_lib.arch:1:" in error.message
+    assert error.range.start.line == 0
+    assert error.related_information and error.related_information[0].location.uri.endswith("bad_lib.arch")
+
+
+def test_hover_on_a_layer_shows_its_shape_params_and_macs(session: Session):
+    text = RESNET101.read_text(encoding="utf-8")
+    uri, _ = session.open(RESNET101)
+    network = load(RESNET101)
+    conv = network.layer("conv1_conv")
+    found = session.hover(uri, *_position(text, "conv(64, 7"))
+    assert found is not None
+    assert "**conv1_conv**" in found
+    assert "(None, " + ", ".join(map(str, conv.output_shape)) + ")" in found
+    assert f"params {conv.params.total:,}" in found
+    assert f"MACs {conv.macs:,}" in found
+    fc = network.layer("fc")
+    found = session.hover(uri, *_position(text, 'dense(classes) as "fc"'))
+    assert "**fc**" in found and f"params {fc.params.total:,}" in found
+
+
+def test_hover_on_a_stage_shows_its_totals(session: Session):
+    text = RESNET101.read_text(encoding="utf-8")
+    uri, _ = session.open(RESNET101)
+    network = load(RESNET101)
+    layers = [layer for layer in network.layers if layer.origin.stage == "conv4"]
+    found = session.hover(uri, *_position(text, "conv4"))
+    assert "**stage conv4**" in found
+    assert "23 blocks" in found
+    assert f"params {sum(layer.params.total for layer in layers):,}" in found
+    assert f"MACs {sum(layer.macs for layer in layers):,}" in found
+    assert "(None, 14, 14, 1024)" in found
+
+
+def test_hover_on_a_block_call_shows_its_blocks_and_the_definition(session: Session):
+    text = RESNET101.read_text(encoding="utf-8")
+    uri, _ = session.open(RESNET101)
+    network = load(RESNET101)
+    found = session.hover(uri, *_position(text, "bottleneck(256)"))
+    assert "conv4_block2 .. conv4_block23 (22 blocks)" in found
+    names = {name for block in network.stages[2].blocks[1:] for name in block.layers}
+    params = sum(layer.params.total for layer in network.layers if layer.name in names)
+    assert f"params {params:,}" in found
+    assert "block bottleneck(filters)" in found
+    assert "the stride sits on the 3x3 convolution" in found  # its doc comment, from the prelude
+
+
+def test_hover_on_a_block_name_shows_signature_and_doc(session: Session, workspace: Path):
+    uri, _ = session.open(workspace / "lib.arch")
+    found = session.hover(uri, *_position(LIBRARY, "twin(filters"))
+    assert "block twin(filters, stride = 1)" in found
+    assert "A block of this library. It says what it is for." in found
+
+
+def test_hover_on_a_layer_of_a_block_lists_each_use(session: Session, workspace: Path):
+    uri, _ = session.open(workspace / "lib.arch")
+    found = session.hover(uri, *_position(LIBRARY, "conv(filters, 1"))
+    assert "made 3 times" in found
+    assert "(None, 32, 32, 16)" in found and "(None, 16, 16, 32)" in found
+
+
+def test_go_to_definition(session: Session, workspace: Path):
+    uri, _ = session.open(workspace / "lib.arch")
+    # a block of this file
+    found = session.definition(uri, *_position(LIBRARY, "twin(width)"))
+    assert found.uri == uri and found.range.start.line == 2
+    # a prelude block
+    spec = RESNET101.read_text(encoding="utf-8")
+    uri101, _ = session.open(RESNET101)
+    found = session.definition(uri101, *_position(spec, "bottleneck_projection(128)"))
+    assert Path(found.uri.removeprefix("file://")).resolve() == PRELUDE.resolve()
+    line = PRELUDE.read_text(encoding="utf-8").splitlines()[found.range.start.line]
+    assert line.startswith("block bottleneck_projection(")
+    # an imported file, and the base of a derived network
+    main_uri, _ = session.open(workspace / "main.arch")
+    found = session.definition(main_uri, *_position(MAIN, "lib.arch"))
+    assert found.uri == (workspace / "lib.arch").as_uri()
+    found = session.definition(main_uri, *_position(MAIN, "Small("))
+    assert found.uri == (workspace / "lib.arch").as_uri()
+    assert found.range.start.line == LIBRARY.splitlines().index(
+        "network Small(input = 32x32x3, classes = 10, width = 16) {"
+    )
+    # a parameter
+    found = session.definition(uri, *_position(LIBRARY, "filters, 3"))
+    assert (found.range.start.line, found.range.start.character) == _position(LIBRARY, "filters, stride", shift=0)
+
+
+def test_completion(session: Session, workspace: Path):
+    uri, _ = session.open(workspace / "lib.arch")
+    # layer options and parameters in scope, inside a layer's parentheses
+    labels = session.completion(uri, *_position(LIBRARY, "padding=same", shift=0))
+    assert {"stride=", "padding=", "groups=", "filters"} <= set(labels)
+    assert "twin" not in labels
+    # a block's parameters inside a block call
+    labels = session.completion(uri, *_position(LIBRARY, "width) * 2", shift=0))
+    assert {"filters=", "stride=", "width", "classes"} <= set(labels)
+    # block names after a stage label
+    text = LIBRARY.replace("  stage s2: twin(2 * width, stride=2)\n", "  stage s2: \n")
+    session.change(uri, text)
+    labels = session.completion(uri, *_position(text, "stage s2: ", shift=10))
+    assert {"twin", "bottleneck", "identity"} <= set(labels)
+    assert "conv" not in labels
+    # layer names on a new line, even while the text does not parse
+    text = LIBRARY.replace("    global_avgpool ->", "    glo\n    global_avgpool ->")
+    session.change(uri, text)
+    labels = session.completion(uri, *_position(text, "    glo\n", shift=7))
+    assert {"global_avgpool", "conv", "bn", "relu", "dense"} <= set(labels)
+    session.change(uri, LIBRARY)
+
+
+def test_formatting_is_fmt(session: Session, workspace: Path):
+    messy = "network  N(input=8x8x3){\n stage s :   basic( 4 )   # keep me\n}\n"
+    path = workspace / "messy.arch"
+    path.write_text(messy, encoding="utf-8")
+    uri, _ = session.open(path)
+    edits = session.run(
+        session.client.text_document_formatting_async(
+            lsp.DocumentFormattingParams(
+                text_document=lsp.TextDocumentIdentifier(uri=uri),
+                options=lsp.FormattingOptions(tab_size=2, insert_spaces=True),
+            )
+        )
+    )
+    assert len(edits) == 1
+    assert edits[0].new_text == format_source(messy)
+    assert "# keep me" in edits[0].new_text
+    assert (edits[0].range.start.line, edits[0].range.end.line) == (0, 3)
+
+
+def test_document_symbols(session: Session, workspace: Path):
+    uri, _ = session.open(workspace / "lib.arch")
+    found = session.run(
+        session.client.text_document_document_symbol_async(
+            lsp.DocumentSymbolParams(text_document=lsp.TextDocumentIdentifier(uri=uri))
+        )
+    )
+    outline = {symbol.name: symbol for symbol in found}
+    assert set(outline) == {"twin", "Small"}
+    assert outline["twin"].kind == lsp.SymbolKind.Function
+    assert [child.name for child in outline["Small"].children] == ["stem", "s1", "s2", "head"]
+    main_uri, _ = session.open(workspace / "main.arch")
+    (derived,) = session.run(
+        session.client.text_document_document_symbol_async(
+            lsp.DocumentSymbolParams(text_document=lsp.TextDocumentIdentifier(uri=main_uri))
+        )
+    )
+    assert derived.name == "Wide" and derived.detail == "= Small(...)"
+
+
+def test_static_commands_do_not_import_pygls(cli):
+    result = cli("check", "specs/resnet50.arch", env={"PYTHONPROFILEIMPORTTIME": "1"})
+    assert result.returncode == 0
+    assert "pygls" not in result.stderr and "lsprotocol" not in result.stderr
