@@ -216,3 +216,104 @@ def test_check_stops_when_a_file_expands_too_many_layers(workdir: Path, capsys: 
     assert main(["check", "t.arch"]) == 1
     err = capsys.readouterr().err
     assert re.match(r"t.arch:\d+:1: error: the networks before this one have more than 100,000 layers together", err)
+
+
+# ----------------------------------------------------- review tools, API --
+
+
+@pytest.mark.parametrize(
+    ("what", "setup", "note"),
+    [
+        (
+            "fifo",
+            _fifo("t.arch"),
+            "# resnet-dsl describe: cannot read t.arch: it is a FIFO (named pipe), not a regular file",
+        ),
+        (
+            "not UTF-8",
+            lambda tmp: (tmp / "t.arch").write_bytes(b"network \xff"),
+            "# resnet-dsl describe: not UTF-8: byte 0xff cannot be decoded; shown as its text",
+        ),
+        (
+            "too large",
+            lambda tmp: (tmp / "t.arch").write_text("#" * 1_000_001),
+            "# resnet-dsl describe: cannot read t.arch: it is larger than 1,000,000 bytes; shown as its text",
+        ),
+        ("too deep", lambda tmp: (tmp / "t.arch").write_text(net(", a = " + "[" * 300 + "]" * 300)), None),
+    ],
+    ids=["fifo", "not UTF-8", "too large", "too deep"],
+)
+def test_textconv_never_fails(
+    workdir: Path, capsys: pytest.CaptureFixture[str], what: str, setup: Setup, note: str | None
+) -> None:
+    setup(workdir)
+    assert main(["describe", "--textconv", "t.arch"]) == 0
+    out = capsys.readouterr().out
+    if note is not None:
+        assert out.splitlines()[0].startswith(note), out[:300]
+    else:
+        assert out.startswith("network N(input = 8x8x3, a = [[["), "shown as its text"
+
+
+def test_the_summary_function_works_on_every_call_whatever_was_imported() -> None:
+    import resnet_dsl.summary  # the submodule: it must not replace the function
+
+    network = resnet_dsl.load("specs/resnet18.arch")
+    first = resnet_dsl.summary(network)
+    assert resnet_dsl.summary(network) == first
+    from resnet_dsl import summary
+
+    assert callable(summary) and summary(network)["params"]["total"] == 11_699_112
+    assert {"summary", "load", "loads", "to_keras", "to_python", "ArchError", "Network"} <= set(dir(resnet_dsl))
+    for name in resnet_dsl.__all__:
+        assert getattr(resnet_dsl, name) is not None
+
+
+@pytest.mark.parametrize(
+    ("call", "message"),
+    [
+        (lambda: resnet_dsl.loads(None), "loads() argument 'text' must be a str, not NoneType"),
+        (lambda: resnet_dsl.loads(b"network"), "loads() argument 'text' must be a str, not bytes"),
+        (lambda: resnet_dsl.load(None), "load() argument 'path' must be a str or a path, not NoneType"),
+        (
+            lambda: resnet_dsl.load("specs/resnet18.arch", overrides={1: 10}),
+            "argument 'overrides' has a key 1 of type int",
+        ),
+        (
+            lambda: resnet_dsl.load("specs/resnet18.arch", overrides=[("classes", 1)]),
+            "argument 'overrides' must be a mapping",
+        ),
+        (
+            lambda: resnet_dsl.load("specs/resnet18.arch", overrides={"classes": {}}),
+            "argument 'overrides' sets 'classes' to a value of type dict",
+        ),
+        (
+            lambda: resnet_dsl.load("specs/resnet18.arch", network=3),
+            "argument 'network' must be a str or None, not int",
+        ),
+    ],
+    ids=["loads None", "loads bytes", "load None", "override key", "overrides list", "override value", "network"],
+)
+def test_wrong_types_are_a_type_error_naming_the_argument(call: Callable[[], object], message: str) -> None:
+    with pytest.raises(TypeError) as raised:
+        call()
+    assert str(raised.value).startswith(message)
+
+
+def test_overrides_from_python_are_held_to_the_limits() -> None:
+    deep: list = [1]
+    for _ in range(5000):
+        deep = [deep]
+    for value, message in (
+        (deep, "nested more than 100 levels deep"),
+        (2**80, TOO_BIG),
+        (float("inf"), "number out of range: inf"),
+    ):
+        with pytest.raises(resnet_dsl.ArchError) as raised:
+            resnet_dsl.load("specs/resnet18.arch", overrides={"depths": value})
+        assert raised.value.render().splitlines()[0] == f"override: error: {message}"
+
+
+def test_repr_of_a_network_is_one_short_line() -> None:
+    network = resnet_dsl.load("specs/resnet152.arch")
+    assert repr(network) == "<Network 'ResNet152': 521 layers, 60,344,232 parameters, from specs/resnet152.arch>"
