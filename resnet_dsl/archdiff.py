@@ -19,9 +19,12 @@ from typing import Any, Literal
 from pydantic import BaseModel
 
 from resnet_dsl.formatter import item_text, layer_text
-from resnet_dsl.network import BlockInstance, Initializer, Layer, Network, StageInstance
+from resnet_dsl.memory import activation_bytes
+from resnet_dsl.network import BlockInstance, Initializer, Layer, Network, Shape, StageInstance
+from resnet_dsl.receptive import Field, fields, last_field
 
 Status = Literal["added", "removed", "changed"]
+StageStatus = Literal["added", "removed", "changed", "renamed"]
 JSON_FORMAT = "resnet-dsl-archdiff/1"
 OUTSIDE = "<in>"
 """The name a layer's input from another section gets when sections are compared."""
@@ -29,10 +32,10 @@ OUTSIDE = "<in>"
 
 @dataclass(frozen=True, kw_only=True)
 class Delta:
-    """A count before and after: parameters, MACs, blocks or layers."""
+    """A count before and after: parameters, MACs, blocks, layers, bytes or pixels."""
 
-    old: int
-    new: int
+    old: int | float
+    new: int | float
 
     @property
     def difference(self) -> int:
@@ -84,15 +87,23 @@ class BlockRun:
 
 @dataclass(frozen=True, kw_only=True)
 class StageDiff:
-    """A stage of either network that differs: its blocks, its shape, its layers."""
+    """A stage of either network that differs: its blocks, its input, its shape, its layers.
+
+    A stage of the old network found whole under another label in the new one is
+    `renamed` (`old_label` -> `label`), not removed and added."""
 
     label: str
-    status: Status
+    status: StageStatus
     blocks: Delta
+    old_label: str | None = None
     composition_old: str = ""
     composition_new: str = ""
     output_shape_old: tuple[int, ...] | None = None
     output_shape_new: tuple[int, ...] | None = None
+    input_shape_old: tuple[int, ...] | None = None
+    input_shape_new: tuple[int, ...] | None = None
+    """The shape a stage reads from the section before it: a wider input changes the
+    parameters of its first layers though its blocks are called the same way."""
     runs: tuple[BlockRun, ...] = ()
     layers_added: int = 0
     layers_removed: int = 0
@@ -111,11 +122,17 @@ class DefinitionDiff:
 
 @dataclass(frozen=True, kw_only=True)
 class CostRow:
-    """Parameters and MACs of one section (stem, a stage, head, or "total") on both sides."""
+    """What one section (stem, a stage, head, or "total") costs on both sides: parameters,
+    MACs, activation bytes per sample, and the receptive field of its last feature map
+    (in pixels, the larger axis; None where neither side has a feature map)."""
 
     section: str
     params: Delta
     macs: Delta
+    activations: Delta
+    receptive_field: Delta | None = None
+    old_section: str | None = None
+    """The stage's label in the old network, where it was renamed."""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -152,13 +169,16 @@ def diff(old: Network, new: Network, *, old_source: str | None = None, new_sourc
     own source files), e.g. the paths given on the command line.
     """
     old_groups, new_groups = section_layers(old), section_layers(new)
-    labels = _merge_order([s.label for s in old.stages], [s.label for s in new.stages])
+    renamed = _renames(old, new, old_groups, new_groups)  # new label -> old label
+    new_label = {before: after for after, before in renamed.items()}
+    labels = _merge_order([new_label.get(s.label, s.label) for s in old.stages], [s.label for s in new.stages])
     old_stages = {s.label: s for s in old.stages}
     new_stages = {s.label: s for s in new.stages}
-    stages = [_stage(label, old_stages.get(label), new_stages.get(label), old_groups, new_groups) for label in labels]
-    sections = ["stem", *labels, "head"]
-    costs = [_cost(section, old_groups.get(section, []), new_groups.get(section, [])) for section in sections]
-    costs.append(_cost("total", old.layers, new.layers))
+    sides = _Sides(old, new, old_groups, new_groups)
+    stages = [_stage(label, renamed.get(label, label), old_stages, new_stages.get(label), sides) for label in labels]
+    costs = [sides.cost("stem", "stem")]
+    costs += [sides.cost(renamed.get(label, label), label) for label in labels]
+    costs += [sides.cost("head", "head"), sides.cost("total", "total")]
     return ArchDiff(
         old_name=old.name,
         new_name=new.name,
@@ -221,13 +241,76 @@ def _merge_order(old: Sequence[str], new: Sequence[str]) -> list[str]:
     return merged + pending
 
 
-def _cost(section: str, old: Iterable[Layer], new: Iterable[Layer]) -> CostRow:
-    old, new = list(old), list(new)
-    return CostRow(
-        section=section,
-        params=Delta(old=sum(layer.params.total for layer in old), new=sum(layer.params.total for layer in new)),
-        macs=Delta(old=sum(layer.macs for layer in old), new=sum(layer.macs for layer in new)),
+class _Sides:
+    """Both networks, their layers by section and their receptive fields."""
+
+    def __init__(
+        self, old: Network, new: Network, old_groups: dict[str, list[Layer]], new_groups: dict[str, list[Layer]]
+    ) -> None:
+        self.old, self.new = old, new
+        self.old_groups, self.new_groups = old_groups, new_groups
+        self.old_fields, self.new_fields = fields(old), fields(new)
+
+    def layers(self, side: Network, section: str) -> Sequence[Layer]:
+        if section == "total":
+            return side.layers
+        return (self.old_groups if side is self.old else self.new_groups).get(section, [])
+
+    def cost(self, old_section: str, new_section: str) -> CostRow:
+        old, new = self.layers(self.old, old_section), self.layers(self.new, new_section)
+        old_field, new_field = last_field(old, self.old_fields), last_field(new, self.new_fields)
+        return CostRow(
+            section=new_section,
+            params=Delta(old=sum(layer.params.total for layer in old), new=sum(layer.params.total for layer in new)),
+            macs=Delta(old=sum(layer.macs for layer in old), new=sum(layer.macs for layer in new)),
+            activations=Delta(old=activation_bytes(old), new=activation_bytes(new)),
+            receptive_field=None
+            if old_field is None and new_field is None
+            else Delta(old=_pixels(old_field), new=_pixels(new_field)),
+            old_section=old_section if old_section != new_section else None,
+        )
+
+    def input_shape(self, side: Network, section: str) -> Shape | None:
+        """The shape the section reads from outside it (its first such input)."""
+        layers = self.layers(side, section)
+        for layer in layers:
+            if OUTSIDE in layer.inputs:
+                original = side.layer(layer.name)
+                local = {item.name for item in layers}
+                outside = next(name for name in original.inputs if name not in local)
+                return side.layer(outside).output_shape
+        return None
+
+
+def _pixels(field: Field | None) -> int | float:
+    return 0 if field is None else max(field.sizes)
+
+
+def _content(stage: StageInstance, layers: Sequence[Layer]) -> tuple[Any, ...]:
+    """What a stage is, whatever its label: its blocks' calls and shapes, its layers' configs."""
+    return (
+        tuple((b.block, b.args, b.output_shape) for b in stage.blocks),
+        tuple((layer.config, layer.output_shape, layer.params, layer.macs) for layer in layers),
     )
+
+
+def _renames(
+    old: Network, new: Network, old_groups: dict[str, list[Layer]], new_groups: dict[str, list[Layer]]
+) -> dict[str, str]:
+    """New label -> old label, for each stage found only in the new network whose content
+    equals that of a stage found only in the old one (paired in order)."""
+    old_labels, new_labels = {s.label for s in old.stages}, {s.label for s in new.stages}
+    gone = [s for s in old.stages if s.label not in new_labels]
+    renamed: dict[str, str] = {}
+    for stage in new.stages:
+        if stage.label in old_labels:
+            continue
+        content = _content(stage, new_groups.get(stage.label, []))
+        candidates = (g for g in gone if g.label not in renamed.values())
+        match = next((g for g in candidates if _content(g, old_groups.get(g.label, [])) == content), None)
+        if match is not None:
+            renamed[stage.label] = match.label
+    return renamed
 
 
 def plain(value: Any) -> Any:
@@ -404,13 +487,34 @@ def _runs(old: StageInstance | None, new: StageInstance | None) -> list[BlockRun
 
 def _stage(
     label: str,
-    old: StageInstance | None,
+    old_label: str,
+    old_stages: dict[str, StageInstance],
     new: StageInstance | None,
-    old_groups: dict[str, list[Layer]],
-    new_groups: dict[str, list[Layer]],
+    sides: _Sides,
 ) -> StageDiff | None:
-    old_layers = {layer.name: layer for layer in old_groups.get(label, [])}
-    new_layers = {layer.name: layer for layer in new_groups.get(label, [])}
+    old = old_stages.get(old_label)
+    old_shapes = {
+        "output_shape_old": old.blocks[-1].output_shape if old and old.blocks else None,
+        "input_shape_old": sides.input_shape(sides.old, old_label) if old else None,
+    }
+    new_shapes = {
+        "output_shape_new": new.blocks[-1].output_shape if new and new.blocks else None,
+        "input_shape_new": sides.input_shape(sides.new, label) if new else None,
+    }
+    if old_label != label:
+        assert old is not None and new is not None
+        return StageDiff(
+            label=label,
+            old_label=old_label,
+            status="renamed",
+            blocks=Delta(old=len(old.blocks), new=len(new.blocks)),
+            composition_old=composition(old),
+            composition_new=composition(new),
+            **old_shapes,
+            **new_shapes,
+        )
+    old_layers = {layer.name: layer for layer in sides.old_groups.get(label, [])}
+    new_layers = {layer.name: layer for layer in sides.new_groups.get(label, [])}
     changed_layers = sum(1 for name in old_layers.keys() & new_layers.keys() if old_layers[name] != new_layers[name])
     runs = _runs(old, new)
     if old == new and not changed_layers and old_layers.keys() == new_layers.keys():
@@ -421,8 +525,8 @@ def _stage(
         blocks=Delta(old=len(old.blocks) if old else 0, new=len(new.blocks) if new else 0),
         composition_old=composition(old),
         composition_new=composition(new),
-        output_shape_old=old.blocks[-1].output_shape if old and old.blocks else None,
-        output_shape_new=new.blocks[-1].output_shape if new and new.blocks else None,
+        **old_shapes,
+        **new_shapes,
         runs=tuple(runs),
         layers_added=len(new_layers.keys() - old_layers.keys()),
         layers_removed=len(old_layers.keys() - new_layers.keys()),

@@ -99,10 +99,17 @@ def build_parser() -> argparse.ArgumentParser:
     diff.add_argument("old", metavar="OLD")
     diff.add_argument("new", metavar="NEW")
     diff.add_argument("--format", choices=("text", "json", "markdown"), default="text")
+    diff.add_argument(
+        "--picture", action="store_true", help="with --format markdown: add a Mermaid picture of the changed stages"
+    )
+    _spec_options(diff)
 
-    graph = commands.add_parser("graph", help="draw the network (.dot, or .svg/.png with Graphviz)")
+    graph = commands.add_parser("graph", help="draw the network (.dot or Mermaid .mmd; .svg/.png with Graphviz)")
     graph.add_argument("file", metavar="FILE")
-    graph.add_argument("-o", "--output", type=_output_path, required=True, metavar="OUT.{dot,svg,png}")
+    graph.add_argument("-o", "--output", type=_output_path, required=True, metavar="OUT.{dot,mmd,svg,png}")
+    graph.add_argument(
+        "--format", choices=("dot", "mermaid", "svg", "png"), help="the picture's format (default: from OUT's suffix)"
+    )
     graph.add_argument("--expand", action="store_true", help="draw every layer, not one node per stage")
     _spec_options(graph)
 

@@ -16,7 +16,7 @@ ASCII literals; the spec path appears only in an escaped comment.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
@@ -57,6 +57,14 @@ KERAS_CLASSES: dict[str, str] = {
     "batchnorm": "BatchNormalization",
     "activation": "Activation",
     "zeropad": "ZeroPadding2D",
+    "channelpad": "ZeroPadding2D",
+    "subsample": "MaxPooling2D",
+    "upsample": "UpSampling2D",
+    "depthwise_conv2d": "DepthwiseConv2D",
+    "separable_conv2d": "SeparableConv2D",
+    "groupnorm": "GroupNormalization",
+    "layernorm": "LayerNormalization",
+    "reshape": "Reshape",
     "maxpool": "MaxPooling2D",
     "avgpool": "AveragePooling2D",
     "global_avgpool": "GlobalAveragePooling2D",
@@ -77,9 +85,40 @@ KERAS_KEYWORDS: dict[str, str] = {
     "init": "kernel_initializer",
     "size": "pool_size",
     "function": "activation",
+    "depthwise_init": "depthwise_initializer",
+    "pointwise_init": "pointwise_initializer",
+    "shape": "target_shape",
 }
 """Op options (`ops.OPS`) whose Keras keyword differs; every other option keeps its name,
 which is also its field in the typed config."""
+
+KIND_KEYWORDS: dict[str, dict[str, str]] = {
+    "depthwise_conv2d": {"init": "depthwise_initializer"},
+    "upsample": {"size": "size"},
+    "channelpad": {"channels": "padding"},
+}
+"""Where one kind of layer names an option otherwise than `KERAS_KEYWORDS` says."""
+
+
+def keras_keyword(kind: str, option: str) -> str:
+    """The Keras keyword (and config field) of an op option in a layer of this kind."""
+    return KIND_KEYWORDS.get(kind, {}).get(option) or KERAS_KEYWORDS.get(option, option)
+
+
+def _channelpad_args(sources: Mapping[str, str]) -> tuple[Arg, ...]:
+    return Arg(f"((0, 0), {sources['channels']})"), Arg('"channels_first"', "data_format")
+
+
+def _subsample_args(sources: Mapping[str, str]) -> tuple[Arg, ...]:
+    return Arg("1"), Arg(sources["stride"], "strides")
+
+
+CUSTOM_ARGS: dict[str, Callable[[Mapping[str, str]], tuple[Arg, ...]]] = {
+    "channelpad": _channelpad_args,
+    "subsample": _subsample_args,
+}
+"""Kinds whose Keras arguments are not their options one for one (see `network.py`'s configs):
+the arguments from the options' source, by option name."""
 
 CALL_KEYWORDS = frozenset({"training"})
 """Options passed when the layer is called, as the seed does: `BatchNormalization()(x, training=True)`."""
@@ -89,6 +128,13 @@ POSITIONAL_FIELDS: dict[str, tuple[str, ...]] = {
     "dense": ("units",),
     "activation": ("activation",),
     "zeropad": ("padding",),
+    "channelpad": ("padding",),
+    "subsample": ("pool_size",),
+    "upsample": ("size",),
+    "depthwise_conv2d": ("kernel_size",),
+    "separable_conv2d": ("filters", "kernel_size"),
+    "groupnorm": ("groups",),
+    "reshape": ("target_shape",),
     "maxpool": ("pool_size",),
     "avgpool": ("pool_size",),
     "dropout": ("rate",),
@@ -248,18 +294,20 @@ class LayerRenderer:
         if kind == "activation" and not op.options:  # `relu` is `activation(relu)`
             positional.append(Arg(py_string(op.name)))
         keywords: dict[str, Arg] = {}
-        given: set[str] = set()
+        sources: dict[str, str] = {}
         for position, arg in enumerate(call.args):
             option = arg.name or op.options[position].name
-            given.add(option)
-            source = self.value(op, option, arg.value)
+            source = sources[option] = self.value(op, option, arg.value)
             if arg.name is None:
                 positional.append(Arg(source))
             else:
-                keywords[option] = Arg(source, KERAS_KEYWORDS.get(option, option))
+                keywords[option] = Arg(source, keras_keyword(kind, option))
         for option, value in self.defaults.get(op.name, {}).items():
-            if option not in given:
-                keywords[option] = Arg(py_value(value), KERAS_KEYWORDS.get(option, option))
+            if option not in sources:
+                keywords[option] = Arg(py_value(value), keras_keyword(kind, option))
+                sources[option] = py_value(value)
+        if kind in CUSTOM_ARGS:
+            return Call(f"layers.{KERAS_CLASSES[kind]}", (*CUSTOM_ARGS[kind](sources), Arg(name, "name"))), ()
         ordered = [keywords[o.name] for o in op.options if o.name in keywords]
         args = [*positional, *(a for a in ordered if a.keyword not in CALL_KEYWORDS), Arg(name, "name")]
         call_args = tuple(a for a in ordered if a.keyword in CALL_KEYWORDS)

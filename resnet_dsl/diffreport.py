@@ -27,7 +27,12 @@ from resnet_dsl.archdiff import (
     value_text,
 )
 from resnet_dsl.formatter import item_text, layer_text
+from resnet_dsl.memory import size_text
 from resnet_dsl.network import Layer, Network
+
+ARROW = "->"
+"""Text's arrow; markdown writes `→` everywhere instead (spec text in `diff` fences aside)."""
+MARKDOWN_ARROW = "→"
 
 
 # ------------------------------------------------------------- render --
@@ -38,25 +43,25 @@ def shape_text(shape: Sequence[int] | None) -> str:
 _SHAPES = ("input", "output", "output_shape")
 
 
-def _change_text(change: ValueChange) -> str:
+def _change_text(change: ValueChange, arrow: str = ARROW) -> str:
     show = shape_text if change.name in _SHAPES else value_text
     if change.status == "added":
         return f"{change.name}: added, {show(change.new)}"
     if change.status == "removed":
         return f"{change.name}: removed (was {show(change.old)})"
-    return f"{change.name}: {show(change.old)} -> {show(change.new)}"
+    return f"{change.name}: {show(change.old)} {arrow} {show(change.new)}"
 
 
 def _signed(number: int) -> str:
     return f"{number:+,}"
 
 
-def delta_text(delta: Delta) -> str:
+def delta_text(delta: Delta, arrow: str = ARROW) -> str:
     """`25,636,712 -> 44,707,176 (+19,070,464, +74.39%)`."""
     if not delta.difference:
         return f"{delta.new:,} (unchanged)"
     percent = f", {delta.percent:+.2f}%" if delta.percent is not None else ""
-    return f"{delta.old:,} -> {delta.new:,} ({_signed(delta.difference)}{percent})"
+    return f"{delta.old:,} {arrow} {delta.new:,} ({_signed(delta.difference)}{percent})"
 
 
 @dataclass(frozen=True)
@@ -72,8 +77,8 @@ def _span(first: str, last: str, count: int) -> str:
     return first if count == 1 else f"{first}..{last} ({count} blocks)"
 
 
-def _changed(name: str, changes: Iterable[ValueChange]) -> str:
-    return f"{name}: " + "; ".join(_change_text(c) for c in changes)
+def _changed(name: str, changes: Iterable[ValueChange], arrow: str = ARROW) -> str:
+    return f"{name}: " + "; ".join(_change_text(c, arrow) for c in changes)
 
 
 def _types(composition: str) -> list[str]:
@@ -81,19 +86,27 @@ def _types(composition: str) -> list[str]:
     return [part.split(" * ")[0] for part in composition.split(", ")]
 
 
-def _stage_entries(stage: StageDiff) -> list[_Entry]:
+def _stage_entries(stage: StageDiff, arrow: str = ARROW, *, definitions_changed: bool = False) -> list[_Entry]:
     if stage.status == "added":
         return [_Entry("+", f"{stage.label}: {stage.blocks.new} blocks ({stage.composition_new})")]
     if stage.status == "removed":
         return [_Entry("-", f"{stage.label}: {stage.blocks.old} blocks ({stage.composition_old})")]
+    if stage.status == "renamed":
+        text = f"{stage.old_label} {arrow} {stage.label}: renamed, {stage.blocks.new} blocks unchanged"
+        return [_Entry("~", f"{text} ({stage.composition_new})")]
     text = f"{stage.label}: {stage.blocks.new} blocks"
     if stage.blocks.difference:
-        text = f"{stage.label}: {stage.blocks.old} -> {stage.blocks.new} blocks ({_signed(stage.blocks.difference)})"
+        blocks = f"{stage.blocks.old} {arrow} {stage.blocks.new} blocks ({_signed(stage.blocks.difference)})"
+        text = f"{stage.label}: {blocks}"
     if _types(stage.composition_old) != _types(stage.composition_new):
-        text += f"; {stage.composition_old} -> {stage.composition_new}"
+        text += f"; {stage.composition_old} {arrow} {stage.composition_new}"
     entries = [_Entry("~", text)]
+    input_changed = stage.input_shape_old != stage.input_shape_new
+    if input_changed:
+        shapes = f"{shape_text(stage.input_shape_old)} {arrow} {shape_text(stage.input_shape_new)}"
+        entries.append(_Entry("", f"input: {shapes} (what the section before it gives)", 1))
     if stage.output_shape_old != stage.output_shape_new:
-        shapes = f"{shape_text(stage.output_shape_old)} -> {shape_text(stage.output_shape_new)}"
+        shapes = f"{shape_text(stage.output_shape_old)} {arrow} {shape_text(stage.output_shape_new)}"
         entries.append(_Entry("", f"output: {shapes}", 1))
     for run in stage.runs:
         where = _span(run.first, run.last, run.count)
@@ -102,14 +115,18 @@ def _stage_entries(stage: StageDiff) -> list[_Entry]:
         elif run.status == "removed":
             entries.append(_Entry("-", f"{where}: {run.old}", 1))
         else:
-            entries.append(_Entry("~", _changed(where, run.changes), 1))
+            entries.append(_Entry("~", _changed(where, run.changes, arrow), 1))
     if not stage.runs and (stage.layers_added or stage.layers_removed or stage.layers_changed):
         counts = f"{stage.layers_changed} changed, {stage.layers_added} added, {stage.layers_removed} removed"
-        entries.append(_Entry("", f"layers: {counts} (see the block definitions and defaults)", 1))
+        causes = [
+            *(["the input"] if input_changed else []),
+            *(["the block definitions or defaults"] if definitions_changed or not input_changed else []),
+        ]
+        entries.append(_Entry("", f"layers: {counts}, since {' and '.join(causes)} changed", 1))
     return entries
 
 
-def _layer_entries(changes: Iterable[LayerChange]) -> list[_Entry]:
+def _layer_entries(changes: Iterable[LayerChange], arrow: str = ARROW) -> list[_Entry]:
     entries = []
     for change in changes:
         if change.status == "added":
@@ -117,28 +134,34 @@ def _layer_entries(changes: Iterable[LayerChange]) -> list[_Entry]:
         elif change.status == "removed":
             entries.append(_Entry("-", f"{change.name}: {change.old}"))
         else:
-            entries.append(_Entry("~", _changed(change.name, change.fields)))
+            entries.append(_Entry("~", _changed(change.name, change.fields, arrow)))
     return entries
 
 
-def _network_entries(result: ArchDiff) -> list[_Entry]:
-    entries = [_Entry("~", _change_text(c)) for c in result.parameters]
+def _network_entries(result: ArchDiff, arrow: str = ARROW) -> list[_Entry]:
+    entries = [_Entry("~", _change_text(c, arrow)) for c in result.parameters]
     # The `input` parameter, where there is one, already says how the input shape changed.
     shown = {c.name for c in result.parameters}
     for name, change in (("input shape", result.input_shape), ("output shape", result.output_shape)):
         if change is not None and not (name == "input shape" and "input" in shown):
-            entries.append(_Entry("~", f"{name}: {shape_text(change.old)} -> {shape_text(change.new)}"))
+            entries.append(_Entry("~", f"{name}: {shape_text(change.old)} {arrow} {shape_text(change.new)}"))
     return entries
 
 
-def _sections(result: ArchDiff) -> list[tuple[str, list[_Entry], bool]]:
+def _sections(result: ArchDiff, arrow: str = ARROW) -> list[tuple[str, list[_Entry], bool]]:
     """(title, entries, is_a_diff) for each part of the diff that has something to say."""
+    definitions_changed = bool(result.defaults or result.definitions)
+    stages = [
+        entry
+        for stage in result.stages
+        for entry in _stage_entries(stage, arrow, definitions_changed=definitions_changed)
+    ]
     parts = [
-        ("Network", _network_entries(result), False),
+        ("Network", _network_entries(result, arrow), False),
         ("Defaults", [_Entry("", line) for line in result.defaults], True),
-        ("Stem", _layer_entries(result.stem), False),
-        ("Stages", [entry for stage in result.stages for entry in _stage_entries(stage)], False),
-        ("Head", _layer_entries(result.head), False),
+        ("Stem", _layer_entries(result.stem, arrow), False),
+        ("Stages", stages, False),
+        ("Head", _layer_entries(result.head, arrow), False),
     ]
     parts += [
         (f"Block {d.name} ({d.status})", [_Entry("", line) for line in d.lines], True) for d in result.definitions
@@ -152,15 +175,46 @@ def _percent(delta: Delta) -> str:
     return "new" if delta.percent is None else f"{delta.percent:+.2f}%"
 
 
-def _cost_cells(row: CostRow) -> list[str]:
-    cells = [row.section]
+def _section_name(row: CostRow, arrow: str = ARROW) -> str:
+    return row.section if row.old_section is None else f"{row.old_section} {arrow} {row.section}"
+
+
+def _cost_cells(row: CostRow, arrow: str = ARROW) -> list[str]:
+    cells = [_section_name(row, arrow)]
     for delta in (row.params, row.macs):
         cells += [f"{delta.old:,}", f"{delta.new:,}", _signed(delta.difference) if delta.difference else "0"]
         cells.append(_percent(delta))
     return cells
 
 
+def _pixels_text(value: int | float) -> str:
+    return "-" if not value else f"{value:,g}"
+
+
+def _memory_cells(row: CostRow, arrow: str = ARROW) -> list[str]:
+    """Receptive field (px, the larger axis) and activation bytes per sample of one section."""
+    cells = [_section_name(row, arrow)]
+    field = row.receptive_field
+    if field is None:
+        cells += ["-", "-", ""]
+    else:
+        change = f"{field.difference:+,g}" if field.difference else "0"
+        cells += [_pixels_text(field.old), _pixels_text(field.new), change]
+    delta = row.activations
+    cells += [size_text(int(delta.old)), size_text(int(delta.new))]
+    cells += [_signed_size(int(delta.difference)), _percent(delta)]
+    return cells
+
+
+def _signed_size(count: int) -> str:
+    if not count:
+        return "0"
+    return ("+" if count > 0 else "-") + size_text(abs(count))
+
+
 _COST_HEADER = ["section", "params old", "params new", "change", "%", "MACs old", "MACs new", "change", "%"]
+_MEMORY_HEADER = ["section", "field old", "field new", "change", "activations old", "activations new", "change", "%"]
+MEMORY_TITLE = "Receptive field (px) and activations (per sample, float32)"
 
 
 def _aligned(rows: list[list[str]]) -> list[str]:
@@ -187,13 +241,30 @@ def render_text(result: ArchDiff) -> str:
         out += ["  " + "  " * e.depth + (f"{e.mark} " if e.mark else "") + e.text for e in entries]
     out += ["", "Parameters and MACs"]
     out += ["  " + line for line in _aligned([_COST_HEADER, *map(_cost_cells, result.costs)])]
+    out += ["", MEMORY_TITLE]
+    out += ["  " + line for line in _aligned([_MEMORY_HEADER, *map(_memory_cells, result.costs)])]
     out += [
         "",
         f"Layers: {delta_text(result.layers)}",
         f"Parameters: {delta_text(result.total.params)}",
         f"MACs: {delta_text(result.total.macs)}",
+        *_memory_lines(result),
     ]
     return "\n".join(out)
+
+
+def _memory_lines(result: ArchDiff, arrow: str = ARROW) -> list[str]:
+    """The receptive field and activation totals, where they changed."""
+    lines = []
+    field = result.total.receptive_field
+    if field is not None and field.difference:
+        lines.append(f"Receptive field: {field.old:,} {arrow} {field.new:,} px ({field.difference:+,})")
+    delta = result.total.activations
+    if delta.difference:
+        sizes = f"{size_text(int(delta.old))} {arrow} {size_text(int(delta.new))}"
+        percent = f", {delta.percent:+.2f}%" if delta.percent is not None else ""
+        lines.append(f"Activations: {sizes} per sample ({_signed_size(int(delta.difference))}{percent})")
+    return lines
 
 
 _MARKDOWN_MARKS = {"+": "added ", "-": "removed ", "~": "", "": ""}
@@ -201,30 +272,37 @@ _MARKDOWN_MARKS = {"+": "added ", "-": "removed ", "~": "", "": ""}
 
 def render_markdown(result: ArchDiff) -> str:
     """For a pull request: headings, bullet lists, `diff` fences and a per-section cost table."""
-    out = [f"### Architecture: {result.old_name} → {result.new_name}", ""]
-    out += [f"`{result.old_source}` → `{result.new_source}`", ""]
+    arrow = MARKDOWN_ARROW
+    out = [f"### Architecture: {result.old_name} {arrow} {result.new_name}", ""]
+    out += [f"`{result.old_source}` {arrow} `{result.new_source}`", ""]
     if not result.changed:
         return "\n".join([*out, "No architectural change."])
     out += [
-        f"- **Parameters:** {delta_text(result.total.params)}",
-        f"- **MACs:** {delta_text(result.total.macs)}",
-        f"- **Layers:** {delta_text(result.layers)}",
+        f"- **Parameters:** {delta_text(result.total.params, arrow)}",
+        f"- **MACs:** {delta_text(result.total.macs, arrow)}",
+        f"- **Layers:** {delta_text(result.layers, arrow)}",
+        *(f"- **{line.replace(': ', ':** ', 1)}" for line in _memory_lines(result, arrow)),
     ]
-    for title, entries, is_diff in _sections(result):
+    for title, entries, is_diff in _sections(result, arrow):
         out += ["", f"#### {title}", ""]
         if is_diff:
             out += ["```diff", *(e.text for e in entries), "```"]
         else:
             out += ["  " * e.depth + f"- {_MARKDOWN_MARKS[e.mark]}{e.text}" for e in entries]
     out += ["", "#### Parameters and MACs per section", ""]
-    out.append("| " + " | ".join(_COST_HEADER) + " |")
-    out.append("|" + "|".join(["---", *["--:"] * (len(_COST_HEADER) - 1)]) + "|")
-    for row in result.costs:
-        cells = _cost_cells(row)
+    out += _markdown_table(_COST_HEADER, [(row, _cost_cells(row, arrow)) for row in result.costs])
+    out += ["", f"#### {MEMORY_TITLE}", ""]
+    out += _markdown_table(_MEMORY_HEADER, [(row, _memory_cells(row, arrow)) for row in result.costs])
+    return "\n".join(out)
+
+
+def _markdown_table(header: list[str], rows: list[tuple[CostRow, list[str]]]) -> list[str]:
+    out = ["| " + " | ".join(header) + " |", "|" + "|".join(["---", *["--:"] * (len(header) - 1)]) + "|"]
+    for row, cells in rows:
         if row.section == "total":
             cells = [f"**{cell}**" if cell else cell for cell in cells]
         out.append("| " + " | ".join(cells) + " |")
-    return "\n".join(out)
+    return out
 
 
 def render_json(result: ArchDiff) -> str:

@@ -88,7 +88,11 @@ def layer_config(call: ir.LayerCall, env: Env, defaults: Defaults) -> tuple[ops.
     missing = [name for name, value in options.items() if value is ops.REQUIRED]
     if missing:
         raise ArchError(f"{op.name} needs '{missing[0]}'", call.span, f"e.g. {op.name}({', '.join(missing)}=...)")
-    return op, op.build(options), op.suffix(options)
+    try:
+        config = op.build(options)
+    except ops.BadValue as bad:  # options that are each fine but do not go together
+        raise ArchError(str(bad), call.span) from None
+    return op, config, op.suffix(options)
 
 
 # ---------------------------------------------------------------- builder --

@@ -16,15 +16,23 @@ from resnet_dsl.formatter import chain_text, params_text, unit_text
 from resnet_dsl.ir import BlockDef
 from resnet_dsl.network import (
     ActivationConfig,
+    ChannelPaddingConfig,
     Conv2DConfig,
     DenseConfig,
+    DepthwiseConv2DConfig,
     DropoutConfig,
+    GlobalPoolConfig,
+    GroupNormConfig,
     InputConfig,
     Layer,
     Network,
     PoolConfig,
+    ReshapeConfig,
+    SeparableConv2DConfig,
     Shape,
     StageInstance,
+    SubsampleConfig,
+    UpSamplingConfig,
 )
 from resnet_dsl.ops import MERGE_KINDS
 
@@ -87,8 +95,28 @@ def _what(layer: Layer) -> str:
             return f"conv {shape_text(kernel)}, {filters}" + (
                 f", stride {shape_text(strides)}" if strides != (1, 1) else ""
             )
+        case DepthwiseConv2DConfig(kernel_size=kernel, depth_multiplier=multiplier, strides=strides):
+            return f"depthwise conv {shape_text(kernel)}, x{multiplier}" + (
+                f", stride {shape_text(strides)}" if strides != (1, 1) else ""
+            )
+        case SeparableConv2DConfig(kernel_size=kernel, filters=filters, strides=strides):
+            return f"separable conv {shape_text(kernel)}, {filters}" + (
+                f", stride {shape_text(strides)}" if strides != (1, 1) else ""
+            )
         case PoolConfig(kind=kind, pool_size=size, strides=strides):
             return f"{kind} {shape_text(size)}, stride {_stride(strides)}"
+        case SubsampleConfig(strides=strides):
+            return f"subsample, stride {_stride(strides)}"
+        case ChannelPaddingConfig(padding=(_, (low, high))):
+            return f"zeropad channels +{low} +{high}"
+        case UpSamplingConfig(size=size, interpolation=interpolation):
+            return f"upsample {shape_text(size)}, {interpolation}"
+        case GroupNormConfig(groups=groups):
+            return f"groupnorm, {groups} groups"
+        case GlobalPoolConfig(kind=kind, keepdims=True):
+            return f"{kind}, keepdims"
+        case ReshapeConfig(target_shape=target):
+            return f"reshape to {shape_text(target)}"
         case DenseConfig(units=units, activation=activation):
             return f"dense {units}" + (f", {activation}" if activation != "linear" else "")
         case ActivationConfig(activation=activation):

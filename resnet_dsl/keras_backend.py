@@ -212,7 +212,60 @@ def _pool(config: nw.PoolConfig, name: str) -> keras.layers.Layer:
 
 def _global_pool(config: nw.GlobalPoolConfig, name: str) -> keras.layers.Layer:
     pool = keras.layers.GlobalAveragePooling2D if config.kind == "global_avgpool" else keras.layers.GlobalMaxPooling2D
-    return pool(name=name)
+    return pool(keepdims=config.keepdims, name=name)
+
+
+def _channelpad(config: nw.ChannelPaddingConfig, name: str) -> keras.layers.Layer:
+    # Read as channels-first, (None, H, W, C) has W and C as its padded axes: zeros on C only.
+    return keras.layers.ZeroPadding2D(config.padding, data_format=config.data_format, name=name)
+
+
+def _subsample(config: nw.SubsampleConfig, name: str) -> keras.layers.Layer:
+    return keras.layers.MaxPooling2D(config.pool_size, strides=config.strides, name=name)
+
+
+def _upsample(config: nw.UpSamplingConfig, name: str) -> keras.layers.Layer:
+    return keras.layers.UpSampling2D(config.size, interpolation=config.interpolation, name=name)
+
+
+def _depthwise_conv2d(config: nw.DepthwiseConv2DConfig, name: str) -> keras.layers.Layer:
+    return keras.layers.DepthwiseConv2D(
+        config.kernel_size,
+        strides=config.strides,
+        padding=config.padding,
+        depth_multiplier=config.depth_multiplier,
+        dilation_rate=config.dilation_rate,
+        use_bias=config.use_bias,
+        depthwise_initializer=initializer(config.depthwise_initializer),
+        name=name,
+    )
+
+
+def _separable_conv2d(config: nw.SeparableConv2DConfig, name: str) -> keras.layers.Layer:
+    return keras.layers.SeparableConv2D(
+        config.filters,
+        config.kernel_size,
+        strides=config.strides,
+        padding=config.padding,
+        dilation_rate=config.dilation_rate,
+        depth_multiplier=config.depth_multiplier,
+        use_bias=config.use_bias,
+        depthwise_initializer=initializer(config.depthwise_initializer),
+        pointwise_initializer=initializer(config.pointwise_initializer),
+        name=name,
+    )
+
+
+def _groupnorm(config: nw.GroupNormConfig, name: str) -> keras.layers.Layer:
+    return keras.layers.GroupNormalization(config.groups, axis=config.axis, epsilon=config.epsilon, name=name)
+
+
+def _layernorm(config: nw.LayerNormConfig, name: str) -> keras.layers.Layer:
+    return keras.layers.LayerNormalization(axis=config.axis, epsilon=config.epsilon, name=name)
+
+
+def _reshape(config: nw.ReshapeConfig, name: str) -> keras.layers.Layer:
+    return keras.layers.Reshape(config.target_shape, name=name)
 
 
 def _flatten(config: nw.FlattenConfig, name: str) -> keras.layers.Layer:
@@ -252,6 +305,14 @@ LAYER_FACTORIES: dict[str, Callable[[Any, str], keras.layers.Layer]] = {
     "batchnorm": _batchnorm,
     "activation": _activation,
     "zeropad": _zeropad,
+    "channelpad": _channelpad,
+    "subsample": _subsample,
+    "upsample": _upsample,
+    "depthwise_conv2d": _depthwise_conv2d,
+    "separable_conv2d": _separable_conv2d,
+    "groupnorm": _groupnorm,
+    "layernorm": _layernorm,
+    "reshape": _reshape,
     "maxpool": _pool,
     "avgpool": _pool,
     "global_avgpool": _global_pool,

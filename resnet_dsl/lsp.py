@@ -24,7 +24,7 @@ from pygls.uris import from_fs_path, to_fs_path
 from resnet_dsl import __version__, ir, ops
 from resnet_dsl.errors import ArchError
 from resnet_dsl.evaluate import evaluate
-from resnet_dsl.formatter import format_source, params_text
+from resnet_dsl.formatter import format_source, item_text, params_text
 from resnet_dsl.loader import Program, loads_program
 from resnet_dsl.network import Layer, Network, StageInstance
 from resnet_dsl.parser import grammar
@@ -217,7 +217,14 @@ def _cost(layers: list[Layer]) -> str:
     return f"params {params:,} (trainable {trainable:,}) · MACs {macs:,}"
 
 
-def block_doc(block: ir.BlockDef) -> str:
+def signature(block: Any) -> str:
+    """`block name(params)`, or for a block derived from another, its whole line."""
+    if hasattr(block, "params"):
+        return f"block {block.name}({params_text(block.params)})"
+    return item_text(block)
+
+
+def block_doc(block: Any) -> str:
     """A block's signature, the comment above its definition, and where it is defined."""
     source = _source(block.span.file) if block.span.file else ""
     lines = _lines(source)
@@ -227,7 +234,7 @@ def block_doc(block: ir.BlockDef) -> str:
         comment.insert(0, lines[index].lstrip()[1:].strip())
         index -= 1
     where = "the prelude" if block.span.file == "<prelude>" else block.span.file
-    text = f"```arch\nblock {block.name}({params_text(block.params)})\n```"
+    text = f"```arch\n{signature(block)}\n```"
     if comment:
         text += "\n\n" + " ".join(comment)
     return text + f"\n\n*defined in {where}*"
@@ -237,8 +244,8 @@ def hover(analysis: Analysis, line: int, column: int) -> str | None:
     """Markdown for what stands at (line, column): a layer, a block call, a stage, a block name."""
     word = _word_at(analysis.text, line, column)
     for item in _items(analysis):
-        if isinstance(item, ir.NetworkDef) and _contains(item.span, line, column):
-            for stage in item.stages:
+        if isinstance(item, (ir.NetworkDef, ir.DerivedNetwork)) and _contains(item.span, line, column):
+            for stage in getattr(item, "stages", ()) or ():
                 if not _contains(stage.span, line, column):
                     continue
                 for index, call in enumerate(stage.calls):
@@ -255,7 +262,7 @@ def hover(analysis: Analysis, line: int, column: int) -> str | None:
     return None
 
 
-def _network_of(analysis: Analysis, item: ir.NetworkDef) -> Network | None:
+def _network_of(analysis: Analysis, item: Any) -> Network | None:
     return next((n for n in analysis.networks if n.name == item.name), None)
 
 
@@ -263,7 +270,7 @@ def _stage_instance(network: Network, label: str) -> StageInstance | None:
     return next((s for s in network.stages if s.label == label), None)
 
 
-def _stage_hover(analysis: Analysis, item: ir.NetworkDef, stage: ir.Stage) -> str | None:
+def _stage_hover(analysis: Analysis, item: Any, stage: ir.Stage) -> str | None:
     network = _network_of(analysis, item)
     instance = _stage_instance(network, stage.label) if network else None
     if network is None or instance is None:
@@ -276,7 +283,7 @@ def _stage_hover(analysis: Analysis, item: ir.NetworkDef, stage: ir.Stage) -> st
     )
 
 
-def _call_hover(analysis: Analysis, item: ir.NetworkDef, stage: ir.Stage, index: int) -> str | None:
+def _call_hover(analysis: Analysis, item: Any, stage: ir.Stage, index: int) -> str | None:
     network = _network_of(analysis, item)
     instance = _stage_instance(network, stage.label) if network else None
     if network is None or instance is None:
@@ -398,7 +405,7 @@ def completion(analysis: Analysis, line: int, column: int) -> list[lsp.Completio
         lsp.CompletionItem(
             label=name,
             kind=lsp.CompletionItemKind.Class,
-            detail=f"block {name}({params_text(block.params)})",
+            detail=signature(block),
             documentation=lsp.MarkupContent(kind=lsp.MarkupKind.Markdown, value=block_doc(block)),
         )
         for name, block in sorted(blocks.items())
@@ -406,9 +413,7 @@ def completion(analysis: Analysis, line: int, column: int) -> list[lsp.Completio
     call = _open_call(analysis.text, line, column)
     if call is not None:
         op = ops.lookup(call)
-        options = (
-            [o.name for o in op.options] if op else [p.name for p in blocks[call].params] if call in blocks else []
-        )
+        options = [o.name for o in op.options] if op else [p.name for p in getattr(blocks.get(call), "params", ())]
         named = [
             lsp.CompletionItem(
                 label=f"{name}=",
@@ -450,14 +455,15 @@ def symbols(analysis: Analysis) -> list[lsp.DocumentSymbol]:
 
     found = []
     for item in _items(analysis):
-        if isinstance(item, ir.BlockDef):
-            found.append(symbol(item.name, lsp.SymbolKind.Function, item.span, f"({params_text(item.params)})"))
-        elif isinstance(item, ir.NetworkDef):
+        if isinstance(item, ir.Import):
+            continue
+        if isinstance(item, (ir.NetworkDef, ir.DerivedNetwork)):
             children = [
-                symbol(stage.label, lsp.SymbolKind.Module, stage.span, _composition(stage)) for stage in item.stages
+                symbol(stage.label, lsp.SymbolKind.Module, stage.span, _composition(stage))
+                for stage in getattr(item, "stages", ()) or ()
             ]
             for section in ("stem", "head"):
-                units = getattr(item, section, ())
+                units = getattr(item, section, ()) or ()
                 if units:
                     first, last = units[0].span, units[-1].span
                     span = ir.Span.model_construct(
@@ -467,12 +473,13 @@ def symbols(analysis: Analysis) -> list[lsp.DocumentSymbol]:
                         end_line=last.end_line,
                         end_column=last.end_column,
                     )
-                    children.insert(
-                        0 if section == "stem" else len(children), symbol(section, lsp.SymbolKind.Namespace, span)
-                    )
-            found.append(symbol(item.name, lsp.SymbolKind.Class, item.span, f"({params_text(item.params)})", children))
-        elif isinstance(item, ir.DerivedNetwork):
-            found.append(symbol(item.name, lsp.SymbolKind.Class, item.span, f"= {item.base}(...)"))
+                    at = 0 if section == "stem" else len(children)
+                    children.insert(at, symbol(section, lsp.SymbolKind.Namespace, span))
+            detail = f"= {item.base}(...)" if hasattr(item, "base") else f"({params_text(item.params)})"
+            found.append(symbol(item.name, lsp.SymbolKind.Class, item.span, detail, children or None))
+        elif hasattr(item, "name"):  # a block, written out or derived from another
+            detail = f"({params_text(item.params)})" if hasattr(item, "params") else signature(item)
+            found.append(symbol(item.name, lsp.SymbolKind.Function, item.span, detail))
     return found
 
 

@@ -6,7 +6,7 @@ graph). Each layer has a typed config that maps one to one onto a Keras layer.
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 from typing_extensions import TypeAliasType
@@ -68,6 +68,73 @@ class ZeroPaddingConfig(Frozen):
     padding: tuple[Pair, Pair]
 
 
+class ChannelPaddingConfig(Frozen):
+    """Zeros before and after the channels (option A shortcuts). Keras: `ZeroPadding2D` told the
+    input is channels-first, so its second padded axis is the channels: one built-in layer."""
+
+    kind: Literal["channelpad"] = "channelpad"
+    padding: tuple[Pair, Pair]
+    """((0, 0), (low, high)): nothing on the width, `low` and `high` zeros on the channels."""
+    data_format: Literal["channels_first"]
+
+
+class SubsampleConfig(Frozen):
+    """`x[:, ::s, ::s, :]`, as Keras writes it: `MaxPooling2D(1, strides=s)`."""
+
+    kind: Literal["subsample"] = "subsample"
+    pool_size: Pair
+    strides: Pair
+
+
+class UpSamplingConfig(Frozen):
+    kind: Literal["upsample"] = "upsample"
+    size: Pair
+    interpolation: Literal["nearest", "bilinear"] = "nearest"
+
+
+class DepthwiseConv2DConfig(Frozen):
+    kind: Literal["depthwise_conv2d"] = "depthwise_conv2d"
+    kernel_size: Pair
+    strides: Pair = (1, 1)
+    padding: Literal["valid", "same"] = "valid"
+    depth_multiplier: int = 1
+    dilation_rate: Pair = (1, 1)
+    use_bias: bool = True
+    depthwise_initializer: Initializer = Initializer.model_construct(name="glorot_uniform")
+
+
+class SeparableConv2DConfig(Frozen):
+    kind: Literal["separable_conv2d"] = "separable_conv2d"
+    filters: int
+    kernel_size: Pair
+    strides: Pair = (1, 1)
+    padding: Literal["valid", "same"] = "valid"
+    dilation_rate: Pair = (1, 1)
+    depth_multiplier: int = 1
+    use_bias: bool = True
+    depthwise_initializer: Initializer = Initializer.model_construct(name="glorot_uniform")
+    pointwise_initializer: Initializer = Initializer.model_construct(name="glorot_uniform")
+
+
+class GroupNormConfig(Frozen):
+    kind: Literal["groupnorm"] = "groupnorm"
+    groups: int = 32
+    axis: int = -1
+    epsilon: float = 1e-3
+
+
+class LayerNormConfig(Frozen):
+    kind: Literal["layernorm"] = "layernorm"
+    axis: int = -1
+    epsilon: float = 1e-3
+
+
+class ReshapeConfig(Frozen):
+    kind: Literal["reshape"] = "reshape"
+    target_shape: Shape
+    """As written, without the batch; one dimension may be -1."""
+
+
 class PoolConfig(Frozen):
     kind: Literal["maxpool", "avgpool"]
     pool_size: Pair
@@ -77,6 +144,8 @@ class PoolConfig(Frozen):
 
 class GlobalPoolConfig(Frozen):
     kind: Literal["global_avgpool", "global_maxpool"]
+    keepdims: bool = False
+    """(None, 1, 1, C) rather than (None, C)."""
 
 
 class FlattenConfig(Frozen):
@@ -118,6 +187,14 @@ LayerConfig = Annotated[
     | BatchNormConfig
     | ActivationConfig
     | ZeroPaddingConfig
+    | ChannelPaddingConfig
+    | SubsampleConfig
+    | UpSamplingConfig
+    | DepthwiseConv2DConfig
+    | SeparableConv2DConfig
+    | GroupNormConfig
+    | LayerNormConfig
+    | ReshapeConfig
     | PoolConfig
     | GlobalPoolConfig
     | FlattenConfig
@@ -255,3 +332,19 @@ class Network(Frozen):
 
     def section(self, section: str) -> tuple[Layer, ...]:
         return tuple(layer for layer in self.layers if layer.origin.section == section)
+
+    # Jupyter: rendering is imported only when a notebook asks (resnet_dsl.notebook).
+    def _repr_html_(self) -> str:
+        from resnet_dsl.notebook import to_html
+
+        return to_html(self)
+
+    def _repr_markdown_(self) -> str:
+        from resnet_dsl.notebook import to_markdown
+
+        return to_markdown(self)
+
+    def _repr_pretty_(self, printer: Any, cycle: bool) -> None:
+        from resnet_dsl.notebook import to_text
+
+        printer.text(f"Network({self.name!r})" if cycle else to_text(self))

@@ -98,6 +98,26 @@ def _two(value: tuple) -> tuple[Any, Any]:
     return value[0], value[1]
 
 
+def low_high(value: Any) -> tuple[int, int]:
+    """`[low, high]`: how many zeros go before and after, along one axis."""
+    if not isinstance(value, tuple) or len(value) != 2:
+        raise BadValue(f"expected [low, high], got {describe(value)}")
+    low, high = integer(value[0]), integer(value[1])
+    if low < 0 or high < 0:
+        raise BadValue(f"padding cannot be negative, got {describe(value)}")
+    return low, high
+
+
+def target_shape(value: Any) -> tuple[int, ...]:
+    """`[1, 1, 64]` or `1x1x64`, without the batch; one dimension may be -1 (inferred)."""
+    if not isinstance(value, tuple) or not value:
+        raise BadValue(f"expected a shape such as [1, 1, 64], got {describe(value)}")
+    dims = tuple(integer(d) for d in value)
+    if any(d == 0 or d < -1 for d in dims) or dims.count(-1) > 1:
+        raise BadValue(f"dimensions must be positive, with at most one -1; got {describe(value)}")
+    return dims
+
+
 def boolean(value: Any) -> bool:
     if not isinstance(value, bool):
         raise BadValue(f"expected true or false, got {describe(value)}")
@@ -265,7 +285,79 @@ def _pool(name: str, kind: str) -> Op:
 
 
 def _global_pool(name: str, kind: str, suffix: str) -> Op:
-    return Op(name, (), 0, build=lambda o: nw.GlobalPoolConfig.model_construct(kind=kind), suffix=lambda o: suffix)
+    return Op(
+        name,
+        (Option("keepdims", boolean, False),),
+        0,
+        build=lambda o: nw.GlobalPoolConfig.model_construct(kind=kind, keepdims=o["keepdims"]),
+        suffix=lambda o: suffix,
+    )
+
+
+def _zeropad(o: dict[str, Any]) -> Any:
+    """Height and width, or (option A shortcuts) the channels: one Keras layer pads one or the other."""
+    if o["channels"] is None:
+        if o["padding"] is None:
+            raise BadValue("zeropad needs 'padding' (height and width) or 'channels'")
+        return nw.ZeroPaddingConfig.model_construct(padding=o["padding"])
+    if o["padding"] not in (None, ((0, 0), (0, 0))):
+        raise BadValue("zeropad pads height and width or the channels, not both in one layer")
+    return nw.ChannelPaddingConfig.model_construct(padding=((0, 0), o["channels"]), data_format="channels_first")
+
+
+_GLOROT = nw.Initializer.model_construct(name="glorot_uniform")
+
+_depthwise_conv = Op(
+    "depthwise_conv",
+    (
+        Option("kernel", pair),
+        Option("stride", pair, (1, 1)),
+        Option("padding", PADDING, "valid"),
+        Option("depth_multiplier", positive_int, 1),
+        Option("dilation", pair, (1, 1)),
+        Option("use_bias", boolean, True),
+        Option("init", initializer, _GLOROT),
+    ),
+    positional=1,
+    build=lambda o: nw.DepthwiseConv2DConfig.model_construct(
+        kernel_size=o["kernel"],
+        strides=o["stride"],
+        padding=o["padding"],
+        depth_multiplier=o["depth_multiplier"],
+        dilation_rate=o["dilation"],
+        use_bias=o["use_bias"],
+        depthwise_initializer=o["init"],
+    ),
+    suffix=lambda o: "dwconv",
+)
+
+_separable_conv = Op(
+    "separable_conv",
+    (
+        Option("filters", positive_int),
+        Option("kernel", pair),
+        Option("stride", pair, (1, 1)),
+        Option("padding", PADDING, "valid"),
+        Option("dilation", pair, (1, 1)),
+        Option("depth_multiplier", positive_int, 1),
+        Option("use_bias", boolean, True),
+        Option("depthwise_init", initializer, _GLOROT),
+        Option("pointwise_init", initializer, _GLOROT),
+    ),
+    positional=2,
+    build=lambda o: nw.SeparableConv2DConfig.model_construct(
+        filters=o["filters"],
+        kernel_size=o["kernel"],
+        strides=o["stride"],
+        padding=o["padding"],
+        dilation_rate=o["dilation"],
+        depth_multiplier=o["depth_multiplier"],
+        use_bias=o["use_bias"],
+        depthwise_initializer=o["depthwise_init"],
+        pointwise_initializer=o["pointwise_init"],
+    ),
+    suffix=lambda o: "sepconv",
+)
 
 
 OPS: dict[str, Op] = {
@@ -274,10 +366,51 @@ OPS: dict[str, Op] = {
     "activation": _activation,
     "zeropad": Op(
         "zeropad",
-        (Option("padding", padding2d),),
+        (Option("padding", padding2d, None), Option("channels", low_high, None)),
         positional=1,
-        build=lambda o: nw.ZeroPaddingConfig.model_construct(padding=o["padding"]),
+        build=_zeropad,
         suffix=lambda o: "pad",
+    ),
+    "subsample": Op(
+        "subsample",
+        (Option("stride", pair),),
+        positional=1,
+        build=lambda o: nw.SubsampleConfig.model_construct(pool_size=(1, 1), strides=o["stride"]),
+        suffix=lambda o: "pool",
+    ),
+    "upsample": Op(
+        "upsample",
+        (Option("size", pair), Option("interpolation", choice("nearest", "bilinear"), "nearest")),
+        positional=1,
+        build=lambda o: nw.UpSamplingConfig.model_construct(size=o["size"], interpolation=o["interpolation"]),
+        suffix=lambda o: "upsample",
+    ),
+    "depthwise_conv": _depthwise_conv,
+    "separable_conv": _separable_conv,
+    "gn": Op(
+        "gn",
+        (
+            Option("groups", positive_int, 32),
+            Option("axis", integer, -1),
+            Option("epsilon", number(0, 1, low_open=True), 1e-3),
+        ),
+        positional=1,
+        build=lambda o: nw.GroupNormConfig.model_construct(groups=o["groups"], axis=o["axis"], epsilon=o["epsilon"]),
+        suffix=lambda o: "gn",
+    ),
+    "ln": Op(
+        "ln",
+        (Option("axis", integer, -1), Option("epsilon", number(0, 1, low_open=True), 1e-3)),
+        positional=0,
+        build=lambda o: nw.LayerNormConfig.model_construct(axis=o["axis"], epsilon=o["epsilon"]),
+        suffix=lambda o: "ln",
+    ),
+    "reshape": Op(
+        "reshape",
+        (Option("shape", target_shape),),
+        positional=1,
+        build=lambda o: nw.ReshapeConfig.model_construct(target_shape=o["shape"]),
+        suffix=lambda o: "reshape",
     ),
     "maxpool": _pool("maxpool", "maxpool"),
     "avgpool": _pool("avgpool", "avgpool"),
@@ -311,7 +444,14 @@ OPS: dict[str, Op] = {
 }
 OPS.update({name: _named_activation(name) for name in sorted(ACTIVATIONS) if name != "linear"})
 
-ALIASES = {"batchnorm": "bn", "act": "activation", "conv2d": "conv", "gap": "global_avgpool"}
+ALIASES = {
+    "batchnorm": "bn",
+    "act": "activation",
+    "conv2d": "conv",
+    "gap": "global_avgpool",
+    "groupnorm": "gn",
+    "layernorm": "ln",
+}
 
 MERGES = frozenset({"add", "multiply", "concat"})
 """Ops that join paths; they stand first in a block's `out` chain and take path names."""

@@ -106,11 +106,51 @@ def infer(config: nw.LayerConfig, inputs: list[nw.Shape]) -> tuple[nw.Shape, nw.
         height, width, channels = _image(shape, "zeropad")
         (top, bottom), (left, right) = config.padding
         return (height + top + bottom, width + left + right, channels), NO_PARAMS, 0
-    if kind in ("maxpool", "avgpool"):
-        height, width = _windowed(shape, kind, config.pool_size, config.strides, config.padding)
+    if kind == "channelpad":
+        height, width, channels = _image(shape, "zeropad")
+        low, high = config.padding[1]
+        return (height, width, channels + low + high), NO_PARAMS, 0
+    if kind in ("maxpool", "avgpool", "subsample"):
+        height, width = _windowed(
+            shape, kind, config.pool_size, config.strides, "valid" if kind == "subsample" else config.padding
+        )
         return (height, width, shape[2]), NO_PARAMS, 0
+    if kind == "upsample":
+        height, width, channels = _image(shape, "upsample")
+        return (height * config.size[0], width * config.size[1], channels), NO_PARAMS, 0
     if kind in ("global_avgpool", "global_maxpool"):
-        return (_image(shape, kind)[2],), NO_PARAMS, 0
+        channels = _image(shape, kind)[2]
+        return ((1, 1, channels) if config.keepdims else (channels,)), NO_PARAMS, 0
+    if kind == "depthwise_conv2d":
+        channels = _image(shape, "depthwise_conv")[2]
+        height, width = _windowed(
+            shape, "depthwise_conv", config.kernel_size, config.strides, config.padding, config.dilation_rate
+        )
+        outputs = channels * config.depth_multiplier
+        weights = config.kernel_size[0] * config.kernel_size[1] * outputs
+        bias = outputs if config.use_bias else 0
+        return (height, width, outputs), nw.Params.model_construct(trainable=weights + bias), height * width * weights
+    if kind == "separable_conv2d":
+        channels = _image(shape, "separable_conv")[2]
+        height, width = _windowed(
+            shape, "separable_conv", config.kernel_size, config.strides, config.padding, config.dilation_rate
+        )
+        middle = channels * config.depth_multiplier
+        depthwise = config.kernel_size[0] * config.kernel_size[1] * middle
+        pointwise = middle * config.filters
+        bias = config.filters if config.use_bias else 0
+        params = nw.Params.model_construct(trainable=depthwise + pointwise + bias)
+        return (height, width, config.filters), params, height * width * (depthwise + pointwise)
+    if kind in ("groupnorm", "layernorm"):
+        channels = shape[_axis(config.axis, shape, kind)]
+        if kind == "groupnorm" and channels % config.groups:
+            raise ShapeError(
+                f"groupnorm groups={config.groups} must divide the {channels} channels",
+                f"e.g. gn({max(g for g in range(1, channels + 1) if channels % g == 0 and g <= config.groups)})",
+            )
+        return shape, nw.Params.model_construct(trainable=2 * channels), 0
+    if kind == "reshape":
+        return _reshape(shape, config.target_shape), NO_PARAMS, 0
     if kind == "flatten":
         return (prod(shape),), NO_PARAMS, 0
     if kind == "dense":
@@ -147,3 +187,24 @@ def _concat(inputs: list[nw.Shape]) -> nw.Shape:
                 "bring the paths to one spatial size first, e.g. subsample(2) or a strided conv on one path",
             )
     return (*first[:-1], sum(shape[-1] for shape in inputs))
+
+
+def _axis(axis: int, shape: nw.Shape, what: str) -> int:
+    """A Keras axis (the batch is 0; negative counts from the end) as an index into `shape`."""
+    index = axis - 1 if axis > 0 else len(shape) + axis
+    if not 0 <= index < len(shape):
+        raise ShapeError(f"{what} axis {axis} does not exist in {fmt(shape)}")
+    return index
+
+
+def _reshape(shape: nw.Shape, target: nw.Shape) -> nw.Shape:
+    """`target` with its -1 resolved; the number of values must not change."""
+    size, known = prod(shape), prod(d for d in target if d != -1)
+    if -1 in target and size % known == 0:
+        target = tuple(size // known if d == -1 else d for d in target)
+    if prod(target) != size:
+        raise ShapeError(
+            f"cannot reshape {fmt(shape)} ({size:,} values) to {fmt(target)}",
+            "the dimensions must multiply to the same number of values; one may be -1",
+        )
+    return target

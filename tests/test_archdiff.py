@@ -371,3 +371,148 @@ def test_review_tools_never_import_tensorflow_or_jinja(args: list[str], tmp_path
     imported = {line.rsplit("|", 1)[-1].strip() for line in result.stderr.splitlines() if "|" in line}
     assert "lark" in imported  # the measurement itself works
     assert not {"tensorflow", "keras", "jinja2"} & imported
+
+
+# ------------------------------------------------- what a reviewer reads --
+def test_a_stage_whose_input_widened_says_so(tmp_path: Path) -> None:
+    # the stem's convolution narrows to 32 filters: conv2 is called the same way, but its
+    # first block's convolutions now read 32 channels
+    path = _variant(tmp_path, "narrow.arch", "conv(64, 7, stride=2)", "conv(32, 7, stride=2)")
+    result = diff(load(REPO / RESNET50), load(path))
+    (conv2,) = result.stages
+    assert (conv2.label, conv2.status, conv2.runs) == ("conv2", "changed", ())
+    assert (conv2.input_shape_old, conv2.input_shape_new) == ((56, 56, 64), (56, 56, 32))
+    assert conv2.layers_changed == 2  # conv2_block1_1_conv and conv2_block1_0_conv
+    text = render_text(result)
+    assert "  ~ conv2: 3 blocks\n    input: 56x56x64 -> 56x56x32 (what the section before it gives)\n" in text
+    assert "    layers: 2 changed, 0 added, 0 removed, since the input changed\n" in text
+    assert "block definitions" not in text
+
+
+def test_renamed_stages_are_renames(tmp_path: Path) -> None:
+    text = (REPO / RESNET50).read_text(encoding="utf-8")
+    for number in range(2, 6):
+        text = text.replace(f"stage conv{number}:", f"stage layer{number - 1}:")
+    path = tmp_path / "renamed.arch"
+    path.write_text(text, encoding="utf-8")
+    result = diff(load(REPO / RESNET50), load(path))
+    assert [(s.old_label, s.label, s.status) for s in result.stages] == [
+        (f"conv{n}", f"layer{n - 1}", "renamed") for n in range(2, 6)
+    ]
+    assert [(row.old_section, row.section) for row in result.costs[1:5]] == [
+        (f"conv{n}", f"layer{n - 1}") for n in range(2, 6)
+    ]
+    assert all(row.params.difference == 0 and row.macs.difference == 0 for row in result.costs)
+    rendered = render_text(result)
+    assert "  ~ conv4 -> layer3: renamed, 6 blocks unchanged (bottleneck_v1_projection, bottleneck_v1 * 5)" in rendered
+    assert "+ layer" not in rendered and "- conv" not in rendered
+    # a changed stage under a new label is still a removal and an addition (and so is the next
+    # stage, whose input changed with it); the stages after them are renamed
+    line = next(line for line in text.splitlines() if line.startswith("  stage layer1:"))
+    path.write_text(text.replace(line, line.replace("(64", "(32")))
+    statuses = [(s.label, s.status) for s in diff(load(REPO / RESNET50), load(path)).stages]
+    assert statuses == [
+        ("layer1", "added"),
+        ("layer2", "added"),
+        ("conv2", "removed"),
+        ("conv3", "removed"),
+        ("layer3", "renamed"),
+        ("layer4", "renamed"),
+    ]
+
+
+def test_markdown_uses_one_arrow(keras_50_to_101: ArchDiff, tmp_path: Path) -> None:
+    path = _variant(tmp_path, "narrow.arch", "conv(64, 7, stride=2)", "conv(32, 7, stride=2)")
+    for result in (keras_50_to_101, diff(load(REPO / RESNET50), load(path))):
+        markdown = render_markdown(result)
+        outside_fences = markdown.split("```")[::2]
+        assert "→" in markdown and not any("->" in part for part in outside_fences)
+
+
+def test_costs_hold_receptive_field_and_activations(keras_50_to_101: ArchDiff) -> None:
+    from resnet_dsl.memory import activation_bytes
+
+    rows = {row.section: row for row in keras_50_to_101.costs}
+    # 17 more bottlenecks at jump 16, each adding (3 - 1) x 16 px
+    assert (rows["conv4"].receptive_field.old, rows["conv4"].receptive_field.new) == (291, 291 + 17 * 32)
+    assert (rows["total"].receptive_field.old, rows["total"].receptive_field.new) == (483, 483 + 17 * 32)
+    assert rows["head"].receptive_field is None  # global pooling: no feature map
+    new = load(REPO / RESNET101)
+    assert rows["total"].activations.new == activation_bytes(new.layers)
+    conv4_layers = [layer for layer in new.layers if layer.origin.stage == "conv4"]
+    assert rows["conv4"].activations.new == activation_bytes(conv4_layers)
+    text = render_text(keras_50_to_101)
+    table = text.split("Receptive field (px) and activations (per sample, float32)\n")[1]
+    conv4 = next(line.split() for line in table.splitlines() if line.startswith("  conv4 "))
+    assert conv4 == ["conv4", "291", "835", "+544", "26.8", "MiB", "98.4", "MiB", "+71.6", "MiB", "+267.14%"]
+    assert "Receptive field: 483 -> 1,027 px (+544)" in text
+    assert "Activations: 141.6 MiB -> 213.2 MiB per sample (+71.6 MiB, +50.55%)" in text
+    data = json.loads(render_json(keras_50_to_101))
+    assert data["costs"][-1]["receptive_field"] == {"old": 483, "new": 1027, "difference": 544, "percent": 112.63}
+
+
+TWO_NETWORKS = """
+network Small(input = 32x32x3, classes = 10) {
+  stem {
+    conv1: conv(16, 3, padding=same) -> bn -> relu
+  }
+  stage s1: basic(16) * DEPTH
+  head {
+    global_avgpool -> dense(classes)
+  }
+}
+
+network Wide(input = 32x32x3, classes = 10) {
+  stem {
+    conv1: conv(32, 3, padding=same) -> bn -> relu
+  }
+  stage s1: basic(32) * 2
+  head {
+    global_avgpool -> dense(classes)
+  }
+}
+"""
+
+
+def test_cli_network_and_set(cli, tmp_path: Path) -> None:
+    old, new = tmp_path / "old.arch", tmp_path / "new.arch"
+    old.write_text(TWO_NETWORKS.replace("DEPTH", "2"))
+    new.write_text(TWO_NETWORKS.replace("DEPTH", "3"))
+    wide = cli("diff", str(old), str(new), "--network", "Wide")
+    assert (wide.returncode, wide.stdout.splitlines()[-1]) == (0, "no architectural change")
+    small = cli("diff", str(old), str(new), "--network", "Small", "--set", "classes=3")
+    assert small.returncode == 1, small.stderr
+    assert "s1: 2 -> 3 blocks (+1)" in small.stdout and "dense" not in small.stdout
+    # without --network (as git difftool runs it), each network is compared by name
+    both = cli("diff", str(old), str(new))
+    assert both.returncode == 1, both.stderr
+    assert both.stdout.count("no architectural change") == 1 and "s1: 2 -> 3 blocks (+1)" in both.stdout
+    data = json.loads(cli("diff", str(old), str(new), "--format", "json").stdout)
+    assert [(n["new_name"], n["changed"]) for n in data["networks"]] == [("Small", True), ("Wide", False)]
+    new.write_text(TWO_NETWORKS.replace("DEPTH", "2").replace("network Wide", "network Wider"))
+    renamed = cli("diff", str(old), str(new))
+    assert renamed.returncode == 1
+    assert f"network Wide: removed (only in {old})\nnetwork Wider: added (only in {new})" in renamed.stdout
+    missing = cli("diff", str(old), str(new), "--network", "Nope")
+    assert missing.returncode == 2 and "defines no network 'Nope'" in missing.stderr
+
+
+def test_cli_describe_each_network_of_a_file(cli, tmp_path: Path) -> None:
+    path = tmp_path / "two.arch"
+    path.write_text(TWO_NETWORKS.replace("DEPTH", "2"))
+    for args in (["describe", str(path)], ["describe", "--textconv", str(path)]):
+        result = cli(*args)
+        assert result.returncode == 0, result.stderr
+        assert "network Small\n" in result.stdout and "\n\nnetwork Wide\n" in result.stdout
+
+
+@needs_git
+def test_git_difftool_on_a_file_with_two_networks(repo: Path) -> None:
+    spec = repo / "specs" / "two.arch"
+    spec.write_text(TWO_NETWORKS.replace("DEPTH", "2"))
+    assert _git(repo, "add", "-A").returncode == 0
+    assert _git(repo, "commit", "-q", "-m", "two").returncode == 0
+    spec.write_text(TWO_NETWORKS.replace("DEPTH", "4"))
+    result = _git(repo, "difftool", "-y", "-t", "arch", "--", "specs/two.arch")
+    assert result.returncode == 0, result.stderr
+    assert "s1: 2 -> 4 blocks (+2)" in result.stdout

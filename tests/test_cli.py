@@ -143,3 +143,10 @@ def test_check_a_library_file(tmp_path: Path, cli) -> None:
     result = cli("check", str(library))
     assert result.returncode == 0
     assert "ok (blocks only)" in result.stdout
+
+
+@pytest.mark.parametrize(("form", "suffix"), [("text", "txt"), ("markdown", "md")])
+def test_diff_golden(cli, form: str, suffix: str) -> None:
+    result = cli("diff", "specs/keras/resnet50.arch", "specs/keras/resnet101.arch", "--format", form)
+    assert result.returncode == 1, result.stderr
+    assert_golden(f"diff_keras_resnet50_resnet101.{suffix}", result.stdout)

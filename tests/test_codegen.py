@@ -446,6 +446,8 @@ def test_unknown_initializer_in_an_unused_default_is_an_arch_error() -> None:
 SAMPLE_CALLS = [
     "conv(8, 3)", "bn", "activation(relu)", "relu", "zeropad(1)", "maxpool(2)", "avgpool(2)",
     "global_avgpool", "global_maxpool", "flatten", "dense(4)", "dropout(0.5)", "add", "multiply", "concat",
+    "zeropad(channels=[1, 2])", "subsample(2)", "upsample(2)", "depthwise_conv(3)", "separable_conv(8, 3)", "gn(3)",
+    "ln", "reshape([192])", "global_avgpool(keepdims=true)",
 ]  # fmt: skip
 
 
@@ -457,15 +459,17 @@ def sample(text: str) -> tuple[ops.Op, Any]:
 
 
 def test_every_op_option_has_a_keras_keyword_and_every_kind_a_class() -> None:
-    covered = set()
+    covered: dict[str, set[str]] = {}  # op -> the options that some sample's config holds as a field
     for text in SAMPLE_CALLS:
         op, config = sample(text)
-        covered.add(op.name)
         assert config.kind in codegen.KERAS_CLASSES
         fields = type(config).model_fields
-        for option in op.options:
-            assert codegen.KERAS_KEYWORDS.get(option.name, option.name) in fields, (op.name, option.name)
-    assert covered | ops.ACTIVATIONS >= set(ops.OPS)
+        covered.setdefault(op.name, set()).update(
+            option.name for option in op.options if codegen.keras_keyword(config.kind, option.name) in fields
+        )
+    for name, options in covered.items():
+        assert options == {option.name for option in ops.OPS[name].options}, name
+    assert set(covered) | ops.ACTIVATIONS >= set(ops.OPS)
     assert set(pysource.INITIALIZER_CLASSES) == set(ops.INITIALIZERS)
 
 
@@ -734,8 +738,8 @@ def test_positional_arguments_are_in_keras_order() -> None:
         assert leading(kind, len(fields)) == fields
     for text in SAMPLE_CALLS:
         op, config = sample(text)
-        if op.positional:
-            names = tuple(codegen.KERAS_KEYWORDS.get(o.name, o.name) for o in op.options[: op.positional])
+        if op.positional and config.kind not in codegen.CUSTOM_ARGS:
+            names = tuple(codegen.keras_keyword(config.kind, o.name) for o in op.options[: op.positional])
             assert leading(config.kind, op.positional) == names
     for cls in pysource.INITIALIZER_CLASSES.values():
         assert issubclass(getattr(keras.initializers, cls), keras.initializers.Initializer)

@@ -206,7 +206,7 @@ def test_cli_unknown_extension_is_a_usage_error(cli, tmp_path: Path) -> None:
     out = tmp_path / "net.pdf"
     result = cli("graph", RESNET50, "-o", str(out))
     assert result.returncode == 2
-    assert "must end in .dot, .svg or .png" in result.stderr
+    assert "must end in .dot, .mmd, .svg or .png" in result.stderr
     assert not out.exists()
 
 

@@ -59,7 +59,48 @@ network Merges(input = 8x8x4, classes = 3) {
 }
 """
 
-SPECS = {"merges": MERGES}
+LAYERS = """
+block option_a(filters, stride = 2) {
+  main {
+    conv(filters, 3, stride=stride, padding=same, use_bias=false) -> bn -> relu
+    conv(filters, 3, padding=same, use_bias=false) -> bn
+  }
+  shortcut {
+    subsample(stride) -> zeropad(channels=[filters // 4, filters // 4])
+  }
+  out = add(main, shortcut) -> relu
+}
+
+block mixed(filters) {
+  main {
+    depthwise_conv(3, padding=same, depth_multiplier=2) -> gn(2) -> relu -> dropout(0.1)
+    separable_conv(filters, 3, padding=same, use_bias=false) -> ln
+  }
+  shortcut {
+    global_avgpool(keepdims=true) -> conv(filters, 1) -> sigmoid
+  }
+  out = multiply(main, shortcut)
+}
+
+network New(input = 16x16x3, classes = 5) {
+  stem {
+    conv1: conv(8, 3, padding=same) -> bn -> relu
+    wide: zeropad(channels=[1, 3]) -> subsample([2, 1]) -> upsample([2, 1])
+    depthwise_conv(3, stride=2, padding=same, use_bias=false) as "dw"
+    narrow: separable_conv(8, 3, padding=same, depth_multiplier=2) -> gn(4, epsilon=1e-5) -> ln(epsilon=1e-4)
+    r1: reshape([4, 4, 4, 8])
+    r2: reshape([-1, 8])
+    r3: reshape(8x8x8) -> dropout(0.2)
+  }
+  stage s1: option_a(16), mixed(16)
+  head {
+    up: upsample(2, interpolation=bilinear) -> subsample(4)
+    gap: global_maxpool(keepdims=true) -> reshape([16]) -> dense(classes)
+  }
+}
+"""
+
+SPECS = {"merges": MERGES, "layers": LAYERS}
 """Small networks that use every new primitive, by name."""
 
 
@@ -186,3 +227,118 @@ def test_merges_compute_a_product_and_a_concatenation(keras: Any) -> None:
     main, gate, product, joined_main, joined_input, joined = (np.asarray(t) for t in probe(images, training=False))
     np.testing.assert_allclose(product, main * gate[:, None, None, :], rtol=1e-6)
     np.testing.assert_array_equal(joined, np.concatenate([joined_main, joined_input], axis=-1))
+
+
+# ------------------------------------------------------------- new layers --
+
+STEM = "network N(input = 16x16x4) {{ stem {{ {stem} }} }}"
+
+
+@pytest.mark.parametrize(
+    ("stem", "shape", "trainable", "macs"),
+    [
+        ("depthwise_conv(3, depth_multiplier=2)", (14, 14, 8), 3 * 3 * 8 + 8, 14 * 14 * 3 * 3 * 8),
+        ("depthwise_conv(3, stride=2, padding=same, use_bias=false)", (8, 8, 4), 3 * 3 * 4, 8 * 8 * 3 * 3 * 4),
+        ("separable_conv(6, 3, padding=same, use_bias=false)", (16, 16, 6), 9 * 4 + 4 * 6, 16 * 16 * (9 * 4 + 4 * 6)),
+        ("separable_conv(6, 3, depth_multiplier=2)", (14, 14, 6), 9 * 8 + 8 * 6 + 6, 14 * 14 * (9 * 8 + 8 * 6)),
+        ("gn(2)", (16, 16, 4), 8, 0),
+        ("ln(epsilon=1e-5)", (16, 16, 4), 8, 0),
+        ("zeropad(channels=[1, 2])", (16, 16, 7), 0, 0),
+        ("subsample(3)", (6, 6, 4), 0, 0),
+        ("subsample([2, 1])", (8, 16, 4), 0, 0),
+        ("upsample([2, 3])", (32, 48, 4), 0, 0),
+        ("global_avgpool(keepdims=true)", (1, 1, 4), 0, 0),
+        ("global_maxpool(keepdims=false)", (4,), 0, 0),
+        ("reshape([-1, 4])", (256, 4), 0, 0),
+        ("flatten -> reshape(2x512)", (2, 512), 0, 0),
+        ("global_avgpool -> reshape([1, 1, 4]) -> ln", (1, 1, 4), 8, 0),
+    ],
+)  # fmt: skip
+def test_shapes_parameters_and_macs(stem: str, shape: tuple[int, ...], trainable: int, macs: int) -> None:
+    network = resnet_dsl.loads(STEM.format(stem=stem))
+    assert network.output_shape == shape
+    assert network.total_params.trainable == trainable
+    assert network.total_params.non_trainable == 0
+    assert network.macs == macs
+
+
+@pytest.mark.parametrize(
+    ("stem", "message"),
+    [
+        ("zeropad(1, channels=[1, 1])", "zeropad pads height and width or the channels, not both in one layer"),
+        ("zeropad", "zeropad needs 'padding' (height and width) or 'channels'"),
+        ("zeropad(channels=2)", "zeropad channels: expected [low, high], got 2"),
+        ("zeropad(channels=[1, -1])", "padding cannot be negative"),
+        ("gn(3)", "groupnorm groups=3 must divide the 4 channels"),
+        ("ln(axis=4)", "layernorm axis 4 does not exist in (None, 16, 16, 4)"),
+        ("reshape([3, 3])", "cannot reshape (None, 16, 16, 4) (1,024 values) to (None, 3, 3)"),
+        ("reshape([-1, -1])", "at most one -1"),
+        ("reshape(4)", "expected a shape such as [1, 1, 64], got 4"),
+        ("upsample(2, interpolation=cubic)", "expected one of nearest, bilinear"),
+        ("global_avgpool -> subsample(2)", "subsample needs an image input"),
+        ("depthwise_conv(17)", "depthwise_conv shrinks its 16x16 input to nothing"),
+    ],
+)
+def test_layer_errors_are_located(stem: str, message: str) -> None:
+    with pytest.raises(ArchError) as raised:
+        resnet_dsl.loads(STEM.format(stem=stem), path="t.arch")
+    assert message in str(raised.value)
+    assert raised.value.span.line == 1 and raised.value.span.column > 30
+
+
+def test_option_a_shortcut_names_and_shapes() -> None:
+    network = resnet_dsl.loads(LAYERS)
+    pool, pad = network.layer("s1_block1_0_pool"), network.layer("s1_block1_0_pad")
+    assert (pool.kind, pool.output_shape) == ("subsample", (4, 4, 8))
+    assert (pad.kind, pad.output_shape, pad.inputs) == ("channelpad", (4, 4, 16), ("s1_block1_0_pool",))
+    assert network.layer("s1_block1_add").inputs == ("s1_block1_2_bn", "s1_block1_0_pad")
+
+
+def test_dropout_anywhere_in_a_block() -> None:
+    network = resnet_dsl.loads(LAYERS)
+    dropout = network.layer("s1_block2_1_dropout")
+    assert (dropout.kind, dropout.origin.path, dropout.config.rate) == ("dropout", "main", 0.1)
+
+
+def test_graph_says_what_the_new_layers_do() -> None:
+    from resnet_dsl.graph import to_dot
+
+    dot = to_dot(resnet_dsl.loads(LAYERS), expand=True)
+    for label in [
+        "subsample, stride 2",
+        "zeropad channels +4 +4",
+        "depthwise conv 3x3, x2",
+        "separable conv 3x3, 16",
+        "groupnorm, 2 groups",
+        "global_avgpool, keepdims",
+        "upsample 2x1, nearest",
+        "upsample 2x2, bilinear",
+        "reshape to 4x4x4x8",
+    ]:
+        assert label in dot, label
+
+
+@pytest.mark.keras
+def test_option_a_computes_subsampling_and_channel_zeros(keras: Any) -> None:
+    import numpy as np
+
+    from resnet_dsl.keras_backend import to_keras
+
+    model = to_keras(resnet_dsl.loads(STEM.format(stem="a: subsample(2) -> zeropad(channels=[1, 3])")))
+    images = np.random.default_rng(0).random((2, 16, 16, 4), dtype=np.float32)
+    expected = np.pad(images[:, ::2, ::2, :], ((0, 0), (0, 0), (0, 0), (1, 3)))
+    np.testing.assert_array_equal(np.asarray(model(images)), expected)
+
+
+@pytest.mark.keras
+def test_saved_model_with_the_new_layers_reloads(keras: Any, tmp_path: Any) -> None:
+    import numpy as np
+
+    from resnet_dsl.keras_backend import to_keras
+
+    model = to_keras(resnet_dsl.loads(LAYERS))
+    model.save(tmp_path / "layers.keras")
+    reloaded = keras.models.load_model(tmp_path / "layers.keras")  # safe mode: built-in layers only
+    assert [layer.name for layer in reloaded.layers] == [layer.name for layer in model.layers]
+    images = np.random.default_rng(0).random((2, 16, 16, 3), dtype=np.float32)
+    np.testing.assert_array_equal(np.asarray(reloaded(images)), np.asarray(model(images)))

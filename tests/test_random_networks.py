@@ -30,6 +30,34 @@ block squeeze(f, act = relu) {
   shortcut from pre {}
   out = add(main, shortcut, input) -> relu
 }
+
+block gated(f, keep = false) {
+  main {
+    depthwise_conv(3, padding=same) -> gn(2) -> relu -> dropout(0.1)
+    separable_conv(f, 3, padding=same, use_bias=false) -> ln
+  }
+  shortcut {
+    global_avgpool(keepdims=keep) -> dense(f) -> sigmoid
+  }
+  out = multiply(main, shortcut) -> relu
+}
+
+block option_a(f, pad, stride) {
+  main {
+    conv(f, 3, stride=stride, padding=same, use_bias=false) -> bn -> relu
+  }
+  shortcut {
+    subsample(stride) -> zeropad(channels=[pad, pad])
+  }
+  out = add(main, shortcut)
+}
+
+block grow(f) {
+  main {
+    conv(f, 1) -> upsample(2) -> subsample(2)
+  }
+  out = concat(main, shortcut)
+}
 """
 
 
@@ -50,7 +78,7 @@ def specs(draw: st.DrawFn) -> str:
         size = (size + stride - 1) // stride
         width = draw(st.sampled_from([4, 8]))
         repeats = draw(st.integers(0, 2))
-        family = draw(st.sampled_from(["basic", "bottleneck", "seed", "squeeze"]))
+        family = draw(st.sampled_from(["basic", "bottleneck", "seed", "squeeze", "gated", "option_a", "grow"]))
         if family == "basic":
             calls = f"basic_projection({width}, stride={stride}), basic({width}) * {repeats}"
         elif family == "bottleneck":
@@ -60,10 +88,30 @@ def specs(draw: st.DrawFn) -> str:
             filters = f"[{width}, {width}, {2 * width}]"
             calls = f"convolutional(3, {filters}, s={stride}), identity(3, {filters}) * {repeats}"
             width *= 2
-        else:
+        elif family == "squeeze":
             calls = f"basic_projection({width}, stride={stride}), squeeze({width}, act=sigmoid) * {repeats + 1}"
+        elif family == "gated":
+            keep = draw(st.sampled_from(["true", "false"]))
+            calls = f"basic_projection({width}, stride={stride}), gated({width}, keep={keep}) * {repeats}"
+        elif family == "option_a":
+            previous, width = width, 2 * width
+            calls = f"basic_projection({previous}, stride=1), option_a({width}, {previous // 2}, {stride})"
+            calls += f", basic({width}) * {repeats}"
+        else:
+            calls = f"basic_projection({width}, stride={stride}), grow({width // 2}) * {repeats}"
+            width += repeats * (width // 2)
         lines.append(f"  stage c{index + 2}: {calls}")
-    head = draw(st.sampled_from(["global_avgpool", "global_maxpool", "flatten", "avgpool(1) -> flatten"]))
+    head = draw(
+        st.sampled_from(
+            [
+                "global_avgpool",
+                "global_maxpool",
+                "flatten",
+                "avgpool(1) -> flatten",
+                "global_avgpool(keepdims=true) -> reshape([-1])",
+            ]
+        )
+    )
     dropout = " -> dropout(0.25)" if draw(st.booleans()) else ""
     lines += ["  head {", f"    {head}{dropout} -> dense(classes, activation=softmax)", "  }", "}"]
     return "\n".join(lines) + "\n"

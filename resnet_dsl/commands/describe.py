@@ -15,6 +15,9 @@ each version the same way wherever the copy sits:
   other would show changes that are not there (`git difftool` with `resnet-dsl diff`, which
   sees both files, gives the architectural diff of such specs);
 - a spec that cannot be expanded shows its canonical text, one that does not parse its text.
+
+A file that defines several networks, given without `--network`, is described network by
+network, in the order it defines them.
 """
 
 from __future__ import annotations
@@ -22,9 +25,13 @@ from __future__ import annotations
 import argparse
 import os
 import stat
+from typing import TYPE_CHECKING
 
 from resnet_dsl.commands.common import guarded, load_network
 from resnet_dsl.errors import ArchError
+
+if TYPE_CHECKING:
+    from resnet_dsl.network import Network
 
 IMPORTS = "# imports other specs: shown as its canonical text, comments left out"
 INVALID = "# does not expand: shown as its canonical text, comments left out"
@@ -32,17 +39,30 @@ INVALID = "# does not expand: shown as its canonical text, comments left out"
 
 @guarded
 def run(args: argparse.Namespace) -> int:
-    from resnet_dsl.diffreport import describe
-
     if args.textconv:
         print(_textconv(args))
     else:
-        print(describe(load_network(args)))
+        print(_describe_all(args))
     return 0
 
 
-def _textconv(args: argparse.Namespace) -> str:
+def _describe_all(args: argparse.Namespace) -> str:
+    """The network chosen, or each network of a file that defines several."""
     from resnet_dsl.diffreport import describe
+    from resnet_dsl.loader import load_program
+
+    if args.network is None:
+        program = load_program(args.file)
+        if len(program.main.networks) > 1:
+            return "\n\n".join(describe(_expand(args, item.name)) for item in program.main.networks)
+    return describe(load_network(args))
+
+
+def _expand(args: argparse.Namespace, name: str) -> Network:
+    return load_network(argparse.Namespace(**{**vars(args), "network": name}))
+
+
+def _textconv(args: argparse.Namespace) -> str:
     from resnet_dsl.formatter import format_module
     from resnet_dsl.loader import parse_module, read_spec
 
@@ -59,7 +79,7 @@ def _textconv(args: argparse.Namespace) -> str:
         if module.imports:
             return f"{IMPORTS}\n{canonical}"
         try:
-            return describe(load_network(args))
+            return _describe_all(args)
         except ArchError:
             return f"{INVALID}\n{canonical}"
     except Exception as problem:  # never fail under git: a bug here must not stop `git diff`

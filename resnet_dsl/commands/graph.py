@@ -1,9 +1,9 @@
-"""`resnet-dsl graph FILE -o OUT.{dot,svg,png} [--expand]`: draw the network.
+"""`resnet-dsl graph FILE -o OUT.{dot,mmd,svg,png} [--expand] [--format F]`: draw the network.
 
-`.dot` is written by this package alone; `.svg` and `.png` pipe the same text through
-Graphviz's `dot`, which is not a Python package and may be missing: then the command says
-how to get it (or to write `.dot`) instead of failing with a traceback. The picture is
-written atomically, so a viewer watching the file never loads half of it.
+`.dot` and Mermaid's `.mmd` (which GitHub renders) are written by this package alone;
+`.svg` and `.png` pipe the DOT text through Graphviz's `dot`, which is not a Python package
+and may be missing: then the command says how to get it (or to write `.dot`) instead of
+failing with a traceback. The picture is written atomically, so a viewer watching the file never loads half of it.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from pathlib import Path
 from resnet_dsl.commands.common import USAGE, guarded, load_network
 from resnet_dsl.output import STDOUT, write_output
 
-FORMATS = (".dot", ".svg", ".png")
+FORMATS = {".dot": "dot", ".mmd": "mermaid", ".mermaid": "mermaid", ".svg": "svg", ".png": "png"}
 NO_GRAPHVIZ = "Graphviz is required for .svg/.png: install it (e.g. apt-get install graphviz) or write .dot"
 
 
@@ -26,18 +26,27 @@ def run(args: argparse.Namespace) -> int:
     from resnet_dsl.graph import to_dot
 
     suffix = ".dot" if args.output == STDOUT else Path(args.output).suffix.lower()
-    if suffix not in FORMATS:
-        print(f"resnet-dsl graph: error: -o {args.output}: the name must end in .dot, .svg or .png", file=sys.stderr)
+    kind = getattr(args, "format", None) or FORMATS.get(suffix)
+    if kind is None:
+        message = "the name must end in .dot, .mmd, .svg or .png (or give --format)"
+        print(f"resnet-dsl graph: error: -o {args.output}: {message}", file=sys.stderr)
         return USAGE
     dot = shutil.which("dot")
-    if suffix != ".dot" and dot is None:
+    if kind in ("svg", "png") and dot is None:
         print(f"resnet-dsl graph: error: {NO_GRAPHVIZ}", file=sys.stderr)
         return 1
+    if kind == "mermaid":
+        from resnet_dsl.mermaid import to_mermaid
+
+        write_output(args.output, to_mermaid(load_network(args), expand=args.expand).encode())
+        if args.output != STDOUT:
+            print(f"wrote {args.output}")
+        return 0
     text = to_dot(load_network(args), expand=args.expand)
-    if suffix == ".dot":
+    if kind == "dot":
         write_output(args.output, text.encode())
     else:
-        rendered = subprocess.run([dot, f"-T{suffix[1:]}"], input=text.encode(), capture_output=True, check=False)
+        rendered = subprocess.run([dot, f"-T{kind}"], input=text.encode(), capture_output=True, check=False)
         if rendered.returncode != 0:
             problem = rendered.stderr.decode(errors="replace").strip()
             print(f"resnet-dsl graph: error: dot failed: {problem}", file=sys.stderr)
