@@ -139,7 +139,7 @@ def _pairs(old: Program, new: Program, network: str | None) -> tuple[list[tuple[
 
 def program_beside(path: str, other: str) -> Program:
     """The spec at `path`; if one of its imports is missing, imports taken beside `other`."""
-    from resnet_dsl.loader import load_program, loads_program
+    from resnet_dsl.loader import load_program, loads_program, read_spec
 
     try:
         return load_program(path)
@@ -149,7 +149,7 @@ def program_beside(path: str, other: str) -> Program:
         if not (error.message.startswith("cannot read") and error.span.line > 0):
             raise
         try:
-            text = Path(path).read_text(encoding="utf-8")
+            text = read_spec(path)
             return loads_program(text, path, base=Path(other).resolve().parent)
         except (ArchError, OSError):
             raise error from None
