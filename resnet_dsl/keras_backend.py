@@ -10,7 +10,6 @@ IR's graph and nothing else (no hidden layers, no renaming).
 from __future__ import annotations
 
 import sys
-import threading
 from collections.abc import Callable
 from typing import Any, TypeVar
 
@@ -66,9 +65,6 @@ FRAMES_PER_LAYER = 4
 layer along the longest path, a few more around it): the recursion limit is raised by this
 much per layer while a deep model is built, so ResNet-1202's 4,212 layers build."""
 
-STACK_BYTES = 512 * 1024 * 1024
-"""The stack of the thread a deep model is built on (reserved, touched only as used)."""
-
 
 def check_buildable(network: nw.Network) -> None:
     """Refuse, before Keras allocates anything, what passes `check` but cannot be built here."""
@@ -113,34 +109,20 @@ def shape_text(shape: tuple[int, ...]) -> str:
 def with_depth(layers: int, build: Callable[[], T]) -> T:
     """`build()`, with room for Keras's recursion over a graph of `layers` layers.
 
-    Shallow models build as they are. For a deep one the recursion limit is raised for the
-    duration (and restored), and the work runs on a thread with a large stack, so the
-    deeper recursion has the C stack it needs whatever the caller's thread has.
+    The recursion limit is raised for the duration, and restored. On the caller's own thread:
+    Keras keeps its scopes (a distribution strategy, a dtype policy) per thread, so a model
+    built elsewhere would leave them behind. The deeper recursion is Python calling Python,
+    which since Python 3.11 does not grow the C stack.
     """
     needed = FRAMES_PER_LAYER * layers + 1_000
     limit = sys.getrecursionlimit()
     if needed <= limit:
         return build()
-    outcome: dict[str, Any] = {}
-
-    def run() -> None:
-        try:
-            outcome["value"] = build()
-        except BaseException as error:  # handed to the caller's thread below
-            outcome["error"] = error
-
-    old_stack = threading.stack_size(STACK_BYTES)
+    sys.setrecursionlimit(needed)
     try:
-        sys.setrecursionlimit(needed)
-        worker = threading.Thread(target=run, name="resnet-dsl-deep-build")
-        worker.start()
-        worker.join()
+        return build()
     finally:
-        threading.stack_size(old_stack)
         sys.setrecursionlimit(limit)
-    if "error" in outcome:
-        raise outcome["error"]
-    return outcome["value"]
 
 
 def _apply(layer: nw.Layer, tensors: dict[str, keras.KerasTensor]) -> keras.KerasTensor:
