@@ -21,10 +21,10 @@ from lsprotocol import types as lsp
 from pygls.lsp.server import LanguageServer
 from pygls.uris import from_fs_path, to_fs_path
 
-from resnet_dsl import __version__, ir, ops
+from resnet_dsl import __version__, expand, ir, ops
 from resnet_dsl.errors import ArchError
 from resnet_dsl.evaluate import evaluate
-from resnet_dsl.formatter import format_source, item_text, params_text
+from resnet_dsl.formatter import expr_text, format_source, item_text, params_text
 from resnet_dsl.loader import Program, loads_program
 from resnet_dsl.network import Layer, Network, StageInstance
 from resnet_dsl.parser import grammar
@@ -259,7 +259,20 @@ def hover(analysis: Analysis, line: int, column: int) -> str | None:
     blocks = _blocks(analysis)
     if word in blocks:
         return block_doc(blocks[word])
-    return None
+    network = next((n for n in analysis.networks if n.name == word), None)
+    return _network_hover(network) if network is not None else None
+
+
+def _network_hover(network: Network) -> str:
+    """A network's totals, as the summary's footer gives them."""
+    total = network.total_params
+    stages = ", ".join(f"{stage.label} ({len(stage.blocks)})" for stage in network.stages) or "none"
+    return (
+        f"**network {network.name}**: {len(network.layers)} layers\n\n"
+        f"input {_shape(network.input_shape)} → output {_shape(network.output_shape)}\n\n"
+        f"params {total.total:,} (trainable {total.trainable:,}) · MACs {network.macs:,}\n\n"
+        f"stages (blocks): {stages}"
+    )
 
 
 def _network_of(analysis: Analysis, item: Any) -> Network | None:
@@ -391,14 +404,26 @@ def _open_call(text: str, line: int, column: int) -> str | None:
     return None
 
 
+def _names_in_scope(item: Any) -> list[tuple[str, str]]:
+    """A network's or block's parameters; in a block also what the expander puts in its scope
+    (`in_channels`, where the language has it) and the block's named values."""
+    names = [(param.name, "parameter") for param in getattr(item, "params", ()) or ()]
+    if isinstance(item, ir.BlockDef):
+        implicit = getattr(expand, "IN_CHANNELS", None)
+        if implicit:
+            names.append((implicit, "the block's input channels"))
+        names += [(value.name, "value") for value in getattr(item, "lets", ()) or ()]
+    return names
+
+
 def completion(analysis: Analysis, line: int, column: int) -> list[lsp.CompletionItem]:
     """Names that fit where the cursor stands: options of the open call, blocks, layers, parameters."""
     lines = _lines(analysis.text)
     current = lines[line - 1][: column - 1] if line <= len(lines) else ""
     enclosing = _enclosing(analysis, line)
     in_scope = [
-        lsp.CompletionItem(label=p.name, kind=lsp.CompletionItemKind.Variable, detail="parameter")
-        for p in getattr(enclosing, "params", ()) or ()
+        lsp.CompletionItem(label=name, kind=lsp.CompletionItemKind.Variable, detail=what)
+        for name, what in _names_in_scope(enclosing)
     ]
     blocks = _blocks(analysis)
     block_items = [
@@ -479,7 +504,30 @@ def symbols(analysis: Analysis) -> list[lsp.DocumentSymbol]:
             found.append(symbol(item.name, lsp.SymbolKind.Class, item.span, detail, children or None))
         elif hasattr(item, "name"):  # a block, written out or derived from another
             detail = f"({params_text(item.params)})" if hasattr(item, "params") else signature(item)
-            found.append(symbol(item.name, lsp.SymbolKind.Function, item.span, detail))
+            paths = [
+                symbol(name, lsp.SymbolKind.Field, span, detail)
+                for name, span, detail in _block_paths(item)
+                if span.line and item.span.line <= span.line <= item.span.end_line
+            ]
+            found.append(symbol(item.name, lsp.SymbolKind.Function, item.span, detail, paths or None))
+    return found
+
+
+def _block_paths(block: Any) -> list[tuple[str, ir.Span, str]]:
+    """A block's paths as (name, span, `from SOURCE if CONDITION`): named paths where the language
+    has them, else its `pre`, `main` and `shortcut`."""
+    paths = getattr(block, "paths", None)
+    if paths is None:
+        paths = [getattr(block, kind, None) for kind in ("pre", "main", "shortcut")]
+    found = []
+    for path in paths:
+        if path is None:
+            continue
+        name = getattr(path, "name", None) or getattr(path, "kind", "path")
+        source = f"from {path.source}" if getattr(path, "source", None) else ""
+        condition = getattr(path, "condition", None)
+        detail = " ".join(filter(None, [source, f"if {expr_text(condition)}" if condition is not None else ""]))
+        found.append((name, path.span, detail))
     return found
 
 

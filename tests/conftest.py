@@ -22,6 +22,9 @@ SHIPPED_SPECS = [
     "specs/keras/resnet50.arch",
     "specs/keras/resnet101.arch",
     "specs/keras/resnet152.arch",
+    "specs/keras/resnet50v2.arch",
+    "specs/keras/resnet101v2.arch",
+    "specs/keras/resnet152v2.arch",
 ]
 
 

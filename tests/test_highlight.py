@@ -73,7 +73,7 @@ def test_a_stray_character_is_an_error_token():
 
 
 def test_every_grammar_keyword_is_a_lexer_keyword():
-    assert {"block", "network", "stage", "main", "shortcut", "out", "import"} <= grammar_keywords()
+    assert {"block", "network", "stage", "out", "import"} <= grammar_keywords()
     assert grammar_keywords() <= keywords() | {"true", "false", "and", "or", "not"}
 
 

@@ -270,6 +270,17 @@ def test_hover_on_a_layer_of_a_block_lists_each_use(session: Session, workspace:
     assert "(None, 32, 32, 16)" in found and "(None, 16, 16, 32)" in found
 
 
+def test_hover_on_a_network_name_shows_its_totals(session: Session):
+    text = RESNET152.read_text(encoding="utf-8")
+    uri, _ = session.open(RESNET152)
+    network = load(RESNET152)
+    found = session.hover(uri, *_position(text, "ResNet152"))
+    assert "**network ResNet152**" in found
+    assert f"params {network.total_params.total:,} (trainable 60,192,808)" in found
+    assert f"MACs {network.macs:,}" in found
+    assert "conv4 (36)" in found
+
+
 def test_go_to_definition(session: Session, workspace: Path):
     uri, _ = session.open(workspace / "lib.arch")
     # a block of this file
@@ -348,6 +359,7 @@ def test_document_symbols(session: Session, workspace: Path):
     outline = {symbol.name: symbol for symbol in found}
     assert set(outline) == {"twin", "Small"}
     assert outline["twin"].kind == lsp.SymbolKind.Function
+    assert [child.name for child in outline["twin"].children] == ["main", "shortcut"]
     assert [child.name for child in outline["Small"].children] == ["stem", "s1", "s2", "head"]
     main_uri, _ = session.open(workspace / "main.arch")
     (derived,) = session.run(

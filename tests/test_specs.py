@@ -13,6 +13,9 @@ KERAS_FIGURES = {
     "specs/keras/resnet50.arch": (25_636_712, 25_583_592, 53_120, 177, (1000,)),
     "specs/keras/resnet101.arch": (44_707_176, None, None, 347, (1000,)),
     "specs/keras/resnet152.arch": (60_419_944, None, None, None, (1000,)),
+    "specs/keras/resnet50v2.arch": (25_613_800, None, None, 192, (1000,)),
+    "specs/keras/resnet101v2.arch": (44_675_560, None, None, None, (1000,)),
+    "specs/keras/resnet152v2.arch": (60_380_648, None, None, 566, (1000,)),
 }
 
 # spec: (torchvision parameters = our trainable ones, torchvision GFLOPS)
