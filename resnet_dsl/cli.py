@@ -69,6 +69,10 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _spec_options(summary)
 
+    blocks = commands.add_parser("blocks", help="the blocks a spec can call (the prelude's), with their docs")
+    blocks.add_argument("file", nargs="?", metavar="FILE", help="also list this spec's own blocks")
+    blocks.add_argument("--markdown", action="store_true", help="as the README's table")
+
     ir = commands.add_parser("ir", help="print the expanded, validated network as JSON")
     ir.add_argument("file", metavar="FILE")
     _spec_options(ir)

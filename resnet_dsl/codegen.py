@@ -16,6 +16,7 @@ ASCII literals; the spec path appears only in an escaped comment.
 from __future__ import annotations
 
 import re
+import textwrap
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from functools import cache
@@ -413,38 +414,42 @@ class BlockBuilder:
         """Python defaults where the spec's are constants; `None` where they are computed
         (an initializer, or an expression of earlier parameters) or follow such a one."""
         params = [Arg("x")]
-        doc = [self.summary(), "", "Args:", "    x: the input tensor."]
+        doc = [*self.summary(), "", "Args:", "    x: the input tensor."]
         defaults: list[Statement] = []
         visible: dict[str, str] = {}
         optional = False
         for param in self.block.params:
             ident = self.idents[param.name]
             note = f" (`{doc_text(param.name)}` in the spec)" if ident != param.name else ""
+            what = doc_text(param.doc.text.rstrip("."))
             if param.default is None:
                 params.append(Arg("None", ident) if optional else Arg(ident))
-                doc.append(f"    {ident}: required{note}.")
+                doc += arg_doc(ident, what, f"required{note}")
             elif has_call(param.default) or not visible.keys().isdisjoint(free_names(param.default)):
                 value = Expressions(dict(visible)).source(param.default)
                 params.append(Arg("None", ident))
                 defaults.append(Default(4, ident, value))
                 shown = f"`{value}`" if docstring_safe(value) else "the spec's default"
-                doc.append(f"    {ident}: None means {shown}{note}.")
+                doc += arg_doc(ident, what, f"None means {shown}{note}")
                 optional = True
             else:
                 value = Expressions({}).source(param.default)
                 params.append(Arg(value, ident))
-                doc.append(f"    {ident}: {f'{value} by default' if docstring_safe(value) else 'optional'}{note}.")
+                doc += arg_doc(ident, what, f"{f'{value} by default' if docstring_safe(value) else 'optional'}{note}")
                 optional = True
             visible[param.name] = ident
         doc.append(f'    name: the prefix of the layer names, e.g. "{self.instances[0].name}".')
         return [*params, Arg("*"), Arg("name")], doc, defaults
 
-    def summary(self) -> str:
+    def summary(self) -> list[str]:
+        """The comment above the block's definition, or else what its paths are."""
         block = self.block
+        if block.doc.text:
+            return wrap(doc_text(block.doc.text))
         pre = "a pre-activation, " if block.pre is not None and block.pre.units else ""
         shortcut = "a shortcut path" if block.shortcut is not None and block.shortcut.units else "the input"
         merge = doc_text(block.out[0].op)
-        return f"The `{doc_text(block.name)}` block: {pre}a main path and {shortcut}, merged by {merge}."
+        return [f"The `{doc_text(block.name)}` block: {pre}a main path and {shortcut}, merged by {merge}."]
 
     # -- sections and names --
 
@@ -585,6 +590,21 @@ def merge_suffix(merge: ir.LayerCall) -> str:
 def doc_text(text: str) -> str:
     """Spec text for a docstring: printable ASCII, its quotes escaped so none can close it."""
     return escape(text, '"')
+
+
+DOC_WIDTH = 84
+"""Docstring text, indented 4 in the module, stays within ruff's default 88 columns."""
+
+
+def wrap(text: str, indent: str = "", hanging: str = "") -> list[str]:
+    return textwrap.wrap(text, DOC_WIDTH, initial_indent=indent, subsequent_indent=hanging or indent) or [indent]
+
+
+def arg_doc(ident: str, what: str, default: str) -> list[str]:
+    """`    filters: the bottleneck width (required).`, wrapped: the spec's doc of a parameter,
+    then whether it is required or what its default is."""
+    text = f"{ident}: {what} ({default})." if what else f"{ident}: {default}."
+    return wrap(text, "    ", "        ")
 
 
 def docstring_safe(text: str) -> bool:

@@ -28,28 +28,40 @@ class ArchError(Exception):
                 self.source_line = lines[self.span.line - 1]
         return self
 
+    def moved_to(self, span: Span, note: str) -> ArchError:
+        """Point at `span` instead (the place the user can change); the old place, with its
+        line and caret where known, becomes the first note, introduced by `note`."""
+        old = f"{note} ({self.span})" if self.span.line else note
+        lines = excerpt(self.span, self.source_line)
+        self.notes.insert(0, "\n".join([f"{old}:" if lines else old, *lines]))
+        self.span, self.source_line = span, None
+        return self
+
     def render(self) -> str:
         """The message for a terminal: control characters and escape sequences in anything
         taken from the input (the line, names, paths) are shown escaped, never interpreted."""
         where = f"{self.span}: " if self.span.line else (f"{self.span.file}: " if self.span.file else "")
-        out = [printable(f"{where}error: {self.message}")]
-        if self.source_line is not None:
-            number = str(self.span.line)
-            pad = " " * len(number)
-            start = max(self.span.column, 1)
-            same_line = self.span.end_line == self.span.line and self.span.end_column > start
-            end = self.span.end_column if same_line else start + 1
-            before = printable(self.source_line[: start - 1])
-            width = max(len(printable(self.source_line[start - 1 : end - 1])), 1)
-            out.append(f" {number} | {printable(self.source_line)}")
-            out.append(f" {pad} | {' ' * len(before)}{'^' * width}")
-        out.extend(printable(f"note: {note}") for note in self.notes)
+        out = [printable(f"{where}error: {self.message}"), *excerpt(self.span, self.source_line)]
+        out.extend("\n".join(printable(line) for line in f"note: {note}".split("\n")) for note in self.notes)
         if self.hint:
             out.append(printable(f"hint: {self.hint}"))
         return "\n".join(out)
 
     def __str__(self) -> str:
         return self.render()
+
+
+def excerpt(span: Span, source_line: str | None) -> list[str]:
+    """The source line and a caret under the span: ` 5 | text` / `   |   ^^^`."""
+    if source_line is None or not span.line:
+        return []
+    number = str(span.line)
+    start = max(span.column, 1)
+    same_line = span.end_line == span.line and span.end_column > start
+    end = span.end_column if same_line else start + 1
+    before = printable(source_line[: start - 1])  # escaped, so the caret counts what is shown
+    width = max(len(printable(source_line[start - 1 : end - 1])), 1)
+    return [f" {number} | {printable(source_line)}", f" {' ' * len(number)} | {' ' * len(before)}{'^' * width}"]
 
 
 def did_you_mean(word: str, choices: Iterable[str]) -> str | None:

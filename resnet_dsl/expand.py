@@ -15,9 +15,12 @@ from resnet_dsl import ir, limits, naming, ops, shapes
 from resnet_dsl import network as nw
 from resnet_dsl.errors import ArchError, did_you_mean
 from resnet_dsl.evaluate import Env, bind_params, evaluate
+from resnet_dsl.resources import PRELUDE
 
 MAX_LAYERS = limits.MAX_LAYERS
 MAX_REPEAT = limits.MAX_REPEAT
+PRELUDE_FILE = "<prelude>"
+"""The file name the prelude's spans carry (see `resnet_dsl.loader.prelude`)."""
 
 # ----------------------------------------------------------------- layers --
 
@@ -105,6 +108,20 @@ class Builder:
     layers: list[nw.Layer] = field(default_factory=list)
     by_name: dict[str, nw.Layer] = field(default_factory=dict)
 
+    def _hint(self, error: shapes.ShapeError, inputs: tuple[str, ...]) -> str | None:
+        """A layer that wants an image but reads the network's input as given: the input's
+        shape is what to fix (`--set input=64x64`), not the order of the layers."""
+        given = self.by_name.get(naming.INPUT)
+        if isinstance(error, shapes.NotAnImage) and given is not None:
+            shape = given.output_shape
+            if any(self.by_name[name].output_shape == shape for name in inputs):
+                example = "x".join(map(str, (*shape, 3) if len(shape) == 2 else (224, 224, 3)))
+                return (
+                    f"the network's input is {'x'.join(map(str, shape))}, {len(shape)} dimension"
+                    f"{'s' * (len(shape) != 1)}; an image is height x width x channels, e.g. input = {example}"
+                )
+        return error.hint
+
     def add(
         self,
         name: str,
@@ -130,7 +147,7 @@ class Builder:
         try:
             shape, params, macs = shapes.infer(config, [self.by_name[i].output_shape for i in inputs])
         except shapes.ShapeError as error:
-            raise ArchError(f"layer '{name}': {error}", span, error.hint) from None
+            raise ArchError(f"layer '{name}': {error}", span, self._hint(error, inputs)) from None
         limits.check_elements(shape, name, span)
         layer = nw.Layer.model_construct(
             name=name,
@@ -383,7 +400,11 @@ def expand(
                 try:
                     expand_block(builder, block, args, defaults, source, prefix, stage.label)
                 except ArchError as error:
-                    if error.span.file != call.span.file or not error.span.line:
+                    if error.span.file == PRELUDE_FILE and call.span.line:
+                        # the prelude is not the user's to change: their call is the place to look
+                        error.with_source(PRELUDE.read_text(encoding="utf-8"))
+                        error.moved_to(call.span, f"in {prefix}, where the prelude's block '{block.name}' uses it")
+                    elif error.span.file != call.span.file or not error.span.line:
                         error.notes.append(f"in {prefix}, a '{block.name}' block called at {call.span}")
                     raise
                 source = builder.layers[-1].name

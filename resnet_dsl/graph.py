@@ -218,14 +218,22 @@ def _edges_between(network: Network, node_of: dict[str, str]) -> list[str]:
 
 
 def _notes(network: Network) -> list[str]:
-    """One note per block definition: where its paths go and how the residual merges.
+    """One note per block definition: where its paths go and how the residual merges,
+    placed beside the first stage that uses it (same rank).
 
     Not tied to the stages by edges: each stage node names its block types already, and
     a dozen dotted lines across the picture would hide the data flow."""
+    first_use: dict[str, str] = {}
+    for stage in network.stages:
+        for instance in stage.blocks:
+            first_use.setdefault(instance.block, stage.label)
     lines = []
     for block in network.blocks:
         style = attributes(shape="note", style="filled", fillcolor="#fffbe6")[1:-1]
         lines.append(f"{quote(_note_id(block.name))} [{style}, label={left_justified(block_note(block))}];")
+        if block.name in first_use:
+            stage = quote(_stage_id(first_use[block.name]))
+            lines.append(f"{{ rank=same; {stage}; {quote(_note_id(block.name))}; }}")
     return lines
 
 

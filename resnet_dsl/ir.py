@@ -37,6 +37,24 @@ class Span(BaseModel):
 NO_SPAN = Span.model_construct()
 
 
+class Doc(BaseModel):
+    """The comment that documents a block or a parameter (see `resnet_dsl.docs`). Like a
+    span, never part of a node's value: a spec whose comments changed is the same spec."""
+
+    model_config = ConfigDict(frozen=True, defer_build=True)
+
+    text: str = ""
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Doc)
+
+    def __hash__(self) -> int:
+        return 0
+
+
+NO_DOC = Doc.model_construct()
+
+
 class Node(BaseModel):
     model_config = ConfigDict(frozen=True, defer_build=True)
 
@@ -155,6 +173,7 @@ class Param(Node):
 
     name: str
     default: Expr | None = None
+    doc: Doc = Field(default=NO_DOC, repr=False, exclude=True)
 
 
 # ------------------------------------------------------------------ layers --
@@ -188,6 +207,8 @@ class BlockDef(Node):
 
     kind: Literal["block"] = "block"
     name: str
+    doc: Doc = Field(default=NO_DOC, repr=False, exclude=True)
+    """The comment lines directly above the definition, joined."""
     params: tuple[Param, ...] = ()
     pre: Path | None = None
     main: Path

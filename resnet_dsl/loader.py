@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from resnet_dsl import ir, limits
+from resnet_dsl.docs import attach_docs
 from resnet_dsl.errors import ArchError, did_you_mean, file_kind
 from resnet_dsl.expand import Scope, expand
 from resnet_dsl.network import Network
@@ -29,8 +30,8 @@ IMPORT_PATH = "RESNET_DSL_IMPORT_PATH"
 
 
 def parse_module(text: str, path: str = "<string>") -> ir.Module:
-    """Text -> spec IR of one file, imports not followed."""
-    return to_ir(parse(text, path), path)
+    """Text -> spec IR of one file, imports not followed; comments become block docs."""
+    return attach_docs(to_ir(parse(text, path), path), text)
 
 
 @cache

@@ -603,7 +603,10 @@ def build_server() -> ArchServer:
 
     @server.feature(lsp.TEXT_DOCUMENT_DID_SAVE)
     def did_save(ls: ArchServer, params: lsp.DidSaveTextDocumentParams) -> None:
-        ls.refresh(params.text_document.uri)
+        # Other open specs may import the saved one (imports are read from disk): check them all.
+        saved = params.text_document.uri
+        for uri in [saved, *(uri for uri in list(ls.latest) if uri != saved)]:
+            ls.refresh(uri)
 
     @server.feature(lsp.TEXT_DOCUMENT_DID_CLOSE)
     def did_close(ls: ArchServer, params: lsp.DidCloseTextDocumentParams) -> None:

@@ -9,7 +9,7 @@ from lark import Lark, Token, Tree
 from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, UnexpectedToken
 
 from resnet_dsl import limits
-from resnet_dsl.errors import ArchError
+from resnet_dsl.errors import ArchError, excerpt
 from resnet_dsl.ir import Span
 from resnet_dsl.resources import resource_dir
 
@@ -94,6 +94,57 @@ def _expected(names: set[str]) -> str:
     return words[0] if len(words) == 1 else ", ".join(words[:-1]) + " or " + words[-1]
 
 
+_BRACKETS = {"(": ")", "[": "]", "{": "}"}
+_BRACKET_OR_SKIPPED = re.compile(r'"(?:[^"\\\n]|\\.)*"|#[^\n]*|[()\[\]{}]')
+
+
+def _unclosed(text: str, end: int) -> tuple[str, int] | None:
+    """The innermost bracket still open at offset `end`, as (bracket, offset); strings and
+    comments skipped. A closer that matches nothing stops the scan: the damage is there."""
+    stack: list[tuple[str, int]] = []
+    for match in _BRACKET_OR_SKIPPED.finditer(text, 0, end):
+        token = match.group()
+        if token in _BRACKETS:
+            stack.append((token, match.start()))
+        elif token in _BRACKETS.values():
+            if not stack or _BRACKETS[stack[-1][0]] != token:
+                break
+            stack.pop()
+    return stack[-1] if stack else None
+
+
+def _position(text: str, offset: int) -> tuple[int, int]:
+    line = text.count("\n", 0, offset) + 1
+    return line, offset - (text.rfind("\n", 0, offset) + 1) + 1
+
+
+def _missing_bracket(error: UnexpectedInput, text: str, path: str) -> tuple[str, str] | None:
+    """(message, note) when the error is a bracket left open: the input ends, a closer of
+    another kind comes, or a `{` comes where `)` could. (Brackets may span lines, so an
+    unexpected word after an open one says nothing about which is missing.)"""
+    at_end = isinstance(error, UnexpectedEOF) or (isinstance(error, UnexpectedToken) and error.token.type == "$END")
+    offset = len(text) if at_end else getattr(error, "pos_in_stream", None)
+    if offset is None:
+        return None
+    found = _unclosed(text, offset)
+    if found is None:
+        return None
+    opener, where = found
+    closer = _BRACKETS[opener]
+    line, column = _position(text, where)
+    token = str(error.token) if isinstance(error, UnexpectedToken) and not at_end else ""
+    wrong_closer = token in _BRACKETS.values() and token != closer
+    expected = getattr(error, "accepts", None) or getattr(error, "expected", None) or set()
+    block_too_soon = token == "{" and opener == "(" and f"'{closer}'" in {_describe(name) for name in expected}
+    if not (at_end or wrong_closer or block_too_soon):
+        return None
+    message = f"missing '{closer}' to close the '{opener}' opened at line {line}, column {column}"
+    message = f"unexpected end of file: {message}" if at_end else f"{message} (found '{token}')" if token else message
+    span = Span(file=path, line=line, column=column, end_line=line, end_column=column + 1)
+    note = "\n".join([f"'{opener}' opened here ({span}):", *excerpt(span, text.splitlines()[line - 1])])
+    return message, note
+
+
 def _syntax_error(error: UnexpectedInput, text: str, path: str) -> ArchError:
     line, column = error.line, error.column
     width = 1
@@ -115,7 +166,12 @@ def _syntax_error(error: UnexpectedInput, text: str, path: str) -> ArchError:
     else:  # pragma: no cover - Lark has no other kinds today
         message = str(error).splitlines()[0]
     span = Span(file=path, line=line, column=column, end_line=line, end_column=column + width)
-    return ArchError(message, span, _hint(error)).with_source(text)
+    missing = _missing_bracket(error, text, path)
+    if missing is None:
+        return ArchError(message, span, _hint(error)).with_source(text)
+    result = ArchError(missing[0], span).with_source(text)
+    result.notes.append(missing[1])
+    return result
 
 
 def _hint(error: UnexpectedInput) -> str | None:

@@ -10,8 +10,10 @@ stride `s` gives
 
 A layer with several inputs (a merge) takes the largest field and jump among them: the
 largest receptive field is the one through the longest path. Padding adds no input pixels,
-so it changes nothing. A layer whose output has no height and width (global pooling,
-flatten, dense) has no receptive field of its own: it sees the whole input.
+so it changes nothing. Global pooling, and whatever follows it alone (flatten, dense, a
+squeeze-and-excitation gate), sees the whole input: it has no local receptive field
+(None), and a merge with such a gate keeps the field of its other inputs, as the
+receptive field of an SE-ResNet is reported.
 """
 
 from __future__ import annotations
@@ -85,21 +87,22 @@ def _upsampling(layer: Layer) -> tuple[int, int] | None:
     return _pair(getattr(layer.config, "size", None))
 
 
-def _spatial(layer: Layer) -> bool:
-    return len(layer.output_shape) == 3
+def _global(layer: Layer) -> bool:
+    """The output sees the whole input: no height and width, or global pooling (keepdims too)."""
+    return len(layer.output_shape) != 3 or layer.kind.startswith("global")
 
 
 def fields(network: Network) -> dict[str, Field | None]:
-    """Every layer's receptive field by name; None for a layer with no height and width."""
+    """Every layer's receptive field by name; None for a layer that sees the whole input."""
     found: dict[str, Field | None] = {}
     for layer in network.layers:
-        if not _spatial(layer):
-            found[layer.name] = None
+        if not layer.inputs:  # the input layer
+            found[layer.name] = PIXEL
             continue
         sources = [found.get(name) for name in layer.inputs]
         sources = [field for field in sources if field is not None]
-        if not sources:  # the input layer, or a layer fed only by whole-input features
-            found[layer.name] = PIXEL
+        if _global(layer) or not sources:
+            found[layer.name] = None
             continue
         size = tuple(max(field.size[axis] for field in sources) for axis in (0, 1))
         jump = tuple(max(field.jump[axis] for field in sources) for axis in (0, 1))

@@ -21,6 +21,10 @@ class ShapeError(ValueError):
         self.hint = hint
 
 
+class NotAnImage(ShapeError):
+    """An image layer got something without height, width and channels."""
+
+
 def fmt(shape: nw.Shape) -> str:
     return "(None, " + ", ".join(str(d) for d in shape) + ")"
 
@@ -34,7 +38,7 @@ def _spatial(size: int, window: int, stride: int, padding: str, dilation: int = 
 
 def _image(shape: nw.Shape, what: str) -> tuple[int, int, int]:
     if len(shape) != 3:
-        raise ShapeError(
+        raise NotAnImage(
             f"{what} needs an image input (height, width, channels), got {fmt(shape)}",
             "image layers must come before flatten or global pooling",
         )

@@ -13,20 +13,24 @@ from pathlib import Path
 import keras
 import numpy as np
 
-from resnet_dsl import load, to_keras, to_python
+from resnet_dsl import load, loads, to_keras, to_python
+from tests.test_layers import LAYERS, MERGES
 
 CASES = {
     # torchvision's ResNet-18, BatchNorm in inference mode
     "resnet18": ("specs/resnet18.arch", {"input": "32x32x3", "classes": "10"}),
     # the seed's ResNet-50: BatchNorm called with training=True
     "resnet50": ("specs/resnet50.arch", {}),
+    # every layer primitive beyond the seed's (tests/test_layers.py's small networks)
+    "merges": (MERGES, {}),
+    "layers": (LAYERS, {}),
 }
 
 
 def main(folder: str) -> None:
     backend = keras.backend.backend()
     for case, (spec, overrides) in CASES.items():
-        network = load(spec, overrides=overrides)
+        network = load(spec, overrides=overrides) if spec.endswith(".arch") else loads(spec, overrides=overrides)
         weights = Path(folder) / f"{case}.weights.h5"
         model = to_keras(network)
         if not weights.exists():

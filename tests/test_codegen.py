@@ -500,6 +500,7 @@ def test_generate_writes_the_file_and_check_compares_it(
     assert not out.exists(), "--check writes nothing"
 
     assert cli_main(["generate", "specs/resnet18.arch", "-o", str(out)]) == 0
+    assert capsys.readouterr().out == f"wrote {out}\n"  # as fmt and graph say what they wrote
     assert out.read_bytes() == generated["specs/resnet18.arch"].encode()
     assert cli_main(["generate", "specs/resnet18.arch", "--check", "-o", str(out)]) == 0
 
@@ -761,3 +762,28 @@ def test_no_classes_parameter_when_no_layer_is_written_with_it() -> None:
         loads("network N(input = 8x8x3, classes = 4) {\n  head {\n    flatten -> dense(4)\n  }\n}\n")
     )
     assert "def build_model(input_shape=(8, 8, 3)):" in source
+
+
+def test_block_docstrings_come_from_the_spec_comments() -> None:
+    import ast
+
+    text = '''# A gated block; its "gate" is the input. Two sentences.
+# filters: output channels, \\ and """ included
+block gated(filters, kernel = 3) {
+  main { conv(filters, kernel, padding=same) }
+  out = add(main, shortcut)
+}
+
+network N(input = 8x8x4, classes = 2) {
+  stage s1: gated(4)
+  head { global_avgpool -> dense(classes) }
+}
+'''
+    source = resnet_dsl.to_python(resnet_dsl.loads(text))
+    function = next(
+        node for node in ast.parse(source).body if isinstance(node, ast.FunctionDef) and node.name == "gated"
+    )
+    doc = ast.get_docstring(function)
+    assert doc.startswith('A gated block; its "gate" is the input. Two sentences.\n')
+    assert '    filters: output channels, \\ and """ included (required).' in doc
+    assert "    kernel: 3 by default." in doc  # no comment: as before

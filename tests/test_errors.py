@@ -22,7 +22,51 @@ NET = """network N(input = 32x32x3, classes = 10) {{
 
 # (what, spec text, message fragment, file, line, column, hint fragment or None)
 CASES = [
-    ("syntax: missing paren", "network N(input = 8x8x3 {\n}\n", "unexpected '{'; expected", "t.arch", 1, 25, None),
+    (
+        "syntax: missing paren",
+        "network N(input = 8x8x3 {\n}\n",
+        "missing ')' to close the '(' opened at line 1, column 10 (found '{')",
+        "t.arch",
+        1,
+        25,
+        None,
+    ),
+    (
+        "syntax: missing brace at the end",
+        "network N(input = 8x8x3) {\n  stem {\n    relu\n  }\n",
+        "unexpected end of file: missing '}' to close the '{' opened at line 1, column 26",
+        "t.arch",
+        4,
+        4,
+        None,
+    ),
+    (
+        "syntax: missing paren before a brace",
+        "network N(input = 8x8x3) {\n  stem {\n    conv(16, 3\n  }\n}\n",
+        "missing ')' to close the '(' opened at line 3, column 9 (found '}')",
+        "t.arch",
+        4,
+        3,
+        None,
+    ),
+    (
+        "syntax: a list closed by the wrong bracket",
+        "network N(input = 8x8x3, d = [1, 2) {\n}\n",
+        "missing ']' to close the '[' opened at line 1, column 30 (found ')')",
+        "t.arch",
+        1,
+        35,
+        None,
+    ),
+    (
+        "input with two dimensions",
+        "network N(input = 8x8) {\n  stem { conv(4, 3) }\n}\n",
+        "conv needs an image input (height, width, channels), got (None, 8, 8)",
+        "t.arch",
+        2,
+        10,
+        "the network's input is 8x8, 2 dimensions; an image is height x width x channels, e.g. input = 8x8x3",
+    ),
     (
         "syntax: stray word",
         "block b() { main { relu } out = add } oops",
@@ -145,9 +189,9 @@ CASES = [
         "residual shapes differ",
         NET.format(stage="stage s1: identity(3, [16, 16, 32])"),
         "cannot add (None, 32, 32, 32) and (None, 32, 32, 16)",
-        "<prelude>",
-        14,
-        9,
+        "t.arch",  # the user's call, not the prelude's line
+        5,
+        13,
         "projection",
     ),
     (
@@ -288,11 +332,36 @@ def program_network(text: str) -> None:
     loads_program(text, "t.arch").check()
 
 
-def test_errors_inside_a_block_name_the_call_site() -> None:
+def test_errors_inside_a_prelude_block_point_at_the_users_call() -> None:
+    from resnet_dsl.resources import PRELUDE
+
     with pytest.raises(ArchError) as caught:
-        resnet_dsl.loads(NET.format(stage="stage s1: identity(3, [16, 0, 16])"), path="t.arch")
-    assert caught.value.span.file == "<prelude>"
-    assert "note: in s1_block1, a 'identity' block called at t.arch:5:13" in caught.value.render()
+        resnet_dsl.loads(NET.format(stage='stage s1: basic(filters="64")'), path="t.arch")
+    prelude = PRELUDE.read_text().splitlines()
+    start = prelude.index("block basic(filters) {")
+    line = next(n for n in range(start, len(prelude)) if "conv(filters, 3" in prelude[n]) + 1
+    column = prelude[line - 1].index("filters") + 1
+    assert caught.value.render() == "\n".join(
+        [
+            "t.arch:5:13: error: conv filters: expected a positive integer, got '64'",
+            ' 5 |   stage s1: basic(filters="64")',
+            "   |             ^^^^^^^^^^^^^^^^^^^",
+            f"note: in s1_block1, where the prelude's block 'basic' uses it (<prelude>:{line}:{column}):",
+            f" {line} | {prelude[line - 1]}",
+            f" {' ' * len(str(line))} | {' ' * (column - 1)}^^^^^^^",
+        ]
+    )
+
+
+def test_errors_inside_a_users_block_name_the_call_site() -> None:
+    text = (
+        NET.format(stage="stage s1: mine(0)")
+        + "block mine(f) {\n  main { conv(f, 3, padding=same) }\n  out = add(main, shortcut)\n}\n"
+    )
+    with pytest.raises(ArchError) as caught:
+        resnet_dsl.loads(text, path="t.arch")
+    assert (caught.value.span.file, caught.value.span.line) == ("t.arch", 11)  # the definition: the user's own
+    assert "note: in s1_block1, a 'mine' block called at t.arch:5:13" not in caught.value.render()
 
 
 def test_import_cycle(tmp_path: Path) -> None:

@@ -217,3 +217,43 @@ def test_cli_invalid_spec_is_a_located_error(cli, tmp_path: Path) -> None:
     assert result.returncode == 1
     assert f"{bad}:2:12: error: unknown block 'nope'" in result.stderr
     assert not (tmp_path / "x.dot").exists()
+
+
+def test_each_note_sits_beside_the_stage_that_first_uses_its_block(resnet50: Network) -> None:
+    dot = to_dot(resnet50)
+    ranks = re.findall(r"\{ rank=same; (\"[^\"]*\"); (\"[^\"]*\"); \}", dot)
+    assert ranks == [
+        ('"stage:conv2"', '"block:bottleneck_v1_projection"'),
+        ('"stage:conv2"', '"block:bottleneck_v1"'),
+    ]
+    _well_formed(dot)
+
+
+DEEP = """
+block thin(f) {
+  main { relu }
+  out = add(main, shortcut)
+}
+
+network Deep(input = 4x4x2, classes = 2) {
+  stage s1: thin(2) * 400
+  head { global_avgpool -> dense(classes) }
+}
+"""
+
+
+@needs_graphviz
+def test_cli_warns_when_graphviz_shrinks_a_png(cli, tmp_path: Path) -> None:
+    spec, out = tmp_path / "deep.arch", tmp_path / "deep.png"
+    spec.write_text(DEEP)
+    result = cli("graph", str(spec), "--expand", "-o", str(out))
+    assert result.returncode == 0, result.stderr
+    assert out.read_bytes().startswith(b"\x89PNG\r\n\x1a\n")
+    warning = re.search(
+        r"warning: .*deep\.png is larger than Graphviz's bitmap limit .* shrank it to (\d+)%", result.stderr
+    )
+    assert warning is not None, result.stderr
+    assert 0 < int(warning.group(1)) < 100
+    assert f"write -o {tmp_path / 'deep.svg'} instead" in result.stderr
+    small = cli("graph", "specs/resnet18.arch", "-o", str(tmp_path / "small.png"))
+    assert small.returncode == 0 and "warning" not in small.stderr

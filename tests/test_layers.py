@@ -169,6 +169,32 @@ def test_a_merge_outside_out_is_refused() -> None:
         resnet_dsl.loads("network N(input = 8x8x3) { stem { conv(4, 1) -> concat } }")
 
 
+def test_fmt_keeps_the_meaning_and_is_stable() -> None:
+    from resnet_dsl.formatter import format_source
+    from resnet_dsl.loader import parse_module
+
+    for text in SPECS.values():
+        formatted = format_source(text)
+        assert parse_module(formatted) == parse_module(text)
+        assert format_source(formatted) == formatted
+
+
+DIFF_OLD = "network N(input = 16x16x4) { stem { a: zeropad(channels=[1, 1]) -> gn(2) -> gap(keepdims=true) } }"
+DIFF_NEW = "network N(input = 16x16x4) { stem { a: zeropad(channels=[2, 2]) -> ln -> gap(keepdims=false) } }"
+
+
+def test_diff_names_what_changed_in_the_new_layers() -> None:
+    from resnet_dsl.archdiff import diff
+    from resnet_dsl.diffreport import render_text
+
+    text = render_text(diff(resnet_dsl.loads(DIFF_OLD), resnet_dsl.loads(DIFF_NEW)))
+    assert "~ a_pad: padding: [[0, 0], [1, 1]] -> [[0, 0], [2, 2]]; output_shape: 16x16x6 -> 16x16x8" in text
+    assert "+ a_ln: layernorm()" in text
+    assert "- a_gn: groupnorm(groups=2)" in text
+    assert "~ a_avg_pool: keepdims: true -> false" in text
+    assert "Parameters: 12 -> 16 (+4, +33.33%)" in text
+
+
 # ------------------------------------------------------------------- Keras --
 
 

@@ -4,6 +4,7 @@ subprocess and speaks JSON-RPC to it over stdio, as an editor does."""
 from __future__ import annotations
 
 import asyncio
+import subprocess
 import sys
 from pathlib import Path
 
@@ -214,6 +215,21 @@ def test_an_error_in_an_imported_file_points_at_the_import(session: Session, wor
     assert error.related_information and error.related_information[0].location.uri.endswith("bad_lib.arch")
 
 
+def test_saving_an_imported_file_rechecks_its_importers(session: Session, workspace: Path):
+    (workspace / "saved_lib.arch").write_text(LIBRARY, encoding="utf-8")
+    (workspace / "saved_main.arch").write_text(MAIN.replace("lib.arch", "saved_lib.arch"), encoding="utf-8")
+    main_uri, found = session.open(workspace / "saved_main.arch")
+    assert found == []
+    library = workspace / "saved_lib.arch"
+    seen = len(session.diagnostics[main_uri])
+    library.write_text(LIBRARY.replace("twin(width) * 2", "twin(width, 3, 4) * 2"), encoding="utf-8")
+    session.client.text_document_did_save(
+        lsp.DidSaveTextDocumentParams(text_document=lsp.TextDocumentIdentifier(uri=library.as_uri()))
+    )
+    (error,) = session.wait_for_diagnostics(main_uri, seen + 1)
+    assert "saved_lib.arch:17:" in error.message
+
+
 def test_hover_on_a_layer_shows_its_shape_params_and_macs(session: Session):
     text = RESNET101.read_text(encoding="utf-8")
     uri, _ = session.open(RESNET101)
@@ -374,3 +390,11 @@ def test_static_commands_do_not_import_pygls(cli):
     result = cli("check", "specs/resnet50.arch", env={"PYTHONPROFILEIMPORTTIME": "1"})
     assert result.returncode == 0
     assert "pygls" not in result.stderr and "lsprotocol" not in result.stderr
+
+
+def test_without_the_lsp_extra_the_command_says_what_to_install():
+    code = "import sys; sys.modules['pygls'] = None; from resnet_dsl.cli import main; sys.exit(main(['lsp']))"
+    result = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=60)
+    assert result.returncode == 1
+    assert "pip install 'resnet-dsl[lsp]'" in result.stderr
+    assert "Traceback" not in result.stderr

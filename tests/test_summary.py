@@ -161,3 +161,56 @@ def test_size_text() -> None:
         "5.0 MiB",
         "3.0 GiB",
     ]
+
+
+GATED = """
+block gated(filters) {
+  main {
+    conv(filters, 3, padding=same) -> relu
+  }
+  shortcut {
+    global_avgpool -> dense(filters) -> sigmoid
+  }
+  out = multiply(main, shortcut)
+}
+
+network Gated(input = 16x16x3, classes = 2) {
+  stem {
+    conv(4, 3, stride=2)
+  }
+  stage s1: gated(4) * 2
+  head {
+    global_avgpool -> dense(classes)
+  }
+}
+"""
+
+
+def test_a_global_gate_keeps_the_local_receptive_field() -> None:
+    network = resnet_dsl.loads(GATED)
+    found = fields(network)
+    assert found["s1_block1_0_sigmoid"] is None  # the squeeze path sees the whole input
+    # stem 3 px, jump 2; each block's 3x3 adds 2 x 2; the gate leaves that as it is
+    assert found["s1_block1_out"].sizes == (7, 7)
+    assert found["s1_block2_out"].sizes == (11, 11)
+    assert last_feature_map(network) == ("s1_block2_out", found["s1_block2_out"])
+
+
+def test_subsampling_upsampling_and_depthwise_by_hand() -> None:
+    network = resnet_dsl.loads(
+        """
+network Scales(input = 32x32x3, classes = 2) {
+  stem {
+    a: conv(4, 3, padding=same) -> subsample(2) -> depthwise_conv(3, padding=same) -> upsample(2)
+    b: conv(4, 3, padding=same)
+  }
+  head {
+    global_avgpool -> dense(classes)
+  }
+}
+"""
+    )
+    found = {name: (f.sizes, f.jumps) for name, f in fields(network).items() if f is not None}
+    sizes = list(found.values())
+    # conv 3 (jump 1); subsample: jump 2; depthwise 3x3 adds 2 x 2 = 7; upsample: jump 1; conv adds 2 x 1 = 9
+    assert sizes[1:] == [((3, 3), (1, 1)), ((3, 3), (2, 2)), ((7, 7), (2, 2)), ((7, 7), (1, 1)), ((9, 9), (1, 1))]

@@ -26,6 +26,8 @@ def run(args: argparse.Namespace) -> int:
     if args.check:
         return _check(Path(args.output), source)
     write_output(args.output or STDOUT, source)
+    if args.output not in (None, STDOUT):
+        print(f"wrote {args.output}")
     return 0
 
 

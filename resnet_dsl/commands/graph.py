@@ -9,6 +9,7 @@ failing with a traceback. The picture is written atomically, so a viewer watchin
 from __future__ import annotations
 
 import argparse
+import re
 import shutil
 import subprocess
 import sys
@@ -19,6 +20,8 @@ from resnet_dsl.output import STDOUT, write_output
 
 FORMATS = {".dot": "dot", ".mmd": "mermaid", ".mermaid": "mermaid", ".svg": "svg", ".png": "png"}
 NO_GRAPHVIZ = "Graphviz is required for .svg/.png: install it (e.g. apt-get install graphviz) or write .dot"
+SCALED = re.compile(r"[Ss]caling by ([0-9.]+)")
+"""Graphviz's note when a bitmap exceeds its size limit (32767 pixels a side) and is shrunk."""
 
 
 @guarded
@@ -52,6 +55,22 @@ def run(args: argparse.Namespace) -> int:
             print(f"resnet-dsl graph: error: dot failed: {problem}", file=sys.stderr)
             return 1
         write_output(args.output, rendered.stdout)
+        _warn_if_shrunk(args.output, rendered.stderr.decode(errors="replace"))
     if args.output != STDOUT:
         print(f"wrote {args.output}")
     return 0
+
+
+def _warn_if_shrunk(output: str, messages: str) -> None:
+    """A picture too large for a bitmap is shrunk by Graphviz, silently but for a line on
+    its standard error, into something nobody can read: say so, and what to do instead."""
+    scaled = SCALED.search(messages)
+    if scaled is None:
+        return
+    percent = float(scaled.group(1)) * 100
+    svg = str(Path(output).with_suffix(".svg"))
+    print(
+        f"resnet-dsl graph: warning: {output} is larger than Graphviz's bitmap limit (32767 pixels a side), "
+        f"so Graphviz shrank it to {percent:.0f}% and its text may be unreadable; write -o {svg} instead",
+        file=sys.stderr,
+    )

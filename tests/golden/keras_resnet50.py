@@ -10,13 +10,16 @@ from keras import layers
 
 
 def bottleneck_v1_projection(x, filters, kernel=3, stride=2, *, name):
-    """The `bottleneck_v1_projection` block: a main path and a shortcut path, merged by add.
+    """keras.applications ResNet v1's first block of a stage: bottleneck_v1 with a strided
+    1x1 projection on the shortcut (stride 1 in conv2).
 
     Args:
         x: the input tensor.
-        filters: required.
-        kernel: 3 by default.
-        stride: 2 by default.
+        filters: the bottleneck width; the block outputs 4 x filters channels
+            (required).
+        kernel: the middle convolution's kernel size (3 by default).
+        stride: the stride of the first 1x1 convolution and of the projection (2 by
+            default).
         name: the prefix of the layer names, e.g. "conv2_block1".
     """
     shortcut = x
@@ -48,12 +51,14 @@ def bottleneck_v1_projection(x, filters, kernel=3, stride=2, *, name):
 
 
 def bottleneck_v1(x, filters, kernel=3, *, name):
-    """The `bottleneck_v1` block: a main path and the input, merged by add.
+    """keras.applications ResNet v1 (`block1`): the stride on the first 1x1 convolution,
+    four times `filters` out, the shortcut added first.
 
     Args:
         x: the input tensor.
-        filters: required.
-        kernel: 3 by default.
+        filters: the bottleneck width; the block outputs 4 x filters channels
+            (required).
+        kernel: the middle convolution's kernel size (3 by default).
         name: the prefix of the layer names, e.g. "conv2_block2".
     """
     shortcut = x

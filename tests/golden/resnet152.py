@@ -10,12 +10,14 @@ from keras import layers
 
 
 def bottleneck_projection(x, filters, stride=2, *, name):
-    """The `bottleneck_projection` block: a main path and a shortcut path, merged by add.
+    """torchvision's Bottleneck with a downsample: a strided 1x1 projection on the
+    shortcut.
 
     Args:
         x: the input tensor.
-        filters: required.
-        stride: 2 by default.
+        filters: the bottleneck width; the block outputs 4 x filters channels
+            (required).
+        stride: the stride of the 3x3 convolution and of the projection (2 by default).
         name: the prefix of the layer names, e.g. "conv2_block1".
     """
     shortcut = x
@@ -55,11 +57,12 @@ def bottleneck_projection(x, filters, stride=2, *, name):
 
 
 def bottleneck(x, filters, *, name):
-    """The `bottleneck` block: a main path and the input, merged by add.
+    """torchvision's Bottleneck, \"ResNet v1.5\": the stride sits on the 3x3 convolution.
 
     Args:
         x: the input tensor.
-        filters: required.
+        filters: the bottleneck width; the block outputs 4 x filters channels
+            (required).
         name: the prefix of the layer names, e.g. "conv2_block2".
     """
     shortcut = x

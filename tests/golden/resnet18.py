@@ -10,11 +10,12 @@ from keras import layers
 
 
 def basic(x, filters, *, name):
-    """The `basic` block: a main path and the input, merged by add.
+    """torchvision's BasicBlock (ResNet-18/34): two 3x3 convolutions, the stride on the
+    first.
 
     Args:
         x: the input tensor.
-        filters: required.
+        filters: the output channels of both convolutions (required).
         name: the prefix of the layer names, e.g. "conv2_block1".
     """
     shortcut = x
@@ -43,12 +44,14 @@ def basic(x, filters, *, name):
 
 
 def basic_projection(x, filters, stride=2, *, name):
-    """The `basic_projection` block: a main path and a shortcut path, merged by add.
+    """torchvision's BasicBlock with a downsample: a strided 1x1 projection on the
+    shortcut.
 
     Args:
         x: the input tensor.
-        filters: required.
-        stride: 2 by default.
+        filters: the output channels of both convolutions (required).
+        stride: the stride of the first 3x3 convolution and of the projection (2 by
+            default).
         name: the prefix of the layer names, e.g. "conv3_block1".
     """
     shortcut = x

@@ -10,15 +10,18 @@ from keras import layers
 
 
 def convolutional(x, f, filters, s=2, init=None, training=True, *, name):
-    """The `convolutional` block: a main path and a shortcut path, merged by add.
+    """The seed notebook's convolutional block: the stride sits on the first 1x1
+    convolution, and a strided 1x1 projection on the shortcut.
 
     Args:
         x: the input tensor.
-        f: required.
-        filters: required.
-        s: 2 by default.
-        init: None means `keras.initializers.GlorotUniform(seed=0)`.
-        training: True by default.
+        f: the kernel size of the middle convolution (required).
+        filters: the output channels of the three convolutions, [F1, F2, F3] (required).
+        s: the stride of the first convolution and of the shortcut (2 by default).
+        init: the convolutions' kernel initializer (None means
+            `keras.initializers.GlorotUniform(seed=0)`).
+        training: passed to each BatchNormalization when called, as the notebook does
+            (True by default).
         name: the prefix of the layer names, e.g. "conv2_block1".
     """
     if init is None:
@@ -72,14 +75,17 @@ def convolutional(x, f, filters, s=2, init=None, training=True, *, name):
 
 
 def identity(x, f, filters, init=None, training=True, *, name):
-    """The `identity` block: a main path and the input, merged by add.
+    """The seed notebook's identity block (\"Residual Networks - Step by Step\"): three
+    convolutions on the main path, the input itself as the shortcut.
 
     Args:
         x: the input tensor.
-        f: required.
-        filters: required.
-        init: None means `keras.initializers.RandomUniform(seed=0)`.
-        training: True by default.
+        f: the kernel size of the middle convolution (required).
+        filters: the output channels of the three convolutions, [F1, F2, F3] (required).
+        init: the convolutions' kernel initializer (None means
+            `keras.initializers.RandomUniform(seed=0)`).
+        training: passed to each BatchNormalization when called, as the notebook does
+            (True by default).
         name: the prefix of the layer names, e.g. "conv2_block2".
     """
     if init is None:

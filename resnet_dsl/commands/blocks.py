@@ -1,0 +1,43 @@
+"""`resnet-dsl blocks [FILE] [--markdown]`: the blocks a spec can call, with their docs.
+
+The prelude's blocks (and, given a FILE, that file's own and imported ones, which win over
+the prelude's of the same name), each with its signature and the first sentence of the
+comment above its definition. `--markdown` prints the table the README holds.
+"""
+
+from __future__ import annotations
+
+import argparse
+
+from resnet_dsl.commands.common import guarded
+
+
+@guarded
+def run(args: argparse.Namespace) -> int:
+    print(render(args.file, markdown=args.markdown))
+    return 0
+
+
+def render(path: str | None = None, *, markdown: bool = False) -> str:
+    from resnet_dsl.docs import one_line
+    from resnet_dsl.formatter import params_text
+    from resnet_dsl.loader import load_program, prelude
+
+    blocks = {block.name: block for block in prelude().blocks}
+    if path is not None:
+        program = load_program(path)
+        with program.located():
+            blocks.update(program.scope().blocks)
+    if markdown:
+        rows = ["| block | parameters | what it is |", "| --- | --- | --- |"]
+        rows += [
+            f"| `{name}` | `{params_text(block.params)}` | {one_line(block.doc)} |".replace("``", "")
+            for name, block in blocks.items()
+        ]
+        return "\n".join(rows)
+    out = []
+    for name, block in blocks.items():
+        where = "" if block.span.file == "<prelude>" else f"  ({block.span})"
+        out.append(f"{name}({params_text(block.params)}){where}")
+        out.append(f"    {one_line(block.doc) or '(no comment above its definition)'}")
+    return "\n".join(out)
