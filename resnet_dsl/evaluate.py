@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from resnet_dsl import ir, ops
+from resnet_dsl import ir, limits, ops
 from resnet_dsl import network as nw
 from resnet_dsl.errors import ArchError, did_you_mean
 
@@ -25,7 +25,7 @@ def evaluate(expr: ir.Expr, env: Env) -> Any:
     if isinstance(expr, ir.Name):
         return env.get(expr.id, expr.id)
     if isinstance(expr, ir.ListExpr):
-        return tuple(evaluate(item, env) for item in expr.items)
+        return limits.check_value(tuple(evaluate(item, env) for item in expr.items), expr.span)
     if isinstance(expr, ir.Index):
         target = _operand(expr.target, env)
         index = _operand(expr.index, env)
@@ -52,7 +52,7 @@ def evaluate(expr: ir.Expr, env: Env) -> Any:
             return condition(expr.right, env, expr.op)
         if expr.op in ir.COMPARISONS:
             return _compare(expr, _side(expr.left, expr.right, env), _side(expr.right, expr.left, env))
-        return _binop(expr, _operand(expr.left, env), _operand(expr.right, env))
+        return limits.check_number(_binop(expr, _operand(expr.left, env), _operand(expr.right, env)), expr.span)
     if isinstance(expr, ir.Not):
         return not condition(expr.operand, env, "not")
     if isinstance(expr, ir.IfElse):

@@ -196,6 +196,8 @@ def _section(row: CostRow, stage: StageDiff | None, result: ArchDiff) -> tuple[s
         return "added", f"{row.section} (added)\n{stage.composition_new}\nparams {row.params.new:,}"
     if stage.status == "removed":
         return "removed", f"{row.section} (removed)\n{stage.composition_old}\nparams {row.params.old:,}"
+    if stage.status == "renamed":
+        return "changed", f"{stage.old_label} → {row.section} (renamed)\n{stage.composition_new}\nparams {params}"
     lines = [row.section, f"{stage.blocks.old} → {stage.blocks.new} blocks"]
     if stage.composition_old != stage.composition_new:
         lines.append(f"{stage.composition_old} → {stage.composition_new}")

@@ -151,3 +151,16 @@ def test_picture_needs_markdown_and_a_change(cli):
 def test_the_chart_is_deterministic():
     network = load(REPO / "specs/resnet50.arch")
     assert to_mermaid(network, expand=True) == to_mermaid(load(REPO / "specs/resnet50.arch"), expand=True)
+
+
+def test_diff_picture_names_a_renamed_stage(cli, tmp_path: Path):
+    old = (REPO / "specs/resnet18.arch").read_text(encoding="utf-8")
+    (tmp_path / "old.arch").write_text(old, encoding="utf-8")
+    (tmp_path / "new.arch").write_text(old.replace("stage conv5:", "stage layer4:"), encoding="utf-8")
+    result = cli("diff", str(tmp_path / "old.arch"), str(tmp_path / "new.arch"), "--format", "markdown", "--picture")
+    assert result.returncode == 1, result.stderr
+    chart = validate(_picture(result.stdout))
+    labels = dict(re.findall(r'^\s*(n\d+)\["([^"]*)"\]$', _picture(result.stdout), re.MULTILINE))
+    (changed,) = chart["classes"]["changed"]
+    assert labels[changed].startswith("conv5 → layer4 (renamed)<br>basic_projection, basic")
+    assert not chart["classes"].get("added") and not chart["classes"].get("removed")
