@@ -235,7 +235,8 @@ class Origin(Frozen):
     block: str | None = None
     """The block instance's name prefix, e.g. conv2_block1."""
     block_def: str | None = None
-    path: Literal["pre", "main", "shortcut", "out"] | None = None
+    path: str | None = None
+    """The block path the layer belongs to (`main`, `shortcut`, `se`, ...), or `out`."""
     unit: str | None = None
     """The label of the unit the layer stands in, where the spec writes one (`conv1: ...`)."""
     alias: str | None = None
@@ -269,6 +270,8 @@ class BlockInstance(Frozen):
     args: tuple[tuple[str, Value], ...]
     layers: tuple[str, ...]
     output_shape: Shape
+    input_shape: Shape = ()
+    """The shape of the block's input; its last entry is the block's `in_channels`."""
 
 
 class StageInstance(Frozen):
@@ -326,6 +329,13 @@ class Network(Frozen):
 
     def layer(self, name: str) -> Layer:
         return next(layer for layer in self.layers if layer.name == name)
+
+    def __repr__(self) -> str:
+        """One short line (the default would print every layer): what it is and where from."""
+        return (
+            f"<Network {self.name!r}: {len(self.layers):,} layers, {self.total_params.total:,} parameters,"
+            f" from {self.source}>"
+        )
 
     def section(self, section: str) -> tuple[Layer, ...]:
         return tuple(layer for layer in self.layers if layer.origin.section == section)

@@ -46,7 +46,10 @@ RESERVED = frozenset(keyword.kwlist) | frozenset(dir(builtins)) | {"l", "O", "I"
 """Never an identifier of ours: keywords, builtins (the module calls `range` and `float`),
 and the names pycodestyle calls ambiguous (E741)."""
 
-MODULE_NAMES = frozenset({"keras", "layers", "build_model"})
+BUILD_MODEL_LOCALS = frozenset({"x", "inputs", "index", "input_shape", "classes"})
+"""`build_model`'s parameters and locals: a block function named like one would be shadowed
+inside `build_model` (`x = x(x, ...)` fails), so module-level names avoid them too."""
+MODULE_NAMES = frozenset({"keras", "layers", "build_model"}) | BUILD_MODEL_LOCALS
 BLOCK_LOCALS = frozenset({"x", "name", "shortcut", "inputs", "preact", "keras", "layers"})
 """Names the generated code itself uses, at module level and inside block functions."""
 
@@ -127,8 +130,11 @@ def initializer_source(name: str, keywords: Iterable[tuple[str, str]], span: ir.
     return f"keras.initializers.{INITIALIZER_CLASSES[name]}({', '.join(arguments)})"
 
 
-ATOM, UNARY, PRODUCT, SUM = 4, 3, 2, 1
-PRECEDENCE = {"+": SUM, "-": SUM, "*": PRODUCT, "//": PRODUCT, "/": PRODUCT}
+TEST, OR, AND, NOT, COMPARE, SUM, PRODUCT, UNARY, ATOM = range(9)
+PRECEDENCE = {
+    "+": SUM, "-": SUM, "*": PRODUCT, "//": PRODUCT, "/": PRODUCT, "and": AND, "or": OR,
+    **dict.fromkeys(ir.COMPARISONS, COMPARE),
+}  # fmt: skip
 """The language's operators bind as Python's do, so a tree renders with minimal parentheses."""
 
 
@@ -141,8 +147,9 @@ class Expressions:
 
     names: Mapping[str, str]
 
-    def source(self, expr: ir.Expr) -> str:
-        return self._render(expr)[0]
+    def source(self, expr: ir.Expr, level: int = TEST) -> str:
+        """`expr` as Python, in parentheses where it binds more loosely than `level`."""
+        return self._operand(expr, level)
 
     def _render(self, expr: ir.Expr) -> tuple[str, int]:
         if isinstance(expr, (ir.Int, ir.Float)):
@@ -162,7 +169,13 @@ class Expressions:
             return f"-{self._operand(expr.operand, UNARY)}", UNARY
         if isinstance(expr, ir.BinOp):
             level = PRECEDENCE[expr.op]
-            return f"{self._operand(expr.left, level)} {expr.op} {self._operand(expr.right, level + 1)}", level
+            left = level + 1 if level == COMPARE else level  # Python would chain `a < b < c`
+            return f"{self._operand(expr.left, left)} {expr.op} {self._operand(expr.right, level + 1)}", level
+        if isinstance(expr, ir.Not):
+            return f"not {self._operand(expr.operand, NOT)}", NOT
+        if isinstance(expr, ir.IfElse):
+            then = self._operand(expr.then, OR)
+            return f"{then} if {self._operand(expr.condition, OR)} else {self._operand(expr.otherwise, TEST)}", TEST
         if isinstance(expr, ir.Call):
             for arg in expr.args:
                 if arg.name is None:

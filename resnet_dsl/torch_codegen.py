@@ -25,6 +25,7 @@ from typing import Any
 from resnet_dsl import __version__, ir, ops, torch_layout
 from resnet_dsl import network as nw
 from resnet_dsl.codegen import (
+    IN_CHANNELS,
     LINE_LENGTH,
     BlockBuilder,
     compact,
@@ -35,6 +36,7 @@ from resnet_dsl.codegen import (
     keras_keyword,
 )
 from resnet_dsl.errors import ArchError
+from resnet_dsl.evaluate import condition
 from resnet_dsl.expand import Defaults, evaluate_defaults
 from resnet_dsl.pysource import (
     CONSTANT_INITIALIZERS,
@@ -410,7 +412,8 @@ class BlockClass:
     def build(self, helpers: set[str]) -> ClassView:
         calls = self.calls()
         self.check_layouts()
-        expressions = TorchExpressions({**self.idents, "in_channels": "in_channels"})
+        names = self.names()
+        expressions = TorchExpressions(names)
         scope = self.scopes[0]
         channels: dict[str, str] = {scope.input: "in_channels"}
         sources: dict[str, LayerSource] = {}
@@ -422,20 +425,30 @@ class BlockClass:
             channels[node.name] = channels_after(node.layer, operands, written)
             sources[node.name] = LayerSource(node, before, written)
         params, doc, defaults = self.signature()
-        init = ["super().__init__()", *defaults, *self.init_body(scope, sources, helpers)]
+        values = [f"{names[let.name]} = {expressions.source(let.value)}" for let in self.block.lets]
+        init = ["super().__init__()", *defaults, *values, *self.init_body(scope, sources, helpers)]
         init_method = Method("__init__", ("self", "in_channels", *params), " -> None", (), tuple(init))
         forward = Method(
             "forward", ("self", "x: torch.Tensor"), " -> torch.Tensor", (), tuple(forward_body(scope, self.layers))
         )
         return ClassView(self.name, tuple(doc), (init_method, forward))
 
-    def calls(self) -> dict[str, ir.LayerCall]:
-        """Each layer of the first instance with the call that makes it."""
+    def calls(self) -> dict[str, ir.LayerCall | None]:
+        """Each layer of the first instance with the call that makes it (None: a merge)."""
         builder = BlockBuilder(self.block, self.idents, self.instances, self.layers, self.defaults)
-        chains = builder.chains()
-        builder.check_names(chains)
-        ordered = [call for chain in chains for call, _ in chain.calls]
-        return dict(zip(self.instances[0].layers, ordered, strict=True))
+        _, steps, _ = builder.steps()
+        builder.check_names(steps)
+        env = builder.instance_env(self.instances[0])
+        present = [step.call for step in steps if all(condition(c, env) for c in step.conditions)]
+        return dict(zip(self.instances[0].layers, present, strict=True))
+
+    def names(self) -> dict[str, str]:
+        """Spec names in scope in `__init__` -> identifiers: parameters, `in_channels`, values."""
+        taken = set(BLOCK_LOCALS) | set(self.idents.values())
+        names = {**self.idents, IN_CHANNELS: "in_channels"}
+        for let in self.block.lets:
+            names[let.name] = identifier(let.name, taken)
+        return names
 
     def check_layouts(self) -> None:
         """Every instance must have the modules the class makes, in the same places."""
@@ -455,7 +468,7 @@ class BlockClass:
         written = {}
         for position, arg in enumerate(call.args):
             option = arg.name or op.options[position].name
-            if {*self.idents, "in_channels"}.isdisjoint(free_names(arg.value)):
+            if {*self.idents, IN_CHANNELS, *(let.name for let in self.block.lets)}.isdisjoint(free_names(arg.value)):
                 continue  # a constant: the config holds its value
             written[keras_keyword(self.layers[layer].kind, option)] = expressions.source(arg.value)
         return written
