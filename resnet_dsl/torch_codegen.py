@@ -426,7 +426,7 @@ class BlockClass:
             sources[node.name] = LayerSource(node, before, written)
         params, doc, defaults = self.signature()
         values = [f"{names[let.name]} = {expressions.source(let.value)}" for let in self.block.lets]
-        init = ["super().__init__()", *defaults, *values, *self.init_body(scope, sources, helpers)]
+        init = ["super().__init__()", *defaults, *values, *init_body(scope, sources, helpers)]
         init_method = Method("__init__", ("self", "in_channels", *params), " -> None", (), tuple(init))
         forward = Method(
             "forward", ("self", "x: torch.Tensor"), " -> torch.Tensor", (), tuple(forward_body(scope, self.layers))
@@ -471,6 +471,12 @@ class BlockClass:
             if {*self.idents, IN_CHANNELS, *(let.name for let in self.block.lets)}.isdisjoint(free_names(arg.value)):
                 continue  # a constant: the config holds its value
             written[keras_keyword(self.layers[layer].kind, option)] = expressions.source(arg.value)
+        kind = self.layers[layer].kind
+        given = {arg.name or op.options[position].name for position, arg in enumerate(call.args)}
+        for option in op.options:  # a default that is another option (a pool's stride) follows it
+            source = keras_keyword(kind, option.default.option) if isinstance(option.default, ops.SameAs) else None
+            if source in written and option.name not in given:
+                written[keras_keyword(kind, option.name)] = written[source]
         return written
 
     def signature(self) -> tuple[list[str], list[str], list[str]]:
@@ -503,37 +509,50 @@ class BlockClass:
             visible[param.name] = ident
         return params, doc, defaults
 
-    def init_body(self, scope: torch_layout.Scope, sources: Mapping[str, LayerSource], helpers: set[str]) -> list[str]:
-        """One attribute per module, grouped by the path it serves, containers made whole."""
-        lines: list[str] = []
-        containers = dict(scope.containers)
-        done: set[str] = set()
-        path = None
-        for node in scope.nodes:
-            if node.module is None:
-                continue
-            if node.layer.origin.path != path:
-                path = node.layer.origin.path
-                lines.append(f"# {escape(path or '')}")
-            parent, _, _ = node.module.rpartition(".")
-            if parent in done:
-                continue
-            if parent and containers.get(parent) == "sequential":
-                members = [n for n in scope.nodes if n.module and n.module.rpartition(".")[0] == parent]
-                items = tuple(("", sources[n.name].constructor(helpers)) for n in members)
-                lines += call_lines(f"self.{parent} = ", Call("nn.Sequential", items), "", 8)
-                done.add(parent)
-            elif parent:
-                members = [n for n in scope.nodes if n.module and n.module.rpartition(".")[0] == parent]
-                items = tuple(
-                    (f"{py_string(n.module.rpartition('.')[2])}: ", sources[n.name].constructor(helpers))
-                    for n in members
-                )
-                lines += dict_lines(f"self.{parent} = nn.ModuleDict(", items, ")", 8)
-                done.add(parent)
-            else:
-                lines += call_lines(f"self.{node.module} = ", sources[node.name].constructor(helpers), "", 8)
-        return lines
+
+def init_body(
+    scope: torch_layout.Scope, sources: Mapping[str, LayerSource], helpers: set[str], title: str | None = None
+) -> list[str]:
+    """One attribute per module, under a comment per path (or `title`), containers made whole."""
+    lines: list[str] = [f"# {title}"] if title and scope.nodes else []
+    containers = dict(scope.containers)
+    done: set[str] = set()
+    path = None
+    for node in scope.nodes:
+        if node.module is None:
+            continue
+        if title is None and node.layer.origin.path != path:
+            path = node.layer.origin.path
+            lines.append(f"# {escape(path or '')}")
+        parent, _, _ = node.module.rpartition(".")
+        if parent in done:
+            continue
+        members = [n for n in scope.nodes if n.module and n.module.rpartition(".")[0] == parent]
+        if parent and containers.get(parent) == "sequential":
+            items = tuple(("", sources[n.name].constructor(helpers)) for n in members)
+            lines += call_lines(f"self.{parent} = ", Call("nn.Sequential", items), "", 8)
+            done.add(parent)
+        elif parent:
+            items = tuple(
+                (f"{py_string(n.module.rpartition('.')[2])}: ", sources[n.name].constructor(helpers)) for n in members
+            )
+            lines += dict_lines(f"self.{parent} = nn.ModuleDict(", items, ")", 8)
+            done.add(parent)
+        else:
+            lines += call_lines(f"self.{node.module} = ", sources[node.name].constructor(helpers), "", 8)
+    return lines
+
+
+def chain_forward(scope: torch_layout.Scope) -> list[str]:
+    """The stem or head: `x` through each module in turn, a container called once."""
+    lines: list[str] = []
+    for node in scope.nodes:
+        assert node.module is not None
+        parent = node.module.rpartition(".")[0] or node.module
+        line = f"x = self.{parent}(x)"
+        if not lines or lines[-1] != line or parent == node.module:
+            lines.append(line)
+    return lines
 
 
 def layout_shape(scope: torch_layout.Scope) -> list[tuple[Any, ...]]:
@@ -542,11 +561,11 @@ def layout_shape(scope: torch_layout.Scope) -> list[tuple[Any, ...]]:
 
 
 def dict_lines(head: str, items: tuple[tuple[str, Call], ...], tail: str, indent: int) -> list[str]:
-    """`nn.ModuleDict({...})`, one entry per line."""
-    lines = [head + "{"]
+    """`nn.ModuleDict(` then the dict, one entry per line, as `ruff format` lays it out."""
+    lines = [head, "    {"]
     for key, value in items:
-        lines += ["    " + line for line in call_lines(key, value, ",", indent + 4)]
-    return [*lines, "}" + tail]
+        lines += ["        " + line for line in call_lines(key, value, ",", indent + 8)]
+    return [*lines, "    }", tail]
 
 
 def _broadcast(variable: str, missing: int) -> str:
@@ -645,21 +664,16 @@ class ModelClass:
         for section, scope in (("stem", self.layout.stem), ("head", self.layout.head)):
             if section == "head":
                 init += self.stages()
-            if scope.nodes:
-                init.append(f"# {section}")
-            for node in scope.nodes:
-                assert node.module is not None
-                symbolic = {"units": "classes"} if node.name == self.classes_layer else {}
-                source = LayerSource(node, str(node.in_channels), symbolic)
-                init += call_lines(f"self.{node.module} = ", source.constructor(helpers), "", 8)
-        forward = []
-        for node in self.layout.stem.nodes:
-            forward.append(f"x = self.{node.module}(x)")
-        for stage in self.layout.stages:
-            if stage.blocks:
-                forward.append(f"x = self.{stage.attribute}(x)")
-        for node in self.layout.head.nodes:
-            forward.append(f"x = self.{node.module}(x)")
+            sources = {
+                node.name: LayerSource(
+                    node, str(node.in_channels), {"units": "classes"} if node.name == self.classes_layer else {}
+                )
+                for node in scope.nodes
+            }
+            init += init_body(scope, sources, helpers, section)
+        forward = chain_forward(self.layout.stem)
+        forward += [f"x = self.{stage.attribute}(x)" for stage in self.layout.stages if stage.blocks]
+        forward += chain_forward(self.layout.head)
         params = (
             ("self", f"classes: int = {py_value(dict(network.params)['classes'])}") if self.classes_layer else ("self",)
         )

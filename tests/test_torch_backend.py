@@ -260,3 +260,50 @@ def test_static_summary_counts_what_torch_counts(spec: str) -> None:
         reference = torchvision.models.resnet18()
         assert counts["params"] == sum(p.numel() for p in reference.parameters()) == 11_689_512
         assert counts["buffers"] == sum(b.numel() for b in reference.buffers())
+
+
+# ------------------------------------------------------------------ timm --
+
+
+@pytest.mark.slow
+def test_timm_resnet50d_weights_load_into_a_deep_stem_spec() -> None:
+    """A labelled stem unit of several convolutions is timm's `conv1` nn.Sequential; the
+    shortcut's average pool is `downsample.0`, an identity pool where the stride is 1."""
+    timm = pytest.importorskip("timm")
+    spec = "tests/specs/resnet50d_timm.arch"
+    model = to_torch(spec).eval()
+    reference = timm.create_model("resnet50d", pretrained=False).eval()
+    ours, theirs = model.state_dict(), reference.state_dict()
+    assert set(ours) == set(theirs) and all(ours[k].shape == theirs[k].shape for k in theirs)
+    assert {"conv1.0.weight", "conv1.6.weight", "bn1.weight", "layer2.0.downsample.1.weight"} <= set(ours)
+    assert sum(p.numel() for p in model.parameters()) == 25_576_264
+    model.load_state_dict(theirs, strict=True)
+    images = torch.rand(2, 3, 224, 224, generator=torch.Generator().manual_seed(5))
+    with torch.no_grad():
+        assert (model(images) - reference(images)).abs().max().item() < 1e-4
+    generated = import_source(codegen.to_python(spec, target="torch")).build_model().eval()
+    generated.load_state_dict(theirs, strict=True)
+    with torch.no_grad():
+        assert torch.equal(generated(images), model(images))
+
+
+@pytest.mark.slow
+def test_timm_seresnet50_weights_load_into_an_se_spec() -> None:
+    """A named `se` path is timm's SEModule: `se.fc1`, `se.fc2`, biased, after the last BN."""
+    timm = pytest.importorskip("timm")
+    spec = "tests/specs/seresnet50_timm.arch"
+    model = to_torch(spec).eval()
+    reference = timm.create_model("seresnet50", pretrained=False).eval()
+    ours, theirs = model.state_dict(), reference.state_dict()
+    assert set(ours) == set(theirs) and all(ours[k].shape == theirs[k].shape for k in theirs)
+    assert "layer1.0.se.fc1.bias" in ours and "layer1.0.downsample.0.weight" in ours
+    assert "layer1.1.downsample.0.weight" not in ours, "the shortcut's condition leaves it out"
+    assert sum(p.numel() for p in model.parameters()) == 28_088_024
+    model.load_state_dict(theirs, strict=True)
+    images = torch.rand(2, 3, 224, 224, generator=torch.Generator().manual_seed(4))
+    with torch.no_grad():
+        assert (model(images) - reference(images)).abs().max().item() < 1e-4
+    generated = import_source(codegen.to_python(spec, target="torch")).build_model().eval()
+    generated.load_state_dict(theirs, strict=True)
+    with torch.no_grad():
+        assert torch.equal(generated(images), model(images))
