@@ -12,6 +12,8 @@ Names are imported on first use, so `import resnet_dsl` stays light.
 from __future__ import annotations
 
 import importlib
+import sys
+import types
 from typing import Any
 
 __version__ = "0.1.0"
@@ -37,3 +39,25 @@ def __getattr__(name: str) -> Any:
     if name in _EXPORTS:
         return getattr(importlib.import_module(_EXPORTS[name]), name)
     raise AttributeError(f"module 'resnet_dsl' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *_EXPORTS})
+
+
+class _Package(types.ModuleType):
+    """The package's own module type, so an export is never replaced by a submodule.
+
+    Importing a submodule sets it as an attribute of its package: once `resnet_dsl.summary`
+    (the module) is imported, `resnet_dsl.summary` would stop being the `summary` function.
+    Exported names are refused that way; the submodule stays in `sys.modules`, which is
+    where `from resnet_dsl.summary import ...` finds it.
+    """
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        if name in _EXPORTS and isinstance(value, types.ModuleType):
+            return
+        super().__setattr__(name, value)
+
+
+sys.modules[__name__].__class__ = _Package

@@ -8,6 +8,7 @@ Exit codes: 0 ok, 1 findings or errors in the input, 2 usage.
 from __future__ import annotations
 
 import argparse
+import errno
 import importlib
 import sys
 from collections.abc import Sequence
@@ -25,6 +26,13 @@ def _spec_options(parser: argparse.ArgumentParser) -> None:
         help="override a network parameter, e.g. --set classes=10 --set input=224x224x3",
     )
     parser.add_argument("--network", metavar="NAME", help="the network to use, where a file defines several")
+
+
+def _output_path(text: str) -> str:
+    """An output path; an empty one is a usage error (exit 2), not a file named ''."""
+    if not text:
+        raise argparse.ArgumentTypeError("an empty path names no file (use - for standard output)")
+    return text
 
 
 def _positive(text: str) -> int:
@@ -71,14 +79,18 @@ def build_parser() -> argparse.ArgumentParser:
 
     build = commands.add_parser("build", help="build the Keras model (needs the keras extra)")
     build.add_argument("file", metavar="FILE")
-    build.add_argument("--save", metavar="PATH", help="save the model, e.g. model.keras (written atomically)")
+    build.add_argument(
+        "--save", type=_output_path, metavar="PATH", help="save the model, e.g. model.keras (written atomically)"
+    )
     build.add_argument("--keras-summary", action="store_true", help="also print Keras's per-layer table")
     build.add_argument("--verbose", action="store_true", help="keep TensorFlow's start-up messages")
     _spec_options(build)
 
     generate = commands.add_parser("generate", help="write standalone Keras source that builds the model")
     generate.add_argument("file", metavar="FILE")
-    generate.add_argument("-o", "--output", metavar="OUT.py", help="where to write it (default: standard output)")
+    generate.add_argument(
+        "-o", "--output", type=_output_path, metavar="OUT.py", help="where to write it (default: standard output)"
+    )
     generate.add_argument("--check", action="store_true", help="exit 1 if OUT.py is not up to date; write nothing")
     _spec_options(generate)
 
@@ -98,7 +110,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     graph = commands.add_parser("graph", help="draw the network (.dot or Mermaid .mmd; .svg/.png with Graphviz)")
     graph.add_argument("file", metavar="FILE")
-    graph.add_argument("-o", "--output", required=True, metavar="OUT.{dot,mmd,svg,png}")
+    graph.add_argument("-o", "--output", type=_output_path, required=True, metavar="OUT.{dot,mmd,svg,png}")
     graph.add_argument(
         "--format", choices=("dot", "mermaid", "svg", "png"), help="the picture's format (default: from OUT's suffix)"
     )
@@ -122,12 +134,21 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     command = importlib.import_module(f"resnet_dsl.commands.{args.command}")
     try:
-        return command.run(args)
+        status = command.run(args)
+        sys.stdout.flush()  # here, not at exit, so a full disk is reported, not a traceback
+        return status
     except KeyboardInterrupt:
         return 130
     except BrokenPipeError:
         sys.stderr.close()
         return 0
+    except OSError as error:
+        if error.errno not in (errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EIO):
+            raise
+        from resnet_dsl.output import stdout_failed  # standard output is full: say so, no traceback
+
+        print(stdout_failed(error).render(), file=sys.stderr)
+        return getattr(command, "ERROR_STATUS", 1)
 
 
 if __name__ == "__main__":

@@ -774,6 +774,36 @@ def fits(line: str, indent: int) -> bool:
     return "\n" not in line and indent + len(line) <= LINE_LENGTH
 
 
+def wrapped(text: str, indent: int) -> str:
+    """`text` (an argument, or `name = value`) starting at column `indent`, its call split
+    one argument per line with a trailing comma when it is too long for its line: the form
+    `ruff format` keeps at any line length (the trailing comma holds it open). Lines after
+    the first are relative to `indent`."""
+    if indent + len(text) + 1 <= LINE_LENGTH or not text.endswith(")"):  # + 1: the comma after it
+        return text
+    items, depth, start, opening = [], 0, 0, -1
+    for position, char in enumerate(text):  # values are numbers, names and operators: no strings
+        if char in "([":
+            depth += 1
+            if depth == 1 and opening < 0:
+                opening = start = position + 1
+        elif char in ")]":
+            depth -= 1
+            if depth == 0 and position != len(text) - 1:
+                return text  # the last parenthesis does not close the first call: leave it whole
+        elif char == "," and depth == 1:
+            items.append(text[start:position].strip())
+            start = position + 1
+    if opening < 0:
+        return text
+    items.append(text[start:-1].strip())
+    items = [item for item in items if item]
+    head = text[:opening]
+    if not items:
+        return text
+    return head + "\n" + "".join(f"    {item},\n" for item in items) + ")"
+
+
 @cache
 def environment() -> jinja2.Environment:
     env = jinja2.Environment(
@@ -785,6 +815,7 @@ def environment() -> jinja2.Environment:
         autoescape=False,
     )
     env.filters["fits"] = fits
+    env.filters["wrapped"] = wrapped
     return env
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import difflib
+import stat
 from collections.abc import Iterable
 
 from resnet_dsl.ir import NO_SPAN, Span
@@ -37,11 +38,13 @@ class ArchError(Exception):
         return self
 
     def render(self) -> str:
+        """The message for a terminal: control characters and escape sequences in anything
+        taken from the input (the line, names, paths) are shown escaped, never interpreted."""
         where = f"{self.span}: " if self.span.line else (f"{self.span.file}: " if self.span.file else "")
-        out = [f"{where}error: {self.message}", *excerpt(self.span, self.source_line)]
-        out.extend(f"note: {note}" for note in self.notes)
+        out = [printable(f"{where}error: {self.message}"), *excerpt(self.span, self.source_line)]
+        out.extend("\n".join(printable(line) for line in f"note: {note}".split("\n")) for note in self.notes)
         if self.hint:
-            out.append(f"hint: {self.hint}")
+            out.append(printable(f"hint: {self.hint}"))
         return "\n".join(out)
 
     def __str__(self) -> str:
@@ -55,11 +58,46 @@ def excerpt(span: Span, source_line: str | None) -> list[str]:
     number = str(span.line)
     start = max(span.column, 1)
     same_line = span.end_line == span.line and span.end_column > start
-    width = span.end_column - start if same_line else 1
-    return [f" {number} | {source_line}", f" {' ' * len(number)} | {' ' * (start - 1)}{'^' * width}"]
+    end = span.end_column if same_line else start + 1
+    before = printable(source_line[: start - 1])  # escaped, so the caret counts what is shown
+    width = max(len(printable(source_line[start - 1 : end - 1])), 1)
+    return [f" {number} | {printable(source_line)}", f" {' ' * len(number)} | {' ' * len(before)}{'^' * width}"]
 
 
 def did_you_mean(word: str, choices: Iterable[str]) -> str | None:
     """A hint naming the closest known word, if any is close."""
     close = difflib.get_close_matches(word, sorted(set(choices)), n=1, cutoff=0.6)
     return f"did you mean '{close[0]}'?" if close else None
+
+
+def printable(text: str) -> str:
+    """`text` with control characters (ESC, CR, NUL, DEL, C1, bidi overrides...) escaped as
+    `\\x1b`, `\\u202e`: a spec cannot move the cursor, recolour or rewrite the terminal
+    through an error message. Tabs become one space, so the caret stays aligned."""
+    if text.isprintable():
+        return text
+    return "".join(_escape(char) for char in text)
+
+
+def _escape(char: str) -> str:
+    if char.isprintable():
+        return char
+    if char == "\t":
+        return " "
+    code = ord(char)
+    return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}" if code < 0x10000 else f"\\U{code:08x}"
+
+
+_FILE_KINDS = {
+    stat.S_IFCHR: "a character device",
+    stat.S_IFBLK: "a block device",
+    stat.S_IFIFO: "a FIFO (named pipe)",
+    stat.S_IFSOCK: "a socket",
+    stat.S_IFDIR: "a directory",
+    stat.S_IFLNK: "a symbolic link",
+}
+
+
+def file_kind(mode: int) -> str:
+    """What a file that is not a regular one is, for "it is a FIFO, not a regular file"."""
+    return _FILE_KINDS.get(stat.S_IFMT(mode), "not a regular file")

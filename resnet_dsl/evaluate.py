@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from resnet_dsl import ir, ops
+from resnet_dsl import ir, limits, ops
 from resnet_dsl import network as nw
 from resnet_dsl.errors import ArchError, did_you_mean
 
@@ -25,7 +25,7 @@ def evaluate(expr: ir.Expr, env: Env) -> Any:
     if isinstance(expr, ir.Name):
         return env.get(expr.id, expr.id)
     if isinstance(expr, ir.ListExpr):
-        return tuple(evaluate(item, env) for item in expr.items)
+        return limits.check_value(tuple(evaluate(item, env) for item in expr.items), expr.span)
     if isinstance(expr, ir.Index):
         target = _operand(expr.target, env)
         index = _operand(expr.index, env)
@@ -45,7 +45,7 @@ def evaluate(expr: ir.Expr, env: Env) -> Any:
         _require_number(value, expr.operand)
         return -value
     if isinstance(expr, ir.BinOp):
-        return _binop(expr, _operand(expr.left, env), _operand(expr.right, env))
+        return limits.check_number(_binop(expr, _operand(expr.left, env), _operand(expr.right, env)), expr.span)
     if isinstance(expr, ir.Call):
         return _initializer(expr, env)
     raise AssertionError(f"unknown expression {expr!r}")  # the IR has no other kinds

@@ -11,14 +11,14 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from resnet_dsl import ir, naming, ops, shapes
+from resnet_dsl import ir, limits, naming, ops, shapes
 from resnet_dsl import network as nw
 from resnet_dsl.errors import ArchError, did_you_mean
 from resnet_dsl.evaluate import Env, bind_params, evaluate
 from resnet_dsl.resources import PRELUDE
 
-MAX_LAYERS = 10_000
-MAX_REPEAT = 1_000
+MAX_LAYERS = limits.MAX_LAYERS
+MAX_REPEAT = limits.MAX_REPEAT
 PRELUDE_FILE = "<prelude>"
 """The file name the prelude's spans carry (see `resnet_dsl.loader.prelude`)."""
 
@@ -143,12 +143,12 @@ class Builder:
                 span,
                 'give one of them another label or name it with as "..."',
             )
-        if len(self.layers) >= MAX_LAYERS:
-            raise ArchError(f"the network has more than {MAX_LAYERS} layers", span)
+        limits.check_layer_count(len(self.layers) + 1, span)
         try:
             shape, params, macs = shapes.infer(config, [self.by_name[i].output_shape for i in inputs])
         except shapes.ShapeError as error:
             raise ArchError(f"layer '{name}': {error}", span, self._hint(error, inputs)) from None
+        limits.check_elements(shape, name, span)
         layer = nw.Layer.model_construct(
             name=name,
             config=config,
@@ -275,10 +275,13 @@ class Scope:
 def resolve_network(scope: Scope, item: ir.NetworkDef | ir.DerivedNetwork) -> ir.NetworkDef:
     """A derived network as a plain one: its base, renamed, with new parameter defaults."""
     chain: list[ir.DerivedNetwork] = []
+    seen: set[str] = set()
     while isinstance(item, ir.DerivedNetwork):
-        if any(d.name == item.name for d in chain):
+        if item.name in seen:
             raise ArchError(f"network '{item.name}' derives from itself", item.span)
+        seen.add(item.name)
         chain.append(item)
+        limits.check_derivation_depth(len(chain), chain[0].span)
         base = scope.networks.get(item.base)
         if base is None:
             raise ArchError(
@@ -437,7 +440,7 @@ def expand(
 def _plan(scope: Scope, net: ir.NetworkDef, env: Env) -> list:
     """Resolve every stage's block calls and counts first, so a huge network fails before any work."""
     plan = []
-    total = sum(len(u.layers) for u in (*net.stem, *net.head))
+    total = 1 + sum(len(u.layers) for u in (*net.stem, *net.head))  # 1: the input layer
     labels: dict[str, ir.Stage] = {}
     for stage in net.stages:
         if stage.label in labels:
@@ -455,12 +458,7 @@ def _plan(scope: Scope, net: ir.NetworkDef, env: Env) -> list:
             args = bind_params(f"block '{block.name}'", block.params, call.args, env, call.span)
             count = _repeat(call, env)
             total += count * _block_size(block)
-            if total > MAX_LAYERS:
-                raise ArchError(
-                    f"the network would have more than {MAX_LAYERS} layers",
-                    call.repeat.span if call.repeat is not None else call.span,
-                    "check the repeat counts",
-                )
+            limits.check_layer_count(total, call.repeat.span if call.repeat is not None else call.span)
             calls.append((call, block, args, count))
         plan.append((stage, calls))
     return plan

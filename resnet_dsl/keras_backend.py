@@ -9,14 +9,18 @@ IR's graph and nothing else (no hidden layers, no renaming).
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Callable
-from typing import Any
+from typing import Any, TypeVar
 
 import keras
 
 from resnet_dsl import network as nw
 from resnet_dsl.api import Spec, resolve
+from resnet_dsl.errors import ArchError
 from resnet_dsl.ops import MERGE_KINDS
+
+T = TypeVar("T")
 
 UNSEEDED_INITIALIZERS = frozenset({"zeros", "ones"})
 """Constant initializers: Keras's classes take no `seed`, so none is passed."""
@@ -29,12 +33,96 @@ def to_keras(spec: Spec, **load_kwargs: Any) -> keras.Model:
     architecture (e.g. keras.applications) load by name; the model takes the network's name.
     """
     network = resolve(spec, **load_kwargs)
+    check_buildable(network)
+    return with_depth(len(network.layers), lambda: _build(network))
+
+
+def _build(network: nw.Network) -> keras.Model:
     tensors: dict[str, keras.KerasTensor] = {}
     for layer in network.layers:
-        tensors[layer.name] = _apply(layer, tensors)
+        try:
+            tensors[layer.name] = _apply(layer, tensors)
+        except (ValueError, TypeError, MemoryError, RuntimeError) as error:  # tf.errors.* are RuntimeErrors
+            first = (str(error).strip().splitlines() or [type(error).__name__])[0]
+            raise ArchError(f"Keras cannot build layer '{layer.name}': {first}", layer.span) from None
     inputs = [tensors[layer.name] for layer in network.layers if isinstance(layer.config, nw.InputConfig)]
     outputs = tensors[network.layers[-1].name]
     return keras.Model(inputs=inputs[0] if len(inputs) == 1 else inputs, outputs=outputs, name=network.name)
+
+
+# ------------------------------------------------------------------ limits --
+
+MAX_TENSOR_SIZE = 2**31 - 1
+"""Elements in one weight tensor, and the size of one dimension: TensorFlow indexes many of
+its kernels with 32-bit integers, and 2**31 float32 weights are 8 GiB."""
+
+MAX_MODEL_PARAMS = 2**31 - 1
+"""Parameters in one model (8 GiB of float32): past it Keras would try to allocate them,
+and the process would be killed for memory instead of being told why."""
+
+FRAMES_PER_LAYER = 4
+"""Keras walks a functional graph recursively (`Function._build_map_helper`, one frame per
+layer along the longest path, a few more around it): the recursion limit is raised by this
+much per layer while a deep model is built, so ResNet-1202's 4,212 layers build."""
+
+
+def check_buildable(network: nw.Network) -> None:
+    """Refuse, before Keras allocates anything, what passes `check` but cannot be built here."""
+    for layer in network.layers:
+        too_wide = next((d for d in layer.output_shape if d > MAX_TENSOR_SIZE), None)
+        if too_wide is not None:
+            raise ArchError(
+                f"Keras cannot build layer '{layer.name}': a dimension of {too_wide:,} in its output"
+                f" {shape_text(layer.output_shape)} is over TensorFlow's limit of {MAX_TENSOR_SIZE:,}",
+                layer.span,
+            )
+        largest = max(_weight_sizes(layer), default=0)
+        if largest > MAX_TENSOR_SIZE:
+            raise ArchError(
+                f"Keras cannot build layer '{layer.name}': a weight of {largest:,} elements is over"
+                f" TensorFlow's limit of {MAX_TENSOR_SIZE:,}",
+                layer.span,
+                "use fewer filters or units",
+            )
+    total = network.total_params.total
+    if total > MAX_MODEL_PARAMS:
+        raise ArchError(
+            f"Keras cannot build {network.name}: {total:,} parameters is over the limit of {MAX_MODEL_PARAMS:,}"
+            f" ({MAX_MODEL_PARAMS * 4 / 2**30:.0f} GiB of float32)",
+            network.definition.span if network.definition is not None else network.layers[0].span,
+        )
+
+
+def _weight_sizes(layer: nw.Layer) -> list[int]:
+    """The element counts of a layer's largest weights: a kernel (the parameters less the bias)."""
+    config = layer.config
+    if isinstance(config, (nw.Conv2DConfig, nw.DenseConfig)):
+        units = config.filters if isinstance(config, nw.Conv2DConfig) else config.units
+        return [layer.params.total - (units if config.use_bias else 0)]
+    return [layer.params.total]
+
+
+def shape_text(shape: tuple[int, ...]) -> str:
+    return "(None, " + ", ".join(str(d) for d in shape) + ")"
+
+
+def with_depth(layers: int, build: Callable[[], T]) -> T:
+    """`build()`, with room for Keras's recursion over a graph of `layers` layers.
+
+    The recursion limit is raised for the duration, and restored. On the caller's own thread:
+    Keras keeps its scopes (a distribution strategy, a dtype policy) per thread, so a model
+    built elsewhere would leave them behind. The deeper recursion is Python calling Python,
+    which since Python 3.11 does not grow the C stack.
+    """
+    needed = FRAMES_PER_LAYER * layers + 1_000
+    limit = sys.getrecursionlimit()
+    if needed <= limit:
+        return build()
+    sys.setrecursionlimit(needed)
+    try:
+        return build()
+    finally:
+        sys.setrecursionlimit(limit)
 
 
 def _apply(layer: nw.Layer, tensors: dict[str, keras.KerasTensor]) -> keras.KerasTensor:

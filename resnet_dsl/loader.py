@@ -6,22 +6,27 @@ are visible everywhere, and a spec's own definitions may shadow them.
 
 from __future__ import annotations
 
+import os
+import stat
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
 from typing import Any
 
-from resnet_dsl import ir
+from resnet_dsl import ir, limits
 from resnet_dsl.docs import attach_docs
-from resnet_dsl.errors import ArchError, did_you_mean
+from resnet_dsl.errors import ArchError, did_you_mean, file_kind
 from resnet_dsl.expand import Scope, expand
 from resnet_dsl.network import Network
 from resnet_dsl.parser import parse
 from resnet_dsl.resources import PRELUDE
 from resnet_dsl.transform import to_ir
 
-MAX_IMPORT_DEPTH = 64
+MAX_IMPORT_DEPTH = limits.MAX_IMPORT_DEPTH
+SPEC_SUFFIX = ".arch"
+IMPORT_PATH = "RESNET_DSL_IMPORT_PATH"
+"""Directories (separated by os.pathsep) that imports may reach besides the spec's own tree."""
 
 
 def parse_module(text: str, path: str = "<string>") -> ir.Module:
@@ -91,7 +96,18 @@ class Program:
         """Validate the file: expand every network it defines; a library file just resolves."""
         with self.located():
             scope = self.scope()
-            return [expand(scope, item) for item in self.main.networks]
+            networks: list[Network] = []
+            checked = 0
+            for item in self.main.networks:
+                if checked > limits.MAX_CHECKED_LAYERS:
+                    raise ArchError(
+                        f"the networks before this one have more than {limits.MAX_CHECKED_LAYERS:,} layers together",
+                        item.span,
+                        "check stops here; split the file, or " + limits.HINT,
+                    )
+                networks.append(expand(scope, item))
+                checked += len(networks[-1].layers)
+            return networks
 
     def located(self) -> _Located:
         return _Located(self.sources)
@@ -118,7 +134,7 @@ class _Located:
 def load_program(path: str | Path) -> Program:
     """Read a spec file and, recursively, what it imports."""
     path = Path(path)
-    text = _read(path, None)
+    text = read_spec(path)
     return _program(text, _display(path.resolve()), path.resolve().parent)
 
 
@@ -131,17 +147,21 @@ def _program(text: str, path: str, base: Path) -> Program:
     with _Located({path: text}):
         main = parse_module(text, path)
     program = Program(main=main, modules={path: main}, sources={path: text})
+    roots = [base.resolve(), *import_path()]
     with program.located():
-        _follow_imports(program, main, base, [path])
+        _follow_imports(program, main, base, [path], roots)
     return program
 
 
-def _follow_imports(program: Program, module: ir.Module, base: Path, stack: list[str]) -> None:
+def import_path() -> list[Path]:
+    """The directories `RESNET_DSL_IMPORT_PATH` opens to imports, besides the spec's own tree."""
+    value = os.environ.get(IMPORT_PATH, "")
+    return [Path(entry).resolve() for entry in value.split(os.pathsep) if entry]
+
+
+def _follow_imports(program: Program, module: ir.Module, base: Path, stack: list[str], roots: list[Path]) -> None:
     for item in module.imports:
-        try:
-            target = (base / item.path).resolve()
-        except (OSError, ValueError) as error:
-            raise ArchError(f"cannot import {item.path!r}: {error}", item.span) from None
+        target = _import_target(item, base, roots)
         key = _display(target)
         if key in stack:
             cycle = " -> ".join([*stack[stack.index(key) :], key])
@@ -150,12 +170,43 @@ def _follow_imports(program: Program, module: ir.Module, base: Path, stack: list
             raise ArchError("imports nest too deeply", item.span)
         if key in program.modules:
             continue
-        text = _read(target, item)
+        text = read_spec(target, item.span)
         program.sources[key] = text
         with program.located():
             imported = parse_module(text, key)
         program.modules[key] = imported
-        _follow_imports(program, imported, target.parent, [*stack, key])
+        _follow_imports(program, imported, target.parent, [*stack, key], roots)
+
+
+def _import_target(item: ir.Import, base: Path, roots: list[Path]) -> Path:
+    """The file an import names, symlinks followed: a `.arch` file inside the allowed trees.
+
+    Only `.arch` files, so an import of `/proc/self/environ` or `~/.ssh/id_rsa` is refused
+    before anything is read (an error would otherwise echo the text it could not parse).
+    Only inside the importing spec's directory tree (or one listed in
+    `RESNET_DSL_IMPORT_PATH`), so a spec from elsewhere cannot reach across the disk.
+    """
+    if Path(item.path).suffix != SPEC_SUFFIX:
+        raise ArchError(
+            f"cannot import {item.path!r}: only {SPEC_SUFFIX} files can be imported", item.span, "name a spec file"
+        )
+    try:
+        target = (base / item.path).resolve()
+    except RuntimeError:  # Python 3.11's word for a symlink loop
+        raise ArchError(f"cannot import {item.path!r}: it is a symlink loop", item.span) from None
+    except (OSError, ValueError) as error:
+        raise ArchError(f"cannot import {item.path!r}: {error}", item.span) from None
+    if target.suffix != SPEC_SUFFIX:
+        raise ArchError(
+            f"cannot import {item.path!r}: it is a link to {target.name}, not to a {SPEC_SUFFIX} file", item.span
+        )
+    if not any(target.is_relative_to(root) for root in roots):
+        raise ArchError(
+            f"cannot import {item.path!r}: it is outside {roots[0]}",
+            item.span,
+            f"imports stay inside the spec's own directory; to allow another, add it to {IMPORT_PATH}",
+        )
+    return target
 
 
 def _display(path: Path) -> str:
@@ -166,10 +217,48 @@ def _display(path: Path) -> str:
         return str(path)
 
 
-def _read(path: Path, importer: ir.Import | None) -> str:
+def read_spec(path: Path | str, where: ir.Span | None = None) -> str:
+    """The text of a spec file: a regular file, at most `MAX_SPEC_BYTES`, UTF-8.
+
+    Checked before reading, so `/dev/zero`, `/dev/urandom`, a FIFO (whose `open` would wait
+    for a writer) or a directory gives an error at once; a symlink loop is an error too. Text
+    that is not UTF-8 is reported at the line and column of its first bad byte, without
+    echoing it. `where` is the import statement, when there is one.
+    """
+    path = Path(path)
+    where = where or ir.Span(file=str(path))
+    name = _display(path)
     try:
-        return path.read_text(encoding="utf-8")
-    except (OSError, ValueError) as error:  # UnicodeDecodeError is a ValueError
-        reason = error.strerror if isinstance(error, OSError) and error.strerror else str(error)
-        where = importer.span if importer is not None else ir.Span(file=str(path))
-        raise ArchError(f"cannot read {_display(path)}: {reason}", where) from None
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)  # O_NONBLOCK: a FIFO opens without waiting
+    except OSError as error:
+        raise ArchError(f"cannot read {name}: {error.strerror or error}", where) from None
+    try:
+        kind = stat.S_IFMT(os.fstat(fd).st_mode)
+        if kind != stat.S_IFREG:
+            raise ArchError(
+                f"cannot read {name}: it is {file_kind(kind)}, not a regular file", where, "name a spec file"
+            )
+        with os.fdopen(fd, "rb", closefd=False) as handle:
+            data = handle.read(limits.MAX_SPEC_BYTES + 1)
+    except OSError as error:
+        raise ArchError(f"cannot read {name}: {error.strerror or error}", where) from None
+    finally:
+        os.close(fd)
+    if len(data) > limits.MAX_SPEC_BYTES:
+        raise ArchError(f"cannot read {name}: it is larger than {limits.MAX_SPEC_BYTES:,} bytes", where, limits.HINT)
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as error:
+        raise _not_utf8(data, error, str(path) if where.line == 0 else name, where) from None
+
+
+def _not_utf8(data: bytes, error: UnicodeDecodeError, name: str, where: ir.Span) -> ArchError:
+    """Located at the first bad byte: line, and column in characters (the line's start decodes)."""
+    line = data.count(b"\n", 0, error.start) + 1
+    line_start = data.rfind(b"\n", 0, error.start) + 1
+    column = len(data[line_start : error.start].decode("utf-8")) + 1
+    span = ir.Span(file=name, line=line, column=column, end_line=line, end_column=column + 1)
+    problem = ArchError(f"not UTF-8: byte 0x{data[error.start]:02x} cannot be decoded", span, "save the file as UTF-8")
+    if where.line:
+        problem.notes.append(f"imported at {where}")
+    return problem

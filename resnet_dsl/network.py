@@ -323,6 +323,13 @@ class Network(Frozen):
     def layer(self, name: str) -> Layer:
         return next(layer for layer in self.layers if layer.name == name)
 
+    def __repr__(self) -> str:
+        """One short line (the default would print every layer): what it is and where from."""
+        return (
+            f"<Network {self.name!r}: {len(self.layers):,} layers, {self.total_params.total:,} parameters,"
+            f" from {self.source}>"
+        )
+
     def section(self, section: str) -> tuple[Layer, ...]:
         return tuple(layer for layer in self.layers if layer.origin.section == section)
 

@@ -8,6 +8,7 @@ from functools import cache
 from lark import Lark, Token, Tree
 from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, UnexpectedToken
 
+from resnet_dsl import limits
 from resnet_dsl.errors import ArchError, excerpt
 from resnet_dsl.ir import Span
 from resnet_dsl.resources import resource_dir
@@ -40,10 +41,29 @@ def grammar() -> Lark:
 def parse(text: str, path: str = "<string>", start: str = "start") -> Tree:
     """Parse a whole file (or, with start="expr", one value such as `224x224x3`)."""
     text = text.removeprefix("\ufeff")  # a UTF-8 byte order mark is not part of the spec
+    limits.check_text(text, path)
     try:
-        return grammar().parse(text, start=start)
+        tree = grammar().parse(text, start=start)
     except UnexpectedInput as error:
         raise _syntax_error(error, text, path) from None
+    _check_depth(tree, text, path)
+    return tree
+
+
+def _check_depth(tree: Tree, text: str, path: str) -> None:
+    """Refuse a tree deeper than `limits.MAX_NESTING` (walked without recursion), before
+    anything walks it recursively."""
+    stack: list[tuple[Tree | Token, int]] = [(tree, 1)]
+    while stack:
+        node, depth = stack.pop()
+        if not isinstance(node, Tree):
+            continue
+        if depth > limits.MAX_NESTING:
+            meta = node.meta
+            line, column = (meta.line, meta.column) if not getattr(meta, "empty", True) else (0, 0)
+            span = Span(file=path, line=line, column=column, end_line=line, end_column=column + 1)
+            raise limits.too_deep(span).with_source(text)
+        stack.extend((child, depth + 1) for child in node.children)
 
 
 _COMMENT_OR_STRING = re.compile(r'"(?:[^"\\\n]|\\.)*"|#[^\n]*')

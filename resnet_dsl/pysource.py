@@ -46,7 +46,10 @@ RESERVED = frozenset(keyword.kwlist) | frozenset(dir(builtins)) | {"l", "O", "I"
 """Never an identifier of ours: keywords, builtins (the module calls `range` and `float`),
 and the names pycodestyle calls ambiguous (E741)."""
 
-MODULE_NAMES = frozenset({"keras", "layers", "build_model"})
+BUILD_MODEL_LOCALS = frozenset({"x", "inputs", "index", "input_shape", "classes"})
+"""`build_model`'s parameters and locals: a block function named like one would be shadowed
+inside `build_model` (`x = x(x, ...)` fails), so module-level names avoid them too."""
+MODULE_NAMES = frozenset({"keras", "layers", "build_model"}) | BUILD_MODEL_LOCALS
 BLOCK_LOCALS = frozenset({"x", "name", "shortcut", "inputs", "preact", "keras", "layers"})
 """Names the generated code itself uses, at module level and inside block functions."""
 

@@ -8,7 +8,7 @@ from lark import Token, Transformer, Tree, v_args
 from lark.exceptions import VisitError
 from lark.tree import Meta
 
-from resnet_dsl import ir
+from resnet_dsl import ir, limits
 from resnet_dsl.errors import ArchError
 
 
@@ -164,13 +164,17 @@ class ToIR(Transformer):
 
     # --------------------------------------------------------- expressions --
     def int(self, meta: Meta, token: Token) -> ir.Int:
-        return ir.Int.model_construct(value=int(token), span=self._token_span(token))
+        span = self._token_span(token)
+        return ir.Int.model_construct(value=limits.check_literal_int(str(token), span), span=span)
 
     def float(self, meta: Meta, token: Token) -> ir.Float:
-        return ir.Float.model_construct(value=float(token), text=str(token), span=self._token_span(token))
+        span = self._token_span(token)
+        return ir.Float.model_construct(value=limits.check_float(float(token), span), text=str(token), span=span)
 
     def shape(self, meta: Meta, token: Token) -> ir.Shape:
-        return ir.Shape.model_construct(dims=tuple(int(d) for d in token.split("x")), span=self._token_span(token))
+        span = self._token_span(token)
+        dims = tuple(limits.check_literal_int(d, span) for d in token.split("x"))
+        return ir.Shape.model_construct(dims=dims, span=span)
 
     def string(self, meta: Meta, token: Token) -> ir.Str:
         return ir.Str.model_construct(value=_string(token, self.path), span=self._token_span(token))

@@ -42,9 +42,9 @@ SMALL = {"input": "32x32x3", "classes": 3}
 
 HOSTILE = r"""
 # Parameter names that are keywords, builtins or the generated code's own locals, strings
-# full of quotes and escapes, a float that overflows, an activation passed as a parameter.
+# full of quotes and escapes, a huge float, an activation passed as a parameter.
 block class(lambda, import = 2, x = 3, keras = 4, layers = 5, name = 6, __import__ = 7,
-            print = [1, 2], shortcut = "a\"b'''\"\"\"\\n", True = 1e400, act = relu,
+            print = [1, 2], shortcut = "a\"b'''\"\"\"\\n", True = 1e300, act = relu,
             init = he_normal(seed=3), l = 1, inputs = "é\n") {
   pre { bn }
   main { conv(lambda, 1, stride=import, init=init) as "odd-name.1" -> bn -> activation(act) }
@@ -288,10 +288,74 @@ def test_hostile_names_become_safe_identifiers() -> None:
     defaults = dict(zip(params[2:], functions["class_"].args.defaults, strict=True))
     assert ast.literal_eval(defaults["shortcut_"]) == 'a"b\'\'\'"""\\n'
     assert ast.literal_eval(defaults["inputs_"]) == "\u00e9\n"
-    assert ast.unparse(defaults["True_"]) == "float('inf')"
+    assert ast.literal_eval(defaults["True_"]) == 1e300
     assert source.isascii()
     # The activation passed as a parameter names its layer at run time.
     assert 'name=f"{name}_1_{act}"' in source
+
+
+LOCAL_NAMES = """
+block x(f, init = random_uniform(minval=-0.0500000001, maxval=0.0500000001, seed=123456789)) {
+  main { conv(f, 3, padding=same, init=init) -> bn -> relu }
+  out = add(main, shortcut)
+}
+block inputs(f) {
+  main { conv(f, 1, init=truncated_normal(mean=0.0, stddev=0.0200000001, seed=7)) -> relu }
+  out = add(main, shortcut)
+}
+block index(f) {
+  main { conv(f, 1) }
+  out = add(main, shortcut)
+}
+block input_shape(f) {
+  main { conv(f, 1) }
+  out = add(main, shortcut)
+}
+block classes(f) {
+  main { conv(f, 1) }
+  out = add(main, shortcut)
+}
+network Locals(input = 8x8x4, classes = 3) {
+  stage s: x(4) * 3, inputs(4) * 2, index(4), input_shape(4) * 2, classes(4)
+  head {
+    global_avgpool -> dense(classes, init=random_uniform(minval=-0.0500000001, maxval=0.0500000001, seed=123456789))
+  }
+}
+"""
+
+
+def test_blocks_named_like_build_models_locals_get_other_names() -> None:
+    source = codegen.to_python(loads(LOCAL_NAMES))
+    tree = assert_plain_keras_module(source)
+    functions = {n.name: n for n in tree.body if isinstance(n, ast.FunctionDef)}
+    assert list(functions) == ["x_", "inputs_", "index_", "input_shape_", "classes_", "build_model"]
+    build_model = functions["build_model"]
+    stored = {n.id for n in ast.walk(build_model) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Store)}
+    arguments = {a.arg for a in build_model.args.args}
+    assert stored | arguments <= pysource.BUILD_MODEL_LOCALS, "build_model uses a name the module does not reserve"
+    assert not set(functions) & pysource.BUILD_MODEL_LOCALS
+
+
+def test_initializers_with_several_arguments_are_ruff_format_clean(tmp_path: Path) -> None:
+    path = tmp_path / "locals.py"
+    path.write_text(codegen.to_python(loads(LOCAL_NAMES)), encoding="utf-8")
+    assert "kernel_initializer=keras.initializers.RandomUniform(\n" in path.read_text()
+    assert "init = keras.initializers.RandomUniform(\n" in path.read_text()
+    for args in (("--config", str(REPO / "pyproject.toml")), ("--isolated",)):
+        result = ruff("format", "--check", "--diff", *args, str(path))
+        assert result.returncode == 0, result.stdout + result.stderr
+    result = ruff("check", "--config", str(REPO / "pyproject.toml"), "--no-cache", str(path))
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+@pytest.mark.keras
+def test_blocks_named_like_build_models_locals_build_the_model() -> None:
+    from resnet_dsl.keras_backend import to_keras
+
+    network = loads(LOCAL_NAMES)
+    model = import_source(codegen.to_python(network)).build_model()
+    assert_same_model(model, to_keras(network))
+    assert len(model.layers) == len(network.layers)
 
 
 NAMES = st.one_of(

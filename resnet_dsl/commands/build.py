@@ -15,7 +15,8 @@ import sys
 from pathlib import Path
 from types import ModuleType
 
-from resnet_dsl.commands.common import USAGE, guarded, load_network, write_atomically
+from resnet_dsl.commands.common import USAGE, guarded, load_network
+from resnet_dsl.output import check_target, write_output
 from resnet_dsl.quiet import quiet_stderr
 from resnet_dsl.summary import render_stages
 
@@ -29,6 +30,8 @@ def run(args: argparse.Namespace) -> int:
         print(f"resnet-dsl build: error: --save PATH must end in {KERAS_SUFFIX}, got {args.save}", file=sys.stderr)
         return USAGE
     network = load_network(args)
+    if args.save:
+        check_target(args.save)  # a bad target fails now, not after building the model
     print(f"{network.name} ({args.file}): {len(network.layers)} layers checked; loading TensorFlow...", file=sys.stderr)
     with quiet_stderr(enabled=not args.verbose) as stderr:
         backend = _keras_backend()
@@ -42,11 +45,7 @@ def run(args: argparse.Namespace) -> int:
             model.summary()
         if args.save:
             # Keras picks the format from the suffix, so the temporary file keeps `.keras`.
-            try:
-                write_atomically(args.save, model.save)
-            except OSError as error:
-                print(f"resnet-dsl build: error: cannot save {args.save}: {error.strerror or error}", file=stderr)
-                return 1
+            write_output(args.save, model.save)
             print(f"Saved {args.save}")
     return 0
 

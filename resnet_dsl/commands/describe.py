@@ -23,7 +23,8 @@ network, in the order it defines them.
 from __future__ import annotations
 
 import argparse
-import sys
+import os
+import stat
 from typing import TYPE_CHECKING
 
 from resnet_dsl.commands.common import guarded, load_network
@@ -63,22 +64,41 @@ def _expand(args: argparse.Namespace, name: str) -> Network:
 
 def _textconv(args: argparse.Namespace) -> str:
     from resnet_dsl.formatter import format_module
-    from resnet_dsl.loader import parse_module
+    from resnet_dsl.loader import parse_module, read_spec
 
     try:
-        with open(args.file, encoding="utf-8", errors="replace", newline="") as handle:
-            text = handle.read()
-    except OSError as problem:
-        print(f"resnet-dsl describe: cannot read {args.file}: {problem.strerror}", file=sys.stderr)
-        return ""
+        text = read_spec(args.file)
+    except ArchError as problem:
+        return _raw(args.file, problem.message)
     try:
         module = parse_module(text, args.file)
     except ArchError:
         return text.rstrip("\n")
-    canonical = format_module(module).rstrip("\n")
-    if module.imports:
-        return f"{IMPORTS}\n{canonical}"
     try:
-        return _describe_all(args)
-    except ArchError:
-        return f"{INVALID}\n{canonical}"
+        canonical = format_module(module).rstrip("\n")
+        if module.imports:
+            return f"{IMPORTS}\n{canonical}"
+        try:
+            return _describe_all(args)
+        except ArchError:
+            return f"{INVALID}\n{canonical}"
+    except Exception as problem:  # never fail under git: a bug here must not stop `git diff`
+        return f"# resnet-dsl describe failed ({type(problem).__name__}): shown as its text\n{text.rstrip()}"
+
+
+def _raw(path: str, reason: str) -> str:
+    """What can be shown of a file that is not a readable spec: its bytes as text, with a note.
+
+    Only a regular file is read, and at most `MAX_SPEC_BYTES` of it, so a device or a FIFO
+    (which git never hands over, but a user might) cannot hang or flood the command."""
+    from resnet_dsl.limits import MAX_SPEC_BYTES
+
+    note = f"# resnet-dsl describe: {reason}; shown as its text"
+    try:
+        if not stat.S_ISREG(os.stat(path).st_mode):
+            return note
+        with open(path, "rb") as handle:
+            data = handle.read(MAX_SPEC_BYTES)
+    except OSError:
+        return note
+    return f"{note}\n{data.decode('utf-8', errors='replace').rstrip()}"

@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import traceback
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -32,7 +33,22 @@ if TYPE_CHECKING:
 SAME, DIFFERENT, TROUBLE = 0, 1, 2
 
 
+ERROR_STATUS = TROUBLE
+"""What `main` returns when standard output fails: an error is 2 here, never "different"."""
+
+
 def run(args: argparse.Namespace) -> int:
+    try:
+        return _run(args)
+    except ArchError as error:
+        report(error)
+        return TROUBLE
+    except Exception:  # a bug must not read as "different" (1) to a script: 2, with the traceback
+        traceback.print_exc()
+        return TROUBLE
+
+
+def _run(args: argparse.Namespace) -> int:
     from resnet_dsl.api import parse_assignment
     from resnet_dsl.archdiff import JSON_FORMAT, diff
     from resnet_dsl.diffreport import json_data, render_json, render_text
@@ -123,7 +139,7 @@ def _pairs(old: Program, new: Program, network: str | None) -> tuple[list[tuple[
 
 def program_beside(path: str, other: str) -> Program:
     """The spec at `path`; if one of its imports is missing, imports taken beside `other`."""
-    from resnet_dsl.loader import load_program, loads_program
+    from resnet_dsl.loader import load_program, loads_program, read_spec
 
     try:
         return load_program(path)
@@ -133,7 +149,7 @@ def program_beside(path: str, other: str) -> Program:
         if not (error.message.startswith("cannot read") and error.span.line > 0):
             raise
         try:
-            text = Path(path).read_text(encoding="utf-8")
+            text = read_spec(path)
             return loads_program(text, path, base=Path(other).resolve().parent)
         except (ArchError, OSError):
             raise error from None

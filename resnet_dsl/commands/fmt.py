@@ -11,15 +11,14 @@ from __future__ import annotations
 
 import argparse
 import difflib
-import os
-import stat
 import sys
 from pathlib import Path
 
-from resnet_dsl.commands.common import report, spec_files, write_atomically
+from resnet_dsl.commands.common import report, spec_files
 from resnet_dsl.errors import ArchError
 from resnet_dsl.formatter import format_source
-from resnet_dsl.ir import Span
+from resnet_dsl.loader import read_spec
+from resnet_dsl.output import write_output
 
 
 def run(args: argparse.Namespace) -> int:
@@ -27,7 +26,7 @@ def run(args: argparse.Namespace) -> int:
     failed = 0
     for path in spec_files(args.files):
         try:
-            text = _read(path)
+            text = read_spec(path)  # as stored: CRLF kept, which the layout then fixes
             formatted = format_source(text, path)
         except ArchError as error:
             report(error)
@@ -47,7 +46,13 @@ def run(args: argparse.Namespace) -> int:
         if args.check:
             print(f"would reformat {path}", file=sys.stderr if args.diff else sys.stdout)
         elif not args.diff:
-            _rewrite(path, formatted)
+            try:
+                write_output(path, formatted)
+            except ArchError as error:
+                report(error)
+                changed.pop()
+                failed += 1
+                continue
             print(f"reformatted {path}")
     _summarize(len(changed), failed, dry_run=args.check or args.diff)
     return 1 if failed or (args.check and changed) else 0
@@ -56,27 +61,6 @@ def run(args: argparse.Namespace) -> int:
 def _labels(path: str) -> tuple[str, str]:
     """`a/specs/x.arch`, `b/specs/x.arch` as git writes them, so `git apply` takes the diff."""
     return (path, path) if Path(path).is_absolute() else (f"a/{path}", f"b/{path}")
-
-
-def _read(path: str) -> str:
-    """The text exactly as stored (newline="" keeps CRLF, which the layout then fixes)."""
-    try:
-        with open(path, encoding="utf-8", newline="") as handle:
-            return handle.read()
-    except (OSError, UnicodeDecodeError) as error:
-        reason = error.strerror if isinstance(error, OSError) and error.strerror else str(error)
-        raise ArchError(f"cannot read {path}: {reason}", Span(file=path)) from None
-
-
-def _rewrite(path: str, text: str) -> None:
-    """Replace the file atomically, keeping its permissions (a bare temporary file is 0600)."""
-    mode = stat.S_IMODE(os.stat(path).st_mode)
-
-    def write(temporary: Path) -> None:
-        temporary.write_text(text, encoding="utf-8", newline="\n")
-        os.chmod(temporary, mode)
-
-    write_atomically(path, write)
 
 
 def _summarize(changed: int, failed: int, dry_run: bool) -> None:

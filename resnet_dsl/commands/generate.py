@@ -13,22 +13,21 @@ import sys
 from pathlib import Path
 
 from resnet_dsl.codegen import render
-from resnet_dsl.commands.common import USAGE, guarded, load_network, write_atomically
+from resnet_dsl.commands.common import USAGE, guarded, load_network
+from resnet_dsl.output import STDOUT, write_output
 
 
 @guarded
 def run(args: argparse.Namespace) -> int:
-    if args.check and not args.output:
+    if args.check and args.output in (None, STDOUT):
         print("resnet-dsl generate: error: --check needs -o OUT.py, the file to compare", file=sys.stderr)
         return USAGE
     source = render(load_network(args), Path(args.file).as_posix())
-    if not args.output:
-        sys.stdout.write(source)
-        return 0
     if args.check:
         return _check(Path(args.output), source)
-    write_atomically(args.output, source)
-    print(f"wrote {args.output}")
+    write_output(args.output or STDOUT, source)
+    if args.output not in (None, STDOUT):
+        print(f"wrote {args.output}")
     return 0
 
 

@@ -9,15 +9,14 @@ failing with a traceback. The picture is written atomically, so a viewer watchin
 from __future__ import annotations
 
 import argparse
-import os
 import re
 import shutil
-import stat
 import subprocess
 import sys
 from pathlib import Path
 
-from resnet_dsl.commands.common import USAGE, guarded, load_network, write_atomically
+from resnet_dsl.commands.common import USAGE, guarded, load_network
+from resnet_dsl.output import STDOUT, write_output
 
 FORMATS = {".dot": "dot", ".mmd": "mermaid", ".mermaid": "mermaid", ".svg": "svg", ".png": "png"}
 NO_GRAPHVIZ = "Graphviz is required for .svg/.png: install it (e.g. apt-get install graphviz) or write .dot"
@@ -29,7 +28,8 @@ SCALED = re.compile(r"[Ss]caling by ([0-9.]+)")
 def run(args: argparse.Namespace) -> int:
     from resnet_dsl.graph import to_dot
 
-    kind = getattr(args, "format", None) or FORMATS.get(Path(args.output).suffix.lower())
+    suffix = ".dot" if args.output == STDOUT else Path(args.output).suffix.lower()
+    kind = getattr(args, "format", None) or FORMATS.get(suffix)
     if kind is None:
         message = "the name must end in .dot, .mmd, .svg or .png (or give --format)"
         print(f"resnet-dsl graph: error: -o {args.output}: {message}", file=sys.stderr)
@@ -41,21 +41,23 @@ def run(args: argparse.Namespace) -> int:
     if kind == "mermaid":
         from resnet_dsl.mermaid import to_mermaid
 
-        _write(args.output, to_mermaid(load_network(args), expand=args.expand).encode())
-        print(f"wrote {args.output}")
+        write_output(args.output, to_mermaid(load_network(args), expand=args.expand).encode())
+        if args.output != STDOUT:
+            print(f"wrote {args.output}")
         return 0
     text = to_dot(load_network(args), expand=args.expand)
     if kind == "dot":
-        _write(args.output, text.encode())
+        write_output(args.output, text.encode())
     else:
         rendered = subprocess.run([dot, f"-T{kind}"], input=text.encode(), capture_output=True, check=False)
         if rendered.returncode != 0:
             problem = rendered.stderr.decode(errors="replace").strip()
             print(f"resnet-dsl graph: error: dot failed: {problem}", file=sys.stderr)
             return 1
-        _write(args.output, rendered.stdout)
+        write_output(args.output, rendered.stdout)
         _warn_if_shrunk(args.output, rendered.stderr.decode(errors="replace"))
-    print(f"wrote {args.output}")
+    if args.output != STDOUT:
+        print(f"wrote {args.output}")
     return 0
 
 
@@ -72,20 +74,3 @@ def _warn_if_shrunk(output: str, messages: str) -> None:
         f"so Graphviz shrank it to {percent:.0f}% and its text may be unreadable; write -o {svg} instead",
         file=sys.stderr,
     )
-
-
-def _write(path: str, data: bytes) -> None:
-    """Atomically, with the mode a plain `open(path, "w")` would give (not the temporary
-    file's 0600), or the mode the file already has."""
-    try:
-        mode = stat.S_IMODE(os.stat(path).st_mode)
-    except FileNotFoundError:
-        umask = os.umask(0)
-        os.umask(umask)
-        mode = 0o666 & ~umask
-
-    def write(temporary: Path) -> None:
-        temporary.write_bytes(data)
-        os.chmod(temporary, mode)
-
-    write_atomically(path, write)
