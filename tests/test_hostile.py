@@ -317,3 +317,14 @@ def test_overrides_from_python_are_held_to_the_limits() -> None:
 def test_repr_of_a_network_is_one_short_line() -> None:
     network = resnet_dsl.load("specs/resnet152.arch")
     assert repr(network) == "<Network 'ResNet152': 521 layers, 60,344,232 parameters, from specs/resnet152.arch>"
+
+
+def test_a_file_name_with_an_escape_sequence_is_shown_escaped(
+    workdir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    name = "t\x1b[31m.arch"
+    (workdir / name).write_text("network N(")
+    assert main(["check", name]) == 1
+    err = capsys.readouterr().err
+    assert "\x1b" not in err
+    assert err.startswith("t\\x1b[31m.arch:1:11: error: unexpected end of file")

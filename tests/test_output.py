@@ -50,9 +50,13 @@ def _fifo(tmp: Path) -> Path:
 def _socket(tmp: Path) -> Path:
     import socket
 
-    server = socket.socket(socket.AF_UNIX)
-    server.bind(str(tmp / "s.py"))
-    server.close()
+    server, here = socket.socket(socket.AF_UNIX), os.getcwd()
+    os.chdir(tmp)  # a relative name: a socket's path may not exceed 107 bytes
+    try:
+        server.bind("s.py")
+    finally:
+        os.chdir(here)
+        server.close()
     return tmp / "s.py"
 
 
