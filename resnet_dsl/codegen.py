@@ -17,8 +17,8 @@ from __future__ import annotations
 
 import re
 import textwrap
-from collections.abc import Callable, Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, replace
 from functools import cache
 from pathlib import Path
 from typing import Any, ClassVar
@@ -28,9 +28,22 @@ import jinja2
 from resnet_dsl import __version__, ir, naming, ops
 from resnet_dsl import network as nw
 from resnet_dsl.errors import ArchError
-from resnet_dsl.evaluate import evaluate
-from resnet_dsl.expand import Defaults, evaluate_defaults, layer_config
+from resnet_dsl.evaluate import condition, evaluate
+from resnet_dsl.expand import (
+    IN_CHANNELS,
+    Defaults,
+    block_env,
+    count_merges,
+    evaluate_defaults,
+    layer_config,
+    layer_defaults,
+    merge_inputs,
+    merge_refs,
+    path_order,
+)
+from resnet_dsl.formatter import merge_text
 from resnet_dsl.pysource import (
+    AND,
     BLOCK_LOCALS,
     MODULE_NAMES,
     Expressions,
@@ -223,6 +236,15 @@ class Loop(Statement):
 
 
 @dataclass(frozen=True)
+class If(Statement):
+    """`if test:` and its statements."""
+
+    kind: ClassVar[str] = "if"
+    test: str
+    body: tuple[Statement, ...]
+
+
+@dataclass(frozen=True)
 class Return(Statement):
     kind: ClassVar[str] = "return"
     value: str = ""
@@ -382,12 +404,17 @@ class NamePattern:
 
 
 @dataclass(frozen=True)
-class Chain:
-    """One section of a block with its layer calls, in the order the expander runs them."""
+class Step:
+    """One layer of a block function: its call, name pattern and the conditions it needs
+    (its path's, then its own), in the order the expander makes the layers."""
 
-    kind: str
-    source: str
-    calls: tuple[tuple[ir.LayerCall, NamePattern], ...]
+    call: ir.LayerCall | None
+    """None for a merge."""
+    pattern: NamePattern
+    conditions: tuple[ir.Expr, ...]
+    target: str
+    sources: tuple[str, ...]
+    merge: ir.Merge | None = None
 
 
 @dataclass(frozen=True)
@@ -402,10 +429,10 @@ class BlockBuilder:
     defaults: Defaults
 
     def build(self, ident: str) -> Function:
-        chains = self.chains()
-        self.check_names(chains)
+        names, steps, sections = self.steps()
+        kinds = self.check_names(steps)
         params, doc, defaults = self.signature()
-        body = [*defaults, *self.body(chains), Return(4, "x")]
+        body = [*defaults, *self.values(names), *self.body(steps, sections, kinds, names), Return(4, "x")]
         return Function(Call(ident, tuple(params)), tuple(doc), tuple(body))
 
     # -- signature and docstring --
@@ -446,145 +473,226 @@ class BlockBuilder:
         block = self.block
         if block.doc.text:
             return wrap(doc_text(block.doc.text))
-        pre = "a pre-activation, " if block.pre is not None and block.pre.units else ""
-        shortcut = "a shortcut path" if block.shortcut is not None and block.shortcut.units else "the input"
-        merge = doc_text(block.out[0].op)
-        return [f"The `{doc_text(block.name)}` block: {pre}a main path and {shortcut}, merged by {merge}."]
+        paths = [p.name for p in block.paths if p.units]
+        listed = " and ".join(doc_text(p) for p in paths) if len(paths) < 3 else ", ".join(map(doc_text, paths))
+        merge = doc_text(merge_text(block.merge))
+        noun = "path" if len(paths) == 1 else "paths"
+        return [f"The `{doc_text(block.name)}` block: {noun} {listed}, merged by {merge}."]
 
-    # -- sections and names --
+    # -- names, steps and checks --
 
-    def chains(self) -> list[Chain]:
-        """pre, main, shortcut and out, every layer with its name pattern, as `expand_block` runs them."""
+    def steps(self) -> tuple[dict[str, str], list[Step], list[tuple[str, int, int, str, str]]]:
+        """Every layer as `expand_block` makes it, with the variable it writes and reads.
+
+        Returns the identifiers of the block's names (parameters, `in_channels`, values,
+        paths), the steps, and the sections (a comment, the range of steps under it, the
+        variable the section starts from, and the variable that keeps `x` before it, if any)."""
         block = self.block
-        paths = (
-            (block.pre, "input"),
-            (block.main, "pre" if block.pre is not None else "input"),
-            (block.shortcut, (block.shortcut.source or "input") if block.shortcut is not None else "input"),
-        )
-        chains = []
-        for path, source in paths:
-            if path is None:
+        taken = set(BLOCK_LOCALS) | set(self.idents.values())
+        names = dict(self.idents)
+        names[IN_CHANNELS] = identifier(IN_CHANNELS, taken)
+        for let in block.lets:
+            names[let.name] = identifier(let.name, taken)
+        order = path_order(block)
+        # The tensor each name stands for: a path without layers is its source.
+        tensor = {ir.INPUT: ir.INPUT}
+        for path in order:
+            has_layers = any(unit.layers for unit in path.units)
+            tensor[path.name] = path.name if has_layers else tensor[block.source_of(path)]
+        tensor.setdefault("shortcut", ir.INPUT)  # an omitted shortcut is the identity
+        # Who reads each tensor, by position: a path (its index in `order`) or the merge (the end).
+        readers: dict[str, list[tuple[int, str]]] = {}
+        for index, path in enumerate(order):
+            readers.setdefault(tensor[block.source_of(path)], []).append((index, path.name))
+        for ref in merge_refs(block.merge):
+            readers.setdefault(tensor[ref.path], []).append((len(order), ref.path))
+
+        # `x` carries the input, then pre and main (as the seed's code does); a tensor still
+        # needed once `x` moves on is kept first, as `shortcut` where only the shortcut reads it.
+        variables = {ir.INPUT: "x"}
+        in_x = ir.INPUT
+        steps: list[Step] = []
+        sections: list[tuple[str, int, int, str, str]] = []
+        for index, path in enumerate(order):
+            calls = [(i, unit, call) for i, unit in enumerate(path.units) for call in unit.layers]
+            if not calls:
                 continue
-            calls = []
-            for index, unit in enumerate(path.units):
-                label = naming.unit_label(path.kind, index, unit.label)
-                for call in unit.layers:
-                    suffix, expr = self.suffix(call)
-                    name = naming.join(PREFIX, call.name) if call.name else naming.join(PREFIX, label, suffix)
-                    calls.append((call, NamePattern.of(name, expr)))
-            chains.append(Chain(path.kind, source, tuple(calls)))
-        merge, *after = block.out
-        merge_name = (
-            naming.join(PREFIX, merge.name) if merge.name else naming.out_name(PREFIX, merge_suffix(merge), not after)
-        )
-        calls = [(merge, NamePattern.of(merge_name))]
-        for position, call in enumerate(after):
+            keep = ""
+            source = variables[tensor[block.source_of(path)]]
+            if path.name in ("pre", "main"):
+                target = "x"
+                later = [
+                    name for at, name in readers.get(in_x, []) if at > index or (at == index and name != path.name)
+                ]
+                if later:
+                    only_shortcut = all(name == "shortcut" for name in later)
+                    keep = "shortcut" if only_shortcut else "inputs" if in_x == ir.INPUT else "preact"
+                    variables[in_x] = keep
+                in_x = path.name
+            else:
+                target = "shortcut" if path.name == "shortcut" else identifier(path.name, taken)
+            variables[path.name] = target
+            first = len(steps)
+            for i, unit, call in calls:
+                label = naming.unit_label(path.name, i, unit.label)
+                suffix, expr = self.suffix(call)
+                name = naming.join(PREFIX, call.name) if call.name else naming.join(PREFIX, label, suffix)
+                conditions = tuple(c for c in (path.condition, call.condition) if c is not None)
+                steps.append(Step(call, NamePattern.of(name, expr), conditions, target, (target,)))
+            sections.append((path.name, first, len(steps), source, keep))
+        for name, value in tensor.items():
+            variables.setdefault(name, variables[value])
+
+        first = len(steps)
+        counter = iter(range(1, count_merges(block.merge)))
+
+        def merged(merge: ir.Merge, top: bool) -> str:
+            sources = tuple(
+                variables[item.path] if isinstance(item, ir.PathRef) else merged(item, False)
+                for item in merge_inputs(merge)
+            )
+            op = ops.lookup(merge.op)
+            assert op is not None  # the network was expanded
+            if top:
+                name = (
+                    naming.join(PREFIX, merge.name)
+                    if merge.name
+                    else naming.out_name(PREFIX, op.suffix({}), not block.after)
+                )
+                target = "x"
+            else:
+                name = naming.nested_merge_name(PREFIX, op.suffix({}), next(counter))
+                target = identifier(f"{op.name}_{name.rsplit('_', 1)[-1]}", taken)
+            steps.append(Step(None, NamePattern.of(name), (), target, sources, merge))
+            return target
+
+        merged(block.merge, True)
+        for position, call in enumerate(block.after):
             suffix, expr = self.suffix(call)
-            is_last = position == len(after) - 1
+            is_last = position == len(block.after) - 1
             name = naming.join(PREFIX, call.name) if call.name else naming.out_name(PREFIX, suffix, is_last)
-            calls.append((call, NamePattern.of(name, expr)))
-        chains.append(Chain("out", "", tuple(calls)))
-        return chains
+            conditions = (call.condition,) if call.condition is not None else ()
+            steps.append(Step(call, NamePattern.of(name, expr), conditions, "x", ("x",)))
+        sections.append(("out", first, len(steps), "", ""))
+        return names, steps, sections
 
     def suffix(self, call: ir.LayerCall) -> tuple[str, ir.Expr | None]:
         """A layer's name suffix: fixed, or the expression of the parameter it comes from."""
-        op, _, suffix = layer_config(call, dict(self.instances[0].args), self.defaults)
+        op = ops.lookup(call.op)
+        assert op is not None  # the network was expanded
         option = SUFFIX_OPTIONS.get(op.name)
         for position, arg in enumerate(call.args):
             named = arg.name or op.options[position].name
-            if named == option and not self.idents.keys().isdisjoint(free_names(arg.value)):
-                return SUFFIX, arg.value
-        return suffix, None
+            if named == option:
+                if not self.idents.keys().isdisjoint(free_names(arg.value)):
+                    return SUFFIX, arg.value
+                return str(evaluate(arg.value, {})), None
+        return op.suffix(ops.bind(op, {})) if op.name != "activation" else "activation", None
 
-    def check_names(self, chains: Sequence[Chain]) -> None:
-        """Every instance must get exactly the names the function makes, in the IR's order."""
-        patterns = [pattern for chain in chains for _, pattern in chain.calls]
+    def instance_env(self, instance: nw.BlockInstance) -> dict[str, Any]:
+        return block_env(self.block, dict(instance.args), instance.input_shape[-1])
+
+    def check_names(self, steps: Sequence[Step]) -> list[str]:
+        """Every instance must get exactly the names the function makes, in the IR's order;
+        returns each step's layer kind (from an instance that has the layer)."""
+        kinds: list[str | None] = [None] * len(steps)
         for instance in self.instances:
-            env = dict(instance.args)
-            if tuple(p.resolve(instance.name, env) for p in patterns) != instance.layers:
+            env = self.instance_env(instance)
+            present = [all(condition(c, env) for c in step.conditions) for step in steps]
+            names = [step.pattern.resolve(instance.name, env) for step in steps]
+            if tuple(n for n, keep in zip(names, present, strict=True) if keep) != instance.layers:
                 raise ArchError(
                     f"cannot generate code for block '{self.block.name}': the layer names of "
                     f"{instance.name} do not follow from its parameters",
                     self.block.span,
                 )
+            for index, (name, keep) in enumerate(zip(names, present, strict=True)):
+                if keep and kinds[index] is None:
+                    kinds[index] = self.layers[name].kind
+        env = self.instance_env(self.instances[0])
+        for index, step in enumerate(steps):
+            if kinds[index] is None:  # no instance has this layer: its kind from its op
+                assert step.call is not None  # merges are always made
+                kinds[index] = layer_config(step.call, env, self.defaults)[1].kind
+        return [kind for kind in kinds if kind is not None]
 
     # -- body --
 
-    def body(self, chains: Sequence[Chain]) -> list[Statement]:
-        """The sections in the expander's order: `x` carries pre and main, `shortcut` the shortcut,
-        and a tensor still needed once `x` moves on is kept in a variable first."""
-        by_kind = {chain.kind: chain for chain in chains}
-
-        def resolve(tensor: str) -> str:
-            """The tensor a section name stands for: a section without layers is its source."""
-            chain = by_kind.get(tensor)
-            if tensor == "input" or chain is None:  # no shortcut section: the input itself
-                return "input"
-            return tensor if chain.calls else resolve(chain.source)
-
-        merge = self.block.out[0]
-        merged = [resolve(a.value.id) for a in merge.args if isinstance(a.value, ir.Name)]
-        merged = merged or [resolve("main"), resolve("shortcut")]
-        shortcut = by_kind.get("shortcut")
-        shortcut_start = resolve(shortcut.source) if shortcut is not None and shortcut.calls else None
-        needed = {*merged, shortcut_start}
-
-        def keep_as(tensor: str) -> str:
-            if shortcut_start is None:
-                is_shortcut = resolve("shortcut") == tensor
-            else:
-                is_shortcut = tensor == shortcut_start and tensor not in merged
-            return "shortcut" if is_shortcut else "inputs" if tensor == "input" else "preact"
-
-        holder = {"input": "x"}
-        current = "input"
+    def values(self, names: Mapping[str, str]) -> list[Statement]:
+        """`in_channels = x.shape[-1]` where the block reads it, then the block's values."""
+        block = self.block
+        exprs = (
+            [let.value for let in block.lets]
+            + [
+                e
+                for path in block.paths
+                for e in (
+                    path.condition,
+                    *(c.condition for u in path.units for c in u.layers),
+                    *(a.value for u in path.units for c in u.layers for a in c.args),
+                )
+                if e is not None
+            ]
+            + [e for c in block.after for e in (c.condition, *(a.value for a in c.args)) if e is not None]
+        )
         statements: list[Statement] = []
-        layer_names = iter(self.instances[0].layers)
-        for kind in ("pre", "main"):
-            chain = by_kind.get(kind)
-            if chain is None or not chain.calls:
-                continue
-            if current in needed:
-                holder[current] = keep_as(current)
-                statements.append(Assign(4, holder[current], "x"))
-            statements += self.chain(chain, "x", ("x",), layer_names)
-            current = kind
-            holder[kind] = "x"
-        if shortcut is not None and shortcut_start is not None:
-            statements += self.chain(shortcut, "shortcut", (holder[shortcut_start],), layer_names)
-            holder["shortcut"] = "shortcut"
-        statements += self.chain(by_kind["out"], "x", tuple(holder[t] for t in merged), layer_names)
+        if any(IN_CHANNELS in free_names(e) for e in exprs) and IN_CHANNELS not in self.idents:
+            statements.append(Assign(4, names[IN_CHANNELS], "x.shape[-1]"))
+        for let in block.lets:
+            statements.append(Assign(4, names[let.name], Expressions(names).source(let.value)))
         return statements
 
-    def chain(self, chain: Chain, target: str, sources: tuple[str, ...], layer_names: Iterator[str]) -> list[Statement]:
-        """One section: a comment, then each layer applied to the previous one's output.
-
-        In `out`, the first layer is the merge of all `sources`; elsewhere there is one.
-        """
-        expressions = Expressions(self.idents)
+    def body(
+        self,
+        steps: Sequence[Step],
+        sections: Sequence[tuple[str, int, int, str, str]],
+        kinds: Sequence[str],
+        names: Mapping[str, str],
+    ) -> list[Statement]:
+        """Each path under a comment, then the merges and what follows them; a layer or path
+        that has a condition under an `if`."""
+        expressions = Expressions(names)
         renderer = LayerRenderer(expressions, self.defaults, self.clone())
-        statements: list[Statement] = [Comment(4, chain.kind)]
-        for index, (call, pattern) in enumerate(chain.calls):
-            kind = self.layers[next(layer_names)].kind
-            name = pattern.source("name", expressions)
-            if chain.kind == "out" and index == 0:
-                layer = Call(f"layers.{KERAS_CLASSES[kind]}", (Arg(name, "name"),))
-                statements.append(Apply(4, target, layer, sources, True))
-            else:
-                layer, call_args = renderer.call(call, kind, name)
-                statements.append(Apply(4, target, layer, sources[:1], False, call_args))
-            sources = (target,)
+        statements: list[Statement] = []
+        for title, first, stop, source, keep in sections:
+            if keep:
+                statements.append(Assign(4, keep, "x"))
+            statements.append(Comment(4, doc_text(title)))
+            group = list(steps[first:stop])
+            if source and any(step.conditions for step in group):
+                if source != group[0].target:
+                    statements.append(Assign(4, group[0].target, source))
+            elif source:
+                group[0] = replace(group[0], sources=(source,))
+            index = 0
+            while index < len(group):
+                conditions = group[index].conditions
+                run = [group[index]]
+                while index + len(run) < len(group) and group[index + len(run)].conditions == conditions:
+                    run.append(group[index + len(run)])
+                indent = 8 if conditions else 4
+                applied = [
+                    self.apply(step, kinds[first + index + k], renderer, expressions, indent)
+                    for k, step in enumerate(run)
+                ]
+                if conditions:
+                    test = " and ".join(expressions.source(c, AND) for c in conditions)
+                    statements.append(If(4, test, tuple(applied)))
+                else:
+                    statements += applied
+                index += len(run)
         return statements
+
+    def apply(self, step: Step, kind: str, renderer: LayerRenderer, expressions: Expressions, indent: int) -> Apply:
+        name = step.pattern.source("name", expressions)
+        if step.call is None:
+            layer = Call(f"layers.{KERAS_CLASSES[kind]}", (Arg(name, "name"),))
+            return Apply(indent, step.target, layer, step.sources, True)
+        layer, call_args = renderer.call(step.call, kind, name)
+        return Apply(indent, step.target, layer, step.sources[:1], False, call_args)
 
     def clone(self) -> frozenset[str]:
         return frozenset(name for i in self.instances for name, value in i.args if unseeded(value))
-
-
-def merge_suffix(merge: ir.LayerCall) -> str:
-    """`add`, `multiply` or `concat`: the merge's name suffix, as the expander gives it."""
-    op = ops.lookup(merge.op)
-    assert op is not None  # the network was expanded, so the merge is known
-    return op.suffix({})
 
 
 def doc_text(text: str) -> str:
@@ -821,7 +929,7 @@ def environment() -> jinja2.Environment:
 
 def module_view(network: nw.Network, source: str) -> ModuleView:
     """The typed view of the whole generated file."""
-    defaults = evaluate_defaults(network.defaults, dict(network.params))
+    defaults = evaluate_defaults(layer_defaults(network.defaults), dict(network.params))
     layers = {layer.name: layer for layer in network.layers}
     instances: dict[str, list[nw.BlockInstance]] = {}
     for stage in network.stages:

@@ -33,7 +33,12 @@ def attach_docs(module: ir.Module, text: str) -> ir.Module:
     whole = {line: body for line, column, body in found if not lines[line - 1][: column - 1].strip()}
     trailing = {line: body for line, column, body in found if line not in whole}
     items = tuple(
-        _documented(item, whole, trailing, lines) if isinstance(item, ir.BlockDef) else item for item in module.items
+        _documented(item, whole, trailing, lines)
+        if isinstance(item, ir.BlockDef)
+        else item.model_copy(update={"doc": ir.Doc(text=" ".join(p for p in _above(item.span.line, whole) if p))})
+        if isinstance(item, ir.DerivedBlock)
+        else item
+        for item in module.items
     )
     return module.model_copy(update={"items": items})
 

@@ -45,7 +45,18 @@ def evaluate(expr: ir.Expr, env: Env) -> Any:
         _require_number(value, expr.operand)
         return -value
     if isinstance(expr, ir.BinOp):
+        if expr.op in ("and", "or"):
+            left = condition(expr.left, env, expr.op)
+            if left == (expr.op == "or"):  # decided by the left side, as Python does
+                return left
+            return condition(expr.right, env, expr.op)
+        if expr.op in ir.COMPARISONS:
+            return _compare(expr, _side(expr.left, expr.right, env), _side(expr.right, expr.left, env))
         return limits.check_number(_binop(expr, _operand(expr.left, env), _operand(expr.right, env)), expr.span)
+    if isinstance(expr, ir.Not):
+        return not condition(expr.operand, env, "not")
+    if isinstance(expr, ir.IfElse):
+        return evaluate(expr.then if condition(expr.condition, env) else expr.otherwise, env)
     if isinstance(expr, ir.Call):
         return _initializer(expr, env)
     raise AssertionError(f"unknown expression {expr!r}")  # the IR has no other kinds
@@ -56,6 +67,44 @@ def _operand(expr: ir.Expr, env: Env) -> Any:
     if isinstance(expr, ir.Name) and expr.id not in env:
         raise ArchError(f"unknown name '{expr.id}'", expr.span, did_you_mean(expr.id, env))
     return evaluate(expr, env)
+
+
+def condition(expr: ir.Expr, env: Env, what: str = "a condition") -> bool:
+    """A value that must be true or false: a condition, or an operand of and / or / not."""
+    value = evaluate(expr, env)
+    if not isinstance(value, bool):
+        hint = did_you_mean(expr.id, env) if isinstance(expr, ir.Name) and expr.id not in env else None
+        owner = what if what == "a condition" else f"'{what}'"
+        raise ArchError(
+            f"{owner} needs true or false, got {ops.describe(value)}",
+            expr.span,
+            hint or "compare it, e.g. stride != 1",
+        )
+    return value
+
+
+def _compare(expr: ir.BinOp, left: Any, right: Any) -> bool:
+    if expr.op == "==":
+        return left == right
+    if expr.op == "!=":
+        return left != right
+    _require_number(left, expr.left)
+    _require_number(right, expr.right)
+    if expr.op == "<":
+        return left < right
+    if expr.op == "<=":
+        return left <= right
+    if expr.op == ">":
+        return left > right
+    return left >= right
+
+
+def _side(expr: ir.Expr, other: ir.Expr, env: Env) -> Any:
+    """A side of a comparison: a bare symbol (`same`) may stand opposite a parameter
+    (`padding == same`); anywhere else an unknown name is a typo."""
+    if isinstance(other, ir.Name) and other.id in env:
+        return evaluate(expr, env)
+    return _operand(expr, env)
 
 
 def _require_number(value: Any, expr: ir.Expr) -> None:
@@ -111,9 +160,16 @@ def _initializer(call: ir.Call, env: Env) -> nw.Initializer:
 
 
 def bind_params(
-    owner: str, params: tuple[ir.Param, ...], args: tuple[ir.Arg, ...], env: Env, span: ir.Span
+    owner: str,
+    params: tuple[ir.Param, ...],
+    args: tuple[ir.Arg, ...],
+    env: Env,
+    span: ir.Span,
+    fallback: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """Match a call's arguments to parameters, Python-style; defaults see earlier parameters."""
+    """Match a call's arguments to parameters, Python-style; defaults see earlier parameters.
+
+    `fallback` holds values that stand in for a parameter's default (a network's block defaults)."""
     names = [p.name for p in params]
     given: dict[str, tuple[Any, ir.Arg]] = {}
     for position, arg in enumerate(args):
@@ -142,6 +198,8 @@ def bind_params(
     for param in params:
         if param.name in given:
             bound[param.name] = given[param.name][0]
+        elif fallback and param.name in fallback:
+            bound[param.name] = fallback[param.name]
         elif param.default is not None:
             bound[param.name] = evaluate(param.default, bound)
         else:

@@ -14,7 +14,7 @@ from typing import Any
 from resnet_dsl import ir, limits, naming, ops, shapes
 from resnet_dsl import network as nw
 from resnet_dsl.errors import ArchError, did_you_mean
-from resnet_dsl.evaluate import Env, bind_params, evaluate
+from resnet_dsl.evaluate import Env, bind_params, condition, evaluate
 from resnet_dsl.resources import PRELUDE
 
 MAX_LAYERS = limits.MAX_LAYERS
@@ -28,10 +28,19 @@ PRELUDE_FILE = "<prelude>"
 Defaults = Mapping[str, Mapping[str, Any]]
 
 
+def layer_defaults(calls: tuple[ir.LayerCall, ...]) -> tuple[ir.LayerCall, ...]:
+    """The entries of a `defaults` section that set layer options (the others name blocks)."""
+    return tuple(call for call in calls if ops.lookup(call.op) is not None)
+
+
 def evaluate_defaults(calls: tuple[ir.LayerCall, ...], env: Env) -> dict[str, dict[str, Any]]:
-    """`defaults { conv(use_bias=false) }` -> {"conv": {"use_bias": False}}, checked."""
+    """`defaults { conv(use_bias=false) }` -> {"conv": {"use_bias": False}}, checked.
+
+    Entries that name a block rather than a layer are left to `evaluate_block_defaults`."""
     table: dict[str, dict[str, Any]] = {}
-    for call in calls:
+    for call in layer_defaults(calls):
+        if call.condition is not None:
+            raise ArchError("a default cannot be conditional", call.condition.span)
         op = _lookup(call)
         options = table.setdefault(op.name, {})
         for arg in call.args:
@@ -177,6 +186,8 @@ class Builder:
         """A stem or head: units in sequence, named by label (or by kind alone)."""
         for unit in units:
             for call in unit.layers:
+                if call.condition is not None and not condition(call.condition, env):
+                    continue
                 op, config, suffix = layer_config(call, env, defaults)
                 name = call.name or naming.join(unit.label, suffix)
                 source = self.layer(call, op, config, name, source, origin)
@@ -186,16 +197,114 @@ class Builder:
 # ----------------------------------------------------------------- blocks --
 
 
+IN_CHANNELS = "in_channels"
+"""The channel count of a block's input, visible inside the block."""
+
+PATH_ORDER = ("pre", "main", "shortcut")
+"""Paths that run first, in this order, where their sources allow; the others follow as written."""
+
+
+def block_env(block: ir.BlockDef, args: Mapping[str, Any], in_channels: int) -> dict[str, Any]:
+    """What a block's expressions see: its arguments, `in_channels`, then its values in order."""
+    env: dict[str, Any] = {**args, IN_CHANNELS: in_channels}
+    for let in block.lets:
+        env[let.name] = evaluate(let.value, env)
+    return env
+
+
+def path_order(block: ir.BlockDef) -> list[ir.Path]:
+    """The paths in the order they run: each after its source; `pre`, `main`, `shortcut` first.
+
+    Raises a located error for a source that is no path, and for paths that start from
+    each other (a cycle)."""
+    names = {path.name: path for path in block.paths}
+    for path in block.paths:
+        source = block.source_of(path)
+        if source != ir.INPUT and source not in names:
+            raise ArchError(
+                f"path '{path.name}' starts from '{source}', which is no path of block '{block.name}'",
+                path.span,
+                did_you_mean(source, [ir.INPUT, *names]) or f"it can start from {', '.join([ir.INPUT, *names])}",
+            )
+
+    def rank(path: ir.Path) -> tuple[int, int]:
+        fixed = PATH_ORDER.index(path.name) if path.name in PATH_ORDER else len(PATH_ORDER)
+        return fixed, block.paths.index(path)
+
+    done: set[str] = {ir.INPUT}
+    order: list[ir.Path] = []
+    waiting = sorted(block.paths, key=rank)
+    while waiting:
+        ready = next((p for p in waiting if block.source_of(p) in done), None)
+        if ready is None:
+            cycle = ", ".join(f"{p.name} from {block.source_of(p)}" for p in waiting)
+            raise ArchError(
+                f"the paths of block '{block.name}' start from each other in a cycle ({cycle})",
+                waiting[0].span,
+                "start one of them from input or from another path",
+            )
+        waiting.remove(ready)
+        order.append(ready)
+        done.add(ready.name)
+    return order
+
+
+def merge_refs(merge: ir.Merge) -> list[ir.PathRef]:
+    """Every path a merge expression names, nested merges included, left to right."""
+    refs: list[ir.PathRef] = []
+    for item in merge.inputs or _DEFAULT_MERGE:
+        refs += merge_refs(item) if isinstance(item, ir.Merge) else [item]
+    return refs
+
+
+_DEFAULT_MERGE = (ir.PathRef(path="main"), ir.PathRef(path="shortcut"))
+
+
+def merge_inputs(merge: ir.Merge) -> tuple[ir.MergeInput, ...]:
+    """A merge's inputs; `add` alone means `add(main, shortcut)`."""
+    return merge.inputs or _DEFAULT_MERGE
+
+
+def check_block(block: ir.BlockDef) -> list[ir.Path]:
+    """The checks of a definition that do not depend on its arguments; returns `path_order`."""
+    for name, span in [(p.name, p.span) for p in block.params] + [(let.name, let.span) for let in block.lets]:
+        if name == IN_CHANNELS:
+            raise ArchError(
+                f"'{IN_CHANNELS}' is the channel count of the block's input and cannot be redefined",
+                span,
+                "choose another name",
+            )
+    order = path_order(block)
+    known = [ir.INPUT, *(p.name for p in block.paths)] + ([] if block.shortcut is not None else ["shortcut"])
+    used = {block.source_of(p) for p in block.paths}
+    for ref in merge_refs(block.merge):
+        if ref.path not in known:
+            raise ArchError(
+                f"{block.merge.op} takes path names, one of {', '.join(known)}",
+                ref.span,
+                did_you_mean(ref.path, known),
+            )
+        used.add(ref.path)
+    for path in block.paths:
+        if path.name not in used and any(unit.layers for unit in path.units):
+            raise ArchError(
+                f"path '{path.name}' of block '{block.name}' is never used",
+                path.span,
+                f"merge it in out, e.g. out = add(main, {path.name}), or start another path from it",
+            )
+    return order
+
+
 def expand_block(
     builder: Builder,
     block: ir.BlockDef,
-    env: Env,
+    args: Env,
     defaults: Defaults,
     source: str,
     prefix: str,
     stage: str,
 ) -> None:
-    """One block instance: pre, main and shortcut paths from `source`, merged by `out`."""
+    """One block instance: its paths from `source`, in `path_order`, joined by its merge."""
 
     origins: dict[str, nw.Origin] = {}
 
@@ -206,59 +315,75 @@ def expand_block(
             )
         return origins[path]
 
-    def run(path: ir.Path | None, start: str) -> str:
-        if path is None:
-            return start
-        tensor = start
-        for index, unit in enumerate(path.units):
-            label = naming.unit_label(path.kind, index, unit.label)
-            for call in unit.layers:
-                op, config, suffix = layer_config(call, env, defaults)
-                name = naming.join(prefix, call.name) if call.name else naming.join(prefix, label, suffix)
-                tensor = builder.layer(call, op, config, name, tensor, origin(path.kind))
-        return tensor
+    order = check_block(block)
+    env = block_env(block, args, builder.by_name[source].output_shape[-1])
+    tensors = {ir.INPUT: source}
+    for path in order:
+        tensor = tensors[block.source_of(path)]
+        if path.condition is None or condition(path.condition, env):
+            for index, unit in enumerate(path.units):
+                label = naming.unit_label(path.name, index, unit.label)
+                for call in unit.layers:
+                    if call.condition is not None and not condition(call.condition, env):
+                        continue
+                    op, config, suffix = layer_config(call, env, defaults)
+                    name = naming.join(prefix, call.name) if call.name else naming.join(prefix, label, suffix)
+                    tensor = builder.layer(call, op, config, name, tensor, origin(path.name))
+        tensors[path.name] = tensor
+    tensors.setdefault("shortcut", source)  # an omitted shortcut is the identity
 
-    tensors = {"input": source}
-    if block.pre is not None:
-        tensors["pre"] = run(block.pre, source)
-    tensors["main"] = run(block.main, tensors.get("pre", source))
-    shortcut_source = "input"
-    if block.shortcut is not None and block.shortcut.source is not None:
-        shortcut_source = block.shortcut.source
-        if shortcut_source not in tensors:
-            raise ArchError(
-                f"the shortcut cannot start from '{shortcut_source}'",
-                block.shortcut.span,
-                "it starts from input (the default) or pre",
-            )
-    tensors["shortcut"] = run(block.shortcut, tensors[shortcut_source])
+    nested = iter(range(1, count_merges(block.merge)))
+    after = block.after
 
-    merge, *after = block.out
-    op = _lookup(merge)
-    if op.name not in ops.MERGES:
-        raise ArchError(
-            f"out must start by merging paths, not with '{merge.op}'",
-            merge.span,
-            "write out = add(main, shortcut) -> relu",
-        )
-    sides = []
-    for arg in merge.args or (ir.Arg(value=ir.Name(id="main")), ir.Arg(value=ir.Name(id="shortcut"))):
-        if arg.name is not None or not isinstance(arg.value, ir.Name) or arg.value.id not in tensors:
+    def merged(merge: ir.Merge, top: bool) -> str:
+        sides = [
+            tensors[item.path] if isinstance(item, ir.PathRef) else merged(item, False) for item in merge_inputs(merge)
+        ]
+        op = ops.lookup(merge.op)
+        if op is None or op.name not in ops.MERGES:
             raise ArchError(
-                f"{merge.op} takes path names, one of {', '.join(tensors)}",
-                arg.span,
-                did_you_mean(arg.value.id, tensors) if isinstance(arg.value, ir.Name) else None,
+                f"out must start by merging paths, not with '{merge.op}'"
+                if top
+                else f"'{merge.op}' does not merge paths",
+                merge.span,
+                f"merges are {', '.join(sorted(ops.MERGES))}: out = add(main, shortcut) -> relu",
             )
-        sides.append(tensors[arg.value.id])
-    if len(sides) < 2:
-        raise ArchError(f"{merge.op} needs at least two paths", merge.span, "e.g. add(main, shortcut)")
-    name = naming.join(prefix, merge.name) if merge.name else naming.out_name(prefix, op.suffix({}), not after)
-    tensor = builder.add(name, op.build({}), tuple(sides), origin("out"), merge.span)
+        if len(sides) < 2:
+            raise ArchError(f"{merge.op} needs at least two paths", merge.span, "e.g. add(main, shortcut)")
+        config = op.build(ops.bind(op, {}))
+        if top:
+            name = naming.join(prefix, merge.name) if merge.name else naming.out_name(prefix, op.suffix({}), not after)
+        else:
+            name = naming.nested_merge_name(prefix, op.suffix({}), next(nested))
+        try:
+            shapes.infer(config, [builder.by_name[side].output_shape for side in sides])
+        except shapes.ShapeError as error:
+            described = ", ".join(
+                f"{_input_text(item)} {shapes.fmt(builder.by_name[side].output_shape)}"
+                for item, side in zip(merge_inputs(merge), sides, strict=True)
+            )
+            raise ArchError(f"{merge.op} of {described}: {error}", merge.span, error.hint) from None
+        return builder.add(name, config, tuple(sides), origin("out"), merge.span)
+
+    tensor = merged(block.merge, True)
     for position, call in enumerate(after):
+        # Names follow the written layers, so the last one written is `_out` where it is made.
+        if call.condition is not None and not condition(call.condition, env):
+            continue
         op, config, suffix = layer_config(call, env, defaults)
         is_last = position == len(after) - 1
         name = naming.join(prefix, call.name) if call.name else naming.out_name(prefix, suffix, is_last)
         tensor = builder.layer(call, op, config, name, tensor, origin("out"))
+
+
+def count_merges(merge: ir.Merge) -> int:
+    return 1 + sum(count_merges(item) for item in merge.inputs if isinstance(item, ir.Merge))
+
+
+def _input_text(item: ir.MergeInput) -> str:
+    if isinstance(item, ir.PathRef):
+        return item.path
+    return f"{item.op}({', '.join(_input_text(i) for i in merge_inputs(item))})"
 
 
 # --------------------------------------------------------------- networks --
@@ -268,12 +393,60 @@ def expand_block(
 class Scope:
     """What a file can see: blocks and networks by name, its own and imported."""
 
-    blocks: Mapping[str, ir.BlockDef]
+    blocks: Mapping[str, ir.BlockDef | ir.DerivedBlock]
     networks: Mapping[str, ir.NetworkDef | ir.DerivedNetwork]
 
 
+def _override_defaults(kind: str, owner: str, params: tuple[ir.Param, ...], chain: list[Any]) -> tuple[ir.Param, ...]:
+    """Parameters with the defaults that derivations set, the outermost winning."""
+    names = [p.name for p in params]
+    overrides: dict[str, ir.Expr] = {}
+    for derived in chain:  # the outermost comes first and wins
+        for position, arg in enumerate(derived.args):
+            if arg.name is None and position >= len(names):
+                raise ArchError(f"{kind} '{owner}' takes {len(names)} parameters", arg.span)
+            key = arg.name or names[position]
+            if key not in names:
+                raise ArchError(
+                    f"{kind} '{derived.base}' has no parameter '{key}'",
+                    arg.span,
+                    did_you_mean(key, names) or f"its parameters are ({', '.join(names)})",
+                )
+            overrides.setdefault(key, arg.value)
+    return tuple(p.model_copy(update={"default": overrides[p.name]}) if p.name in overrides else p for p in params)
+
+
+def resolve_block(scope: Scope, name: str, span: ir.Span) -> tuple[ir.BlockDef, list[tuple[str, set[str]]]]:
+    """A block by name, a derived one as a plain definition (its base's, renamed, with new
+    defaults); and, from it down to its base definition, each name with the parameters
+    that derivation sets (so a network's block defaults know which of them still apply)."""
+    item = scope.blocks.get(name)
+    chain: list[ir.DerivedBlock] = []
+    while not isinstance(item, ir.BlockDef):
+        if item is None:
+            missing = chain[-1].base if chain else name
+            raise ArchError(
+                f"unknown block '{missing}'",
+                chain[-1].span if chain else span,
+                did_you_mean(missing, scope.blocks) or "define it with block ... { } or import it",
+            )
+        if any(d.name == item.name for d in chain):
+            raise ArchError(f"block '{item.name}' derives from itself", item.span)
+        chain.append(item)
+        item = scope.blocks.get(item.base)
+    params = _override_defaults("block", item.name, item.params, chain)
+    param_names = [p.name for p in item.params]
+    names = [(d.name, {a.name or param_names[i] for i, a in enumerate(d.args)}) for d in chain]
+    names.append((item.name, set()))
+    if not chain:
+        return item, names
+    doc = next((d.doc for d in chain if d.doc.text), item.doc)
+    return item.model_copy(update={"name": chain[0].name, "params": params, "doc": doc}), names
+
+
 def resolve_network(scope: Scope, item: ir.NetworkDef | ir.DerivedNetwork) -> ir.NetworkDef:
-    """A derived network as a plain one: its base, renamed, with new parameter defaults."""
+    """A derived network as a plain one: its base, renamed, with new parameter defaults and
+    the sections its derivations replace (stem, head, stages by label) or add (defaults)."""
     chain: list[ir.DerivedNetwork] = []
     seen: set[str] = set()
     while isinstance(item, ir.DerivedNetwork):
@@ -290,25 +463,24 @@ def resolve_network(scope: Scope, item: ir.NetworkDef | ir.DerivedNetwork) -> ir
                 did_you_mean(item.base, scope.networks) or "import the file that defines it",
             )
         item = base
-    names = [p.name for p in item.params]
-    overrides: dict[str, ir.Expr] = {}
-    for derived in chain:  # the outermost comes first and wins
-        for position, arg in enumerate(derived.args):
-            if arg.name is None and position >= len(names):
-                raise ArchError(f"network '{item.name}' takes {len(names)} parameters", arg.span)
-            key = arg.name or names[position]
-            if key not in names:
+    params = _override_defaults("network", item.name, item.params, chain)
+    update: dict[str, Any] = {"name": chain[0].name if chain else item.name, "params": params}
+    defaults, stem, stages, head = item.defaults, item.stem, list(item.stages), item.head
+    for derived in reversed(chain):  # the innermost edits first, so the outermost wins
+        defaults += derived.defaults
+        stem = stem if derived.stem is None else derived.stem
+        head = head if derived.head is None else derived.head
+        labels = [stage.label for stage in stages]
+        for stage in derived.stages:
+            if stage.label not in labels:
                 raise ArchError(
-                    f"network '{derived.base}' has no parameter '{key}'",
-                    arg.span,
-                    did_you_mean(key, names) or f"its parameters are ({', '.join(names)})",
+                    f"network '{derived.base}' has no stage '{stage.label}' to replace",
+                    stage.span,
+                    did_you_mean(stage.label, labels) or f"its stages are {', '.join(labels) or 'none'}",
                 )
-            overrides.setdefault(key, arg.value)
-    params = tuple(
-        p.model_copy(update={"default": overrides[p.name]}) if p.name in overrides else p for p in item.params
-    )
-    name = chain[0].name if chain else item.name
-    return item.model_copy(update={"name": name, "params": params})
+            stages[labels.index(stage.label)] = stage
+    update.update(defaults=defaults, stem=stem, stages=tuple(stages), head=head)
+    return item.model_copy(update=update)
 
 
 def network_env(net: ir.NetworkDef, overrides: Mapping[str, Any]) -> dict[str, Any]:
@@ -368,8 +540,54 @@ def _repeat(call: ir.BlockCall, env: Env) -> int:
 
 
 def _block_size(block: ir.BlockDef) -> int:
-    paths = (block.pre, block.main, block.shortcut)
-    return len(block.out) + sum(len(u.layers) for p in paths if p is not None for u in p.units)
+    """The most layers an instance can have (conditions may leave some out)."""
+    return count_merges(block.merge) + len(block.after) + sum(len(u.layers) for p in block.paths for u in p.units)
+
+
+BlockDefaults = dict[str, dict[str, tuple[Any, ir.Arg]]]
+
+
+def evaluate_block_defaults(scope: Scope, calls: tuple[ir.LayerCall, ...], env: Env) -> BlockDefaults:
+    """`defaults { bottleneck(groups=32) }` -> {"bottleneck": {"groups": (32, arg)}}, checked."""
+    table: BlockDefaults = {}
+    for call in calls:
+        if ops.lookup(call.op) is not None:
+            continue
+        if call.op not in scope.blocks:
+            raise ArchError(
+                f"unknown layer or block '{call.op}'",
+                call.span,
+                did_you_mean(call.op, [*ops.known_names(), *scope.blocks]),
+            )
+        if call.condition is not None:
+            raise ArchError("a default cannot be conditional", call.condition.span)
+        block, _ = resolve_block(scope, call.op, call.span)
+        names = [p.name for p in block.params]
+        options = table.setdefault(call.op, {})
+        for arg in call.args:
+            if arg.name is None:
+                raise ArchError("defaults take named options only", arg.span, f"write {call.op}(parameter=value)")
+            if arg.name not in names:
+                raise ArchError(
+                    f"block '{call.op}' has no parameter '{arg.name}'",
+                    arg.span,
+                    did_you_mean(arg.name, names) or f"its parameters are ({', '.join(names)})",
+                )
+            options[arg.name] = (evaluate(arg.value, env), arg)
+    return table
+
+
+def _fallbacks(levels: list[tuple[str, set[str]]], table: BlockDefaults) -> dict[str, Any]:
+    """The network's block defaults that apply to a call: the nearest name's first, and none
+    for a parameter that a derivation in between sets itself."""
+    values: dict[str, Any] = {}
+    fixed: set[str] = set()
+    for name, sets in levels:
+        for key, (value, _) in table.get(name, {}).items():
+            if key not in fixed:
+                values.setdefault(key, value)
+        fixed |= sets
+    return values
 
 
 def expand(
@@ -397,6 +615,7 @@ def expand(
             for _ in range(count):
                 prefix = naming.block_prefix(stage.label, len(instances) + 1)
                 start = len(builder.layers)
+                source_before = source
                 try:
                     expand_block(builder, block, args, defaults, source, prefix, stage.label)
                 except ArchError as error:
@@ -415,6 +634,7 @@ def expand(
                         args=tuple(args.items()),
                         layers=tuple(layer.name for layer in builder.layers[start:]),
                         output_shape=builder.layers[-1].output_shape,
+                        input_shape=builder.by_name[source_before].output_shape,
                     )
                 )
         stages.append(nw.StageInstance.model_construct(label=stage.label, blocks=tuple(instances)))
@@ -439,6 +659,8 @@ def expand(
 
 def _plan(scope: Scope, net: ir.NetworkDef, env: Env) -> list:
     """Resolve every stage's block calls and counts first, so a huge network fails before any work."""
+    block_defaults = evaluate_block_defaults(scope, net.defaults, env)
+    resolved: dict[str, tuple[ir.BlockDef, list[tuple[str, set[str]]]]] = {}
     plan = []
     total = 1 + sum(len(u.layers) for u in (*net.stem, *net.head))  # 1: the input layer
     labels: dict[str, ir.Stage] = {}
@@ -448,14 +670,11 @@ def _plan(scope: Scope, net: ir.NetworkDef, env: Env) -> list:
         labels[stage.label] = stage
         calls = []
         for call in stage.calls:
-            block = scope.blocks.get(call.block)
-            if block is None:
-                raise ArchError(
-                    f"unknown block '{call.block}'",
-                    call.span,
-                    did_you_mean(call.block, scope.blocks) or "define it with block ... { } or import it",
-                )
-            args = bind_params(f"block '{block.name}'", block.params, call.args, env, call.span)
+            if call.block not in resolved:
+                resolved[call.block] = resolve_block(scope, call.block, call.span)
+            block, levels = resolved[call.block]
+            fallback = _fallbacks(levels, block_defaults)
+            args = bind_params(f"block '{block.name}'", block.params, call.args, env, call.span, fallback)
             count = _repeat(call, env)
             total += count * _block_size(block)
             limits.check_layer_count(total, call.repeat.span if call.repeat is not None else call.span)

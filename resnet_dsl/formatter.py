@@ -39,8 +39,8 @@ def format_source(text: str, path: str = "<string>") -> str:
 def format_module(module: ir.Module) -> str:
     """A spec IR built in code (or stripped of its comments) in the canonical layout.
 
-    Without the text it came from, sections come in their canonical order (pre, main,
-    shortcut, out; defaults, stem, stages, head) and no blank lines are kept.
+    Without the text it came from, sections come in their canonical order (a block's values,
+    paths, out; defaults, stem, stages, head) and no blank lines are kept.
     """
     return _format(module, _NoSource())
 
@@ -59,12 +59,15 @@ def _format(module: ir.Module, source: _Source) -> str:
 # ---------------------------------------------------------- expressions --
 # Precedence levels of the grammar's expression rules (`?sum`, `?product`, ...): an operand
 # is parenthesized only when it binds more loosely than its place requires.
-_SUM, _PRODUCT, _UNARY, _POSTFIX, _ATOM = 1, 2, 3, 4, 5
-_BINARY = {"+": _SUM, "-": _SUM, "*": _PRODUCT, "//": _PRODUCT, "/": _PRODUCT}
+_TEST, _OR, _AND, _NOT, _COMPARE, _SUM, _PRODUCT, _UNARY, _POSTFIX, _ATOM = range(10)
+_BINARY = {
+    "+": _SUM, "-": _SUM, "*": _PRODUCT, "//": _PRODUCT, "/": _PRODUCT, "and": _AND, "or": _OR,
+    **dict.fromkeys(ir.COMPARISONS, _COMPARE),
+}  # fmt: skip
 _ESCAPES = {"\\": "\\\\", '"': '\\"', "\n": "\\n", "\t": "\\t"}
 
 
-def expr_text(expr: ir.Expr, context: int = 0) -> str:
+def expr_text(expr: ir.Expr, context: int = _TEST) -> str:
     """An expression as the language writes it, in parentheses where `context` needs them."""
     text, precedence = _expr(expr)
     return f"({text})" if precedence < context else text
@@ -74,8 +77,14 @@ def _expr(expr: ir.Expr) -> tuple[str, int]:
     match expr:
         case ir.BinOp(op=op, left=left, right=right):
             level = _BINARY[op]
-            # Operators associate to the left: a right operand of equal level needs parentheses.
-            return f"{expr_text(left, level)} {op} {expr_text(right, level + 1)}", level
+            # Operators associate to the left: a right operand of equal level needs parentheses;
+            # comparisons do not chain, so either operand of one that is a comparison does.
+            left_level = level + 1 if level == _COMPARE else level
+            return f"{expr_text(left, left_level)} {op} {expr_text(right, level + 1)}", level
+        case ir.Not(operand=operand):
+            return "not " + expr_text(operand, _NOT), _NOT
+        case ir.IfElse(condition=condition, then=then, otherwise=otherwise):
+            return f"{expr_text(then, _OR)} if {expr_text(condition, _OR)} else {expr_text(otherwise, _TEST)}", _TEST
         case ir.Neg(operand=operand):
             return "-" + expr_text(operand, _UNARY), _UNARY
         case ir.Index(target=target, index=index):
@@ -126,7 +135,33 @@ def params_text(params: Iterable[ir.Param]) -> str:
 def layer_text(layer: ir.LayerCall) -> str:
     """`conv(64, 3, stride=2) as "name"`; a layer without arguments has no parentheses."""
     text = layer.op + (f"({args_text(layer.args)})" if layer.args else "")
-    return text + (f" as {string_literal(layer.name)}" if layer.name is not None else "")
+    text += f" as {string_literal(layer.name)}" if layer.name is not None else ""
+    # A condition that is itself `a if b else c` would read as part of this one: parenthesize it.
+    return text + (f" if {expr_text(layer.condition, _OR)}" if layer.condition is not None else "")
+
+
+def merge_text(merge: ir.Merge | ir.PathRef) -> str:
+    """`add(multiply(main, se), shortcut)`; `add` alone where it merges main and shortcut."""
+    if isinstance(merge, ir.PathRef):
+        return merge.path
+    text = merge.op + (f"({', '.join(merge_text(i) for i in merge.inputs)})" if merge.inputs else "")
+    return text + (f" as {string_literal(merge.name)}" if merge.name is not None else "")
+
+
+def out_text(block: ir.BlockDef) -> str:
+    return " -> ".join([merge_text(block.merge), *(layer_text(layer) for layer in block.after)])
+
+
+def path_header(path: ir.Path) -> str:
+    """`se from main if stride != 1`."""
+    text = path.name + (f" from {path.source}" if path.source else "")
+    return text + (f" if {expr_text(path.condition)}" if path.condition is not None else "")
+
+
+def derived_text(item: ir.DerivedNetwork | ir.DerivedBlock) -> str:
+    keyword = "block" if isinstance(item, ir.DerivedBlock) else "network"
+    assign = "=" if isinstance(item, ir.DerivedBlock) else " = "
+    return f"{keyword} {item.name} = {item.base}({args_text(item.args, assign)})"
 
 
 def chain_text(layers: Iterable[ir.LayerCall]) -> str:
@@ -260,9 +295,10 @@ class _Layout:
             match item:
                 case ir.Import():
                     self.node_line(0, f"import {string_literal(item.path)}", item)
-                case ir.DerivedNetwork():
-                    text = f"network {item.name} = {item.base}({args_text(item.args, ' = ')})"
-                    self.node_line(0, text, item)
+                case ir.DerivedNetwork() if _has_body(item):
+                    self.network(item)
+                case ir.DerivedNetwork() | ir.DerivedBlock():
+                    self.node_line(0, derived_text(item), item)
                 case ir.BlockDef():
                     self.block(item)
                 case ir.NetworkDef():
@@ -271,32 +307,38 @@ class _Layout:
 
     def block(self, block: ir.BlockDef) -> None:
         self.open(0, f"block {block.name}({params_text(block.params)})", self.source.start(block))
-        parts: list[tuple[int, ir.Path | tuple[ir.LayerCall, ...]]] = [
-            (self.source.start(path), path) for path in (block.pre, block.main, block.shortcut) if path is not None
-        ]
-        parts.append((self.source.token_before(self.source.start(block.out[0]), 2)[0], block.out))
+        # Values, then paths (in their order), then out; a stable sort by position then
+        # restores the written order.
+        parts: list[tuple[int, ir.Path | ir.Let | None]] = [(self.source.start(let), let) for let in block.lets]
+        parts += [(self.source.start(path), path) for path in block.paths]
+        parts.append((self.source.token_before(self.source.start(block.merge), 2)[0], None))
         for start, part in sorted(parts, key=lambda pair: pair[0]):
             if isinstance(part, ir.Path):
-                header = part.kind + (f" from {part.source}" if part.source else "")
-                self.open(1, header, start)
+                self.open(1, path_header(part), start)
                 for unit in part.units:
                     self.node_line(2, unit_text(unit), unit)
                 self.close(1, self.source.end(part))
+            elif isinstance(part, ir.Let):
+                self.node_line(1, f"{part.name} = {expr_text(part.value)}", part)
             else:
-                self.emit(1, f"out = {chain_text(part)}", start, self.source.end(part[-1]))
+                last = block.after[-1] if block.after else block.merge
+                self.emit(1, f"out = {out_text(block)}", start, self.source.end(last))
         self.close(0, self.source.end(block))
 
-    def network(self, network: ir.NetworkDef) -> None:
-        self.open(0, f"network {network.name}({params_text(network.params)})", self.source.start(network))
+    def network(self, network: ir.NetworkDef | ir.DerivedNetwork) -> None:
+        if isinstance(network, ir.DerivedNetwork):
+            self.open(0, derived_text(network), self.source.start(network))
+        else:
+            self.open(0, f"network {network.name}({params_text(network.params)})", self.source.start(network))
         # In canonical order; a stable sort by position then restores the written order.
         parts: list[tuple[int, ir.Stage | _Section]] = []
         for section in (
             _Section("defaults", network.defaults, layer_text),
-            _Section("stem", network.stem, unit_text),
+            _Section("stem", network.stem or (), unit_text),
         ):
             parts += self.section_part(section)
         parts += [(self.source.start(stage), stage) for stage in network.stages]
-        parts += self.section_part(_Section("head", network.head, unit_text))
+        parts += self.section_part(_Section("head", network.head or (), unit_text))
         for _, part in sorted(parts, key=lambda pair: pair[0]):
             if isinstance(part, ir.Stage):
                 self.node_line(1, stage_text(part), part)
@@ -312,6 +354,10 @@ class _Layout:
         if not section.nodes:
             return []
         return [(self.source.token_before(self.source.start(section.nodes[0]), 2)[0], section)]
+
+
+def _has_body(item: ir.DerivedNetwork) -> bool:
+    return bool(item.defaults or item.stages or item.stem or item.head)
 
 
 @dataclass(frozen=True)

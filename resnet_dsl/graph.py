@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
 
-from resnet_dsl.formatter import chain_text, params_text, unit_text
+from resnet_dsl.formatter import expr_text, out_text, params_text, unit_text
 from resnet_dsl.ir import BlockDef
 from resnet_dsl.network import (
     ActivationConfig,
@@ -162,15 +162,15 @@ def _stage_label(stage: StageInstance, layers: list[Layer]) -> str:
 def block_note(block: BlockDef) -> list[str]:
     """The paths of a block definition, one unit per line, and how they merge."""
     lines = [f"block {block.name}({params_text(block.params)})"]
-    for path in (block.pre, block.main, block.shortcut):
-        if path is None:
-            continue
+    lines += [f"{let.name} = {expr_text(let.value)}" for let in block.lets]
+    for path in block.paths:
         source = f" (from {path.source})" if path.source else ""
+        condition = f" if {expr_text(path.condition)}" if path.condition is not None else ""
         units = [unit_text(unit) for unit in path.units] or ["identity"]
-        lines += [f"{path.kind}{source}: {units[0]}", *(f"  {unit}" for unit in units[1:])]
+        lines += [f"{path.name}{source}{condition}: {units[0]}", *(f"  {unit}" for unit in units[1:])]
     if block.shortcut is None:
         lines.append("shortcut: identity")
-    lines.append(f"out = {chain_text(block.out)}")
+    lines.append(f"out = {out_text(block)}")
     return lines
 
 
@@ -265,12 +265,14 @@ def _expanded(network: Network) -> list[str]:
 
 
 def is_shortcut(source: Layer, target: Layer) -> bool:
-    """Does the edge carry the residual connection: into or along a shortcut path, or into
-    the merge from anywhere but the main path (an identity shortcut, the block's input)?"""
-    if target.origin.path == "shortcut":
+    """Does the edge carry a connection beside the main path: into or along any other path
+    of a block, or into a merge from anywhere but the main path (an identity shortcut, the
+    block's input, a gate)?"""
+    if target.origin.path not in (None, "main", "pre", "out"):
         return True
-    from_main = source.origin.path == "main" and source.origin.block == target.origin.block
-    return target.kind in MERGE_KINDS and not from_main
+    return target.kind in MERGE_KINDS and not (
+        source.origin.path in ("main", "out") and source.origin.block == target.origin.block
+    )
 
 
 def _sections(network: Network) -> Iterator[tuple[str | None, list[Layer]]]:

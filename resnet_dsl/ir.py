@@ -117,10 +117,13 @@ class Index(Node):
     index: Expr
 
 
-BinOperator = Literal["+", "-", "*", "//", "/"]
+BinOperator = Literal["+", "-", "*", "//", "/", "==", "!=", "<", "<=", ">", ">=", "and", "or"]
+COMPARISONS = frozenset({"==", "!=", "<", "<=", ">", ">="})
 
 
 class BinOp(Node):
+    """Arithmetic, a comparison, or `and` / `or` (which take and give true or false)."""
+
     kind: Literal["binop"] = "binop"
     op: BinOperator
     left: Expr
@@ -132,6 +135,20 @@ class Neg(Node):
     operand: Expr
 
 
+class Not(Node):
+    kind: Literal["not"] = "not"
+    operand: Expr
+
+
+class IfElse(Node):
+    """`valid if project else same`: one of two values, as the condition says."""
+
+    kind: Literal["ifelse"] = "ifelse"
+    condition: Expr
+    then: Expr
+    otherwise: Expr
+
+
 class Call(Node):
     """`glorot_uniform(seed=0)`: an initializer."""
 
@@ -141,7 +158,7 @@ class Call(Node):
 
 
 Expr = Annotated[
-    Int | Float | Bool | Str | Shape | Name | ListExpr | Index | BinOp | Neg | Call,
+    Int | Float | Bool | Str | Shape | Name | ListExpr | Index | BinOp | Neg | Not | IfElse | Call,
     Field(discriminator="kind"),
 ]
 
@@ -154,8 +171,10 @@ def subexpressions(expr: Expr) -> tuple[Expr, ...]:
         return (expr.target, expr.index)
     if isinstance(expr, BinOp):
         return (expr.left, expr.right)
-    if isinstance(expr, Neg):
+    if isinstance(expr, (Neg, Not)):
         return (expr.operand,)
+    if isinstance(expr, IfElse):
+        return (expr.condition, expr.then, expr.otherwise)
     if isinstance(expr, Call):
         return tuple(arg.value for arg in expr.args)
     return ()
@@ -180,11 +199,13 @@ class Param(Node):
 
 
 class LayerCall(Node):
-    """`conv(64, 3, stride=2) as "name"`: one layer, not yet resolved."""
+    """`conv(64, 3, stride=2) as "name" if cond`: one layer, not yet resolved."""
 
     op: str
     args: tuple[Arg, ...] = ()
     name: str | None = None
+    condition: Expr | None = None
+    """Left out where this is false."""
 
 
 class Unit(Node):
@@ -195,28 +216,95 @@ class Unit(Node):
 
 
 class Path(Node):
-    """A section of a block: `pre`, `main` or `shortcut`, a list of units."""
+    """A named path of a block, a list of units from its source (the block's `input`, or
+    an earlier path). Where its condition is false it is its source, unchanged."""
 
-    kind: Literal["pre", "main", "shortcut"]
+    name: str
     source: str | None = None
+    condition: Expr | None = None
     units: tuple[Unit, ...] = ()
 
 
+class Let(Node):
+    """`width = filters * base_width // 64`: a value of the block, seen by what follows."""
+
+    name: str
+    value: Expr
+
+
+class PathRef(Node):
+    """A path (or the block's `input`) named as a merge's input."""
+
+    kind: Literal["ref"] = "ref"
+    path: str
+
+
+class Merge(Node):
+    """`add(main, shortcut)`, `multiply(main, se)`: paths, or nested merges, joined."""
+
+    kind: Literal["merge"] = "merge"
+    op: str
+    inputs: tuple[MergeInput, ...] = ()
+    """Empty means `(main, shortcut)`."""
+    name: str | None = None
+
+
+MergeInput = Annotated[PathRef | Merge, Field(discriminator="kind")]
+
+INPUT = "input"
+"""The block's input, as paths and merges name it."""
+
+
 class BlockDef(Node):
-    """A residual block written in the language: paths merged by `out`."""
+    """A residual block written in the language: named paths merged by `out`."""
 
     kind: Literal["block"] = "block"
     name: str
     doc: Doc = Field(default=NO_DOC, repr=False, exclude=True)
     """The comment lines directly above the definition, joined."""
     params: tuple[Param, ...] = ()
-    pre: Path | None = None
-    main: Path
-    shortcut: Path | None = None
-    out: tuple[LayerCall, ...]
+    lets: tuple[Let, ...] = ()
+    paths: tuple[Path, ...] = ()
+    merge: Merge
+    after: tuple[LayerCall, ...] = ()
+    """The layers after the merge, in `out = add(...) -> relu`."""
 
     def param(self, name: str) -> Param | None:
         return next((p for p in self.params if p.name == name), None)
+
+    def path(self, name: str) -> Path | None:
+        return next((p for p in self.paths if p.name == name), None)
+
+    @property
+    def pre(self) -> Path | None:
+        return self.path("pre")
+
+    @property
+    def main(self) -> Path | None:
+        return self.path("main")
+
+    @property
+    def shortcut(self) -> Path | None:
+        return self.path("shortcut")
+
+    def source_of(self, path: Path) -> str:
+        """Where a path starts: as written, else `main` after `pre` (if any), others the input."""
+        if path.source is not None:
+            return path.source
+        if path.name == "main" and self.pre is not None:
+            return "pre"
+        return INPUT
+
+
+class DerivedBlock(Node):
+    """`block basic_projection = basic(stride=2)`: a block with other parameter defaults."""
+
+    kind: Literal["derived_block"] = "derived_block"
+    name: str
+    doc: Doc = Field(default=NO_DOC, repr=False, exclude=True)
+    """The comment lines directly above the definition, joined."""
+    base: str
+    args: tuple[Arg, ...] = ()
 
 
 # ---------------------------------------------------------------- networks --
@@ -246,12 +334,17 @@ class NetworkDef(Node):
 
 
 class DerivedNetwork(Node):
-    """`network ResNet101 = ResNet50(depths=[3, 4, 23, 3])`."""
+    """`network ResNet101 = ResNet50(depths=[3, 4, 23, 3])`, optionally with a body whose
+    sections replace the parent's (stem, head, stages by label) or add to its defaults."""
 
     kind: Literal["derived"] = "derived"
     name: str
     base: str
     args: tuple[Arg, ...] = ()
+    defaults: tuple[LayerCall, ...] = ()
+    stem: tuple[Unit, ...] | None = None
+    stages: tuple[Stage, ...] = ()
+    head: tuple[Unit, ...] | None = None
 
 
 class Import(Node):
@@ -259,7 +352,7 @@ class Import(Node):
     path: str
 
 
-Item = Annotated[Import | BlockDef | NetworkDef | DerivedNetwork, Field(discriminator="kind")]
+Item = Annotated[Import | BlockDef | DerivedBlock | NetworkDef | DerivedNetwork, Field(discriminator="kind")]
 
 
 class Module(Node):
@@ -273,8 +366,8 @@ class Module(Node):
         return tuple(i for i in self.items if isinstance(i, Import))
 
     @property
-    def blocks(self) -> tuple[BlockDef, ...]:
-        return tuple(i for i in self.items if isinstance(i, BlockDef))
+    def blocks(self) -> tuple[BlockDef | DerivedBlock, ...]:
+        return tuple(i for i in self.items if isinstance(i, (BlockDef, DerivedBlock)))
 
     @property
     def networks(self) -> tuple[NetworkDef | DerivedNetwork, ...]:

@@ -17,7 +17,7 @@ from typing import Any
 from resnet_dsl import ir, limits
 from resnet_dsl.docs import attach_docs
 from resnet_dsl.errors import ArchError, did_you_mean, file_kind
-from resnet_dsl.expand import Scope, expand
+from resnet_dsl.expand import Scope, check_block, expand, resolve_block
 from resnet_dsl.network import Network
 from resnet_dsl.parser import parse
 from resnet_dsl.resources import PRELUDE
@@ -48,13 +48,14 @@ class Program:
     sources: dict[str, str] = field(default_factory=dict)
 
     def scope(self) -> Scope:
-        blocks: dict[str, ir.BlockDef] = {b.name: b for b in prelude().blocks}
+        blocks: dict[str, ir.BlockDef | ir.DerivedBlock] = {b.name: b for b in prelude().blocks}
         networks: dict[str, ir.NetworkDef | ir.DerivedNetwork] = {}
         owners: dict[str, ir.Node] = {}
         for module in self.modules.values():
             for item in (*module.blocks, *module.networks):
-                table: dict[str, Any] = blocks if isinstance(item, ir.BlockDef) else networks
-                kind = "block" if isinstance(item, ir.BlockDef) else "network"
+                is_block = isinstance(item, (ir.BlockDef, ir.DerivedBlock))
+                table: dict[str, Any] = blocks if is_block else networks
+                kind = "block" if is_block else "network"
                 key = f"{kind}:{item.name}"
                 if key in owners:
                     raise ArchError(
@@ -93,9 +94,11 @@ class Program:
             return expand(self.scope(), self.network(network), overrides)
 
     def check(self) -> list[Network]:
-        """Validate the file: expand every network it defines; a library file just resolves."""
+        """Validate the file: its block definitions, and every network it defines, expanded."""
         with self.located():
             scope = self.scope()
+            for block in self.main.blocks:
+                check_block(resolve_block(scope, block.name, block.span)[0])
             networks: list[Network] = []
             checked = 0
             for item in self.main.networks:

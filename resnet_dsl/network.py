@@ -235,7 +235,8 @@ class Origin(Frozen):
     block: str | None = None
     """The block instance's name prefix, e.g. conv2_block1."""
     block_def: str | None = None
-    path: Literal["pre", "main", "shortcut", "out"] | None = None
+    path: str | None = None
+    """The block path the layer belongs to (`main`, `shortcut`, `se`, ...), or `out`."""
 
 
 class Layer(Frozen):
@@ -265,6 +266,8 @@ class BlockInstance(Frozen):
     args: tuple[tuple[str, Value], ...]
     layers: tuple[str, ...]
     output_shape: Shape
+    input_shape: Shape = ()
+    """The shape of the block's input; its last entry is the block's `in_channels`."""
 
 
 class StageInstance(Frozen):

@@ -130,8 +130,11 @@ def initializer_source(name: str, keywords: Iterable[tuple[str, str]], span: ir.
     return f"keras.initializers.{INITIALIZER_CLASSES[name]}({', '.join(arguments)})"
 
 
-ATOM, UNARY, PRODUCT, SUM = 4, 3, 2, 1
-PRECEDENCE = {"+": SUM, "-": SUM, "*": PRODUCT, "//": PRODUCT, "/": PRODUCT}
+TEST, OR, AND, NOT, COMPARE, SUM, PRODUCT, UNARY, ATOM = range(9)
+PRECEDENCE = {
+    "+": SUM, "-": SUM, "*": PRODUCT, "//": PRODUCT, "/": PRODUCT, "and": AND, "or": OR,
+    **dict.fromkeys(ir.COMPARISONS, COMPARE),
+}  # fmt: skip
 """The language's operators bind as Python's do, so a tree renders with minimal parentheses."""
 
 
@@ -144,8 +147,9 @@ class Expressions:
 
     names: Mapping[str, str]
 
-    def source(self, expr: ir.Expr) -> str:
-        return self._render(expr)[0]
+    def source(self, expr: ir.Expr, level: int = TEST) -> str:
+        """`expr` as Python, in parentheses where it binds more loosely than `level`."""
+        return self._operand(expr, level)
 
     def _render(self, expr: ir.Expr) -> tuple[str, int]:
         if isinstance(expr, (ir.Int, ir.Float)):
@@ -165,7 +169,13 @@ class Expressions:
             return f"-{self._operand(expr.operand, UNARY)}", UNARY
         if isinstance(expr, ir.BinOp):
             level = PRECEDENCE[expr.op]
-            return f"{self._operand(expr.left, level)} {expr.op} {self._operand(expr.right, level + 1)}", level
+            left = level + 1 if level == COMPARE else level  # Python would chain `a < b < c`
+            return f"{self._operand(expr.left, left)} {expr.op} {self._operand(expr.right, level + 1)}", level
+        if isinstance(expr, ir.Not):
+            return f"not {self._operand(expr.operand, NOT)}", NOT
+        if isinstance(expr, ir.IfElse):
+            then = self._operand(expr.then, OR)
+            return f"{then} if {self._operand(expr.condition, OR)} else {self._operand(expr.otherwise, TEST)}", TEST
         if isinstance(expr, ir.Call):
             for arg in expr.args:
                 if arg.name is None:

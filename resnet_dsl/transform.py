@@ -49,42 +49,77 @@ class ToIR(Transformer):
 
     # -------------------------------------------------------------- blocks --
     def block(self, meta: Meta, name: Token, params: list | None, *parts: Any) -> ir.BlockDef:
-        paths: dict[str, Any] = {}
+        paths: list[ir.Path] = []
+        lets: list[ir.Let] = []
+        out: tuple[ir.Span, tuple[ir.LayerCall, ...]] | None = None
+        seen: dict[str, ir.Span] = {}
         for part in parts:
-            key = part.kind if isinstance(part, ir.Path) else "out"
-            if key in paths:
+            if isinstance(part, tuple):
+                if out is not None:
+                    raise ArchError(f"block '{name}' has two 'out' sections", part[0], "merge them into one")
+                out = part
+                continue
+            if part.name in seen or part.name in (ir.INPUT, "out"):
+                what = "path" if isinstance(part, ir.Path) else "value"
                 raise ArchError(
-                    f"block '{name}' has two '{key}' sections",
-                    _part_span(part, self._span(meta)),
-                    "merge them into one",
+                    f"block '{name}' has two '{part.name}' sections"
+                    if part.name in seen
+                    else f"'{part.name}' cannot name a {what}: it means the block's {part.name}",
+                    part.span,
+                    "merge them into one" if part.name in seen else "choose another name",
                 )
-            paths[key] = part
-        if "main" not in paths:
+            seen[part.name] = part.span
+            (paths if isinstance(part, ir.Path) else lets).append(part)
+        if not paths:
             raise ArchError(f"block '{name}' has no 'main' path", self._span(meta), "add main { conv(...) -> bn }")
-        if "out" not in paths:
+        if out is None:
             raise ArchError(
                 f"block '{name}' does not say how its paths merge",
                 self._span(meta),
                 "add `out = add(main, shortcut) -> relu`",
             )
+        first, *after = out[1]
+        if first.condition is not None:
+            raise ArchError("the merge of a block cannot be conditional", first.condition.span)
         return ir.BlockDef.model_construct(
             name=str(name),
             params=tuple(params or ()),
-            pre=paths.get("pre"),
-            main=paths["main"],
-            shortcut=paths.get("shortcut"),
-            out=paths["out"][1],
+            lets=tuple(lets),
+            paths=tuple(paths),
+            merge=self._merge(first.op, first.args, first.name, first.span),
+            after=tuple(after),
             span=self._span(meta),
         )
 
-    def pre(self, meta: Meta, *units: ir.Unit) -> ir.Path:
-        return ir.Path.model_construct(kind="pre", units=units, span=self._span(meta))
+    def _merge(self, op: str, args: tuple[ir.Arg, ...], name: str | None, span: ir.Span) -> ir.Merge:
+        """`add(multiply(main, se), shortcut)`: the arguments are path names or nested merges."""
+        inputs: list[ir.MergeInput] = []
+        for arg in args:
+            value = arg.value
+            if arg.name is None and isinstance(value, ir.Name):
+                inputs.append(ir.PathRef.model_construct(path=value.id, span=value.span))
+            elif arg.name is None and isinstance(value, ir.Call):
+                inputs.append(self._merge(value.func, value.args, None, value.span))
+            else:
+                raise ArchError(
+                    f"{op} takes path names or merges such as multiply(main, se)",
+                    arg.span,
+                    "out must start by merging paths: out = add(main, shortcut) -> relu",
+                )
+        return ir.Merge.model_construct(op=op, inputs=tuple(inputs), name=name, span=span)
 
-    def main(self, meta: Meta, *units: ir.Unit) -> ir.Path:
-        return ir.Path.model_construct(kind="main", units=units, span=self._span(meta))
+    def derived_block(self, meta: Meta, name: Token, base: Token, args: list | None) -> ir.DerivedBlock:
+        return ir.DerivedBlock.model_construct(
+            name=str(name), base=str(base), args=tuple(args or ()), span=self._span(meta)
+        )
 
-    def shortcut(self, meta: Meta, source: Token | None, *units: ir.Unit) -> ir.Path:
-        return ir.Path.model_construct(kind="shortcut", source=_opt(source), units=units, span=self._span(meta))
+    def block_path(self, meta: Meta, name: Token, source: Token | None, condition: Any, *units: ir.Unit) -> ir.Path:
+        return ir.Path.model_construct(
+            name=str(name), source=_opt(source), condition=condition, units=units, span=self._span(meta)
+        )
+
+    def let(self, meta: Meta, name: Token, value: Any) -> ir.Let:
+        return ir.Let.model_construct(name=str(name), value=value, span=self._span(meta))
 
     def out(self, meta: Meta, chain: tuple[ir.LayerCall, ...]) -> tuple[ir.Span, tuple[ir.LayerCall, ...]]:
         return (self._span(meta), chain)
@@ -95,38 +130,28 @@ class ToIR(Transformer):
     def chain(self, meta: Meta, *layers: ir.LayerCall) -> tuple[ir.LayerCall, ...]:
         return layers
 
-    def layer(self, meta: Meta, op: Token, args: list | None, name: Token | None) -> ir.LayerCall:
+    def layer(self, meta: Meta, op: Token, args: list | None, name: Token | None, condition: Any) -> ir.LayerCall:
         return ir.LayerCall.model_construct(
             op=str(op),
             args=tuple(args or ()),
             name=None if name is None else _string(name, self.path),
+            condition=condition,
             span=self._span(meta),
         )
 
     # ------------------------------------------------------------ networks --
     def network(self, meta: Meta, name: Token, params: list | None, *parts: Any) -> ir.NetworkDef:
-        sections: dict[str, Any] = {"defaults": (), "stem": (), "head": ()}
-        stages: list[ir.Stage] = []
-        seen: set[str] = set()
-        for kind, span, value in parts:
-            if kind == "stage":
-                stages.append(value)
-                continue
-            if kind in seen:
-                raise ArchError(f"network '{name}' has two '{kind}' sections", span, "merge them into one")
-            seen.add(kind)
-            sections[kind] = value
+        sections = _sections(str(name), parts, {"defaults": (), "stem": (), "head": ()})
         return ir.NetworkDef.model_construct(
-            name=str(name),
-            params=tuple(params or ()),
-            stages=tuple(stages),
-            span=self._span(meta),
-            **sections,
+            name=str(name), params=tuple(params or ()), span=self._span(meta), **sections
         )
 
-    def derived_network(self, meta: Meta, name: Token, base: Token, args: list | None) -> ir.DerivedNetwork:
+    def derived_network(
+        self, meta: Meta, name: Token, base: Token, args: list | None, *parts: Any
+    ) -> ir.DerivedNetwork:
+        sections = _sections(str(name), [p for p in parts if p is not None], {"defaults": ()})
         return ir.DerivedNetwork.model_construct(
-            name=str(name), base=str(base), args=tuple(args or ()), span=self._span(meta)
+            name=str(name), base=str(base), args=tuple(args or ()), span=self._span(meta), **sections
         )
 
     def defaults(self, meta: Meta, *layers: ir.LayerCall) -> tuple:
@@ -200,6 +225,21 @@ class ToIR(Transformer):
     def neg(self, meta: Meta, operand: Any) -> ir.Neg:
         return ir.Neg.model_construct(operand=operand, span=self._span(meta))
 
+    def not_(self, meta: Meta, operand: Any) -> ir.Not:
+        return ir.Not.model_construct(operand=operand, span=self._span(meta))
+
+    def ternary(self, meta: Meta, then: Any, condition: Any, otherwise: Any) -> ir.IfElse:
+        return ir.IfElse.model_construct(condition=condition, then=then, otherwise=otherwise, span=self._span(meta))
+
+    def compare(self, meta: Meta, left: Any, op: Token, right: Any) -> ir.BinOp:
+        return self._binop(str(op), meta, left, right)
+
+    def or_(self, meta: Meta, left: Any, right: Any) -> ir.BinOp:
+        return self._binop("or", meta, left, right)
+
+    def and_(self, meta: Meta, left: Any, right: Any) -> ir.BinOp:
+        return self._binop("and", meta, left, right)
+
     def _binop(self, op: str, meta: Meta, left: Any, right: Any) -> ir.BinOp:
         return ir.BinOp.model_construct(op=op, left=left, right=right, span=self._span(meta))
 
@@ -246,8 +286,19 @@ def _opt(token: Token | None) -> str | None:
     return None if token is None else str(token)
 
 
-def _part_span(part: Any, fallback: ir.Span) -> ir.Span:
-    return part.span if isinstance(part, ir.Path) else part[0] if isinstance(part, tuple) else fallback
+def _sections(name: str, parts: Any, sections: dict[str, Any]) -> dict[str, Any]:
+    """A network body's sections by keyword, its stages in order; each section at most once."""
+    stages: list[ir.Stage] = []
+    seen: set[str] = set()
+    for kind, span, value in parts:
+        if kind == "stage":
+            stages.append(value)
+            continue
+        if kind in seen:
+            raise ArchError(f"network '{name}' has two '{kind}' sections", span, "merge them into one")
+        seen.add(kind)
+        sections[kind] = value
+    return {**sections, "stages": tuple(stages)}
 
 
 def to_ir(tree: Tree, path: str = "<string>") -> ir.Module:

@@ -140,7 +140,7 @@ def test_invalid_text_raises_a_located_error() -> None:
 
 # ------------------------------------------------------------- properties --
 KEYWORDS = {"import", "block", "pre", "main", "shortcut", "from", "out", "network", "defaults", "stem", "stage"}
-KEYWORDS |= {"head", "as", "true", "false"}
+KEYWORDS |= {"head", "as", "true", "false", "if", "else", "and", "or", "not", "input"}
 names = st.from_regex(r"[A-Za-z_][A-Za-z0-9_]{0,7}", fullmatch=True).filter(lambda name: name not in KEYWORDS)
 
 leaves = st.one_of(
@@ -153,13 +153,18 @@ leaves = st.one_of(
 )
 
 
+OPERATORS = ["+", "-", "*", "//", "/", "==", "!=", "<", "<=", ">", ">=", "and", "or"]
+
+
 def _compound(children: st.SearchStrategy[ir.Expr]) -> st.SearchStrategy[ir.Expr]:
     args = st.lists(st.builds(ir.Arg, name=st.none() | names, value=children), max_size=3).map(tuple)
     return st.one_of(
         st.lists(children, max_size=3).map(lambda items: ir.ListExpr(items=tuple(items))),
         st.builds(ir.Index, target=children, index=children),
-        st.builds(ir.BinOp, op=st.sampled_from(["+", "-", "*", "//", "/"]), left=children, right=children),
+        st.builds(ir.BinOp, op=st.sampled_from(OPERATORS), left=children, right=children),
         st.builds(ir.Neg, operand=children),
+        st.builds(ir.Not, operand=children),
+        st.builds(ir.IfElse, condition=children, then=children, otherwise=children),
         st.builds(ir.Call, func=names, args=args),
     )
 
@@ -167,39 +172,79 @@ def _compound(children: st.SearchStrategy[ir.Expr]) -> st.SearchStrategy[ir.Expr
 exprs = st.recursive(leaves, _compound, max_leaves=8)
 arg_lists = st.lists(st.builds(ir.Arg, name=st.none() | names, value=exprs), max_size=3).map(tuple)
 param_lists = st.lists(st.builds(ir.Param, name=names, default=st.none() | exprs), max_size=3).map(tuple)
-layers = st.builds(ir.LayerCall, op=names, args=arg_lists, name=st.none() | st.text(max_size=6))
+layers = st.builds(
+    ir.LayerCall, op=names, args=arg_lists, name=st.none() | st.text(max_size=6), condition=st.none() | exprs
+)
+plain_layers = st.builds(ir.LayerCall, op=names, args=arg_lists, name=st.none() | st.text(max_size=6))
 chains = st.lists(layers, min_size=1, max_size=3).map(tuple)
 units = st.lists(st.builds(ir.Unit, label=st.none() | names, layers=chains), max_size=3).map(tuple)
+path_names = names.filter(lambda name: name != "out") | st.sampled_from(["pre", "main", "shortcut"])
+paths = st.builds(ir.Path, name=path_names, source=st.none() | path_names, condition=st.none() | exprs, units=units)
+lets = st.builds(ir.Let, name=names.filter(lambda name: name != "out"), value=exprs)
 
 
-def _path(kind: str) -> st.SearchStrategy[ir.Path]:
-    source = st.none() | names if kind == "shortcut" else st.none()
-    return st.builds(ir.Path, kind=st.just(kind), source=source, units=units)
+def _merges(children: st.SearchStrategy) -> st.SearchStrategy[ir.Merge]:
+    inputs = st.lists(children, min_size=1, max_size=3).map(tuple)
+    return st.builds(ir.Merge, op=names, inputs=inputs)
+
+
+refs = st.builds(ir.PathRef, path=path_names)
+merges = st.builds(
+    ir.Merge,
+    op=names,
+    inputs=st.lists(st.recursive(refs, _merges, max_leaves=5), max_size=3).map(tuple),
+    name=st.none() | st.text(max_size=6),
+)
+
+
+def _block(name: str, params: tuple, parts: list, merge: ir.Merge, after: tuple) -> ir.BlockDef:
+    """A block whose values and paths have distinct names (the parser insists)."""
+    seen: set[str] = set()
+    unique = [p for p in parts if not (p.name in seen or seen.add(p.name))]
+    paths_ = tuple(p for p in unique if isinstance(p, ir.Path)) or (ir.Path(name="main"),)
+    return ir.BlockDef(
+        name=name,
+        params=params,
+        lets=tuple(p for p in unique if isinstance(p, ir.Let)),
+        paths=paths_,
+        merge=merge,
+        after=after,
+    )
 
 
 blocks = st.builds(
-    ir.BlockDef,
-    name=names,
-    params=param_lists,
-    pre=st.none() | _path("pre"),
-    main=_path("main"),
-    shortcut=st.none() | _path("shortcut"),
-    out=chains,
+    _block,
+    names,
+    param_lists,
+    st.lists(paths | lets, max_size=4),
+    merges,
+    st.lists(layers, max_size=2).map(tuple),
 )
+derived_blocks = st.builds(ir.DerivedBlock, name=names, base=names, args=arg_lists)
 block_calls = st.builds(ir.BlockCall, block=names, args=arg_lists, repeat=st.none() | exprs)
 stages = st.builds(ir.Stage, label=names, calls=st.lists(block_calls, min_size=1, max_size=3).map(tuple))
 networks = st.builds(
     ir.NetworkDef,
     name=names,
     params=param_lists,
-    defaults=st.lists(layers, max_size=2).map(tuple),
+    defaults=st.lists(plain_layers, max_size=2).map(tuple),
     stem=units,
     stages=st.lists(stages, max_size=3).map(tuple),
     head=units,
 )
-derived = st.builds(ir.DerivedNetwork, name=names, base=names, args=arg_lists)
+some_units = st.lists(st.builds(ir.Unit, label=st.none() | names, layers=chains), min_size=1, max_size=2).map(tuple)
+derived = st.builds(
+    ir.DerivedNetwork,
+    name=names,
+    base=names,
+    args=arg_lists,
+    defaults=st.lists(plain_layers, max_size=2).map(tuple),
+    stem=st.none() | some_units,
+    stages=st.lists(stages, max_size=2).map(tuple),
+    head=st.none() | some_units,
+)
 imports = st.builds(ir.Import, path=st.text(max_size=10))
-modules = st.lists(st.one_of(imports, blocks, networks, derived), max_size=4).map(
+modules = st.lists(st.one_of(imports, blocks, derived_blocks, networks, derived), max_size=4).map(
     lambda items: ir.Module(path="<string>", items=tuple(items))
 )
 

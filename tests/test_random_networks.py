@@ -31,6 +31,20 @@ block squeeze(f, act = relu) {
   out = add(main, shortcut, input) -> relu
 }
 
+block graph(f, stride = 1, side = false) {
+  project = stride != 1 or in_channels != f
+  main {
+    zeropad(1) if project -> conv(f, 3, stride=stride, padding=valid if project else same) -> bn
+  }
+  gate from main if side {
+    global_avgpool -> dense(f) -> sigmoid
+  }
+  shortcut if project {
+    conv(f, 1, stride=stride)
+  }
+  out = add(multiply(main, gate), shortcut) -> relu
+}
+
 block gated(f, keep = false) {
   main {
     depthwise_conv(3, padding=same) -> gn(2) -> relu -> dropout(0.1)
@@ -78,7 +92,7 @@ def specs(draw: st.DrawFn) -> str:
         size = (size + stride - 1) // stride
         width = draw(st.sampled_from([4, 8]))
         repeats = draw(st.integers(0, 2))
-        family = draw(st.sampled_from(["basic", "bottleneck", "seed", "squeeze", "gated", "option_a", "grow"]))
+        family = draw(st.sampled_from(["basic", "bottleneck", "seed", "squeeze", "gated", "option_a", "grow", "graph"]))
         if family == "basic":
             calls = f"basic_projection({width}, stride={stride}), basic({width}) * {repeats}"
         elif family == "bottleneck":
@@ -88,6 +102,9 @@ def specs(draw: st.DrawFn) -> str:
             filters = f"[{width}, {width}, {2 * width}]"
             calls = f"convolutional(3, {filters}, s={stride}), identity(3, {filters}) * {repeats}"
             width *= 2
+        elif family == "graph":
+            side = draw(st.sampled_from(["true", "false"]))
+            calls = f"graph({width}, stride={stride}, side={side}), graph({width}) * {repeats}"
         elif family == "squeeze":
             calls = f"basic_projection({width}, stride={stride}), squeeze({width}, act=sigmoid) * {repeats + 1}"
         elif family == "gated":

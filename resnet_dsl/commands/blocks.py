@@ -20,14 +20,17 @@ def run(args: argparse.Namespace) -> int:
 
 def render(path: str | None = None, *, markdown: bool = False) -> str:
     from resnet_dsl.docs import one_line
+    from resnet_dsl.expand import Scope, resolve_block
     from resnet_dsl.formatter import params_text
     from resnet_dsl.loader import load_program, prelude
 
-    blocks = {block.name: block for block in prelude().blocks}
+    written = {block.name: block for block in prelude().blocks}
     if path is not None:
         program = load_program(path)
         with program.located():
-            blocks.update(program.scope().blocks)
+            written.update(program.scope().blocks)
+    scope = Scope(blocks=written, networks={})
+    blocks = {name: resolve_block(scope, name, block.span)[0] for name, block in written.items()}
     if markdown:
         rows = ["| block | parameters | what it is |", "| --- | --- | --- |"]
         rows += [

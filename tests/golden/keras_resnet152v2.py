@@ -10,7 +10,7 @@ from keras import layers
 
 
 def bottleneck_v2_projection(x, filters, kernel=3, *, name):
-    """The `bottleneck_v2_projection` block: a pre-activation, a main path and a shortcut path, merged by add.
+    """The `bottleneck_v2_projection` block: paths pre, shortcut, main, merged by add(shortcut, main).
 
     Args:
         x: the input tensor.
@@ -43,7 +43,7 @@ def bottleneck_v2_projection(x, filters, kernel=3, *, name):
 
 
 def bottleneck_v2(x, filters, kernel=3, *, name):
-    """The `bottleneck_v2` block: a pre-activation, a main path and the input, merged by add.
+    """The `bottleneck_v2` block: paths pre and main, merged by add(shortcut, main).
 
     Args:
         x: the input tensor.
@@ -74,7 +74,7 @@ def bottleneck_v2(x, filters, kernel=3, *, name):
 
 
 def bottleneck_v2_downsample(x, filters, kernel=3, stride=2, *, name):
-    """The `bottleneck_v2_downsample` block: a pre-activation, a main path and a shortcut path, merged by add.
+    """The `bottleneck_v2_downsample` block: paths pre, shortcut, main, merged by add(shortcut, main).
 
     Args:
         x: the input tensor.

@@ -1,0 +1,222 @@
+"""Blocks as small dataflow graphs: named paths, conditions, values, `in_channels`, merge
+expressions; each through the static pipeline, the formatter, and (marked keras) Keras and
+the generated code."""
+
+from __future__ import annotations
+
+import pytest
+
+import resnet_dsl
+from resnet_dsl.errors import ArchError
+from resnet_dsl.formatter import format_source
+from resnet_dsl.loader import parse_module
+
+# One definition for both the identity and the projecting block; a side path that starts
+# from main; a conditional layer and a conditional option value.
+GRAPH = """
+block unit(filters, stride = 1) {
+  project = stride != 1 or in_channels != filters
+  main {
+    zeropad(1) if project -> conv(filters, 3, stride=stride, padding=valid if project else same) -> bn -> relu
+    conv(filters, 3, padding=same) -> bn
+  }
+  side from main {
+    conv(filters, 1) -> bn
+  }
+  shortcut if project {
+    conv(filters, 1, stride=stride) -> bn
+  }
+  out = add(add(main, side), shortcut) -> relu
+}
+
+network Graph(input = 16x16x3, classes = 4) {
+  stem {
+    c1: conv(8, 3, padding=same) -> relu
+  }
+  stage s2: unit(8), unit(8)
+  stage s3: unit(16, stride=2), unit(16)
+  head {
+    global_avgpool -> dense(classes)
+  }
+}
+"""
+
+
+def layer_names(network: resnet_dsl.Network, block: str) -> list[str]:
+    return [layer.name for layer in network.layers if layer.origin.block == block]
+
+
+def test_conditions_leave_out_paths_and_layers() -> None:
+    network = resnet_dsl.loads(GRAPH)
+    # s2_block1: in_channels == filters and stride 1, so no projection, no padding.
+    assert layer_names(network, "s2_block1") == [
+        "s2_block1_1_conv", "s2_block1_1_bn", "s2_block1_1_relu", "s2_block1_2_conv", "s2_block1_2_bn",
+        "s2_block1_side_1_conv", "s2_block1_side_1_bn", "s2_block1_add_1", "s2_block1_add", "s2_block1_out",
+    ]  # fmt: skip
+    assert network.layer("s2_block1_1_conv").config.padding == "same"
+    # s3_block1: stride 2, so the padding, a valid convolution, and the shortcut's projection.
+    names = layer_names(network, "s3_block1")
+    assert names[0] == "s3_block1_1_pad" and "s3_block1_0_conv" in names
+    assert network.layer("s3_block1_1_conv").config.padding == "valid"
+    assert network.layer("s3_block1_add").inputs == ("s3_block1_add_1", "s3_block1_0_bn")
+    assert network.layer("s3_block1_add_1").inputs == ("s3_block1_2_bn", "s3_block1_side_1_bn")
+    assert network.layer("s3_block1_side_1_conv").inputs == ("s3_block1_2_bn",)  # side from main
+    # An identity shortcut is the block's input itself.
+    assert network.layer("s3_block2_add").inputs == ("s3_block2_add_1", "s3_block1_out")
+    blocks = network.stages[1].blocks
+    assert [b.input_shape for b in blocks] == [(16, 16, 8), (8, 8, 16)]
+
+
+def test_paths_run_after_their_sources_and_pre_main_shortcut_first() -> None:
+    text = """
+block b(f) {
+  late from early { relu }
+  early { conv(f, 1) }
+  shortcut { conv(f, 1) }
+  main { conv(f, 3, padding=same) }
+  out = add(main, shortcut, late)
+}
+network N(input = 8x8x3) {
+  stage s: b(4)
+}
+"""
+    network = resnet_dsl.loads(text)
+    order = [layer.origin.path for layer in network.layers if layer.origin.block == "s_block1"]
+    assert order == ["main", "shortcut", "early", "late", "out"]
+
+
+def test_network_values_in_conditions_of_stem_and_head_layers() -> None:
+    text = """
+network N(input = 8x8x3, deep = false) {
+  stem {
+    c: conv(4, 3) -> relu if deep
+  }
+}
+"""
+    assert [layer.name for layer in resnet_dsl.loads(text).layers] == ["input_layer", "c_conv"]
+    assert resnet_dsl.loads(text, overrides={"deep": True}).layers[-1].name == "c_relu"
+
+
+def test_expressions_compare_and_combine() -> None:
+    text = """
+network N(input = 8x8x3, a = 3, b = 4, p = same) {
+  stem {
+    conv(8 if a < b and not a == b else 2, 3, padding=p) if p == same or a >= 10
+  }
+}
+"""
+    network = resnet_dsl.loads(text)
+    assert network.layers[-1].output_shape == (8, 8, 8)
+
+
+ERRORS = [
+    (
+        "unknown source",
+        "block b(f) {\n  main { relu }\n  se from mian { relu }\n  out = add(main, se)\n}",
+        "starts from 'mian'",
+        (3, 3),
+        "main",
+    ),
+    (
+        "cycle",
+        "block b(f) {\n  main { relu }\n  a from c { relu }\n  c from a { relu }\n  out = add(main, a, c)\n}",
+        "cycle",
+        (3, 3),
+        None,
+    ),
+    (
+        "non-boolean condition",
+        "block b(f) {\n  main { relu }\n  shortcut if f { relu }\n  out = add(main, shortcut)\n}",
+        "a condition needs true or false, got 4",
+        (3, 15),
+        "stride != 1",
+    ),
+    (
+        "non-boolean operand",
+        "block b(f) {\n  main { relu if f > 1 and 2 }\n  out = add(main, shortcut)\n}",
+        "'and' needs true or false, got 2",
+        (2, 28),
+        None,
+    ),
+    (
+        "merge of mismatched shapes names the paths",
+        "block b(f) {\n  main { conv(f, 1) }\n  out = add(main, shortcut)\n}",
+        "add of main (None, 8, 8, 4), shortcut (None, 8, 8, 3)",
+        (3, 9),
+        "projection",
+    ),
+    (
+        "unused path",
+        "block b(f) {\n  main { relu }\n  extra { relu }\n  out = add(main, shortcut)\n}",
+        "path 'extra' of block 'b' is never used",
+        (3, 3),
+        None,
+    ),
+    (
+        "in_channels cannot be redefined",
+        "block b(f) {\n  in_channels = 3\n  main { relu }\n  out = add(main, shortcut)\n}",
+        "cannot be redefined",
+        (2, 3),
+        None,
+    ),
+    (
+        "unknown path in a nested merge",
+        "block b(f) {\n  main { relu }\n  out = add(add(main, shortcat), shortcut)\n}",
+        "add takes path names",
+        (3, 23),
+        "shortcut",
+    ),
+    (
+        "a layer is no merge",
+        "block b(f) {\n  main { relu }\n  out = add(relu(main, shortcut), main)\n}",
+        "'relu' does not merge paths",
+        (3, 13),
+        None,
+    ),
+    (
+        "a path named input",
+        "block b(f) {\n  input { relu }\n  out = add(main, shortcut)\n}",
+        "'input' cannot name a path",
+        (2, 3),
+        None,
+    ),
+]
+
+
+@pytest.mark.parametrize(("what", "block", "message", "where", "hint"), ERRORS, ids=[e[0] for e in ERRORS])
+def test_located_errors(what: str, block: str, message: str, where: tuple[int, int], hint: str | None) -> None:
+    text = block + "\nnetwork N(input = 8x8x3) {\n  stage s: b(4)\n}\n"
+    with pytest.raises(ArchError) as caught:
+        resnet_dsl.loads(text, path="t.arch")
+    assert message in caught.value.message
+    assert (caught.value.span.line, caught.value.span.column) == where
+    if hint is not None:
+        assert caught.value.hint is not None and hint in caught.value.hint
+    assert "^" in caught.value.render()
+
+
+def test_format_is_canonical_and_keeps_meaning() -> None:
+    messy = GRAPH.replace("  project = ", "project=").replace(" -> ", "->").replace("if project {", "if project{")
+    formatted = format_source(messy)
+    assert formatted == format_source(formatted)
+    assert parse_module(formatted) == parse_module(GRAPH)
+    assert "  shortcut if project {\n" in formatted
+    assert "  out = add(add(main, side), shortcut) -> relu\n" in formatted
+
+
+@pytest.mark.keras
+def test_keras_and_generated_code_agree() -> None:
+    pytest.importorskip("keras")
+    from resnet_dsl import codegen
+    from resnet_dsl.keras_backend import to_keras
+    from tests.test_codegen import assert_same_model, assert_same_outputs, import_source
+
+    network = resnet_dsl.loads(GRAPH)
+    reference = to_keras(network)
+    assert reference.count_params() == network.total_params.total
+    source = codegen.to_python(network)
+    assert "in_channels = x.shape[-1]" in source
+    assert "    if project:\n" in source
+    generated = import_source(source).build_model()
+    assert_same_model(generated, reference)
+    assert_same_outputs(generated, reference)
