@@ -478,3 +478,15 @@ def test_the_server_knows_block_graphs_and_derivations(session: Session, workspa
     assert paths == [("main", None), ("side", "from main"), ("shortcut", "if project")]
     assert outline["down"].detail == "block down = unit(stride=2)"
     assert [child.name for child in outline["Wide"].children] == ["s3"]
+
+
+def test_a_bug_in_the_checker_becomes_a_diagnostic_not_silence(monkeypatch: pytest.MonkeyPatch):
+    from resnet_dsl import lsp as server
+
+    def broken(self):
+        raise KeyError("boom")
+
+    monkeypatch.setattr(server.Program, "check", broken)
+    (found,) = server.diagnostics(server.analyze("/tmp/x.arch", "network N(input = 8x8x3) { }\n"))
+    assert found.message.startswith("internal error: KeyError: 'boom'")
+    assert found.range.start.line == 0
