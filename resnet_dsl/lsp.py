@@ -58,6 +58,12 @@ def analyze(path: str, text: str) -> Analysis:
         analysis.error = error
     except RecursionError:
         analysis.error = ArchError("the spec nests too deeply", ir.Span(file=path))
+    except Exception as error:  # a bug of ours must not silence the editor's diagnostics
+        analysis.error = ArchError(
+            f"internal error: {type(error).__name__}: {error}",
+            ir.Span(file=path),
+            "please report it with the spec; `resnet-dsl check` shows the same",
+        )
     return analysis
 
 

@@ -3,9 +3,8 @@
 Pygments loads every plugin lexer whenever anyone asks it for a lexer by name, so this module
 stays light: it imports nothing of the package but the grammar's location. Its keywords are the
 words the grammar spells out (read from `grammars/arch.lark`, so a new keyword highlights once it
-is in the grammar) plus the words the language is about to gain (`if`, `else`, `and`, `or`,
-`not`) and a block's conventional path names (`pre`, `main`, `shortcut`);
-every other name is told apart by where it stands (`block NAME`, `NAME(`, `NAME=`, `NAME:`).
+is in the grammar) and a block's conventional path names (`pre`, `main`, `shortcut`); every
+other name is told apart by where it stands (`block NAME`, `NAME(`, `NAME=`, `NAME:`).
 """
 
 from __future__ import annotations
@@ -20,9 +19,6 @@ from resnet_dsl.resources import resource_dir
 
 WORD_OPERATORS = frozenset({"and", "or", "not"})
 CONSTANTS = frozenset({"true", "false"})
-UPCOMING_KEYWORDS = frozenset({"if", "else", "from"}) | WORD_OPERATORS
-"""Words the language is gaining (path and layer conditions, `a if c else b`, boolean
-expressions); highlighting them before the grammar has them costs nothing."""
 PATH_NAMES = frozenset({"pre", "main", "shortcut"})
 """A block's conventional paths: keywords once, names with default sources as blocks become
 small graphs; shown as keywords either way, since they structure a block as keywords do."""
@@ -40,7 +36,7 @@ def grammar_keywords() -> frozenset[str]:
 
 def keywords() -> frozenset[str]:
     """What the lexer shows as keywords (word operators and constants apart)."""
-    return (grammar_keywords() | UPCOMING_KEYWORDS | PATH_NAMES) - WORD_OPERATORS - CONSTANTS
+    return (grammar_keywords() | PATH_NAMES) - WORD_OPERATORS - CONSTANTS
 
 
 _NAME = r"[A-Za-z_][A-Za-z0-9_]*"

@@ -56,8 +56,8 @@ def test_the_lexer_tells_the_parts_apart():
     assert kinds["*"] in Operator
 
 
-def test_the_planned_syntax_lexes_without_error_tokens():
-    """Paths with conditions, merges as expressions, comparisons: the lexer already knows them."""
+def test_block_graph_syntax_lexes_without_error_tokens():
+    """Paths with sources and conditions, merges as expressions, comparisons, boolean words."""
     text = (
         "block se(filters, stride = 1) {\n"
         "  main { conv(filters, 3, stride=stride) if stride != 1 }\n"
@@ -73,9 +73,10 @@ def test_a_stray_character_is_an_error_token():
 
 
 def test_every_grammar_keyword_is_a_lexer_keyword():
-    assert {"block", "network", "stage", "out", "import", "if", "else"} <= grammar_keywords()
+    assert {"block", "network", "stage", "out", "import", "from", "if", "else"} <= grammar_keywords()
+    assert {"and", "or", "not", "true", "false"} <= grammar_keywords()
     assert {"pre", "main", "shortcut"} <= keywords()
-    assert grammar_keywords() <= keywords() | {"true", "false", "and", "or", "not"}
+    assert grammar_keywords() == keywords() - {"pre", "main", "shortcut"} | {"true", "false", "and", "or", "not"}
 
 
 def test_pygments_finds_the_lexer_by_its_entry_point():

@@ -398,3 +398,95 @@ def test_without_the_lsp_extra_the_command_says_what_to_install():
     assert result.returncode == 1
     assert "pip install 'resnet-dsl[lsp]'" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+# Blocks as small graphs (named paths, conditions, values, in_channels), derived blocks and a
+# derived network that replaces a stage.
+GRAPHS = """\
+# A block that projects only where it must.
+block unit(filters, stride = 1) {
+  project = stride != 1 or in_channels != filters
+  main {
+    conv(filters, 3, stride=stride, padding=same) -> bn -> relu
+  }
+  side from main {
+    conv(filters, 1) -> bn
+  }
+  shortcut if project {
+    conv(filters, 1, stride=stride) -> bn
+  }
+  out = add(add(main, side), shortcut) -> relu
+}
+
+block down = unit(stride=2)
+
+network Graph(input = 16x16x3, classes = 4) {
+  stem {
+    c1: conv(8, 3, padding=same) -> relu
+  }
+  stage s2: unit(8) * 2
+  stage s3: down(16), unit(16)
+  head {
+    global_avgpool -> dense(classes)
+  }
+}
+
+network Wide = Graph(classes = 10) {
+  stage s3: down(32), unit(32)
+}
+"""
+
+
+def test_the_server_knows_block_graphs_and_derivations(session: Session, workspace: Path, cli):
+    path = workspace / "graphs.arch"
+    path.write_text(GRAPHS, encoding="utf-8")
+    assert cli("check", str(path)).returncode == 0
+    uri, found = session.open(path)
+    assert found == []
+    graph, wide = (load(path, network=name) for name in ("Graph", "Wide"))
+    # a merge nested in `out`: the inner add, once per block of both networks
+    found = session.hover(uri, *_position(GRAPHS, "add(main"))
+    assert "**s2_block1_add_1** (add) in Graph" in found
+    assert "made 8 times" in found
+    # a call of a derived block, and the stage a derived network replaces
+    block = graph.stages[1].blocks[0]
+    names = set(block.layers)
+    params = sum(layer.params.total for layer in graph.layers if layer.name in names)
+    found = session.hover(uri, *_position(GRAPHS, "down(16)"))
+    assert "**s3_block1**: down in Graph" in found and f"params {params:,}" in found
+    assert "block down = unit(stride=2)" in found
+    layers = [layer for layer in wide.layers if layer.origin.stage == "s3"]
+    found = session.hover(uri, *_position(GRAPHS, "s3:", nth=1))
+    assert "**stage s3** of Wide" in found and f"params {sum(x.params.total for x in layers):,}" in found
+    # definitions: a derived block, its base, a derived network's base
+    assert session.definition(uri, *_position(GRAPHS, "down(16)")).range.start.line == 15
+    assert session.definition(uri, *_position(GRAPHS, "unit(stride=2)")).range.start.line == 1
+    assert session.definition(uri, *_position(GRAPHS, "Graph(classes")).range.start.line == 17
+    # completion inside a block: its parameters, in_channels and its values
+    labels = session.completion(uri, *_position(GRAPHS, "padding=same) -> bn -> relu", shift=0))
+    assert {"filters", "stride", "in_channels", "project", "padding="} <= set(labels)
+    # the outline: a block's paths with their sources and conditions; derived items
+    outline = {
+        symbol.name: symbol
+        for symbol in session.run(
+            session.client.text_document_document_symbol_async(
+                lsp.DocumentSymbolParams(text_document=lsp.TextDocumentIdentifier(uri=uri))
+            )
+        )
+    }
+    paths = [(child.name, child.detail) for child in outline["unit"].children]
+    assert paths == [("main", None), ("side", "from main"), ("shortcut", "if project")]
+    assert outline["down"].detail == "block down = unit(stride=2)"
+    assert [child.name for child in outline["Wide"].children] == ["s3"]
+
+
+def test_a_bug_in_the_checker_becomes_a_diagnostic_not_silence(monkeypatch: pytest.MonkeyPatch):
+    from resnet_dsl import lsp as server
+
+    def broken(self):
+        raise KeyError("boom")
+
+    monkeypatch.setattr(server.Program, "check", broken)
+    (found,) = server.diagnostics(server.analyze("/tmp/x.arch", "network N(input = 8x8x3) { }\n"))
+    assert found.message.startswith("internal error: KeyError: 'boom'")
+    assert found.range.start.line == 0
