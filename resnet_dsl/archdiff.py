@@ -116,6 +116,9 @@ class StageDiff:
     input_shape_new: tuple[int, ...] | None = None
     """The shape a stage reads from the section before it: a wider input changes the
     parameters of its first layers though its blocks are called the same way."""
+    input_from: str | None = None
+    """That section, in the new network (in the old one if the stage was removed): "stem",
+    "input" or a stage's label."""
     runs: tuple[BlockRun, ...] = ()
     paths: tuple[PathChange, ...] = ()
     layers_added: int = 0
@@ -285,14 +288,24 @@ class _Sides:
 
     def input_shape(self, side: Network, section: str) -> Shape | None:
         """The shape the section reads from outside it (its first such input)."""
+        source = self.input_source(side, section)
+        return None if source is None else source.output_shape
+
+    def input_source(self, side: Network, section: str) -> Layer | None:
+        """The layer outside the section that it reads first."""
         layers = self.layers(side, section)
         for layer in layers:
             if OUTSIDE in layer.inputs:
                 original = side.layer(layer.name)
                 local = {item.name for item in layers}
-                outside = next(name for name in original.inputs if name not in local)
-                return side.layer(outside).output_shape
+                return side.layer(next(name for name in original.inputs if name not in local))
         return None
+
+
+def _section_of(layer: Layer | None) -> str | None:
+    if layer is None:
+        return None
+    return layer.origin.stage if layer.origin.section == "stage" else layer.origin.section
 
 
 def _pixels(field: Field | None) -> int | float:
@@ -514,6 +527,8 @@ def _stage(
         "output_shape_new": new.blocks[-1].output_shape if new and new.blocks else None,
         "input_shape_new": sides.input_shape(sides.new, label) if new else None,
     }
+    source = sides.input_source(sides.new, label) if new else sides.input_source(sides.old, old_label)
+    new_shapes["input_from"] = _section_of(source)
     if old_label != label:
         assert old is not None and new is not None
         return StageDiff(

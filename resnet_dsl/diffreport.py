@@ -104,7 +104,10 @@ def _stage_entries(stage: StageDiff, arrow: str = ARROW, *, definitions_changed:
     input_changed = stage.input_shape_old != stage.input_shape_new
     if input_changed:
         shapes = f"{shape_text(stage.input_shape_old)} {arrow} {shape_text(stage.input_shape_new)}"
-        entries.append(_Entry("", f"input: {shapes} (what the section before it gives)", 1))
+        source = {None: "the section before it", "input": "the network's input", "stem": "the stem"}.get(
+            stage.input_from, stage.input_from
+        )
+        entries.append(_Entry("", f"input: {shapes} (from {source})", 1))
     if stage.output_shape_old != stage.output_shape_new:
         shapes = f"{shape_text(stage.output_shape_old)} {arrow} {shape_text(stage.output_shape_new)}"
         entries.append(_Entry("", f"output: {shapes}", 1))

@@ -23,7 +23,9 @@ from fractions import Fraction
 
 from resnet_dsl.network import Layer, Network
 
-Pair = tuple[Fraction, Fraction]
+Number = int | Fraction
+"""Whole pixels, except after upsampling, which makes the jump a fraction (exact arithmetic)."""
+Pair = tuple[Number, Number]
 
 
 @dataclass(frozen=True)
@@ -34,8 +36,8 @@ class Field:
     jump: Pair
 
     @staticmethod
-    def _number(value: Fraction) -> int | float:
-        return int(value) if value.denominator == 1 else float(value)
+    def _number(value: Number) -> int | float:
+        return int(value) if isinstance(value, int) or value.denominator == 1 else float(value)
 
     @property
     def sizes(self) -> tuple[int | float, int | float]:
@@ -57,8 +59,7 @@ class Field:
         return {"size": list(self.sizes), "jump": list(self.jumps)}
 
 
-ONE = Fraction(1)
-PIXEL = Field(size=(ONE, ONE), jump=(ONE, ONE))
+PIXEL = Field(size=(1, 1), jump=(1, 1))
 
 
 def _pair(value: object, default: int = 1) -> tuple[int, int]:
@@ -74,17 +75,19 @@ def _window(layer: Layer) -> tuple[tuple[int, int], tuple[int, int], tuple[int, 
     """(window, stride, dilation) of a layer, read from whichever of Keras's names its
     config uses; a layer without a window (activation, padding, merges) is 1x1, stride 1."""
     config = layer.config
-    window = _pair(getattr(config, "kernel_size", None) or getattr(config, "pool_size", None))
-    stride = _pair(getattr(config, "strides", None))
-    dilation = _pair(getattr(config, "dilation_rate", None))
-    return window, stride, dilation
+    fields = type(config).model_fields  # a config without a field is no window, and cheap to ask
+
+    def value(*names: str) -> object:
+        return next((getattr(config, name) for name in names if name in fields), None)
+
+    return _pair(value("kernel_size", "pool_size")), _pair(value("strides")), _pair(value("dilation_rate"))
 
 
 def _upsampling(layer: Layer) -> tuple[int, int] | None:
     """An upsampling layer's factor per axis: it divides the jump instead of multiplying it."""
     if "upsampl" not in layer.kind:
         return None
-    return _pair(getattr(layer.config, "size", None))
+    return _pair(layer.config.size)  # type: ignore[union-attr]
 
 
 def _global(layer: Layer) -> bool:
@@ -99,21 +102,27 @@ def fields(network: Network) -> dict[str, Field | None]:
         if not layer.inputs:  # the input layer
             found[layer.name] = PIXEL
             continue
-        sources = [found.get(name) for name in layer.inputs]
-        sources = [field for field in sources if field is not None]
-        if _global(layer) or not sources:
+        sources = [field for field in map(found.get, layer.inputs) if field is not None]
+        if not sources or _global(layer):
             found[layer.name] = None
             continue
-        size = tuple(max(field.size[axis] for field in sources) for axis in (0, 1))
-        jump = tuple(max(field.jump[axis] for field in sources) for axis in (0, 1))
+        if len(sources) == 1:
+            (size_rows, size_cols), (jump_rows, jump_cols) = sources[0].size, sources[0].jump
+        else:  # a merge: the longest path
+            size_rows, size_cols = max(f.size[0] for f in sources), max(f.size[1] for f in sources)
+            jump_rows, jump_cols = max(f.jump[0] for f in sources), max(f.jump[1] for f in sources)
         factor = _upsampling(layer)
         if factor is not None:
-            found[layer.name] = Field(size=size, jump=(jump[0] / factor[0], jump[1] / factor[1]))  # type: ignore[arg-type]
+            jump = (Fraction(jump_rows, factor[0]), Fraction(jump_cols, factor[1]))
+            found[layer.name] = Field(size=(size_rows, size_cols), jump=jump)
             continue
         window, stride, dilation = _window(layer)
         found[layer.name] = Field(
-            size=tuple(size[a] + dilation[a] * (window[a] - 1) * jump[a] for a in (0, 1)),  # type: ignore[arg-type]
-            jump=tuple(jump[a] * stride[a] for a in (0, 1)),  # type: ignore[arg-type]
+            size=(
+                size_rows + dilation[0] * (window[0] - 1) * jump_rows,
+                size_cols + dilation[1] * (window[1] - 1) * jump_cols,
+            ),
+            jump=(jump_rows * stride[0], jump_cols * stride[1]),
         )
     return found
 

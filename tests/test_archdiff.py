@@ -390,7 +390,8 @@ def test_a_stage_whose_input_widened_says_so(tmp_path: Path) -> None:
     assert (conv2.input_shape_old, conv2.input_shape_new) == ((56, 56, 64), (56, 56, 32))
     assert conv2.layers_changed == 2  # conv2_block1_1_conv and conv2_block1_0_conv
     text = render_text(result)
-    assert "  ~ conv2: 3 blocks\n    input: 56x56x64 -> 56x56x32 (what the section before it gives)\n" in text
+    assert conv2.input_from == "stem"
+    assert "  ~ conv2: 3 blocks\n    input: 56x56x64 -> 56x56x32 (from the stem)\n" in text
     assert "    layers: 2 changed, 0 added, 0 removed, since the input changed\n" in text
     assert "block definitions" not in text
 
