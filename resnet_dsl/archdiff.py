@@ -86,6 +86,18 @@ class BlockRun:
 
 
 @dataclass(frozen=True, kw_only=True)
+class PathChange:
+    """A block path (`se`, `shortcut`, ...) that blocks `first`..`last` of a stage gained
+    (`added`) or lost (`removed`): where a path has layers in one network and not the other."""
+
+    status: Literal["added", "removed"]
+    path: str
+    first: str
+    last: str
+    count: int
+
+
+@dataclass(frozen=True, kw_only=True)
 class StageDiff:
     """A stage of either network that differs: its blocks, its input, its shape, its layers.
 
@@ -108,6 +120,7 @@ class StageDiff:
     """That section, in the new network (in the old one if the stage was removed): "stem",
     "input" or a stage's label."""
     runs: tuple[BlockRun, ...] = ()
+    paths: tuple[PathChange, ...] = ()
     layers_added: int = 0
     layers_removed: int = 0
     layers_changed: int = 0
@@ -534,6 +547,7 @@ def _stage(
     runs = _runs(old, new)
     if old == new and not changed_layers and old_layers.keys() == new_layers.keys():
         return None
+    paths = _path_changes(old, new, old_layers, new_layers)
     return StageDiff(
         label=label,
         status="removed" if new is None else "added" if old is None else "changed",
@@ -543,10 +557,48 @@ def _stage(
         **old_shapes,
         **new_shapes,
         runs=tuple(runs),
+        paths=tuple(paths),
         layers_added=len(new_layers.keys() - old_layers.keys()),
         layers_removed=len(old_layers.keys() - new_layers.keys()),
         layers_changed=changed_layers,
     )
+
+
+def _block_paths(layers: dict[str, Layer]) -> dict[str, set[str]]:
+    """The paths with layers of each block instance, by the instance's name."""
+    paths: dict[str, set[str]] = {}
+    for layer in layers.values():
+        if layer.origin.block is not None and layer.origin.path not in (None, "out"):
+            paths.setdefault(layer.origin.block, set()).add(layer.origin.path)
+    return paths
+
+
+def _path_changes(
+    old: StageInstance | None, new: StageInstance | None, old_layers: dict[str, Layer], new_layers: dict[str, Layer]
+) -> list[PathChange]:
+    """Paths that blocks present on both sides gained or lost, consecutive blocks together."""
+    if old is None or new is None:
+        return []
+    before, after = _block_paths(old_layers), _block_paths(new_layers)
+    both = [b.name for b in new.blocks if b.name in {o.name for o in old.blocks}]
+    changes: list[PathChange] = []
+    open_runs: dict[tuple[str, str], int] = {}  # (status, path) -> index in changes, if the run continues
+    for block in both:
+        old_paths, new_paths = before.get(block, set()), after.get(block, set())
+        found = [("added", p) for p in sorted(new_paths - old_paths)] + [
+            ("removed", p) for p in sorted(old_paths - new_paths)
+        ]
+        still = {}
+        for key in found:
+            if key in open_runs:
+                run = changes[open_runs[key]]
+                changes[open_runs[key]] = dataclasses.replace(run, last=block, count=run.count + 1)
+                still[key] = open_runs[key]
+            else:
+                changes.append(PathChange(status=key[0], path=key[1], first=block, last=block, count=1))
+                still[key] = len(changes) - 1
+        open_runs = still
+    return changes
 
 
 def _definitions(old: Network, new: Network) -> list[DefinitionDiff]:

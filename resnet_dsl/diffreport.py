@@ -111,6 +111,10 @@ def _stage_entries(stage: StageDiff, arrow: str = ARROW, *, definitions_changed:
     if stage.output_shape_old != stage.output_shape_new:
         shapes = f"{shape_text(stage.output_shape_old)} {arrow} {shape_text(stage.output_shape_new)}"
         entries.append(_Entry("", f"output: {shapes}", 1))
+    for change in stage.paths:
+        mark = "+" if change.status == "added" else "-"
+        where = _span(change.first, change.last, change.count)
+        entries.append(_Entry(mark, f"path {change.path} in {where}", 1))
     for run in stage.runs:
         where = _span(run.first, run.last, run.count)
         if run.status == "added":

@@ -138,7 +138,9 @@ class Builder:
         inputs: tuple[str, ...],
         origin: nw.Origin,
         span: ir.Span,
+        what: str | None = None,
     ) -> str:
+        """Append a layer; `what` names its inputs in a shape error (a merge's paths)."""
         if not naming.VALID_NAME.match(name):
             raise ArchError(
                 f"layer name {name!r} is not allowed",
@@ -156,7 +158,7 @@ class Builder:
         try:
             shape, params, macs = shapes.infer(config, [self.by_name[i].output_shape for i in inputs])
         except shapes.ShapeError as error:
-            raise ArchError(f"layer '{name}': {error}", span, self._hint(error, inputs)) from None
+            raise ArchError(f"{what or f'layer {name!r}'}: {error}", span, self._hint(error, inputs)) from None
         limits.check_elements(shape, name, span)
         layer = nw.Layer.model_construct(
             name=name,
@@ -235,23 +237,23 @@ def path_order(block: ir.BlockDef) -> list[ir.Path]:
                 did_you_mean(source, [ir.INPUT, *names]) or f"it can start from {', '.join([ir.INPUT, *names])}",
             )
 
-    def rank(path: ir.Path) -> tuple[int, int]:
-        fixed = PATH_ORDER.index(path.name) if path.name in PATH_ORDER else len(PATH_ORDER)
-        return fixed, block.paths.index(path)
+    def rank(item: tuple[int, ir.Path]) -> tuple[int, int]:
+        position, path = item
+        return (PATH_ORDER.index(path.name) if path.name in PATH_ORDER else len(PATH_ORDER)), position
 
     done: set[str] = {ir.INPUT}
     order: list[ir.Path] = []
-    waiting = sorted(block.paths, key=rank)
+    waiting = [path for _, path in sorted(enumerate(block.paths), key=rank)]
     while waiting:
-        ready = next((p for p in waiting if block.source_of(p) in done), None)
-        if ready is None:
+        index = next((i for i, p in enumerate(waiting) if block.source_of(p) in done), None)
+        if index is None:
             cycle = ", ".join(f"{p.name} from {block.source_of(p)}" for p in waiting)
             raise ArchError(
                 f"the paths of block '{block.name}' start from each other in a cycle ({cycle})",
                 waiting[0].span,
                 "start one of them from input or from another path",
             )
-        waiting.remove(ready)
+        ready = waiting.pop(index)
         order.append(ready)
         done.add(ready.name)
     return order
@@ -311,8 +313,10 @@ def expand_block(
     source: str,
     prefix: str,
     stage: str,
+    order: list[ir.Path] | None = None,
 ) -> None:
-    """One block instance: its paths from `source`, in `path_order`, joined by its merge."""
+    """One block instance: its paths from `source`, in `path_order` (`order`, where the
+    caller has checked the definition already), joined by its merge."""
 
     origins: dict[str, nw.Origin] = {}
 
@@ -323,7 +327,7 @@ def expand_block(
             )
         return origins[path]
 
-    order = check_block(block)
+    order = check_block(block) if order is None else order
     env = block_env(block, args, builder.by_name[source].output_shape[-1])
     tensors = {ir.INPUT: source}
     for path in order:
@@ -363,15 +367,11 @@ def expand_block(
             name = naming.join(prefix, merge.name) if merge.name else naming.out_name(prefix, op.suffix({}), not after)
         else:
             name = naming.nested_merge_name(prefix, op.suffix({}), next(nested))
-        try:
-            shapes.infer(config, [builder.by_name[side].output_shape for side in sides])
-        except shapes.ShapeError as error:
-            described = ", ".join(
-                f"{_input_text(item)} {shapes.fmt(builder.by_name[side].output_shape)}"
-                for item, side in zip(merge_inputs(merge), sides, strict=True)
-            )
-            raise ArchError(f"{merge.op} of {described}: {error}", merge.span, error.hint) from None
-        return builder.add(name, config, tuple(sides), origin("out"), merge.span)
+        described = ", ".join(
+            f"{_input_text(item)} {shapes.fmt(builder.by_name[side].output_shape)}"
+            for item, side in zip(merge_inputs(merge), sides, strict=True)
+        )
+        return builder.add(name, config, tuple(sides), origin("out"), merge.span, f"{merge.op} of {described}")
 
     tensor = merged(block.merge, True)
     for position, call in enumerate(after):
@@ -617,6 +617,7 @@ def expand(
     )
     source = builder.units(net.stem, env, defaults, source, nw.Origin.model_construct(section="stem"))
     stages = []
+    orders: dict[int, list[ir.Path]] = {}  # each definition checked once, by its object
     for stage, calls in plan:
         instances = []
         for call, block, args, count in calls:
@@ -625,7 +626,9 @@ def expand(
                 start = len(builder.layers)
                 source_before = source
                 try:
-                    expand_block(builder, block, args, defaults, source, prefix, stage.label)
+                    if id(block) not in orders:
+                        orders[id(block)] = check_block(block)
+                    expand_block(builder, block, args, defaults, source, prefix, stage.label, orders[id(block)])
                 except ArchError as error:
                     if error.span.file == PRELUDE_FILE and call.span.line:
                         # the prelude is not the user's to change: their call is the place to look

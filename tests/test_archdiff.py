@@ -46,7 +46,7 @@ def test_resnet50_to_101_is_conv4_going_from_6_to_23_blocks(keras_50_to_101: Arc
     assert (stage.label, stage.status, stage.blocks.old, stage.blocks.new) == ("conv4", "changed", 6, 23)
     (run,) = stage.runs
     assert (run.status, run.first, run.last, run.count) == ("added", "conv4_block7", "conv4_block23", 17)
-    assert run.new == "bottleneck_v1(filters=256, kernel=3)"
+    assert run.new == "bottleneck_v1(filters=256, kernel=3, stride=1)"
     assert stage.output_shape_old == stage.output_shape_new == (14, 14, 1024)
 
 
@@ -120,19 +120,23 @@ def test_runs_never_span_an_unchanged_block(tmp_path: Path) -> None:
 
 
 def test_changed_block_definitions_are_shown_as_a_diff(tmp_path: Path) -> None:
-    block = (REPO / "resnet_dsl/prelude.arch").read_text().split("block bottleneck_v1(filters, kernel = 3) {")[1]
-    block = "block bottleneck_v1(filters, kernel = 3) {" + block.split("\n}\n")[0] + "\n}\n"
+    header = "block bottleneck_v1(filters, kernel = 3, stride = 1) {"
+    block = (REPO / "resnet_dsl/prelude.arch").read_text().split(header)[1]
+    block = header + block.split("\n}\n")[0] + "\n}\n"
     own = block.replace("conv(filters, kernel, padding=same)", "conv(filters, kernel, padding=same, use_bias=false)")
     spec = (REPO / RESNET50).read_text() + "\n" + own
     path = tmp_path / "own_block.arch"
     path.write_text(spec)
     result = diff(load(REPO / RESNET50), load(path))
-    (definition,) = result.definitions
-    assert (definition.name, definition.status) == ("bottleneck_v1", "changed")
+    definitions = {d.name: d for d in result.definitions}
+    # bottleneck_v1_projection derives from bottleneck_v1, so the spec's own definition changes it too
+    assert set(definitions) == {"bottleneck_v1", "bottleneck_v1_projection"}
+    definition = definitions["bottleneck_v1"]
+    assert definition.status == "changed"
     assert "-    conv(filters, kernel, padding=same) -> bn -> relu" in definition.lines
     assert "+    conv(filters, kernel, padding=same, use_bias=false) -> bn -> relu" in definition.lines
-    # The consequence: the 3x3 convolution of each identity block (2 + 3 + 5 + 2) loses its bias.
-    assert result.total.params.difference == -(64 * 2 + 128 * 3 + 256 * 5 + 512 * 2)
+    # The consequence: the 3x3 convolution of every block (3 + 4 + 6 + 3) loses its bias.
+    assert result.total.params.difference == -(64 * 3 + 128 * 4 + 256 * 6 + 512 * 3)
     assert {stage.label for stage in result.stages} == {"conv2", "conv3", "conv4", "conv5"}
     assert all(not s.runs and s.layers_changed for s in result.stages), "same arguments, other layers"
 
@@ -170,14 +174,16 @@ def test_a_layer_input_from_another_stage_is_not_a_change_of_that_stage(keras_50
 def test_renderings(keras_50_to_101: ArchDiff) -> None:
     text = render_text(keras_50_to_101)
     assert "conv4: 6 -> 23 blocks (+17)" in text
-    assert "+ conv4_block7..conv4_block23 (17 blocks): bottleneck_v1(filters=256, kernel=3)" in text
+    assert "+ conv4_block7..conv4_block23 (17 blocks): bottleneck_v1(filters=256, kernel=3, stride=1)" in text
     assert "Parameters: 25,636,712 -> 44,707,176 (+19,070,464, +74.39%)" in text
     markdown = render_markdown(keras_50_to_101)
     assert markdown.startswith("### Architecture: ResNet50 → ResNet101\n")
     assert "| section | params old | params new | change | % | MACs old | MACs new | change | % |" in markdown
     assert "| conv4 | 7,129,088 | 26,199,552 | +19,070,464 | +267.50% |" in markdown
     assert "| **total** | **25,636,712** | **44,707,176** | **+19,070,464** | **+74.39%** |" in markdown
-    assert "  - added conv4_block7..conv4_block23 (17 blocks): bottleneck_v1(filters=256, kernel=3)" in markdown
+    assert (
+        "  - added conv4_block7..conv4_block23 (17 blocks): bottleneck_v1(filters=256, kernel=3, stride=1)" in markdown
+    )
 
 
 def test_json_has_stable_keys_and_the_figures(keras_50_to_101: ArchDiff) -> None:
@@ -192,7 +198,7 @@ def test_json_has_stable_keys_and_the_figures(keras_50_to_101: ArchDiff) -> None
 def test_describe_is_line_oriented_and_names_no_file() -> None:
     text = describe(load(REPO / RESNET101))
     assert "stage conv4: 23 blocks -> 14x14x1024 (params 26,199,552, MACs 5,099,487,232)" in text
-    assert "  conv4_block23: bottleneck_v1(filters=256, kernel=3) -> 14x14x1024" in text
+    assert "  conv4_block23: bottleneck_v1(filters=256, kernel=3, stride=1) -> 14x14x1024" in text
     assert "params 44,707,176 (trainable 44,601,832, non-trainable 105,344)" in text
     assert "keras" not in text and ".arch" not in text
     elsewhere = loads_program((REPO / RESNET101).read_text(), "elsewhere.arch", base=REPO / "specs/keras")
@@ -318,7 +324,7 @@ def test_git_diff_shows_architectural_changes(repo: Path) -> None:
     assert result.returncode == 0, result.stderr
     assert "-stage conv4: 6 blocks -> 14x14x1024 (params 7,129,088, MACs 1,387,266,048)" in result.stdout
     assert "+stage conv4: 8 blocks -> 14x14x1024 (params 9,372,672, MACs 1,823,997,952)" in result.stdout
-    assert "+  conv4_block8: bottleneck_v1(filters=256, kernel=3) -> 14x14x1024" in result.stdout
+    assert "+  conv4_block8: bottleneck_v1(filters=256, kernel=3, stride=1) -> 14x14x1024" in result.stdout
     assert "-params 25,636,712" in result.stdout
 
 
@@ -350,7 +356,7 @@ def test_git_difftool_runs_resnet_dsl_diff(repo: Path) -> None:
     result = _git(repo, "difftool", "-y", "-t", "arch")
     assert result.returncode == 0, result.stderr
     assert "conv4: 23 -> 24 blocks (+1)" in result.stdout, "the old copy's import was found beside the new file"
-    assert "+ conv4_block24: bottleneck_v1(filters=256, kernel=3)" in result.stdout
+    assert "+ conv4_block24: bottleneck_v1(filters=256, kernel=3, stride=1)" in result.stdout
 
 
 # ------------------------------------------------------------ start-up --

@@ -226,7 +226,7 @@ def test_reads_like_the_seed_notebook(generated: dict[str, str]) -> None:
 def test_network_defaults_are_baked_in_where_a_call_sets_nothing(generated: dict[str, str]) -> None:
     source = generated["specs/resnet18.arch"]
     assert 'x = layers.BatchNormalization(epsilon=1e-05, momentum=0.9, name=f"{name}_1_bn")(x)' in source
-    assert source.count("use_bias=False") == 6  # 2 convolutions in basic, 3 in basic_projection, the stem's
+    assert source.count("use_bias=False") == 7  # 3 convolutions in basic and in basic_projection, the stem's
     assert 'layers.Conv2D(64, 7, strides=2, use_bias=False, name="conv1_conv")' in source
 
 

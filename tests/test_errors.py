@@ -338,7 +338,7 @@ def test_errors_inside_a_prelude_block_point_at_the_users_call() -> None:
     with pytest.raises(ArchError) as caught:
         resnet_dsl.loads(NET.format(stage='stage s1: basic(filters="64")'), path="t.arch")
     prelude = PRELUDE.read_text().splitlines()
-    start = prelude.index("block basic(filters) {")
+    start = prelude.index("block basic(filters, stride = 1) {")
     line = next(n for n in range(start, len(prelude)) if "conv(filters, 3" in prelude[n]) + 1
     column = prelude[line - 1].index("filters") + 1
     assert caught.value.render() == "\n".join(

@@ -268,7 +268,7 @@ def test_strings_are_reescaped_as_literals_the_grammar_reads(value: str) -> None
 # Tokens of the language, comments left out: what random layout may separate, never split.
 TOKEN = re.compile(
     r'"(?:[^"\\\n]|\\.)*"|#[^\n]*|[0-9]+(?:x[0-9]+)+|[0-9]+\.[0-9]*(?:[eE][-+]?[0-9]+)?|[0-9]+[eE][-+]?[0-9]+'
-    r"|[0-9]+|[A-Za-z_][A-Za-z0-9_]*|->|//|\S"
+    r"|[0-9]+|[A-Za-z_][A-Za-z0-9_]*|->|//|==|!=|<=|>=|\S"
 )
 SEPARATORS = [" ", "  ", "\t", "\n", "\n\n\n", "\n    ", " # c\n", "\n# c\n", "\n\n# c\n\n"]
 

@@ -74,8 +74,9 @@ def test_collapsed_shows_each_block_as_a_note_with_its_residual(resnet50: Networ
     notes = [line for line in dot.splitlines() if 'shape="note"' in line]
     assert [line.split()[0] for line in notes] == ['"block:bottleneck_v1_projection"', '"block:bottleneck_v1"']
     projection, identity = notes
-    assert "shortcut: conv(4 * filters, 1, stride=stride) -> bn\\l" in projection
-    assert "shortcut: identity\\l" in identity
+    # One definition: the shortcut projects where the shape changes, in both.
+    assert "shortcut if project: conv(4 * filters, 1, stride=stride) -> bn\\l" in projection
+    assert "project = stride != 1 or in_channels != 4 * filters\\l" in identity
     assert "out = add(shortcut, main) -> relu\\l" in identity
 
 

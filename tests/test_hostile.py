@@ -210,7 +210,7 @@ def test_derivations_are_checked_in_linear_time(workdir: Path, capsys: pytest.Ca
 
 
 def test_check_stops_when_a_file_expands_too_many_layers(workdir: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    big = "network N0(input = 8x8x4) {\n  stage s: basic(4) * 1000\n}\n"
+    big = "network N0(input = 8x8x4) {\n  stage s: basic(4) * 900\n}\n"
     copies = "".join(f"network N{i} = N0()\n" for i in range(1, 50))
     (workdir / "t.arch").write_text(big + copies)
     assert main(["check", "t.arch"]) == 1

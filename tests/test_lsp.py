@@ -268,7 +268,7 @@ def test_hover_on_a_block_call_shows_its_blocks_and_the_definition(session: Sess
     names = {name for block in network.stages[2].blocks[1:] for name in block.layers}
     params = sum(layer.params.total for layer in network.layers if layer.name in names)
     assert f"params {params:,}" in found
-    assert "block bottleneck(filters)" in found
+    assert "block bottleneck(filters, stride = 1, groups = 1, base_width = 64)" in found
     assert "the stride sits on the 3x3 convolution" in found  # its doc comment, from the prelude
 
 
@@ -308,7 +308,7 @@ def test_go_to_definition(session: Session, workspace: Path):
     found = session.definition(uri101, *_position(spec, "bottleneck_projection(128)"))
     assert Path(found.uri.removeprefix("file://")).resolve() == PRELUDE.resolve()
     line = PRELUDE.read_text(encoding="utf-8").splitlines()[found.range.start.line]
-    assert line.startswith("block bottleneck_projection(")
+    assert line.startswith("block bottleneck_projection = bottleneck(")
     # an imported file, and the base of a derived network
     main_uri, _ = session.open(workspace / "main.arch")
     found = session.definition(main_uri, *_position(MAIN, "lib.arch"))

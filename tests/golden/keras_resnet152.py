@@ -10,8 +10,7 @@ from keras import layers
 
 
 def bottleneck_v1_projection(x, filters, kernel=3, stride=2, *, name):
-    """keras.applications ResNet v1's first block of a stage: bottleneck_v1 with a strided
-    1x1 projection on the shortcut (stride 1 in conv2).
+    """keras.applications ResNet v1's first block of a stage (stride 1 in conv2).
 
     Args:
         x: the input tensor.
@@ -22,6 +21,8 @@ def bottleneck_v1_projection(x, filters, kernel=3, stride=2, *, name):
             default).
         name: the prefix of the layer names, e.g. "conv2_block1".
     """
+    in_channels = x.shape[-1]
+    project = stride != 1 or in_channels != 4 * filters
     shortcut = x
     # main
     x = layers.Conv2D(filters, 1, strides=stride, name=f"{name}_1_conv")(x)
@@ -33,37 +34,43 @@ def bottleneck_v1_projection(x, filters, kernel=3, stride=2, *, name):
     x = layers.Conv2D(4 * filters, 1, name=f"{name}_3_conv")(x)
     x = layers.BatchNormalization(axis=3, epsilon=1.001e-05, name=f"{name}_3_bn")(x)
     # shortcut
-    shortcut = layers.Conv2D(
-        4 * filters,
-        1,
-        strides=stride,
-        name=f"{name}_0_conv",
-    )(shortcut)
-    shortcut = layers.BatchNormalization(
-        axis=3,
-        epsilon=1.001e-05,
-        name=f"{name}_0_bn",
-    )(shortcut)
+    if project:
+        shortcut = layers.Conv2D(
+            4 * filters,
+            1,
+            strides=stride,
+            name=f"{name}_0_conv",
+        )(shortcut)
+        shortcut = layers.BatchNormalization(
+            axis=3,
+            epsilon=1.001e-05,
+            name=f"{name}_0_bn",
+        )(shortcut)
     # out
     x = layers.Add(name=f"{name}_add")([shortcut, x])
     x = layers.Activation("relu", name=f"{name}_out")(x)
     return x
 
 
-def bottleneck_v1(x, filters, kernel=3, *, name):
+def bottleneck_v1(x, filters, kernel=3, stride=1, *, name):
     """keras.applications ResNet v1 (`block1`): the stride on the first 1x1 convolution,
-    four times `filters` out, the shortcut added first.
+    four times `filters` out, the shortcut added first; a strided 1x1 projection on the
+    shortcut where the shape changes (keras's `conv_shortcut`).
 
     Args:
         x: the input tensor.
         filters: the bottleneck width; the block outputs 4 x filters channels
             (required).
         kernel: the middle convolution's kernel size (3 by default).
+        stride: the stride of the first 1x1 convolution and of the projection (1 by
+            default).
         name: the prefix of the layer names, e.g. "conv2_block2".
     """
+    in_channels = x.shape[-1]
+    project = stride != 1 or in_channels != 4 * filters
     shortcut = x
     # main
-    x = layers.Conv2D(filters, 1, name=f"{name}_1_conv")(x)
+    x = layers.Conv2D(filters, 1, strides=stride, name=f"{name}_1_conv")(x)
     x = layers.BatchNormalization(axis=3, epsilon=1.001e-05, name=f"{name}_1_bn")(x)
     x = layers.Activation("relu", name=f"{name}_1_relu")(x)
     x = layers.Conv2D(filters, kernel, padding="same", name=f"{name}_2_conv")(x)
@@ -71,6 +78,19 @@ def bottleneck_v1(x, filters, kernel=3, *, name):
     x = layers.Activation("relu", name=f"{name}_2_relu")(x)
     x = layers.Conv2D(4 * filters, 1, name=f"{name}_3_conv")(x)
     x = layers.BatchNormalization(axis=3, epsilon=1.001e-05, name=f"{name}_3_bn")(x)
+    # shortcut
+    if project:
+        shortcut = layers.Conv2D(
+            4 * filters,
+            1,
+            strides=stride,
+            name=f"{name}_0_conv",
+        )(shortcut)
+        shortcut = layers.BatchNormalization(
+            axis=3,
+            epsilon=1.001e-05,
+            name=f"{name}_0_bn",
+        )(shortcut)
     # out
     x = layers.Add(name=f"{name}_add")([shortcut, x])
     x = layers.Activation("relu", name=f"{name}_out")(x)

@@ -9,27 +9,33 @@ import keras
 from keras import layers
 
 
-def bottleneck_projection(x, filters, stride=2, *, name):
-    """torchvision's Bottleneck with a downsample: a strided 1x1 projection on the
-    shortcut.
+def bottleneck_projection(x, filters, stride=2, groups=1, base_width=64, *, name):
+    """torchvision's Bottleneck with a downsample, stride 2.
 
     Args:
         x: the input tensor.
-        filters: the bottleneck width; the block outputs 4 x filters channels
-            (required).
+        filters: the block outputs 4 x filters channels (required).
         stride: the stride of the 3x3 convolution and of the projection (2 by default).
+        groups: the groups of the 3x3 convolution (1 by default).
+        base_width: the width per group, for 64 filters (64 by default).
         name: the prefix of the layer names, e.g. "conv2_block1".
     """
+    in_channels = x.shape[-1]
+    width = filters * base_width // 64 * groups
+    project = stride != 1 or in_channels != 4 * filters
     shortcut = x
     # main
-    x = layers.Conv2D(filters, 1, use_bias=False, name=f"{name}_1_conv")(x)
+    x = layers.Conv2D(width, 1, use_bias=False, name=f"{name}_1_conv")(x)
     x = layers.BatchNormalization(epsilon=1e-05, momentum=0.9, name=f"{name}_1_bn")(x)
     x = layers.Activation("relu", name=f"{name}_1_relu")(x)
-    x = layers.ZeroPadding2D(1, name=f"{name}_2_pad")(x)
+    if project:
+        x = layers.ZeroPadding2D(1, name=f"{name}_2_pad")(x)
     x = layers.Conv2D(
-        filters,
+        width,
         3,
         strides=stride,
+        padding="valid" if project else "same",
+        groups=groups,
         use_bias=False,
         name=f"{name}_2_conv",
     )(x)
@@ -38,42 +44,55 @@ def bottleneck_projection(x, filters, stride=2, *, name):
     x = layers.Conv2D(4 * filters, 1, use_bias=False, name=f"{name}_3_conv")(x)
     x = layers.BatchNormalization(epsilon=1e-05, momentum=0.9, name=f"{name}_3_bn")(x)
     # shortcut
-    shortcut = layers.Conv2D(
-        4 * filters,
-        1,
-        strides=stride,
-        use_bias=False,
-        name=f"{name}_0_conv",
-    )(shortcut)
-    shortcut = layers.BatchNormalization(
-        epsilon=1e-05,
-        momentum=0.9,
-        name=f"{name}_0_bn",
-    )(shortcut)
+    if project:
+        shortcut = layers.Conv2D(
+            4 * filters,
+            1,
+            strides=stride,
+            use_bias=False,
+            name=f"{name}_0_conv",
+        )(shortcut)
+        shortcut = layers.BatchNormalization(
+            epsilon=1e-05,
+            momentum=0.9,
+            name=f"{name}_0_bn",
+        )(shortcut)
     # out
     x = layers.Add(name=f"{name}_add")([x, shortcut])
     x = layers.Activation("relu", name=f"{name}_out")(x)
     return x
 
 
-def bottleneck(x, filters, *, name):
-    """torchvision's Bottleneck, \"ResNet v1.5\": the stride sits on the 3x3 convolution.
+def bottleneck(x, filters, stride=1, groups=1, base_width=64, *, name):
+    """torchvision's Bottleneck, \"ResNet v1.5\": the stride sits on the 3x3 convolution,
+    whose width is int(filters * base_width / 64) * groups (ResNeXt: 32 groups,
+    base_width 4 or 8; Wide ResNet: base_width 128); a projection on the shortcut where
+    the shape changes.
 
     Args:
         x: the input tensor.
-        filters: the bottleneck width; the block outputs 4 x filters channels
-            (required).
+        filters: the block outputs 4 x filters channels (required).
+        stride: the stride of the 3x3 convolution and of the projection (1 by default).
+        groups: the groups of the 3x3 convolution (1 by default).
+        base_width: the width per group, for 64 filters (64 by default).
         name: the prefix of the layer names, e.g. "conv2_block2".
     """
+    in_channels = x.shape[-1]
+    width = filters * base_width // 64 * groups
+    project = stride != 1 or in_channels != 4 * filters
     shortcut = x
     # main
-    x = layers.Conv2D(filters, 1, use_bias=False, name=f"{name}_1_conv")(x)
+    x = layers.Conv2D(width, 1, use_bias=False, name=f"{name}_1_conv")(x)
     x = layers.BatchNormalization(epsilon=1e-05, momentum=0.9, name=f"{name}_1_bn")(x)
     x = layers.Activation("relu", name=f"{name}_1_relu")(x)
+    if project:
+        x = layers.ZeroPadding2D(1, name=f"{name}_2_pad")(x)
     x = layers.Conv2D(
-        filters,
+        width,
         3,
-        padding="same",
+        strides=stride,
+        padding="valid" if project else "same",
+        groups=groups,
         use_bias=False,
         name=f"{name}_2_conv",
     )(x)
@@ -81,6 +100,20 @@ def bottleneck(x, filters, *, name):
     x = layers.Activation("relu", name=f"{name}_2_relu")(x)
     x = layers.Conv2D(4 * filters, 1, use_bias=False, name=f"{name}_3_conv")(x)
     x = layers.BatchNormalization(epsilon=1e-05, momentum=0.9, name=f"{name}_3_bn")(x)
+    # shortcut
+    if project:
+        shortcut = layers.Conv2D(
+            4 * filters,
+            1,
+            strides=stride,
+            use_bias=False,
+            name=f"{name}_0_conv",
+        )(shortcut)
+        shortcut = layers.BatchNormalization(
+            epsilon=1e-05,
+            momentum=0.9,
+            name=f"{name}_0_bn",
+        )(shortcut)
     # out
     x = layers.Add(name=f"{name}_add")([x, shortcut])
     x = layers.Activation("relu", name=f"{name}_out")(x)

@@ -9,58 +9,29 @@ import keras
 from keras import layers
 
 
-def basic(x, filters, *, name):
+def basic(x, filters, stride=1, *, name):
     """torchvision's BasicBlock (ResNet-18/34): two 3x3 convolutions, the stride on the
-    first.
+    first; a strided 1x1 projection on the shortcut where the shape changes
+    (torchvision's `downsample`).
 
     Args:
         x: the input tensor.
         filters: the output channels of both convolutions (required).
+        stride: the stride of the first 3x3 convolution and of the projection (1 by
+            default).
         name: the prefix of the layer names, e.g. "conv2_block1".
     """
+    in_channels = x.shape[-1]
+    project = stride != 1 or in_channels != filters
     shortcut = x
     # main
-    x = layers.Conv2D(
-        filters,
-        3,
-        padding="same",
-        use_bias=False,
-        name=f"{name}_1_conv",
-    )(x)
-    x = layers.BatchNormalization(epsilon=1e-05, momentum=0.9, name=f"{name}_1_bn")(x)
-    x = layers.Activation("relu", name=f"{name}_1_relu")(x)
-    x = layers.Conv2D(
-        filters,
-        3,
-        padding="same",
-        use_bias=False,
-        name=f"{name}_2_conv",
-    )(x)
-    x = layers.BatchNormalization(epsilon=1e-05, momentum=0.9, name=f"{name}_2_bn")(x)
-    # out
-    x = layers.Add(name=f"{name}_add")([x, shortcut])
-    x = layers.Activation("relu", name=f"{name}_out")(x)
-    return x
-
-
-def basic_projection(x, filters, stride=2, *, name):
-    """torchvision's BasicBlock with a downsample: a strided 1x1 projection on the
-    shortcut.
-
-    Args:
-        x: the input tensor.
-        filters: the output channels of both convolutions (required).
-        stride: the stride of the first 3x3 convolution and of the projection (2 by
-            default).
-        name: the prefix of the layer names, e.g. "conv3_block1".
-    """
-    shortcut = x
-    # main
-    x = layers.ZeroPadding2D(1, name=f"{name}_1_pad")(x)
+    if project:
+        x = layers.ZeroPadding2D(1, name=f"{name}_1_pad")(x)
     x = layers.Conv2D(
         filters,
         3,
         strides=stride,
+        padding="valid" if project else "same",
         use_bias=False,
         name=f"{name}_1_conv",
     )(x)
@@ -75,18 +46,73 @@ def basic_projection(x, filters, stride=2, *, name):
     )(x)
     x = layers.BatchNormalization(epsilon=1e-05, momentum=0.9, name=f"{name}_2_bn")(x)
     # shortcut
-    shortcut = layers.Conv2D(
+    if project:
+        shortcut = layers.Conv2D(
+            filters,
+            1,
+            strides=stride,
+            use_bias=False,
+            name=f"{name}_0_conv",
+        )(shortcut)
+        shortcut = layers.BatchNormalization(
+            epsilon=1e-05,
+            momentum=0.9,
+            name=f"{name}_0_bn",
+        )(shortcut)
+    # out
+    x = layers.Add(name=f"{name}_add")([x, shortcut])
+    x = layers.Activation("relu", name=f"{name}_out")(x)
+    return x
+
+
+def basic_projection(x, filters, stride=2, *, name):
+    """torchvision's BasicBlock with a downsample, stride 2.
+
+    Args:
+        x: the input tensor.
+        filters: the output channels of both convolutions (required).
+        stride: the stride of the first 3x3 convolution and of the projection (2 by
+            default).
+        name: the prefix of the layer names, e.g. "conv3_block1".
+    """
+    in_channels = x.shape[-1]
+    project = stride != 1 or in_channels != filters
+    shortcut = x
+    # main
+    if project:
+        x = layers.ZeroPadding2D(1, name=f"{name}_1_pad")(x)
+    x = layers.Conv2D(
         filters,
-        1,
+        3,
         strides=stride,
+        padding="valid" if project else "same",
         use_bias=False,
-        name=f"{name}_0_conv",
-    )(shortcut)
-    shortcut = layers.BatchNormalization(
-        epsilon=1e-05,
-        momentum=0.9,
-        name=f"{name}_0_bn",
-    )(shortcut)
+        name=f"{name}_1_conv",
+    )(x)
+    x = layers.BatchNormalization(epsilon=1e-05, momentum=0.9, name=f"{name}_1_bn")(x)
+    x = layers.Activation("relu", name=f"{name}_1_relu")(x)
+    x = layers.Conv2D(
+        filters,
+        3,
+        padding="same",
+        use_bias=False,
+        name=f"{name}_2_conv",
+    )(x)
+    x = layers.BatchNormalization(epsilon=1e-05, momentum=0.9, name=f"{name}_2_bn")(x)
+    # shortcut
+    if project:
+        shortcut = layers.Conv2D(
+            filters,
+            1,
+            strides=stride,
+            use_bias=False,
+            name=f"{name}_0_conv",
+        )(shortcut)
+        shortcut = layers.BatchNormalization(
+            epsilon=1e-05,
+            momentum=0.9,
+            name=f"{name}_0_bn",
+        )(shortcut)
     # out
     x = layers.Add(name=f"{name}_add")([x, shortcut])
     x = layers.Activation("relu", name=f"{name}_out")(x)

@@ -1,0 +1,175 @@
+"""Block defaults from the network, derived blocks, and derived networks that edit their
+parent's stem, head, defaults or stages; `fmt` and `diff` on each."""
+
+from __future__ import annotations
+
+import pytest
+
+import resnet_dsl
+from resnet_dsl.archdiff import diff
+from resnet_dsl.diffreport import render_text
+from resnet_dsl.errors import ArchError
+from resnet_dsl.formatter import format_source
+from resnet_dsl.loader import loads_program, parse_module
+
+BASE = """
+block unit(filters, stride = 1, groups = 1, width = 8) {
+  main {
+    conv(width * groups, 3, stride=stride, padding=same, groups=groups) -> bn -> relu
+    conv(filters, 1) -> bn
+  }
+  shortcut if stride != 1 or in_channels != filters {
+    conv(filters, 1, stride=stride) -> bn
+  }
+  out = add(main, shortcut) -> relu
+}
+
+block down = unit(stride=2)
+
+network Base(input = 16x16x3, classes = 4) {
+  defaults {
+    conv(use_bias=false)
+  }
+  stem {
+    c1: conv(16, 3, padding=same) -> bn -> relu
+  }
+  stage s2: unit(16) * 2
+  stage s3: down(32), unit(32)
+  head {
+    global_avgpool -> dense(classes) as "fc"
+  }
+}
+"""
+
+
+def load(extra: str = "", name: str | None = None, **overrides: object) -> resnet_dsl.Network:
+    return loads_program(BASE + extra, "t.arch").expand(name, overrides or None)
+
+
+def conv(network: resnet_dsl.Network, name: str):
+    return network.layer(name).config
+
+
+def test_a_derived_block_is_its_base_with_other_defaults() -> None:
+    network = load()
+    assert network.stages[1].blocks[0].block == "down"
+    assert dict(network.stages[1].blocks[0].args)["stride"] == 2
+    assert conv(network, "s3_block1_1_conv").strides == (2, 2)
+    assert "s3_block1_0_conv" in [layer.name for layer in network.layers]
+    assert [b.name for b in network.blocks] == ["unit", "down"]
+
+
+def test_block_defaults_apply_to_every_call_and_to_blocks_derived_from_it() -> None:
+    network = load("network Grouped = Base() {\n  defaults {\n    unit(groups=4, width=2)\n  }\n}\n", "Grouped")
+    for name in ("s2_block1_1_conv", "s3_block1_1_conv"):  # unit, and down = unit(stride=2)
+        assert (conv(network, name).groups, conv(network, name).filters) == (4, 8)
+    assert conv(network, "s2_block1_1_conv").use_bias is False  # the parent's layer defaults still hold
+
+
+def test_a_call_and_a_derivation_win_over_block_defaults() -> None:
+    text = """
+network Wide = Base() {
+  defaults {
+    unit(width=4, stride=1)
+  }
+  stage s2: unit(16, width=2) * 2
+}
+"""
+    network = load(text, "Wide")
+    assert conv(network, "s2_block1_1_conv").filters == 2  # the call's own argument
+    assert conv(network, "s3_block2_1_conv").filters == 4  # the network's block default
+    assert conv(network, "s3_block1_1_conv").strides == (2, 2)  # down sets stride itself
+
+
+def test_an_editing_derivation_replaces_the_head_and_diff_shows_just_that() -> None:
+    text = """
+network Drop = Base(classes = 10) {
+  head {
+    global_avgpool -> dropout(0.5) -> dense(classes) as "fc"
+  }
+}
+"""
+    parent, child = load(), load(text, "Drop")
+    assert [layer.name for layer in child.section("head")] == ["avg_pool", "dropout", "fc"]
+    assert child.layers[: len(parent.layers) - 2] == parent.layers[: len(parent.layers) - 2]
+    change = diff(parent, child)
+    assert [c.name for c in change.head if c.status == "added"] == ["dropout"]
+    assert [c.name for c in change.head if c.status == "changed"] == ["fc"]
+    assert change.stages == () and change.stem == ()
+    report = render_text(change)
+    assert "dropout" in report
+
+
+def test_an_editing_derivation_replaces_a_stage_and_the_stem() -> None:
+    text = """
+network Edited = Base() {
+  stem {
+    c1: conv(8, 3, padding=same) -> relu
+  }
+  stage s3: down(64)
+}
+"""
+    network = load(text, "Edited")
+    assert [layer.name for layer in network.section("stem")] == ["c1_conv", "c1_relu"]
+    assert [b.name for b in network.stages[1].blocks] == ["s3_block1"]
+    assert network.output_shape == (4,)
+
+
+def test_derivations_chain_and_the_outermost_edit_wins() -> None:
+    text = """
+network A = Base() {
+  head {
+    global_maxpool -> dense(classes) as "fc"
+  }
+}
+
+network B = A(classes = 2) {
+  stage s2: unit(16)
+}
+"""
+    network = load(text, "B")
+    assert network.section("head")[0].kind == "global_maxpool"
+    assert len(network.stages[0].blocks) == 1
+    assert network.output_shape == (2,)
+
+
+@pytest.mark.parametrize(
+    ("extra", "message", "hint"),
+    [
+        ("network X = Base() {\n  stage s9: unit(8)\n}\n", "has no stage 's9' to replace", "s2, s3"),
+        ("network X = Base() {\n  defaults {\n    unit(grups=2)\n  }\n}\n", "has no parameter 'grups'", "groups"),
+        ("network X = Base() {\n  defaults {\n    unti(groups=2)\n  }\n}\n", "unknown layer or block 'unti'", "unit"),
+        ("network X = Base() {\n  defaults {\n    unit(2)\n  }\n}\n", "named options only", None),
+        ("block loop = loop(stride=1)\nnetwork X = Base() {\n  stage s2: loop(8)\n}\n", "derives from itself", None),
+        ("block d2 = nothing(stride=1)\nnetwork X = Base() {\n  stage s2: d2(8)\n}\n", "unknown block 'nothing'", None),
+        ("block d3 = unit(strid=1)\nnetwork X = Base() {\n  stage s2: d3(8)\n}\n", "no parameter 'strid'", "stride"),
+    ],
+)
+def test_located_errors(extra: str, message: str, hint: str | None) -> None:
+    with pytest.raises(ArchError) as caught:
+        load(extra, "X")
+    assert message in caught.value.message
+    assert caught.value.span.line > BASE.count("\n")  # in the added text
+    if hint is not None:
+        assert caught.value.hint is not None and hint in caught.value.hint
+
+
+def test_fmt_lays_out_derived_blocks_and_editing_derivations() -> None:
+    text = (
+        "block  down=unit( stride = 2 )\n"
+        "network Drop=Base(classes=10){head{global_avgpool->dropout(0.5)->dense(classes)}"
+        "defaults{unit(groups=2)}}\n"
+    )
+    expected = (
+        "block down = unit(stride=2)\n\n"
+        "network Drop = Base(classes = 10) {\n"
+        "  head {\n"
+        "    global_avgpool -> dropout(0.5) -> dense(classes)\n"
+        "  }\n"
+        "  defaults {\n"
+        "    unit(groups=2)\n"
+        "  }\n"
+        "}\n"
+    )
+    assert format_source(text) == expected
+    assert parse_module(expected) == parse_module(text)
