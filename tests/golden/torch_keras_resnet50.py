@@ -136,6 +136,7 @@ class BottleneckV1Projection(nn.Module):
 
     def __init__(self, in_channels, filters, kernel=3, stride=2) -> None:
         super().__init__()
+        project = stride != 1 or in_channels != 4 * filters
         # main
         self.conv1 = initialized(nn.Conv2d(in_channels, filters, 1, stride=stride))
         self.bn1 = nn.BatchNorm2d(filters, eps=1.001e-05, momentum=0.01)
@@ -178,12 +179,14 @@ class BottleneckV1(nn.Module):
         in_channels: the channels of the input.
         filters: required.
         kernel: 3 by default.
+        stride: 1 by default.
     """
 
-    def __init__(self, in_channels, filters, kernel=3) -> None:
+    def __init__(self, in_channels, filters, kernel=3, stride=1) -> None:
         super().__init__()
+        project = stride != 1 or in_channels != 4 * filters
         # main
-        self.conv1 = initialized(nn.Conv2d(in_channels, filters, 1))
+        self.conv1 = initialized(nn.Conv2d(in_channels, filters, 1, stride=stride))
         self.bn1 = nn.BatchNorm2d(filters, eps=1.001e-05, momentum=0.01)
         self.act1 = nn.ReLU()
         self.conv2 = initialized(Conv2dSame(filters, filters, kernel))

@@ -9,7 +9,29 @@ so state_dict keys follow torchvision's. It takes NCHW input.
 import math
 
 import torch
+import torch.nn.functional as F
 from torch import nn
+
+
+def same_pads(x: torch.Tensor, *window: tuple | int) -> list:
+    """F.pad's (left, right, top, bottom) for Keras's `padding="same"`, given the
+    window's kernel, stride and dilation."""
+    pairs = [v if isinstance(v, tuple) else (v, v) for v in window]
+    pads = []
+    sizes = x.shape[-1], x.shape[-2]
+    steps = zip(sizes, *(pair[::-1] for pair in pairs), strict=True)
+    for size, k, s, d in steps:
+        total = max((math.ceil(size / s) - 1) * s + (k - 1) * d + 1 - size, 0)
+        pads += [total // 2, total - total // 2]
+    return pads
+
+
+class Conv2dSame(nn.Conv2d):
+    """A convolution with Keras's `padding="same"` at any stride."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        pads = same_pads(x, self.kernel_size, self.stride, self.dilation)
+        return super().forward(F.pad(x, pads))
 
 
 def keras_init_(
@@ -95,20 +117,32 @@ class BottleneckProjection(nn.Module):
         in_channels: the channels of the input.
         filters: required.
         stride: 2 by default.
+        groups: 1 by default.
+        base_width: 64 by default.
     """
 
-    def __init__(self, in_channels, filters, stride=2) -> None:
+    def __init__(self, in_channels, filters, stride=2, groups=1, base_width=64) -> None:
         super().__init__()
+        width = filters * base_width // 64 * groups
+        project = stride != 1 or in_channels != 4 * filters
         # main
-        self.conv1 = initialized(nn.Conv2d(in_channels, filters, 1, bias=False))
-        self.bn1 = nn.BatchNorm2d(filters)
+        self.conv1 = initialized(nn.Conv2d(in_channels, width, 1, bias=False))
+        self.bn1 = nn.BatchNorm2d(width)
         self.act1 = nn.ReLU()
         self.conv2 = initialized(
-            nn.Conv2d(filters, filters, 3, stride=stride, padding=1, bias=False),
+            nn.Conv2d(
+                width,
+                width,
+                3,
+                stride=stride,
+                padding=1,
+                groups=groups,
+                bias=False,
+            ),
         )
-        self.bn2 = nn.BatchNorm2d(filters)
+        self.bn2 = nn.BatchNorm2d(width)
         self.act2 = nn.ReLU()
-        self.conv3 = initialized(nn.Conv2d(filters, 4 * filters, 1, bias=False))
+        self.conv3 = initialized(nn.Conv2d(width, 4 * filters, 1, bias=False))
         self.bn3 = nn.BatchNorm2d(4 * filters)
         # shortcut
         self.downsample = nn.Sequential(
@@ -144,20 +178,25 @@ class Bottleneck(nn.Module):
     Args:
         in_channels: the channels of the input.
         filters: required.
+        stride: 1 by default.
+        groups: 1 by default.
+        base_width: 64 by default.
     """
 
-    def __init__(self, in_channels, filters) -> None:
+    def __init__(self, in_channels, filters, stride=1, groups=1, base_width=64) -> None:
         super().__init__()
+        width = filters * base_width // 64 * groups
+        project = stride != 1 or in_channels != 4 * filters
         # main
-        self.conv1 = initialized(nn.Conv2d(in_channels, filters, 1, bias=False))
-        self.bn1 = nn.BatchNorm2d(filters)
+        self.conv1 = initialized(nn.Conv2d(in_channels, width, 1, bias=False))
+        self.bn1 = nn.BatchNorm2d(width)
         self.act1 = nn.ReLU()
         self.conv2 = initialized(
-            nn.Conv2d(filters, filters, 3, padding="same", bias=False),
+            Conv2dSame(width, width, 3, stride=stride, groups=groups, bias=False),
         )
-        self.bn2 = nn.BatchNorm2d(filters)
+        self.bn2 = nn.BatchNorm2d(width)
         self.act2 = nn.ReLU()
-        self.conv3 = initialized(nn.Conv2d(filters, 4 * filters, 1, bias=False))
+        self.conv3 = initialized(nn.Conv2d(width, 4 * filters, 1, bias=False))
         self.bn3 = nn.BatchNorm2d(4 * filters)
         # out
         self.act3 = nn.ReLU()
