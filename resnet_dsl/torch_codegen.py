@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import ast
 import itertools
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from functools import cache
@@ -425,8 +426,13 @@ class BlockClass:
             channels[node.name] = channels_after(node.layer, operands, written)
             sources[node.name] = LayerSource(node, before, written)
         params, doc, defaults = self.signature()
-        values = [f"{names[let.name]} = {expressions.source(let.value)}" for let in self.block.lets]
-        init = ["super().__init__()", *defaults, *values, *init_body(scope, sources, helpers)]
+        body = init_body(scope, sources, helpers)
+        values: list[str] = []
+        for let in reversed(self.block.lets):  # a value the class reads (a condition may not be)
+            ident = names[let.name]
+            if any(re.search(rf"\b{ident}\b", line) for line in (*values, *body)):
+                values.insert(0, f"{ident} = {expressions.source(let.value)}")
+        init = ["super().__init__()", *defaults, *values, *body]
         init_method = Method("__init__", ("self", "in_channels", *params), " -> None", (), tuple(init))
         forward = Method(
             "forward", ("self", "x: torch.Tensor"), " -> torch.Tensor", (), tuple(forward_body(scope, self.layers))

@@ -136,7 +136,6 @@ class BottleneckV1Projection(nn.Module):
 
     def __init__(self, in_channels, filters, kernel=3, stride=2) -> None:
         super().__init__()
-        project = stride != 1 or in_channels != 4 * filters
         # main
         self.conv1 = initialized(nn.Conv2d(in_channels, filters, 1, stride=stride))
         self.bn1 = nn.BatchNorm2d(filters, eps=1.001e-05, momentum=0.01)
@@ -184,7 +183,6 @@ class BottleneckV1(nn.Module):
 
     def __init__(self, in_channels, filters, kernel=3, stride=1) -> None:
         super().__init__()
-        project = stride != 1 or in_channels != 4 * filters
         # main
         self.conv1 = initialized(nn.Conv2d(in_channels, filters, 1, stride=stride))
         self.bn1 = nn.BatchNorm2d(filters, eps=1.001e-05, momentum=0.01)

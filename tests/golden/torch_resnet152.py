@@ -124,7 +124,6 @@ class BottleneckProjection(nn.Module):
     def __init__(self, in_channels, filters, stride=2, groups=1, base_width=64) -> None:
         super().__init__()
         width = filters * base_width // 64 * groups
-        project = stride != 1 or in_channels != 4 * filters
         # main
         self.conv1 = initialized(nn.Conv2d(in_channels, width, 1, bias=False))
         self.bn1 = nn.BatchNorm2d(width)
@@ -186,7 +185,6 @@ class Bottleneck(nn.Module):
     def __init__(self, in_channels, filters, stride=1, groups=1, base_width=64) -> None:
         super().__init__()
         width = filters * base_width // 64 * groups
-        project = stride != 1 or in_channels != 4 * filters
         # main
         self.conv1 = initialized(nn.Conv2d(in_channels, width, 1, bias=False))
         self.bn1 = nn.BatchNorm2d(width)

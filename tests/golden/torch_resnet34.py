@@ -121,7 +121,6 @@ class Basic(nn.Module):
 
     def __init__(self, in_channels, filters, stride=1) -> None:
         super().__init__()
-        project = stride != 1 or in_channels != filters
         # main
         self.conv1 = initialized(
             Conv2dSame(in_channels, filters, 3, stride=stride, bias=False),
@@ -159,7 +158,6 @@ class BasicProjection(nn.Module):
 
     def __init__(self, in_channels, filters, stride=2) -> None:
         super().__init__()
-        project = stride != 1 or in_channels != filters
         # main
         self.conv1 = initialized(
             nn.Conv2d(in_channels, filters, 3, stride=stride, padding=1, bias=False),
