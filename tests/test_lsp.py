@@ -490,3 +490,27 @@ def test_a_bug_in_the_checker_becomes_a_diagnostic_not_silence(monkeypatch: pyte
     (found,) = server.diagnostics(server.analyze("/tmp/x.arch", "network N(input = 8x8x3) { }\n"))
     assert found.message.startswith("internal error: KeyError: 'boom'")
     assert found.range.start.line == 0
+
+
+def test_every_position_of_every_shipped_spec_answers_without_error():
+    """Hover, definition and completion at each word of each shipped spec (the prelude and the
+    zoo included), and the outline and formatting of each: no exception, no diagnostic."""
+    import re
+
+    from resnet_dsl import lsp as server
+
+    files = sorted([*REPO.glob("specs/**/*.arch"), PRELUDE, *REPO.glob("tests/specs/**/*.arch")])
+    hovered = 0
+    for path in files:
+        text = path.read_text(encoding="utf-8")
+        analysis = server.analyze(str(path), text)
+        assert server.diagnostics(analysis) == [], path
+        assert server.symbols(analysis), path
+        assert server.formatting(analysis) == [], f"{path} is not formatted"
+        for number, line in enumerate(text.split("\n"), 1):
+            for word in re.finditer(r"\S+", line):
+                column = word.start() + 1
+                hovered += server.hover(analysis, number, column) is not None
+                server.definition(analysis, number, column)
+                server.completion(analysis, number, column)
+    assert hovered > 500  # layers, block calls, stages, block and network names

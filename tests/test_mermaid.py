@@ -11,6 +11,7 @@ import pytest
 
 from resnet_dsl.api import load
 from resnet_dsl.graph import is_shortcut
+from resnet_dsl.loader import load_program
 from resnet_dsl.mermaid import label, to_mermaid
 from tests.conftest import REPO, SHIPPED_SPECS
 
@@ -65,16 +66,21 @@ def validate(chart: str) -> dict[str, list]:
     return {"nodes": nodes, "subgraphs": subgraphs, "edges": edges, "classes": classes}
 
 
-@pytest.mark.parametrize("spec", SHIPPED_SPECS)
+ALL_SPECS = sorted({*SHIPPED_SPECS, *(p.relative_to(REPO).as_posix() for p in REPO.glob("specs/**/*.arch"))})
+
+
+@pytest.mark.parametrize("spec", ALL_SPECS)
 def test_every_shipped_spec_draws_a_valid_chart(spec: str):
-    network = load(REPO / spec)
-    chart = validate(to_mermaid(network))
-    stem_and_head = [layer for layer in network.layers if layer.origin.section != "stage"]
-    assert len(chart["nodes"]) == len(stem_and_head) + len(network.stages)
-    assert len(chart["classes"]["stage"]) == len(network.stages)
+    for network in load_program(REPO / spec).check():  # every network the file defines
+        chart = validate(to_mermaid(network))
+        stem_and_head = [layer for layer in network.layers if layer.origin.section != "stage"]
+        assert len(chart["nodes"]) == len(stem_and_head) + len(network.stages)
+        assert len(chart["classes"]["stage"]) == len(network.stages)
 
 
-@pytest.mark.parametrize("spec", ["specs/resnet50.arch", "specs/resnet18.arch", "tests/specs/resnet50v2.arch"])
+@pytest.mark.parametrize(
+    "spec", ["specs/resnet50.arch", "specs/resnet18.arch", "specs/seresnet50.arch", "specs/keras/resnet50v2.arch"]
+)
 def test_the_expanded_chart_draws_every_layer_and_dots_the_shortcuts(spec: str):
     network = load(REPO / spec)
     chart = validate(to_mermaid(network, expand=True))
