@@ -535,7 +535,11 @@ def init_body(
             continue
         members = [n for n in scope.nodes if n.module and n.module.rpartition(".")[0] == parent]
         if parent and containers.get(parent) == "sequential":
-            items = tuple(("", sources[n.name].constructor(helpers)) for n in members)
+            at = {int(n.module.rpartition(".")[2]): n for n in members if n.module}
+            items = tuple(  # a layer a condition leaves out keeps its place, as nn.Identity
+                ("", sources[at[i].name].constructor(helpers) if i in at else Call("nn.Identity"))
+                for i in range(max(at) + 1)
+            )
             lines += call_lines(f"self.{parent} = ", Call("nn.Sequential", items), "", 8)
             done.add(parent)
         elif parent:

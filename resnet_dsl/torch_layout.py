@@ -18,8 +18,10 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Literal
 
-from resnet_dsl import naming
+from resnet_dsl import ir, naming
 from resnet_dsl import network as nw
+from resnet_dsl.evaluate import condition
+from resnet_dsl.expand import block_env
 
 WEIGHTED = frozenset({"conv2d", "batchnorm", "dense", "depthwise_conv2d", "separable_conv2d", "groupnorm", "layernorm"})
 """Kinds with parameters or buffers: their attribute names are state_dict keys."""
@@ -132,10 +134,20 @@ def layout(network: nw.Network) -> Layout:
     stem_layers = network.section("stem")
     head_layers = network.section("head")
     stem = _scope(network.layers[0].name, stem_layers, layers, folded, taken)
+    definitions = {block.name: block for block in network.blocks}
     stages = []
     for position, stage in enumerate(network.stages, start=1):
-        members = [[layers[name] for name in instance.layers] for instance in stage.blocks]
-        blocks = tuple(_scope(block[0].inputs[0], block, layers, folded, set()) for block in members if block)
+        blocks = tuple(
+            _scope(
+                layers[instance.layers[0]].inputs[0],
+                [layers[name] for name in instance.layers],
+                layers,
+                folded,
+                set(),
+                _written_positions(definitions.get(instance.block), instance, layers, folded),
+            )
+            for instance in stage.blocks
+        )
         stages.append(Stage(naming.torch_stage(position), stage, blocks))
     head_input = head_layers[0].inputs[0] if head_layers else ""
     head = _scope(head_input, head_layers, layers, folded, taken)
@@ -161,12 +173,44 @@ def _folded_paddings(
     return folded
 
 
+def _written_positions(
+    block: ir.BlockDef | None,
+    instance: nw.BlockInstance,
+    layers: dict[str, nw.Layer],
+    folded: dict[str, tuple[int, int]],
+) -> dict[str, int]:
+    """Layer -> its index in its path's nn.Sequential: its place among the path's written layers,
+    so a layer a condition leaves out keeps its place (timm's nn.Identity where ResNet-D's
+    shortcut pools nothing); a zero padding folded into a convolution takes none."""
+    if block is None or not instance.layers:
+        return {}
+    padded = {layers[name].inputs[0] for name in folded}
+    env = block_env(block, dict(instance.args), layers[layers[instance.layers[0]].inputs[0]].output_shape[-1])
+    positions: dict[str, int] = {}
+    for path in block.paths:
+        if naming.TORCH_PATHS.get(path.name) is None:
+            continue
+        present = [layers[name] for name in instance.layers if layers[name].origin.path == path.name]
+        made = iter(present)
+        position = 0
+        for call in (call for unit in path.units for call in unit.layers):
+            if not present or (call.condition is not None and not condition(call.condition, env)):
+                position += call.op != "zeropad"
+                continue
+            layer = next(made)
+            if layer.name not in padded:
+                positions[layer.name] = position
+                position += 1
+    return positions
+
+
 def _scope(
     source: str,
     members: Iterable[nw.Layer],
     layers: dict[str, nw.Layer],
     folded: dict[str, tuple[int, int]],
     taken: set[str],
+    positions: dict[str, int] | None = None,
 ) -> Scope:
     """Name the layers of one module: containers first, then `as` names, then numbered bases."""
     members = list(members)
@@ -189,16 +233,16 @@ def _scope(
         if layer.kind in MERGES or kind == "sequential" or layer.origin.alias is None:
             continue
         modules[layer.name] = naming.torch_attribute(layer.origin.alias, own[group])
-    positions: dict[str, int] = {}
+    counted: dict[str, int] = {}
     for layer in kept:
         group, kind = groups[layer.name]
         if layer.kind in MERGES:
             continue
         if kind == "sequential":
             assert group is not None
-            index = positions.get(group, 0)
-            positions[group] = index + 1
-            modules[layer.name] = f"{renamed[group]}.{index}"
+            index = counted.get(group, 0)
+            counted[group] = index + 1
+            modules[layer.name] = f"{renamed[group]}.{(positions or {}).get(layer.name, index)}"
         elif layer.name not in modules:
             modules[layer.name] = naming.torch_numbered(naming.torch_base(layer.kind, layer.origin.path), own[group])
         if kind == "dict" and group is not None and not modules[layer.name].startswith(renamed[group] + "."):

@@ -189,4 +189,6 @@ def assert_torch_agrees(network: resnet_dsl.Network, reference: Any, static: dic
     assert list(generated.state_dict()) == list(model.state_dict())
     generated.load_state_dict(model.state_dict(), strict=True)
     with torch.no_grad():
-        assert torch.equal(generated(torch.from_numpy(images).permute(0, 3, 1, 2)), torch.from_numpy(actual))
+        torch.testing.assert_close(
+            generated(torch.from_numpy(images).permute(0, 3, 1, 2)), torch.from_numpy(actual), rtol=1e-5, atol=1e-6
+        )
