@@ -98,6 +98,12 @@ def small(spec: str) -> resnet_dsl.Network:
 ZOO = [
     pytest.param("specs/resnext50_32x4d.arch", None, "resnext50_32x4d", id="resnext50_32x4d", marks=pytest.mark.slow),
     pytest.param("specs/wide_resnet50_2.arch", None, "wide_resnet50_2", id="wide_resnet50_2", marks=pytest.mark.slow),
+    pytest.param(
+        "specs/resnext101_32x8d.arch", None, "resnext101_32x8d", id="resnext101_32x8d", marks=pytest.mark.slow
+    ),
+    pytest.param(
+        "specs/wide_resnet101_2.arch", None, "wide_resnet101_2", id="wide_resnet101_2", marks=pytest.mark.slow
+    ),
     pytest.param("specs/resnet50d.arch", None, "timm:resnet50d", id="timm-resnet50d", marks=pytest.mark.slow),
     pytest.param("specs/seresnet50.arch", None, "timm:seresnet50", id="timm-seresnet50", marks=pytest.mark.slow),
 ]
