@@ -204,17 +204,22 @@ def _collapsed(network: Network) -> list[str]:
 
 
 def _edges_between(network: Network, node_of: dict[str, str]) -> list[str]:
-    """Every edge between two different nodes, once, labelled with the shape it carries."""
+    return [_edge(source, target, label=text) for source, target, text in edges_between(network, node_of)]
+
+
+def edges_between(network: Network, node_of: dict[str, str]) -> list[tuple[str, str, str]]:
+    """Every edge between two different nodes, once, with the shape it carries as text; shared
+    by the DOT and Mermaid pictures, which differ only in how they write an edge."""
     shapes = {layer.name: layer.output_shape for layer in network.layers}
     seen: set[tuple[str, str]] = set()
-    lines = []
+    edges = []
     for layer in network.layers:
         for source in layer.inputs:
             pair = (node_of[source], node_of[layer.name])
             if pair[0] != pair[1] and pair not in seen:
                 seen.add(pair)
-                lines.append(_edge(*pair, label=shape_text(shapes[source])))
-    return lines
+                edges.append((*pair, shape_text(shapes[source])))
+    return edges
 
 
 def _notes(network: Network) -> list[str]:

@@ -12,7 +12,7 @@ from __future__ import annotations
 import itertools
 
 from resnet_dsl.archdiff import ArchDiff, CostRow, StageDiff
-from resnet_dsl.graph import is_shortcut, layer_label, shape_text
+from resnet_dsl.graph import edges_between, is_shortcut, layer_label, shape_text
 from resnet_dsl.network import Layer, Network, StageInstance
 
 _ENTITIES = {"#": "#35;", '"': "#quot;", "<": "#lt;", ">": "#gt;", "&": "#amp;", "`": "#96;"}
@@ -101,16 +101,7 @@ def _collapsed(network: Network) -> list[str]:
 
 
 def _edges_between(network: Network, node_of: dict[str, str]) -> list[str]:
-    shapes = {layer.name: layer.output_shape for layer in network.layers}
-    seen: set[tuple[str, str]] = set()
-    lines = []
-    for layer in network.layers:
-        for source in layer.inputs:
-            pair = (node_of[source], node_of[layer.name])
-            if pair[0] != pair[1] and pair not in seen:
-                seen.add(pair)
-                lines.append(_edge(*pair, shape_text(shapes[source])))
-    return lines
+    return [_edge(source, target, text) for source, target, text in edges_between(network, node_of)]
 
 
 def _expanded(network: Network) -> list[str]:
