@@ -4,7 +4,7 @@
 
 Goal (issue 12): diagnostics within 50 ms of a change on ResNet-152, in-process. Measures what
 the server does on each `didChange` (analyse: parse, imports, expand every network; then the
-diagnostics) on two documents: `specs/resnet152.arch` (derived, imports resnet101.arch) and the
+diagnostics) on two documents: `specs/torchvision/resnet152.arch` (derived, imports resnet101.arch) and the
 same network written out whole; each change alternates a valid text and one with an error. Then
 the same round trip over stdio through pygls's client, as an editor sees it. Prints a table;
 asserts nothing.
@@ -23,7 +23,7 @@ REPO = Path(__file__).resolve().parents[1]
 
 
 def in_process(path: Path, text: str, other: str, runs: int, errors: bool) -> float:
-    from resnet_dsl.lsp import analyze, diagnostics
+    from resnet_dsl.integrations.lsp import analyze, diagnostics
 
     analyze(str(path), text)  # warm: grammar built, prelude parsed
     times = []
@@ -76,17 +76,23 @@ def main() -> None:
     runs = parser.parse_args().runs
     sys.path.insert(0, str(REPO))
 
-    derived = REPO / "specs" / "resnet152.arch"
+    derived = REPO / "specs" / "torchvision" / "resnet152.arch"
     derived_text = derived.read_text(encoding="utf-8")
-    whole = REPO / "specs" / "resnet152_whole.arch"  # never written: the server reads the editor's text
+    whole = REPO / "specs" / "torchvision" / "resnet152_whole.arch"  # never written: the server reads the editor's text
     whole_text = (
-        (REPO / "specs" / "resnet101.arch")
+        (REPO / "specs" / "torchvision" / "resnet101.arch")
         .read_text(encoding="utf-8")
         .replace("ResNet101", "ResNet152")
         .replace("[3, 4, 23, 3]", "[3, 8, 36, 3]")
     )
     cases = [
-        ("specs/resnet152.arch (derived, imports resnet101.arch)", derived, derived_text, "36, 3]", "36, 2]"),
+        (
+            "specs/torchvision/resnet152.arch (derived, imports resnet101.arch)",
+            derived,
+            derived_text,
+            "36, 3]",
+            "36, 2]",
+        ),
         ("ResNet-152 written out whole", whole, whole_text, "classes = 1000", "classes = 999"),
     ]
     rows = []

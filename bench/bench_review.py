@@ -20,7 +20,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
-SPEC = "specs/resnet152.arch"
+SPEC = "specs/torchvision/resnet152.arch"
 
 
 def medians(action: Callable[[], object], runs: int) -> tuple[float, float]:
@@ -61,8 +61,14 @@ def main() -> None:
             ("python -c pass (interpreter start)", lambda: subprocess.run([sys.executable, "-c", "pass"], check=True)),
             (f"check {SPEC} (the floor)", whole_process("check", SPEC)),
             (f"fmt --check {SPEC}", whole_process("fmt", "--check", SPEC)),
-            (f"diff specs/resnet101.arch {SPEC}", whole_process("diff", "specs/resnet101.arch", SPEC)),
-            ("diff ... --format json", whole_process("diff", "specs/resnet101.arch", SPEC, "--format", "json")),
+            (
+                f"diff specs/torchvision/resnet101.arch {SPEC}",
+                whole_process("diff", "specs/torchvision/resnet101.arch", SPEC),
+            ),
+            (
+                "diff ... --format json",
+                whole_process("diff", "specs/torchvision/resnet101.arch", SPEC, "--format", "json"),
+            ),
             (f"graph {SPEC} -o x.dot", whole_process("graph", SPEC, "-o", dot)),
             (f"graph {SPEC} -o x.dot --expand", whole_process("graph", SPEC, "-o", dot, "--expand")),
             (f"describe {SPEC}", whole_process("describe", SPEC)),

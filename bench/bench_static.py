@@ -2,7 +2,7 @@
 
     python bench/bench_static.py [--runs N]
 
-Goals (issue 2): `summary specs/resnet152.arch` under 0.3 s whole-process (median), parse +
+Goals (issue 2): `summary specs/torchvision/resnet152.arch` under 0.3 s whole-process (median), parse +
 validate of ResNet-152 under 20 ms in-process. Prints a table; asserts nothing.
 """
 
@@ -39,17 +39,17 @@ def main() -> None:
     runs = parser.parse_args().runs
 
     sys.path.insert(0, str(REPO))
-    from resnet_dsl.loader import load_program
+    from resnet_dsl.network.loader import load_program
 
-    spec = str(REPO / "specs" / "resnet152.arch")
+    spec = str(REPO / "specs" / "torchvision" / "resnet152.arch")
     load_program(spec).expand()  # warm: grammar built, modules imported
     every_spec = sorted(str(p.relative_to(REPO)) for p in REPO.glob("specs/**/*.arch"))
     interpreter = [sys.executable, "-c", "pass"]
     rows = [
         ("python -c pass (interpreter start)", median_seconds(lambda: subprocess.run(interpreter), runs)),
         (
-            "resnet-dsl summary specs/resnet152.arch",
-            median_seconds(whole_process("summary", "specs/resnet152.arch"), runs),
+            "resnet-dsl summary specs/torchvision/resnet152.arch",
+            median_seconds(whole_process("summary", "specs/torchvision/resnet152.arch"), runs),
         ),
         ("resnet-dsl check specs/*.arch (8 specs)", median_seconds(whole_process("check", *every_spec), runs)),
         ("parse + validate ResNet-152, in-process", median_seconds(lambda: load_program(spec).expand(), runs * 5)),

@@ -2,7 +2,7 @@
 
     python bench/bench_torch.py [--runs N]
 
-Build time: `to_torch` of torchvision's resnet50 spec (specs/resnet101.arch with its depths
+Build time: `to_torch` of torchvision's resnet50 spec (specs/torchvision/resnet101.arch with its depths
 set to [3, 4, 6, 3]; parsing and expansion included) vs `torchvision.models.resnet50()`;
 goal: within 10%. A forward pass on a batch of 8 224x224x3 images in eval mode, without
 gradients, after a warm-up; goal: within 5%. Runs alternate between the two, each going
@@ -23,7 +23,7 @@ import torchvision
 
 from resnet_dsl import to_torch
 
-SPEC = Path(__file__).resolve().parents[1] / "specs" / "resnet101.arch"
+SPEC = Path(__file__).resolve().parents[1] / "specs" / "torchvision" / "resnet101.arch"
 RESNET50 = {"depths": "[3, 4, 6, 3]"}
 BATCH = 8
 

@@ -1,7 +1,7 @@
 """resnet-dsl: residual networks described in a small language, checked, built and generated.
 
     import resnet_dsl
-    net = resnet_dsl.load("specs/resnet50.arch")      # validated, no TensorFlow
+    net = resnet_dsl.load("specs/seed/resnet50.arch")      # validated, no TensorFlow
     resnet_dsl.summary(net)["params"]["total"]          # 23600006
     model = resnet_dsl.to_keras(net)                    # a keras.Model (keras extra)
     module = resnet_dsl.to_torch(net)                   # a torch.nn.Module (torch extra)
@@ -20,20 +20,20 @@ from typing import Any
 __version__ = "0.1.0"
 
 _EXPORTS = {
-    "load": "resnet_dsl.api",
-    "loads": "resnet_dsl.api",
-    "parse_module": "resnet_dsl.loader",
-    "summary": "resnet_dsl.summary",
-    "ArchError": "resnet_dsl.errors",
-    "Network": "resnet_dsl.network",
-    "to_keras": "resnet_dsl.keras_backend",
-    "to_torch": "resnet_dsl.torch_backend",
-    "keras_weights_to_torch": "resnet_dsl.torch_backend",
-    "torch_weights_to_keras": "resnet_dsl.torch_backend",
+    "load": "resnet_dsl.network.api",
+    "loads": "resnet_dsl.network.api",
+    "parse_module": "resnet_dsl.network.loader",
+    "summary": "resnet_dsl.analysis.summary",
+    "ArchError": "resnet_dsl.language.errors",
+    "Network": "resnet_dsl.network.model",
+    "to_keras": "resnet_dsl.backends.keras",
+    "to_torch": "resnet_dsl.backends.torch",
+    "keras_weights_to_torch": "resnet_dsl.backends.torch",
+    "torch_weights_to_keras": "resnet_dsl.backends.torch",
     "to_python": "resnet_dsl.codegen",
-    "format_source": "resnet_dsl.formatter",
-    "diff": "resnet_dsl.archdiff",
-    "to_dot": "resnet_dsl.graph",
+    "format_source": "resnet_dsl.review.formatter",
+    "diff": "resnet_dsl.review.archdiff",
+    "to_dot": "resnet_dsl.review.graph",
 }
 
 __all__ = ["__version__", *_EXPORTS]

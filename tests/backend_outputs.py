@@ -18,9 +18,9 @@ from tests.test_layers import LAYERS, MERGES
 
 CASES = {
     # torchvision's ResNet-18, BatchNorm in inference mode
-    "resnet18": ("specs/resnet18.arch", {"input": "32x32x3", "classes": "10"}),
+    "resnet18": ("specs/torchvision/resnet18.arch", {"input": "32x32x3", "classes": "10"}),
     # the seed's ResNet-50: BatchNorm called with training=True
-    "resnet50": ("specs/resnet50.arch", {}),
+    "resnet50": ("specs/seed/resnet50.arch", {}),
     # every layer primitive beyond the seed's (tests/test_layers.py's small networks)
     "merges": (MERGES, {}),
     "layers": (LAYERS, {}),

@@ -20,11 +20,11 @@ SPECS = REPO / "specs"
 
 # (spec path relative to the repo, what it must reproduce)
 SHIPPED_SPECS = [
-    "specs/resnet50.arch",
-    "specs/resnet18.arch",
-    "specs/resnet34.arch",
-    "specs/resnet101.arch",
-    "specs/resnet152.arch",
+    "specs/seed/resnet50.arch",
+    "specs/torchvision/resnet18.arch",
+    "specs/torchvision/resnet34.arch",
+    "specs/torchvision/resnet101.arch",
+    "specs/torchvision/resnet152.arch",
     "specs/keras/resnet50.arch",
     "specs/keras/resnet101.arch",
     "specs/keras/resnet152.arch",

@@ -18,7 +18,7 @@ GOLDEN = REPO / "tests" / "golden"
 
 
 def golden_path(spec: str, target: str = "keras") -> Path:
-    """`specs/resnet50.arch` -> tests/golden/resnet50.py; `specs/keras/x.arch` -> keras_x.py;
+    """`specs/seed/resnet50.arch` -> tests/golden/resnet50.py; `specs/keras/x.arch` -> keras_x.py;
     for the torch target, torch_resnet50.py and torch_keras_x.py."""
     relative = Path(spec).relative_to("specs").with_suffix("")
     prefix = "torch_" if target == "torch" else ""

@@ -4,7 +4,7 @@ Only two changes, both the notebook's evident intent (see /work/shared/reference
 `MaxPooling2D` is imported, and `ResNet50` calls `convolutional_block(..., n_f=...)`
 where the notebook wrote `filters=` (a keyword the function does not take). The
 layout is `ruff format`'s; the code is the notebook's. Tests compare the DSL's
-`specs/resnet50.arch` against this, so it must stay a transcription, not a rewrite.
+`specs/seed/resnet50.arch` against this, so it must stay a transcription, not a rewrite.
 """
 
 import numpy as np  # noqa: F401  (imported by the notebook)

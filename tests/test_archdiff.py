@@ -16,10 +16,10 @@ from pathlib import Path
 
 import pytest
 
-from resnet_dsl.api import load
-from resnet_dsl.archdiff import ArchDiff, diff
-from resnet_dsl.diffreport import describe, render_json, render_markdown, render_text
-from resnet_dsl.loader import loads_program
+from resnet_dsl.network.api import load
+from resnet_dsl.network.loader import loads_program
+from resnet_dsl.review.archdiff import ArchDiff, diff
+from resnet_dsl.review.diffreport import describe, render_json, render_markdown, render_text
 from tests.conftest import REPO, SPECS
 
 RESNET50 = "specs/keras/resnet50.arch"
@@ -215,7 +215,7 @@ def test_cli_resnet50_to_101(cli) -> None:
 
 
 def test_cli_formatting_and_comments_only_is_no_change(cli, tmp_path: Path) -> None:
-    from resnet_dsl.formatter import format_source
+    from resnet_dsl.review.formatter import format_source
 
     text = (REPO / RESNET50).read_text()
     messy = text.replace("\n  ", "\n      ").replace(", ", ",").replace(" -> ", "->") + "# a comment\n"
@@ -363,10 +363,10 @@ def test_git_difftool_runs_resnet_dsl_diff(repo: Path) -> None:
 @pytest.mark.parametrize(
     "args",
     [
-        ["fmt", "--check", "specs/resnet152.arch"],
-        ["diff", "specs/resnet101.arch", "specs/resnet152.arch"],
-        ["graph", "specs/resnet152.arch", "-o", "{tmp}/net.dot", "--expand"],
-        ["describe", "--textconv", "specs/resnet50.arch"],
+        ["fmt", "--check", "specs/torchvision/resnet152.arch"],
+        ["diff", "specs/torchvision/resnet101.arch", "specs/torchvision/resnet152.arch"],
+        ["graph", "specs/torchvision/resnet152.arch", "-o", "{tmp}/net.dot", "--expand"],
+        ["describe", "--textconv", "specs/seed/resnet50.arch"],
     ],
     ids=["fmt", "diff", "graph", "describe"],
 )
@@ -437,7 +437,7 @@ def test_markdown_uses_one_arrow(keras_50_to_101: ArchDiff, tmp_path: Path) -> N
 
 
 def test_costs_hold_receptive_field_and_activations(keras_50_to_101: ArchDiff) -> None:
-    from resnet_dsl.memory import activation_bytes
+    from resnet_dsl.analysis.memory import activation_bytes
 
     rows = {row.section: row for row in keras_50_to_101.costs}
     # 17 more bottlenecks at jump 16, each adding (3 - 1) x 16 px

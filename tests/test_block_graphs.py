@@ -7,9 +7,9 @@ from __future__ import annotations
 import pytest
 
 import resnet_dsl
-from resnet_dsl.errors import ArchError
-from resnet_dsl.formatter import format_source
-from resnet_dsl.loader import parse_module
+from resnet_dsl.language.errors import ArchError
+from resnet_dsl.network.loader import parse_module
+from resnet_dsl.review.formatter import format_source
 
 # One definition for both the identity and the projecting block; a side path that starts
 # from main; a conditional layer and a conditional option value.
@@ -207,14 +207,14 @@ def test_format_is_canonical_and_keeps_meaning() -> None:
 @pytest.mark.keras
 def test_keras_and_generated_code_agree() -> None:
     pytest.importorskip("keras")
-    from resnet_dsl import codegen
-    from resnet_dsl.keras_backend import to_keras
+    from resnet_dsl.backends.keras import to_keras
+    from resnet_dsl.codegen import to_python
     from tests.test_codegen import assert_same_model, assert_same_outputs, import_source
 
     network = resnet_dsl.loads(GRAPH)
     reference = to_keras(network)
     assert reference.count_params() == network.total_params.total
-    source = codegen.to_python(network)
+    source = to_python(network)
     assert "in_channels = x.shape[-1]" in source
     assert "    if project:\n" in source
     generated = import_source(source).build_model()

@@ -31,7 +31,7 @@ def test_check_all_shipped_specs(cli) -> None:
     assert result.returncode == 0, result.stderr
     assert result.stdout.count(": ok") == len(SHIPPED_SPECS) + 1
     # total and trainable parameters, as the README's table gives them
-    assert "specs/resnet50.arch: ok, ResNet50, 177 layers, 23,600,006 parameters (23,546,886 trainable)\n" in (
+    assert "specs/seed/resnet50.arch: ok, ResNet50, 177 layers, 23,600,006 parameters (23,546,886 trainable)\n" in (
         result.stdout
     )
 
@@ -44,7 +44,7 @@ def test_check_a_directory(cli) -> None:
 
 
 def test_summary_layers_golden(cli) -> None:
-    result = cli("summary", "specs/resnet50.arch", "--layers")
+    result = cli("summary", "specs/seed/resnet50.arch", "--layers")
     assert result.returncode == 0, result.stderr
     assert_golden("summary_resnet50.txt", result.stdout)
 
@@ -57,7 +57,7 @@ def test_summary_stages_golden(cli) -> None:
 
 
 def test_summary_json(cli) -> None:
-    result = cli("summary", "specs/resnet50.arch", "--json")
+    result = cli("summary", "specs/seed/resnet50.arch", "--json")
     assert result.returncode == 0, result.stderr
     data = json.loads(result.stdout)
     assert set(data) >= {"name", "input_shape", "output_shape", "params", "macs", "layers"}
@@ -77,7 +77,9 @@ def test_summary_json(cli) -> None:
 
 
 def test_set_overrides_parameters(cli) -> None:
-    result = cli("summary", "specs/resnet18.arch", "--json", "--set", "classes=10", "--set", "input=32x32x3")
+    result = cli(
+        "summary", "specs/torchvision/resnet18.arch", "--json", "--set", "classes=10", "--set", "input=32x32x3"
+    )
     assert result.returncode == 0, result.stderr
     data = json.loads(result.stdout)
     assert data["input_shape"] == [None, 32, 32, 3]
@@ -88,14 +90,14 @@ def test_set_overrides_parameters(cli) -> None:
 @pytest.mark.parametrize(
     ("args", "code", "message"),
     [
-        (["summary", "specs/resnet18.arch", "--set", "clases=10"], 1, "has no parameter 'clases'"),
-        (["summary", "specs/resnet18.arch", "--set", "classes"], 1, "--set takes name=value"),
-        (["summary", "specs/resnet18.arch", "--set", "input=32x32x"], 1, "error: unexpected"),
+        (["summary", "specs/torchvision/resnet18.arch", "--set", "clases=10"], 1, "has no parameter 'clases'"),
+        (["summary", "specs/torchvision/resnet18.arch", "--set", "classes"], 1, "--set takes name=value"),
+        (["summary", "specs/torchvision/resnet18.arch", "--set", "input=32x32x"], 1, "error: unexpected"),
         (["summary", "specs/no-such.arch"], 1, "cannot read specs/no-such.arch"),
         (["summary"], 2, "the following arguments are required: FILE"),
         (["frobnicate"], 2, "invalid choice"),
-        (["summary", "specs/resnet50.arch", "--bogus"], 2, "unrecognized arguments"),
-        (["summary", "specs/resnet50.arch", "--batch", "0"], 2, "expected a positive integer"),
+        (["summary", "specs/seed/resnet50.arch", "--bogus"], 2, "unrecognized arguments"),
+        (["summary", "specs/seed/resnet50.arch", "--batch", "0"], 2, "expected a positive integer"),
     ],
 )
 def test_exit_codes(cli, args: list[str], code: int, message: str) -> None:
@@ -126,7 +128,7 @@ def test_ir_json(cli) -> None:
 @pytest.mark.parametrize("command", ["check", "summary", "ir"])
 def test_static_commands_never_import_tensorflow(command: str) -> None:
     result = subprocess.run(
-        [sys.executable, "-X", "importtime", "-m", "resnet_dsl", command, "specs/resnet152.arch"],
+        [sys.executable, "-X", "importtime", "-m", "resnet_dsl", command, "specs/torchvision/resnet152.arch"],
         cwd=REPO,
         capture_output=True,
         text=True,

@@ -28,13 +28,15 @@ from hypothesis import HealthCheck, assume, event, given, settings
 from hypothesis import strategies as st
 
 import resnet_dsl
-from resnet_dsl import codegen, ops, pysource
-from resnet_dsl.api import loads
 from resnet_dsl.cli import main as cli_main
-from resnet_dsl.errors import ArchError
-from resnet_dsl.expand import layer_config
-from resnet_dsl.ir import LayerCall
-from resnet_dsl.loader import parse_module
+from resnet_dsl.codegen import keras as codegen
+from resnet_dsl.codegen import pysource, to_python
+from resnet_dsl.language.errors import ArchError
+from resnet_dsl.language.ir import LayerCall
+from resnet_dsl.network import ops
+from resnet_dsl.network.api import loads
+from resnet_dsl.network.expand import layer_config
+from resnet_dsl.network.loader import parse_module
 from tests.conftest import REPO, SHIPPED_SPECS
 from tests.regen_golden import GOLDEN, golden_path
 
@@ -88,7 +90,7 @@ def unified_diff(expected: str, actual: str, expected_name: str, actual_name: st
 @pytest.fixture(scope="module")
 def generated() -> dict[str, str]:
     """`to_python` of every shipped spec, generated once."""
-    return {spec: codegen.to_python(spec) for spec in SHIPPED_SPECS}
+    return {spec: to_python(spec) for spec in SHIPPED_SPECS}
 
 
 def bound_names(tree: ast.AST) -> set[str]:
@@ -211,7 +213,7 @@ def test_one_function_per_block_used_each_called_by_build_model(generated: dict[
 
 
 def test_reads_like_the_seed_notebook(generated: dict[str, str]) -> None:
-    source = generated["specs/resnet50.arch"]
+    source = generated["specs/seed/resnet50.arch"]
     assert "def identity(x, f, filters, init=None, training=True, *, name):" in source
     assert "def build_model(input_shape=(64, 64, 3), classes=6):" in source
     # conv(filters[0], 1, stride=s, padding=valid, init=init), symbolically:
@@ -224,7 +226,7 @@ def test_reads_like_the_seed_notebook(generated: dict[str, str]) -> None:
 
 
 def test_network_defaults_are_baked_in_where_a_call_sets_nothing(generated: dict[str, str]) -> None:
-    source = generated["specs/resnet18.arch"]
+    source = generated["specs/torchvision/resnet18.arch"]
     assert 'x = layers.BatchNormalization(epsilon=1e-05, momentum=0.9, name=f"{name}_1_bn")(x)' in source
     assert source.count("use_bias=False") == 7  # 3 convolutions in basic and in basic_projection, the stem's
     assert 'layers.Conv2D(64, 7, strides=2, use_bias=False, name="conv1_conv")' in source
@@ -253,7 +255,7 @@ GENERATE_ALL = (
 
 
 def test_byte_identical_twice_and_under_two_hash_seeds(generated: dict[str, str]) -> None:
-    again = {spec: codegen.to_python(spec) for spec in SHIPPED_SPECS}
+    again = {spec: to_python(spec) for spec in SHIPPED_SPECS}
     for seed in ("0", "4242"):
         result = subprocess.run(
             [sys.executable, "-c", GENERATE_ALL],
@@ -275,7 +277,7 @@ def test_byte_identical_twice_and_under_two_hash_seeds(generated: dict[str, str]
 
 
 def test_hostile_names_become_safe_identifiers() -> None:
-    source = codegen.to_python(loads(HOSTILE))
+    source = to_python(loads(HOSTILE))
     compile(source, "hostile.py", "exec")
     tree = assert_plain_keras_module(source)
     functions = {n.name: n for n in tree.body if isinstance(n, ast.FunctionDef)}
@@ -326,7 +328,7 @@ network Locals(input = 8x8x4, classes = 3) {
 
 
 def test_blocks_named_like_build_models_locals_get_other_names() -> None:
-    source = codegen.to_python(loads(LOCAL_NAMES))
+    source = to_python(loads(LOCAL_NAMES))
     tree = assert_plain_keras_module(source)
     functions = {n.name: n for n in tree.body if isinstance(n, ast.FunctionDef)}
     assert list(functions) == ["x_", "inputs_", "index_", "input_shape_", "classes_", "build_model"]
@@ -339,7 +341,7 @@ def test_blocks_named_like_build_models_locals_get_other_names() -> None:
 
 def test_initializers_with_several_arguments_are_ruff_format_clean(tmp_path: Path) -> None:
     path = tmp_path / "locals.py"
-    path.write_text(codegen.to_python(loads(LOCAL_NAMES)), encoding="utf-8")
+    path.write_text(to_python(loads(LOCAL_NAMES)), encoding="utf-8")
     assert "kernel_initializer=keras.initializers.RandomUniform(\n" in path.read_text()
     assert "init = keras.initializers.RandomUniform(\n" in path.read_text()
     for args in (("--config", str(REPO / "pyproject.toml")), ("--isolated",)):
@@ -351,10 +353,10 @@ def test_initializers_with_several_arguments_are_ruff_format_clean(tmp_path: Pat
 
 @pytest.mark.keras
 def test_blocks_named_like_build_models_locals_build_the_model() -> None:
-    from resnet_dsl.keras_backend import to_keras
+    from resnet_dsl.backends.keras import to_keras
 
     network = loads(LOCAL_NAMES)
-    model = import_source(codegen.to_python(network)).build_model()
+    model = import_source(to_python(network)).build_model()
     assert_same_model(model, to_keras(network))
     assert len(model.layers) == len(network.layers)
 
@@ -403,7 +405,7 @@ def test_any_names_strings_and_numbers_give_safe_python(
         event("rejected by validation")
         return
     event("generated")
-    source = codegen.to_python(network)
+    source = to_python(network)
     tree = assert_plain_keras_module(source)
     function = next(n for n in tree.body if isinstance(n, ast.FunctionDef) and n.name != "build_model")
     idents = codegen.param_identifiers(network.blocks[0])
@@ -439,7 +441,7 @@ def test_unknown_initializer_in_an_unused_default_is_an_arch_error() -> None:
     """A default the expander never evaluates is still rendered, so code generation checks it."""
     text = UNSEEDED.replace("block twin(f, init = he_normal())", "block twin(f, init = he_normal(), x = eval(1))")
     with pytest.raises(ArchError, match="unknown initializer 'eval'"):
-        codegen.to_python(loads(text))
+        to_python(loads(text))
 
 
 # ------------------------------------------------------------- the tables --
@@ -479,14 +481,14 @@ def test_every_op_option_has_a_keras_keyword_and_every_kind_a_class() -> None:
 
 def test_generate_prints_to_standard_output_without_tensorflow(generated: dict[str, str]) -> None:
     result = subprocess.run(
-        [sys.executable, "-X", "importtime", "-m", "resnet_dsl", "generate", "specs/resnet18.arch"],
+        [sys.executable, "-X", "importtime", "-m", "resnet_dsl", "generate", "specs/torchvision/resnet18.arch"],
         cwd=REPO,
         capture_output=True,
         text=True,
         timeout=120,
     )
     assert result.returncode == 0, result.stderr
-    assert result.stdout == generated["specs/resnet18.arch"]
+    assert result.stdout == generated["specs/torchvision/resnet18.arch"]
     imported = {line.rsplit("|", 1)[-1].strip().partition(".")[0] for line in result.stderr.splitlines()}
     assert "jinja2" in imported  # the measurement itself works
     assert not imported & {"tensorflow", "keras"}
@@ -496,18 +498,18 @@ def test_generate_writes_the_file_and_check_compares_it(
     tmp_path: Path, generated: dict[str, str], capsys: pytest.CaptureFixture[str]
 ) -> None:
     out = tmp_path / "model.py"
-    assert cli_main(["generate", "specs/resnet18.arch", "--check", "-o", str(out)]) == 1
+    assert cli_main(["generate", "specs/torchvision/resnet18.arch", "--check", "-o", str(out)]) == 1
     assert str(out) in capsys.readouterr().err
     assert not out.exists(), "--check writes nothing"
 
-    assert cli_main(["generate", "specs/resnet18.arch", "-o", str(out)]) == 0
+    assert cli_main(["generate", "specs/torchvision/resnet18.arch", "-o", str(out)]) == 0
     assert capsys.readouterr().out == f"wrote {out}\n"  # as fmt and graph say what they wrote
-    assert out.read_bytes() == generated["specs/resnet18.arch"].encode()
-    assert cli_main(["generate", "specs/resnet18.arch", "--check", "-o", str(out)]) == 0
+    assert out.read_bytes() == generated["specs/torchvision/resnet18.arch"].encode()
+    assert cli_main(["generate", "specs/torchvision/resnet18.arch", "--check", "-o", str(out)]) == 0
 
-    assert cli_main(["generate", "specs/resnet34.arch", "--check", "-o", str(out)]) == 1
+    assert cli_main(["generate", "specs/torchvision/resnet34.arch", "--check", "-o", str(out)]) == 1
     assert str(out) in capsys.readouterr().err
-    assert out.read_bytes() == generated["specs/resnet18.arch"].encode(), "--check changed the file"
+    assert out.read_bytes() == generated["specs/torchvision/resnet18.arch"].encode(), "--check changed the file"
     assert [p.name for p in tmp_path.iterdir()] == ["model.py"], "no temporary files left"
 
 
@@ -526,15 +528,17 @@ def test_generate_failure_keeps_the_old_file(tmp_path: Path, capsys: pytest.Capt
 
 
 def test_generate_check_needs_an_output(capsys: pytest.CaptureFixture[str]) -> None:
-    assert cli_main(["generate", "specs/resnet18.arch", "--check"]) == 2
+    assert cli_main(["generate", "specs/torchvision/resnet18.arch", "--check"]) == 2
     assert "--check needs -o" in capsys.readouterr().err
 
 
 def test_generate_applies_set_and_network(generated: dict[str, str], capsys: pytest.CaptureFixture[str]) -> None:
-    assert cli_main(["generate", "specs/resnet18.arch", "--set", "classes=10", "--network", "ResNet18"]) == 0
+    assert (
+        cli_main(["generate", "specs/torchvision/resnet18.arch", "--set", "classes=10", "--network", "ResNet18"]) == 0
+    )
     source = capsys.readouterr().out
     assert "def build_model(input_shape=(224, 224, 3), classes=10):" in source
-    assert source == codegen.to_python("specs/resnet18.arch", network="ResNet18", overrides={"classes": 10})
+    assert source == to_python("specs/torchvision/resnet18.arch", network="ResNet18", overrides={"classes": 10})
 
 
 # ------------------------------------------------------------------- Keras --
@@ -618,7 +622,7 @@ def keras_pair(generated: dict[str, str]) -> Iterator[Callable[..., tuple[Any, A
     sit next to each other.
     """
     keras = pytest.importorskip("keras")
-    from resnet_dsl.keras_backend import to_keras
+    from resnet_dsl.backends.keras import to_keras
 
     cache: dict[str, tuple[Any, Any]] = {}
 
@@ -640,7 +644,7 @@ def test_seeded_initializers_give_identical_weights_and_outputs(keras_pair: Call
     """The seed notebook's spec seeds every initializer: no weights need copying."""
     import numpy as np
 
-    generated_model, reference = keras_pair("specs/resnet50.arch")
+    generated_model, reference = keras_pair("specs/seed/resnet50.arch")
     for mine, theirs in zip(generated_model.get_weights(), reference.get_weights(), strict=True):
         np.testing.assert_array_equal(mine, theirs)
     images = np.random.default_rng(0).random((2, 64, 64, 3), dtype=np.float32)
@@ -663,7 +667,7 @@ def test_builds_the_model_to_keras_builds(keras_pair: Callable[..., tuple[Any, A
 
 
 @pytest.mark.keras
-@pytest.mark.parametrize("spec", ["specs/resnet18.arch", "specs/keras/resnet50.arch"])
+@pytest.mark.parametrize("spec", ["specs/torchvision/resnet18.arch", "specs/keras/resnet50.arch"])
 def test_build_model_parameters_and_same_weights_same_outputs(
     keras_pair: Callable[..., tuple[Any, Any]], spec: str
 ) -> None:
@@ -675,11 +679,11 @@ def test_build_model_parameters_and_same_weights_same_outputs(
 @pytest.mark.keras
 def test_overrides_become_the_defaults_of_build_model() -> None:
     pytest.importorskip("keras")
-    from resnet_dsl.keras_backend import to_keras
+    from resnet_dsl.backends.keras import to_keras
 
-    source = codegen.to_python("specs/resnet18.arch", overrides=SMALL)
+    source = to_python("specs/torchvision/resnet18.arch", overrides=SMALL)
     assert "def build_model(input_shape=(32, 32, 3), classes=3):" in source
-    assert_same_model(import_source(source).build_model(), to_keras("specs/resnet18.arch", overrides=SMALL))
+    assert_same_model(import_source(source).build_model(), to_keras("specs/torchvision/resnet18.arch", overrides=SMALL))
 
 
 NO_STEM = """
@@ -700,10 +704,10 @@ network N(input = 8x8x4, classes = 3) {
 @pytest.mark.parametrize("text", [LAYOUTS, HOSTILE, NO_STEM], ids=["layouts", "hostile", "no-stem"])
 def test_block_layouts_and_hostile_names_compute_what_to_keras_computes(text: str) -> None:
     pytest.importorskip("keras")
-    from resnet_dsl.keras_backend import to_keras
+    from resnet_dsl.backends.keras import to_keras
 
     network = loads(text)
-    generated_model, reference = import_source(codegen.to_python(network)).build_model(), to_keras(network)
+    generated_model, reference = import_source(to_python(network)).build_model(), to_keras(network)
     assert_same_model(generated_model, reference)
     assert_same_outputs(generated_model, reference)
 
@@ -715,10 +719,10 @@ def test_unseeded_initializers_are_not_shared_between_layers() -> None:
     pytest.importorskip("keras")
     import numpy as np
 
-    from resnet_dsl.keras_backend import to_keras
+    from resnet_dsl.backends.keras import to_keras
 
     network = loads(UNSEEDED)
-    source = codegen.to_python(network)
+    source = to_python(network)
     assert "kernel_initializer=keras.initializers.get(init).clone()" in source
     model = import_source(source).build_model()
     assert_same_model(model, to_keras(network))
@@ -752,16 +756,14 @@ def test_classes_sets_the_dense_layer_whose_units_are_written_classes() -> None:
         "network N(input = 8x8x3, classes = 4) {\n"
         '  head {\n    flatten -> dense(units=classes) -> dense(4) as "fixed"\n  }\n}\n'
     )
-    source = codegen.to_python(loads(text))
+    source = to_python(loads(text))
     assert "def build_model(input_shape=(8, 8, 3), classes=4):" in source
     assert 'x = layers.Dense(classes, name="dense")(x)' in source
     assert 'x = layers.Dense(4, name="fixed")(x)' in source  # equal to classes, but written as a number
 
 
 def test_no_classes_parameter_when_no_layer_is_written_with_it() -> None:
-    source = codegen.to_python(
-        loads("network N(input = 8x8x3, classes = 4) {\n  head {\n    flatten -> dense(4)\n  }\n}\n")
-    )
+    source = to_python(loads("network N(input = 8x8x3, classes = 4) {\n  head {\n    flatten -> dense(4)\n  }\n}\n"))
     assert "def build_model(input_shape=(8, 8, 3)):" in source
 
 

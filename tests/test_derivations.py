@@ -6,11 +6,11 @@ from __future__ import annotations
 import pytest
 
 import resnet_dsl
-from resnet_dsl.archdiff import diff
-from resnet_dsl.diffreport import render_text
-from resnet_dsl.errors import ArchError
-from resnet_dsl.formatter import format_source
-from resnet_dsl.loader import loads_program, parse_module
+from resnet_dsl.language.errors import ArchError
+from resnet_dsl.network.loader import loads_program, parse_module
+from resnet_dsl.review.archdiff import diff
+from resnet_dsl.review.diffreport import render_text
+from resnet_dsl.review.formatter import format_source
 
 BASE = """
 block unit(filters, stride = 1, groups = 1, width = 8) {

@@ -5,10 +5,10 @@ from __future__ import annotations
 import re
 
 import resnet_dsl
-from resnet_dsl import ir
-from resnet_dsl.commands.blocks import render
-from resnet_dsl.docs import one_line
-from resnet_dsl.loader import loads_program, prelude
+from resnet_dsl.cli.commands.blocks import render
+from resnet_dsl.language import ir
+from resnet_dsl.language.docs import one_line
+from resnet_dsl.network.loader import loads_program, prelude
 from tests.conftest import REPO
 
 DOCUMENTED = """# Not this one: a blank line follows.

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 import resnet_dsl
-from resnet_dsl.errors import ArchError
+from resnet_dsl.language.errors import ArchError
 
 NET = """network N(input = 32x32x3, classes = 10) {{
   stem {{
@@ -327,13 +327,13 @@ def test_error_table(what: str, text: str, message: str, file: str, line: int, c
 
 def program_network(text: str) -> None:
     """Validate a snippet as `check` does: its network if it has one, else its definitions."""
-    from resnet_dsl.loader import loads_program
+    from resnet_dsl.network.loader import loads_program
 
     loads_program(text, "t.arch").check()
 
 
 def test_errors_inside_a_prelude_block_point_at_the_users_call() -> None:
-    from resnet_dsl.resources import PRELUDE
+    from resnet_dsl.language.resources import PRELUDE
 
     with pytest.raises(ArchError) as caught:
         resnet_dsl.loads(NET.format(stage='stage s1: basic(filters="64")'), path="t.arch")
@@ -381,8 +381,8 @@ def test_missing_import(tmp_path: Path) -> None:
 def test_cli_prints_errors_without_traceback(tmp_path: Path, cli) -> None:
     bad = tmp_path / "bad.arch"
     bad.write_text(NET.format(stage="stage s1: identiy(3, [16, 16, 16])"))
-    result = cli("check", str(bad), "specs/resnet50.arch")
+    result = cli("check", str(bad), "specs/seed/resnet50.arch")
     assert result.returncode == 1
     assert "Traceback" not in result.stderr
     assert "bad.arch:5:13: error: unknown block 'identiy'" in result.stderr
-    assert "specs/resnet50.arch: ok" in result.stdout
+    assert "specs/seed/resnet50.arch: ok" in result.stdout

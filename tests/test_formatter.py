@@ -17,11 +17,11 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from resnet_dsl import ir
-from resnet_dsl.errors import ArchError
-from resnet_dsl.formatter import format_module, format_source, string_literal
-from resnet_dsl.loader import parse_module
-from resnet_dsl.parser import comments
+from resnet_dsl.language import ir
+from resnet_dsl.language.errors import ArchError
+from resnet_dsl.language.parser import comments
+from resnet_dsl.network.loader import parse_module
+from resnet_dsl.review.formatter import format_module, format_source, string_literal
 from tests.conftest import REPO, SHIPPED_SPECS
 
 FORMATTED_FILES = [*SHIPPED_SPECS, "resnet_dsl/prelude.arch", "tests/specs/resnet50v2.arch"]
@@ -355,7 +355,7 @@ def test_fmt_diff_names_relative_paths_as_git_does(cli, tmp_path: Path) -> None:
     _spec(tmp_path, "messy.arch", MESSY)
     result = cli("fmt", "--diff", "messy.arch", cwd=tmp_path)
     assert result.stdout.startswith("--- a/messy.arch\n+++ b/messy.arch\n@@ ")
-    assert cli("fmt", "--diff", "specs/resnet50.arch").stdout == "", "nothing for a formatted file"
+    assert cli("fmt", "--diff", "specs/seed/resnet50.arch").stdout == "", "nothing for a formatted file"
 
 
 def test_fmt_leaves_an_invalid_file_untouched(cli, tmp_path: Path) -> None:

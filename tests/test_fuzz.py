@@ -20,13 +20,13 @@ from pathlib import Path
 import pytest
 
 import resnet_dsl
-from resnet_dsl.archdiff import diff
 from resnet_dsl.codegen import to_python
-from resnet_dsl.diffreport import describe, render_text
-from resnet_dsl.errors import ArchError
-from resnet_dsl.formatter import format_source
-from resnet_dsl.graph import to_dot
-from resnet_dsl.loader import loads_program
+from resnet_dsl.language.errors import ArchError
+from resnet_dsl.network.loader import loads_program
+from resnet_dsl.review.archdiff import diff
+from resnet_dsl.review.diffreport import describe, render_text
+from resnet_dsl.review.formatter import format_source
+from resnet_dsl.review.graph import to_dot
 from tests.conftest import REPO, SHIPPED_SPECS
 
 pytestmark = pytest.mark.fuzz
@@ -176,7 +176,7 @@ def test_cli_paths_never_show_a_traceback(
 def test_diff_exits_2_on_any_error(tmp_path: Path) -> None:
     rng = random.Random(f"{SEED}-diff")
     good, bad = tmp_path / "good.arch", tmp_path / "bad.arch"
-    good.write_text((REPO / "specs/resnet18.arch").read_text())
+    good.write_text((REPO / "specs/torchvision/resnet18.arch").read_text())
     for _ in range(3):
         bad.write_text(hostile(rng) + "\nnetwork")  # an error whatever else it holds
         for args in ([str(good), str(bad)], [str(bad), str(good)]):

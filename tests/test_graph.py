@@ -10,10 +10,10 @@ from pathlib import Path
 
 import pytest
 
-from resnet_dsl.api import load
-from resnet_dsl.graph import is_shortcut, left_justified, quote, to_dot
-from resnet_dsl.loader import loads_program
-from resnet_dsl.network import Network
+from resnet_dsl.network.api import load
+from resnet_dsl.network.loader import loads_program
+from resnet_dsl.network.model import Network
+from resnet_dsl.review.graph import is_shortcut, left_justified, quote, to_dot
 from tests.conftest import REPO
 
 RESNET50 = "specs/keras/resnet50.arch"
@@ -181,7 +181,7 @@ def test_cli_renders_svg_with_graphviz(cli, tmp_path: Path, expand: bool) -> Non
 @needs_graphviz
 def test_cli_renders_png_with_graphviz(cli, tmp_path: Path) -> None:
     out = tmp_path / "net.png"
-    assert cli("graph", "specs/resnet18.arch", "-o", str(out)).returncode == 0
+    assert cli("graph", "specs/torchvision/resnet18.arch", "-o", str(out)).returncode == 0
     assert out.read_bytes().startswith(b"\x89PNG\r\n\x1a\n")
 
 
@@ -256,5 +256,5 @@ def test_cli_warns_when_graphviz_shrinks_a_png(cli, tmp_path: Path) -> None:
     assert warning is not None, result.stderr
     assert 0 < int(warning.group(1)) < 100
     assert f"write -o {tmp_path / 'deep.svg'} instead" in result.stderr
-    small = cli("graph", "specs/resnet18.arch", "-o", str(tmp_path / "small.png"))
+    small = cli("graph", "specs/torchvision/resnet18.arch", "-o", str(tmp_path / "small.png"))
     assert small.returncode == 0 and "warning" not in small.stderr

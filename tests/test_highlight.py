@@ -14,7 +14,7 @@ import pytest
 from pygments.lexers import get_lexer_by_name, get_lexer_for_filename
 from pygments.token import Comment, Error, Keyword, Name, Number, Operator, String
 
-from resnet_dsl.pygments_lexer import ArchLexer, grammar_keywords, keywords
+from resnet_dsl.integrations.pygments_lexer import ArchLexer, grammar_keywords, keywords
 from tests.conftest import REPO
 
 VSCODE = REPO / "editors" / "vscode"
@@ -29,7 +29,7 @@ def shipped_specs() -> list[Path]:
 
 def test_the_specs_are_found():
     names = {path.relative_to(REPO).as_posix() for path in shipped_specs()}
-    assert {"specs/resnet50.arch", "specs/keras/resnet152.arch", "resnet_dsl/prelude.arch"} <= names
+    assert {"specs/seed/resnet50.arch", "specs/keras/resnet152.arch", "resnet_dsl/prelude.arch"} <= names
 
 
 @pytest.mark.parametrize("path", shipped_specs(), ids=lambda p: p.relative_to(REPO).as_posix())
@@ -88,7 +88,7 @@ def test_pygmentize_highlights_a_spec():
     pygmentize = shutil.which("pygmentize", path=str(Path(sys.executable).parent))
     assert pygmentize, "pygmentize comes with pygments (the test extra)"
     result = subprocess.run(
-        [pygmentize, "-l", "arch", "-f", "html", str(REPO / "specs/resnet18.arch")],
+        [pygmentize, "-l", "arch", "-f", "html", str(REPO / "specs/torchvision/resnet18.arch")],
         capture_output=True,
         text=True,
         check=False,

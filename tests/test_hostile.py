@@ -17,8 +17,8 @@ from pathlib import Path
 import pytest
 
 import resnet_dsl
-from resnet_dsl import limits
 from resnet_dsl.cli import main
+from resnet_dsl.language import limits
 
 NET = "network N(input = 8x8x3{params}) {{\n  stem {{ conv(4, 3) }}\n  head {{ flatten }}\n}}\n"
 
@@ -256,9 +256,9 @@ def test_textconv_never_fails(
 
 
 def test_the_summary_function_works_on_every_call_whatever_was_imported() -> None:
-    import resnet_dsl.summary  # the submodule: it must not replace the function
+    import resnet_dsl.analysis.summary  # the submodule: it must not replace the function
 
-    network = resnet_dsl.load("specs/resnet18.arch")
+    network = resnet_dsl.load("specs/torchvision/resnet18.arch")
     first = resnet_dsl.summary(network)
     assert resnet_dsl.summary(network) == first
     from resnet_dsl import summary
@@ -276,19 +276,19 @@ def test_the_summary_function_works_on_every_call_whatever_was_imported() -> Non
         (lambda: resnet_dsl.loads(b"network"), "loads() argument 'text' must be a str, not bytes"),
         (lambda: resnet_dsl.load(None), "load() argument 'path' must be a str or a path, not NoneType"),
         (
-            lambda: resnet_dsl.load("specs/resnet18.arch", overrides={1: 10}),
+            lambda: resnet_dsl.load("specs/torchvision/resnet18.arch", overrides={1: 10}),
             "argument 'overrides' has a key 1 of type int",
         ),
         (
-            lambda: resnet_dsl.load("specs/resnet18.arch", overrides=[("classes", 1)]),
+            lambda: resnet_dsl.load("specs/torchvision/resnet18.arch", overrides=[("classes", 1)]),
             "argument 'overrides' must be a mapping",
         ),
         (
-            lambda: resnet_dsl.load("specs/resnet18.arch", overrides={"classes": {}}),
+            lambda: resnet_dsl.load("specs/torchvision/resnet18.arch", overrides={"classes": {}}),
             "argument 'overrides' sets 'classes' to a value of type dict",
         ),
         (
-            lambda: resnet_dsl.load("specs/resnet18.arch", network=3),
+            lambda: resnet_dsl.load("specs/torchvision/resnet18.arch", network=3),
             "argument 'network' must be a str or None, not int",
         ),
     ],
@@ -310,13 +310,16 @@ def test_overrides_from_python_are_held_to_the_limits() -> None:
         (float("inf"), "number out of range: inf"),
     ):
         with pytest.raises(resnet_dsl.ArchError) as raised:
-            resnet_dsl.load("specs/resnet18.arch", overrides={"depths": value})
+            resnet_dsl.load("specs/torchvision/resnet18.arch", overrides={"depths": value})
         assert raised.value.render().splitlines()[0] == f"override: error: {message}"
 
 
 def test_repr_of_a_network_is_one_short_line() -> None:
-    network = resnet_dsl.load("specs/resnet152.arch")
-    assert repr(network) == "<Network 'ResNet152': 521 layers, 60,344,232 parameters, from specs/resnet152.arch>"
+    network = resnet_dsl.load("specs/torchvision/resnet152.arch")
+    assert (
+        repr(network)
+        == "<Network 'ResNet152': 521 layers, 60,344,232 parameters, from specs/torchvision/resnet152.arch>"
+    )
 
 
 def test_a_file_name_with_an_escape_sequence_is_shown_escaped(

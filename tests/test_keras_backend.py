@@ -25,7 +25,7 @@ keras = pytest.importorskip("keras")
 
 import resnet_dsl  # noqa: E402
 from resnet_dsl import to_keras  # noqa: E402
-from resnet_dsl.summary import render_stages, summary  # noqa: E402
+from resnet_dsl.analysis.summary import render_stages, summary  # noqa: E402
 from tests.seed_resnet50 import ResNet50 as seed_resnet50  # noqa: E402
 
 pytestmark = pytest.mark.keras
@@ -91,7 +91,7 @@ from resnet_dsl import to_keras
 
 strategy = tf.distribute.MirroredStrategy([device.name for device in tf.config.list_logical_devices("CPU")])
 with strategy.scope():
-    model = to_keras("specs/resnet18.arch", overrides={"input": "32x32x3", "classes": 3})
+    model = to_keras("specs/torchvision/resnet18.arch", overrides={"input": "32x32x3", "classes": 3})
     model.compile(optimizer="sgd", loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
 rng = np.random.default_rng(0)
 history = model.fit(rng.random((8, 32, 32, 3), dtype=np.float32), rng.integers(0, 3, 8), batch_size=8, verbose=0)
@@ -181,14 +181,14 @@ class SeedPair:
 
 @pytest.fixture(scope="module")
 def seed_pair(built: Callable[[str], keras.Model]) -> SeedPair:
-    return SeedPair(built("specs/resnet50.arch"), seed_resnet50(input_shape=(64, 64, 3), classes=6))
+    return SeedPair(built("specs/seed/resnet50.arch"), seed_resnet50(input_shape=(64, 64, 3), classes=6))
 
 
 # ------------------------------------------------------------ seed model --
 
 
 def test_seed_resnet50_has_the_reference_figures(built: Callable[[str], keras.Model]) -> None:
-    model = built("specs/resnet50.arch")
+    model = built("specs/seed/resnet50.arch")
     assert model.name == "ResNet50"
     assert model.count_params() == 23_600_006
     assert weight_count(model.trainable_weights) == 23_546_886
@@ -217,7 +217,7 @@ def test_seed_resnet50_computes_what_the_notebook_computes(seed_pair: SeedPair) 
 
 
 def test_two_builds_start_from_identical_weights(seed_pair: SeedPair) -> None:
-    assert same_weights(to_keras("specs/resnet50.arch").get_weights(), seed_pair.dsl_initial)
+    assert same_weights(to_keras("specs/seed/resnet50.arch").get_weights(), seed_pair.dsl_initial)
 
 
 # ------------------------------------------------------ keras.applications --
@@ -268,10 +268,10 @@ def test_keras_applications_weights_file_loads(
 @pytest.mark.parametrize(
     ("spec", "trainable"),
     [
-        ("specs/resnet18.arch", 11_689_512),
-        ("specs/resnet34.arch", 21_797_672),
-        ("specs/resnet101.arch", 44_549_160),
-        ("specs/resnet152.arch", 60_192_808),
+        ("specs/torchvision/resnet18.arch", 11_689_512),
+        ("specs/torchvision/resnet34.arch", 21_797_672),
+        ("specs/torchvision/resnet101.arch", 44_549_160),
+        ("specs/torchvision/resnet152.arch", 60_192_808),
     ],
 )
 def test_torchvision_parameter_counts(spec: str, trainable: int, built: Callable[[str], keras.Model]) -> None:
@@ -306,7 +306,7 @@ def test_static_summary_is_what_keras_reports(spec: str, built: Callable[[str], 
 def trained() -> tuple[keras.Model, list[float], np.ndarray]:
     """A small ResNet-18 after a few steps on random data, its losses, and the data."""
     keras.utils.set_random_seed(0)
-    model = to_keras("specs/resnet18.arch", overrides=SMALL)
+    model = to_keras("specs/torchvision/resnet18.arch", overrides=SMALL)
     model.compile(optimizer=keras.optimizers.Adam(1e-3), loss=keras.losses.SparseCategoricalCrossentropy(True))
     images = random_images((32, 32, 3), batch=16)
     labels = np.random.default_rng(1).integers(0, 3, size=16)
@@ -367,11 +367,11 @@ def test_build_prints_the_summaries_and_saves(tmp_path: Path) -> None:
     target = tmp_path / "resnet18.keras"
     result = run_cli(
         "build",
-        *("specs/resnet18.arch", "--set", "input=32x32x3", "--set", "classes=3"),
+        *("specs/torchvision/resnet18.arch", "--set", "input=32x32x3", "--set", "classes=3"),
         *("--keras-summary", "--save", str(target)),
     )
     assert result.returncode == 0, result.stderr
-    network = resnet_dsl.load("specs/resnet18.arch", overrides=SMALL)
+    network = resnet_dsl.load("specs/torchvision/resnet18.arch", overrides=SMALL)
     assert result.stdout.startswith(render_stages(network) + "\n")  # the tool's own summary first
     assert 'Model: "ResNet18"' in result.stdout
     assert f"Total params: {network.total_params.total:,}" in result.stdout
@@ -383,17 +383,19 @@ def test_build_prints_the_summaries_and_saves(tmp_path: Path) -> None:
 
 def test_build_is_quiet_unless_verbose() -> None:
     """TensorFlow's C++ start-up logging (oneDNN, CUDA drivers, cuInit) reads as a failure."""
-    quiet = run_cli("build", "specs/resnet18.arch", "--set", "input=32x32x3")
+    quiet = run_cli("build", "specs/torchvision/resnet18.arch", "--set", "input=32x32x3")
     assert quiet.returncode == 0, quiet.stderr
     assert quiet.stderr == (
-        "ResNet18 (specs/resnet18.arch): 74 layers checked; loading TensorFlow...\n"
+        "ResNet18 (specs/torchvision/resnet18.arch): 74 layers checked; loading TensorFlow...\n"
         "building the Keras model ResNet18...\n"
     )
     assert not any(noise in quiet.stdout for noise in TENSORFLOW_NOISE)
     assert 'Model: "ResNet18"' not in quiet.stdout  # Keras's table only with --keras-summary
-    verbose = run_cli("build", "specs/resnet18.arch", "--set", "input=32x32x3", "--verbose")
+    verbose = run_cli("build", "specs/torchvision/resnet18.arch", "--set", "input=32x32x3", "--verbose")
     assert verbose.returncode == 0, verbose.stderr
-    assert verbose.stderr.startswith("ResNet18 (specs/resnet18.arch): 74 layers checked; loading TensorFlow...\n")
+    assert verbose.stderr.startswith(
+        "ResNet18 (specs/torchvision/resnet18.arch): 74 layers checked; loading TensorFlow...\n"
+    )
     assert verbose.stdout == quiet.stdout
 
 
@@ -424,7 +426,7 @@ def test_build_spec_error_writes_nothing(existing: bytes | None, tmp_path: Path)
 
 
 def test_build_saves_only_the_keras_format(tmp_path: Path) -> None:
-    result = run_cli("build", "specs/resnet18.arch", "--save", str(tmp_path / "model.h5"))
+    result = run_cli("build", "specs/torchvision/resnet18.arch", "--save", str(tmp_path / "model.h5"))
     assert result.returncode == 2
     assert "--save PATH must end in .keras" in result.stderr
     assert os.listdir(tmp_path) == []
@@ -435,12 +437,12 @@ def test_build_without_tensorflow_says_how_to_install_it() -> None:
         command = [sys.executable, "-c", HIDE_TENSORFLOW, *args]
         return subprocess.run(command, cwd=REPO, capture_output=True, text=True, timeout=120)
 
-    build = hidden("build", "specs/resnet50.arch")
+    build = hidden("build", "specs/seed/resnet50.arch")
     assert build.returncode == 1
     assert build.stderr.endswith("\nTensorFlow is required for 'build': pip install \"resnet-dsl[keras]\"\n")
-    check = hidden("check", "specs/resnet50.arch")
+    check = hidden("check", "specs/seed/resnet50.arch")
     assert check.returncode == 0, check.stderr
-    summary_run = hidden("summary", "specs/resnet50.arch")
+    summary_run = hidden("summary", "specs/seed/resnet50.arch")
     assert summary_run.returncode == 0, summary_run.stderr
 
 
@@ -466,4 +468,4 @@ def test_only_the_keras_backend_imports_tensorflow_at_import_time() -> None:
             for name in _top_level_imports(ast.parse(path.read_text(encoding="utf-8")))
         )
     ]
-    assert importers == ["resnet_dsl/keras_backend.py"]
+    assert importers == ["resnet_dsl/backends/keras.py"]

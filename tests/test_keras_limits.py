@@ -13,11 +13,11 @@ import pytest
 
 import resnet_dsl
 from resnet_dsl.cli import main
-from resnet_dsl.errors import ArchError
+from resnet_dsl.language.errors import ArchError
 from tests.conftest import REPO
 
 keras = pytest.importorskip("keras")
-from resnet_dsl.keras_backend import MAX_MODEL_PARAMS, MAX_TENSOR_SIZE, to_keras  # noqa: E402
+from resnet_dsl.backends.keras import MAX_MODEL_PARAMS, MAX_TENSOR_SIZE, to_keras  # noqa: E402
 
 pytestmark = pytest.mark.keras
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 import resnet_dsl
-from resnet_dsl.errors import ArchError
-from resnet_dsl.network import Network
+from resnet_dsl.language.errors import ArchError
+from resnet_dsl.network.model import Network
 from tests.conftest import REPO
 
 
@@ -134,14 +134,14 @@ def test_derived_networks_chain_and_override() -> None:
 
 
 def test_the_spec_ir_ignores_layout() -> None:
-    from resnet_dsl.loader import parse_module
+    from resnet_dsl.network.loader import parse_module
 
     one_line = " ".join(line.strip() for line in BLOCKS.splitlines())
     assert parse_module(one_line) == parse_module(BLOCKS)
     assert parse_module(BLOCKS) != parse_module(BLOCKS.replace("f // 2", "f // 4"))
 
 
-@pytest.mark.parametrize("path", ["specs/resnet50.arch", "specs/keras/resnet101.arch"])
+@pytest.mark.parametrize("path", ["specs/seed/resnet50.arch", "specs/keras/resnet101.arch"])
 def test_constructed_networks_satisfy_their_own_schema(path: str) -> None:
     network = resnet_dsl.load(path)
     assert Network.model_validate(network.model_dump()) == network

@@ -10,9 +10,9 @@ from typing import Any
 import pytest
 
 import resnet_dsl
-from resnet_dsl import codegen
-from resnet_dsl.errors import ArchError
-from resnet_dsl.summary import summary
+from resnet_dsl.analysis.summary import summary
+from resnet_dsl.codegen import to_python
+from resnet_dsl.language.errors import ArchError
 
 MERGES = """
 block gated(filters) {
@@ -170,8 +170,8 @@ def test_a_merge_outside_out_is_refused() -> None:
 
 
 def test_fmt_keeps_the_meaning_and_is_stable() -> None:
-    from resnet_dsl.formatter import format_source
-    from resnet_dsl.loader import parse_module
+    from resnet_dsl.network.loader import parse_module
+    from resnet_dsl.review.formatter import format_source
 
     for text in SPECS.values():
         formatted = format_source(text)
@@ -184,8 +184,8 @@ DIFF_NEW = "network N(input = 16x16x4) { stem { a: zeropad(channels=[2, 2]) -> l
 
 
 def test_diff_names_what_changed_in_the_new_layers() -> None:
-    from resnet_dsl.archdiff import diff
-    from resnet_dsl.diffreport import render_text
+    from resnet_dsl.review.archdiff import diff
+    from resnet_dsl.review.diffreport import render_text
 
     text = render_text(diff(resnet_dsl.loads(DIFF_OLD), resnet_dsl.loads(DIFF_NEW)))
     assert "~ a_pad: padding: [[0, 0], [1, 1]] -> [[0, 0], [2, 2]]; output_shape: 16x16x6 -> 16x16x8" in text
@@ -212,7 +212,7 @@ def weight_count(weights: list[Any]) -> int:
 @pytest.mark.keras
 @pytest.mark.parametrize("name", sorted(SPECS))
 def test_static_summary_is_what_keras_builds(name: str, keras: Any) -> None:
-    from resnet_dsl.keras_backend import to_keras
+    from resnet_dsl.backends.keras import to_keras
 
     network = resnet_dsl.loads(SPECS[name])
     model = to_keras(network)
@@ -229,12 +229,12 @@ def test_static_summary_is_what_keras_builds(name: str, keras: Any) -> None:
 @pytest.mark.keras
 @pytest.mark.parametrize("name", sorted(SPECS))
 def test_generated_code_computes_what_to_keras_computes(name: str, keras: Any) -> None:
-    from resnet_dsl.keras_backend import to_keras
+    from resnet_dsl.backends.keras import to_keras
     from tests.test_codegen import assert_same_model, assert_same_outputs, import_source
 
     network = resnet_dsl.loads(SPECS[name])
     reference = to_keras(network)
-    generated = import_source(codegen.to_python(network)).build_model()
+    generated = import_source(to_python(network)).build_model()
     assert_same_model(generated, reference)
     assert_same_outputs(generated, reference)
 
@@ -243,7 +243,7 @@ def test_generated_code_computes_what_to_keras_computes(name: str, keras: Any) -
 def test_merges_compute_a_product_and_a_concatenation(keras: Any) -> None:
     import numpy as np
 
-    from resnet_dsl.keras_backend import to_keras
+    from resnet_dsl.backends.keras import to_keras
 
     model = to_keras(resnet_dsl.loads(MERGES))
     names = ["s1_block1_1_relu", "s1_block1_0_sigmoid", "s1_block1_multiply", "s1_block3_1_relu", "s1_block2_out",
@@ -327,7 +327,7 @@ def test_dropout_anywhere_in_a_block() -> None:
 
 
 def test_graph_says_what_the_new_layers_do() -> None:
-    from resnet_dsl.graph import to_dot
+    from resnet_dsl.review.graph import to_dot
 
     dot = to_dot(resnet_dsl.loads(LAYERS), expand=True)
     for label in [
@@ -348,7 +348,7 @@ def test_graph_says_what_the_new_layers_do() -> None:
 def test_option_a_computes_subsampling_and_channel_zeros(keras: Any) -> None:
     import numpy as np
 
-    from resnet_dsl.keras_backend import to_keras
+    from resnet_dsl.backends.keras import to_keras
 
     model = to_keras(resnet_dsl.loads(STEM.format(stem="a: subsample(2) -> zeropad(channels=[1, 3])")))
     images = np.random.default_rng(0).random((2, 16, 16, 4), dtype=np.float32)
@@ -360,7 +360,7 @@ def test_option_a_computes_subsampling_and_channel_zeros(keras: Any) -> None:
 def test_saved_model_with_the_new_layers_reloads(keras: Any, tmp_path: Any) -> None:
     import numpy as np
 
-    from resnet_dsl.keras_backend import to_keras
+    from resnet_dsl.backends.keras import to_keras
 
     model = to_keras(resnet_dsl.loads(LAYERS))
     model.save(tmp_path / "layers.keras")

@@ -12,13 +12,13 @@ import pytest
 from lsprotocol import types as lsp
 from pygls.lsp.client import BaseLanguageClient
 
-from resnet_dsl.api import load
-from resnet_dsl.formatter import format_source
-from resnet_dsl.resources import PRELUDE
+from resnet_dsl.language.resources import PRELUDE
+from resnet_dsl.network.api import load
+from resnet_dsl.review.formatter import format_source
 from tests.conftest import REPO
 
-RESNET101 = REPO / "specs" / "resnet101.arch"
-RESNET152 = REPO / "specs" / "resnet152.arch"
+RESNET101 = REPO / "specs" / "torchvision" / "resnet101.arch"
+RESNET152 = REPO / "specs" / "torchvision" / "resnet152.arch"
 
 LIBRARY = """\
 # A block of this library.
@@ -387,7 +387,7 @@ def test_document_symbols(session: Session, workspace: Path):
 
 
 def test_static_commands_do_not_import_pygls(cli):
-    result = cli("check", "specs/resnet50.arch", env={"PYTHONPROFILEIMPORTTIME": "1"})
+    result = cli("check", "specs/seed/resnet50.arch", env={"PYTHONPROFILEIMPORTTIME": "1"})
     assert result.returncode == 0
     assert "pygls" not in result.stderr and "lsprotocol" not in result.stderr
 
@@ -481,7 +481,7 @@ def test_the_server_knows_block_graphs_and_derivations(session: Session, workspa
 
 
 def test_a_bug_in_the_checker_becomes_a_diagnostic_not_silence(monkeypatch: pytest.MonkeyPatch):
-    from resnet_dsl import lsp as server
+    from resnet_dsl.integrations import lsp as server
 
     def broken(self):
         raise KeyError("boom")
@@ -497,7 +497,7 @@ def test_every_position_of_every_shipped_spec_answers_without_error():
     zoo included), and the outline and formatting of each: no exception, no diagnostic."""
     import re
 
-    from resnet_dsl import lsp as server
+    from resnet_dsl.integrations import lsp as server
 
     files = sorted([*REPO.glob("specs/**/*.arch"), PRELUDE, *REPO.glob("tests/specs/**/*.arch")])
     hovered = 0

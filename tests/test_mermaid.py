@@ -9,10 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from resnet_dsl.api import load
-from resnet_dsl.graph import is_shortcut
-from resnet_dsl.loader import load_program
-from resnet_dsl.mermaid import label, to_mermaid
+from resnet_dsl.network.api import load
+from resnet_dsl.network.loader import load_program
+from resnet_dsl.review.graph import is_shortcut
+from resnet_dsl.review.mermaid import label, to_mermaid
 from tests.conftest import REPO, SHIPPED_SPECS
 
 LABEL = r'"(?:[^"<#]|<br>|#\w+;)*"'
@@ -79,7 +79,13 @@ def test_every_shipped_spec_draws_a_valid_chart(spec: str):
 
 
 @pytest.mark.parametrize(
-    "spec", ["specs/resnet50.arch", "specs/resnet18.arch", "specs/seresnet50.arch", "specs/keras/resnet50v2.arch"]
+    "spec",
+    [
+        "specs/seed/resnet50.arch",
+        "specs/torchvision/resnet18.arch",
+        "specs/timm/seresnet50.arch",
+        "specs/keras/resnet50v2.arch",
+    ],
 )
 def test_the_expanded_chart_draws_every_layer_and_dots_the_shortcuts(spec: str):
     network = load(REPO / spec)
@@ -101,17 +107,19 @@ def test_labels_escape_what_mermaid_would_read():
 
 
 def test_graph_writes_mermaid_by_suffix_or_format(cli, tmp_path: Path):
-    result = cli("graph", "specs/resnet18.arch", "-o", str(tmp_path / "net.mmd"))
+    result = cli("graph", "specs/torchvision/resnet18.arch", "-o", str(tmp_path / "net.mmd"))
     assert result.returncode == 0, result.stderr
     text = (tmp_path / "net.mmd").read_text(encoding="utf-8")
     validate(text)
-    assert text == to_mermaid(load(REPO / "specs/resnet18.arch"))
-    result = cli("graph", "specs/resnet18.arch", "--expand", "--format", "mermaid", "-o", str(tmp_path / "net.md"))
+    assert text == to_mermaid(load(REPO / "specs/torchvision/resnet18.arch"))
+    result = cli(
+        "graph", "specs/torchvision/resnet18.arch", "--expand", "--format", "mermaid", "-o", str(tmp_path / "net.md")
+    )
     assert result.returncode == 0, result.stderr
     assert (tmp_path / "net.md").read_text(encoding="utf-8") == to_mermaid(
-        load(REPO / "specs/resnet18.arch"), expand=True
+        load(REPO / "specs/torchvision/resnet18.arch"), expand=True
     )
-    result = cli("graph", "specs/resnet18.arch", "-o", str(tmp_path / "net.txt"))
+    result = cli("graph", "specs/torchvision/resnet18.arch", "-o", str(tmp_path / "net.txt"))
     assert result.returncode == 2 and ".mmd" in result.stderr
 
 
@@ -135,7 +143,7 @@ def test_diff_picture_marks_the_changed_stage(cli):
 
 
 def test_diff_picture_shows_added_and_removed_stages(cli, tmp_path: Path):
-    old = (REPO / "specs/resnet18.arch").read_text(encoding="utf-8")
+    old = (REPO / "specs/torchvision/resnet18.arch").read_text(encoding="utf-8")
     new = old.replace("  stage conv5: basic_projection(512), basic(512) * (depths[3] - 1)\n", "").replace(
         "  head {", "  stage extra: basic(256)\n  head {"
     )
@@ -148,19 +156,26 @@ def test_diff_picture_shows_added_and_removed_stages(cli, tmp_path: Path):
 
 
 def test_picture_needs_markdown_and_a_change(cli):
-    result = cli("diff", "specs/resnet18.arch", "specs/resnet34.arch", "--picture")
+    result = cli("diff", "specs/torchvision/resnet18.arch", "specs/torchvision/resnet34.arch", "--picture")
     assert result.returncode == 2 and "--format markdown" in result.stderr
-    result = cli("diff", "specs/resnet18.arch", "specs/resnet18.arch", "--format", "markdown", "--picture")
+    result = cli(
+        "diff",
+        "specs/torchvision/resnet18.arch",
+        "specs/torchvision/resnet18.arch",
+        "--format",
+        "markdown",
+        "--picture",
+    )
     assert result.returncode == 0 and "mermaid" not in result.stdout
 
 
 def test_the_chart_is_deterministic():
-    network = load(REPO / "specs/resnet50.arch")
-    assert to_mermaid(network, expand=True) == to_mermaid(load(REPO / "specs/resnet50.arch"), expand=True)
+    network = load(REPO / "specs/seed/resnet50.arch")
+    assert to_mermaid(network, expand=True) == to_mermaid(load(REPO / "specs/seed/resnet50.arch"), expand=True)
 
 
 def test_diff_picture_names_a_renamed_stage(cli, tmp_path: Path):
-    old = (REPO / "specs/resnet18.arch").read_text(encoding="utf-8")
+    old = (REPO / "specs/torchvision/resnet18.arch").read_text(encoding="utf-8")
     (tmp_path / "old.arch").write_text(old, encoding="utf-8")
     (tmp_path / "new.arch").write_text(old.replace("stage conv5:", "stage layer4:"), encoding="utf-8")
     result = cli("diff", str(tmp_path / "old.arch"), str(tmp_path / "new.arch"), "--format", "markdown", "--picture")

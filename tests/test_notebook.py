@@ -11,9 +11,9 @@ from html.parser import HTMLParser
 import pytest
 from IPython.core.formatters import DisplayFormatter
 
-from resnet_dsl.api import load
-from resnet_dsl.network import Network
-from resnet_dsl.summary import render_stages, sections
+from resnet_dsl.analysis.summary import render_stages, sections
+from resnet_dsl.network.api import load
+from resnet_dsl.network.model import Network
 from tests.conftest import REPO
 
 
@@ -109,8 +109,9 @@ def test_markdown_has_the_table_and_a_mermaid_picture(resnet50: Network):
 
 def test_loading_a_network_does_not_import_the_renderers():
     code = (
-        "import sys, resnet_dsl; resnet_dsl.load('specs/resnet18.arch');"
-        "print(sorted(m for m in sys.modules if m in ('resnet_dsl.notebook', 'resnet_dsl.mermaid', 'html')))"
+        "import sys, resnet_dsl; resnet_dsl.load('specs/torchvision/resnet18.arch');"
+        "print(sorted(m for m in sys.modules if m in ('resnet_dsl.integrations.notebook',"
+        " 'resnet_dsl.review.mermaid', 'html')))"
     )
     result = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, check=True)
     assert result.stdout.strip() == "[]"

@@ -16,10 +16,10 @@ from pathlib import Path
 
 import pytest
 
-from resnet_dsl.output import OutputError, check_target, write_output
+from resnet_dsl.cli.output import OutputError, check_target, write_output
 from tests.conftest import REPO
 
-SPEC = "specs/resnet18.arch"
+SPEC = "specs/torchvision/resnet18.arch"
 
 
 def _listing(root: Path) -> dict[str, tuple[int, bytes | str | None]]:

@@ -10,12 +10,12 @@ from hypothesis import strategies as st
 from hypothesis.extra.lark import from_lark
 from lark import Lark
 
-from resnet_dsl import ir
-from resnet_dsl.errors import ArchError
-from resnet_dsl.loader import loads_program, parse_module
-from resnet_dsl.parser import parse
-from resnet_dsl.resources import resource_dir
-from resnet_dsl.transform import to_expr
+from resnet_dsl.language import ir
+from resnet_dsl.language.errors import ArchError
+from resnet_dsl.language.parser import parse
+from resnet_dsl.language.resources import resource_dir
+from resnet_dsl.language.transform import to_expr
+from resnet_dsl.network.loader import loads_program, parse_module
 from tests.conftest import REPO, SHIPPED_SPECS
 
 GRAMMAR = (resource_dir("grammars") / "arch.lark").read_text()

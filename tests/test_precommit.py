@@ -13,8 +13,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from resnet_dsl.api import load
-from resnet_dsl.codegen import render
+from resnet_dsl.codegen.keras import render
+from resnet_dsl.network.api import load
 from tests.conftest import REPO
 
 SPEC = """\

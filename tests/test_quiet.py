@@ -7,7 +7,7 @@ import sys
 
 SCRIPT = """
 import os, sys
-from resnet_dsl.quiet import quiet_stderr
+from resnet_dsl.cli.quiet import quiet_stderr
 with quiet_stderr(enabled={enabled}) as real:
     os.write(2, b"C-level noise\\n")
     print("python noise", file=sys.stderr)

@@ -14,8 +14,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import resnet_dsl
-from resnet_dsl import codegen
-from resnet_dsl.summary import summary
+from resnet_dsl.analysis.summary import summary
+from resnet_dsl.codegen import to_python
 from tests.test_codegen import assert_same_model, assert_same_outputs, import_source
 
 pytestmark = pytest.mark.keras
@@ -142,7 +142,7 @@ def specs(draw: st.DrawFn) -> str:
 )
 def test_summary_to_keras_and_generated_code_agree(text: str) -> None:
     keras = pytest.importorskip("keras")
-    from resnet_dsl.keras_backend import to_keras
+    from resnet_dsl.backends.keras import to_keras
 
     keras.backend.clear_session()
     network = resnet_dsl.loads(text)
@@ -155,7 +155,7 @@ def test_summary_to_keras_and_generated_code_agree(text: str) -> None:
         assert rows[layer.name]["params"] == layer.count_params(), layer.name
     assert static["params"]["total"] == reference.count_params()
 
-    generated = import_source(codegen.to_python(network)).build_model()
+    generated = import_source(to_python(network)).build_model()
     assert_same_model(generated, reference)
     assert_same_outputs(generated, reference)
     assert_torch_agrees(network, reference, static)
@@ -167,8 +167,8 @@ def assert_torch_agrees(network: resnet_dsl.Network, reference: Any, static: dic
     torch = pytest.importorskip("torch")
     import numpy as np
 
-    from resnet_dsl.torch_backend import keras_weights_to_torch, to_torch
-    from resnet_dsl.torch_layout import layout
+    from resnet_dsl.backends.torch import keras_weights_to_torch, to_torch
+    from resnet_dsl.backends.torch_layout import layout
 
     model = to_torch(network).eval()
     rows = {row["name"]: row for row in static["layers"]}
@@ -185,7 +185,7 @@ def assert_torch_agrees(network: resnet_dsl.Network, reference: Any, static: dic
         actual = model(torch.from_numpy(images).permute(0, 3, 1, 2)).numpy()
     np.testing.assert_allclose(actual, expected, rtol=1e-4, atol=1e-4)
 
-    generated = import_source(codegen.to_python(network, target="torch"), "generated_torch").build_model().eval()
+    generated = import_source(to_python(network, target="torch"), "generated_torch").build_model().eval()
     assert list(generated.state_dict()) == list(model.state_dict())
     generated.load_state_dict(model.state_dict(), strict=True)
     with torch.no_grad():

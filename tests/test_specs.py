@@ -5,11 +5,11 @@ from __future__ import annotations
 import pytest
 
 import resnet_dsl
-from resnet_dsl.network import Network
+from resnet_dsl.network.model import Network
 
 # spec: (total params, trainable, non-trainable, layers incl. input, output shape)
 KERAS_FIGURES = {
-    "specs/resnet50.arch": (23_600_006, 23_546_886, 53_120, 177, (6,)),
+    "specs/seed/resnet50.arch": (23_600_006, 23_546_886, 53_120, 177, (6,)),
     "specs/keras/resnet50.arch": (25_636_712, 25_583_592, 53_120, 177, (1000,)),
     "specs/keras/resnet101.arch": (44_707_176, None, None, 347, (1000,)),
     "specs/keras/resnet152.arch": (60_419_944, None, None, None, (1000,)),
@@ -20,10 +20,10 @@ KERAS_FIGURES = {
 
 # spec: (torchvision parameters = our trainable ones, torchvision GFLOPS)
 TORCHVISION_FIGURES = {
-    "specs/resnet18.arch": (11_689_512, 1.81),
-    "specs/resnet34.arch": (21_797_672, 3.66),
-    "specs/resnet101.arch": (44_549_160, 7.80),
-    "specs/resnet152.arch": (60_192_808, 11.51),
+    "specs/torchvision/resnet18.arch": (11_689_512, 1.81),
+    "specs/torchvision/resnet34.arch": (21_797_672, 3.66),
+    "specs/torchvision/resnet101.arch": (44_549_160, 7.80),
+    "specs/torchvision/resnet152.arch": (60_192_808, 11.51),
 }
 
 
@@ -57,7 +57,7 @@ def test_torchvision_counts_and_macs(networks: dict[str, Network], path: str) ->
 
 
 def test_seed_resnet50_follows_the_notebook(networks: dict[str, Network]) -> None:
-    network = networks["specs/resnet50.arch"]
+    network = networks["specs/seed/resnet50.arch"]
     assert network.input_shape == (64, 64, 3)
     stem = [layer.kind for layer in network.section("stem")]
     assert stem == ["zeropad", "conv2d", "batchnorm", "activation", "maxpool"]

@@ -8,9 +8,9 @@ from math import prod
 import pytest
 
 import resnet_dsl
-from resnet_dsl.memory import memory, size_text
-from resnet_dsl.receptive import fields, last_feature_map
-from resnet_dsl.summary import render_stages, sections, summary
+from resnet_dsl.analysis.memory import memory, size_text
+from resnet_dsl.analysis.receptive import fields, last_feature_map
+from resnet_dsl.analysis.summary import render_stages, sections, summary
 
 TINY = """
 block wide(filters) {
@@ -99,9 +99,9 @@ def test_batchnorm_statistics_have_no_gradient() -> None:
         # keras.applications ResNet50: the stride on the first 1x1 ("v1")
         ("specs/keras/resnet50.arch", None, 25_583_592, 483),
         # the seed notebook's ResNet-50, also v1
-        ("specs/resnet50.arch", None, 23_546_886, 483),
+        ("specs/seed/resnet50.arch", None, 23_546_886, 483),
         # torchvision resnet50 ("v1.5", the stride on the 3x3): resnet101 with ResNet-50's depths
-        ("specs/resnet101.arch", {"depths": [3, 4, 6, 3]}, 25_557_032, 427),
+        ("specs/torchvision/resnet101.arch", {"depths": [3, 4, 6, 3]}, 25_557_032, 427),
     ],
 )
 def test_resnet50_receptive_fields(path: str, overrides, trainable: int, last_stage: int) -> None:
@@ -117,7 +117,7 @@ def test_network_receptive_field_is_the_last_feature_map() -> None:
     assert last_feature_map(keras50)[0] == "conv5_block3_out"  # global pooling follows
     assert summary(keras50)["receptive_field"] == {"size": [483, 483], "jump": [32, 32]}
     # the seed's head pools 2x2 before flattening: 483 + (2 - 1) x 32, jump 64
-    seed = resnet_dsl.load("specs/resnet50.arch")
+    seed = resnet_dsl.load("specs/seed/resnet50.arch")
     assert last_feature_map(seed) == ("avg_pool", last_feature_map(seed)[1])
     assert summary(seed)["receptive_field"] == {"size": [515, 515], "jump": [64, 64]}
 

@@ -20,8 +20,10 @@ torch = pytest.importorskip("torch")
 torchvision = pytest.importorskip("torchvision")
 
 import resnet_dsl  # noqa: E402
-from resnet_dsl import codegen, naming, torch_layout  # noqa: E402
-from resnet_dsl.torch_backend import keras_weights_to_torch, to_torch, torch_weights_to_keras  # noqa: E402
+from resnet_dsl.backends import torch_layout  # noqa: E402
+from resnet_dsl.backends.torch import keras_weights_to_torch, to_torch, torch_weights_to_keras  # noqa: E402
+from resnet_dsl.codegen import to_python  # noqa: E402
+from resnet_dsl.network import naming  # noqa: E402
 
 pytestmark = pytest.mark.torch
 
@@ -29,11 +31,11 @@ SMALL_INPUT = {"input": "64x64x3"}
 """Where a spec is 224x224, the equivalence tests run it at 64x64: the same layers, less work."""
 
 TORCHVISION = [
-    pytest.param("specs/resnet18.arch", None, "resnet18", id="resnet18"),
-    pytest.param("specs/resnet34.arch", None, "resnet34", id="resnet34", marks=pytest.mark.slow),
-    pytest.param("specs/resnet101.arch", {"depths": "[3, 4, 6, 3]"}, "resnet50", id="resnet50", marks=pytest.mark.slow),
-    pytest.param("specs/resnet101.arch", None, "resnet101", id="resnet101", marks=pytest.mark.slow),
-    pytest.param("specs/resnet152.arch", None, "resnet152", id="resnet152", marks=pytest.mark.slow),
+    pytest.param("specs/torchvision/resnet18.arch", None, "resnet18", id="resnet18"),
+    pytest.param("specs/torchvision/resnet34.arch", None, "resnet34", id="resnet34", marks=pytest.mark.slow),
+    pytest.param("specs/torchvision/resnet50.arch", None, "resnet50", id="resnet50", marks=pytest.mark.slow),
+    pytest.param("specs/torchvision/resnet101.arch", None, "resnet101", id="resnet101", marks=pytest.mark.slow),
+    pytest.param("specs/torchvision/resnet152.arch", None, "resnet152", id="resnet152", marks=pytest.mark.slow),
 ]
 """(spec, overrides, torchvision model). torchvision's resnet50 is our ResNet-101 with its depths."""
 
@@ -96,16 +98,28 @@ def small(spec: str) -> resnet_dsl.Network:
 
 
 ZOO = [
-    pytest.param("specs/resnext50_32x4d.arch", None, "resnext50_32x4d", id="resnext50_32x4d", marks=pytest.mark.slow),
-    pytest.param("specs/wide_resnet50_2.arch", None, "wide_resnet50_2", id="wide_resnet50_2", marks=pytest.mark.slow),
     pytest.param(
-        "specs/resnext101_32x8d.arch", None, "resnext101_32x8d", id="resnext101_32x8d", marks=pytest.mark.slow
+        "specs/torchvision/resnext50_32x4d.arch", None, "resnext50_32x4d", id="resnext50_32x4d", marks=pytest.mark.slow
     ),
     pytest.param(
-        "specs/wide_resnet101_2.arch", None, "wide_resnet101_2", id="wide_resnet101_2", marks=pytest.mark.slow
+        "specs/torchvision/wide_resnet50_2.arch", None, "wide_resnet50_2", id="wide_resnet50_2", marks=pytest.mark.slow
     ),
-    pytest.param("specs/resnet50d.arch", None, "timm:resnet50d", id="timm-resnet50d", marks=pytest.mark.slow),
-    pytest.param("specs/seresnet50.arch", None, "timm:seresnet50", id="timm-seresnet50", marks=pytest.mark.slow),
+    pytest.param(
+        "specs/torchvision/resnext101_32x8d.arch",
+        None,
+        "resnext101_32x8d",
+        id="resnext101_32x8d",
+        marks=pytest.mark.slow,
+    ),
+    pytest.param(
+        "specs/torchvision/wide_resnet101_2.arch",
+        None,
+        "wide_resnet101_2",
+        id="wide_resnet101_2",
+        marks=pytest.mark.slow,
+    ),
+    pytest.param("specs/timm/resnet50d.arch", None, "timm:resnet50d", id="timm-resnet50d", marks=pytest.mark.slow),
+    pytest.param("specs/timm/seresnet50.arch", None, "timm:seresnet50", id="timm-seresnet50", marks=pytest.mark.slow),
 ]
 
 
@@ -134,7 +148,7 @@ def test_torchvision_weights_load_and_give_its_outputs(spec: str, overrides: dic
 
 
 def test_torchvision_names_come_from_the_naming_table() -> None:
-    paths = torch_layout.layout(resnet_dsl.load("specs/resnet18.arch")).module_paths()
+    paths = torch_layout.layout(resnet_dsl.load("specs/torchvision/resnet18.arch")).module_paths()
     assert paths["conv1_conv"] == "conv1"
     assert paths["conv1_bn"] == "bn1"
     assert paths["conv3_block1_1_conv"] == f"{naming.torch_stage(2)}.0.conv1"
@@ -164,7 +178,7 @@ def test_hostile_layer_names_stay_attributes() -> None:
 
 # ----------------------------------------------------- Keras equivalence --
 
-FAST_SPECS = {"specs/resnet50.arch", "specs/resnet18.arch"}
+FAST_SPECS = {"specs/seed/resnet50.arch", "specs/torchvision/resnet18.arch"}
 SPEC_PARAMS = [
     pytest.param(spec, id=spec, marks=[] if spec in FAST_SPECS else [pytest.mark.slow]) for spec in SHIPPED_SPECS
 ]
@@ -187,7 +201,7 @@ def test_keras_and_torch_models_agree_given_the_same_weights(spec: str) -> None:
 @pytest.mark.keras
 def test_weights_go_back_to_keras_unchanged() -> None:
     keras = pytest.importorskip("keras")
-    network = resnet_dsl.load("specs/resnet18.arch", overrides=SMALL_INPUT)
+    network = resnet_dsl.load("specs/torchvision/resnet18.arch", overrides=SMALL_INPUT)
     source = randomized(resnet_dsl.to_keras(network))
     torch_model = to_torch(network)
     keras_weights_to_torch(network, source, torch_model)
@@ -225,20 +239,20 @@ def test_keras_padding_and_layer_options_agree(layers: str) -> None:
     keras_weights_to_torch(network, keras_model, torch_model)
     images = np.random.default_rng(3).normal(size=(3, *network.input_shape)).astype(np.float32)
     assert_close(torch_output(torch_model, images), np.asarray(keras_model(images, training=False)))
-    generated = import_source(codegen.to_python(network, target="torch")).build_model()
+    generated = import_source(to_python(network, target="torch")).build_model()
     generated.load_state_dict(torch_model.state_dict(), strict=True)
     np.testing.assert_allclose(torch_output(generated, images), torch_output(torch_model, images), rtol=1e-5, atol=1e-6)
 
 
 def test_batchnorm_momentum_and_epsilon_convert() -> None:
-    model = to_torch("specs/resnet50.arch")
+    model = to_torch("specs/seed/resnet50.arch")
     assert model.bn1.momentum == pytest.approx(0.01) and model.bn1.eps == pytest.approx(1e-3)
-    torchvision_like = to_torch("specs/resnet18.arch")
+    torchvision_like = to_torch("specs/torchvision/resnet18.arch")
     assert torchvision_like.bn1.momentum == pytest.approx(0.1) and torchvision_like.bn1.eps == pytest.approx(1e-5)
 
 
 def test_seeded_initializers_repeat_and_follow_keras_scales() -> None:
-    first, second = to_torch("specs/resnet50.arch"), to_torch("specs/resnet50.arch")
+    first, second = to_torch("specs/seed/resnet50.arch"), to_torch("specs/seed/resnet50.arch")
     assert torch.equal(first.conv1.weight, second.conv1.weight), "glorot_uniform(seed=0) draws the same weights"
     weight = first.conv1.weight  # glorot_uniform: limit sqrt(6 / (fan_in + fan_out))
     limit = (6 / (3 * 49 + 64 * 49)) ** 0.5
@@ -255,14 +269,14 @@ def test_without_torch_it_says_how_to_get_it() -> None:
         "            raise ModuleNotFoundError(name=name)\n"
         "sys.meta_path.insert(0, Hide())\n"
         "import resnet_dsl\n"
-        "resnet_dsl.to_torch('specs/resnet18.arch')\n"
+        "resnet_dsl.to_torch('specs/torchvision/resnet18.arch')\n"
     )
     result = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=120)
     assert result.returncode == 1
     assert 'pip install "resnet-dsl[torch]"' in result.stderr
     command = code.replace(
-        "import resnet_dsl\nresnet_dsl.to_torch('specs/resnet18.arch')\n",
-        "import runpy\nsys.argv = ['resnet-dsl', 'build', 'specs/resnet18.arch', '--target', 'torch']\n"
+        "import resnet_dsl\nresnet_dsl.to_torch('specs/torchvision/resnet18.arch')\n",
+        "import runpy\nsys.argv = ['resnet-dsl', 'build', 'specs/torchvision/resnet18.arch', '--target', 'torch']\n"
         "runpy.run_module('resnet_dsl', run_name='__main__', alter_sys=True)\n",
     )
     result = subprocess.run([sys.executable, "-c", command], cwd=REPO, capture_output=True, text=True, timeout=120)
@@ -271,15 +285,15 @@ def test_without_torch_it_says_how_to_get_it() -> None:
     assert "Traceback" not in result.stderr
 
 
-@pytest.mark.parametrize("spec", ["specs/resnet50.arch", "specs/resnet18.arch"])
+@pytest.mark.parametrize("spec", ["specs/seed/resnet50.arch", "specs/torchvision/resnet18.arch"])
 def test_static_summary_counts_what_torch_counts(spec: str) -> None:
-    from resnet_dsl.summary import summary
+    from resnet_dsl.analysis.summary import summary
 
     counts = summary(resnet_dsl.load(spec))["torch"]
     model = to_torch(spec)
     assert counts["params"] == sum(p.numel() for p in model.parameters())
     assert counts["buffers"] == sum(b.numel() for b in model.buffers())
-    if spec == "specs/resnet18.arch":
+    if spec == "specs/torchvision/resnet18.arch":
         reference = torchvision.models.resnet18()
         assert counts["params"] == sum(p.numel() for p in reference.parameters()) == 11_689_512
         assert counts["buffers"] == sum(b.numel() for b in reference.buffers())
@@ -304,7 +318,7 @@ def test_timm_resnet50d_weights_load_into_a_deep_stem_spec() -> None:
     images = torch.rand(2, 3, 224, 224, generator=torch.Generator().manual_seed(5))
     with torch.no_grad():
         assert (model(images) - reference(images)).abs().max().item() < 1e-4
-    generated = import_source(codegen.to_python(spec, target="torch")).build_model().eval()
+    generated = import_source(to_python(spec, target="torch")).build_model().eval()
     generated.load_state_dict(theirs, strict=True)
     with torch.no_grad():
         torch.testing.assert_close(generated(images), model(images), rtol=1e-5, atol=1e-6)
@@ -326,7 +340,7 @@ def test_timm_seresnet50_weights_load_into_an_se_spec() -> None:
     images = torch.rand(2, 3, 224, 224, generator=torch.Generator().manual_seed(4))
     with torch.no_grad():
         assert (model(images) - reference(images)).abs().max().item() < 1e-4
-    generated = import_source(codegen.to_python(spec, target="torch")).build_model().eval()
+    generated = import_source(to_python(spec, target="torch")).build_model().eval()
     generated.load_state_dict(theirs, strict=True)
     with torch.no_grad():
         torch.testing.assert_close(generated(images), model(images), rtol=1e-5, atol=1e-6)

@@ -17,8 +17,8 @@ from typing import Any
 import pytest
 
 import resnet_dsl
-from resnet_dsl import codegen
 from resnet_dsl.cli import main as cli_main
+from resnet_dsl.codegen import to_python
 from tests.conftest import REPO, SHIPPED_SPECS
 from tests.regen_golden import golden_path
 from tests.test_codegen import import_source, ruff, unified_diff
@@ -51,7 +51,7 @@ network nn(input = 8x8x3, classes = 2) {
 
 @pytest.fixture(scope="module")
 def generated() -> dict[str, str]:
-    return {spec: codegen.to_python(spec, target="torch") for spec in SHIPPED_SPECS}
+    return {spec: to_python(spec, target="torch") for spec in SHIPPED_SPECS}
 
 
 # ------------------------------------------------------------------ text --
@@ -68,7 +68,7 @@ def test_golden_file(generated: dict[str, str], spec: str) -> None:
 
 
 def test_formatted_and_clean_under_ruff(generated: dict[str, str], tmp_path: Path) -> None:
-    sources = {**generated, "hostile": codegen.to_python(resnet_dsl.loads(HOSTILE), target="torch")}
+    sources = {**generated, "hostile": to_python(resnet_dsl.loads(HOSTILE), target="torch")}
     for index, source in enumerate(sources.values()):
         (tmp_path / f"module{index}.py").write_text(source, encoding="utf-8")
     config = str(REPO / "pyproject.toml")
@@ -82,7 +82,7 @@ def test_formatted_and_clean_under_ruff(generated: dict[str, str], tmp_path: Pat
 
 
 def test_reads_like_torchvision(generated: dict[str, str]) -> None:
-    tree = ast.parse(generated["specs/resnet18.arch"])
+    tree = ast.parse(generated["specs/torchvision/resnet18.arch"])
     classes = {node.name: node for node in tree.body if isinstance(node, ast.ClassDef)}
     assert {"Basic", "BasicProjection", "ResNet18"} <= set(classes)
     assert all(ast.unparse(classes[name].bases[0]) == "nn.Module" for name in ("Basic", "BasicProjection", "ResNet18"))
@@ -99,7 +99,7 @@ def test_deterministic_across_hash_seeds() -> None:
     outputs = []
     for seed in ("0", "12345"):
         result = subprocess.run(
-            [sys.executable, "-m", "resnet_dsl", "generate", "specs/resnet50.arch", "--target", "torch"],
+            [sys.executable, "-m", "resnet_dsl", "generate", "specs/seed/resnet50.arch", "--target", "torch"],
             cwd=REPO,
             capture_output=True,
             text=True,
@@ -113,14 +113,23 @@ def test_deterministic_across_hash_seeds() -> None:
 
 def test_text_only_without_torch_or_tensorflow(generated: dict[str, str]) -> None:
     result = subprocess.run(
-        [sys.executable, "-X", "importtime", "-m", "resnet_dsl", "generate", "specs/resnet18.arch", "--target=torch"],
+        [
+            sys.executable,
+            "-X",
+            "importtime",
+            "-m",
+            "resnet_dsl",
+            "generate",
+            "specs/torchvision/resnet18.arch",
+            "--target=torch",
+        ],
         cwd=REPO,
         capture_output=True,
         text=True,
         timeout=120,
     )
     assert result.returncode == 0, result.stderr
-    assert result.stdout == generated["specs/resnet18.arch"]
+    assert result.stdout == generated["specs/torchvision/resnet18.arch"]
     imported = {line.rsplit("|", 1)[-1].strip().partition(".")[0] for line in result.stderr.splitlines()}
     assert "jinja2" in imported
     assert not imported & {"torch", "tensorflow", "keras"}
@@ -128,15 +137,21 @@ def test_text_only_without_torch_or_tensorflow(generated: dict[str, str]) -> Non
 
 def test_cli_writes_and_checks(tmp_path: Path, generated: dict[str, str]) -> None:
     out = tmp_path / "model.py"
-    assert cli_main(["generate", "specs/resnet18.arch", "--target", "torch", "-o", str(out)]) == 0
-    assert out.read_text(encoding="utf-8") == generated["specs/resnet18.arch"]
-    assert cli_main(["generate", "specs/resnet18.arch", "--target", "torch", "--check", "-o", str(out)]) == 0
-    assert cli_main(["generate", "specs/resnet18.arch", "--check", "-o", str(out)]) == 1, "keras is the default"
-    assert cli_main(["generate", "specs/resnet18.arch", "--target", "keras", "--check", "-o", str(out)]) == 1
+    assert cli_main(["generate", "specs/torchvision/resnet18.arch", "--target", "torch", "-o", str(out)]) == 0
+    assert out.read_text(encoding="utf-8") == generated["specs/torchvision/resnet18.arch"]
+    assert (
+        cli_main(["generate", "specs/torchvision/resnet18.arch", "--target", "torch", "--check", "-o", str(out)]) == 0
+    )
+    assert cli_main(["generate", "specs/torchvision/resnet18.arch", "--check", "-o", str(out)]) == 1, (
+        "keras is the default"
+    )
+    assert (
+        cli_main(["generate", "specs/torchvision/resnet18.arch", "--target", "keras", "--check", "-o", str(out)]) == 1
+    )
 
 
 def test_hostile_names_stay_plain_python() -> None:
-    source = codegen.to_python(resnet_dsl.loads(HOSTILE), target="torch")
+    source = to_python(resnet_dsl.loads(HOSTILE), target="torch")
     tree = ast.parse(source)
     names = {n.name for n in tree.body if isinstance(n, (ast.ClassDef, ast.FunctionDef))}
     assert {"Class", "Module", "Nn", "build_model"} <= names
@@ -162,13 +177,15 @@ def built(source: str, **kwargs: Any) -> Any:
 @pytest.mark.parametrize(
     "spec",
     [
-        pytest.param(s, marks=[] if s in {"specs/resnet50.arch", "specs/resnet18.arch"} else [pytest.mark.slow])
+        pytest.param(
+            s, marks=[] if s in {"specs/seed/resnet50.arch", "specs/torchvision/resnet18.arch"} else [pytest.mark.slow]
+        )
         for s in SHIPPED_SPECS
     ],
 )
 def test_generated_module_is_to_torch_layer_for_layer(generated: dict[str, str], spec: str) -> None:
     torch = pytest.importorskip("torch")
-    from resnet_dsl.torch_backend import to_torch
+    from resnet_dsl.backends.torch import to_torch
 
     reference = to_torch(spec).eval()
     module = built(generated[spec]).eval()
@@ -194,21 +211,21 @@ def test_generated_resnet18_loads_torchvision_weights(generated: dict[str, str])
     torch = pytest.importorskip("torch")
     torchvision = pytest.importorskip("torchvision")
     reference = torchvision.models.resnet18().eval()
-    module = built(generated["specs/resnet18.arch"]).eval()
+    module = built(generated["specs/torchvision/resnet18.arch"]).eval()
     module.load_state_dict(reference.state_dict(), strict=True)
     images = torch.rand(1, 3, 224, 224, generator=torch.Generator().manual_seed(0))
     with torch.no_grad():
         assert (module(images) - reference(images)).abs().max().item() < 1e-4
-    assert built(generated["specs/resnet18.arch"], classes=10).fc.out_features == 10
+    assert built(generated["specs/torchvision/resnet18.arch"], classes=10).fc.out_features == 10
 
 
 @torch_only
 def test_hostile_module_builds_as_to_torch() -> None:
     torch = pytest.importorskip("torch")
-    from resnet_dsl.torch_backend import to_torch
+    from resnet_dsl.backends.torch import to_torch
 
     network = resnet_dsl.loads(HOSTILE)
-    module = built(codegen.to_python(network, target="torch")).eval()
+    module = built(to_python(network, target="torch")).eval()
     reference = to_torch(network).eval()
     assert list(module.state_dict()) == list(reference.state_dict())
     module.load_state_dict(reference.state_dict())
@@ -232,10 +249,10 @@ network Folds(input = 8x8x4) {
 def test_instances_laid_out_differently_get_a_class_each() -> None:
     """A padding that folds into the convolution in one instance and not in another."""
     torch = pytest.importorskip("torch")
-    from resnet_dsl.torch_backend import to_torch
+    from resnet_dsl.backends.torch import to_torch
 
     network = resnet_dsl.loads(FOLDS)
-    source = codegen.to_python(network, target="torch")
+    source = to_python(network, target="torch")
     assert "class Fold(nn.Module)" in source and "class Fold2(nn.Module)" in source
     assert "nn.Sequential(Fold(4, 1), Fold2(4, ((0, 2), (2, 0))), Fold(4, 1))" in source
     module, reference = built(source).eval(), to_torch(network).eval()

@@ -10,29 +10,29 @@ from typing import Any
 import pytest
 
 import resnet_dsl
-from resnet_dsl.archdiff import diff
-from resnet_dsl.formatter import format_source
+from resnet_dsl.review.archdiff import diff
+from resnet_dsl.review.formatter import format_source
 from tests.conftest import REPO
 
 SLOW = pytest.mark.slow
 
 # (spec, network (None: the file's only one), trainable parameters, GMACs or None)
 ZOO = [
-    ("specs/resnext50_32x4d.arch", None, 25_028_904, 4.23),
-    ("specs/resnext101_32x8d.arch", None, 88_791_336, 16.41),
-    ("specs/wide_resnet50_2.arch", None, 68_883_240, 11.40),
-    ("specs/wide_resnet101_2.arch", None, 126_886_696, None),
-    ("specs/resnet50d.arch", None, 25_576_264, None),
-    ("specs/seresnet50.arch", None, 28_088_024, None),
-    ("specs/cifar_resnet.arch", "ResNet20", 269_722, None),
-    ("specs/cifar_resnet.arch", "ResNet32", 464_154, None),
-    ("specs/cifar_resnet.arch", "ResNet44", 658_586, None),
-    ("specs/cifar_resnet.arch", "ResNet56", 853_018, None),
-    ("specs/cifar_resnet.arch", "ResNet110", 1_727_962, None),
-    ("specs/cifar_resnet.arch", "ResNet1202", 19_421_274, None),
-    ("specs/preact_resnet18.arch", None, 11_171_146, None),
+    ("specs/torchvision/resnext50_32x4d.arch", None, 25_028_904, 4.23),
+    ("specs/torchvision/resnext101_32x8d.arch", None, 88_791_336, 16.41),
+    ("specs/torchvision/wide_resnet50_2.arch", None, 68_883_240, 11.40),
+    ("specs/torchvision/wide_resnet101_2.arch", None, 126_886_696, None),
+    ("specs/timm/resnet50d.arch", None, 25_576_264, None),
+    ("specs/timm/seresnet50.arch", None, 28_088_024, None),
+    ("specs/papers/cifar_resnet.arch", "ResNet20", 269_722, None),
+    ("specs/papers/cifar_resnet.arch", "ResNet32", 464_154, None),
+    ("specs/papers/cifar_resnet.arch", "ResNet44", 658_586, None),
+    ("specs/papers/cifar_resnet.arch", "ResNet56", 853_018, None),
+    ("specs/papers/cifar_resnet.arch", "ResNet110", 1_727_962, None),
+    ("specs/papers/cifar_resnet.arch", "ResNet1202", 19_421_274, None),
+    ("specs/papers/preact_resnet18.arch", None, 11_171_146, None),
 ]
-BUILT_QUICKLY = {("specs/cifar_resnet.arch", "ResNet20"), ("specs/preact_resnet18.arch", None)}
+BUILT_QUICKLY = {("specs/papers/cifar_resnet.arch", "ResNet20"), ("specs/papers/preact_resnet18.arch", None)}
 """Small enough to build twice (to_keras and generated code) in the quick suite; the rest are slow."""
 
 
@@ -48,23 +48,23 @@ def test_figures(spec: str, name: str | None, trainable: int, gmacs: float | Non
         assert round(network.macs / 1e9, 2) == gmacs
 
 
-@pytest.mark.parametrize("spec", sorted({entry[0] for entry in ZOO} | {"specs/resnet50_dropout.arch"}))
+@pytest.mark.parametrize("spec", sorted({entry[0] for entry in ZOO} | {"specs/seed/resnet50_dropout.arch"}))
 def test_specs_are_formatted(spec: str) -> None:
     text = (REPO / spec).read_text()
     assert format_source(text) == text
 
 
 def test_resnext_and_wide_resnet_widen_only_the_grouped_convolution() -> None:
-    resnext = resnet_dsl.load("specs/resnext50_32x4d.arch")
+    resnext = resnet_dsl.load("specs/torchvision/resnext50_32x4d.arch")
     conv = resnext.layer("conv2_block1_2_conv").config
     assert (conv.filters, conv.groups) == (128, 32)  # int(64 * 4 / 64) * 32
-    wide = resnet_dsl.load("specs/wide_resnet50_2.arch")
+    wide = resnet_dsl.load("specs/torchvision/wide_resnet50_2.arch")
     assert wide.layer("conv3_block2_1_conv").config.filters == 256  # int(128 * 128 / 64)
     assert wide.layer("conv3_block2_3_conv").config.filters == 512  # the expansion is unchanged
 
 
 def test_resnet50d_downsamples_the_shortcut_with_average_pooling() -> None:
-    network = resnet_dsl.load("specs/resnet50d.arch")
+    network = resnet_dsl.load("specs/timm/resnet50d.arch")
     names = [layer.name for layer in network.layers if layer.origin.block == "conv3_block1"]
     shortcut = ["conv3_block1_0_pool", "conv3_block1_0_conv", "conv3_block1_0_bn"]
     assert names[names.index("conv3_block1_0_pool") :][:3] == shortcut
@@ -76,7 +76,7 @@ def test_resnet50d_downsamples_the_shortcut_with_average_pooling() -> None:
 
 
 def test_cifar_option_a_shortcuts_have_no_parameters() -> None:
-    network = resnet_dsl.load("specs/cifar_resnet.arch", network="ResNet20")
+    network = resnet_dsl.load("specs/papers/cifar_resnet.arch", network="ResNet20")
     shortcut = [layer for layer in network.layers if layer.origin.path == "shortcut"]
     assert [layer.name for layer in shortcut] == ["conv3_block1_0_pool", "conv3_block1_0_pad",
                                                   "conv4_block1_0_pool", "conv4_block1_0_pad"]  # fmt: skip
@@ -86,8 +86,8 @@ def test_cifar_option_a_shortcuts_have_no_parameters() -> None:
 
 
 def test_the_dropout_variant_is_the_seed_network_with_another_head() -> None:
-    parent = resnet_dsl.load("specs/resnet50.arch")
-    child = resnet_dsl.load("specs/resnet50_dropout.arch")
+    parent = resnet_dsl.load("specs/seed/resnet50.arch")
+    child = resnet_dsl.load("specs/seed/resnet50_dropout.arch")
     change = diff(parent, child)
     assert [(c.name, c.new) for c in change.parameters] == [("name", "ResNet50Dropout"), ("classes", 10)]
     assert change.stem == () and change.stages == () and change.defaults == ()
@@ -100,8 +100,8 @@ def test_the_dropout_variant_is_the_seed_network_with_another_head() -> None:
 
 def build_both(spec: str, name: str | None) -> None:
     keras = pytest.importorskip("keras")
-    from resnet_dsl import codegen
-    from resnet_dsl.keras_backend import to_keras, with_depth
+    from resnet_dsl.backends.keras import to_keras, with_depth
+    from resnet_dsl.codegen import to_python
     from tests.test_codegen import assert_same_model, import_source
 
     keras.backend.clear_session()
@@ -114,7 +114,7 @@ def build_both(spec: str, name: str | None) -> None:
     )
     # The generated module is plain Keras: a network deeper than Python's recursion limit allows
     # (ResNet-1202) needs the caller to make room, as `to_keras` does for itself.
-    generated = with_depth(len(network.layers), import_source(codegen.to_python(network)).build_model)
+    generated = with_depth(len(network.layers), import_source(to_python(network)).build_model)
     assert_same_model(generated, model)
 
 
@@ -123,7 +123,7 @@ def build_both(spec: str, name: str | None) -> None:
     ("spec", "name"),
     [
         pytest.param(spec, name, marks=[] if (spec, name) in BUILT_QUICKLY else [SLOW], id=ids((spec, name)))
-        for spec, name, _, _ in [*ZOO, ("specs/resnet50_dropout.arch", None, 0, None)]
+        for spec, name, _, _ in [*ZOO, ("specs/seed/resnet50_dropout.arch", None, 0, None)]
     ],
 )
 def test_builds_with_keras_and_through_generated_code(spec: str, name: str | None) -> None:
@@ -131,7 +131,7 @@ def test_builds_with_keras_and_through_generated_code(spec: str, name: str | Non
 
 
 SE_NET = """
-import "specs/seresnet50.arch"
+import "specs/timm/seresnet50.arch"
 
 network OneBlock(input = 8x8x64) {
   defaults {
@@ -164,7 +164,7 @@ def test_squeeze_and_excitation_is_the_real_function() -> None:
     keras = pytest.importorskip("keras")
     import numpy as np
 
-    from resnet_dsl.keras_backend import to_keras
+    from resnet_dsl.backends.keras import to_keras
 
     network = resnet_dsl.loads(SE_NET)
     model = to_keras(network)
@@ -187,9 +187,9 @@ def test_squeeze_and_excitation_is_the_real_function() -> None:
 
 
 def test_graph_draws_the_se_path_and_its_merges() -> None:
-    from resnet_dsl.graph import to_dot
+    from resnet_dsl.review.graph import to_dot
 
-    network = resnet_dsl.load("specs/seresnet50.arch")
+    network = resnet_dsl.load("specs/timm/seresnet50.arch")
     expanded = to_dot(network, expand=True).splitlines()
     gate = next(line for line in expanded if '"conv2_block1_se_2_sigmoid" -> "conv2_block1_multiply_1"' in line)
     assert "dashed" in gate

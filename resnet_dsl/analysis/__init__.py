@@ -1,0 +1,1 @@
+"""Analyses of a validated network: summary tables, receptive field, memory."""

@@ -1,0 +1,1 @@
+"""Frameworks: a validated network built as a Keras model or a torch module."""

@@ -1,0 +1,299 @@
+"""Network -> its PyTorch layout: which torch module each layer becomes, and where it sits.
+
+Both PyTorch back ends (`torch_backend.to_torch` and the generated source) and the weight
+conversion read this, so they agree on every attribute name, which is every state_dict key.
+No torch here: the layout is plain data, computed from the network and `naming`'s table.
+
+The module tree follows torchvision's ResNet: the stem's and head's layers are children of
+the model, each stage an nn.Sequential `layerN` of blocks, and a block keeps its main path's
+layers as its own children (`conv1`, `bn1`, ...) and its shortcut as `downsample`. A zero
+padding that only feeds a convolution becomes that convolution's `padding`, as torchvision
+writes it; a labelled unit with several layers of one weighted kind (timm's deep stem) is an
+nn.Sequential named by its label.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Literal
+
+from resnet_dsl.language import ir
+from resnet_dsl.network import model as nw
+from resnet_dsl.network import naming
+from resnet_dsl.network.evaluate import condition
+from resnet_dsl.network.expand import block_env
+
+WEIGHTED = frozenset({"conv2d", "batchnorm", "dense", "depthwise_conv2d", "separable_conv2d", "groupnorm", "layernorm"})
+"""Kinds with parameters or buffers: their attribute names are state_dict keys."""
+
+MERGES = frozenset({"add", "multiply", "concat"})
+"""Kinds computed in `forward` from several tensors, with no module of their own."""
+
+Container = Literal["sequential", "dict"]
+
+ACTIVATIONS: dict[str, tuple[str, tuple[tuple[str, float | int], ...]]] = {
+    "relu": ("ReLU", ()),
+    "relu6": ("ReLU6", ()),
+    "leaky_relu": ("LeakyReLU", (("negative_slope", 0.2),)),
+    "elu": ("ELU", ()),
+    "selu": ("SELU", ()),
+    "gelu": ("GELU", ()),
+    "silu": ("SiLU", ()),
+    "swish": ("SiLU", ()),
+    "mish": ("Mish", ()),
+    "sigmoid": ("Sigmoid", ()),
+    "hard_sigmoid": ("Hardsigmoid", ()),
+    "hard_silu": ("Hardswish", ()),
+    "hard_swish": ("Hardswish", ()),
+    "tanh": ("Tanh", ()),
+    "softmax": ("Softmax", (("dim", 1),)),
+    "log_softmax": ("LogSoftmax", (("dim", 1),)),
+    "softplus": ("Softplus", ()),
+    "softsign": ("Softsign", ()),
+    "exponential": ("Exponential", ()),
+    "linear": ("Identity", ()),
+}
+"""Keras's activations (`ops.ACTIVATIONS`) as torch modules: a class of `torch.nn` (or, for
+`Exponential`, of ours) and its arguments, Keras's constants included (leaky ReLU's slope 0.2);
+softmax runs over the channels, dimension 1 in NCHW."""
+
+
+@dataclass(frozen=True)
+class Node:
+    """One layer as torch runs it: a child module (None for a merge), fed by `inputs`."""
+
+    layer: nw.Layer
+    module: str | None
+    """Its path inside its scope: `conv1`, `downsample.0`, `se.fc1`."""
+    inputs: tuple[str, ...]
+    """IR names of its inputs, a folded zero padding replaced by what feeds it."""
+    in_shape: tuple[int, ...]
+    """The NHWC shape of its first input, as the IR has it."""
+    padding: tuple[int, int] = (0, 0)
+    """Zero padding (rows, columns) folded into a convolution from the layer before it."""
+
+    @property
+    def name(self) -> str:
+        return self.layer.name
+
+    @property
+    def in_channels(self) -> int:
+        return self.in_shape[-1]
+
+
+@dataclass(frozen=True)
+class Scope:
+    """The layers one torch module runs in its `forward`: the model's stem or head, or a block."""
+
+    input: str
+    nodes: tuple[Node, ...]
+    containers: tuple[tuple[str, Container], ...] = ()
+    """Children that group layers: ("downsample", "sequential"), ("se", "dict")."""
+
+    @property
+    def output(self) -> str:
+        return self.nodes[-1].name if self.nodes else self.input
+
+
+@dataclass(frozen=True)
+class Stage:
+    attribute: str
+    stage: nw.StageInstance
+    blocks: tuple[Scope, ...]
+
+
+@dataclass(frozen=True)
+class Layout:
+    network: nw.Network
+    stem: Scope
+    stages: tuple[Stage, ...]
+    head: Scope
+
+    def module_paths(self) -> dict[str, str]:
+        """IR layer name -> the dotted path of its module in the model (`layer1.0.conv1`)."""
+        paths: dict[str, str] = {}
+        scopes: list[tuple[str, Scope]] = [("", self.stem), ("", self.head)]
+        for stage in self.stages:
+            scopes += [(f"{stage.attribute}.{index}.", block) for index, block in enumerate(stage.blocks)]
+        for prefix, scope in scopes:
+            for node in scope.nodes:
+                if node.module is not None:
+                    paths[node.name] = prefix + node.module
+        return paths
+
+
+def layout(network: nw.Network) -> Layout:
+    """Where every layer of a network goes in its torch model."""
+    layers = {layer.name: layer for layer in network.layers}
+    consumers: dict[str, int] = {}
+    for layer in network.layers:
+        for name in layer.inputs:
+            consumers[name] = consumers.get(name, 0) + 1
+    folded = _folded_paddings(network.layers, layers, consumers)
+    taken = {naming.torch_stage(position) for position in range(1, len(network.stages) + 1)}
+    stem_layers = network.section("stem")
+    head_layers = network.section("head")
+    stem = _scope(network.layers[0].name, stem_layers, layers, folded, taken)
+    definitions = {block.name: block for block in network.blocks}
+    stages = []
+    for position, stage in enumerate(network.stages, start=1):
+        blocks = tuple(
+            _scope(
+                layers[instance.layers[0]].inputs[0],
+                [layers[name] for name in instance.layers],
+                layers,
+                folded,
+                set(),
+                _written_positions(definitions.get(instance.block), instance, layers, folded),
+            )
+            for instance in stage.blocks
+        )
+        stages.append(Stage(naming.torch_stage(position), stage, blocks))
+    head_input = head_layers[0].inputs[0] if head_layers else ""
+    head = _scope(head_input, head_layers, layers, folded, taken)
+    return Layout(network, stem, tuple(stages), head)
+
+
+def _folded_paddings(
+    ordered: Sequence[nw.Layer], layers: dict[str, nw.Layer], consumers: dict[str, int]
+) -> dict[str, tuple[int, int]]:
+    """Convolution name -> the symmetric zero padding it takes over from its only input."""
+    folded = {}
+    for layer in ordered:
+        if not isinstance(layer.config, nw.Conv2DConfig) or layer.config.padding != "valid":
+            continue
+        source = layers[layer.inputs[0]]
+        if not isinstance(source.config, nw.ZeroPaddingConfig) or consumers.get(source.name) != 1:
+            continue
+        if source.origin.path != layer.origin.path or source.origin.block != layer.origin.block:
+            continue
+        (top, bottom), (left, right) = source.config.padding
+        if top == bottom and left == right:
+            folded[layer.name] = (top, left)
+    return folded
+
+
+def _written_positions(
+    block: ir.BlockDef | None,
+    instance: nw.BlockInstance,
+    layers: dict[str, nw.Layer],
+    folded: dict[str, tuple[int, int]],
+) -> dict[str, int]:
+    """Layer -> its index in its path's nn.Sequential: its place among the path's written layers,
+    so a layer a condition leaves out keeps its place (timm's nn.Identity where ResNet-D's
+    shortcut pools nothing); a zero padding folded into a convolution takes none."""
+    if block is None or not instance.layers:
+        return {}
+    padded = {layers[name].inputs[0] for name in folded}
+    env = block_env(block, dict(instance.args), layers[layers[instance.layers[0]].inputs[0]].output_shape[-1])
+    positions: dict[str, int] = {}
+    for path in block.paths:
+        if naming.TORCH_PATHS.get(path.name) is None:
+            continue
+        present = [layers[name] for name in instance.layers if layers[name].origin.path == path.name]
+        made = iter(present)
+        position = 0
+        for call in (call for unit in path.units for call in unit.layers):
+            if not present or (call.condition is not None and not condition(call.condition, env)):
+                position += call.op != "zeropad"
+                continue
+            layer = next(made)
+            if layer.name not in padded:
+                positions[layer.name] = position
+                position += 1
+    return positions
+
+
+def _scope(
+    source: str,
+    members: Iterable[nw.Layer],
+    layers: dict[str, nw.Layer],
+    folded: dict[str, tuple[int, int]],
+    taken: set[str],
+    positions: dict[str, int] | None = None,
+) -> Scope:
+    """Name the layers of one module: containers first, then `as` names, then numbered bases."""
+    members = list(members)
+    skipped = {layers[name].inputs[0]: name for name in folded if name in {m.name for m in members}}
+    kept = [layer for layer in members if layer.name not in skipped]
+    groups: dict[str, tuple[str | None, Container | None]] = {}
+    for layer in kept:
+        groups[layer.name] = _group(layer, kept)
+    containers: dict[str, Container] = {}
+    for group, kind in groups.values():
+        if group is not None and kind is not None:
+            containers.setdefault(group, kind)
+    own: dict[str | None, set[str]] = {None: taken}
+    renamed = {group: naming.torch_attribute(group, taken) for group in containers}
+    for group in containers:
+        own[group] = set()
+    modules: dict[str, str] = {}
+    for layer in kept:  # `as` names first, so numbered names go around them
+        group, kind = groups[layer.name]
+        if layer.kind in MERGES or kind == "sequential" or layer.origin.alias is None:
+            continue
+        modules[layer.name] = naming.torch_attribute(layer.origin.alias, own[group])
+    counted: dict[str, int] = {}
+    for layer in kept:
+        group, kind = groups[layer.name]
+        if layer.kind in MERGES:
+            continue
+        if kind == "sequential":
+            assert group is not None
+            index = counted.get(group, 0)
+            counted[group] = index + 1
+            modules[layer.name] = f"{renamed[group]}.{(positions or {}).get(layer.name, index)}"
+        elif layer.name not in modules:
+            modules[layer.name] = naming.torch_numbered(naming.torch_base(layer.kind, layer.origin.path), own[group])
+        if kind == "dict" and group is not None and not modules[layer.name].startswith(renamed[group] + "."):
+            modules[layer.name] = f"{renamed[group]}.{modules[layer.name]}"
+    nodes = []
+    for layer in kept:
+        inputs = tuple(layers[name].inputs[0] if name in skipped else name for name in layer.inputs)
+        nodes.append(
+            Node(
+                layer=layer,
+                module=modules.get(layer.name),
+                inputs=inputs,
+                in_shape=layers[inputs[0]].output_shape if inputs else layer.output_shape,
+                padding=folded.get(layer.name, (0, 0)),
+            )
+        )
+    return Scope(source, tuple(nodes), tuple((renamed[g], kind) for g, kind in containers.items()))
+
+
+def _group(layer: nw.Layer, scope: Sequence[nw.Layer]) -> tuple[str | None, Container | None]:
+    """The child a layer belongs to: its path's (TORCH_PATHS), or its labelled unit's when that
+    unit holds several layers of one weighted kind; else the scope itself."""
+    path = layer.origin.path
+    if path is not None:
+        container = naming.TORCH_PATHS.get(path, path)
+        if container is not None:
+            return container, "sequential" if path in naming.TORCH_PATHS else "dict"
+    unit = layer.origin.unit
+    if unit is None or layer.kind in MERGES:
+        return None, None
+    kinds = [
+        other.kind
+        for other in scope
+        if other.origin.unit == unit and other.origin.path == path and other.kind in WEIGHTED
+    ]
+    if any(kinds.count(kind) > 1 for kind in kinds):
+        return unit, "sequential"
+    return None, None
+
+
+def initializer_options(spec: nw.Initializer) -> str | dict[str, str | int | float]:
+    """A Keras initializer as `torch_backend.initialized` takes it: its name, or a dict with its options."""
+    if spec.seed is None and not spec.args:
+        return spec.name
+    options: dict[str, str | int | float] = {"name": spec.name, **dict(spec.args)}
+    if spec.seed is not None:
+        options["seed"] = spec.seed
+    return options
+
+
+def symmetric(config: nw.Conv2DConfig) -> bool:
+    """Whether `same` padding at stride 1 puts as much before as after: an odd dilated kernel."""
+    return all((k - 1) * d % 2 == 0 for k, d in zip(config.kernel_size, config.dilation_rate, strict=True))

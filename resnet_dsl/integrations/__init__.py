@@ -1,0 +1,1 @@
+"""Where specs are edited and shown: language server, Jupyter display, Pygments lexer."""

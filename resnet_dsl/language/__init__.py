@@ -1,0 +1,1 @@
+"""The language: text -> parse tree -> spec IR (grammar, parser, transformer, IR, errors, limits)."""

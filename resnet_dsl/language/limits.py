@@ -1,0 +1,172 @@
+"""Resource limits: what a spec may ask for, checked before the work it would cost.
+
+A spec is input, and input may be hostile (a pasted file, a pull request, a fuzzer): each
+limit below turns what would be a hang, a gigabyte of memory or a Python traceback into a
+one-line located error. They sit far above anything a real network needs (the largest
+shipped spec is 2 KB and 519 layers), and the README's "Reliability" section lists them.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from resnet_dsl.language.errors import ArchError
+from resnet_dsl.language.ir import NO_SPAN, Span
+
+MAX_SPEC_BYTES = 1_000_000
+"""A spec file (or text) at most 1 MB: the parser's time and memory grow with it."""
+
+MAX_LINE_LENGTH = 10_000
+"""Characters per line: errors echo the line, and no real spec comes near it."""
+
+MAX_NESTING = 100
+"""Levels of the parse tree, and of nested list values: brackets, operators (`a + a + ...`
+nests once per `+`) and the file's own structure (about 10). Every step after parsing
+(expansion, `fmt`, generated code) walks expressions recursively; this keeps all of them
+far inside Python's recursion limit, so they accept and refuse exactly the same specs."""
+
+MAX_INT = 2**53 - 1
+"""The largest integer, written or computed: 9,007,199,254,740,991, the last one a float
+(and so JSON) holds exactly. Bounding every value keeps products such as a layer's
+parameter count far from Python's 4,300-digit limit on printing integers."""
+
+MAX_VALUE_ITEMS = 10_000
+"""Items in one value, nested lists counted through: parameters may build lists from
+lists (`b = [a, a]`, `c = [b, b]`, ...), which would otherwise double with every line."""
+
+MAX_TENSOR_ELEMENTS = 2**53 - 1
+"""Elements in one layer's output (per sample), so shapes, parameters and MACs stay
+exact and printable; building such a model is refused later, by the Keras back end."""
+
+MAX_LAYERS = 10_000
+"""Layers of one network, the input layer included (as Keras counts them)."""
+
+MAX_REPEAT = 1_000
+"""`block(...) * n`: n at most 1,000."""
+
+MAX_IMPORT_DEPTH = 64
+"""Files importing files importing files..."""
+
+MAX_DERIVATION_DEPTH = 100
+"""`network B = A(...)`, `network C = B(...)`, ...: how long a chain may be. Each network is
+resolved through its chain, so a file's time is linear in its length times this."""
+
+MAX_CHECKED_LAYERS = 100_000
+"""`check` expands every network of a file: together at most this many layers (ten
+networks at the layer limit), so a file of a thousand derived copies of a large network
+fails in seconds instead of running for an hour."""
+
+HINT = "see the Reliability section of the README for the limits and why they exist"
+
+
+def check_text(text: str, path: str) -> None:
+    """The whole text and each line within their limits; the error points at where it goes over."""
+    if len(text) > MAX_SPEC_BYTES or len(text.encode("utf-8", "surrogatepass")) > MAX_SPEC_BYTES:
+        raise ArchError(f"the spec is larger than {MAX_SPEC_BYTES:,} bytes", Span(file=path), HINT)
+    start = 0
+    line = 1
+    while start <= len(text):
+        end = text.find("\n", start)
+        end = len(text) if end < 0 else end
+        if end - start > MAX_LINE_LENGTH:
+            column = MAX_LINE_LENGTH + 1
+            span = Span(file=path, line=line, column=column, end_line=line, end_column=column + 1)
+            raise ArchError(f"line {line} is longer than {MAX_LINE_LENGTH:,} characters", span, HINT)
+        start = end + 1
+        line += 1
+
+
+def too_deep(span: Span) -> ArchError:
+    return ArchError(
+        f"nested more than {MAX_NESTING} levels deep",
+        span,
+        "split the expression, or give its parts names as parameters",
+    )
+
+
+def check_int(value: int, span: Span = NO_SPAN) -> int:
+    if -MAX_INT <= value <= MAX_INT:
+        return value
+    return _too_large(span)
+
+
+def check_literal_int(digits: str, span: Span) -> int:
+    """An integer literal, refused before Python converts it (it refuses past 4,300 digits)."""
+    if len(digits.lstrip("0")) > len(str(MAX_INT)):
+        _too_large(span)
+    return check_int(int(digits), span)
+
+
+def check_float(value: float, span: Span = NO_SPAN) -> float:
+    if math.isfinite(value):
+        return value
+    raise ArchError(f"number out of range: {value}", span, f"numbers stay within ±{MAX_INT:,}, and finite")
+
+
+def check_number(value: Any, span: Span = NO_SPAN) -> Any:
+    """An int or float result of arithmetic, within the limits (others pass through)."""
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, int):
+        return check_int(value, span)
+    if isinstance(value, float):
+        return check_float(value, span)
+    return value
+
+
+def check_value(value: Any, span: Span = NO_SPAN) -> Any:
+    """A value's items (nested lists counted through), depth, numbers and strings, without recursion."""
+    count = 0
+    stack = [(value, 0)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, (tuple, list)):
+            if depth >= MAX_NESTING:
+                raise too_deep(span)
+            count += len(item)
+            if count > MAX_VALUE_ITEMS:
+                raise ArchError(
+                    f"a value with more than {MAX_VALUE_ITEMS:,} items",
+                    span,
+                    "lists built from lists double with every level; " + HINT,
+                )
+            stack.extend((child, depth + 1) for child in item)
+        elif isinstance(item, str) and len(item) > MAX_LINE_LENGTH:
+            raise ArchError(f"a string longer than {MAX_LINE_LENGTH:,} characters", span, HINT)
+        else:
+            check_number(item, span)
+    return value
+
+
+def check_elements(shape: tuple[int, ...], name: str, span: Span) -> None:
+    """A layer's output (per sample) within the limit."""
+    elements = 1
+    for size in shape:
+        elements *= size
+        if elements > MAX_TENSOR_ELEMENTS:
+            raise ArchError(
+                f"layer '{name}': its output {'x'.join(map(str, shape))} has more than "
+                f"{MAX_TENSOR_ELEMENTS:,} elements",
+                span,
+                HINT,
+            )
+
+
+def check_layer_count(count: int, span: Span) -> None:
+    """One count everywhere: every layer, the input layer included."""
+    if count > MAX_LAYERS:
+        raise ArchError(f"the network would have more than {MAX_LAYERS} layers", span, "check the repeat counts")
+
+
+def check_derivation_depth(depth: int, span: Span) -> None:
+    if depth > MAX_DERIVATION_DEPTH:
+        raise ArchError(f"the network is derived more than {MAX_DERIVATION_DEPTH} levels deep", span, HINT)
+
+
+def _too_large(span: Span) -> int:
+    raise ArchError(
+        f"integer too large: the limit is {MAX_INT:,} (2**53 - 1)",
+        span,
+        "sizes, counts and seeds are far smaller; " + HINT,
+    )

@@ -1,0 +1,319 @@
+"""Parse tree -> spec IR (`resnet_dsl.language.ir`). One small method per grammar alias."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from lark import Token, Transformer, Tree, v_args
+from lark.exceptions import VisitError
+from lark.tree import Meta
+
+from resnet_dsl.language import ir, limits
+from resnet_dsl.language.errors import ArchError
+
+
+@v_args(inline=True, meta=True)
+class ToIR(Transformer):
+    """Builds frozen IR nodes, each with the span of the text it came from."""
+
+    def __init__(self, path: str) -> None:
+        super().__init__()
+        self.path = path
+
+    def _span(self, meta: Meta) -> ir.Span:
+        if getattr(meta, "empty", True):
+            return ir.NO_SPAN.model_copy(update={"file": self.path})
+        return ir.Span.model_construct(
+            file=self.path,
+            line=meta.line,
+            column=meta.column,
+            end_line=meta.end_line,
+            end_column=meta.end_column,
+        )
+
+    def _token_span(self, token: Token) -> ir.Span:
+        return ir.Span.model_construct(
+            file=self.path,
+            line=token.line or 0,
+            column=token.column or 0,
+            end_line=token.end_line or 0,
+            end_column=token.end_column or 0,
+        )
+
+    # ---------------------------------------------------------------- file --
+    def start(self, meta: Meta, *items: Any) -> ir.Module:
+        return ir.Module.model_construct(path=self.path, items=items, span=self._span(meta))
+
+    def import_(self, meta: Meta, path: Token) -> ir.Import:
+        return ir.Import.model_construct(path=_string(path, self.path), span=self._span(meta))
+
+    # -------------------------------------------------------------- blocks --
+    def block(self, meta: Meta, name: Token, params: list | None, *parts: Any) -> ir.BlockDef:
+        paths: list[ir.Path] = []
+        lets: list[ir.Let] = []
+        out: tuple[ir.Span, tuple[ir.LayerCall, ...]] | None = None
+        seen: dict[str, ir.Span] = {}
+        for part in parts:
+            if isinstance(part, tuple):
+                if out is not None:
+                    raise ArchError(f"block '{name}' has two 'out' sections", part[0], "merge them into one")
+                out = part
+                continue
+            if part.name in seen or part.name in (ir.INPUT, "out"):
+                what = "path" if isinstance(part, ir.Path) else "value"
+                raise ArchError(
+                    f"block '{name}' has two '{part.name}' sections"
+                    if part.name in seen
+                    else f"'{part.name}' cannot name a {what}: it means the block's {part.name}",
+                    part.span,
+                    "merge them into one" if part.name in seen else "choose another name",
+                )
+            seen[part.name] = part.span
+            (paths if isinstance(part, ir.Path) else lets).append(part)
+        if not paths:
+            raise ArchError(f"block '{name}' has no 'main' path", self._span(meta), "add main { conv(...) -> bn }")
+        if out is None:
+            raise ArchError(
+                f"block '{name}' does not say how its paths merge",
+                self._span(meta),
+                "add `out = add(main, shortcut) -> relu`",
+            )
+        first, *after = out[1]
+        if first.condition is not None:
+            raise ArchError("the merge of a block cannot be conditional", first.condition.span)
+        return ir.BlockDef.model_construct(
+            name=str(name),
+            params=tuple(params or ()),
+            lets=tuple(lets),
+            paths=tuple(paths),
+            merge=self._merge(first.op, first.args, first.name, first.span),
+            after=tuple(after),
+            span=self._span(meta),
+        )
+
+    def _merge(self, op: str, args: tuple[ir.Arg, ...], name: str | None, span: ir.Span) -> ir.Merge:
+        """`add(multiply(main, se), shortcut)`: the arguments are path names or nested merges."""
+        inputs: list[ir.MergeInput] = []
+        for arg in args:
+            value = arg.value
+            if arg.name is None and isinstance(value, ir.Name):
+                inputs.append(ir.PathRef.model_construct(path=value.id, span=value.span))
+            elif arg.name is None and isinstance(value, ir.Call):
+                inputs.append(self._merge(value.func, value.args, None, value.span))
+            else:
+                raise ArchError(
+                    f"{op} takes path names or merges such as multiply(main, se)",
+                    arg.span,
+                    "out must start by merging paths: out = add(main, shortcut) -> relu",
+                )
+        return ir.Merge.model_construct(op=op, inputs=tuple(inputs), name=name, span=span)
+
+    def derived_block(self, meta: Meta, name: Token, base: Token, args: list | None) -> ir.DerivedBlock:
+        return ir.DerivedBlock.model_construct(
+            name=str(name), base=str(base), args=tuple(args or ()), span=self._span(meta)
+        )
+
+    def block_path(self, meta: Meta, name: Token, source: Token | None, condition: Any, *units: ir.Unit) -> ir.Path:
+        return ir.Path.model_construct(
+            name=str(name), source=_opt(source), condition=condition, units=units, span=self._span(meta)
+        )
+
+    def let(self, meta: Meta, name: Token, value: Any) -> ir.Let:
+        return ir.Let.model_construct(name=str(name), value=value, span=self._span(meta))
+
+    def out(self, meta: Meta, chain: tuple[ir.LayerCall, ...]) -> tuple[ir.Span, tuple[ir.LayerCall, ...]]:
+        return (self._span(meta), chain)
+
+    def unit(self, meta: Meta, label: Token | None, chain: tuple[ir.LayerCall, ...]) -> ir.Unit:
+        return ir.Unit.model_construct(label=_opt(label), layers=chain, span=self._span(meta))
+
+    def chain(self, meta: Meta, *layers: ir.LayerCall) -> tuple[ir.LayerCall, ...]:
+        return layers
+
+    def layer(self, meta: Meta, op: Token, args: list | None, name: Token | None, condition: Any) -> ir.LayerCall:
+        return ir.LayerCall.model_construct(
+            op=str(op),
+            args=tuple(args or ()),
+            name=None if name is None else _string(name, self.path),
+            condition=condition,
+            span=self._span(meta),
+        )
+
+    # ------------------------------------------------------------ networks --
+    def network(self, meta: Meta, name: Token, params: list | None, *parts: Any) -> ir.NetworkDef:
+        sections = _sections(str(name), parts, {"defaults": (), "stem": (), "head": ()})
+        return ir.NetworkDef.model_construct(
+            name=str(name), params=tuple(params or ()), span=self._span(meta), **sections
+        )
+
+    def derived_network(
+        self, meta: Meta, name: Token, base: Token, args: list | None, *parts: Any
+    ) -> ir.DerivedNetwork:
+        sections = _sections(str(name), [p for p in parts if p is not None], {"defaults": ()})
+        return ir.DerivedNetwork.model_construct(
+            name=str(name), base=str(base), args=tuple(args or ()), span=self._span(meta), **sections
+        )
+
+    def defaults(self, meta: Meta, *layers: ir.LayerCall) -> tuple:
+        return ("defaults", self._span(meta), layers)
+
+    def stem(self, meta: Meta, *units: ir.Unit) -> tuple:
+        return ("stem", self._span(meta), units)
+
+    def head(self, meta: Meta, *units: ir.Unit) -> tuple:
+        return ("head", self._span(meta), units)
+
+    def stage(self, meta: Meta, label: Token, *calls: ir.BlockCall) -> tuple:
+        span = self._span(meta)
+        return ("stage", span, ir.Stage.model_construct(label=str(label), calls=calls, span=span))
+
+    def block_call(self, meta: Meta, block: Token, args: list | None, repeat: Any) -> ir.BlockCall:
+        return ir.BlockCall.model_construct(
+            block=str(block), args=tuple(args or ()), repeat=repeat, span=self._span(meta)
+        )
+
+    # ---------------------------------------------------- params and args --
+    def params(self, meta: Meta, *params: ir.Param | None) -> list[ir.Param]:
+        return [p for p in params if p is not None]
+
+    def param(self, meta: Meta, name: Token, default: Any) -> ir.Param:
+        return ir.Param.model_construct(name=str(name), default=default, span=self._span(meta))
+
+    def args(self, meta: Meta, *args: Any) -> list[ir.Arg]:
+        return [
+            a if isinstance(a, ir.Arg) else ir.Arg.model_construct(value=a, span=a.span) for a in args if a is not None
+        ]
+
+    def keyword_arg(self, meta: Meta, name: Token, value: Any) -> ir.Arg:
+        return ir.Arg.model_construct(name=str(name), value=value, span=self._span(meta))
+
+    # --------------------------------------------------------- expressions --
+    def int(self, meta: Meta, token: Token) -> ir.Int:
+        span = self._token_span(token)
+        return ir.Int.model_construct(value=limits.check_literal_int(str(token), span), span=span)
+
+    def float(self, meta: Meta, token: Token) -> ir.Float:
+        span = self._token_span(token)
+        return ir.Float.model_construct(value=limits.check_float(float(token), span), text=str(token), span=span)
+
+    def shape(self, meta: Meta, token: Token) -> ir.Shape:
+        span = self._token_span(token)
+        dims = tuple(limits.check_literal_int(d, span) for d in token.split("x"))
+        return ir.Shape.model_construct(dims=dims, span=span)
+
+    def string(self, meta: Meta, token: Token) -> ir.Str:
+        return ir.Str.model_construct(value=_string(token, self.path), span=self._token_span(token))
+
+    def true(self, meta: Meta) -> ir.Bool:
+        return ir.Bool.model_construct(value=True, span=self._span(meta))
+
+    def false(self, meta: Meta) -> ir.Bool:
+        return ir.Bool.model_construct(value=False, span=self._span(meta))
+
+    def name(self, meta: Meta, token: Token) -> ir.Name:
+        return ir.Name.model_construct(id=str(token), span=self._token_span(token))
+
+    def call(self, meta: Meta, func: Token, args: list | None) -> ir.Call:
+        return ir.Call.model_construct(func=str(func), args=tuple(args or ()), span=self._span(meta))
+
+    def list(self, meta: Meta, *items: Any) -> ir.ListExpr:
+        return ir.ListExpr.model_construct(items=tuple(i for i in items if i is not None), span=self._span(meta))
+
+    def index(self, meta: Meta, target: Any, index: Any) -> ir.Index:
+        return ir.Index.model_construct(target=target, index=index, span=self._span(meta))
+
+    def neg(self, meta: Meta, operand: Any) -> ir.Neg:
+        return ir.Neg.model_construct(operand=operand, span=self._span(meta))
+
+    def not_(self, meta: Meta, operand: Any) -> ir.Not:
+        return ir.Not.model_construct(operand=operand, span=self._span(meta))
+
+    def ternary(self, meta: Meta, then: Any, condition: Any, otherwise: Any) -> ir.IfElse:
+        return ir.IfElse.model_construct(condition=condition, then=then, otherwise=otherwise, span=self._span(meta))
+
+    def compare(self, meta: Meta, left: Any, op: Token, right: Any) -> ir.BinOp:
+        return self._binop(str(op), meta, left, right)
+
+    def or_(self, meta: Meta, left: Any, right: Any) -> ir.BinOp:
+        return self._binop("or", meta, left, right)
+
+    def and_(self, meta: Meta, left: Any, right: Any) -> ir.BinOp:
+        return self._binop("and", meta, left, right)
+
+    def _binop(self, op: str, meta: Meta, left: Any, right: Any) -> ir.BinOp:
+        return ir.BinOp.model_construct(op=op, left=left, right=right, span=self._span(meta))
+
+    def add(self, meta: Meta, left: Any, right: Any) -> ir.BinOp:
+        return self._binop("+", meta, left, right)
+
+    def sub(self, meta: Meta, left: Any, right: Any) -> ir.BinOp:
+        return self._binop("-", meta, left, right)
+
+    def mul(self, meta: Meta, left: Any, right: Any) -> ir.BinOp:
+        return self._binop("*", meta, left, right)
+
+    def floordiv(self, meta: Meta, left: Any, right: Any) -> ir.BinOp:
+        return self._binop("//", meta, left, right)
+
+    def truediv(self, meta: Meta, left: Any, right: Any) -> ir.BinOp:
+        return self._binop("/", meta, left, right)
+
+
+_ESCAPES = {'"': '"', "\\": "\\", "n": "\n", "t": "\t"}
+
+
+def _string(token: Token, path: str = "<string>") -> str:
+    """A double-quoted literal as its value; the escapes are \\" \\\\ \\n and \\t."""
+    body, out, i = str(token)[1:-1], [], 0
+    while i < len(body):
+        char = body[i]
+        if char == "\\":
+            escaped = body[i + 1]  # the grammar guarantees a character after a backslash
+            if escaped not in _ESCAPES:
+                column = (token.column or 0) + 1 + i
+                span = ir.Span.model_construct(file=path, line=token.line or 0, column=column, end_line=token.line or 0,
+                               end_column=column + 2)  # fmt: skip
+                raise ArchError(f"unknown escape '\\{escaped}' in a string", span, 'strings know \\" \\\\ \\n and \\t')
+            out.append(_ESCAPES[escaped])
+            i += 2
+        else:
+            out.append(char)
+            i += 1
+    return "".join(out)
+
+
+def _opt(token: Token | None) -> str | None:
+    return None if token is None else str(token)
+
+
+def _sections(name: str, parts: Any, sections: dict[str, Any]) -> dict[str, Any]:
+    """A network body's sections by keyword, its stages in order; each section at most once."""
+    stages: list[ir.Stage] = []
+    seen: set[str] = set()
+    for kind, span, value in parts:
+        if kind == "stage":
+            stages.append(value)
+            continue
+        if kind in seen:
+            raise ArchError(f"network '{name}' has two '{kind}' sections", span, "merge them into one")
+        seen.add(kind)
+        sections[kind] = value
+    return {**sections, "stages": tuple(stages)}
+
+
+def to_ir(tree: Tree, path: str = "<string>") -> ir.Module:
+    return _transform(tree, path)
+
+
+def to_expr(tree: Tree, path: str = "<string>") -> ir.Expr:
+    return _transform(tree, path)
+
+
+def _transform(tree: Tree, path: str) -> Any:
+    """Run the transformer; our own errors come out as themselves, not wrapped by Lark."""
+    try:
+        return ToIR(path).transform(tree)
+    except VisitError as error:
+        if isinstance(error.orig_exc, ArchError):
+            raise error.orig_exc from None
+        raise

@@ -1,0 +1,1 @@
+"""The validated network: spec IR -> evaluated, expanded layer graph (model, ops, shapes, naming)."""

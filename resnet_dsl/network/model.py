@@ -1,0 +1,364 @@
+"""The expanded, validated network: a flat graph of layers with shapes, parameters and MACs.
+
+This is what every back end reads (Keras builder, code generator, summary, diff,
+graph). Each layer has a typed config that maps one to one onto a Keras layer.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from functools import cache
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+from typing_extensions import TypeAliasType
+
+from resnet_dsl.language.ir import NO_SPAN, BlockDef, LayerCall, NetworkDef, Span
+
+Shape = tuple[int, ...]
+Pair = tuple[int, int]
+
+
+class Frozen(BaseModel):
+    model_config = ConfigDict(frozen=True, defer_build=True)
+
+
+class Initializer(Frozen):
+    """A Keras initializer by its registered name, e.g. glorot_uniform(seed=0)."""
+
+    name: str
+    seed: int | None = None
+    args: tuple[tuple[str, float], ...] = ()
+
+
+# --------------------------------------------------------- layer configs --
+
+
+class InputConfig(Frozen):
+    kind: Literal["input"] = "input"
+    shape: Shape
+
+
+class Conv2DConfig(Frozen):
+    kind: Literal["conv2d"] = "conv2d"
+    filters: int
+    kernel_size: Pair
+    strides: Pair = (1, 1)
+    padding: Literal["valid", "same"] = "valid"
+    dilation_rate: Pair = (1, 1)
+    groups: int = 1
+    use_bias: bool = True
+    kernel_initializer: Initializer = Initializer.model_construct(name="glorot_uniform")
+
+
+class BatchNormConfig(Frozen):
+    kind: Literal["batchnorm"] = "batchnorm"
+    axis: int = -1
+    epsilon: float = 1e-3
+    momentum: float = 0.99
+    training: bool | None = None
+    """Passed at call time, as the seed does: `BatchNormalization(...)(x, training=True)`."""
+
+
+class ActivationConfig(Frozen):
+    kind: Literal["activation"] = "activation"
+    activation: str
+
+
+class ZeroPaddingConfig(Frozen):
+    kind: Literal["zeropad"] = "zeropad"
+    padding: tuple[Pair, Pair]
+
+
+class ChannelPaddingConfig(Frozen):
+    """Zeros before and after the channels (option A shortcuts). Keras: `ZeroPadding2D` told the
+    input is channels-first, so its second padded axis is the channels: one built-in layer."""
+
+    kind: Literal["channelpad"] = "channelpad"
+    padding: tuple[Pair, Pair]
+    """((0, 0), (low, high)): nothing on the width, `low` and `high` zeros on the channels."""
+    data_format: Literal["channels_first"]
+
+
+class SubsampleConfig(Frozen):
+    """`x[:, ::s, ::s, :]`, as Keras writes it: `MaxPooling2D(1, strides=s)`."""
+
+    kind: Literal["subsample"] = "subsample"
+    pool_size: Pair
+    strides: Pair
+
+
+class UpSamplingConfig(Frozen):
+    kind: Literal["upsample"] = "upsample"
+    size: Pair
+    interpolation: Literal["nearest", "bilinear"] = "nearest"
+
+
+class DepthwiseConv2DConfig(Frozen):
+    kind: Literal["depthwise_conv2d"] = "depthwise_conv2d"
+    kernel_size: Pair
+    strides: Pair = (1, 1)
+    padding: Literal["valid", "same"] = "valid"
+    depth_multiplier: int = 1
+    dilation_rate: Pair = (1, 1)
+    use_bias: bool = True
+    depthwise_initializer: Initializer = Initializer.model_construct(name="glorot_uniform")
+
+
+class SeparableConv2DConfig(Frozen):
+    kind: Literal["separable_conv2d"] = "separable_conv2d"
+    filters: int
+    kernel_size: Pair
+    strides: Pair = (1, 1)
+    padding: Literal["valid", "same"] = "valid"
+    dilation_rate: Pair = (1, 1)
+    depth_multiplier: int = 1
+    use_bias: bool = True
+    depthwise_initializer: Initializer = Initializer.model_construct(name="glorot_uniform")
+    pointwise_initializer: Initializer = Initializer.model_construct(name="glorot_uniform")
+
+
+class GroupNormConfig(Frozen):
+    kind: Literal["groupnorm"] = "groupnorm"
+    groups: int = 32
+    axis: int = -1
+    epsilon: float = 1e-3
+
+
+class LayerNormConfig(Frozen):
+    kind: Literal["layernorm"] = "layernorm"
+    axis: int = -1
+    epsilon: float = 1e-3
+
+
+class ReshapeConfig(Frozen):
+    kind: Literal["reshape"] = "reshape"
+    target_shape: Shape
+    """As written, without the batch; one dimension may be -1."""
+
+
+class PoolConfig(Frozen):
+    kind: Literal["maxpool", "avgpool"]
+    pool_size: Pair
+    strides: Pair
+    padding: Literal["valid", "same"] = "valid"
+
+
+class GlobalPoolConfig(Frozen):
+    kind: Literal["global_avgpool", "global_maxpool"]
+    keepdims: bool = False
+    """(None, 1, 1, C) rather than (None, C)."""
+
+
+class FlattenConfig(Frozen):
+    kind: Literal["flatten"] = "flatten"
+
+
+class DenseConfig(Frozen):
+    kind: Literal["dense"] = "dense"
+    units: int
+    activation: str = "linear"
+    use_bias: bool = True
+    kernel_initializer: Initializer = Initializer.model_construct(name="glorot_uniform")
+
+
+class DropoutConfig(Frozen):
+    kind: Literal["dropout"] = "dropout"
+    rate: float
+
+
+class AddConfig(Frozen):
+    kind: Literal["add"] = "add"
+
+
+class MultiplyConfig(Frozen):
+    """Elementwise product; a channel gate, (C,) or (1, 1, C), broadcasts over (H, W, C)."""
+
+    kind: Literal["multiply"] = "multiply"
+
+
+class ConcatConfig(Frozen):
+    """Concatenation along the channels (Keras's `Concatenate(axis=-1)`)."""
+
+    kind: Literal["concat"] = "concat"
+
+
+LayerConfig = Annotated[
+    InputConfig
+    | Conv2DConfig
+    | BatchNormConfig
+    | ActivationConfig
+    | ZeroPaddingConfig
+    | ChannelPaddingConfig
+    | SubsampleConfig
+    | UpSamplingConfig
+    | DepthwiseConv2DConfig
+    | SeparableConv2DConfig
+    | GroupNormConfig
+    | LayerNormConfig
+    | ReshapeConfig
+    | PoolConfig
+    | GlobalPoolConfig
+    | FlattenConfig
+    | DenseConfig
+    | DropoutConfig
+    | AddConfig
+    | MultiplyConfig
+    | ConcatConfig,
+    Field(discriminator="kind"),
+]
+
+
+# ------------------------------------------------------------------ graph --
+
+
+class Params(Frozen):
+    """Parameters as Keras counts them: BatchNorm moving statistics are non-trainable."""
+
+    trainable: int = 0
+    non_trainable: int = 0
+
+    @property
+    def total(self) -> int:
+        return self.trainable + self.non_trainable
+
+    def __add__(self, other: Params) -> Params:
+        return Params.model_construct(
+            trainable=self.trainable + other.trainable,
+            non_trainable=self.non_trainable + other.non_trainable,
+        )
+
+
+class Origin(Frozen):
+    """Where a layer comes from, for summaries, diffs and pictures."""
+
+    section: Literal["input", "stem", "stage", "head"]
+    stage: str | None = None
+    block: str | None = None
+    """The block instance's name prefix, e.g. conv2_block1."""
+    block_def: str | None = None
+    path: str | None = None
+    """The block path the layer belongs to (`main`, `shortcut`, `se`, ...), or `out`."""
+    unit: str | None = None
+    """The label of the unit the layer stands in, where the spec writes one (`conv1: ...`)."""
+    alias: str | None = None
+    """The name the spec gives the layer with `as "..."`; other back ends name it after it too."""
+
+
+class Layer(Frozen):
+    name: str
+    config: LayerConfig
+    inputs: tuple[str, ...] = ()
+    output_shape: Shape
+    params: Params = Params.model_construct()
+    macs: int = 0
+    origin: Origin
+    span: Span = Field(default=NO_SPAN, repr=False, exclude=True)
+
+    @property
+    def kind(self) -> str:
+        return self.config.kind
+
+
+Value = TypeAliasType("Value", "bool | int | float | str | Initializer | tuple[Value, ...]")
+"""An evaluated expression: a number, a bool, a symbol or string, an initializer, or a tuple of values."""
+
+
+class BlockInstance(Frozen):
+    """One block of a stage, with the arguments it was called with."""
+
+    name: str
+    block: str
+    args: tuple[tuple[str, Value], ...]
+    layers: tuple[str, ...]
+    output_shape: Shape
+    input_shape: Shape = ()
+    """The shape of the block's input; its last entry is the block's `in_channels`."""
+
+
+class StageInstance(Frozen):
+    label: str
+    blocks: tuple[BlockInstance, ...]
+
+    @property
+    def composition(self) -> str:
+        """`bottleneck_v1_projection, bottleneck_v1 * 5`: the block types in order, as a stage
+        line of a spec would call them."""
+        runs: list[tuple[str, int]] = []
+        for block in self.blocks:
+            if runs and runs[-1][0] == block.block:
+                runs[-1] = (block.block, runs[-1][1] + 1)
+            else:
+                runs.append((block.block, 1))
+        return ", ".join(name if count == 1 else f"{name} * {count}" for name, count in runs)
+
+
+class Network(Frozen):
+    """A whole network, expanded and validated; layers are in topological order."""
+
+    name: str
+    source: str
+    params: tuple[tuple[str, Value], ...]
+    """The network parameters as used, defaults and overrides applied."""
+    layers: tuple[Layer, ...]
+    stages: tuple[StageInstance, ...] = ()
+    blocks: tuple[BlockDef, ...] = ()
+    """The definitions of the blocks the stages use, in order of first use."""
+    defaults: tuple[LayerCall, ...] = ()
+    """Network-wide layer defaults, as written (their values are already applied above)."""
+    definition: NetworkDef | None = None
+    """The network as written (a derived one resolved): each stem and head layer is made by
+    the matching call of its units, in order, so a back end can see what the text says."""
+
+    @property
+    def input_shape(self) -> Shape:
+        return self.layers[0].output_shape
+
+    @property
+    def output_shape(self) -> Shape:
+        return self.layers[-1].output_shape
+
+    @property
+    def total_params(self) -> Params:
+        total = Params.model_construct()
+        for layer in self.layers:
+            total = total + layer.params
+        return total
+
+    @property
+    def macs(self) -> int:
+        return sum(layer.macs for layer in self.layers)
+
+    def layer(self, name: str) -> Layer:
+        return next(layer for layer in self.layers if layer.name == name)
+
+    def __repr__(self) -> str:
+        """One short line (the default would print every layer): what it is and where from."""
+        return (
+            f"<Network {self.name!r}: {len(self.layers):,} layers, {self.total_params.total:,} parameters,"
+            f" from {self.source}>"
+        )
+
+    def section(self, section: str) -> tuple[Layer, ...]:
+        return tuple(layer for layer in self.layers if layer.origin.section == section)
+
+    # Jupyter: the rendering comes from whichever face registered for it (see `_renderer`).
+    def _repr_html_(self) -> str | None:
+        return _renderer()(self, "text/html")
+
+    def _repr_markdown_(self) -> str | None:
+        return _renderer()(self, "text/markdown")
+
+    def _repr_pretty_(self, printer: Any, cycle: bool) -> None:
+        printer.text(f"Network({self.name!r})" if cycle else _renderer()(self, "text/plain") or repr(self))
+
+
+@cache
+def _renderer() -> Callable[[Network, str], str | None]:
+    """The display face (`resnet_dsl.integrations.notebook`), found through the entry point group
+    `resnet_dsl.display`, so that the data model never imports a face; none installed: no rich display."""
+    from importlib.metadata import entry_points
+
+    for entry in entry_points(group="resnet_dsl.display"):
+        return entry.load()
+    return lambda network, mime: None

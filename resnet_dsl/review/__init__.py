@@ -1,0 +1,1 @@
+"""Reading and reviewing specs: canonical formatting, architectural diff, pictures."""

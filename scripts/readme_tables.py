@@ -1,0 +1,74 @@
+"""The README's generated sections: the module map (from the package's docstrings) and the zoo
+table (from `resnet-dsl zoo --markdown`). Each sits between `<!-- NAME -->` and `<!-- /NAME -->`.
+
+    .venv/bin/python scripts/readme_tables.py          # rewrite README.md
+    .venv/bin/python scripts/readme_tables.py --check  # exit 1 if README.md is out of date (a test runs this)
+"""
+
+from __future__ import annotations
+
+import ast
+import re
+import sys
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+README = REPO / "README.md"
+PACKAGE = REPO / "resnet_dsl"
+
+
+def _summary(path: Path) -> str:
+    """A module's docstring, first paragraph, as one line."""
+    doc = ast.get_docstring(ast.parse(path.read_text(encoding="utf-8"))) or ""
+    return " ".join(doc.split("\n\n")[0].split()).replace("|", "\\|")
+
+
+def module_map() -> str:
+    """One row per wing (bold), then one per module in it."""
+    from tests.test_house import WINGS
+
+    rows = ["| module | owns |", "| --- | --- |"]
+    for wing in WINGS:
+        folder = PACKAGE / wing
+        rows.append(f"| **`resnet_dsl/{wing}/`** | **{_summary(folder / '__init__.py')}** |")
+        for path in sorted(folder.rglob("*.py")):
+            relative = path.relative_to(folder)
+            if relative.name == "__init__.py" and relative.parent == Path("."):
+                continue
+            rows.append(f"| `{relative.as_posix()}` | {_summary(path)} |")
+    return "\n".join(rows)
+
+
+def zoo_table() -> str:
+    from resnet_dsl.cli.commands.zoo import entries, render_markdown
+
+    return render_markdown(entries())
+
+
+SECTIONS = {"modules": module_map, "zoo": zoo_table}
+
+
+def render(text: str) -> str:
+    for name, make in SECTIONS.items():
+        pattern = re.compile(rf"(<!-- {name} -->\n).*?(<!-- /{name} -->)", re.S)
+        if not pattern.search(text):
+            raise SystemExit(f"README.md has no <!-- {name} --> section")
+        text = pattern.sub(lambda m, body=make(): m.group(1) + body + "\n" + m.group(2), text)  # noqa: B008
+    return text
+
+
+def main(argv: list[str]) -> int:
+    sys.path.insert(0, str(REPO))
+    current = README.read_text(encoding="utf-8")
+    wanted = render(current)
+    if "--check" in argv:
+        if wanted != current:
+            print("README.md is out of date: run python scripts/readme_tables.py", file=sys.stderr)
+            return 1
+        return 0
+    README.write_text(wanted, encoding="utf-8")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
