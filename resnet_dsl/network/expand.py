@@ -65,7 +65,9 @@ def _convert(op: ops.Op, option_name: str, value: Any, arg: ir.Arg, env: Env) ->
         raise ArchError(
             f"{op.name} has no option '{option_name}'",
             arg.span,
-            did_you_mean(option_name, known) or (f"it takes {', '.join(known)}" if known else "it takes no options"),
+            ops.keras_keyword_hint(op.name, option_name)
+            or did_you_mean(option_name, known)
+            or (f"it takes {', '.join(known)}" if known else "it takes no options"),
         )
     try:
         return option.convert(value)
@@ -104,7 +106,7 @@ def layer_config(call: ir.LayerCall, env: Env, defaults: Defaults) -> tuple[ops.
     try:
         config = op.build(options)
     except ops.BadValue as bad:  # options that are each fine but do not go together
-        raise ArchError(str(bad), call.span) from None
+        raise ArchError(str(bad), call.span, bad.hint) from None
     return op, config, op.suffix(options)
 
 
@@ -188,13 +190,18 @@ class Builder:
     def units(self, units: tuple[ir.Unit, ...], env: Env, defaults: Defaults, source: str, origin: nw.Origin) -> str:
         """A stem or head: units in sequence, named by label (or by kind alone)."""
         for unit in units:
-            for call in unit.layers:
+            for call, mark in zip(unit.layers, unit_marks(unit.layers), strict=True):
                 if call.condition is not None and not condition(call.condition, env):
                     continue
                 op, config, suffix = layer_config(call, env, defaults)
-                name = call.name or naming.join(unit.label, suffix)
+                name = call.name or naming.join(unit.label, suffix + mark)
                 source = self.layer(call, op, config, name, source, labelled(origin, unit, call))
         return source
+
+
+def unit_marks(calls: tuple[ir.LayerCall, ...]) -> list[str]:
+    """`naming.repeats` of a unit's layers, by their ops (aliases resolved)."""
+    return naming.repeats([op.name if (op := ops.lookup(call.op)) is not None else call.op for call in calls])
 
 
 def labelled(origin: nw.Origin, unit: ir.Unit | None, call: ir.LayerCall) -> nw.Origin:
@@ -336,11 +343,11 @@ def expand_block(
         if path.condition is None or condition(path.condition, env):
             for index, unit in enumerate(path.units):
                 label = naming.unit_label(path.name, index, unit.label)
-                for call in unit.layers:
+                for call, mark in zip(unit.layers, unit_marks(unit.layers), strict=True):
                     if call.condition is not None and not condition(call.condition, env):
                         continue
                     op, config, suffix = layer_config(call, env, defaults)
-                    name = naming.join(prefix, call.name) if call.name else naming.join(prefix, label, suffix)
+                    name = naming.join(prefix, call.name) if call.name else naming.join(prefix, label, suffix + mark)
                     tensor = builder.layer(call, op, config, name, tensor, labelled(origin(path.name), unit, call))
         tensors[path.name] = tensor
     tensors.setdefault("shortcut", source)  # an omitted shortcut is the identity
@@ -375,13 +382,13 @@ def expand_block(
         return builder.add(name, config, tuple(sides), origin("out"), merge.span, f"{merge.op} of {described}")
 
     tensor = merged(block.merge, True)
-    for position, call in enumerate(after):
+    for position, (call, mark) in enumerate(zip(after, unit_marks(after), strict=True)):
         # Names follow the written layers, so the last one written is `_out` where it is made.
         if call.condition is not None and not condition(call.condition, env):
             continue
         op, config, suffix = layer_config(call, env, defaults)
         is_last = position == len(after) - 1
-        name = naming.join(prefix, call.name) if call.name else naming.out_name(prefix, suffix, is_last)
+        name = naming.join(prefix, call.name) if call.name else naming.out_name(prefix, suffix + mark, is_last)
         tensor = builder.layer(call, op, config, name, tensor, labelled(origin("out"), None, call))
 
 
