@@ -88,7 +88,7 @@ TORCH_KINDS: dict[str, str] = {
     "activation": "act",
     "depthwise_conv2d": "conv_dw",
     "separable_conv2d": "conv_sep",
-    "groupnorm": "gn",
+    "groupnorm": "bn",
     "layernorm": "ln",
     "channelpad": "pad",
     "subsample": "subsample",
@@ -97,7 +97,8 @@ TORCH_KINDS: dict[str, str] = {
 }
 """The base of a layer's attribute name, numbered per kind within its module: `conv1`, `bn1`,
 `conv2`, `act1` (timm's name: whatever the function, so a block whose activation is a parameter
-has the same attributes in every instance); `as "fc"` names a layer outright."""
+has the same attributes in every instance; and `bn` for a group norm too, as timm's
+`resnet50_gn` names it); `as "fc"` names a layer outright."""
 
 TORCH_RESERVED = frozenset(
     {
