@@ -14,20 +14,9 @@ from typing import Any
 
 from resnet_dsl.analysis.memory import size_text
 from resnet_dsl.network.model import Layer, Network
-from resnet_dsl.review.archdiff import (
-    JSON_FORMAT,
-    ArchDiff,
-    CostRow,
-    Delta,
-    LayerChange,
-    StageDiff,
-    ValueChange,
-    block_text,
-    layer_summary,
-    plain,
-    section_layers,
-    value_text,
-)
+from resnet_dsl.review.archdiff_costs import section_layers
+from resnet_dsl.review.archdiff_result import JSON_FORMAT, ArchDiff, CostRow, Delta, LayerChange, StageDiff, ValueChange
+from resnet_dsl.review.archdiff_text import block_text, layer_summary, plain, value_text
 from resnet_dsl.review.formatter import item_text, layer_text
 
 ARROW = "->"
