@@ -8,7 +8,6 @@ table (from `resnet-dsl zoo --markdown`). Each sits between `<!-- NAME -->` and 
 from __future__ import annotations
 
 import ast
-import re
 import sys
 from pathlib import Path
 
@@ -50,10 +49,11 @@ SECTIONS = {"modules": module_map, "zoo": zoo_table}
 
 def render(text: str) -> str:
     for name, make in SECTIONS.items():
-        pattern = re.compile(rf"(<!-- {name} -->\n).*?(<!-- /{name} -->)", re.S)
-        if not pattern.search(text):
-            raise SystemExit(f"README.md has no <!-- {name} --> section")
-        text = pattern.sub(lambda m, body=make(): m.group(1) + body + "\n" + m.group(2), text)  # noqa: B008
+        start, end = f"<!-- {name} -->\n", f"<!-- /{name} -->"
+        if start not in text or end not in text:
+            raise SystemExit(f"README.md has no {start.strip()} section")
+        before, rest = text.split(start, 1)
+        text = before + start + make() + "\n" + end + rest.split(end, 1)[1]
     return text
 
 

@@ -30,7 +30,7 @@ from hypothesis import strategies as st
 import resnet_dsl
 from resnet_dsl.cli import main as cli_main
 from resnet_dsl.codegen import keras as codegen
-from resnet_dsl.codegen import pysource, to_python
+from resnet_dsl.codegen import keras_views, pysource, to_python, views
 from resnet_dsl.language.errors import ArchError
 from resnet_dsl.language.ir import LayerCall
 from resnet_dsl.network import ops
@@ -110,7 +110,7 @@ def bound_names(tree: ast.AST) -> set[str]:
 
 def layer_class(call: ast.Call) -> bool:
     text = ast.unparse(call.func)
-    return text.startswith("layers.") and text.removeprefix("layers.") in codegen.KERAS_CLASSES.values()
+    return text.startswith("layers.") and text.removeprefix("layers.") in keras_views.KERAS_CLASSES.values()
 
 
 def allowed_call(call: ast.Call, functions: set[str]) -> bool:
@@ -365,7 +365,7 @@ NAMES = st.one_of(
     st.from_regex(r"[A-Za-z_][A-Za-z0-9_]{0,6}", fullmatch=True),
     st.sampled_from(
         [*keyword.kwlist, "print", "range", "float", "__import__", "eval", "exec", "open", "l", "O", "I",
-         *codegen.BLOCK_LOCALS, *codegen.MODULE_NAMES, "build_model", "__name__", "__debug__"]
+         *pysource.BLOCK_LOCALS, *pysource.MODULE_NAMES, "build_model", "__name__", "__debug__"]
     ),
 )  # fmt: skip
 
@@ -465,10 +465,10 @@ def test_every_op_option_has_a_keras_keyword_and_every_kind_a_class() -> None:
     covered: dict[str, set[str]] = {}  # op -> the options that some sample's config holds as a field
     for text in SAMPLE_CALLS:
         op, config = sample(text)
-        assert config.kind in codegen.KERAS_CLASSES
+        assert config.kind in keras_views.KERAS_CLASSES
         fields = type(config).model_fields
         covered.setdefault(op.name, set()).update(
-            option.name for option in op.options if codegen.keras_keyword(config.kind, option.name) in fields
+            option.name for option in op.options if views.keras_keyword(config.kind, option.name) in fields
         )
     for name, options in covered.items():
         assert options == {option.name for option in ops.OPS[name].options}, name
@@ -737,15 +737,15 @@ def test_positional_arguments_are_in_keras_order() -> None:
     import inspect
 
     def leading(kind: str, count: int) -> tuple[str, ...]:
-        cls = getattr(keras.layers, codegen.KERAS_CLASSES[kind])
+        cls = getattr(keras.layers, keras_views.KERAS_CLASSES[kind])
         return tuple(list(inspect.signature(cls).parameters)[:count])
 
-    for kind, fields in codegen.POSITIONAL_FIELDS.items():
+    for kind, fields in keras_views.POSITIONAL_FIELDS.items():
         assert leading(kind, len(fields)) == fields
     for text in SAMPLE_CALLS:
         op, config = sample(text)
-        if op.positional and config.kind not in codegen.CUSTOM_ARGS:
-            names = tuple(codegen.keras_keyword(config.kind, o.name) for o in op.options[: op.positional])
+        if op.positional and config.kind not in keras_views.CUSTOM_ARGS:
+            names = tuple(views.keras_keyword(config.kind, o.name) for o in op.options[: op.positional])
             assert leading(config.kind, op.positional) == names
     for cls in pysource.INITIALIZER_CLASSES.values():
         assert issubclass(getattr(keras.initializers, cls), keras.initializers.Initializer)

@@ -16,7 +16,7 @@ import pytest
 from resnet_dsl.cli import main
 from resnet_dsl.language import limits
 from resnet_dsl.language.errors import ArchError
-from resnet_dsl.network.expand import path_order
+from resnet_dsl.network.block_graph import path_order
 from resnet_dsl.network.loader import loads_program
 
 BLOCK = "block b(filters = 1) {\n  main { relu }\n  out = add(main, shortcut)\n}\n"

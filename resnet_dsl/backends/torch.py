@@ -1,19 +1,18 @@
-"""Network -> `torch.nn.Module`, and weights between its Keras and torch models.
+"""Network -> `torch.nn.Module`, laid out as `torch_layout` says.
 
-The only module that imports torch, so `resnet_dsl` imports it lazily. The module tree and
-every attribute name come from `torch_layout` (torchvision's layout, so its and timm's
-state_dicts load); this file only makes the modules and runs them.
+torch is imported lazily by `resnet_dsl`, from here and from `torch_modules` (the modules
+Keras's layers need beyond `torch.nn`) and `torch_weights` (Keras <-> torch weights, re-exported
+here). The module tree and every attribute name come from `torch_layout` (torchvision's layout,
+so its and timm's state_dicts load); this file only makes the modules and runs them.
 
 The numbers are Keras's: tensors are NCHW but mean what the NHWC IR means. `padding=same`
 pads as Keras does, more at the bottom and right where the total is odd (`Conv2dSame`);
 BatchNorm momentum m becomes 1 - m; `flatten` flattens channels last; initializers are
-`torch.nn.init`'s equivalents of Keras's. The helper classes below are also copied, as
-source, into generated modules (`torch_codegen`), so both back ends run the same code.
+`torch.nn.init`'s equivalents of Keras's.
 """
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable
 from typing import Any
 
@@ -21,206 +20,26 @@ try:
     import torch
 except ModuleNotFoundError as missing:  # say how to get it, and still name the missing module
     raise ModuleNotFoundError('PyTorch is required: pip install "resnet-dsl[torch]"', name=missing.name) from None
-import torch.nn.functional as F
 from torch import nn
 
 from resnet_dsl.backends import torch_layout
 from resnet_dsl.backends.torch_layout import symmetric
+from resnet_dsl.backends.torch_modules import (
+    AvgPool2dSame,
+    ChannelPad,
+    Conv2dSame,
+    Dense,
+    Exponential,
+    FlattenChannelsLast,
+    LayerNormChannels,
+    MaxPool2dSame,
+    ReshapeChannelsLast,
+    SeparableConv2d,
+    initialized,
+)
+from resnet_dsl.backends.torch_weights import keras_weights_to_torch, torch_weights_to_keras
 from resnet_dsl.network import model as nw
 from resnet_dsl.network.api import Spec, resolve
-
-# ------------------------------------------------------------ helpers --
-# Standalone (torch only): `torch_codegen` copies their source into generated files,
-# so they stay within 88 columns, as `ruff format` lays them out there.
-
-
-def same_pads(x: torch.Tensor, *window: tuple | int) -> list:
-    """F.pad's (left, right, top, bottom) for Keras's `padding="same"`, given the
-    window's kernel, stride and dilation."""
-    pairs = [v if isinstance(v, tuple) else (v, v) for v in window]
-    pads = []
-    sizes = x.shape[-1], x.shape[-2]
-    steps = zip(sizes, *(pair[::-1] for pair in pairs), strict=True)
-    for size, k, s, d in steps:
-        total = max((math.ceil(size / s) - 1) * s + (k - 1) * d + 1 - size, 0)
-        pads += [total // 2, total - total // 2]
-    return pads
-
-
-class Conv2dSame(nn.Conv2d):
-    """A convolution with Keras's `padding="same"` at any stride."""
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        pads = same_pads(x, self.kernel_size, self.stride, self.dilation)
-        return super().forward(F.pad(x, pads))
-
-
-class MaxPool2dSame(nn.MaxPool2d):
-    """Max pooling with Keras's `padding="same"`: padded pixels never win."""
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        pads = same_pads(x, self.kernel_size, self.stride, (1, 1))
-        return super().forward(F.pad(x, pads, value=-math.inf))
-
-
-class AvgPool2dSame(nn.AvgPool2d):
-    """Average pooling with Keras's `padding="same"`: of real pixels only."""
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        pads = same_pads(x, self.kernel_size, self.stride, (1, 1))
-        counts = super().forward(F.pad(torch.ones_like(x[:1, :1]), pads))
-        return super().forward(F.pad(x, pads)) / counts
-
-
-class Dense(nn.Linear):
-    """Keras's Dense: a linear layer on the last (channel) axis, then its activation."""
-
-    def __init__(self, features: int, units: int, bias: bool, activation: nn.Module):
-        super().__init__(features, units, bias=bias)
-        self.activation = activation
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if x.dim() == 4:  # NCHW: Keras applies it to each pixel's channels
-            x = super().forward(x.permute(0, 2, 3, 1)).permute(0, 3, 1, 2)
-            return self.activation(x)
-        return self.activation(super().forward(x))
-
-
-class FlattenChannelsLast(nn.Module):
-    """Keras's Flatten of an NHWC tensor: height, width, then channel order."""
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return torch.flatten(x.permute(0, 2, 3, 1) if x.dim() == 4 else x, 1)
-
-
-class Exponential(nn.Module):
-    """Keras's `exponential` activation."""
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return torch.exp(x)
-
-
-class ChannelPad(nn.Module):
-    """Zeros before and after the channels (option A shortcuts)."""
-
-    def __init__(self, low: int, high: int):
-        super().__init__()
-        self.low, self.high = low, high
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return F.pad(x, (0, 0, 0, 0, self.low, self.high))
-
-
-class SeparableConv2d(nn.Module):
-    """Keras's SeparableConv2D: a depthwise convolution, then a pointwise one."""
-
-    def __init__(self, depthwise: nn.Conv2d, pointwise: nn.Conv2d):
-        super().__init__()
-        self.depthwise = depthwise
-        self.pointwise = pointwise
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.pointwise(self.depthwise(x))
-
-
-class LayerNormChannels(nn.LayerNorm):
-    """Keras's LayerNormalization(axis=-1): each pixel normalized over its channels."""
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if x.dim() == 4:
-            return super().forward(x.permute(0, 2, 3, 1)).permute(0, 3, 1, 2)
-        return super().forward(x)
-
-
-class ReshapeChannelsLast(nn.Module):
-    """Keras's Reshape of an NHWC tensor; an image result is NCHW again."""
-
-    def __init__(self, shape: tuple):
-        super().__init__()
-        self.shape = tuple(shape)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if x.dim() == 4:
-            x = x.permute(0, 2, 3, 1)
-        x = x.reshape(x.shape[0], *self.shape)
-        return x.permute(0, 3, 1, 2) if x.dim() == 4 else x
-
-
-def keras_init_(
-    tensor: torch.Tensor,
-    name: str,
-    seed: int | None = None,
-    *,
-    fans: tuple[int, int],
-    **args: float,
-) -> torch.Tensor:
-    """Fill a weight in place as Keras's initializer `name` would (`fans`: fan in, fan
-    out); a seed draws the same values every time."""
-    rng = torch.Generator().manual_seed(seed) if seed is not None else None
-    fan_in, fan_out = fans
-    scales = {
-        "glorot_uniform": ("uniform", 1.0, (fan_in + fan_out) / 2),
-        "glorot_normal": ("normal", 1.0, (fan_in + fan_out) / 2),
-        "he_uniform": ("uniform", 2.0, fan_in),
-        "he_normal": ("normal", 2.0, fan_in),
-        "lecun_uniform": ("uniform", 1.0, fan_in),
-        "lecun_normal": ("normal", 1.0, fan_in),
-    }
-    with torch.no_grad():
-        if name in scales:
-            distribution, scale, fan = scales[name]
-            variance = scale / max(1.0, fan)
-            if distribution == "uniform":
-                limit = math.sqrt(3 * variance)
-                return nn.init.uniform_(tensor, -limit, limit, generator=rng)
-            # Keras divides by the deviation of a normal truncated at two deviations.
-            std = math.sqrt(variance) / 0.87962566103423978
-            bounds = (-2 * std, 2 * std)
-            return nn.init.trunc_normal_(tensor, 0.0, std, *bounds, generator=rng)
-        if name == "random_uniform":
-            low, high = args.get("minval", -0.05), args.get("maxval", 0.05)
-            return nn.init.uniform_(tensor, low, high, generator=rng)
-        mean, std = args.get("mean", 0.0), args.get("stddev", 0.05)
-        if name == "random_normal":
-            return nn.init.normal_(tensor, mean, std, generator=rng)
-        if name == "truncated_normal":
-            bounds = (mean - 2 * std, mean + 2 * std)
-            return nn.init.trunc_normal_(tensor, mean, std, *bounds, generator=rng)
-        if name == "orthogonal":
-            gain = args.get("gain", 1.0)
-            return nn.init.orthogonal_(tensor, gain, generator=rng)
-        if name == "zeros":
-            return nn.init.zeros_(tensor)
-        if name == "ones":
-            return nn.init.ones_(tensor)
-    raise ValueError(f"unknown initializer {name!r}")
-
-
-def initialized(
-    module: nn.Module,
-    init: str | dict = "glorot_uniform",
-    depthwise: bool = False,
-) -> nn.Module:
-    """A convolution or linear layer, its weight drawn as the Keras initializer `init`
-    would (a name, or a dict such as {"name": "he_normal", "seed": 0}), bias zero.
-    Keras counts a depthwise kernel's fans per input channel and multiplier."""
-    options = {"name": init} if isinstance(init, str) else dict(init)
-    name, seed = options.pop("name"), options.pop("seed", None)
-    fan_in, fan_out = fans(module.weight)
-    if depthwise:
-        groups = module.groups
-        fan_in, fan_out = fan_in * groups, fan_out // groups
-    keras_init_(module.weight, name, seed, fans=(fan_in, fan_out), **options)
-    if module.bias is not None:
-        nn.init.zeros_(module.bias)
-    return module
-
-
-def fans(weight: torch.Tensor) -> tuple[int, int]:
-    """(fan in, fan out) of a conv or linear weight, as Keras counts them."""
-    receptive = math.prod(weight.shape[2:])
-    return weight.shape[1] * receptive, weight.shape[0] * receptive
-
 
 # ----------------------------------------------------------- the model --
 
@@ -474,79 +293,4 @@ FACTORIES: dict[str, Callable[[Any, torch_layout.Node], nn.Module]] = {
 """One factory per config kind that is a module (merges are computed in `forward`)."""
 
 
-# --------------------------------------------------------------- weights --
-
-
-def keras_weights_to_torch(spec: Spec, keras_model: Any, torch_model: nn.Module) -> None:
-    """Copy every weight of a Keras model of a network into a torch model of the same network.
-
-    Layers are matched through the network: Keras names them as the IR does, torch as
-    `torch_layout` does (either back end, built or generated). Kernels are transposed.
-    """
-    network = resolve(spec)
-    paths = torch_layout.layout(network).module_paths()
-    state = {}
-    for layer in network.layers:
-        if layer.kind not in torch_layout.WEIGHTED:
-            continue
-        weights = keras_model.get_layer(layer.name).get_weights()
-        for key, value in zip(_torch_keys(layer), weights, strict=True):
-            state[f"{paths[layer.name]}.{key}"] = torch.from_numpy(_to_torch_array(layer, key, value))
-    missing = [key for key in state if key not in torch_model.state_dict()]
-    if missing:
-        raise KeyError(f"the torch model has no {missing[0]}: is it a model of {network.name}?")
-    torch_model.load_state_dict(state, strict=False)
-
-
-def torch_weights_to_keras(spec: Spec, torch_model: nn.Module, keras_model: Any) -> None:
-    """The reverse of `keras_weights_to_torch`."""
-    network = resolve(spec)
-    paths = torch_layout.layout(network).module_paths()
-    state = torch_model.state_dict()
-    for layer in network.layers:
-        if layer.kind not in torch_layout.WEIGHTED:
-            continue
-        values = [
-            _to_keras_array(layer, key, state[f"{paths[layer.name]}.{key}"].detach().cpu().numpy())
-            for key in _torch_keys(layer)
-        ]
-        keras_model.get_layer(layer.name).set_weights(values)
-
-
-def _torch_keys(layer: nw.Layer) -> tuple[str, ...]:
-    """The state_dict entries of a layer, in the order Keras lists its weights."""
-    config = layer.config
-    if isinstance(config, nw.BatchNormConfig):
-        return ("weight", "bias", "running_mean", "running_var")
-    if isinstance(config, (nw.GroupNormConfig, nw.LayerNormConfig)):
-        return ("weight", "bias")
-    if isinstance(config, nw.SeparableConv2DConfig):
-        weights = ("depthwise.weight", "pointwise.weight")
-        return (*weights, "pointwise.bias") if config.use_bias else weights
-    if isinstance(config, (nw.Conv2DConfig, nw.DenseConfig, nw.DepthwiseConv2DConfig)):
-        return ("weight", "bias") if config.use_bias else ("weight",)
-    return ()
-
-
-def _to_torch_array(layer: nw.Layer, key: str, value: Any) -> Any:
-    if not key.endswith("weight") or value.ndim == 1:
-        return value.copy()
-    if key == "depthwise.weight" or isinstance(layer.config, nw.DepthwiseConv2DConfig):
-        height, width, channels, multiplier = value.shape  # -> (channels * multiplier, 1, kh, kw)
-        return value.reshape(height, width, channels * multiplier).transpose(2, 0, 1)[:, None].copy()
-    if value.ndim == 4:  # (kh, kw, in, out) -> (out, in, kh, kw)
-        return value.transpose(3, 2, 0, 1).copy()
-    return value.T.copy()  # (in, out) -> (out, in)
-
-
-def _to_keras_array(layer: nw.Layer, key: str, value: Any) -> Any:
-    if not key.endswith("weight") or value.ndim == 1:
-        return value
-    if key == "depthwise.weight" or isinstance(layer.config, nw.DepthwiseConv2DConfig):
-        assert isinstance(layer.config, (nw.DepthwiseConv2DConfig, nw.SeparableConv2DConfig))
-        multiplier = layer.config.depth_multiplier
-        outputs, _, height, width = value.shape
-        return value[:, 0].transpose(1, 2, 0).reshape(height, width, outputs // multiplier, multiplier)
-    if value.ndim == 4:
-        return value.transpose(2, 3, 1, 0)
-    return value.T
+__all__ = ["keras_weights_to_torch", "to_torch", "torch_weights_to_keras"]

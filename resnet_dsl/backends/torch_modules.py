@@ -1,0 +1,206 @@
+"""The torch modules Keras's layers need beyond `torch.nn`, standalone (torch only).
+
+Keras's `padding="same"` (more at the bottom and right where the total is odd), Dense on the
+channel axis, channels-last flatten and reshape, Keras's initializers. `to_torch` uses them, and
+the code generator copies their source into generated modules (`codegen.torch`), so both back
+ends run the same code: they stay within 88 columns, as `ruff format` lays them out there.
+"""
+
+from __future__ import annotations
+
+import math
+
+try:
+    import torch
+except ModuleNotFoundError as missing:  # say how to get it, and still name the missing module
+    raise ModuleNotFoundError('PyTorch is required: pip install "resnet-dsl[torch]"', name=missing.name) from None
+import torch.nn.functional as F
+from torch import nn
+
+
+def same_pads(x: torch.Tensor, *window: tuple | int) -> list:
+    """F.pad's (left, right, top, bottom) for Keras's `padding="same"`, given the
+    window's kernel, stride and dilation."""
+    pairs = [v if isinstance(v, tuple) else (v, v) for v in window]
+    pads = []
+    sizes = x.shape[-1], x.shape[-2]
+    steps = zip(sizes, *(pair[::-1] for pair in pairs), strict=True)
+    for size, k, s, d in steps:
+        total = max((math.ceil(size / s) - 1) * s + (k - 1) * d + 1 - size, 0)
+        pads += [total // 2, total - total // 2]
+    return pads
+
+
+class Conv2dSame(nn.Conv2d):
+    """A convolution with Keras's `padding="same"` at any stride."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        pads = same_pads(x, self.kernel_size, self.stride, self.dilation)
+        return super().forward(F.pad(x, pads))
+
+
+class MaxPool2dSame(nn.MaxPool2d):
+    """Max pooling with Keras's `padding="same"`: padded pixels never win."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        pads = same_pads(x, self.kernel_size, self.stride, (1, 1))
+        return super().forward(F.pad(x, pads, value=-math.inf))
+
+
+class AvgPool2dSame(nn.AvgPool2d):
+    """Average pooling with Keras's `padding="same"`: of real pixels only."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        pads = same_pads(x, self.kernel_size, self.stride, (1, 1))
+        counts = super().forward(F.pad(torch.ones_like(x[:1, :1]), pads))
+        return super().forward(F.pad(x, pads)) / counts
+
+
+class Dense(nn.Linear):
+    """Keras's Dense: a linear layer on the last (channel) axis, then its activation."""
+
+    def __init__(self, features: int, units: int, bias: bool, activation: nn.Module):
+        super().__init__(features, units, bias=bias)
+        self.activation = activation
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if x.dim() == 4:  # NCHW: Keras applies it to each pixel's channels
+            x = super().forward(x.permute(0, 2, 3, 1)).permute(0, 3, 1, 2)
+            return self.activation(x)
+        return self.activation(super().forward(x))
+
+
+class FlattenChannelsLast(nn.Module):
+    """Keras's Flatten of an NHWC tensor: height, width, then channel order."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.flatten(x.permute(0, 2, 3, 1) if x.dim() == 4 else x, 1)
+
+
+class Exponential(nn.Module):
+    """Keras's `exponential` activation."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.exp(x)
+
+
+class ChannelPad(nn.Module):
+    """Zeros before and after the channels (option A shortcuts)."""
+
+    def __init__(self, low: int, high: int):
+        super().__init__()
+        self.low, self.high = low, high
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return F.pad(x, (0, 0, 0, 0, self.low, self.high))
+
+
+class SeparableConv2d(nn.Module):
+    """Keras's SeparableConv2D: a depthwise convolution, then a pointwise one."""
+
+    def __init__(self, depthwise: nn.Conv2d, pointwise: nn.Conv2d):
+        super().__init__()
+        self.depthwise = depthwise
+        self.pointwise = pointwise
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.pointwise(self.depthwise(x))
+
+
+class LayerNormChannels(nn.LayerNorm):
+    """Keras's LayerNormalization(axis=-1): each pixel normalized over its channels."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if x.dim() == 4:
+            return super().forward(x.permute(0, 2, 3, 1)).permute(0, 3, 1, 2)
+        return super().forward(x)
+
+
+class ReshapeChannelsLast(nn.Module):
+    """Keras's Reshape of an NHWC tensor; an image result is NCHW again."""
+
+    def __init__(self, shape: tuple):
+        super().__init__()
+        self.shape = tuple(shape)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if x.dim() == 4:
+            x = x.permute(0, 2, 3, 1)
+        x = x.reshape(x.shape[0], *self.shape)
+        return x.permute(0, 3, 1, 2) if x.dim() == 4 else x
+
+
+def keras_init_(
+    tensor: torch.Tensor,
+    name: str,
+    seed: int | None = None,
+    *,
+    fans: tuple[int, int],
+    **args: float,
+) -> torch.Tensor:
+    """Fill a weight in place as Keras's initializer `name` would (`fans`: fan in, fan
+    out); a seed draws the same values every time."""
+    rng = torch.Generator().manual_seed(seed) if seed is not None else None
+    fan_in, fan_out = fans
+    scales = {
+        "glorot_uniform": ("uniform", 1.0, (fan_in + fan_out) / 2),
+        "glorot_normal": ("normal", 1.0, (fan_in + fan_out) / 2),
+        "he_uniform": ("uniform", 2.0, fan_in),
+        "he_normal": ("normal", 2.0, fan_in),
+        "lecun_uniform": ("uniform", 1.0, fan_in),
+        "lecun_normal": ("normal", 1.0, fan_in),
+    }
+    with torch.no_grad():
+        if name in scales:
+            distribution, scale, fan = scales[name]
+            variance = scale / max(1.0, fan)
+            if distribution == "uniform":
+                limit = math.sqrt(3 * variance)
+                return nn.init.uniform_(tensor, -limit, limit, generator=rng)
+            # Keras divides by the deviation of a normal truncated at two deviations.
+            std = math.sqrt(variance) / 0.87962566103423978
+            bounds = (-2 * std, 2 * std)
+            return nn.init.trunc_normal_(tensor, 0.0, std, *bounds, generator=rng)
+        if name == "random_uniform":
+            low, high = args.get("minval", -0.05), args.get("maxval", 0.05)
+            return nn.init.uniform_(tensor, low, high, generator=rng)
+        mean, std = args.get("mean", 0.0), args.get("stddev", 0.05)
+        if name == "random_normal":
+            return nn.init.normal_(tensor, mean, std, generator=rng)
+        if name == "truncated_normal":
+            bounds = (mean - 2 * std, mean + 2 * std)
+            return nn.init.trunc_normal_(tensor, mean, std, *bounds, generator=rng)
+        if name == "orthogonal":
+            gain = args.get("gain", 1.0)
+            return nn.init.orthogonal_(tensor, gain, generator=rng)
+        if name == "zeros":
+            return nn.init.zeros_(tensor)
+        if name == "ones":
+            return nn.init.ones_(tensor)
+    raise ValueError(f"unknown initializer {name!r}")
+
+
+def initialized(
+    module: nn.Module,
+    init: str | dict = "glorot_uniform",
+    depthwise: bool = False,
+) -> nn.Module:
+    """A convolution or linear layer, its weight drawn as the Keras initializer `init`
+    would (a name, or a dict such as {"name": "he_normal", "seed": 0}), bias zero.
+    Keras counts a depthwise kernel's fans per input channel and multiplier."""
+    options = {"name": init} if isinstance(init, str) else dict(init)
+    name, seed = options.pop("name"), options.pop("seed", None)
+    fan_in, fan_out = fans(module.weight)
+    if depthwise:
+        groups = module.groups
+        fan_in, fan_out = fan_in * groups, fan_out // groups
+    keras_init_(module.weight, name, seed, fans=(fan_in, fan_out), **options)
+    if module.bias is not None:
+        nn.init.zeros_(module.bias)
+    return module
+
+
+def fans(weight: torch.Tensor) -> tuple[int, int]:
+    """(fan in, fan out) of a conv or linear weight, as Keras counts them."""
+    receptive = math.prod(weight.shape[2:])
+    return weight.shape[1] * receptive, weight.shape[0] * receptive

@@ -1,0 +1,267 @@
+"""The Keras target's vocabulary: `keras.layers` classes and keywords, and the typed views
+(statements, functions, the module) that `templates/keras_model.py.jinja` lays out.
+
+A layer is written from its typed config (stem and head: `layer_from_config`) or from its
+call in a block definition, symbolically (`LayerRenderer`: `conv(filters[0], 1, stride=s)`
+becomes `layers.Conv2D(filters[0], 1, strides=s, ...)`), network defaults baked in.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import ClassVar
+
+from resnet_dsl.codegen.pysource import (
+    Expressions,
+    free_names,
+    py_string,
+    py_value,
+)
+from resnet_dsl.codegen.views import compact, keras_keyword
+from resnet_dsl.language import ir
+from resnet_dsl.network import model as nw
+from resnet_dsl.network import ops
+from resnet_dsl.network.expand import (
+    Defaults,
+)
+
+# ------------------------------------------------------------ Keras tables --
+
+KERAS_CLASSES: dict[str, str] = {
+    "conv2d": "Conv2D",
+    "batchnorm": "BatchNormalization",
+    "activation": "Activation",
+    "zeropad": "ZeroPadding2D",
+    "channelpad": "ZeroPadding2D",
+    "subsample": "MaxPooling2D",
+    "upsample": "UpSampling2D",
+    "depthwise_conv2d": "DepthwiseConv2D",
+    "separable_conv2d": "SeparableConv2D",
+    "groupnorm": "GroupNormalization",
+    "layernorm": "LayerNormalization",
+    "reshape": "Reshape",
+    "maxpool": "MaxPooling2D",
+    "avgpool": "AveragePooling2D",
+    "global_avgpool": "GlobalAveragePooling2D",
+    "global_maxpool": "GlobalMaxPooling2D",
+    "flatten": "Flatten",
+    "dense": "Dense",
+    "dropout": "Dropout",
+    "add": "Add",
+    "multiply": "Multiply",
+    "concat": "Concatenate",
+}
+"""The `keras.layers` class of each config kind (`network.LayerConfig`'s discriminator)."""
+
+
+def _channelpad_args(sources: Mapping[str, str]) -> tuple[Arg, ...]:
+    return Arg(f"((0, 0), {sources['channels']})"), Arg('"channels_first"', "data_format")
+
+
+def _subsample_args(sources: Mapping[str, str]) -> tuple[Arg, ...]:
+    return Arg("1"), Arg(sources["stride"], "strides")
+
+
+CUSTOM_ARGS: dict[str, Callable[[Mapping[str, str]], tuple[Arg, ...]]] = {
+    "channelpad": _channelpad_args,
+    "subsample": _subsample_args,
+}
+"""Kinds whose Keras arguments are not their options one for one (see `network.py`'s configs):
+the arguments from the options' source, by option name."""
+
+CALL_KEYWORDS = frozenset({"training"})
+"""Options passed when the layer is called, as the seed does: `BatchNormalization()(x, training=True)`."""
+
+POSITIONAL_FIELDS: dict[str, tuple[str, ...]] = {
+    "conv2d": ("filters", "kernel_size"),
+    "dense": ("units",),
+    "activation": ("activation",),
+    "zeropad": ("padding",),
+    "channelpad": ("padding",),
+    "subsample": ("pool_size",),
+    "upsample": ("size",),
+    "depthwise_conv2d": ("kernel_size",),
+    "separable_conv2d": ("filters", "kernel_size"),
+    "groupnorm": ("groups",),
+    "reshape": ("target_shape",),
+    "maxpool": ("pool_size",),
+    "avgpool": ("pool_size",),
+    "dropout": ("rate",),
+}
+"""Config fields written by position when a layer is rendered from its config; each is
+the leading parameter of its Keras class, in this order."""
+
+# ------------------------------------------------------------------ views --
+
+
+@dataclass(frozen=True)
+class Arg:
+    """One argument (or parameter) as source: `value`, or `keyword=value`."""
+
+    value: str
+    keyword: str = ""
+
+
+@dataclass(frozen=True)
+class Call:
+    callee: str
+    args: tuple[Arg, ...]
+
+
+@dataclass(frozen=True)
+class Statement:
+    kind: ClassVar[str]
+    indent: int
+    """Columns in front of the statement, so the template can tell whether it fits a line."""
+
+
+@dataclass(frozen=True)
+class Comment(Statement):
+    kind: ClassVar[str] = "comment"
+    text: str
+
+
+@dataclass(frozen=True)
+class Blank(Statement):
+    kind: ClassVar[str] = "blank"
+
+
+@dataclass(frozen=True)
+class Assign(Statement):
+    """`target = value`, or `target = call` when `call` is given."""
+
+    kind: ClassVar[str] = "assign"
+    target: str
+    value: str = ""
+    call: Call | None = None
+
+
+@dataclass(frozen=True)
+class Default(Statement):
+    """`if ident is None: ident = value`: a default that is computed, or sees earlier parameters."""
+
+    kind: ClassVar[str] = "default"
+    ident: str
+    value: str
+
+
+@dataclass(frozen=True)
+class Apply(Statement):
+    """`target = layers.X(...)(inputs, training=...)`: make a layer and call it."""
+
+    kind: ClassVar[str] = "apply"
+    target: str
+    layer: Call
+    inputs: tuple[str, ...]
+    as_list: bool
+    call_args: tuple[Arg, ...] = ()
+
+
+@dataclass(frozen=True)
+class Loop(Statement):
+    kind: ClassVar[str] = "loop"
+    variable: str
+    start: int
+    stop: int
+    body: tuple[Statement, ...]
+
+
+@dataclass(frozen=True)
+class If(Statement):
+    """`if test:` and its statements."""
+
+    kind: ClassVar[str] = "if"
+    test: str
+    body: tuple[Statement, ...]
+
+
+@dataclass(frozen=True)
+class Return(Statement):
+    kind: ClassVar[str] = "return"
+    value: str = ""
+    call: Call | None = None
+
+
+@dataclass(frozen=True)
+class Function:
+    """A `def`: its signature as a call of parameters, its docstring lines and its body."""
+
+    signature: Call
+    doc: tuple[str, ...]
+    body: tuple[Statement, ...]
+
+
+@dataclass(frozen=True)
+class ModuleView:
+    """What the template renders: the whole generated file."""
+
+    version: str
+    source: str
+    network: str
+    functions: tuple[Function, ...]
+
+
+# ---------------------------------------------------------- layer calls --
+
+
+def layer_from_config(config: nw.LayerConfig, name: str) -> tuple[Call, tuple[Arg, ...]]:
+    """A layer of the stem or head from its typed config, leaving out what Keras defaults to.
+
+    Config fields are Keras's keywords and their defaults Keras's (the equivalence tests
+    hold both to that), so an omitted setting means the same layer.
+    """
+    positional = POSITIONAL_FIELDS.get(config.kind, ())
+    args = [Arg(py_value(compact(getattr(config, name_)))) for name_ in positional]
+    call_args = []
+    for name_, info in type(config).model_fields.items():
+        value = getattr(config, name_)
+        if name_ == "kind" or name_ in positional or (not info.is_required() and value == info.default):
+            continue
+        arg = Arg(py_value(compact(value)), name_)
+        (call_args if name_ in CALL_KEYWORDS else args).append(arg)
+    args.append(Arg(py_string(name), "name"))
+    return Call(f"layers.{KERAS_CLASSES[config.kind]}", tuple(args)), tuple(call_args)
+
+
+@dataclass(frozen=True)
+class LayerRenderer:
+    """Renders the layer calls of one block definition symbolically, network defaults baked in."""
+
+    expressions: Expressions
+    defaults: Defaults
+    clone: frozenset[str]
+    """Spec names of the parameters whose initializers every layer must copy (see `unseeded`)."""
+
+    def call(self, call: ir.LayerCall, kind: str, name: str) -> tuple[Call, tuple[Arg, ...]]:
+        op = ops.lookup(call.op)
+        assert op is not None  # the network was expanded, so every op is known
+        positional: list[Arg] = []
+        if kind == "activation" and not op.options:  # `relu` is `activation(relu)`
+            positional.append(Arg(py_string(op.name)))
+        keywords: dict[str, Arg] = {}
+        sources: dict[str, str] = {}
+        for position, arg in enumerate(call.args):
+            option = arg.name or op.options[position].name
+            source = sources[option] = self.value(op, option, arg.value)
+            if arg.name is None:
+                positional.append(Arg(source))
+            else:
+                keywords[option] = Arg(source, keras_keyword(kind, option))
+        for option, value in self.defaults.get(op.name, {}).items():
+            if option not in sources:
+                keywords[option] = Arg(py_value(value), keras_keyword(kind, option))
+                sources[option] = py_value(value)
+        if kind in CUSTOM_ARGS:
+            return Call(f"layers.{KERAS_CLASSES[kind]}", (*CUSTOM_ARGS[kind](sources), Arg(name, "name"))), ()
+        ordered = [keywords[o.name] for o in op.options if o.name in keywords]
+        args = [*positional, *(a for a in ordered if a.keyword not in CALL_KEYWORDS), Arg(name, "name")]
+        call_args = tuple(a for a in ordered if a.keyword in CALL_KEYWORDS)
+        return Call(f"layers.{KERAS_CLASSES[kind]}", tuple(args)), call_args
+
+    def value(self, op: ops.Op, option: str, expr: ir.Expr) -> str:
+        source = self.expressions.source(expr)
+        spec = op.option(option)
+        if spec is not None and spec.convert is ops.initializer and not self.clone.isdisjoint(free_names(expr)):
+            return f"keras.initializers.get({source}).clone()"
+        return source

@@ -1,0 +1,347 @@
+"""The torch target's vocabulary: the typed views `templates/torch_model.py.jinja` lays out
+(methods, classes, the module), calls laid out as `ruff format` does, spec expressions as torch
+source, and each layer's constructor (`LayerSource`: `nn.Conv2d(filters, 4 * filters, 1)`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from resnet_dsl.backends import torch_layout
+from resnet_dsl.codegen.pysource import (
+    CONSTANT_INITIALIZERS,
+    Expressions,
+    py_string,
+    py_value,
+)
+from resnet_dsl.codegen.views import (
+    LINE_LENGTH,
+    compact,
+)
+from resnet_dsl.language import ir
+from resnet_dsl.language.errors import ArchError
+from resnet_dsl.network import model as nw
+from resnet_dsl.network import ops
+
+MODULE_NAMES = frozenset({"torch", "nn", "F", "math", "build_model", "ACTIVATIONS", "activation"})
+BLOCK_LOCALS = frozenset({"self", "in_channels", "x", "out", "shortcut", "torch", "nn", "F", "math"})
+"""Names the generated code uses itself, at module level and in block classes."""
+
+
+# ------------------------------------------------------------------ views --
+
+
+@dataclass(frozen=True)
+class Call:
+    """A call whose arguments may be calls: (keyword or "", value)."""
+
+    callee: str
+    args: tuple[tuple[str, str | Call], ...] = ()
+
+
+@dataclass(frozen=True)
+class Method:
+    name: str
+    params: tuple[str, ...]
+    returns: str
+    doc: tuple[str, ...]
+    body: tuple[str, ...]
+    """Lines, already laid out, indented relative to the body."""
+    indent: int = 4
+
+    @property
+    def header(self) -> list[str]:
+        """`def name(params) -> returns:`, split as ruff splits it when too long."""
+        signature = Call(self.name, tuple(("", param) for param in self.params))
+        return call_lines("def ", signature, f"{self.returns}:", self.indent)
+
+
+@dataclass(frozen=True)
+class ClassView:
+    name: str
+    doc: tuple[str, ...]
+    methods: tuple[Method, ...]
+
+
+@dataclass(frozen=True)
+class TorchModuleView:
+    """What the template renders: the whole generated file."""
+
+    version: str
+    source: str
+    network: str
+    imports: tuple[str, ...]
+    helpers: tuple[str, ...]
+    classes: tuple[ClassView, ...]
+    build_model: Method
+
+
+# ------------------------------------------------------------ layout text --
+
+
+def call_lines(head: str, call: Call, tail: str, indent: int) -> list[str]:
+    """`head` + the call + `tail`, on one line if it fits, else one argument per line with a
+    trailing comma (recursively), as `ruff format` lays it out at 88 columns and keeps at 120."""
+    flat = head + flat_call(call) + tail
+    if indent + len(flat) <= LINE_LENGTH:
+        return [flat]
+    lines = [f"{head}{call.callee}("]
+    for keyword, value in call.args:
+        prefix = f"{keyword}=" if keyword else ""
+        if isinstance(value, Call):
+            lines += ["    " + line for line in call_lines(prefix, value, ",", indent + 4)]
+        else:
+            lines.append(f"    {prefix}{value},")
+    lines.append(")" + tail)
+    return lines
+
+
+def flat_call(call: Call) -> str:
+    parts = [(f"{k}=" if k else "") + (flat_call(v) if isinstance(v, Call) else v) for k, v in call.args]
+    return f"{call.callee}({', '.join(parts)})"
+
+
+# ------------------------------------------------------------ expressions --
+
+
+@dataclass(frozen=True)
+class TorchExpressions(Expressions):
+    """Spec expressions as Python for torch: an initializer is the dict `initialized` takes."""
+
+    def _render(self, expr: ir.Expr) -> tuple[str, int]:
+        if not isinstance(expr, ir.Call):
+            return super()._render(expr)
+        if expr.func not in ops.INITIALIZERS:
+            raise ArchError(f"unknown initializer '{expr.func}'", expr.span)
+        items = [f'"name": {py_string(expr.func)}']
+        for arg in expr.args:
+            if arg.name is None:
+                raise ArchError(f"{expr.func} takes keyword arguments only, e.g. seed=0", arg.span)
+            if arg.name not in ops.INITIALIZERS[expr.func] | {"seed"}:
+                raise ArchError(f"{expr.func} has no option '{arg.name}'", arg.span)
+            if arg.name == "seed" and expr.func in CONSTANT_INITIALIZERS:
+                continue
+            items.append(f"{py_string(arg.name)}: {self.source(arg.value)}")
+        return "{" + ", ".join(items) + "}", 4
+
+
+def torch_value(value: Any) -> str:
+    """An evaluated value as source; an initializer as the dict `initialized` takes."""
+    if isinstance(value, nw.Initializer):
+        options = torch_layout.initializer_options(value)
+        if isinstance(options, str):
+            return py_string(options)
+        return "{" + ", ".join(f"{py_string(k)}: {py_value(v)}" for k, v in options.items()) + "}"
+    if isinstance(value, tuple):
+        items = [torch_value(item) for item in value]
+        return f"({items[0]},)" if len(items) == 1 else "(" + ", ".join(items) + ")"
+    return py_value(value)
+
+
+# ---------------------------------------------------------------- modules --
+
+
+@dataclass(frozen=True)
+class LayerSource:
+    """How one layer is written: its config, and the sources of the options a block's
+    parameters decide (config field -> source), which win over the config's values."""
+
+    node: torch_layout.Node
+    channels: str
+    """The source of its input's channel count: `in_channels`, `4 * filters`, `64`."""
+    symbolic: Mapping[str, str]
+
+    def option(self, field: str) -> str:
+        if field in self.symbolic:
+            return self.symbolic[field]
+        return torch_value(compact(getattr(self.node.layer.config, field)))
+
+    def constructor(self, helpers: set[str]) -> Call:
+        config = self.node.layer.config
+        kind = config.kind
+        if isinstance(config, nw.Conv2DConfig):
+            return self.conv(config, helpers)
+        if isinstance(config, nw.BatchNormConfig):
+            norm = "nn.BatchNorm2d" if len(self.node.in_shape) == 3 else "nn.BatchNorm1d"
+            args: list[tuple[str, str | Call]] = [("", self.channels)]
+            if config.epsilon != 1e-5 or "epsilon" in self.symbolic:
+                args.append(("eps", self.option("epsilon")))
+            momentum = self.symbolic.get("momentum")
+            if momentum is not None:
+                args.append(("momentum", f"1 - {momentum}" if momentum.isidentifier() else f"1 - ({momentum})"))
+            elif round(1 - config.momentum, 12) != 0.1:
+                args.append(("momentum", py_value(round(1 - config.momentum, 12))))
+            return Call(norm, tuple(args))
+        if isinstance(config, nw.ActivationConfig):
+            return self.activation("activation", helpers)
+        if isinstance(config, nw.ZeroPaddingConfig):
+            (top, bottom), (left, right) = config.padding
+            sides = (left, right, top, bottom)
+            return Call("nn.ZeroPad2d", (("", py_value(sides[0] if len(set(sides)) == 1 else sides)),))
+        if isinstance(config, nw.PoolConfig):
+            same = "Same" if config.padding == "same" else ""
+            pool = f"MaxPool2d{same}" if kind == "maxpool" else f"AvgPool2d{same}"
+            if same:
+                helpers.add(pool)
+            return Call(pool if same else f"nn.{pool}", (("", self.option("pool_size")), ("", self.option("strides"))))
+        if isinstance(config, nw.GlobalPoolConfig):
+            pool = "nn.AdaptiveAvgPool2d" if kind == "global_avgpool" else "nn.AdaptiveMaxPool2d"
+            if config.keepdims:
+                return Call(pool, (("", "1"),))
+            return Call("nn.Sequential", (("", Call(pool, (("", "1"),))), ("", Call("nn.Flatten"))))
+        if isinstance(config, nw.FlattenConfig):
+            helpers.add("FlattenChannelsLast")
+            return Call("FlattenChannelsLast")
+        if isinstance(config, nw.DenseConfig):
+            return self.dense(config, helpers)
+        if isinstance(config, nw.DropoutConfig):
+            return Call("nn.Dropout", (("", self.option("rate")),))
+        if isinstance(config, nw.ChannelPaddingConfig):
+            helpers.add("ChannelPad")
+            if "padding" in self.symbolic:  # [low, high], from the block's parameters
+                return Call("ChannelPad", (("", f"*{self.symbolic['padding']}"),))
+            low, high = config.padding[1]
+            return Call("ChannelPad", (("", str(low)), ("", str(high))))
+        if isinstance(config, nw.SubsampleConfig):
+            return Call("nn.MaxPool2d", (("", self.option("pool_size")), ("", self.option("strides"))))
+        if isinstance(config, nw.UpSamplingConfig):
+            args = [("scale_factor", self.option("size"))]
+            if "interpolation" in self.symbolic or config.interpolation != "nearest":
+                args.append(("mode", self.option("interpolation")))
+            return Call("nn.Upsample", tuple(args))
+        if isinstance(config, nw.DepthwiseConv2DConfig):
+            return self.depthwise(config, self.symbolic.get("use_bias") or py_value(config.use_bias), helpers)
+        if isinstance(config, nw.SeparableConv2DConfig):
+            helpers.add("SeparableConv2d")
+            pointwise = [("", self.channels_times_multiplier()), ("", self.option("filters")), ("", "1")]
+            if "use_bias" in self.symbolic or not config.use_bias:
+                pointwise.append(("bias", self.option("use_bias")))
+            made = self.initialized(Call("nn.Conv2d", tuple(pointwise)), helpers, "pointwise_initializer")
+            return Call("SeparableConv2d", (("", self.depthwise(config, "False", helpers)), ("", made)))
+        if isinstance(config, (nw.GroupNormConfig, nw.LayerNormConfig)):
+            if config.axis not in (-1, len(self.node.in_shape)):
+                raise ArchError(f"cannot generate torch code for layer '{self.node.name}': axis {config.axis}")
+            eps = ("eps", self.option("epsilon"))
+            if isinstance(config, nw.GroupNormConfig):
+                return Call("nn.GroupNorm", (("", self.option("groups")), ("", self.channels), eps))
+            helpers.add("LayerNormChannels")
+            return Call("LayerNormChannels", (("", self.channels), eps))
+        if isinstance(config, nw.ReshapeConfig):
+            helpers.add("ReshapeChannelsLast")
+            return Call("ReshapeChannelsLast", (("", py_value(self.node.layer.output_shape)),))
+        raise ArchError(f"cannot generate torch code for layer '{self.node.name}' ({kind})")
+
+    def conv(self, config: nw.Conv2DConfig, helpers: set[str]) -> Call:
+        args: list[tuple[str, str | Call]] = [
+            ("", self.channels),
+            ("", self.option("filters")),
+            ("", self.option("kernel_size")),
+        ]
+        callee = "nn.Conv2d"
+        for field, keyword, default in (("strides", "stride", (1, 1)), ("dilation_rate", "dilation", (1, 1))):
+            if field in self.symbolic or getattr(config, field) != default:
+                args.append((keyword, self.option(field)))
+        fixed = self.symbolic.keys().isdisjoint({"strides", "kernel_size", "dilation_rate"})
+        if config.padding == "same" and fixed and config.strides == (1, 1) and torch_layout.symmetric(config):
+            args.append(("padding", '"same"'))
+        elif config.padding == "same":
+            callee = "Conv2dSame"
+        elif self.node.padding != (0, 0):
+            args.append(("padding", py_value(compact(self.node.padding))))
+        if "groups" in self.symbolic or config.groups != 1:
+            args.append(("groups", self.option("groups")))
+        if "use_bias" in self.symbolic or not config.use_bias:
+            args.append(("bias", self.option("use_bias")))
+        if callee == "Conv2dSame":
+            helpers.add(callee)
+        return self.initialized(Call(callee, tuple(args)), helpers)
+
+    def channels_times_multiplier(self) -> str:
+        config = self.node.layer.config
+        assert isinstance(config, (nw.DepthwiseConv2DConfig, nw.SeparableConv2DConfig))
+        multiplier = self.option("depth_multiplier")
+        return self.channels if multiplier == "1" else f"{_operand(self.channels)} * {_operand(multiplier)}"
+
+    def depthwise(
+        self, config: nw.DepthwiseConv2DConfig | nw.SeparableConv2DConfig, bias: str, helpers: set[str]
+    ) -> Call:
+        """The depthwise convolution: one group per input channel, `depth_multiplier` filters each."""
+        args: list[tuple[str, str | Call]] = [
+            ("", self.channels),
+            ("", self.channels_times_multiplier()),
+            ("", self.option("kernel_size")),
+        ]
+        callee = "nn.Conv2d"
+        for field, keyword, default in (("strides", "stride", (1, 1)), ("dilation_rate", "dilation", (1, 1))):
+            if field in self.symbolic or getattr(config, field) != default:
+                args.append((keyword, self.option(field)))
+        fixed = self.symbolic.keys().isdisjoint({"strides", "kernel_size", "dilation_rate"})
+        if config.padding == "same" and fixed and config.strides == (1, 1) and torch_layout.symmetric(config):
+            args.append(("padding", '"same"'))
+        elif config.padding == "same":
+            callee = "Conv2dSame"
+            helpers.add(callee)
+        args += [("groups", self.channels)]
+        if bias != "True":
+            args.append(("bias", bias))
+        made = self.initialized(Call(callee, tuple(args)), helpers, "depthwise_initializer")
+        return Call(made.callee, (*made.args, ("depthwise", "True")))
+
+    def dense(self, config: nw.DenseConfig, helpers: set[str]) -> Call:
+        args: list[tuple[str, str | Call]] = [("", self.channels), ("", self.option("units"))]
+        plain = config.activation == "linear" and len(self.node.in_shape) == 1 and "activation" not in self.symbolic
+        if plain:
+            if "use_bias" in self.symbolic or not config.use_bias:
+                args.append(("bias", self.option("use_bias")))
+            return self.initialized(Call("nn.Linear", tuple(args)), helpers)
+        helpers.add("Dense")
+        args += [("bias", self.option("use_bias")), ("activation", self.activation("activation", helpers))]
+        return self.initialized(Call("Dense", tuple(args)), helpers)
+
+    def activation(self, field: str, helpers: set[str]) -> Call:
+        """`nn.ReLU()`; a function a parameter names is looked up when the block is made."""
+        if field in self.symbolic:
+            helpers.update({"activation", "Exponential"})
+            return Call("activation", (("", self.symbolic[field]),))
+        config = self.node.layer.config
+        class_name, args = torch_layout.ACTIVATIONS[getattr(config, field)]
+        if class_name == "Exponential":
+            helpers.add("Exponential")
+            return Call("Exponential")
+        return Call(f"nn.{class_name}", tuple((k, py_value(v)) for k, v in args))
+
+    def initialized(self, layer: Call, helpers: set[str], field: str = "kernel_initializer") -> Call:
+        helpers.add("initialized")
+        if field in self.symbolic:
+            return Call("initialized", (("", layer), ("", self.symbolic[field])))
+        spec = getattr(self.node.layer.config, field)
+        if spec == nw.Initializer.model_construct(name="glorot_uniform"):
+            return Call("initialized", (("", layer),))
+        return Call("initialized", (("", layer), ("", torch_value(spec))))
+
+
+def channels_after(layer: nw.Layer, operands: Sequence[str], written: Mapping[str, str]) -> str:
+    """The source of a layer's output channels, given its inputs' and its own options."""
+    config = layer.config
+    before = operands[0]
+    if isinstance(config, (nw.Conv2DConfig, nw.SeparableConv2DConfig)):
+        return written.get("filters", str(config.filters))
+    if isinstance(config, nw.DenseConfig):
+        return written.get("units", str(config.units))
+    if isinstance(config, nw.DepthwiseConv2DConfig):
+        multiplier = written.get("depth_multiplier", str(config.depth_multiplier))
+        return before if multiplier == "1" else f"{_operand(before)} * {_operand(multiplier)}"
+    if isinstance(config, nw.ChannelPaddingConfig):
+        return f"{before} + " + (f"sum({written['padding']})" if "padding" in written else str(sum(config.padding[1])))
+    if isinstance(config, nw.ConcatConfig):
+        return " + ".join(operands)
+    if isinstance(config, nw.ReshapeConfig):
+        return str(layer.output_shape[-1])
+    return before
+
+
+def _operand(source: str) -> str:
+    """A source as an operand of `*`: parenthesized unless a name, a number or a call."""
+    return source if source.replace("_", "a").isalnum() else f"({source})"
