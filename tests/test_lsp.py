@@ -482,11 +482,12 @@ def test_the_server_knows_block_graphs_and_derivations(session: Session, workspa
 
 def test_a_bug_in_the_checker_becomes_a_diagnostic_not_silence(monkeypatch: pytest.MonkeyPatch):
     from resnet_dsl.integrations import lsp as server
+    from resnet_dsl.integrations.lsp import analysis
 
-    def broken(self):
+    def broken(*args, **kwargs):
         raise KeyError("boom")
 
-    monkeypatch.setattr(server.Program, "check", broken)
+    monkeypatch.setattr(analysis, "expand", broken)
     (found,) = server.diagnostics(server.analyze("/tmp/x.arch", "network N(input = 8x8x3) { }\n"))
     assert found.message.startswith("internal error: KeyError: 'boom'")
     assert found.range.start.line == 0
@@ -514,3 +515,147 @@ def test_every_position_of_every_shipped_spec_answers_without_error():
                 server.definition(analysis, number, column)
                 server.completion(analysis, number, column)
     assert hovered > 500  # layers, block calls, stages, block and network names
+
+
+# A document with three errors in three definitions, and two definitions that are fine.
+BROKEN = """\
+block wide(filters {
+  main {
+    conv(filters, 3, padding=same) -> bn -> relu
+  }
+  out = add(main, shortcut) -> relu
+}
+
+network First(input = 16x16x3) {
+  stem {
+    c1: conv(8, 3, padding=same) -> relu
+  }
+  stage s1: basic(8) * 2
+  stage s2: basci(16, stride=2)
+  stage s3: basic(32, stride=2)
+}
+
+network  Fine( input = 16x16x3,classes = 4 ) {
+  stage s1: basic(8), basic(8)
+  head {
+    global_avgpool -> dense(classes)
+  }
+}
+
+network Third(input = 16x16x3) {
+  stage t1: basic(8) -> relu
+}
+"""
+
+
+def _alone(name: str) -> str:
+    """The definition of `name` in BROKEN, as a file of its own."""
+    start = BROKEN.index(f"network {name}") if f"network {name}" in BROKEN else BROKEN.index(f"network  {name}")
+    end = BROKEN.find("\n\n", start)
+    return BROKEN[start : end if end > 0 else len(BROKEN)] + "\n"
+
+
+def test_every_error_of_a_document_at_once_each_where_check_puts_it(tmp_path: Path, cli):
+    from resnet_dsl.integrations import lsp as server
+
+    analysis = server.analyze(str(tmp_path / "broken.arch"), BROKEN)
+    found = server.diagnostics(analysis)
+    assert len(found) == 3, [d.message for d in found]
+    # each as `resnet-dsl check` reports it for the definition on its own (same message, same place)
+    lines = BROKEN.split("\n")
+    for diagnostic, name, first_line in zip(found, ["wide", "First", "Third"], [0, 7, 23], strict=True):
+        text = "\n" * first_line + "\n".join(lines[first_line:]).split("\n\n")[0] + "\n"
+        alone = tmp_path / f"{name}.arch"
+        alone.write_text(text, encoding="utf-8")
+        check = cli("check", str(alone))
+        assert check.returncode == 1
+        start = diagnostic.range.start
+        assert f"{alone.name}:{start.line + 1}:{start.character + 1}: error: {diagnostic.message.splitlines()[0]}" in (
+            check.stderr
+        ), (check.stderr, diagnostic.message)
+
+
+def test_the_parts_that_are_fine_keep_hover_definition_and_symbols(tmp_path: Path):
+    from resnet_dsl.integrations import lsp as server
+
+    analysis = server.analyze(str(tmp_path / "broken.arch"), BROKEN)
+    # a network without errors: its stage, as the network loaded on its own
+    fine_file = tmp_path / "fine.arch"
+    fine_file.write_text(_alone("Fine"))
+    fine = load(fine_file)
+    layers = [layer for layer in fine.layers if layer.origin.stage == "s1"]
+    found = server.hover(analysis, *_one_based(BROKEN, "s1: basic(8), "))
+    assert "**stage s1** of Fine" in found and f"params {sum(x.params.total for x in layers):,}" in found
+    # a network with an error in its second stage: its stem and first stage are exact
+    first_file = tmp_path / "first.arch"
+    later_stages = "  stage s2: basci(16, stride=2)\n  stage s3: basic(32, stride=2)\n"
+    first_file.write_text(_alone("First").replace(later_stages, ""))
+    first = load(first_file)
+    found = server.hover(analysis, *_one_based(BROKEN, "s1: basic(8) * 2"))
+    assert "**stage s1** of First" in found
+    assert _shape_text(first.stages[0].blocks[-1].output_shape) in found
+    found = server.hover(analysis, *_one_based(BROKEN, "conv(8, 3"))
+    assert f"params {first.layer('c1_conv').params.total:,}" in found
+    assert server.hover(analysis, *_one_based(BROKEN, "s3: basic(32")) is None  # after the error: unknown
+    found = server.hover(analysis, *_one_based(BROKEN, "First("))
+    assert "has errors" in found
+    # a prelude block's definition, its docs; the outline of every definition that parsed
+    location = server.definition(analysis, *_one_based(BROKEN, "basic(8), basic"))
+    assert location.uri.endswith("prelude.arch")
+    assert [symbol.name for symbol in server.symbols(analysis)] == ["First", "Fine"]  # Third does not parse
+    labels = {item.label for item in server.completion(analysis, *_one_based(BROKEN, "basic(8) * 2", 6))}
+    assert {"filters=", "stride="} <= labels
+
+
+def test_formatting_formats_the_definitions_that_parse_and_leaves_the_others(tmp_path: Path):
+    from resnet_dsl.integrations import lsp as server
+
+    analysis = server.analyze(str(tmp_path / "broken.arch"), BROKEN)
+    edits = server.formatting(analysis)
+    assert len(edits) == 1  # only Fine is not laid out as fmt would
+    (edit,) = edits
+    assert edit.new_text.rstrip("\n") == format_source(_alone("Fine")).rstrip("\n")
+    assert edit.range.start.line == BROKEN.split("\n").index("network  Fine( input = 16x16x3,classes = 4 ) {")
+    lines = BROKEN.split("\n")
+    after = lines[: edit.range.start.line] + edit.new_text.split("\n")[:-1] + lines[edit.range.end.line :]
+    assert "block wide(filters {" in after and "  stage t1: basic(8) -> relu" in after
+
+
+def test_hover_on_a_block_lists_each_parameter_on_its_own_line(tmp_path: Path):
+    from resnet_dsl.integrations import lsp as server
+
+    text = (REPO / "specs" / "seed" / "resnet50.arch").read_text(encoding="utf-8")
+    analysis = server.analyze(str(REPO / "specs" / "seed" / "resnet50.arch"), text)
+    found = server.hover(analysis, *_one_based(text, "identity(3, [64"))
+    prelude = PRELUDE.read_text(encoding="utf-8")
+    for name in ("f", "filters", "init", "training"):
+        doc = next(line for line in prelude.splitlines() if line.startswith(f"# {name}: "))
+        assert f"\n- `{name}`: {doc.split(': ', 1)[1]}\n" in found + "\n"
+
+
+def test_imports_see_the_editors_unsaved_buffers(session: Session, workspace: Path):
+    (workspace / "buffer_lib.arch").write_text(LIBRARY, encoding="utf-8")
+    (workspace / "buffer_main.arch").write_text(MAIN.replace("lib.arch", "buffer_lib.arch"), encoding="utf-8")
+    library_uri, _ = session.open(workspace / "buffer_lib.arch", LIBRARY.replace("network Small", "network Smol"))
+    main_uri, (error,) = session.open(workspace / "buffer_main.arch")
+    assert "unknown network 'Small'" in error.message  # the buffer, not the file on disk
+    seen = len(session.diagnostics[main_uri])
+    session.change(library_uri, LIBRARY)  # the importer is checked again, against the new buffer
+    assert session.wait_for_diagnostics(main_uri, seen + 1) == []
+
+
+def test_a_session_shows_every_error_and_hovers_the_rest(session: Session, workspace: Path):
+    path = workspace / "broken.arch"
+    path.write_text(BROKEN, encoding="utf-8")
+    uri, found = session.open(path)
+    assert len(found) == 3
+    assert "**stage s1** of Fine" in session.hover(uri, *_position(BROKEN, "s1: basic(8), "))
+
+
+def _one_based(text: str, needle: str, shift: int = 1) -> tuple[int, int]:
+    line, character = _position(text, needle, shift=shift)
+    return line + 1, character + 1
+
+
+def _shape_text(shape: tuple[int, ...]) -> str:
+    return "(None, " + ", ".join(map(str, shape)) + ")"

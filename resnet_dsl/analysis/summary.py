@@ -7,6 +7,7 @@ from typing import Any
 
 from resnet_dsl.analysis.memory import DEFAULT_BATCH, activation_bytes, memory, size_text
 from resnet_dsl.analysis.receptive import Field, fields, last_feature_map, last_field
+from resnet_dsl.analysis.tables import framed
 from resnet_dsl.network.model import Layer, Network, Shape
 
 
@@ -64,31 +65,21 @@ def render_table(network: Network) -> str:
         (layer.name, layer.kind, _shape_text(layer.output_shape), f"{layer.params.total:,}", f"{layer.macs:,}")
         for layer in network.layers
     ]
-    widths = [max(len(row[i]) for row in [header, *rows]) for i in range(len(header))]
-
-    def line(row: tuple[str, ...]) -> str:
-        left = [cell.ljust(width) for cell, width in zip(row[:3], widths[:3], strict=False)]
-        right = [cell.rjust(width) for cell, width in zip(row[3:], widths[3:], strict=False)]
-        return "  ".join(left + right).rstrip()
-
-    rule = "-" * len(line(header))
     total = network.total_params
     torch = torch_counts(network)
-    return "\n".join(
+    return framed(
+        f"{network.name} ({network.source})",
+        header,
+        rows,
+        (0, 1, 2),
         [
-            f"{network.name} ({network.source})",
-            rule,
-            line(header),
-            rule,
-            *(line(row) for row in rows),
-            rule,
             f"Layers: {len(network.layers)} (input included)",
             f"Params: {total.total:,} (trainable {total.trainable:,}, non-trainable {total.non_trainable:,})",
             f"Torch:  {torch['params']:,} parameters, {torch['buffers']:,} buffer elements "
             "(BatchNorm running statistics and num_batches_tracked)",
             f"MACs:   {network.macs:,} ({network.macs / 1e9:.2f} G per sample)",
             f"Input:  {_shape_text(network.input_shape)}  Output: {_shape_text(network.output_shape)}",
-        ]
+        ],
     )
 
 
@@ -184,27 +175,15 @@ def render_stages(network: Network, batch: int = DEFAULT_BATCH) -> str:
         )
         for section in sections(network)
     ]
-    widths = [max(len(row[i]) for row in [header, *rows]) for i in range(len(header))]
-
-    def line(row: tuple[str, ...]) -> str:
-        cells = [
-            cell.ljust(width) if index in (0, 2, 5) else cell.rjust(width)
-            for index, (cell, width) in enumerate(zip(row, widths, strict=True))
-        ]
-        return "  ".join(cells).rstrip()
-
-    rule = "-" * len(line(header))
     total = network.total_params
     where, field = last_feature_map(network)
     used = memory(network, batch)
-    return "\n".join(
+    return framed(
+        f"{network.name} ({network.source})",
+        header,
+        rows,
+        (0, 2, 5),
         [
-            f"{network.name} ({network.source})",
-            rule,
-            line(header),
-            rule,
-            *(line(row) for row in rows),
-            rule,
             f"Layers: {len(network.layers)} (input included); per layer: resnet-dsl summary --layers",
             f"Params: {total.total:,} (trainable {total.trainable:,}, non-trainable {total.non_trainable:,})",
             f"MACs:   {network.macs:,} ({network.macs / 1e9:.2f} G per sample)",
@@ -214,5 +193,5 @@ def render_stages(network: Network, batch: int = DEFAULT_BATCH) -> str:
             f"activations {size_text(used.activations)} per sample",
             f"  training step at batch {batch}: {size_text(used.training)} "
             f"({batch} x activations + parameters + gradients)",
-        ]
+        ],
     )

@@ -22,7 +22,9 @@ from resnet_dsl.language.errors import ArchError, did_you_mean, file_kind
 from resnet_dsl.language.parser import parse
 from resnet_dsl.language.resources import PRELUDE
 from resnet_dsl.language.transform import to_ir
-from resnet_dsl.network.expand import Scope, check_block, expand, resolve_block
+from resnet_dsl.network.block_graph import check_block
+from resnet_dsl.network.derivation import Scope, resolve_block
+from resnet_dsl.network.expand import expand
 from resnet_dsl.network.model import Network
 from resnet_dsl.network.zoo import SPEC_SUFFIX, locate, zoo_dir, zoo_spec
 

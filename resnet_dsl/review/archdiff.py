@@ -4,8 +4,9 @@ A text diff of two specs says `depths = [3, 4, 6, 3]` became `[3, 4, 23, 3]`; a 
 wants to know that stage conv4 now has 23 blocks instead of 6 and 19 million more
 parameters. So this compares the expanded, validated networks, never the text: layout and
 comments cannot show up, and every consequence (shapes, parameters, MACs) is computed, not
-guessed. The result is a typed `ArchDiff`; `resnet_dsl.diffreport` presents it as text, markdown (for
-a pull request) or JSON (stable keys, deterministic).
+guessed. The result is a typed `ArchDiff` (`archdiff_result`), with the costs of each
+section (`archdiff_costs`); `diffreport` presents it as text, markdown (for a pull request)
+or JSON (stable keys, deterministic).
 """
 
 from __future__ import annotations
@@ -13,171 +14,25 @@ from __future__ import annotations
 import dataclasses
 import difflib
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any
 
-from pydantic import BaseModel
-
-from resnet_dsl.analysis.memory import activation_bytes
-from resnet_dsl.analysis.receptive import Field, fields, last_field
-from resnet_dsl.network.model import BlockInstance, Initializer, Layer, Network, Shape, StageInstance
+from resnet_dsl.network.model import BlockInstance, Layer, Network, StageInstance
+from resnet_dsl.review.archdiff_costs import Sides, section_layers, section_of
+from resnet_dsl.review.archdiff_result import (
+    ArchDiff,
+    BlockRun,
+    DefinitionDiff,
+    Delta,
+    LayerChange,
+    PathChange,
+    StageDiff,
+    Status,
+    ValueChange,
+)
+from resnet_dsl.review.archdiff_text import block_text, composition, config_items, layer_summary, plain
 from resnet_dsl.review.formatter import item_text, layer_text
 
-Status = Literal["added", "removed", "changed"]
-StageStatus = Literal["added", "removed", "changed", "renamed"]
-JSON_FORMAT = "resnet-dsl-archdiff/1"
-OUTSIDE = "<in>"
-"""The name a layer's input from another section gets when sections are compared."""
 
-
-@dataclass(frozen=True, kw_only=True)
-class Delta:
-    """A count before and after: parameters, MACs, blocks, layers, bytes or pixels."""
-
-    old: int | float
-    new: int | float
-
-    @property
-    def difference(self) -> int:
-        return self.new - self.old
-
-    @property
-    def percent(self) -> float | None:
-        """Relative change, rounded to 0.01 % so the JSON stays stable; None from zero."""
-        return round(100 * (self.new - self.old) / self.old, 2) if self.old else None
-
-
-@dataclass(frozen=True, kw_only=True)
-class ValueChange:
-    """One named value that differs: a network parameter, a config field, a block argument.
-
-    `old` is None when the value was added, `new` None when it was removed. Values are
-    plain JSON (lists, numbers, strings; an initializer as `glorot_uniform(seed=0)`).
-    """
-
-    name: str
-    status: Status
-    old: Any = None
-    new: Any = None
-
-
-@dataclass(frozen=True, kw_only=True)
-class LayerChange:
-    """A stem or head layer, matched by name."""
-
-    name: str
-    status: Status
-    old: str | None = None
-    new: str | None = None
-    fields: tuple[ValueChange, ...] = ()
-
-
-@dataclass(frozen=True, kw_only=True)
-class BlockRun:
-    """Consecutive blocks of a stage that changed in the same way (`first`..`last`)."""
-
-    status: Status
-    first: str
-    last: str
-    count: int
-    old: str | None = None
-    new: str | None = None
-    changes: tuple[ValueChange, ...] = ()
-
-
-@dataclass(frozen=True, kw_only=True)
-class PathChange:
-    """A block path (`se`, `shortcut`, ...) that blocks `first`..`last` of a stage gained
-    (`added`) or lost (`removed`): where a path has layers in one network and not the other."""
-
-    status: Literal["added", "removed"]
-    path: str
-    first: str
-    last: str
-    count: int
-
-
-@dataclass(frozen=True, kw_only=True)
-class StageDiff:
-    """A stage of either network that differs: its blocks, its input, its shape, its layers.
-
-    A stage of the old network found whole under another label in the new one is
-    `renamed` (`old_label` -> `label`), not removed and added."""
-
-    label: str
-    status: StageStatus
-    blocks: Delta
-    old_label: str | None = None
-    composition_old: str = ""
-    composition_new: str = ""
-    output_shape_old: tuple[int, ...] | None = None
-    output_shape_new: tuple[int, ...] | None = None
-    input_shape_old: tuple[int, ...] | None = None
-    input_shape_new: tuple[int, ...] | None = None
-    """The shape a stage reads from the section before it: a wider input changes the
-    parameters of its first layers though its blocks are called the same way."""
-    input_from: str | None = None
-    """That section, in the new network (in the old one if the stage was removed): "stem",
-    "input" or a stage's label."""
-    runs: tuple[BlockRun, ...] = ()
-    paths: tuple[PathChange, ...] = ()
-    layers_added: int = 0
-    layers_removed: int = 0
-    layers_changed: int = 0
-
-
-@dataclass(frozen=True, kw_only=True)
-class DefinitionDiff:
-    """A block definition that one side uses and differs (or exists on one side only)."""
-
-    name: str
-    status: Status
-    lines: tuple[str, ...]
-    """Unified-diff lines of the two definitions as `resnet-dsl fmt` prints them."""
-
-
-@dataclass(frozen=True, kw_only=True)
-class CostRow:
-    """What one section (stem, a stage, head, or "total") costs on both sides: parameters,
-    MACs, activation bytes per sample, and the receptive field of its last feature map
-    (in pixels, the larger axis; None where neither side has a feature map)."""
-
-    section: str
-    params: Delta
-    macs: Delta
-    activations: Delta
-    receptive_field: Delta | None = None
-    old_section: str | None = None
-    """The stage's label in the old network, where it was renamed."""
-
-
-@dataclass(frozen=True, kw_only=True)
-class ArchDiff:
-    """Everything that differs between two networks; `changed` is False only for equal ones."""
-
-    old_name: str
-    new_name: str
-    old_source: str
-    new_source: str
-    changed: bool
-    parameters: tuple[ValueChange, ...] = ()
-    input_shape: ValueChange | None = None
-    output_shape: ValueChange | None = None
-    defaults: tuple[str, ...] = ()
-    stem: tuple[LayerChange, ...] = ()
-    stages: tuple[StageDiff, ...] = ()
-    head: tuple[LayerChange, ...] = ()
-    definitions: tuple[DefinitionDiff, ...] = ()
-    layers: Delta
-    costs: tuple[CostRow, ...]
-    """Parameters and MACs per section (stem, each stage, head), then the total."""
-
-    @property
-    def total(self) -> CostRow:
-        return self.costs[-1]
-
-
-# -------------------------------------------------------------- compare --
 def diff(old: Network, new: Network, *, old_source: str | None = None, new_source: str | None = None) -> ArchDiff:
     """What changed from `old` to `new`, section by section, with the costs of both.
 
@@ -190,7 +45,7 @@ def diff(old: Network, new: Network, *, old_source: str | None = None, new_sourc
     labels = _merge_order([new_label.get(s.label, s.label) for s in old.stages], [s.label for s in new.stages])
     old_stages = {s.label: s for s in old.stages}
     new_stages = {s.label: s for s in new.stages}
-    sides = _Sides(old, new, old_groups, new_groups)
+    sides = Sides(old, new, old_groups, new_groups)
     stages = [_stage(label, renamed.get(label, label), old_stages, new_stages.get(label), sides) for label in labels]
     costs = [sides.cost("stem", "stem")]
     costs += [sides.cost(renamed.get(label, label), label) for label in labels]
@@ -226,25 +81,6 @@ def _differs(old: Network, new: Network) -> bool:
     )
 
 
-def section_layers(network: Network) -> dict[str, list[Layer]]:
-    """Layers by section ("stem", "head", or the label of their stage), each layer's inputs
-    from outside its section renamed `<in>`: conv5's first layer reading `conv4_block23_out`
-    instead of `conv4_block6_out` is a consequence of conv4's depth, not a change of conv5."""
-    groups: dict[str, list[Layer]] = {}
-    for layer in network.layers:
-        key = layer.origin.stage if layer.origin.section == "stage" else layer.origin.section
-        groups.setdefault(key or "", []).append(layer)
-    for key, layers in groups.items():
-        local = {layer.name for layer in layers}
-        groups[key] = [
-            layer
-            if all(name in local for name in layer.inputs)
-            else layer.model_copy(update={"inputs": tuple(n if n in local else OUTSIDE for n in layer.inputs)})
-            for layer in layers
-        ]
-    return groups
-
-
 def _merge_order(old: Sequence[str], new: Sequence[str]) -> list[str]:
     """The new order, each name only in `old` placed just after its old predecessor."""
     merged: list[str] = []
@@ -255,61 +91,6 @@ def _merge_order(old: Sequence[str], new: Sequence[str]) -> list[str]:
                 merged.append(pending.pop(0))
         merged.append(name)
     return merged + pending
-
-
-class _Sides:
-    """Both networks, their layers by section and their receptive fields."""
-
-    def __init__(
-        self, old: Network, new: Network, old_groups: dict[str, list[Layer]], new_groups: dict[str, list[Layer]]
-    ) -> None:
-        self.old, self.new = old, new
-        self.old_groups, self.new_groups = old_groups, new_groups
-        self.old_fields, self.new_fields = fields(old), fields(new)
-
-    def layers(self, side: Network, section: str) -> Sequence[Layer]:
-        if section == "total":
-            return side.layers
-        return (self.old_groups if side is self.old else self.new_groups).get(section, [])
-
-    def cost(self, old_section: str, new_section: str) -> CostRow:
-        old, new = self.layers(self.old, old_section), self.layers(self.new, new_section)
-        old_field, new_field = last_field(old, self.old_fields), last_field(new, self.new_fields)
-        return CostRow(
-            section=new_section,
-            params=Delta(old=sum(layer.params.total for layer in old), new=sum(layer.params.total for layer in new)),
-            macs=Delta(old=sum(layer.macs for layer in old), new=sum(layer.macs for layer in new)),
-            activations=Delta(old=activation_bytes(old), new=activation_bytes(new)),
-            receptive_field=None
-            if old_field is None and new_field is None
-            else Delta(old=_pixels(old_field), new=_pixels(new_field)),
-            old_section=old_section if old_section != new_section else None,
-        )
-
-    def input_shape(self, side: Network, section: str) -> Shape | None:
-        """The shape the section reads from outside it (its first such input)."""
-        source = self.input_source(side, section)
-        return None if source is None else source.output_shape
-
-    def input_source(self, side: Network, section: str) -> Layer | None:
-        """The layer outside the section that it reads first."""
-        layers = self.layers(side, section)
-        for layer in layers:
-            if OUTSIDE in layer.inputs:
-                original = side.layer(layer.name)
-                local = {item.name for item in layers}
-                return side.layer(next(name for name in original.inputs if name not in local))
-        return None
-
-
-def _section_of(layer: Layer | None) -> str | None:
-    if layer is None:
-        return None
-    return layer.origin.stage if layer.origin.section == "stage" else layer.origin.section
-
-
-def _pixels(field: Field | None) -> int | float:
-    return 0 if field is None else max(field.sizes)
 
 
 def _content(stage: StageInstance, layers: Sequence[Layer]) -> tuple[Any, ...]:
@@ -337,20 +118,6 @@ def _renames(
         if match is not None:
             renamed[stage.label] = match.label
     return renamed
-
-
-def plain(value: Any) -> Any:
-    """A value as JSON holds it: tuples become lists, initializers their spec text."""
-    if isinstance(value, Initializer):
-        options = ([f"seed={value.seed}"] if value.seed is not None else []) + [f"{k}={v!r}" for k, v in value.args]
-        return f"{value.name}({', '.join(options)})"
-    if isinstance(value, BaseModel):
-        return {key: plain(item) for key, item in value.model_dump().items()}
-    if isinstance(value, (tuple, list)):
-        return [plain(item) for item in value]
-    if isinstance(value, dict):
-        return {key: plain(item) for key, item in value.items()}
-    return value
 
 
 def _value_changes(old: Iterable[tuple[str, Any]], new: Iterable[tuple[str, Any]]) -> list[ValueChange]:
@@ -383,36 +150,6 @@ def _line_diff(old: list[str], new: list[str], context: int = 1) -> list[str]:
     return lines
 
 
-# ------------------------------------------------------------ layers --
-def value_text(value: Any) -> str:
-    """A plain value as the language writes it: `[3, 4, 6, 3]`, `true`, `same`."""
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if value is None:
-        return "none"
-    if isinstance(value, list):
-        return "[" + ", ".join(value_text(item) for item in value) + "]"
-    if isinstance(value, dict):
-        return "{" + ", ".join(f"{k}: {value_text(v)}" for k, v in value.items()) + "}"
-    return str(value)
-
-
-def config_items(layer: Layer, *, all_fields: bool = True) -> list[tuple[str, Any]]:
-    """A layer's config as (field, value) pairs, `kind` left out; initializers kept whole."""
-    fields = type(layer.config).model_fields
-    return [
-        (name, getattr(layer.config, name))
-        for name, info in fields.items()
-        if name != "kind" and (all_fields or getattr(layer.config, name) != info.default)
-    ]
-
-
-def layer_summary(layer: Layer) -> str:
-    """`conv2d(filters=64, kernel_size=[7, 7], strides=[2, 2])`: the options not at default."""
-    options = config_items(layer, all_fields=False)
-    return f"{layer.kind}({', '.join(f'{k}={value_text(plain(v))}' for k, v in options)})"
-
-
 def _layer_fields(old: Layer, new: Layer) -> list[ValueChange]:
     fields = []
     if old.kind != new.kind:
@@ -442,17 +179,6 @@ def _layer_changes(old: Sequence[Layer], new: Sequence[Layer]) -> list[LayerChan
                 )
             )
     return changes
-
-
-# ------------------------------------------------------------ stages --
-def block_text(block: BlockInstance) -> str:
-    """`bottleneck_v1(filters=256, kernel=3)`: a block instance, every argument bound."""
-    return f"{block.block}({', '.join(f'{k}={value_text(plain(v))}' for k, v in block.args)})"
-
-
-def composition(stage: StageInstance | None) -> str:
-    """`bottleneck_v1_projection, bottleneck_v1 * 5`: the block types of a stage, in order."""
-    return "" if stage is None else stage.composition
 
 
 def _block_change(old: BlockInstance | None, new: BlockInstance | None) -> BlockRun | None:
@@ -516,7 +242,7 @@ def _stage(
     old_label: str,
     old_stages: dict[str, StageInstance],
     new: StageInstance | None,
-    sides: _Sides,
+    sides: Sides,
 ) -> StageDiff | None:
     old = old_stages.get(old_label)
     old_shapes = {
@@ -528,7 +254,7 @@ def _stage(
         "input_shape_new": sides.input_shape(sides.new, label) if new else None,
     }
     source = sides.input_source(sides.new, label) if new else sides.input_source(sides.old, old_label)
-    new_shapes["input_from"] = _section_of(source)
+    new_shapes["input_from"] = section_of(source)
     if old_label != label:
         assert old is not None and new is not None
         return StageDiff(

@@ -13,21 +13,11 @@ from dataclasses import dataclass
 from typing import Any
 
 from resnet_dsl.analysis.memory import size_text
+from resnet_dsl.analysis.tables import aligned
 from resnet_dsl.network.model import Layer, Network
-from resnet_dsl.review.archdiff import (
-    JSON_FORMAT,
-    ArchDiff,
-    CostRow,
-    Delta,
-    LayerChange,
-    StageDiff,
-    ValueChange,
-    block_text,
-    layer_summary,
-    plain,
-    section_layers,
-    value_text,
-)
+from resnet_dsl.review.archdiff_costs import section_layers
+from resnet_dsl.review.archdiff_result import JSON_FORMAT, ArchDiff, CostRow, Delta, LayerChange, StageDiff, ValueChange
+from resnet_dsl.review.archdiff_text import block_text, layer_summary, plain, value_text
 from resnet_dsl.review.formatter import item_text, layer_text
 
 ARROW = "->"
@@ -224,19 +214,6 @@ _MEMORY_HEADER = ["section", "field old", "field new", "change", "activations ol
 MEMORY_TITLE = "Receptive field (px) and activations (per sample, float32)"
 
 
-def _aligned(rows: list[list[str]]) -> list[str]:
-    """The first column to the left, numbers to the right."""
-    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
-
-    def line(row: list[str]) -> str:
-        cells = [
-            cell.ljust(w) if i == 0 else cell.rjust(w) for i, (cell, w) in enumerate(zip(row, widths, strict=True))
-        ]
-        return "  ".join(cells).rstrip()
-
-    return [line(row) for row in rows]
-
-
 def render_text(result: ArchDiff) -> str:
     """For a terminal: one heading per part that changed, then the cost table."""
     head = f"{result.old_name} ({result.old_source}) -> {result.new_name} ({result.new_source})"
@@ -247,9 +224,9 @@ def render_text(result: ArchDiff) -> str:
         out += ["", title]
         out += ["  " + "  " * e.depth + (f"{e.mark} " if e.mark else "") + e.text for e in entries]
     out += ["", "Parameters and MACs"]
-    out += ["  " + line for line in _aligned([_COST_HEADER, *map(_cost_cells, result.costs)])]
+    out += ["  " + line for line in aligned([_COST_HEADER, *map(_cost_cells, result.costs)])]
     out += ["", MEMORY_TITLE]
-    out += ["  " + line for line in _aligned([_MEMORY_HEADER, *map(_memory_cells, result.costs)])]
+    out += ["  " + line for line in aligned([_MEMORY_HEADER, *map(_memory_cells, result.costs)])]
     out += [
         "",
         f"Layers: {delta_text(result.layers)}",

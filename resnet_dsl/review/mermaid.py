@@ -12,7 +12,7 @@ from __future__ import annotations
 import itertools
 
 from resnet_dsl.network.model import Layer, Network, StageInstance
-from resnet_dsl.review.archdiff import ArchDiff, CostRow, StageDiff
+from resnet_dsl.review.archdiff_result import ArchDiff, CostRow, StageDiff
 from resnet_dsl.review.graph import edges_between, is_shortcut, layer_label, shape_text
 
 _ENTITIES = {"#": "#35;", '"': "#quot;", "<": "#lt;", ">": "#gt;", "&": "#amp;", "`": "#96;"}

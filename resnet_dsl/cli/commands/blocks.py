@@ -20,7 +20,7 @@ def run(args: argparse.Namespace) -> int:
 
 def render(path: str | None = None, *, markdown: bool = False) -> str:
     from resnet_dsl.language.docs import one_line
-    from resnet_dsl.network.expand import Scope, resolve_block
+    from resnet_dsl.network.derivation import Scope, resolve_block
     from resnet_dsl.network.loader import load_program, prelude
     from resnet_dsl.review.formatter import params_text
 

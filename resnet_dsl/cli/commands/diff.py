@@ -28,7 +28,7 @@ from resnet_dsl.language.errors import ArchError
 
 if TYPE_CHECKING:
     from resnet_dsl.network.loader import Program
-    from resnet_dsl.review.archdiff import ArchDiff
+    from resnet_dsl.review.archdiff_result import ArchDiff
 
 SAME, DIFFERENT, TROUBLE = 0, 1, 2
 
@@ -50,7 +50,8 @@ def run(args: argparse.Namespace) -> int:
 
 def _run(args: argparse.Namespace) -> int:
     from resnet_dsl.network.api import parse_assignment
-    from resnet_dsl.review.archdiff import JSON_FORMAT, diff
+    from resnet_dsl.review.archdiff import diff
+    from resnet_dsl.review.archdiff_result import JSON_FORMAT
     from resnet_dsl.review.diffreport import json_data, render_json, render_text
 
     if getattr(args, "picture", False) and args.format != "markdown":

@@ -15,5 +15,4 @@ def run(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return 1
-    serve()
-    return 0
+    return serve()

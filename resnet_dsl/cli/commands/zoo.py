@@ -7,6 +7,7 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
+from resnet_dsl.analysis.tables import aligned
 from resnet_dsl.network.loader import load_program
 from resnet_dsl.network.zoo import SPEC_SUFFIX, zoo_dir
 
@@ -57,14 +58,7 @@ def render_markdown(rows: list[ZooEntry]) -> str:
 
 
 def render_text(rows: list[ZooEntry]) -> str:
-    table = [HEADER, *(row.cells() for row in rows)]
-    widths = [max(len(row[i]) for row in table) for i in range(len(HEADER))]
-    right = {3, 4, 5}
-    lines = []
-    for row in table:
-        cells = (c.rjust(w) if i in right else c.ljust(w) for i, (c, w) in enumerate(zip(row, widths, strict=True)))
-        lines.append("  ".join(cells).rstrip())
-    return "\n".join(lines)
+    return "\n".join(aligned([HEADER, *(row.cells() for row in rows)], left=(0, 1, 2)))
 
 
 def run(args: argparse.Namespace) -> int:

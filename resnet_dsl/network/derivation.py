@@ -1,0 +1,158 @@
+"""Names -> definitions: what a file sees, derived blocks and networks made plain, which block defaults apply.
+
+`block wide = bottleneck(width = 128)` and `network resnet101 = resnet50(...) { stage ... }` are
+read as their base, renamed, with new parameter defaults and replaced sections; the outermost
+derivation wins. A network's `defaults { bottleneck(groups = 32) }` applies to a call except
+where a derivation in between sets the parameter itself.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from resnet_dsl.language import ir, limits
+from resnet_dsl.language.errors import ArchError, did_you_mean
+from resnet_dsl.network import ops
+from resnet_dsl.network.evaluate import Env, evaluate
+
+
+@dataclass(frozen=True)
+class Scope:
+    """What a file can see: blocks and networks by name, its own and imported."""
+
+    blocks: Mapping[str, ir.BlockDef | ir.DerivedBlock]
+    networks: Mapping[str, ir.NetworkDef | ir.DerivedNetwork]
+
+
+def _override_defaults(kind: str, owner: str, params: tuple[ir.Param, ...], chain: list[Any]) -> tuple[ir.Param, ...]:
+    """Parameters with the defaults that derivations set, the outermost winning."""
+    names = [p.name for p in params]
+    overrides: dict[str, ir.Expr] = {}
+    for derived in chain:  # the outermost comes first and wins
+        for position, arg in enumerate(derived.args):
+            if arg.name is None and position >= len(names):
+                raise ArchError(f"{kind} '{owner}' takes {len(names)} parameters", arg.span)
+            key = arg.name or names[position]
+            if key not in names:
+                raise ArchError(
+                    f"{kind} '{derived.base}' has no parameter '{key}'",
+                    arg.span,
+                    did_you_mean(key, names) or f"its parameters are ({', '.join(names)})",
+                )
+            overrides.setdefault(key, arg.value)
+    return tuple(p.model_copy(update={"default": overrides[p.name]}) if p.name in overrides else p for p in params)
+
+
+def resolve_block(scope: Scope, name: str, span: ir.Span) -> tuple[ir.BlockDef, list[tuple[str, set[str]]]]:
+    """A block by name, a derived one as a plain definition (its base's, renamed, with new
+    defaults); and, from it down to its base definition, each name with the parameters
+    that derivation sets (so a network's block defaults know which of them still apply)."""
+    item = scope.blocks.get(name)
+    chain: list[ir.DerivedBlock] = []
+    while not isinstance(item, ir.BlockDef):
+        if item is None:
+            missing = chain[-1].base if chain else name
+            raise ArchError(
+                f"unknown block '{missing}'",
+                chain[-1].span if chain else span,
+                did_you_mean(missing, scope.blocks) or "define it with block ... { } or import it",
+            )
+        if any(d.name == item.name for d in chain):
+            raise ArchError(f"block '{item.name}' derives from itself", item.span)
+        chain.append(item)
+        item = scope.blocks.get(item.base)
+    params = _override_defaults("block", item.name, item.params, chain)
+    param_names = [p.name for p in item.params]
+    names = [(d.name, {a.name or param_names[i] for i, a in enumerate(d.args)}) for d in chain]
+    names.append((item.name, set()))
+    if not chain:
+        return item, names
+    doc = next((d.doc for d in chain if d.doc.text), item.doc)
+    return item.model_copy(update={"name": chain[0].name, "params": params, "doc": doc}), names
+
+
+def resolve_network(scope: Scope, item: ir.NetworkDef | ir.DerivedNetwork) -> ir.NetworkDef:
+    """A derived network as a plain one: its base, renamed, with new parameter defaults and
+    the sections its derivations replace (stem, head, stages by label) or add (defaults)."""
+    chain: list[ir.DerivedNetwork] = []
+    seen: set[str] = set()
+    while isinstance(item, ir.DerivedNetwork):
+        if item.name in seen:
+            raise ArchError(f"network '{item.name}' derives from itself", item.span)
+        seen.add(item.name)
+        chain.append(item)
+        limits.check_derivation_depth(len(chain), chain[0].span)
+        base = scope.networks.get(item.base)
+        if base is None:
+            raise ArchError(
+                f"unknown network '{item.base}'",
+                item.span,
+                did_you_mean(item.base, scope.networks) or "import the file that defines it",
+            )
+        item = base
+    params = _override_defaults("network", item.name, item.params, chain)
+    update: dict[str, Any] = {"name": chain[0].name if chain else item.name, "params": params}
+    defaults, stem, stages, head = item.defaults, item.stem, list(item.stages), item.head
+    for derived in reversed(chain):  # the innermost edits first, so the outermost wins
+        defaults += derived.defaults
+        stem = stem if derived.stem is None else derived.stem
+        head = head if derived.head is None else derived.head
+        labels = [stage.label for stage in stages]
+        for stage in derived.stages:
+            if stage.label not in labels:
+                raise ArchError(
+                    f"network '{derived.base}' has no stage '{stage.label}' to replace",
+                    stage.span,
+                    did_you_mean(stage.label, labels) or f"its stages are {', '.join(labels) or 'none'}",
+                )
+            stages[labels.index(stage.label)] = stage
+    update.update(defaults=defaults, stem=stem, stages=tuple(stages), head=head)
+    return item.model_copy(update=update)
+
+
+BlockDefaults = dict[str, dict[str, tuple[Any, ir.Arg]]]
+
+
+def evaluate_block_defaults(scope: Scope, calls: tuple[ir.LayerCall, ...], env: Env) -> BlockDefaults:
+    """`defaults { bottleneck(groups=32) }` -> {"bottleneck": {"groups": (32, arg)}}, checked."""
+    table: BlockDefaults = {}
+    for call in calls:
+        if ops.lookup(call.op) is not None:
+            continue
+        if call.op not in scope.blocks:
+            raise ArchError(
+                f"unknown layer or block '{call.op}'",
+                call.span,
+                did_you_mean(call.op, [*ops.known_names(), *scope.blocks]),
+            )
+        if call.condition is not None:
+            raise ArchError("a default cannot be conditional", call.condition.span)
+        block, _ = resolve_block(scope, call.op, call.span)
+        names = [p.name for p in block.params]
+        options = table.setdefault(call.op, {})
+        for arg in call.args:
+            if arg.name is None:
+                raise ArchError("defaults take named options only", arg.span, f"write {call.op}(parameter=value)")
+            if arg.name not in names:
+                raise ArchError(
+                    f"block '{call.op}' has no parameter '{arg.name}'",
+                    arg.span,
+                    did_you_mean(arg.name, names) or f"its parameters are ({', '.join(names)})",
+                )
+            options[arg.name] = (evaluate(arg.value, env), arg)
+    return table
+
+
+def applicable_block_defaults(levels: list[tuple[str, set[str]]], table: BlockDefaults) -> dict[str, Any]:
+    """The network's block defaults that apply to a call: the nearest name's first, and none
+    for a parameter that a derivation in between sets itself."""
+    values: dict[str, Any] = {}
+    fixed: set[str] = set()
+    for name, sets in levels:
+        for key, (value, _) in table.get(name, {}).items():
+            if key not in fixed:
+                values.setdefault(key, value)
+        fixed |= sets
+    return values
