@@ -114,6 +114,70 @@ CASES = [
         "did you mean 'stride'?",
     ),
     (
+        "a Keras keyword that is a layer of its own",
+        "network N(input = 8x8x3) {\n  stem { conv(3, 3, activation=relu) }\n}",
+        "conv has no option 'activation'",
+        "t.arch",
+        2,
+        21,
+        "an activation is a layer of its own: write conv(...) -> relu",
+    ),
+    (
+        "units are lines: a missing arrow",
+        "network N(input = 8x8x3) {\n  stem {\n    conv1: conv(4, 3) bn relu\n  }\n}",
+        "missing '->' between 'conv' and 'bn': a unit is one line",
+        "t.arch",
+        3,
+        23,
+        "chain the layers of one unit with '->' (conv -> bn)",
+    ),
+    (
+        "units are lines: a labelled unit after a missing arrow",
+        "block b() {\n  main {\n    relu a: relu\n  }\n  out = add(main, shortcut)\n}\n"
+        "network N(input = 8x8x3) {\n  stage s: b()\n}",
+        "missing '->' between 'relu' and 'a: relu'",
+        "t.arch",
+        3,
+        10,
+        "start a new unit on a new line",
+    ),
+    (
+        "syntax: && is and",
+        "network N(input = 8x8x3, a = true) {\n  stem { relu if a && a }\n}",
+        "unexpected character '&'; expected",
+        "t.arch",
+        2,
+        20,
+        "the language writes '&&' as 'and'",
+    ),
+    (
+        "syntax: a tuple shape",
+        "network N(input = (32, 32, 3)) {\n}",
+        "unexpected ','; expected ')'",
+        "t.arch",
+        1,
+        22,
+        "a shape is written 32x32x3, without brackets",
+    ),
+    (
+        "a backend constraint: stride with dilation",
+        "network N(input = 32x32x3) {\n  stem { conv(4, 3, stride=2, dilation=2) }\n}",
+        "conv with stride 2x2 and dilation 2x2 cannot be built by the Keras back end",
+        "t.arch",
+        2,
+        10,
+        "subsample(2)",
+    ),
+    (
+        "a backend constraint: depthwise stride with dilation",
+        "network N(input = 32x32x3) {\n  stem { depthwise_conv(3, stride=[1, 2], dilation=[2, 1]) }\n}",
+        "depthwise_conv with stride 1x2 and dilation 2x1 cannot be built by the Keras back end",
+        "t.arch",
+        2,
+        10,
+        None,
+    ),
+    (
         "wrong option type",
         "network N(input = 8x8x3) {\n  stem { conv(3, 3, use_bias=1) }\n}",
         "expected true or false",
@@ -330,6 +394,34 @@ def program_network(text: str) -> None:
     from resnet_dsl.network.loader import loads_program
 
     loads_program(text, "t.arch").check()
+
+
+def test_no_message_names_a_grammar_rule() -> None:
+    """Every terminal the parser can expect is described in words or quoted, never by the
+    grammar's own name (`COMPARE`, `__ANON_0`)."""
+    from resnet_dsl.language import parser
+
+    for terminal in parser.grammar().terminals:
+        if terminal.name in parser.grammar().lexer_conf.ignore:
+            continue
+        described = parser._describe(terminal.name)
+        assert described.startswith(("'", "a ", "an ", "the ")), (terminal.name, described)
+    with pytest.raises(ArchError) as error:
+        resnet_dsl.loads("network N(input = 8x8x3, a = 1 ! 2) {\n}")
+    assert "compare" not in error.value.message and "'!' as 'not'" in (error.value.hint or "")
+
+
+def test_two_layers_of_one_kind_in_a_unit_are_numbered() -> None:
+    """`dense -> dense`: the second of a kind in a unit adds `_2` (the first keeps its name)."""
+    network = resnet_dsl.loads(
+        "block b(f) {\n  main {\n    conv(f, 1) -> bn -> relu\n  }\n"
+        "  se from main {\n    global_avgpool -> dense(2) -> relu -> dense(f) -> sigmoid\n  }\n"
+        "  out = add(multiply(main, se), input) -> relu -> relu\n}\n"
+        "network N(input = 8x8x4) {\n  stage s: b(4)\n  head {\n    flatten -> dense(3) -> dense(2)\n  }\n}\n"
+    )
+    names = [layer.name for layer in network.layers]
+    assert names[5:8] == ["s_block1_se_1_dense", "s_block1_se_1_relu", "s_block1_se_1_dense_2"]
+    assert names[-5:] == ["s_block1_relu", "s_block1_out", "flatten", "dense", "dense_2"]
 
 
 def test_errors_inside_a_prelude_block_point_at_the_users_call() -> None:

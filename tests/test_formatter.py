@@ -43,7 +43,7 @@ GOLDEN = [
     ),
     (
         "one unit per line, layers without arguments lose their parentheses",
-        "block b(f) { main { conv(f, 1) -> bn() relu } out = add(main, shortcut) }",
+        "block b(f) { main { conv(f, 1) -> bn()\n relu } out = add(main, shortcut) }",
         "block b(f) {\n  main {\n    conv(f, 1) -> bn\n    relu\n  }\n  out = add(main, shortcut)\n}\n",
     ),
     (
@@ -273,12 +273,19 @@ TOKEN = re.compile(
 SEPARATORS = [" ", "  ", "\t", "\n", "\n\n\n", "\n    ", " # c\n", "\n# c\n", "\n\n# c\n\n"]
 
 
+LINE_BREAKS = [s for s in SEPARATORS if "\n" in s]
+
+
 def _perturbed(text: str, choices: list[int]) -> str:
-    tokens = [token for token in TOKEN.findall(text) if not token.startswith("#")]
+    """Each token followed by a random separator, one with a line break where the text had
+    one between the two tokens (units are lines: a newline ends one)."""
+    tokens = [match for match in TOKEN.finditer(text) if not match.group().startswith("#")]
     out = []
     for index, token in enumerate(tokens):
-        separator = SEPARATORS[choices[index % len(choices)]]
-        out.append(token + separator.replace("# c", f"# c{index}"))
+        following = tokens[index + 1].start() if index + 1 < len(tokens) else len(text)
+        options = LINE_BREAKS if "\n" in text[token.end() : following] else SEPARATORS
+        separator = options[choices[index % len(choices)] % len(options)]
+        out.append(token.group() + separator.replace("# c", f"# c{index}"))
     return "".join(out)
 
 
@@ -294,7 +301,7 @@ def test_random_layout_and_comments_format_back(path: str, choices: list[int]) -
     assert parse_module(formatted) == parse_module(original)
     assert format_source(formatted) == formatted
     assert [c[2] for c in comments(formatted)] == [c[2] for c in comments(messy)], "comments kept, in order"
-    assert format_source(_perturbed(original, [0])) == _without_comments(original), "spaces only: exact layout"
+    assert format_source(_perturbed(original, [0])) == _without_comments(original), "no indentation: exact layout"
 
 
 def _without_comments(formatted: str) -> str:

@@ -136,8 +136,10 @@ def test_derived_networks_chain_and_override() -> None:
 def test_the_spec_ir_ignores_layout() -> None:
     from resnet_dsl.network.loader import parse_module
 
-    one_line = " ".join(line.strip() for line in BLOCKS.splitlines())
-    assert parse_module(one_line) == parse_module(BLOCKS)
+    relaid = "\n\n".join(
+        " " * (index % 5) + line.strip() + "  # note" for index, line in enumerate(BLOCKS.splitlines())
+    )
+    assert parse_module(relaid) == parse_module(BLOCKS)
     assert parse_module(BLOCKS) != parse_module(BLOCKS.replace("f // 2", "f // 4"))
 
 

@@ -24,6 +24,8 @@ ZOO = [
     ("specs/torchvision/wide_resnet101_2.arch", None, 126_886_696, None),
     ("specs/timm/resnet50d.arch", None, 25_576_264, None),
     ("specs/timm/seresnet50.arch", None, 28_088_024, None),
+    ("specs/timm/seresnext50_32x4d.arch", None, 27_559_896, None),
+    ("specs/timm/resnet50_gn.arch", None, 25_557_032, None),
     ("specs/papers/cifar_resnet.arch", "ResNet20", 269_722, None),
     ("specs/papers/cifar_resnet.arch", "ResNet32", 464_154, None),
     ("specs/papers/cifar_resnet.arch", "ResNet44", 658_586, None),

@@ -44,6 +44,7 @@ from resnet_dsl.network.expand import (
     merge_refs,
     path_order,
 )
+from resnet_dsl.network.layer_calls import unit_marks
 from resnet_dsl.review.formatter import merge_text
 
 LINE_LENGTH = 88
@@ -208,7 +209,11 @@ class BlockSteps:
         steps: list[Step] = []
         sections: list[tuple[str, int, int, str, str]] = []
         for index, path in enumerate(order):
-            calls = [(i, unit, call) for i, unit in enumerate(path.units) for call in unit.layers]
+            calls = [
+                (i, unit, call, mark)
+                for i, unit in enumerate(path.units)
+                for call, mark in zip(unit.layers, unit_marks(unit.layers), strict=True)
+            ]
             if not calls:
                 continue
             keep = ""
@@ -227,10 +232,10 @@ class BlockSteps:
                 target = "shortcut" if path.name == "shortcut" else identifier(path.name, taken)
             variables[path.name] = target
             first = len(steps)
-            for i, unit, call in calls:
+            for i, unit, call, mark in calls:
                 label = naming.unit_label(path.name, i, unit.label)
                 suffix, expr = self.suffix(call)
-                name = naming.join(PREFIX, call.name) if call.name else naming.join(PREFIX, label, suffix)
+                name = naming.join(PREFIX, call.name) if call.name else naming.join(PREFIX, label, suffix + mark)
                 conditions = tuple(c for c in (path.condition, call.condition) if c is not None)
                 steps.append(Step(call, NamePattern.of(name, expr), conditions, target, (target,)))
             sections.append((path.name, first, len(steps), source, keep))
@@ -261,10 +266,10 @@ class BlockSteps:
             return target
 
         merged(block.merge, True)
-        for position, call in enumerate(block.after):
+        for position, (call, mark) in enumerate(zip(block.after, unit_marks(block.after), strict=True)):
             suffix, expr = self.suffix(call)
             is_last = position == len(block.after) - 1
-            name = naming.join(PREFIX, call.name) if call.name else naming.out_name(PREFIX, suffix, is_last)
+            name = naming.join(PREFIX, call.name) if call.name else naming.out_name(PREFIX, suffix + mark, is_last)
             conditions = (call.condition,) if call.condition is not None else ()
             steps.append(Step(call, NamePattern.of(name, expr), conditions, "x", ("x",)))
         sections.append(("out", first, len(steps), "", ""))

@@ -19,6 +19,7 @@ _WORDS = {
     "FLOAT": "a number",
     "SHAPE": "a shape such as 224x224x3",
     "STRING": "a string in double quotes",
+    "COMPARE": "a comparison (==, !=, <, <=, >, >=)",
     "$END": "the end of the file",
 }
 _NOUNS = {"NAME": "name", "INT": "integer", "FLOAT": "number", "SHAPE": "shape", "STRING": "string"}
@@ -86,7 +87,7 @@ def _describe(terminal: str) -> str:
     for definition in grammar().terminals:
         if definition.name == terminal and definition.pattern.type == "str":
             return f"'{definition.pattern.value}'"
-    return terminal.lower()
+    return "something else"  # a terminal without a word of its own: never its grammar name
 
 
 def _expected(names: set[str]) -> str:
@@ -168,13 +169,28 @@ def _syntax_error(error: UnexpectedInput, text: str, path: str) -> ArchError:
     span = Span(file=path, line=line, column=column, end_line=line, end_column=column + width)
     missing = _missing_bracket(error, text, path)
     if missing is None:
-        return ArchError(message, span, _hint(error)).with_source(text)
+        return ArchError(message, span, _hint(error, text)).with_source(text)
     result = ArchError(missing[0], span).with_source(text)
     result.notes.append(missing[1])
     return result
 
 
-def _hint(error: UnexpectedInput) -> str | None:
+_OPERATORS = {"&&": "and", "&": "and", "||": "or", "|": "or", "!": "not"}
+_TUPLE = re.compile(r"\(\s*(\d+)\s*((?:,\s*\d+\s*)+),?\s*\)")
+
+
+def _hint(error: UnexpectedInput, text: str) -> str | None:
+    offset = getattr(error, "pos_in_stream", None)
+    if isinstance(error, UnexpectedCharacters) and offset is not None:
+        written = text[offset : offset + 2] if text[offset : offset + 2] in _OPERATORS else text[offset]
+        if written in _OPERATORS and text[offset : offset + 2] != "!=":
+            return f"the language writes '{written}' as '{_OPERATORS[written]}'"
+    if isinstance(error, UnexpectedToken) and error.token.type == "COMMA" and offset is not None:
+        start = text.rfind("(", 0, offset)
+        match = _TUPLE.match(text, start) if start >= 0 else None
+        if match is not None:
+            dims = [match.group(1), *(d.strip() for d in match.group(2).split(",") if d.strip())]
+            return f"a shape is written {'x'.join(dims)}, without brackets"
     if isinstance(error, UnexpectedToken) and error.token.type == "NAME" and "RBRACE" in error.expected:
         return "each layer is a name with optional (arguments); chain layers of one unit with '->'"
     if isinstance(error, UnexpectedCharacters) and error.char == "'":

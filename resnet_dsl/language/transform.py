@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from typing import Any
 
 from lark import Token, Transformer, Tree, v_args
@@ -114,6 +115,7 @@ class ToIR(Transformer):
         )
 
     def block_path(self, meta: Meta, name: Token, source: Token | None, condition: Any, *units: ir.Unit) -> ir.Path:
+        _one_per_line(units)
         return ir.Path.model_construct(
             name=str(name), source=_opt(source), condition=condition, units=units, span=self._span(meta)
         )
@@ -158,9 +160,11 @@ class ToIR(Transformer):
         return ("defaults", self._span(meta), layers)
 
     def stem(self, meta: Meta, *units: ir.Unit) -> tuple:
+        _one_per_line(units)
         return ("stem", self._span(meta), units)
 
     def head(self, meta: Meta, *units: ir.Unit) -> tuple:
+        _one_per_line(units)
         return ("head", self._span(meta), units)
 
     def stage(self, meta: Meta, label: Token, *calls: ir.BlockCall) -> tuple:
@@ -280,6 +284,22 @@ def _string(token: Token, path: str = "<string>") -> str:
             out.append(char)
             i += 1
     return "".join(out)
+
+
+def _one_per_line(units: tuple[ir.Unit, ...]) -> None:
+    """Units are lines: a newline ends one. A unit that starts on the line where the one before
+    it ends is a missing `->` (`conv(16, 3) bn relu`), never two silent units."""
+    for before, unit in itertools.pairwise(units):
+        if unit.span.line and unit.span.line == before.span.end_line:
+            last, first = before.layers[-1], unit.layers[0]
+            written = f"{unit.label}: {first.op}" if unit.label else first.op
+            raise ArchError(
+                f"missing '->' between '{last.op}' and '{written}': a unit is one line",
+                unit.span.model_copy(
+                    update={"end_line": unit.span.line, "end_column": unit.span.column + len(written)}
+                ),
+                f"chain the layers of one unit with '->' ({last.op} -> {first.op}), or start a new unit on a new line",
+            )
 
 
 def _opt(token: Token | None) -> str | None:

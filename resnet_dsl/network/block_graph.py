@@ -16,7 +16,7 @@ from resnet_dsl.network import model as nw
 from resnet_dsl.network import naming, ops, shapes
 from resnet_dsl.network.builder import Builder, labelled
 from resnet_dsl.network.evaluate import Env, condition, evaluate
-from resnet_dsl.network.layer_calls import Defaults, layer_config
+from resnet_dsl.network.layer_calls import Defaults, layer_config, unit_marks
 
 IN_CHANNELS = "in_channels"
 """The channel count of a block's input, visible inside the block."""
@@ -146,11 +146,11 @@ def expand_block(
         if path.condition is None or condition(path.condition, env):
             for index, unit in enumerate(path.units):
                 label = naming.unit_label(path.name, index, unit.label)
-                for call in unit.layers:
+                for call, mark in zip(unit.layers, unit_marks(unit.layers), strict=True):
                     if call.condition is not None and not condition(call.condition, env):
                         continue
                     op, config, suffix = layer_config(call, env, defaults)
-                    name = naming.join(prefix, call.name) if call.name else naming.join(prefix, label, suffix)
+                    name = naming.join(prefix, call.name) if call.name else naming.join(prefix, label, suffix + mark)
                     tensor = builder.layer(call, op, config, name, tensor, labelled(origin(path.name), unit, call))
         tensors[path.name] = tensor
     tensors.setdefault("shortcut", source)  # an omitted shortcut is the identity
@@ -185,13 +185,13 @@ def expand_block(
         return builder.add(name, config, tuple(sides), origin("out"), merge.span, f"{merge.op} of {described}")
 
     tensor = merged(block.merge, True)
-    for position, call in enumerate(after):
+    for position, (call, mark) in enumerate(zip(after, unit_marks(after), strict=True)):
         # Names follow the written layers, so the last one written is `_out` where it is made.
         if call.condition is not None and not condition(call.condition, env):
             continue
         op, config, suffix = layer_config(call, env, defaults)
         is_last = position == len(after) - 1
-        name = naming.join(prefix, call.name) if call.name else naming.out_name(prefix, suffix, is_last)
+        name = naming.join(prefix, call.name) if call.name else naming.out_name(prefix, suffix + mark, is_last)
         tensor = builder.layer(call, op, config, name, tensor, labelled(origin("out"), None, call))
 
 

@@ -14,7 +14,7 @@ from resnet_dsl.language.errors import ArchError
 from resnet_dsl.network import model as nw
 from resnet_dsl.network import naming, ops, shapes
 from resnet_dsl.network.evaluate import Env, condition
-from resnet_dsl.network.layer_calls import Defaults, layer_config
+from resnet_dsl.network.layer_calls import Defaults, layer_config, unit_marks
 
 
 @dataclass
@@ -94,11 +94,11 @@ class Builder:
     def units(self, units: tuple[ir.Unit, ...], env: Env, defaults: Defaults, source: str, origin: nw.Origin) -> str:
         """A stem or head: units in sequence, named by label (or by kind alone)."""
         for unit in units:
-            for call in unit.layers:
+            for call, mark in zip(unit.layers, unit_marks(unit.layers), strict=True):
                 if call.condition is not None and not condition(call.condition, env):
                     continue
                 op, config, suffix = layer_config(call, env, defaults)
-                name = call.name or naming.join(unit.label, suffix)
+                name = call.name or naming.join(unit.label, suffix + mark)
                 source = self.layer(call, op, config, name, source, labelled(origin, unit, call))
         return source
 

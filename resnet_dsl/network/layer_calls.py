@@ -11,7 +11,7 @@ from typing import Any
 
 from resnet_dsl.language import ir
 from resnet_dsl.language.errors import ArchError, did_you_mean
-from resnet_dsl.network import ops
+from resnet_dsl.network import naming, ops
 from resnet_dsl.network.evaluate import Env, evaluate
 
 Defaults = Mapping[str, Mapping[str, Any]]
@@ -53,7 +53,9 @@ def _convert(op: ops.Op, option_name: str, value: Any, arg: ir.Arg, env: Env) ->
         raise ArchError(
             f"{op.name} has no option '{option_name}'",
             arg.span,
-            did_you_mean(option_name, known) or (f"it takes {', '.join(known)}" if known else "it takes no options"),
+            ops.keras_keyword_hint(op.name, option_name)
+            or did_you_mean(option_name, known)
+            or (f"it takes {', '.join(known)}" if known else "it takes no options"),
         )
     try:
         return option.convert(value)
@@ -92,5 +94,10 @@ def layer_config(call: ir.LayerCall, env: Env, defaults: Defaults) -> tuple[ops.
     try:
         config = op.build(options)
     except ops.BadValue as bad:  # options that are each fine but do not go together
-        raise ArchError(str(bad), call.span) from None
+        raise ArchError(str(bad), call.span, bad.hint) from None
     return op, config, op.suffix(options)
+
+
+def unit_marks(calls: tuple[ir.LayerCall, ...]) -> list[str]:
+    """`naming.repeats` of a unit's layers, by their ops (aliases resolved)."""
+    return naming.repeats([op.name if (op := ops.lookup(call.op)) is not None else call.op for call in calls])

@@ -5,7 +5,8 @@ The shortcut's units are `0`, the pre-activation's `preact`, any other path's
 `<path>_<n>` (`conv2_block1_se_1_conv`); in `out`, the merge is `_add` (`_multiply`, ...),
 merges nested in it `_<op>_<n>` in the order they run, and the block's last layer `_out`.
 Stem and head units are named by their label (`conv1_conv`) or, unlabelled, by the layer's
-kind alone (`flatten`).
+kind alone (`flatten`). A unit's second layer of one kind adds `_2` (`dense -> dense`:
+`..._dense`, `..._dense_2`), its third `_3`.
 """
 
 from __future__ import annotations
@@ -37,6 +38,18 @@ def unit_label(path: str, index: int, label: str | None) -> str:
         return f"{path}_{index + 1}"
     base = "0" if path == "shortcut" else "preact"
     return base if index == 0 else f"{base}_{index + 1}"
+
+
+def repeats(kinds: list[str]) -> list[str]:
+    """The mark each layer of one unit adds to its name: "" for the first of its kind, `_2` for
+    the second, `_3` ... (`se_1_dense`, `se_1_dense_2` in `dense -> dense`). `kinds` are the
+    layers' ops as written, in order; a layer left out by its condition still counts."""
+    seen: dict[str, int] = {}
+    marks = []
+    for kind in kinds:
+        seen[kind] = seen.get(kind, 0) + 1
+        marks.append("" if seen[kind] == 1 else f"_{seen[kind]}")
+    return marks
 
 
 def nested_merge_name(prefix: str, suffix: str, number: int) -> str:
@@ -75,7 +88,7 @@ TORCH_KINDS: dict[str, str] = {
     "activation": "act",
     "depthwise_conv2d": "conv_dw",
     "separable_conv2d": "conv_sep",
-    "groupnorm": "gn",
+    "groupnorm": "bn",
     "layernorm": "ln",
     "channelpad": "pad",
     "subsample": "subsample",
@@ -84,7 +97,8 @@ TORCH_KINDS: dict[str, str] = {
 }
 """The base of a layer's attribute name, numbered per kind within its module: `conv1`, `bn1`,
 `conv2`, `act1` (timm's name: whatever the function, so a block whose activation is a parameter
-has the same attributes in every instance); `as "fc"` names a layer outright."""
+has the same attributes in every instance; and `bn` for a group norm too, as timm's
+`resnet50_gn` names it); `as "fc"` names a layer outright."""
 
 TORCH_RESERVED = frozenset(
     {

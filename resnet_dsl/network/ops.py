@@ -43,6 +43,21 @@ REQUIRED = object()
 class BadValue(ValueError):
     """An option got a value of the wrong type or range; the expander adds the location."""
 
+    def __init__(self, message: str, hint: str | None = None) -> None:
+        super().__init__(message)
+        self.hint = hint
+
+
+def portable_window(what: str, strides: tuple[int, int], dilation: tuple[int, int]) -> None:
+    """What every back end can build: Keras's convolutions refuse a stride and a dilation
+    above 1 together (torch takes them), so `check` refuses them before any framework starts."""
+    if max(strides) > 1 and max(dilation) > 1:
+        raise BadValue(
+            f"{what} with stride {strides[0]}x{strides[1]} and dilation {dilation[0]}x{dilation[1]} cannot be"
+            f" built by the Keras back end (its convolutions refuse strides > 1 with dilation_rate > 1)",
+            f"dilate without the stride and subsample after it: {what}(..., dilation=...) -> subsample(2)",
+        )
+
 
 # ------------------------------------------------------------- converters --
 
@@ -174,6 +189,26 @@ def describe(value: Any) -> str:
     return repr(value)
 
 
+KERAS_KEYWORDS: dict[str, str] = {
+    "activation": "an activation is a layer of its own: write {op}(...) -> relu",
+    "kernel_size": "write kernel= (or give it second: conv(64, 3))",
+    "pool_size": "write size= (or give it first: maxpool(3))",
+    "kernel_initializer": "write init=",
+    "depthwise_initializer": "write init=",
+    "bias_initializer": "biases start at zero; the language sets only init=",
+    "name": 'name a layer with as "name" after it: {op}(...) as "name"',
+    "trainable": "only a fixed filter is not trainable: write it with weights=[...]",
+    "data_format": "layers are channels-last as written; the torch back end converts",
+}
+"""Keras keywords that are not options of the language's layers, and what to write instead."""
+
+
+def keras_keyword_hint(op: str, option: str) -> str | None:
+    """What to write instead of a Keras keyword given to a layer that has no such option."""
+    hint = KERAS_KEYWORDS.get(option)
+    return None if hint is None else hint.format(op=op)
+
+
 # ---------------------------------------------------------------- the table --
 
 
@@ -220,15 +255,18 @@ _conv = Op(
         Option("init", initializer, nw.Initializer.model_construct(name="glorot_uniform")),
     ),
     positional=2,
-    build=lambda o: nw.Conv2DConfig.model_construct(
-        filters=o["filters"],
-        kernel_size=o["kernel"],
-        strides=o["stride"],
-        padding=o["padding"],
-        dilation_rate=o["dilation"],
-        groups=o["groups"],
-        use_bias=o["use_bias"],
-        kernel_initializer=o["init"],
+    build=lambda o: (
+        portable_window("conv", o["stride"], o["dilation"])
+        or nw.Conv2DConfig.model_construct(
+            filters=o["filters"],
+            kernel_size=o["kernel"],
+            strides=o["stride"],
+            padding=o["padding"],
+            dilation_rate=o["dilation"],
+            groups=o["groups"],
+            use_bias=o["use_bias"],
+            kernel_initializer=o["init"],
+        )
     ),
     suffix=lambda o: "conv",
 )
@@ -319,14 +357,17 @@ _depthwise_conv = Op(
         Option("init", initializer, _GLOROT),
     ),
     positional=1,
-    build=lambda o: nw.DepthwiseConv2DConfig.model_construct(
-        kernel_size=o["kernel"],
-        strides=o["stride"],
-        padding=o["padding"],
-        depth_multiplier=o["depth_multiplier"],
-        dilation_rate=o["dilation"],
-        use_bias=o["use_bias"],
-        depthwise_initializer=o["init"],
+    build=lambda o: (
+        portable_window("depthwise_conv", o["stride"], o["dilation"])
+        or nw.DepthwiseConv2DConfig.model_construct(
+            kernel_size=o["kernel"],
+            strides=o["stride"],
+            padding=o["padding"],
+            depth_multiplier=o["depth_multiplier"],
+            dilation_rate=o["dilation"],
+            use_bias=o["use_bias"],
+            depthwise_initializer=o["init"],
+        )
     ),
     suffix=lambda o: "dwconv",
 )
@@ -345,16 +386,19 @@ _separable_conv = Op(
         Option("pointwise_init", initializer, _GLOROT),
     ),
     positional=2,
-    build=lambda o: nw.SeparableConv2DConfig.model_construct(
-        filters=o["filters"],
-        kernel_size=o["kernel"],
-        strides=o["stride"],
-        padding=o["padding"],
-        dilation_rate=o["dilation"],
-        depth_multiplier=o["depth_multiplier"],
-        use_bias=o["use_bias"],
-        depthwise_initializer=o["depthwise_init"],
-        pointwise_initializer=o["pointwise_init"],
+    build=lambda o: (
+        portable_window("separable_conv", o["stride"], o["dilation"])
+        or nw.SeparableConv2DConfig.model_construct(
+            filters=o["filters"],
+            kernel_size=o["kernel"],
+            strides=o["stride"],
+            padding=o["padding"],
+            dilation_rate=o["dilation"],
+            depth_multiplier=o["depth_multiplier"],
+            use_bias=o["use_bias"],
+            depthwise_initializer=o["depthwise_init"],
+            pointwise_initializer=o["pointwise_init"],
+        )
     ),
     suffix=lambda o: "sepconv",
 )
