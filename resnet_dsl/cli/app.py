@@ -14,6 +14,7 @@ import sys
 from collections.abc import Sequence
 
 from resnet_dsl import __version__
+from resnet_dsl.cli.closed_pipe import guarded
 
 
 def _spec_options(parser: argparse.ArgumentParser) -> None:
@@ -91,6 +92,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     build.add_argument("--keras-summary", action="store_true", help="also print Keras's per-layer table")
     build.add_argument("--verbose", action="store_true", help="keep TensorFlow's start-up messages")
+    build.add_argument(
+        "--print-module", action="store_true", help="with --target torch: print the whole module as torch prints it"
+    )
     _target_option(build)
     _spec_options(build)
 
@@ -155,8 +159,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     command = importlib.import_module(f"resnet_dsl.cli.commands.{args.command}")
     try:
-        status = command.run(args)
-        sys.stdout.flush()  # here, not at exit, so a full disk is reported, not a traceback
+        with guarded(sys):  # a reader that leaves early (`| head`) changes nothing but the output
+            status = command.run(args)
+            sys.stdout.flush()  # here, not at exit, so a full disk is reported, not a traceback
         return status
     except KeyboardInterrupt:
         return 130
