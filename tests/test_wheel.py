@@ -33,6 +33,7 @@ def test_wheel_carries_its_resources(wheel: Path) -> None:
     assert "resnet_dsl/grammars/arch.lark" in names
     assert "resnet_dsl/prelude.arch" in names
     assert any(name.startswith("resnet_dsl/templates/") and name.endswith(".jinja") for name in names)
+    assert "resnet_dsl/specs/torchvision/resnet50.arch" in names  # the zoo, importable by name
     assert not any(name.startswith(("tests/", "specs/")) for name in names)
 
 
@@ -44,14 +45,19 @@ def test_wheel_installs_and_checks_a_spec(wheel: Path, tmp_path: Path) -> None:
     work = tmp_path / "work"
     work.mkdir()
     for name in ("resnet18.arch", "resnet34.arch"):
-        shutil.copy(REPO / "specs" / name, work / name)
+        shutil.copy(REPO / "specs" / "torchvision" / name, work / name)
     result = subprocess.run(
         [env_dir / "bin" / "resnet-dsl", "check", "resnet34.arch"], cwd=work, capture_output=True, text=True
     )
     assert result.returncode == 0, result.stderr
     assert "resnet34.arch: ok, ResNet34, 130 layers, 21,814,696 parameters" in result.stdout
+    zoo = subprocess.run(
+        [env_dir / "bin" / "resnet-dsl", "check", "torchvision/resnet50"], cwd=work, capture_output=True, text=True
+    )
+    assert zoo.returncode == 0, zoo.stderr
+    assert "torchvision/resnet50: ok, ResNet50, 181 layers" in zoo.stdout
     located = subprocess.run(
-        [python, "-c", "import resnet_dsl.resources as r; print(r.resource_dir('grammars'))"],
+        [python, "-c", "import resnet_dsl.language.resources as r; print(r.resource_dir('specs'))"],
         cwd=work,
         capture_output=True,
         text=True,

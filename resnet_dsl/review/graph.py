@@ -10,7 +10,8 @@ quoted and escaped, and the text depends only on the network, so it can be diffe
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
 
 from resnet_dsl.language.ir import BlockDef
 from resnet_dsl.network.model import (
@@ -145,18 +146,58 @@ def _note_id(block: str) -> str:
     return f"block:{block}"
 
 
-def _stage_label(stage: StageInstance, layers: list[Layer]) -> str:
-    params = sum(layer.params.total for layer in layers)
-    count = len(stage.blocks)
-    shape = shape_text(stage.blocks[-1].output_shape) if stage.blocks else "-"
-    return "\n".join(
-        [
-            f"stage {stage.label}",
-            f"{count} block{'s' * (count != 1)}: {stage.composition}",
-            f"out {shape}",
-            f"{params:,} params",
-        ]
-    )
+@dataclass(frozen=True)
+class StageNode:
+    """One stage drawn as one node: its id in the picture, the stage and its layers."""
+
+    id: str
+    stage: StageInstance
+    layers: list[Layer]
+
+    @property
+    def label(self) -> str:
+        """Its block count, block types, output shape and parameters, one per line."""
+        params = sum(layer.params.total for layer in self.layers)
+        count = len(self.stage.blocks)
+        shape = shape_text(self.stage.blocks[-1].output_shape) if self.stage.blocks else "-"
+        return "\n".join(
+            [
+                f"stage {self.stage.label}",
+                f"{count} block{'s' * (count != 1)}: {self.stage.composition}",
+                f"out {shape}",
+                f"{params:,} params",
+            ]
+        )
+
+
+def collapsed_nodes(
+    network: Network, stage_id: Callable[[str], str], layer_id: Callable[[str], str]
+) -> tuple[dict[str, str], list[Layer | StageNode]]:
+    """The collapsed picture, shared by DOT and Mermaid: each layer's node id (its stage's
+    where it belongs to one, its own otherwise), and the nodes in the order of their first layer
+    (a stem or head `Layer` drawn alone, or a `StageNode`). Ids are asked for in layer order."""
+    node_of: dict[str, str] = {}
+    stage_layers: dict[str, list[Layer]] = {}
+    for layer in network.layers:
+        if layer.origin.section == "stage" and layer.origin.stage is not None:
+            node_of[layer.name] = stage_id(layer.origin.stage)
+            stage_layers.setdefault(layer.origin.stage, []).append(layer)
+        else:
+            node_of[layer.name] = layer_id(layer.name)
+    stages = {stage.label: stage for stage in network.stages}
+    nodes: list[Layer | StageNode] = []
+    drawn: set[str] = set()
+    for layer in network.layers:
+        node = node_of[layer.name]
+        if node in drawn:
+            continue
+        drawn.add(node)
+        if layer.origin.section == "stage" and layer.origin.stage is not None:
+            stage = stages[layer.origin.stage]
+            nodes.append(StageNode(node, stage, stage_layers[stage.label]))
+        else:
+            nodes.append(layer)
+    return node_of, nodes
 
 
 def block_note(block: BlockDef) -> list[str]:
@@ -176,28 +217,13 @@ def block_note(block: BlockDef) -> list[str]:
 
 def _collapsed(network: Network) -> list[str]:
     """Stem and head layer by layer, each stage one node, block definitions as notes."""
-    node_of: dict[str, str] = {}
-    stage_layers: dict[str, list[Layer]] = {}
-    lines: list[str] = []
-    for layer in network.layers:
-        if layer.origin.section == "stage" and layer.origin.stage is not None:
-            node_of[layer.name] = _stage_id(layer.origin.stage)
-            stage_layers.setdefault(layer.origin.stage, []).append(layer)
-        else:
-            node_of[layer.name] = layer.name
-    stages = {stage.label: stage for stage in network.stages}
-    drawn: set[str] = set()
-    for layer in network.layers:
-        node = node_of[layer.name]
-        if node in drawn:
-            continue
-        drawn.add(node)
-        if node == layer.name:
-            lines.append(_layer_node(layer))
-        else:
-            stage = stages[layer.origin.stage or ""]
-            label = _stage_label(stage, stage_layers[stage.label])
-            lines.append(f"{quote(node)} {attributes(label=label, fillcolor='#e8f0fa')};")
+    node_of, nodes = collapsed_nodes(network, _stage_id, str)
+    lines = [
+        f"{quote(node.id)} {attributes(label=node.label, fillcolor='#e8f0fa')};"
+        if isinstance(node, StageNode)
+        else _layer_node(node)
+        for node in nodes
+    ]
     lines += _edges_between(network, node_of)
     lines += _notes(network)
     return lines

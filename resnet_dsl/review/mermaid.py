@@ -11,9 +11,9 @@ from __future__ import annotations
 
 import itertools
 
-from resnet_dsl.network.model import Layer, Network, StageInstance
+from resnet_dsl.network.model import Network
 from resnet_dsl.review.archdiff_result import ArchDiff, CostRow, StageDiff
-from resnet_dsl.review.graph import edges_between, is_shortcut, layer_label, shape_text
+from resnet_dsl.review.graph import StageNode, collapsed_nodes, edges_between, is_shortcut, layer_label, shape_text
 
 _ENTITIES = {"#": "#35;", '"': "#quot;", "<": "#lt;", ">": "#gt;", "&": "#amp;", "`": "#96;"}
 
@@ -61,39 +61,17 @@ def _edge(source: str, target: str, text: str, dotted: bool = False) -> str:
     return f"{source} {arrow}|{label(text)}| {target}"
 
 
-def _stage_text(stage: StageInstance, layers: list[Layer]) -> str:
-    params = sum(layer.params.total for layer in layers)
-    count = len(stage.blocks)
-    shape = shape_text(stage.blocks[-1].output_shape) if stage.blocks else "-"
-    blocks = f"{count} block{'s' * (count != 1)}: {stage.composition}"
-    return f"stage {stage.label}\n{blocks}\nout {shape}\n{params:,} params"
-
-
 def _collapsed(network: Network) -> list[str]:
     ids = _Ids()
-    node_of: dict[str, str] = {}
-    stage_layers: dict[str, list[Layer]] = {}
-    for layer in network.layers:
-        if layer.origin.section == "stage" and layer.origin.stage is not None:
-            node_of[layer.name] = ids(f"stage:{layer.origin.stage}")
-            stage_layers.setdefault(layer.origin.stage, []).append(layer)
-        else:
-            node_of[layer.name] = ids(f"layer:{layer.name}")
-    stages = {stage.label: stage for stage in network.stages}
+    node_of, nodes = collapsed_nodes(network, lambda stage: ids(f"stage:{stage}"), lambda name: ids(f"layer:{name}"))
     lines: list[str] = []
-    drawn: set[str] = set()
     stage_nodes = []
-    for layer in network.layers:
-        node = node_of[layer.name]
-        if node in drawn:
-            continue
-        drawn.add(node)
-        if layer.origin.section == "stage" and layer.origin.stage in stages:
-            stage = stages[layer.origin.stage]
-            lines.append(_node(node, _stage_text(stage, stage_layers[stage.label])))
-            stage_nodes.append(node)
+    for node in nodes:
+        if isinstance(node, StageNode):
+            lines.append(_node(node.id, node.label))
+            stage_nodes.append(node.id)
         else:
-            lines.append(_node(node, layer_label(layer), rounded=layer.kind == "input"))
+            lines.append(_node(node_of[node.name], layer_label(node), rounded=node.kind == "input"))
     lines += _edges_between(network, node_of)
     if stage_nodes:
         lines += ["classDef stage fill:#e8f0fa,stroke:#4a78b0", f"class {','.join(stage_nodes)} stage"]
