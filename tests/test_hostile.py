@@ -215,7 +215,7 @@ def test_check_stops_when_a_file_expands_too_many_layers(workdir: Path, capsys: 
     (workdir / "t.arch").write_text(big + copies)
     assert main(["check", "t.arch"]) == 1
     err = capsys.readouterr().err
-    assert re.match(r"t.arch:\d+:1: error: the networks before this one have more than 100,000 layers together", err)
+    assert re.match(r"t.arch:\d+:1: error: the networks up to this one have more than 100,000 layers together", err)
 
 
 # ----------------------------------------------------- review tools, API --

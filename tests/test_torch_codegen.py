@@ -87,12 +87,31 @@ def test_reads_like_torchvision(generated: dict[str, str]) -> None:
     assert {"Basic", "BasicProjection", "ResNet18"} <= set(classes)
     assert all(ast.unparse(classes[name].bases[0]) == "nn.Module" for name in ("Basic", "BasicProjection", "ResNet18"))
     forward = next(f for f in classes["BasicProjection"].body if isinstance(f, ast.FunctionDef) and f.name == "forward")
-    assert "shortcut = self.downsample(x)" in ast.unparse(forward)
-    assert "out = out + shortcut" in ast.unparse(forward)
+    assert "identity = self.downsample(x)" in ast.unparse(forward)
+    assert "out += identity" in ast.unparse(forward)
     imports = [ast.unparse(n) for n in tree.body if isinstance(n, (ast.Import, ast.ImportFrom))]
     assert set(imports) <= {"import math", "import torch", "import torch.nn.functional as F", "from torch import nn"}
     functions = [n.name for n in tree.body if isinstance(n, ast.FunctionDef)]
     assert functions[-1] == "build_model"
+
+
+def test_one_class_per_block_kind_as_torchvision_writes_it() -> None:
+    """timm's seresnet50: one class for the block whether or not it projects, the projection
+    None where it does not, SE as a small named class, integer paddings, in-place ReLU."""
+    source = to_python("specs/timm/seresnet50.arch", target="torch")
+    tree = ast.parse(source)
+    classes = {node.name: ast.unparse(node) for node in tree.body if isinstance(node, ast.ClassDef)}
+    assert set(classes) == {"SeBottleneckSe", "SeBottleneck", "SEResNet50"}
+    block = classes["SeBottleneck"]
+    assert "self.downsample = nn.Sequential(" in block and "if project else None" in block.replace("\n", " ")
+    assert "if self.downsample is not None:\n            identity = self.downsample(x)" in block
+    assert "self.se = SeBottleneckSe(filters, reduction)" in block
+    assert "se = self.se(out)" in block and "out += identity" in block
+    assert "nn.Conv2d(width, width, 3, stride=stride, padding=1, groups=groups, bias=False)" in block
+    assert "self.maxpool1 = nn.MaxPool2d(3, 2, padding=1)" in classes["SEResNet50"]
+    assert "nn.ReLU(inplace=True)" in block
+    for absent in ("ModuleDict", "ZeroPad2d", "Conv2dSame", "same_pads", "F.pad", "SeBottleneck2"):
+        assert absent not in source, absent
 
 
 def test_deterministic_across_hash_seeds() -> None:
@@ -204,6 +223,38 @@ def test_generated_module_is_to_torch_layer_for_layer(generated: dict[str, str],
     images = torch.rand(2, 3, size, size, generator=torch.Generator().manual_seed(0))
     with torch.no_grad():
         torch.testing.assert_close(module(images), reference(images), rtol=1e-5, atol=1e-6)
+
+
+@torch_only
+def test_to_torch_prints_like_torchvision() -> None:
+    from resnet_dsl.backends.torch import to_torch
+
+    printed = str(to_torch("specs/timm/seresnet50.arch"))
+    assert printed.startswith("SEResNet50(\n")
+    assert "(0): SeBottleneck(" in printed and "Graph" not in printed
+    assert "(maxpool1): MaxPool2d(kernel_size=(3, 3), stride=(2, 2), padding=(1, 1)" in printed
+    assert "(act1): ReLU(inplace=True)" in printed and "ZeroPad2d" not in printed
+    assert "momentum=0.1," in printed and "0.0999" not in printed
+
+
+@torch_only
+def test_seresnet50_trains_with_its_in_place_operations(generated: dict[str, str]) -> None:
+    """In-place ReLU and `out += identity` leave autograd what it needs: a training step's
+    gradients are those of `to_torch` (the same weights), for the generated module too."""
+    torch = pytest.importorskip("torch")
+    from resnet_dsl.backends.torch import to_torch
+
+    spec = "specs/timm/seresnet50.arch"
+    reference = to_torch(spec, overrides={"input": "32x32x3", "classes": 4})
+    module = built(to_python(spec, target="torch", overrides={"input": "32x32x3", "classes": 4}), classes=4)
+    module.load_state_dict(reference.state_dict(), strict=True)
+    images = torch.rand(2, 3, 32, 32, generator=torch.Generator().manual_seed(0))
+    for model in (reference, module):
+        model.train()
+        model(images).square().sum().backward()
+    grads = dict(reference.named_parameters())
+    for name, parameter in module.named_parameters():
+        torch.testing.assert_close(parameter.grad, grads[name].grad, rtol=1e-4, atol=1e-5)
 
 
 @torch_only

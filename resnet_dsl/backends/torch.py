@@ -23,7 +23,6 @@ except ModuleNotFoundError as missing:  # say how to get it, and still name the 
 from torch import nn
 
 from resnet_dsl.backends import torch_layout
-from resnet_dsl.backends.torch_layout import symmetric
 from resnet_dsl.backends.torch_modules import (
     AvgPool2dSame,
     ChannelPad,
@@ -45,20 +44,25 @@ from resnet_dsl.network.api import Spec, resolve
 # ----------------------------------------------------------- the model --
 
 
-def activation(name: str) -> nn.Module:
+def activation(name: str, inplace: bool = False) -> nn.Module:
     """Keras's activation `name` as a torch module (`torch_layout.ACTIVATIONS`)."""
     class_name, args = torch_layout.ACTIVATIONS[name]
     module_class = Exponential if class_name == "Exponential" else getattr(nn, class_name)
-    return module_class(**dict(args))
+    return module_class(**dict(args), **({"inplace": True} if inplace else {}))
 
 
 class Graph(nn.Module):
-    """One block: runs its layers in IR order (see `run`)."""
+    """One block: runs its layers in IR order (see `run`); printed as its block's class
+    (`SeBottleneck(...)`), as the generated module names it."""
 
-    def __init__(self, scope: torch_layout.Scope) -> None:
+    def __init__(self, scope: torch_layout.Scope, kind: str = "Graph") -> None:
         super().__init__()
         self.steps = register(self, scope)
         self.source = scope.input
+        self.kind = kind
+
+    def _get_name(self) -> str:
+        return self.kind
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return run(self.steps, self.source, x)
@@ -70,14 +74,26 @@ class Model(nn.Module):
     def __init__(self, layout: torch_layout.Layout) -> None:
         super().__init__()
         self.network_name = layout.network.name
+        self.kind = torch_layout.class_name(layout.network.name)
         self.stem_steps = register(self, layout.stem)
         self.stem_source = layout.stem.input
         self.stages = [stage.attribute for stage in layout.stages if stage.blocks]
         for stage in layout.stages:
             if stage.blocks:
-                self.add_module(stage.attribute, nn.Sequential(*(Graph(block) for block in stage.blocks)))
+                self.add_module(
+                    stage.attribute,
+                    nn.Sequential(
+                        *(
+                            Graph(block, torch_layout.class_name(instance.block))
+                            for instance, block in zip(stage.stage.blocks, stage.blocks, strict=True)
+                        )
+                    ),
+                )
         self.head_steps = register(self, layout.head)
         self.head_source = layout.head.input
+
+    def _get_name(self) -> str:
+        return self.kind
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = run(self.stem_steps, self.stem_source, x)
@@ -100,7 +116,11 @@ def register(owner: nn.Module, scope: torch_layout.Scope) -> list[Step]:
             parent, _, attribute = node.module.rpartition(".")
             if parent and parent not in owner._modules:  # made where first used, as torchvision orders them
                 owner.add_module(parent, nn.Sequential() if containers[parent] == "sequential" else nn.ModuleDict())
-            (owner.get_submodule(parent) if parent else owner).add_module(attribute, module)
+            holder = owner.get_submodule(parent) if parent else owner
+            if parent and containers[parent] == "sequential":  # a layer left out keeps its place
+                for index in range(len(holder), int(attribute)):
+                    holder.add_module(str(index), nn.Identity())
+            holder.add_module(attribute, module)
         steps.append((node.name, node.layer.kind, module, node.inputs))
     return steps
 
@@ -157,13 +177,10 @@ def _conv2d(config: nw.Conv2DConfig, node: torch_layout.Node) -> nn.Module:
         "groups": config.groups,
         "bias": config.use_bias,
     }
-    conv_class: type[nn.Conv2d] = nn.Conv2d
-    if config.padding == "same" and config.strides == (1, 1) and symmetric(config):
-        kwargs["padding"] = "same"
-    elif config.padding == "same":
-        conv_class = Conv2dSame
-    elif node.padding != (0, 0):
-        kwargs["padding"] = node.padding
+    padding = torch_layout.conv_padding(node)
+    conv_class = Conv2dSame if padding is None else nn.Conv2d
+    if padding:
+        kwargs["padding"] = padding
     conv = conv_class(node.in_channels, config.filters, config.kernel_size, **kwargs)
     return initialized(conv, torch_layout.initializer_options(config.kernel_initializer))
 
@@ -182,11 +199,16 @@ def _batchnorm(config: nw.BatchNormConfig, node: torch_layout.Node) -> nn.Module
     # A call-time `training` is Keras's default for callers that pass none; a torch module always
     # has a mode (`train()` / `eval()`), which decides, as the caller's `training` does in Keras.
     norm_class = nn.BatchNorm2d if rank == 4 else nn.BatchNorm1d
-    return norm_class(node.in_channels, eps=config.epsilon, momentum=1 - config.momentum)
+    return norm_class(node.in_channels, eps=config.epsilon, momentum=torch_momentum(config.momentum))
+
+
+def torch_momentum(momentum: float) -> float:
+    """torch's momentum for Keras's: 1 - m, as it was written (0.1, not 0.09999999999999998)."""
+    return round(1 - momentum, 12)
 
 
 def _activation(config: nw.ActivationConfig, node: torch_layout.Node) -> nn.Module:
-    return activation(config.activation)
+    return activation(config.activation, inplace=node.inplace)
 
 
 def _zeropad(config: nw.ZeroPaddingConfig, node: torch_layout.Node) -> nn.Module:
@@ -198,6 +220,8 @@ def _pool(config: nw.PoolConfig, node: torch_layout.Node) -> nn.Module:
     if config.padding == "same":
         same_class = MaxPool2dSame if config.kind == "maxpool" else AvgPool2dSame
         return same_class(config.pool_size, config.strides)
+    if node.padding != (0, 0):  # a zero padding folded into a max pool (see `torch_layout`)
+        return nn.MaxPool2d(config.pool_size, config.strides, padding=node.padding)
     pool_class = nn.MaxPool2d if config.kind == "maxpool" else nn.AvgPool2d
     return pool_class(config.pool_size, config.strides)
 
@@ -221,24 +245,24 @@ def _upsample(config: nw.UpSamplingConfig, node: torch_layout.Node) -> nn.Module
 
 
 def _depthwise(
-    channels: int, multiplier: int, config: nw.DepthwiseConv2DConfig | nw.SeparableConv2DConfig, bias: bool
+    node: torch_layout.Node, multiplier: int, config: nw.DepthwiseConv2DConfig | nw.SeparableConv2DConfig, bias: bool
 ) -> nn.Conv2d:
+    channels = node.in_channels
     kwargs: dict[str, Any] = {"stride": config.strides, "dilation": config.dilation_rate, "groups": channels}
-    conv_class: type[nn.Conv2d] = nn.Conv2d
-    if config.padding == "same" and config.strides == (1, 1) and symmetric(config):
-        kwargs["padding"] = "same"
-    elif config.padding == "same":
-        conv_class = Conv2dSame
+    padding = torch_layout.conv_padding(node)
+    conv_class = Conv2dSame if padding is None else nn.Conv2d
+    if padding:
+        kwargs["padding"] = padding
     conv = conv_class(channels, channels * multiplier, config.kernel_size, bias=bias, **kwargs)
     return initialized(conv, torch_layout.initializer_options(config.depthwise_initializer), depthwise=True)
 
 
 def _depthwise_conv2d(config: nw.DepthwiseConv2DConfig, node: torch_layout.Node) -> nn.Module:
-    return _depthwise(node.in_channels, config.depth_multiplier, config, config.use_bias)
+    return _depthwise(node, config.depth_multiplier, config, config.use_bias)
 
 
 def _separable_conv2d(config: nw.SeparableConv2DConfig, node: torch_layout.Node) -> nn.Module:
-    depthwise = _depthwise(node.in_channels, config.depth_multiplier, config, False)
+    depthwise = _depthwise(node, config.depth_multiplier, config, False)
     pointwise = nn.Conv2d(node.in_channels * config.depth_multiplier, config.filters, 1, bias=config.use_bias)
     pointwise = initialized(pointwise, torch_layout.initializer_options(config.pointwise_initializer))
     return SeparableConv2d(depthwise, pointwise)

@@ -9,7 +9,10 @@ the model, each stage an nn.Sequential `layerN` of blocks, and a block keeps its
 layers as its own children (`conv1`, `bn1`, ...) and its shortcut as `downsample`. A zero
 padding that only feeds a convolution becomes that convolution's `padding`, as torchvision
 writes it; a labelled unit with several layers of one weighted kind (timm's deep stem) is an
-nn.Sequential named by its label.
+nn.Sequential named by its label. Where the result is the same, a zero padding before a max
+pool whose input cannot be negative becomes the pool's `padding` (`nn.MaxPool2d(3, 2, padding=1)`),
+Keras's `same` padding an integer one, and an activation that alone reads a fresh tensor runs in
+place (`nn.ReLU(inplace=True)`), as torchvision writes them.
 """
 
 from __future__ import annotations
@@ -60,6 +63,29 @@ ACTIVATIONS: dict[str, tuple[str, tuple[tuple[str, float | int], ...]]] = {
 `Exponential`, of ours) and its arguments, Keras's constants included (leaky ReLU's slope 0.2);
 softmax runs over the channels, dimension 1 in NCHW."""
 
+INPLACE_ACTIVATIONS = frozenset({"ReLU", "ReLU6"})
+"""Activations that may overwrite their input: their gradient needs only their result."""
+
+FRESH = frozenset(
+    {
+        "conv2d",
+        "batchnorm",
+        "depthwise_conv2d",
+        "separable_conv2d",
+        "groupnorm",
+        "layernorm",
+        "add",
+        "concat",
+        "multiply",
+    }
+)
+"""Kinds whose output is a new tensor that autograd does not keep: safe to overwrite in place
+(torchvision's `bn1 -> relu(inplace=True)`, `out += identity`)."""
+
+NON_NEGATIVE = frozenset({"relu", "relu6", "sigmoid", "hard_sigmoid", "softplus", "exponential"})
+"""Activations whose output is never negative: zeros padded before a max pool never win there,
+so the pool's own (-inf) padding computes the same."""
+
 
 @dataclass(frozen=True)
 class Node:
@@ -73,7 +99,9 @@ class Node:
     in_shape: tuple[int, ...]
     """The NHWC shape of its first input, as the IR has it."""
     padding: tuple[int, int] = (0, 0)
-    """Zero padding (rows, columns) folded into a convolution from the layer before it."""
+    """Zero padding (rows, columns) folded into a convolution or max pool from the layer before it."""
+    inplace: bool = False
+    """An activation that may overwrite its input, an add that may accumulate into its first."""
 
     @property
     def name(self) -> str:
@@ -136,7 +164,7 @@ def layout(network: nw.Network) -> Layout:
     taken = {naming.torch_stage(position) for position in range(1, len(network.stages) + 1)}
     stem_layers = network.section("stem")
     head_layers = network.section("head")
-    stem = _scope(network.layers[0].name, stem_layers, layers, folded, taken)
+    stem = _scope(network.layers[0].name, stem_layers, layers, folded, consumers, taken)
     definitions = {block.name: block for block in network.blocks}
     stages = []
     for position, stage in enumerate(network.stages, start=1):
@@ -146,6 +174,7 @@ def layout(network: nw.Network) -> Layout:
                 [layers[name] for name in instance.layers],
                 layers,
                 folded,
+                consumers,
                 set(),
                 _written_positions(definitions.get(instance.block), instance, layers, folded),
             )
@@ -153,17 +182,20 @@ def layout(network: nw.Network) -> Layout:
         )
         stages.append(Stage(naming.torch_stage(position), stage, blocks))
     head_input = head_layers[0].inputs[0] if head_layers else ""
-    head = _scope(head_input, head_layers, layers, folded, taken)
+    head = _scope(head_input, head_layers, layers, folded, consumers, taken)
     return Layout(network, stem, tuple(stages), head)
 
 
 def _folded_paddings(
     ordered: Sequence[nw.Layer], layers: dict[str, nw.Layer], consumers: dict[str, int]
 ) -> dict[str, tuple[int, int]]:
-    """Convolution name -> the symmetric zero padding it takes over from its only input."""
+    """Convolution or max pool name -> the symmetric zero padding it takes over from its only
+    input (a pool only where its input cannot be negative and every window keeps a real pixel)."""
     folded = {}
     for layer in ordered:
-        if not isinstance(layer.config, nw.Conv2DConfig) or layer.config.padding != "valid":
+        config = layer.config
+        pool = isinstance(config, nw.PoolConfig) and layer.kind == "maxpool"
+        if not (isinstance(config, nw.Conv2DConfig) or pool) or config.padding != "valid":
             continue
         source = layers[layer.inputs[0]]
         if not isinstance(source.config, nw.ZeroPaddingConfig) or consumers.get(source.name) != 1:
@@ -171,9 +203,29 @@ def _folded_paddings(
         if source.origin.path != layer.origin.path or source.origin.block != layer.origin.block:
             continue
         (top, bottom), (left, right) = source.config.padding
-        if top == bottom and left == right:
-            folded[layer.name] = (top, left)
+        if top != bottom or left != right:
+            continue
+        if pool:
+            assert isinstance(config, nw.PoolConfig)
+            before = layers[source.inputs[0]].config
+            positive = isinstance(before, nw.ActivationConfig) and before.activation in NON_NEGATIVE
+            if not positive or 2 * top > config.pool_size[0] or 2 * left > config.pool_size[1]:
+                continue
+        folded[layer.name] = (top, left)
     return folded
+
+
+def _inplace(layer: nw.Layer, source: str, layers: dict[str, nw.Layer], consumers: dict[str, int]) -> bool:
+    """Whether a layer may overwrite its (first) input: a ReLU, or an add of two, whose input
+    is a fresh tensor that nothing else reads and that is not its module's input."""
+    config = layer.config
+    if isinstance(config, nw.ActivationConfig):
+        if ACTIVATIONS[config.activation][0] not in INPLACE_ACTIVATIONS:
+            return False
+    elif layer.kind != "add" or len(layer.inputs) != 2 or layer.inputs[0] == layer.inputs[1]:
+        return False
+    first = layer.inputs[0]
+    return first != source and layers[first].kind in FRESH and consumers.get(first) == 1
 
 
 def _written_positions(
@@ -212,6 +264,7 @@ def _scope(
     members: Iterable[nw.Layer],
     layers: dict[str, nw.Layer],
     folded: dict[str, tuple[int, int]],
+    consumers: dict[str, int],
     taken: set[str],
     positions: dict[str, int] | None = None,
 ) -> Scope:
@@ -260,9 +313,38 @@ def _scope(
                 inputs=inputs,
                 in_shape=layers[inputs[0]].output_shape if inputs else layer.output_shape,
                 padding=folded.get(layer.name, (0, 0)),
+                inplace=_inplace(layer, source, layers, consumers),
             )
         )
     return Scope(source, tuple(nodes), tuple((renamed[g], kind) for g, kind in containers.items()))
+
+
+def class_name(name: str) -> str:
+    """`se_bottleneck` -> `SeBottleneck`: how a block kind or network is named as a torch class."""
+    return "".join(part[:1].upper() + part[1:] for part in name.split("_")) or "Block"
+
+
+def conv_padding(node: Node) -> tuple[int, int] | None:
+    """A convolution's torch `padding` (rows, columns); None where only Keras's asymmetric
+    `same` padding computes it (`Conv2dSame`). `same` is an integer padding at stride 1 with an
+    odd (dilated) kernel, and none for a 1x1 kernel at any stride, whatever the input size."""
+    config = node.layer.config
+    assert isinstance(config, (nw.Conv2DConfig, nw.DepthwiseConv2DConfig, nw.SeparableConv2DConfig))
+    if config.padding != "same":
+        return node.padding
+    extents = [(k - 1) * d for k, d in zip(config.kernel_size, config.dilation_rate, strict=True)]
+    if all(extent == 0 for extent in extents):
+        return (0, 0)
+    if config.strides == (1, 1) and all(extent % 2 == 0 for extent in extents):
+        return (extents[0] // 2, extents[1] // 2)
+    return None
+
+
+def fixed_padding(node: Node) -> tuple[int, int] | None:
+    """What a module fixes about its padding: a convolution's (None: Keras's `same`), a pool's."""
+    if isinstance(node.layer.config, (nw.Conv2DConfig, nw.DepthwiseConv2DConfig, nw.SeparableConv2DConfig)):
+        return conv_padding(node)
+    return node.padding
 
 
 def _group(layer: nw.Layer, scope: Sequence[nw.Layer]) -> tuple[str | None, Container | None]:

@@ -14,6 +14,7 @@ import sys
 from collections.abc import Sequence
 
 from resnet_dsl import __version__
+from resnet_dsl.cli.closed_pipe import guarded
 
 
 def _spec_options(parser: argparse.ArgumentParser) -> None:
@@ -91,6 +92,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     build.add_argument("--keras-summary", action="store_true", help="also print Keras's per-layer table")
     build.add_argument("--verbose", action="store_true", help="keep TensorFlow's start-up messages")
+    build.add_argument(
+        "--print-module", action="store_true", help="with --target torch: print the whole module as torch prints it"
+    )
     _target_option(build)
     _spec_options(build)
 
@@ -102,6 +106,15 @@ def build_parser() -> argparse.ArgumentParser:
     )
     generate.add_argument("--check", action="store_true", help="exit 1 if OUT.py is not up to date; write nothing")
     _spec_options(generate)
+
+    export = commands.add_parser(
+        "export", help="write the torch model as a deployable file: ONNX (needs the onnx extra)"
+    )
+    export.add_argument("file", metavar="FILE")
+    export.add_argument("--format", choices=("onnx",), default="onnx", help="the file's format (default: onnx)")
+    export.add_argument("-o", "--output", type=_output_path, required=True, metavar="OUT.onnx")
+    export.add_argument("--weights", metavar="STATE.pt", help="a state_dict to load first (as build --save writes it)")
+    _spec_options(export)
 
     fmt = commands.add_parser("fmt", help="lay specs out canonically, in place")
     fmt.add_argument("files", nargs="+", metavar="FILE|DIR")
@@ -146,8 +159,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     command = importlib.import_module(f"resnet_dsl.cli.commands.{args.command}")
     try:
-        status = command.run(args)
-        sys.stdout.flush()  # here, not at exit, so a full disk is reported, not a traceback
+        with guarded(sys):  # a reader that leaves early (`| head`) changes nothing but the output
+            status = command.run(args)
+            sys.stdout.flush()  # here, not at exit, so a full disk is reported, not a traceback
         return status
     except KeyboardInterrupt:
         return 130

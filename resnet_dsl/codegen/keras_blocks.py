@@ -32,11 +32,10 @@ from resnet_dsl.codegen.pysource import (
     has_call,
     unseeded,
 )
-from resnet_dsl.codegen.views import BlockSteps, Step, arg_doc, doc_text, docstring_safe, wrap
+from resnet_dsl.codegen.views import BlockSteps, Step, arg_doc, block_summary, doc_text, docstring_safe
 from resnet_dsl.network.expand import (
     IN_CHANNELS,
 )
-from resnet_dsl.review.formatter import merge_text
 
 
 @dataclass(frozen=True)
@@ -84,17 +83,7 @@ class BlockBuilder(BlockSteps):
         return [*params, Arg("*"), Arg("name")], doc, defaults
 
     def summary(self) -> list[str]:
-        """The comment above the block's definition, or else what its paths are."""
-        block = self.block
-        if block.doc.text:
-            return wrap(doc_text(block.doc.text))
-        paths = [p.name for p in block.paths if p.units]
-        listed = " and ".join(doc_text(p) for p in paths) if len(paths) < 3 else ", ".join(map(doc_text, paths))
-        merge = doc_text(merge_text(block.merge))
-        noun = "path" if len(paths) == 1 else "paths"
-        return [f"The `{doc_text(block.name)}` block: {noun} {listed}, merged by {merge}."]
-
-    # -- names, steps and checks --
+        return block_summary(self.block)
 
     # -- body --
 

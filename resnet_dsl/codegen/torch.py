@@ -32,7 +32,7 @@ from resnet_dsl.codegen.pysource import (
     py_value,
     same_value,
 )
-from resnet_dsl.codegen.torch_blocks import BlockClass, chain_forward, init_body, layout_shape
+from resnet_dsl.codegen.torch_blocks import BlockClass, chain_forward, class_groups, init_body
 from resnet_dsl.codegen.torch_views import (
     BLOCK_LOCALS,
     MODULE_NAMES,
@@ -256,13 +256,14 @@ def module_view(network: nw.Network, source: str) -> TorchModuleView:
     helpers: set[str] = set()
     classes = []
     for block in used:
-        # Instances whose modules differ (a path a condition leaves out) get a class each.
-        groups: dict[tuple, list[tuple[nw.BlockInstance, torch_layout.Scope]]] = {}
-        for pair in instances[block.name]:
-            groups.setdefault(tuple(layout_shape(pair[1])), []).append(pair)
-        for number, pairs in enumerate(groups.values(), start=1):
+        for number, (pairs, optional) in enumerate(class_groups(block, instances[block.name]), start=1):
             name = class_name(block.name if number == 1 else f"{block.name}_{number}", taken)
             block_classes.update((instance.name, name) for instance, _ in pairs)
+            containers = {
+                parent: class_name(f"{name}_{parent}", taken)
+                for parent, kind in pairs[0][1].containers
+                if kind == "dict"
+            }
             builder = BlockClass(
                 block,
                 name,
@@ -271,8 +272,10 @@ def module_view(network: nw.Network, source: str) -> TorchModuleView:
                 [scope for _, scope in pairs],
                 layers,
                 defaults,
+                optional,
+                containers,
             )
-            classes.append(builder.build(helpers))
+            classes += builder.build(helpers)
     classes_layer = _classes_layer(network)
     model = ModelClass(
         network,

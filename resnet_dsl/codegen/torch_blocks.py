@@ -10,7 +10,7 @@ from __future__ import annotations
 import itertools
 import re
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from resnet_dsl.backends import torch_layout
@@ -20,7 +20,6 @@ from resnet_dsl.codegen.pysource import (
     free_names,
     has_call,
     identifier,
-    py_string,
 )
 from resnet_dsl.codegen.torch_views import (
     BLOCK_LOCALS,
@@ -31,10 +30,14 @@ from resnet_dsl.codegen.torch_views import (
     TorchExpressions,
     call_lines,
     channels_after,
+    flat_call,
 )
 from resnet_dsl.codegen.views import (
     IN_CHANNELS,
+    LINE_LENGTH,
     BlockSteps,
+    arg_doc,
+    block_summary,
     doc_text,
     docstring_safe,
     keras_keyword,
@@ -42,7 +45,7 @@ from resnet_dsl.codegen.views import (
 from resnet_dsl.language import ir
 from resnet_dsl.language.errors import ArchError
 from resnet_dsl.network import model as nw
-from resnet_dsl.network import ops
+from resnet_dsl.network import naming, ops
 from resnet_dsl.network.evaluate import condition
 from resnet_dsl.network.expand import Defaults
 
@@ -60,8 +63,13 @@ class BlockClass:
     scopes: Sequence[torch_layout.Scope]
     layers: Mapping[str, nw.Layer]
     defaults: Defaults
+    optional: frozenset[str] = frozenset()
+    """Paths some instances have and others not: their container is None where left out."""
+    path_names: Mapping[str, str] = field(default_factory=dict)
+    """The class name of each named path's container (`se` -> `SeBottleneckSe`)."""
 
-    def build(self, helpers: set[str]) -> ClassView:
+    def build(self, helpers: set[str]) -> list[ClassView]:
+        """The block's class, after the class of each of its named extra paths (`se`)."""
         calls = self.calls()
         self.check_layouts()
         names = self.names()
@@ -77,7 +85,8 @@ class BlockClass:
             channels[node.name] = channels_after(node.layer, operands, written)
             sources[node.name] = LayerSource(node, before, written)
         params, doc, defaults = self.signature()
-        body = init_body(scope, sources, helpers)
+        path_classes: list[ClassView] = []
+        body = self.attributes(scope, sources, helpers, expressions, path_classes)
         values: list[str] = []
         for let in reversed(self.block.lets):  # a value the class reads (a condition may not be)
             ident = names[let.name]
@@ -86,9 +95,100 @@ class BlockClass:
         init = ["super().__init__()", *defaults, *values, *body]
         init_method = Method("__init__", ("self", "in_channels", *params), " -> None", (), tuple(init))
         forward = Method(
-            "forward", ("self", "x: torch.Tensor"), " -> torch.Tensor", (), tuple(forward_body(scope, self.layers))
+            "forward",
+            ("self", "x: torch.Tensor"),
+            " -> torch.Tensor",
+            (),
+            tuple(forward_body(scope, self.layers, self.optional_containers(scope))),
         )
-        return ClassView(self.name, tuple(doc), (init_method, forward))
+        return [*path_classes, ClassView(self.name, tuple(doc), (init_method, forward))]
+
+    def attributes(
+        self,
+        scope: torch_layout.Scope,
+        sources: Mapping[str, LayerSource],
+        helpers: set[str],
+        expressions: TorchExpressions,
+        path_classes: list[ClassView],
+    ) -> list[str]:
+        """`__init__`'s modules, under a comment per path: a path's container made whole, as an
+        nn.Sequential or as an instance of the path's own class, `... if cond else None` where
+        instances differ on whether the path is there."""
+        lines: list[str] = []
+        containers = dict(scope.containers)
+        conditions = {path.name: path.condition for path in self.block.paths}
+        done: set[str] = set()
+        path = None
+        for node in scope.nodes:
+            if node.module is None:
+                continue
+            if node.layer.origin.path != path:
+                path = node.layer.origin.path
+                lines.append(f"# {escape(path or '')}")
+            parent = node.module.rpartition(".")[0]
+            if parent in done:
+                continue
+            if not parent:
+                lines += call_lines(f"self.{node.module} = ", sources[node.name].constructor(helpers), "", 8)
+                continue
+            done.add(parent)
+            members = [n for n in scope.nodes if n.module and n.module.rpartition(".")[0] == parent]
+            if containers.get(parent) == "sequential":
+                at = {int(n.module.rpartition(".")[2]): n for n in members if n.module}
+                items = tuple(  # a layer a condition leaves out keeps its place, as nn.Identity
+                    ("", sources[at[i].name].constructor(helpers) if i in at else Call("nn.Identity"))
+                    for i in range(max(at) + 1)
+                )
+                made = Call("nn.Sequential", items)
+            else:
+                made = self.path_class(parent, members, sources, helpers, expressions, path_classes)
+            condition = conditions.get(path or "")
+            if path in self.optional and condition is not None:
+                lines += optional_lines(f"self.{parent} = ", made, expressions.source(condition), 8)
+            else:
+                lines += call_lines(f"self.{parent} = ", made, "", 8)
+        return lines
+
+    def optional_containers(self, scope: torch_layout.Scope) -> frozenset[str]:
+        """The containers of the paths some instances leave out."""
+        return frozenset(
+            n.module.rpartition(".")[0] for n in scope.nodes if n.module and n.layer.origin.path in self.optional
+        )
+
+    def path_class(
+        self,
+        attribute: str,
+        members: Sequence[torch_layout.Node],
+        sources: Mapping[str, LayerSource],
+        helpers: set[str],
+        expressions: TorchExpressions,
+        path_classes: list[ClassView],
+    ) -> Call:
+        """A named path (timm's `se`) as a small class of its own; the call that makes it."""
+        init = [
+            line
+            for node in members
+            for line in call_lines(
+                f"self.{node.module.rpartition('.')[2] if node.module else ''} = ",
+                sources[node.name].constructor(helpers),
+                "",
+                8,
+            )
+        ]
+        names = [*self.idents.values(), "in_channels", *(self.names()[let.name] for let in self.block.lets)]
+        used = [name for name in dict.fromkeys(names) if any(re.search(rf"\b{name}\b", line) for line in init)]
+        forward = [f"x = self.{node.module.rpartition('.')[2] if node.module else ''}(x)" for node in members]
+        path = members[0].layer.origin.path or attribute
+        name = self.path_names[attribute]
+        doc = [f"The `{doc_text(path)}` path of the `{doc_text(self.block.name)}` block."]
+        if used:
+            doc += ["", "Args:", *(f"    {ident}: as the block's." for ident in used)]
+        methods = (
+            Method("__init__", ("self", *used), " -> None", (), ("super().__init__()", *init)),
+            Method("forward", ("self", "x: torch.Tensor"), " -> torch.Tensor", (), (*forward, "return x")),
+        )
+        path_classes.append(ClassView(name, tuple(doc), methods))
+        return Call(name, tuple(("", ident) for ident in used))
 
     def calls(self) -> dict[str, ir.LayerCall | None]:
         """Each layer of the first instance with the call that makes it (None: a merge)."""
@@ -109,9 +209,9 @@ class BlockClass:
 
     def check_layouts(self) -> None:
         """Every instance must have the modules the class makes, in the same places."""
-        first = layout_shape(self.scopes[0])
+        first = layout_shape(self.scopes[0], self.optional)
         for instance, scope in zip(self.instances, self.scopes, strict=True):
-            if layout_shape(scope) != first:
+            if layout_shape(scope, self.optional) != first:
                 raise ArchError(
                     f"cannot generate torch code for block '{self.block.name}': {instance.name} lays its "
                     f"modules out differently from {self.instances[0].name}",
@@ -139,8 +239,7 @@ class BlockClass:
     def signature(self) -> tuple[list[str], list[str], list[str]]:
         """Parameters after `in_channels`: Python defaults where the spec's are constants, None
         where they are computed (then set first thing in `__init__`)."""
-        summary = f"The `{doc_text(self.block.name)}` block (torchvision's layout)."
-        doc = [summary, "", "Args:", "    in_channels: the channels of the input."]
+        doc = [*block_summary(self.block), "", "Args:", "    in_channels: the channels of the input."]
         params: list[str] = []
         defaults: list[str] = []
         visible: dict[str, str] = {}
@@ -148,20 +247,21 @@ class BlockClass:
         for param in self.block.params:
             ident = self.idents[param.name]
             note = f" (`{doc_text(param.name)}` in the spec)" if ident != param.name else ""
+            what = doc_text(param.doc.text.rstrip("."))
             if param.default is None:
                 params.append(f"{ident}=None" if optional else ident)
-                doc.append(f"    {ident}: required{note}.")
+                doc += arg_doc(ident, what, f"required{note}")
             elif has_call(param.default) or not visible.keys().isdisjoint(free_names(param.default)):
                 value = TorchExpressions(dict(visible)).source(param.default)
                 params.append(f"{ident}=None")
                 defaults += [f"if {ident} is None:", f"    {ident} = {value}"]
                 shown = f"`{value}`" if docstring_safe(value) else "the spec's default"
-                doc.append(f"    {ident}: None means {shown}{note}.")
+                doc += arg_doc(ident, what, f"None means {shown}{note}")
                 optional = True
             else:
                 value = TorchExpressions({}).source(param.default)
                 params.append(f"{ident}={value}")
-                doc.append(f"    {ident}: {f'{value} by default' if docstring_safe(value) else 'optional'}{note}.")
+                doc += arg_doc(ident, what, f"{f'{value} by default' if docstring_safe(value) else 'optional'}{note}")
                 optional = True
             visible[param.name] = ident
         return params, doc, defaults
@@ -193,12 +293,6 @@ def init_body(
             )
             lines += call_lines(f"self.{parent} = ", Call("nn.Sequential", items), "", 8)
             done.add(parent)
-        elif parent:
-            items = tuple(
-                (f"{py_string(n.module.rpartition('.')[2])}: ", sources[n.name].constructor(helpers)) for n in members
-            )
-            lines += dict_lines(f"self.{parent} = nn.ModuleDict(", items, ")", 8)
-            done.add(parent)
         else:
             lines += call_lines(f"self.{node.module} = ", sources[node.name].constructor(helpers), "", 8)
     return lines
@@ -216,17 +310,28 @@ def chain_forward(scope: torch_layout.Scope) -> list[str]:
     return lines
 
 
-def layout_shape(scope: torch_layout.Scope) -> list[tuple[Any, ...]]:
-    """What a block class fixes: its modules, their kinds and folded paddings, in order."""
-    return [(n.module, n.layer.kind, n.padding) for n in scope.nodes]
+def layout_shape(scope: torch_layout.Scope, leave_out: frozenset[str] = frozenset()) -> list[tuple[Any, ...]]:
+    """What a block class fixes: its modules, their kinds and paddings, which adds accumulate in
+    place, in order (the paths in `leave_out` left out)."""
+    return [
+        (n.module, n.layer.kind, torch_layout.fixed_padding(n), n.inplace if n.module is None else None)
+        for n in scope.nodes
+        if n.layer.origin.path not in leave_out
+    ]
 
 
-def dict_lines(head: str, items: tuple[tuple[str, Call], ...], tail: str, indent: int) -> list[str]:
-    """`nn.ModuleDict(` then the dict, one entry per line, as `ruff format` lays it out."""
-    lines = [head, "    {"]
-    for key, value in items:
-        lines += ["        " + line for line in call_lines(key, value, ",", indent + 8)]
-    return [*lines, "    }", tail]
+def optional_lines(head: str, call: Call, condition: str, indent: int) -> list[str]:
+    """`self.downsample = nn.Sequential(...) if project else None`, as `ruff format` lays it out."""
+    flat = f"{head}{flat_call(call)} if {condition} else None"
+    if indent + len(flat) <= LINE_LENGTH:
+        return [flat]
+    return [
+        f"{head}(",
+        *("    " + line for line in call_lines("", call, "", indent + 4)),
+        f"    if {condition}",
+        "    else None",
+        ")",
+    ]
 
 
 def _broadcast(variable: str, missing: int) -> str:
@@ -234,15 +339,17 @@ def _broadcast(variable: str, missing: int) -> str:
     return variable + "[:, :, None, None]" if missing == 2 else variable
 
 
-def forward_body(scope: torch_layout.Scope, layers: Mapping[str, nw.Layer]) -> list[str]:
-    """The paths in order: each module applied to what feeds it; a container called once."""
+def forward_body(
+    scope: torch_layout.Scope, layers: Mapping[str, nw.Layer], optional: frozenset[str] = frozenset()
+) -> list[str]:
+    """The paths in order: each module applied to what feeds it, a container called once (and
+    only `if self.downsample is not None` where it may be None); an add into its first operand."""
     holder = {scope.input: "x"}
     last_use: dict[str, int] = {}
     for position, node in enumerate(scope.nodes):
         for name in node.inputs:
             last_use[name] = position
     held: dict[str, str] = {"x": scope.input}
-    containers = dict(scope.containers)
     lines: list[str] = []
     path = None
     position = 0
@@ -254,30 +361,35 @@ def forward_body(scope: torch_layout.Scope, layers: Mapping[str, nw.Layer]) -> l
             lines.append(f"# {escape(path or '')}")
         parent = node.module.rpartition(".")[0] if node.module else ""
         end = position + 1
-        if parent and containers.get(parent) == "sequential":
+        source = holder[node.inputs[0]]
+        if parent:
             while end < len(nodes) and nodes[end].module and nodes[end].module.rpartition(".")[0] == parent:
                 end += 1
-            expression = f"self.{parent}({holder[node.inputs[0]]})"
+            expression = f"self.{parent}({source})"
         elif node.module is None:
             rank = len(node.layer.output_shape)
             operands = [_broadcast(holder[name], rank - len(layers[name].output_shape)) for name in node.inputs]
             expression = MERGE_SOURCES[node.layer.kind](operands)
-        elif parent:
-            child = node.module.rpartition(".")[2]
-            expression = f"self.{parent}[{py_string(child)}]({holder[node.inputs[0]]})"
         else:
-            expression = f"self.{node.module}({holder[node.inputs[0]]})"
+            expression = f"self.{node.module}({source})"
         output = nodes[end - 1].name
         target = _variable(node.layer.origin.path, held, last_use, position)
         held[target] = output
         holder[output] = target
-        lines.append(f"{target} = {expression}")
+        if node.module is None and node.inplace and target == source:
+            lines.append(f"{target} += {holder[node.inputs[1]]}")
+        elif parent in optional:
+            if target != source:
+                lines.append(f"{target} = {source}")
+            lines += [f"if self.{parent} is not None:", f"    {target} = {expression}"]
+        else:
+            lines.append(f"{target} = {expression}")
         position = end
     lines.append(f"return {holder[scope.output]}")
     return lines
 
 
-PATH_VARIABLES = {None: "x", "pre": "x", "main": "out", "out": "out", "shortcut": "shortcut"}
+PATH_VARIABLES = {None: "x", "pre": "x", "main": "out", "out": "out", "shortcut": "identity"}
 
 MERGE_SOURCES = {
     "add": lambda operands: " + ".join(operands),
@@ -287,7 +399,7 @@ MERGE_SOURCES = {
 
 
 def _variable(path: str | None, held: dict[str, str], last_use: Mapping[str, int], position: int) -> str:
-    """The variable a path writes (torchvision's `out`, ours `shortcut`), unless it still holds a
+    """The variable a path writes (torchvision's `out` and `identity`), unless it still holds a
     tensor needed later: then the next free `out2`, ..."""
     base = PATH_VARIABLES.get(path, identifier(path or "x", set(BLOCK_LOCALS)))
     for number in itertools.count(1):
@@ -296,3 +408,45 @@ def _variable(path: str | None, held: dict[str, str], last_use: Mapping[str, int
         if tensor is None or last_use.get(tensor, -1) <= position:
             return name
     raise AssertionError  # unreachable
+
+
+Instance = tuple[nw.BlockInstance, torch_layout.Scope]
+
+
+def class_groups(block: ir.BlockDef, pairs: Sequence[Instance]) -> list[tuple[list[Instance], frozenset[str]]]:
+    """The instances of a block, grouped by the class that makes them, each group with the paths
+    its instances differ on having (`shortcut if project`: `downsample` or None), the
+    instance that has them first. Instances whose modules differ otherwise get a class each."""
+    conditional = frozenset(
+        path.name
+        for path in block.paths
+        if path.condition is not None and naming.TORCH_PATHS.get(path.name, path.name) is not None
+    )
+    groups: dict[tuple, list[Instance]] = {}
+    for pair in pairs:
+        groups.setdefault(tuple(layout_shape(pair[1], conditional)), []).append(pair)
+    result: list[tuple[list[Instance], frozenset[str]]] = []
+    for members in groups.values():
+        shapes: dict[str, set[tuple]] = {}
+        for _, scope in members:
+            for path in conditional:
+                nodes = [n for n in scope.nodes if n.layer.origin.path == path]
+                if nodes:
+                    shapes.setdefault(path, set()).add(
+                        tuple(layout_shape(torch_layout.Scope(scope.input, tuple(nodes))))
+                    )
+        having = {path: [pair for pair in members if _has_path(pair[1], path)] for path in shapes}
+        varying = frozenset(path for path, owners in having.items() if len(owners) != len(members))
+        full = [pair for pair in members if all(_has_path(pair[1], path) for path in varying)]
+        if all(len(shape) == 1 for shape in shapes.values()) and full:
+            result.append(([full[0], *(pair for pair in members if pair is not full[0])], varying))
+            continue
+        split: dict[tuple, list[Instance]] = {}  # paths that differ in their modules: a class each
+        for pair in members:
+            split.setdefault(tuple(layout_shape(pair[1])), []).append(pair)
+        result += [(group, frozenset()) for group in split.values()]
+    return result
+
+
+def _has_path(scope: torch_layout.Scope, path: str) -> bool:
+    return any(node.layer.origin.path == path for node in scope.nodes)

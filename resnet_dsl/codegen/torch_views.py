@@ -26,7 +26,7 @@ from resnet_dsl.network import model as nw
 from resnet_dsl.network import ops
 
 MODULE_NAMES = frozenset({"torch", "nn", "F", "math", "build_model", "ACTIVATIONS", "activation"})
-BLOCK_LOCALS = frozenset({"self", "in_channels", "x", "out", "shortcut", "torch", "nn", "F", "math"})
+BLOCK_LOCALS = frozenset({"self", "in_channels", "x", "out", "identity", "shortcut", "torch", "nn", "F", "math"})
 """Names the generated code uses itself, at module level and in block classes."""
 
 
@@ -185,7 +185,10 @@ class LayerSource:
             pool = f"MaxPool2d{same}" if kind == "maxpool" else f"AvgPool2d{same}"
             if same:
                 helpers.add(pool)
-            return Call(pool if same else f"nn.{pool}", (("", self.option("pool_size")), ("", self.option("strides"))))
+            args = [("", self.option("pool_size")), ("", self.option("strides"))]
+            if self.node.padding != (0, 0):  # a zero padding folded in (see `torch_layout`)
+                args.append(("padding", py_value(compact(self.node.padding))))
+            return Call(pool if same else f"nn.{pool}", tuple(args))
         if isinstance(config, nw.GlobalPoolConfig):
             pool = "nn.AdaptiveAvgPool2d" if kind == "global_avgpool" else "nn.AdaptiveMaxPool2d"
             if config.keepdims:
@@ -257,13 +260,11 @@ class LayerSource:
         for field, keyword, default in (("strides", "stride", (1, 1)), ("dilation_rate", "dilation", (1, 1))):
             if field in self.symbolic or getattr(config, field) != default:
                 args.append((keyword, self.option(field)))
-        fixed = self.symbolic.keys().isdisjoint({"strides", "kernel_size", "dilation_rate"})
-        if config.padding == "same" and fixed and config.strides == (1, 1) and torch_layout.symmetric(config):
-            args.append(("padding", '"same"'))
-        elif config.padding == "same":
+        padding = torch_layout.conv_padding(self.node)  # every instance of a class has the same
+        if padding is None:
             callee = "Conv2dSame"
-        elif self.node.padding != (0, 0):
-            args.append(("padding", py_value(compact(self.node.padding))))
+        elif padding != (0, 0):
+            args.append(("padding", py_value(compact(padding))))
         if "groups" in self.symbolic or config.groups != 1:
             args.append(("groups", self.option("groups")))
         if "use_bias" in self.symbolic or not config.use_bias:
@@ -291,12 +292,12 @@ class LayerSource:
         for field, keyword, default in (("strides", "stride", (1, 1)), ("dilation_rate", "dilation", (1, 1))):
             if field in self.symbolic or getattr(config, field) != default:
                 args.append((keyword, self.option(field)))
-        fixed = self.symbolic.keys().isdisjoint({"strides", "kernel_size", "dilation_rate"})
-        if config.padding == "same" and fixed and config.strides == (1, 1) and torch_layout.symmetric(config):
-            args.append(("padding", '"same"'))
-        elif config.padding == "same":
+        padding = torch_layout.conv_padding(self.node)
+        if padding is None:
             callee = "Conv2dSame"
             helpers.add(callee)
+        elif padding != (0, 0):
+            args.append(("padding", py_value(compact(padding))))
         args += [("groups", self.channels)]
         if bias != "True":
             args.append(("bias", bias))
@@ -324,7 +325,8 @@ class LayerSource:
         if class_name == "Exponential":
             helpers.add("Exponential")
             return Call("Exponential")
-        return Call(f"nn.{class_name}", tuple((k, py_value(v)) for k, v in args))
+        inplace = (("inplace", "True"),) if self.node.inplace else ()
+        return Call(f"nn.{class_name}", (*((k, py_value(v)) for k, v in args), *inplace))
 
     def initialized(self, layer: Call, helpers: set[str], field: str = "kernel_initializer") -> Call:
         helpers.add("initialized")

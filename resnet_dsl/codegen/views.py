@@ -45,6 +45,7 @@ from resnet_dsl.network.expand import (
     path_order,
 )
 from resnet_dsl.network.layer_calls import unit_marks
+from resnet_dsl.review.formatter import merge_text
 
 LINE_LENGTH = 88
 """Ruff's default width. Longer statements are written one argument per line with a
@@ -333,6 +334,17 @@ def arg_doc(ident: str, what: str, default: str) -> list[str]:
     then whether it is required or what its default is."""
     text = f"{ident}: {what} ({default})." if what else f"{ident}: {default}."
     return wrap(text, "    ", "        ")
+
+
+def block_summary(block: ir.BlockDef) -> list[str]:
+    """The comment above a block's definition, or else what its paths are."""
+    if block.doc.text:
+        return wrap(doc_text(block.doc.text))
+    paths = [p.name for p in block.paths if p.units]
+    listed = " and ".join(doc_text(p) for p in paths) if len(paths) < 3 else ", ".join(map(doc_text, paths))
+    merge = doc_text(merge_text(block.merge))
+    noun = "path" if len(paths) == 1 else "paths"
+    return [f"The `{doc_text(block.name)}` block: {noun} {listed}, merged by {merge}."]
 
 
 def docstring_safe(text: str) -> bool:

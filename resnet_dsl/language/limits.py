@@ -49,8 +49,9 @@ MAX_IMPORT_DEPTH = 64
 """Files importing files importing files..."""
 
 MAX_DERIVATION_DEPTH = 100
-"""`network B = A(...)`, `network C = B(...)`, ...: how long a chain may be. Each network is
-resolved through its chain, so a file's time is linear in its length times this."""
+"""`network B = A(...)`, `network C = B(...)`, ... (and `block b1 = b0()`, `block b2 = b1()`,
+...): how long a chain may be. Each network and block is resolved through its chain, so a
+file's time is linear in its length times this."""
 
 MAX_CHECKED_LAYERS = 100_000
 """`check` expands every network of a file: together at most this many layers (ten
@@ -115,28 +116,83 @@ def check_number(value: Any, span: Span = NO_SPAN) -> Any:
     return value
 
 
+_MEASURED: dict[int, tuple[tuple[Any, ...], int, int]] = {}
+"""Lists already checked, by identity, with their items and depth (the list itself is kept, so
+its id cannot be reused): a list built from lists is checked in the time of its own length,
+however often a value is reused (`v = [p, p]` in a block called a thousand times)."""
+
+_MEASURED_KEPT = 4096
+
+
 def check_value(value: Any, span: Span = NO_SPAN) -> Any:
     """A value's items (nested lists counted through), depth, numbers and strings, without recursion."""
-    count = 0
-    stack = [(value, 0)]
-    while stack:
-        item, depth = stack.pop()
-        if isinstance(item, (tuple, list)):
-            if depth >= MAX_NESTING:
-                raise too_deep(span)
-            count += len(item)
-            if count > MAX_VALUE_ITEMS:
-                raise ArchError(
-                    f"a value with more than {MAX_VALUE_ITEMS:,} items",
-                    span,
-                    "lists built from lists double with every level; " + HINT,
-                )
-            stack.extend((child, depth + 1) for child in item)
-        elif isinstance(item, str) and len(item) > MAX_LINE_LENGTH:
-            raise ArchError(f"a string longer than {MAX_LINE_LENGTH:,} characters", span, HINT)
-        else:
-            check_number(item, span)
+    if isinstance(value, (tuple, list)):
+        _measure(value, span)
+    else:
+        _check_scalar(value, span)
     return value
+
+
+def _measure(value: tuple[Any, ...] | list[Any], span: Span) -> tuple[int, int]:
+    """(items, depth) of a list, post-order without recursion, lists seen before not walked again.
+
+    The items pushed never exceed the value's true count (shared lists counted once per
+    use), so a value over the limit is refused after at most that much work."""
+    pushed = 0
+    stack: list[tuple[Any, int, bool]] = [(value, 0, False)]
+    local: dict[int, tuple[int, int]] = {}
+    while stack:
+        item, level, walked = stack.pop()
+        if id(item) in local:
+            if not walked and level + local[id(item)][1] > MAX_NESTING:
+                raise too_deep(span)
+            continue
+        if not walked:
+            known = _MEASURED.get(id(item))
+            if known is not None and known[0] is item:
+                local[id(item)] = known[1:]
+                if level + known[2] > MAX_NESTING:
+                    raise too_deep(span)
+                continue
+            if level >= MAX_NESTING:
+                raise too_deep(span)
+            pushed += len(item)
+            _check_count(pushed, span)
+            stack.append((item, level, True))
+            for child in item:
+                if isinstance(child, (tuple, list)):
+                    stack.append((child, level + 1, False))
+                else:
+                    _check_scalar(child, span)
+            continue
+        count, depth = len(item), 1
+        for child in item:
+            if isinstance(child, (tuple, list)):
+                child_count, child_depth = local[id(child)]
+                count += child_count
+                depth = max(depth, child_depth + 1)
+        _check_count(count, span)
+        local[id(item)] = (count, depth)
+        if isinstance(item, tuple):
+            if len(_MEASURED) >= _MEASURED_KEPT:
+                _MEASURED.clear()
+            _MEASURED[id(item)] = (item, count, depth)
+    return local[id(value)]
+
+
+def _check_count(count: int, span: Span) -> None:
+    if count > MAX_VALUE_ITEMS:
+        raise ArchError(
+            f"a value with more than {MAX_VALUE_ITEMS:,} items",
+            span,
+            "lists built from lists double with every level; " + HINT,
+        )
+
+
+def _check_scalar(item: Any, span: Span) -> None:
+    if isinstance(item, str) and len(item) > MAX_LINE_LENGTH:
+        raise ArchError(f"a string longer than {MAX_LINE_LENGTH:,} characters", span, HINT)
+    check_number(item, span)
 
 
 def check_elements(shape: tuple[int, ...], name: str, span: Span) -> None:
@@ -159,9 +215,10 @@ def check_layer_count(count: int, span: Span) -> None:
         raise ArchError(f"the network would have more than {MAX_LAYERS} layers", span, "check the repeat counts")
 
 
-def check_derivation_depth(depth: int, span: Span) -> None:
+def check_derivation_depth(depth: int, span: Span, kind: str = "network") -> None:
+    """A network's or a block's chain of derivations within the limit."""
     if depth > MAX_DERIVATION_DEPTH:
-        raise ArchError(f"the network is derived more than {MAX_DERIVATION_DEPTH} levels deep", span, HINT)
+        raise ArchError(f"the {kind} is derived more than {MAX_DERIVATION_DEPTH} levels deep", span, HINT)
 
 
 def _too_large(span: Span) -> int:

@@ -7,6 +7,7 @@ instance prefix, its path and unit labels (`conv2_block1_1_conv`).
 
 from __future__ import annotations
 
+import heapq
 from collections.abc import Mapping
 from typing import Any
 
@@ -52,21 +53,30 @@ def path_order(block: ir.BlockDef) -> list[ir.Path]:
         position, path = item
         return (PATH_ORDER.index(path.name) if path.name in PATH_ORDER else len(PATH_ORDER)), position
 
-    done: set[str] = {ir.INPUT}
+    # Each path has one source, so the paths form a tree from `input`: a heap of the ready
+    # ones, by rank, gives the order "the first waiting path whose source has run" in
+    # O(n log n) (a rescan of the waiting list after each step was quadratic).
+    ranked = sorted(enumerate(block.paths), key=rank)
+    children: dict[str, list[tuple[tuple[int, int], int, ir.Path]]] = {}
+    for key, (position, path) in enumerate(ranked):
+        children.setdefault(block.source_of(path), []).append((rank((position, path)), key, path))
+    ready = children.pop(ir.INPUT, [])
+    heapq.heapify(ready)
     order: list[ir.Path] = []
-    waiting = [path for _, path in sorted(enumerate(block.paths), key=rank)]
-    while waiting:
-        index = next((i for i, p in enumerate(waiting) if block.source_of(p) in done), None)
-        if index is None:
-            cycle = ", ".join(f"{p.name} from {block.source_of(p)}" for p in waiting)
-            raise ArchError(
-                f"the paths of block '{block.name}' start from each other in a cycle ({cycle})",
-                waiting[0].span,
-                "start one of them from input or from another path",
-            )
-        ready = waiting.pop(index)
-        order.append(ready)
-        done.add(ready.name)
+    while ready:
+        _, _, path = heapq.heappop(ready)
+        order.append(path)
+        for child in children.pop(path.name, []):
+            heapq.heappush(ready, child)
+    if len(order) < len(block.paths):
+        placed = {id(path) for path in order}
+        waiting = [path for _, path in ranked if id(path) not in placed]
+        cycle = ", ".join(f"{p.name} from {block.source_of(p)}" for p in waiting)
+        raise ArchError(
+            f"the paths of block '{block.name}' start from each other in a cycle ({cycle})",
+            waiting[0].span,
+            "start one of them from input or from another path",
+        )
     return order
 
 

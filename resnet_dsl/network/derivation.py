@@ -51,6 +51,7 @@ def resolve_block(scope: Scope, name: str, span: ir.Span) -> tuple[ir.BlockDef, 
     that derivation sets (so a network's block defaults know which of them still apply)."""
     item = scope.blocks.get(name)
     chain: list[ir.DerivedBlock] = []
+    seen: set[str] = set()
     while not isinstance(item, ir.BlockDef):
         if item is None:
             missing = chain[-1].base if chain else name
@@ -59,9 +60,11 @@ def resolve_block(scope: Scope, name: str, span: ir.Span) -> tuple[ir.BlockDef, 
                 chain[-1].span if chain else span,
                 did_you_mean(missing, scope.blocks) or "define it with block ... { } or import it",
             )
-        if any(d.name == item.name for d in chain):
+        if item.name in seen:
             raise ArchError(f"block '{item.name}' derives from itself", item.span)
+        seen.add(item.name)
         chain.append(item)
+        limits.check_derivation_depth(len(chain), chain[0].span, "block")
         item = scope.blocks.get(item.base)
     params = _override_defaults("block", item.name, item.params, chain)
     param_names = [p.name for p in item.params]

@@ -106,14 +106,14 @@ class Program:
             networks: list[Network] = []
             checked = 0
             for item in self.main.networks:
+                networks.append(expand(scope, item))
+                checked += len(networks[-1].layers)
                 if checked > limits.MAX_CHECKED_LAYERS:
                     raise ArchError(
-                        f"the networks before this one have more than {limits.MAX_CHECKED_LAYERS:,} layers together",
+                        f"the networks up to this one have more than {limits.MAX_CHECKED_LAYERS:,} layers together",
                         item.span,
                         "check stops here; split the file, or " + limits.HINT,
                     )
-                networks.append(expand(scope, item))
-                checked += len(networks[-1].layers)
             return networks
 
     def located(self) -> _Located:

@@ -296,14 +296,46 @@ class StageInstance(Frozen):
     @property
     def composition(self) -> str:
         """`bottleneck_v1_projection, bottleneck_v1 * 5`: the block types in order, as a stage
-        line of a spec would call them."""
-        runs: list[tuple[str, int]] = []
+        line of a spec would call them. Where one block type comes with other arguments first
+        (`basic(128, stride=2), basic(128) * 3`), the calls say so: that is where the
+        resolution halves; the arguments shown are the first and those that differ from the
+        last run's."""
+        runs: list[tuple[BlockInstance, int]] = []
         for block in self.blocks:
-            if runs and runs[-1][0] == block.block:
-                runs[-1] = (block.block, runs[-1][1] + 1)
+            if runs and (runs[-1][0].block, runs[-1][0].args) == (block.block, block.args):
+                runs[-1] = (runs[-1][0], runs[-1][1] + 1)
             else:
-                runs.append((block.block, 1))
-        return ", ".join(name if count == 1 else f"{name} * {count}" for name, count in runs)
+                runs.append((block, 1))
+        parts = []
+        for block, count in runs:
+            same_type = [other for other, _ in runs if other.block == block.block]
+            text = block.block
+            if len(same_type) > 1 and len({other.args for other in same_type}) > 1:
+                text = _call_text(block, same_type[-1])
+            parts.append(text if count == 1 else f"{text} * {count}")
+        return ", ".join(parts)
+
+
+def _call_text(block: BlockInstance, last: BlockInstance) -> str:
+    """`basic(128, stride=2)`: the first argument, then those that differ from `last`'s."""
+    if not block.args:
+        return block.block
+    reference = dict(last.args)
+    shown = [_value_text(block.args[0][1])]
+    shown += [f"{name}={_value_text(value)}" for name, value in block.args[1:] if reference.get(name) != value]
+    return f"{block.block}({', '.join(shown)})"
+
+
+def _value_text(value: object) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, tuple):
+        return "[" + ", ".join(_value_text(item) for item in value) + "]"
+    if isinstance(value, str):
+        return value if value.isidentifier() else f'"{value}"'
+    if isinstance(value, (int, float)):
+        return repr(value)
+    return str(value)
 
 
 class Network(Frozen):

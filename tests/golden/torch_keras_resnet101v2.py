@@ -103,7 +103,7 @@ def initialized(
 
 
 class BottleneckV2Projection(nn.Module):
-    """The `bottleneck_v2_projection` block (torchvision's layout).
+    """The `bottleneck_v2_projection` block: paths pre, shortcut, main, merged by add(shortcut, main).
 
     Args:
         in_channels: the channels of the input.
@@ -115,16 +115,16 @@ class BottleneckV2Projection(nn.Module):
         super().__init__()
         # pre
         self.bn1 = nn.BatchNorm2d(in_channels, eps=1.001e-05, momentum=0.01)
-        self.act1 = nn.ReLU()
+        self.act1 = nn.ReLU(inplace=True)
         # main
         self.conv1 = initialized(nn.Conv2d(in_channels, filters, 1, bias=False))
         self.bn2 = nn.BatchNorm2d(filters, eps=1.001e-05, momentum=0.01)
-        self.act2 = nn.ReLU()
+        self.act2 = nn.ReLU(inplace=True)
         self.conv2 = initialized(
             nn.Conv2d(filters, filters, kernel, padding=1, bias=False),
         )
         self.bn3 = nn.BatchNorm2d(filters, eps=1.001e-05, momentum=0.01)
-        self.act3 = nn.ReLU()
+        self.act3 = nn.ReLU(inplace=True)
         self.conv3 = initialized(nn.Conv2d(filters, 4 * filters, 1))
         # shortcut
         self.downsample = nn.Sequential(
@@ -144,14 +144,14 @@ class BottleneckV2Projection(nn.Module):
         out = self.act3(out)
         out = self.conv3(out)
         # shortcut
-        shortcut = self.downsample(x)
+        identity = self.downsample(x)
         # out
-        out = shortcut + out
+        out = identity + out
         return out
 
 
 class BottleneckV2(nn.Module):
-    """The `bottleneck_v2` block (torchvision's layout).
+    """The `bottleneck_v2` block: paths pre and main, merged by add(shortcut, main).
 
     Args:
         in_channels: the channels of the input.
@@ -163,16 +163,16 @@ class BottleneckV2(nn.Module):
         super().__init__()
         # pre
         self.bn1 = nn.BatchNorm2d(in_channels, eps=1.001e-05, momentum=0.01)
-        self.act1 = nn.ReLU()
+        self.act1 = nn.ReLU(inplace=True)
         # main
         self.conv1 = initialized(nn.Conv2d(in_channels, filters, 1, bias=False))
         self.bn2 = nn.BatchNorm2d(filters, eps=1.001e-05, momentum=0.01)
-        self.act2 = nn.ReLU()
+        self.act2 = nn.ReLU(inplace=True)
         self.conv2 = initialized(
             nn.Conv2d(filters, filters, kernel, padding=1, bias=False),
         )
         self.bn3 = nn.BatchNorm2d(filters, eps=1.001e-05, momentum=0.01)
-        self.act3 = nn.ReLU()
+        self.act3 = nn.ReLU(inplace=True)
         self.conv3 = initialized(nn.Conv2d(filters, 4 * filters, 1))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -193,7 +193,7 @@ class BottleneckV2(nn.Module):
 
 
 class BottleneckV2Downsample(nn.Module):
-    """The `bottleneck_v2_downsample` block (torchvision's layout).
+    """The `bottleneck_v2_downsample` block: paths pre, shortcut, main, merged by add(shortcut, main).
 
     Args:
         in_channels: the channels of the input.
@@ -206,16 +206,16 @@ class BottleneckV2Downsample(nn.Module):
         super().__init__()
         # pre
         self.bn1 = nn.BatchNorm2d(in_channels, eps=1.001e-05, momentum=0.01)
-        self.act1 = nn.ReLU()
+        self.act1 = nn.ReLU(inplace=True)
         # main
         self.conv1 = initialized(nn.Conv2d(in_channels, filters, 1, bias=False))
         self.bn2 = nn.BatchNorm2d(filters, eps=1.001e-05, momentum=0.01)
-        self.act2 = nn.ReLU()
+        self.act2 = nn.ReLU(inplace=True)
         self.conv2 = initialized(
             nn.Conv2d(filters, filters, kernel, stride=stride, padding=1, bias=False),
         )
         self.bn3 = nn.BatchNorm2d(filters, eps=1.001e-05, momentum=0.01)
-        self.act3 = nn.ReLU()
+        self.act3 = nn.ReLU(inplace=True)
         self.conv3 = initialized(nn.Conv2d(filters, 4 * filters, 1))
         # shortcut
         self.downsample = nn.Sequential(nn.MaxPool2d(1, stride))
@@ -233,9 +233,9 @@ class BottleneckV2Downsample(nn.Module):
         out = self.act3(out)
         out = self.conv3(out)
         # shortcut
-        shortcut = self.downsample(x)
+        identity = self.downsample(x)
         # out
-        out = shortcut + out
+        out = identity + out
         return out
 
 
@@ -273,7 +273,7 @@ class ResNet101V2(nn.Module):
         )
         # head
         self.bn1 = nn.BatchNorm2d(2048, eps=1.001e-05, momentum=0.01)
-        self.act1 = nn.ReLU()
+        self.act1 = nn.ReLU(inplace=True)
         self.avgpool1 = nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Flatten())
         self.predictions = initialized(
             Dense(2048, classes, bias=True, activation=nn.Softmax(dim=1)),

@@ -9,29 +9,7 @@ so state_dict keys follow torchvision's. It takes NCHW input.
 import math
 
 import torch
-import torch.nn.functional as F
 from torch import nn
-
-
-def same_pads(x: torch.Tensor, *window: tuple | int) -> list:
-    """F.pad's (left, right, top, bottom) for Keras's `padding="same"`, given the
-    window's kernel, stride and dilation."""
-    pairs = [v if isinstance(v, tuple) else (v, v) for v in window]
-    pads = []
-    sizes = x.shape[-1], x.shape[-2]
-    steps = zip(sizes, *(pair[::-1] for pair in pairs), strict=True)
-    for size, k, s, d in steps:
-        total = max((math.ceil(size / s) - 1) * s + (k - 1) * d + 1 - size, 0)
-        pads += [total // 2, total - total // 2]
-    return pads
-
-
-class Conv2dSame(nn.Conv2d):
-    """A convolution with Keras's `padding="same"` at any stride."""
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        pads = same_pads(x, self.kernel_size, self.stride, self.dilation)
-        return super().forward(F.pad(x, pads))
 
 
 class Dense(nn.Linear):
@@ -125,13 +103,15 @@ def initialized(
 
 
 class BottleneckV1Projection(nn.Module):
-    """The `bottleneck_v1_projection` block (torchvision's layout).
+    """keras.applications ResNet v1's first block of a stage (stride 1 in conv2).
 
     Args:
         in_channels: the channels of the input.
-        filters: required.
-        kernel: 3 by default.
-        stride: 2 by default.
+        filters: the bottleneck width; the block outputs 4 x filters channels
+            (required).
+        kernel: the middle convolution's kernel size (3 by default).
+        stride: the stride of the first 1x1 convolution and of the projection (2 by
+            default).
     """
 
     def __init__(self, in_channels, filters, kernel=3, stride=2) -> None:
@@ -139,10 +119,10 @@ class BottleneckV1Projection(nn.Module):
         # main
         self.conv1 = initialized(nn.Conv2d(in_channels, filters, 1, stride=stride))
         self.bn1 = nn.BatchNorm2d(filters, eps=1.001e-05, momentum=0.01)
-        self.act1 = nn.ReLU()
-        self.conv2 = initialized(Conv2dSame(filters, filters, kernel))
+        self.act1 = nn.ReLU(inplace=True)
+        self.conv2 = initialized(nn.Conv2d(filters, filters, kernel, padding=1))
         self.bn2 = nn.BatchNorm2d(filters, eps=1.001e-05, momentum=0.01)
-        self.act2 = nn.ReLU()
+        self.act2 = nn.ReLU(inplace=True)
         self.conv3 = initialized(nn.Conv2d(filters, 4 * filters, 1))
         self.bn3 = nn.BatchNorm2d(4 * filters, eps=1.001e-05, momentum=0.01)
         # shortcut
@@ -151,7 +131,7 @@ class BottleneckV1Projection(nn.Module):
             nn.BatchNorm2d(4 * filters, eps=1.001e-05, momentum=0.01),
         )
         # out
-        self.act3 = nn.ReLU()
+        self.act3 = nn.ReLU(inplace=True)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         # main
@@ -164,21 +144,25 @@ class BottleneckV1Projection(nn.Module):
         out = self.conv3(out)
         out = self.bn3(out)
         # shortcut
-        shortcut = self.downsample(x)
+        identity = self.downsample(x)
         # out
-        out = shortcut + out
+        out = identity + out
         out = self.act3(out)
         return out
 
 
 class BottleneckV1(nn.Module):
-    """The `bottleneck_v1` block (torchvision's layout).
+    """keras.applications ResNet v1 (`block1`): the stride on the first 1x1 convolution,
+    four times `filters` out, the shortcut added first; a strided 1x1 projection on the
+    shortcut where the shape changes (keras's `conv_shortcut`).
 
     Args:
         in_channels: the channels of the input.
-        filters: required.
-        kernel: 3 by default.
-        stride: 1 by default.
+        filters: the bottleneck width; the block outputs 4 x filters channels
+            (required).
+        kernel: the middle convolution's kernel size (3 by default).
+        stride: the stride of the first 1x1 convolution and of the projection (1 by
+            default).
     """
 
     def __init__(self, in_channels, filters, kernel=3, stride=1) -> None:
@@ -186,14 +170,14 @@ class BottleneckV1(nn.Module):
         # main
         self.conv1 = initialized(nn.Conv2d(in_channels, filters, 1, stride=stride))
         self.bn1 = nn.BatchNorm2d(filters, eps=1.001e-05, momentum=0.01)
-        self.act1 = nn.ReLU()
-        self.conv2 = initialized(Conv2dSame(filters, filters, kernel))
+        self.act1 = nn.ReLU(inplace=True)
+        self.conv2 = initialized(nn.Conv2d(filters, filters, kernel, padding=1))
         self.bn2 = nn.BatchNorm2d(filters, eps=1.001e-05, momentum=0.01)
-        self.act2 = nn.ReLU()
+        self.act2 = nn.ReLU(inplace=True)
         self.conv3 = initialized(nn.Conv2d(filters, 4 * filters, 1))
         self.bn3 = nn.BatchNorm2d(4 * filters, eps=1.001e-05, momentum=0.01)
         # out
-        self.act3 = nn.ReLU()
+        self.act3 = nn.ReLU(inplace=True)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         # main
@@ -219,9 +203,8 @@ class ResNet152(nn.Module):
         # stem
         self.conv1 = initialized(nn.Conv2d(3, 64, 7, stride=2, padding=3))
         self.bn1 = nn.BatchNorm2d(64, eps=1.001e-05, momentum=0.01)
-        self.act1 = nn.ReLU()
-        self.pad1 = nn.ZeroPad2d(1)
-        self.maxpool1 = nn.MaxPool2d(3, 2)
+        self.act1 = nn.ReLU(inplace=True)
+        self.maxpool1 = nn.MaxPool2d(3, 2, padding=1)
         # stage conv2
         self.layer1 = nn.Sequential(
             BottleneckV1Projection(64, 64, stride=1),
@@ -252,7 +235,6 @@ class ResNet152(nn.Module):
         x = self.conv1(x)
         x = self.bn1(x)
         x = self.act1(x)
-        x = self.pad1(x)
         x = self.maxpool1(x)
         x = self.layer1(x)
         x = self.layer2(x)

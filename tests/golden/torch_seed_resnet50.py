@@ -9,29 +9,7 @@ so state_dict keys follow torchvision's. It takes NCHW input.
 import math
 
 import torch
-import torch.nn.functional as F
 from torch import nn
-
-
-def same_pads(x: torch.Tensor, *window: tuple | int) -> list:
-    """F.pad's (left, right, top, bottom) for Keras's `padding="same"`, given the
-    window's kernel, stride and dilation."""
-    pairs = [v if isinstance(v, tuple) else (v, v) for v in window]
-    pads = []
-    sizes = x.shape[-1], x.shape[-2]
-    steps = zip(sizes, *(pair[::-1] for pair in pairs), strict=True)
-    for size, k, s, d in steps:
-        total = max((math.ceil(size / s) - 1) * s + (k - 1) * d + 1 - size, 0)
-        pads += [total // 2, total - total // 2]
-    return pads
-
-
-class Conv2dSame(nn.Conv2d):
-    """A convolution with Keras's `padding="same"` at any stride."""
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        pads = same_pads(x, self.kernel_size, self.stride, self.dilation)
-        return super().forward(F.pad(x, pads))
 
 
 class Dense(nn.Linear):
@@ -132,15 +110,17 @@ def initialized(
 
 
 class Convolutional(nn.Module):
-    """The `convolutional` block (torchvision's layout).
+    """The seed notebook's convolutional block: the stride sits on the first 1x1
+    convolution, and a strided 1x1 projection on the shortcut.
 
     Args:
         in_channels: the channels of the input.
-        f: required.
-        filters: required.
-        s: 2 by default.
-        init: None means the spec's default.
-        training: True by default.
+        f: the kernel size of the middle convolution (required).
+        filters: the output channels of the three convolutions, [F1, F2, F3] (required).
+        s: the stride of the first convolution and of the shortcut (2 by default).
+        init: the convolutions' kernel initializer (None means the spec's default).
+        training: passed to each BatchNormalization when called, as the notebook does
+            (True by default).
     """
 
     def __init__(self, in_channels, f, filters, s=2, init=None, training=True) -> None:
@@ -150,10 +130,10 @@ class Convolutional(nn.Module):
         # main
         self.conv1 = initialized(nn.Conv2d(in_channels, filters[0], 1, stride=s), init)
         self.bn1 = nn.BatchNorm2d(filters[0], eps=0.001, momentum=0.01)
-        self.act1 = nn.ReLU()
-        self.conv2 = initialized(Conv2dSame(filters[0], filters[1], f), init)
+        self.act1 = nn.ReLU(inplace=True)
+        self.conv2 = initialized(nn.Conv2d(filters[0], filters[1], f, padding=1), init)
         self.bn2 = nn.BatchNorm2d(filters[1], eps=0.001, momentum=0.01)
-        self.act2 = nn.ReLU()
+        self.act2 = nn.ReLU(inplace=True)
         self.conv3 = initialized(nn.Conv2d(filters[1], filters[2], 1), init)
         self.bn3 = nn.BatchNorm2d(filters[2], eps=0.001, momentum=0.01)
         # shortcut
@@ -162,7 +142,7 @@ class Convolutional(nn.Module):
             nn.BatchNorm2d(filters[2], eps=0.001, momentum=0.01),
         )
         # out
-        self.act3 = nn.ReLU()
+        self.act3 = nn.ReLU(inplace=True)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         # main
@@ -175,22 +155,24 @@ class Convolutional(nn.Module):
         out = self.conv3(out)
         out = self.bn3(out)
         # shortcut
-        shortcut = self.downsample(x)
+        identity = self.downsample(x)
         # out
-        out = out + shortcut
+        out += identity
         out = self.act3(out)
         return out
 
 
 class Identity(nn.Module):
-    """The `identity` block (torchvision's layout).
+    """The seed notebook's identity block (\"Residual Networks - Step by Step\"): three
+    convolutions on the main path, the input itself as the shortcut.
 
     Args:
         in_channels: the channels of the input.
-        f: required.
-        filters: required.
-        init: None means the spec's default.
-        training: True by default.
+        f: the kernel size of the middle convolution (required).
+        filters: the output channels of the three convolutions, [F1, F2, F3] (required).
+        init: the convolutions' kernel initializer (None means the spec's default).
+        training: passed to each BatchNormalization when called, as the notebook does
+            (True by default).
     """
 
     def __init__(self, in_channels, f, filters, init=None, training=True) -> None:
@@ -200,14 +182,14 @@ class Identity(nn.Module):
         # main
         self.conv1 = initialized(nn.Conv2d(in_channels, filters[0], 1), init)
         self.bn1 = nn.BatchNorm2d(filters[0], eps=0.001, momentum=0.01)
-        self.act1 = nn.ReLU()
-        self.conv2 = initialized(Conv2dSame(filters[0], filters[1], f), init)
+        self.act1 = nn.ReLU(inplace=True)
+        self.conv2 = initialized(nn.Conv2d(filters[0], filters[1], f, padding=1), init)
         self.bn2 = nn.BatchNorm2d(filters[1], eps=0.001, momentum=0.01)
-        self.act2 = nn.ReLU()
+        self.act2 = nn.ReLU(inplace=True)
         self.conv3 = initialized(nn.Conv2d(filters[1], filters[2], 1), init)
         self.bn3 = nn.BatchNorm2d(filters[2], eps=0.001, momentum=0.01)
         # out
-        self.act3 = nn.ReLU()
+        self.act3 = nn.ReLU(inplace=True)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         # main
@@ -220,7 +202,7 @@ class Identity(nn.Module):
         out = self.conv3(out)
         out = self.bn3(out)
         # out
-        out = out + x
+        out += x
         out = self.act3(out)
         return out
 
@@ -236,7 +218,7 @@ class ResNet50(nn.Module):
             {"name": "glorot_uniform", "seed": 0},
         )
         self.bn1 = nn.BatchNorm2d(64, eps=0.001, momentum=0.01)
-        self.act1 = nn.ReLU()
+        self.act1 = nn.ReLU(inplace=True)
         self.maxpool1 = nn.MaxPool2d(3, 2)
         # stage conv2
         self.layer1 = nn.Sequential(

@@ -9,29 +9,7 @@ so state_dict keys follow torchvision's. It takes NCHW input.
 import math
 
 import torch
-import torch.nn.functional as F
 from torch import nn
-
-
-def same_pads(x: torch.Tensor, *window: tuple | int) -> list:
-    """F.pad's (left, right, top, bottom) for Keras's `padding="same"`, given the
-    window's kernel, stride and dilation."""
-    pairs = [v if isinstance(v, tuple) else (v, v) for v in window]
-    pads = []
-    sizes = x.shape[-1], x.shape[-2]
-    steps = zip(sizes, *(pair[::-1] for pair in pairs), strict=True)
-    for size, k, s, d in steps:
-        total = max((math.ceil(size / s) - 1) * s + (k - 1) * d + 1 - size, 0)
-        pads += [total // 2, total - total // 2]
-    return pads
-
-
-class Conv2dSame(nn.Conv2d):
-    """A convolution with Keras's `padding="same"` at any stride."""
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        pads = same_pads(x, self.kernel_size, self.stride, self.dilation)
-        return super().forward(F.pad(x, pads))
 
 
 def keras_init_(
@@ -111,14 +89,14 @@ def initialized(
 
 
 class BottleneckProjection(nn.Module):
-    """The `bottleneck_projection` block (torchvision's layout).
+    """torchvision's Bottleneck with a downsample, stride 2.
 
     Args:
         in_channels: the channels of the input.
-        filters: required.
-        stride: 2 by default.
-        groups: 1 by default.
-        base_width: 64 by default.
+        filters: the block outputs 4 x filters channels (required).
+        stride: the stride of the 3x3 convolution and of the projection (2 by default).
+        groups: the groups of the 3x3 convolution (1 by default).
+        base_width: the width per group, for 64 filters (64 by default).
     """
 
     def __init__(self, in_channels, filters, stride=2, groups=1, base_width=64) -> None:
@@ -127,7 +105,7 @@ class BottleneckProjection(nn.Module):
         # main
         self.conv1 = initialized(nn.Conv2d(in_channels, width, 1, bias=False))
         self.bn1 = nn.BatchNorm2d(width)
-        self.act1 = nn.ReLU()
+        self.act1 = nn.ReLU(inplace=True)
         self.conv2 = initialized(
             nn.Conv2d(
                 width,
@@ -140,7 +118,7 @@ class BottleneckProjection(nn.Module):
             ),
         )
         self.bn2 = nn.BatchNorm2d(width)
-        self.act2 = nn.ReLU()
+        self.act2 = nn.ReLU(inplace=True)
         self.conv3 = initialized(nn.Conv2d(width, 4 * filters, 1, bias=False))
         self.bn3 = nn.BatchNorm2d(4 * filters)
         # shortcut
@@ -151,7 +129,7 @@ class BottleneckProjection(nn.Module):
             nn.BatchNorm2d(4 * filters),
         )
         # out
-        self.act3 = nn.ReLU()
+        self.act3 = nn.ReLU(inplace=True)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         # main
@@ -164,22 +142,25 @@ class BottleneckProjection(nn.Module):
         out = self.conv3(out)
         out = self.bn3(out)
         # shortcut
-        shortcut = self.downsample(x)
+        identity = self.downsample(x)
         # out
-        out = out + shortcut
+        out += identity
         out = self.act3(out)
         return out
 
 
 class Bottleneck(nn.Module):
-    """The `bottleneck` block (torchvision's layout).
+    """torchvision's Bottleneck, \"ResNet v1.5\": the stride sits on the 3x3 convolution,
+    whose width is int(filters * base_width / 64) * groups (ResNeXt: 32 groups,
+    base_width 4 or 8; Wide ResNet: base_width 128); a projection on the shortcut where
+    the shape changes.
 
     Args:
         in_channels: the channels of the input.
-        filters: required.
-        stride: 1 by default.
-        groups: 1 by default.
-        base_width: 64 by default.
+        filters: the block outputs 4 x filters channels (required).
+        stride: the stride of the 3x3 convolution and of the projection (1 by default).
+        groups: the groups of the 3x3 convolution (1 by default).
+        base_width: the width per group, for 64 filters (64 by default).
     """
 
     def __init__(self, in_channels, filters, stride=1, groups=1, base_width=64) -> None:
@@ -188,16 +169,24 @@ class Bottleneck(nn.Module):
         # main
         self.conv1 = initialized(nn.Conv2d(in_channels, width, 1, bias=False))
         self.bn1 = nn.BatchNorm2d(width)
-        self.act1 = nn.ReLU()
+        self.act1 = nn.ReLU(inplace=True)
         self.conv2 = initialized(
-            Conv2dSame(width, width, 3, stride=stride, groups=groups, bias=False),
+            nn.Conv2d(
+                width,
+                width,
+                3,
+                stride=stride,
+                padding=1,
+                groups=groups,
+                bias=False,
+            ),
         )
         self.bn2 = nn.BatchNorm2d(width)
-        self.act2 = nn.ReLU()
+        self.act2 = nn.ReLU(inplace=True)
         self.conv3 = initialized(nn.Conv2d(width, 4 * filters, 1, bias=False))
         self.bn3 = nn.BatchNorm2d(4 * filters)
         # out
-        self.act3 = nn.ReLU()
+        self.act3 = nn.ReLU(inplace=True)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         # main
@@ -210,7 +199,7 @@ class Bottleneck(nn.Module):
         out = self.conv3(out)
         out = self.bn3(out)
         # out
-        out = out + x
+        out += x
         out = self.act3(out)
         return out
 
@@ -223,9 +212,8 @@ class ResNet152(nn.Module):
         # stem
         self.conv1 = initialized(nn.Conv2d(3, 64, 7, stride=2, padding=3, bias=False))
         self.bn1 = nn.BatchNorm2d(64)
-        self.act1 = nn.ReLU()
-        self.pad1 = nn.ZeroPad2d(1)
-        self.maxpool1 = nn.MaxPool2d(3, 2)
+        self.act1 = nn.ReLU(inplace=True)
+        self.maxpool1 = nn.MaxPool2d(3, 2, padding=1)
         # stage conv2
         self.layer1 = nn.Sequential(
             BottleneckProjection(64, 64, stride=1),
@@ -254,7 +242,6 @@ class ResNet152(nn.Module):
         x = self.conv1(x)
         x = self.bn1(x)
         x = self.act1(x)
-        x = self.pad1(x)
         x = self.maxpool1(x)
         x = self.layer1(x)
         x = self.layer2(x)

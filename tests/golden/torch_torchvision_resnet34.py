@@ -9,29 +9,7 @@ so state_dict keys follow torchvision's. It takes NCHW input.
 import math
 
 import torch
-import torch.nn.functional as F
 from torch import nn
-
-
-def same_pads(x: torch.Tensor, *window: tuple | int) -> list:
-    """F.pad's (left, right, top, bottom) for Keras's `padding="same"`, given the
-    window's kernel, stride and dilation."""
-    pairs = [v if isinstance(v, tuple) else (v, v) for v in window]
-    pads = []
-    sizes = x.shape[-1], x.shape[-2]
-    steps = zip(sizes, *(pair[::-1] for pair in pairs), strict=True)
-    for size, k, s, d in steps:
-        total = max((math.ceil(size / s) - 1) * s + (k - 1) * d + 1 - size, 0)
-        pads += [total // 2, total - total // 2]
-    return pads
-
-
-class Conv2dSame(nn.Conv2d):
-    """A convolution with Keras's `padding="same"` at any stride."""
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        pads = same_pads(x, self.kernel_size, self.stride, self.dilation)
-        return super().forward(F.pad(x, pads))
 
 
 def keras_init_(
@@ -111,28 +89,29 @@ def initialized(
 
 
 class Basic(nn.Module):
-    """The `basic` block (torchvision's layout).
+    """torchvision's BasicBlock (ResNet-18/34): two 3x3 convolutions, the stride on the
+    first; a strided 1x1 projection on the shortcut where the shape changes
+    (torchvision's `downsample`).
 
     Args:
         in_channels: the channels of the input.
-        filters: required.
-        stride: 1 by default.
+        filters: the output channels of both convolutions (required).
+        stride: the stride of the first 3x3 convolution and of the projection (1 by
+            default).
     """
 
     def __init__(self, in_channels, filters, stride=1) -> None:
         super().__init__()
         # main
         self.conv1 = initialized(
-            Conv2dSame(in_channels, filters, 3, stride=stride, bias=False),
+            nn.Conv2d(in_channels, filters, 3, stride=stride, padding=1, bias=False),
         )
         self.bn1 = nn.BatchNorm2d(filters)
-        self.act1 = nn.ReLU()
-        self.conv2 = initialized(
-            nn.Conv2d(filters, filters, 3, padding="same", bias=False),
-        )
+        self.act1 = nn.ReLU(inplace=True)
+        self.conv2 = initialized(nn.Conv2d(filters, filters, 3, padding=1, bias=False))
         self.bn2 = nn.BatchNorm2d(filters)
         # out
-        self.act2 = nn.ReLU()
+        self.act2 = nn.ReLU(inplace=True)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         # main
@@ -142,18 +121,19 @@ class Basic(nn.Module):
         out = self.conv2(out)
         out = self.bn2(out)
         # out
-        out = out + x
+        out += x
         out = self.act2(out)
         return out
 
 
 class BasicProjection(nn.Module):
-    """The `basic_projection` block (torchvision's layout).
+    """torchvision's BasicBlock with a downsample, stride 2.
 
     Args:
         in_channels: the channels of the input.
-        filters: required.
-        stride: 2 by default.
+        filters: the output channels of both convolutions (required).
+        stride: the stride of the first 3x3 convolution and of the projection (2 by
+            default).
     """
 
     def __init__(self, in_channels, filters, stride=2) -> None:
@@ -163,10 +143,8 @@ class BasicProjection(nn.Module):
             nn.Conv2d(in_channels, filters, 3, stride=stride, padding=1, bias=False),
         )
         self.bn1 = nn.BatchNorm2d(filters)
-        self.act1 = nn.ReLU()
-        self.conv2 = initialized(
-            nn.Conv2d(filters, filters, 3, padding="same", bias=False),
-        )
+        self.act1 = nn.ReLU(inplace=True)
+        self.conv2 = initialized(nn.Conv2d(filters, filters, 3, padding=1, bias=False))
         self.bn2 = nn.BatchNorm2d(filters)
         # shortcut
         self.downsample = nn.Sequential(
@@ -174,7 +152,7 @@ class BasicProjection(nn.Module):
             nn.BatchNorm2d(filters),
         )
         # out
-        self.act2 = nn.ReLU()
+        self.act2 = nn.ReLU(inplace=True)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         # main
@@ -184,9 +162,9 @@ class BasicProjection(nn.Module):
         out = self.conv2(out)
         out = self.bn2(out)
         # shortcut
-        shortcut = self.downsample(x)
+        identity = self.downsample(x)
         # out
-        out = out + shortcut
+        out += identity
         out = self.act2(out)
         return out
 
@@ -199,9 +177,8 @@ class ResNet34(nn.Module):
         # stem
         self.conv1 = initialized(nn.Conv2d(3, 64, 7, stride=2, padding=3, bias=False))
         self.bn1 = nn.BatchNorm2d(64)
-        self.act1 = nn.ReLU()
-        self.pad1 = nn.ZeroPad2d(1)
-        self.maxpool1 = nn.MaxPool2d(3, 2)
+        self.act1 = nn.ReLU(inplace=True)
+        self.maxpool1 = nn.MaxPool2d(3, 2, padding=1)
         # stage conv2
         self.layer1 = nn.Sequential(*(Basic(64, 64) for _ in range(3)))
         # stage conv3
@@ -227,7 +204,6 @@ class ResNet34(nn.Module):
         x = self.conv1(x)
         x = self.bn1(x)
         x = self.act1(x)
-        x = self.pad1(x)
         x = self.maxpool1(x)
         x = self.layer1(x)
         x = self.layer2(x)

@@ -1,7 +1,8 @@
 """`resnet-dsl build FILE [--target keras|torch] [--save PATH] [--keras-summary] [--verbose]`: the model.
 
-Keras by default; `--target torch` builds the torch module instead (printed as torch prints
-it; `--save model.pt` writes its state_dict).
+Keras by default; `--target torch` builds the torch module instead: the per-stage summary, the
+module's top-level children and its parameter and buffer counts (`--print-module`: the whole
+module as torch prints it; `--save model.pt` writes its state_dict).
 
 The spec is loaded and checked before TensorFlow is imported, so a spec error is
 reported in a fraction of a second, and without TensorFlow installed the command
@@ -80,9 +81,14 @@ def _build_torch(backend: ModuleType, network: Network, args: argparse.Namespace
     import torch
 
     model = backend.to_torch(network)
-    print(model)
     parameters = sum(p.numel() for p in model.parameters())
     buffers = sum(b.numel() for b in model.buffers())
+    if getattr(args, "print_module", False):
+        print(model)
+    else:  # one screen: the per-stage summary, then what torch built, counted from the module
+        print(render_stages(network))
+        children = [name for name, _ in model.named_children()]
+        print(f"torch module {type(model).__name__}: {', '.join(children)} (--print-module prints it whole)")
     print(f"Parameters: {parameters:,}  Buffers: {buffers:,}")
     return lambda path: torch.save(model.state_dict(), path)
 

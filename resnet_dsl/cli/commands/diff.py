@@ -43,6 +43,8 @@ def run(args: argparse.Namespace) -> int:
     except ArchError as error:
         report(error)
         return TROUBLE
+    except BrokenPipeError:
+        raise  # the reader left: not a bug; the CLI ends quietly
     except Exception:  # a bug must not read as "different" (1) to a script: 2, with the traceback
         traceback.print_exc()
         return TROUBLE

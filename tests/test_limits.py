@@ -1,0 +1,193 @@
+"""Every limit of `resnet_dsl/language/limits.py` held at its edge: N works, N + 1 is refused.
+
+The edges are written out here by hand (10,000 layers, 100 derivations, ...), not read from
+the module, so a limit moved by one in either direction fails a test. The work each limit
+bounds is measured too, where the old code was superlinear: those tests time a step that took
+tens of seconds before and must now take well under one.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import pytest
+
+from resnet_dsl.cli import main
+from resnet_dsl.language import limits
+from resnet_dsl.language.errors import ArchError
+from resnet_dsl.network.block_graph import path_order
+from resnet_dsl.network.loader import loads_program
+
+BLOCK = "block b(filters = 1) {\n  main { relu }\n  out = add(main, shortcut)\n}\n"
+"""Two layers per call: the relu and the add."""
+
+
+def check(text: str) -> str | None:
+    """None where the spec passes `check`, else the error's message."""
+    try:
+        loads_program(text).check()
+    except ArchError as error:
+        return error.message
+    return None
+
+
+def net(params: str = "", body: str = "  head { flatten }\n") -> str:
+    return f"network N(input = 8x8x3{params}) {{\n{body}}}\n"
+
+
+@pytest.fixture
+def workdir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    monkeypatch.chdir(tmp_path)
+    return tmp_path
+
+
+# ----------------------------------------------------------------- counts --
+
+
+def layers(stem: int) -> str:
+    """1 (input) + `stem` relus + 9,998 block layers."""
+    calls = ", ".join(["b() * 1000"] * 4 + ["b() * 999"])
+    return BLOCK + net(body=f"  stem {{ {' -> '.join(['relu'] * stem)} }}\n  stage s: {calls}\n")
+
+
+def test_layers_10000_work_and_10001_are_refused() -> None:
+    assert check(layers(1)) is None
+    assert len(loads_program(layers(1)).expand().layers) == 10_000
+    assert check(layers(2)) == "the network would have more than 10000 layers"
+
+
+def test_repeats_1000_work_and_1001_are_refused() -> None:
+    assert check(BLOCK + net(body="  stage s: b() * 1000\n")) is None
+    assert "1001" in (check(BLOCK + net(body="  stage s: b() * 1001\n")) or "")
+
+
+def network_chain(count: int) -> str:
+    """N0, then N1 = N0(), ..., N<count> = N<count - 1>(): N<count> is derived `count` levels deep."""
+    return net().replace("network N(", "network N0(") + "".join(
+        f"network N{i} = N{i - 1}()\n" for i in range(1, count + 1)
+    )
+
+
+def block_chain(count: int) -> str:
+    """b0, then b1 = b0(), ..., b<count>: `count` levels of derived blocks, all checked."""
+    lines = [BLOCK.replace("block b(", "block b0(")]
+    lines += [f"block b{i} = b{i - 1}()\n" for i in range(1, count + 1)]
+    return "".join(lines) + net(body=f"  stage s: b{count}()\n")
+
+
+def test_derivation_chains_of_100_work_and_101_are_refused() -> None:
+    assert check(network_chain(100)) is None
+    assert check(network_chain(101)) == "the network is derived more than 100 levels deep"
+    assert check(block_chain(100)) is None
+    assert check(block_chain(101)) == "the block is derived more than 100 levels deep"
+
+
+def test_derived_blocks_are_resolved_in_linear_time() -> None:
+    """800 blocks each derived from the one before took 21 s (a quadratic scan per step of
+    each chain); the depth limit stops such a chain at once, and 3,000 blocks derived from
+    one base (the wide case, which no limit stops) are all checked quickly."""
+    started = time.perf_counter()
+    assert check(block_chain(800)) == "the block is derived more than 100 levels deep"
+    wide = BLOCK + "".join(f"block c{i} = b(filters = {i})\n" for i in range(3000)) + net()
+    assert check(wide) is None
+    assert time.perf_counter() - started < 10
+
+
+def items_value(extra: int) -> str:
+    """A value of 10,000 + `extra` - 1 items: 99 lists of 100 (9,999 counted through) and `extra` more."""
+    hundred = ", ".join(["1"] * 100)
+    tail = ", 1" * extra
+    return net(f", a = [{hundred}], b = [{', '.join(['a'] * 99)}{tail}]")
+
+
+def test_values_of_10000_items_work_and_10001_are_refused() -> None:
+    assert check(items_value(1)) is None
+    assert check(items_value(2)) == "a value with more than 10,000 items"
+
+
+def nested(levels: int) -> str:
+    """A value nested `levels` lists deep, built one level per parameter."""
+    return net(", p1 = [1]" + "".join(f", p{i} = [p{i - 1}]" for i in range(2, levels + 1)))
+
+
+def test_values_nested_100_deep_work_and_101_are_refused() -> None:
+    assert check(nested(100)) is None
+    assert check(nested(101)) == "nested more than 100 levels deep"
+    # the same edge reached through a list checked before, and through one reused at two depths
+    assert check(nested(99) + "") is None
+    shared = net(", p1 = [1]" + "".join(f", p{i} = [p{i - 1}]" for i in range(2, 100)) + ", q = [p99, [p99]]")
+    assert check(shared) == "nested more than 100 levels deep"
+
+
+def test_a_reused_value_is_not_walked_again_on_every_evaluation() -> None:
+    """A block value built from a 4,444-item argument, evaluated 20 times in each of 300 calls:
+    each evaluation walked all 8,889 items (the 2,001-layer version took 4 minutes); now a
+    list checked once is known by identity."""
+    lets = "".join(f"  v{i} = [p, p]\n" for i in range(20))
+    block = f"block w(filters, p) {{\n{lets}  main {{ relu }}\n  out = add(main, shortcut)\n}}\n"
+    params = ", a = [1, 2, 3, 4, 5, 6, 7, 8, 9, 10], c = [a, a, a, a, a, a, a, a, a, a]"
+    params += ", d = [c, c, c, c, c, c, c, c, c, c], e = [d, d, d, d]"
+    started = time.perf_counter()
+    assert check(block + net(params, "  stage s: w(4, e) * 300\n")) is None
+    assert time.perf_counter() - started < 5
+
+
+def test_integers_up_to_2_53_minus_1_work_written_or_computed() -> None:
+    assert check(net(", a = 9007199254740991")) is None
+    assert check(net(", a = 9007199254740992")).startswith("integer too large")
+    assert check(net(", a = 9007199254740990 + 1")) is None
+    assert check(net(", a = 9007199254740990 + 2")).startswith("integer too large")
+    assert check(net(", a = -9007199254740990 - 1")) is None
+    assert check(net(", a = -9007199254740990 - 2")).startswith("integer too large")
+
+
+def test_a_layer_output_of_2_53_minus_1_elements_works() -> None:
+    # 2**53 - 1 = 6361 * 69431 * 20394401; 2**53 = 2**18 * 2**18 * 2**17
+    assert check("network N(input = 6361x69431x20394401) {\n}\n") is None
+    assert "has more than 9,007,199,254,740,991 elements" in check("network N(input = 262144x262144x131072) {\n}\n")
+
+
+def test_lines_of_10000_characters_work_and_10001_are_refused() -> None:
+    assert check("#" * 10_000 + "\n" + net()) is None
+    assert check("#" * 10_001 + "\n" + net()) == "line 1 is longer than 10,000 characters"
+
+
+def test_imports_64_deep_work_and_65_are_refused(workdir: Path) -> None:
+    def chain(levels: int) -> None:
+        (workdir / "t.arch").write_text('import "i1.arch"\n' + net())
+        for k in range(1, levels + 1):
+            below = f'import "i{k + 1}.arch"\n' if k < levels else ""
+            (workdir / f"i{k}.arch").write_text(below + BLOCK.replace("block b(", f"block q{k}("))
+
+    chain(64)
+    assert main(["check", "t.arch"]) == 0
+    chain(65)
+    assert main(["check", "t.arch"]) == 1
+
+
+def test_check_of_a_file_stops_past_its_layer_total(monkeypatch: pytest.MonkeyPatch) -> None:
+    """At most `MAX_CHECKED_LAYERS` together (the value: 100,000; moved to 9 here, so the
+    edge costs nothing): networks of 3 layers each, so three fit and the fourth is refused."""
+    assert limits.MAX_CHECKED_LAYERS == 100_000
+    monkeypatch.setattr(limits, "MAX_CHECKED_LAYERS", 9)
+    three = net(body="  stem { relu }\n  head { flatten }\n")
+    assert check(three + "".join(f"network N{i} = N()\n" for i in range(2))) is None
+    assert (check(three + "".join(f"network N{i} = N()\n" for i in range(3))) or "").startswith(
+        "the networks up to this one have more than 9 layers together"
+    )
+
+
+# --------------------------------------------------------------- block paths --
+
+
+def test_ordering_5000_paths_is_fast() -> None:
+    """Paths written in reverse order, each from the next: the old rescan took 25 s for 5,000."""
+    count = 5000
+    paths = "".join(f"  p{i} from p{i - 1} {{ relu }}\n" for i in range(count - 1, 0, -1))
+    text = f"block big(filters) {{\n{paths}  p0 {{ relu }}\n  out = add(p{count - 1}, input)\n}}\n" + net()
+    block = loads_program(text).main.blocks[0]
+    started = time.perf_counter()
+    order = path_order(block)
+    assert time.perf_counter() - started < 1
+    assert [path.name for path in order] == [f"p{i}" for i in range(count)]
