@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The whole test suite, set-up included: a virtual environment with the package and its
-# keras, torch and test extras; the programs some tests drive (Graphviz, Neovim, Node's npm
+# keras, torch, onnx and test extras; the programs some tests drive (Graphviz, Neovim, Node's npm
 # tools for the VS Code extension); then lint (ruff) and every test (pytest). Extra arguments
 # go to pytest. Without root, what cannot be installed is named in one line, and its tests skip.
 set -euo pipefail
@@ -8,7 +8,7 @@ cd "$(dirname "$0")/.."
 PYTHON=${PYTHON:-python3}
 [ -x .venv/bin/python ] || "$PYTHON" -m venv .venv
 .venv/bin/python -m pip install --quiet --upgrade pip
-.venv/bin/python -m pip install --quiet -e ".[keras,torch,test]"
+.venv/bin/python -m pip install --quiet -e ".[keras,torch,onnx,test]"
 
 # System packages: dot (pictures), nvim (the editor test), node + npm (the VS Code extension's tests).
 missing=()

@@ -107,7 +107,7 @@ def test_one_class_per_block_kind_as_torchvision_writes_it() -> None:
     assert "if self.downsample is not None:\n            identity = self.downsample(x)" in block
     assert "self.se = SeBottleneckSe(filters, reduction)" in block
     assert "se = self.se(out)" in block and "out += identity" in block
-    assert "nn.Conv2d(filters, filters, 3, stride=stride, padding=1, bias=False)" in block
+    assert "nn.Conv2d(width, width, 3, stride=stride, padding=1, groups=groups, bias=False)" in block
     assert "self.maxpool1 = nn.MaxPool2d(3, 2, padding=1)" in classes["SEResNet50"]
     assert "nn.ReLU(inplace=True)" in block
     for absent in ("ModuleDict", "ZeroPad2d", "Conv2dSame", "same_pads", "F.pad", "SeBottleneck2"):

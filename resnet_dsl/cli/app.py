@@ -107,6 +107,15 @@ def build_parser() -> argparse.ArgumentParser:
     generate.add_argument("--check", action="store_true", help="exit 1 if OUT.py is not up to date; write nothing")
     _spec_options(generate)
 
+    export = commands.add_parser(
+        "export", help="write the torch model as a deployable file: ONNX (needs the onnx extra)"
+    )
+    export.add_argument("file", metavar="FILE")
+    export.add_argument("--format", choices=("onnx",), default="onnx", help="the file's format (default: onnx)")
+    export.add_argument("-o", "--output", type=_output_path, required=True, metavar="OUT.onnx")
+    export.add_argument("--weights", metavar="STATE.pt", help="a state_dict to load first (as build --save writes it)")
+    _spec_options(export)
+
     fmt = commands.add_parser("fmt", help="lay specs out canonically, in place")
     fmt.add_argument("files", nargs="+", metavar="FILE|DIR")
     fmt.add_argument("--check", action="store_true", help="exit 1 and name the files that would change")

@@ -1,0 +1,63 @@
+"""Helpers of the deployment tests (export, folding, DDP): the zoo's specs and torch models with
+every weight and statistic moved off its initial value, so no layer is an identity by accident."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from tests.conftest import SPECS
+
+SMALL_INPUT = {"input": "64x64x3"}
+"""Every spec runs at 64x64 here: the same layers as at 224x224, a twelfth of the work."""
+
+ZOO = sorted(path.relative_to(SPECS).with_suffix("").as_posix() for path in SPECS.rglob("*.arch"))
+"""Every shipped spec, by its zoo name."""
+
+QUICK = {
+    "papers/cifar_resnet",  # option A shortcuts: subsample, channel padding
+    "torchvision/resnet18",  # basic blocks, projection shortcuts
+    "seed/resnet50_dropout",  # bottlenecks, Keras's `same` padding at stride 2, dropout, softmax
+}
+"""The specs that run without `-m slow`: between them, most kinds of layer and block the zoo has.
+The rest repeat those blocks at other depths and widths; CI runs them too."""
+
+
+NETWORKS = {"papers/cifar_resnet": "ResNet20"}
+"""The network of a file that defines several: its smallest (the others repeat its block)."""
+
+
+def small(name: str) -> dict[str, Any]:
+    """`load`'s keyword arguments for a zoo spec at 64x64 (its one network where it has several)."""
+    network = NETWORKS.get(name)
+    return {"overrides": SMALL_INPUT, **({"network": network} if network else {})}
+
+
+def cli_args(name: str) -> list[str]:
+    """The same, as command-line options."""
+    network = NETWORKS.get(name)
+    return ["--set", "input=64x64x3", *(["--network", network] if network else [])]
+
+
+def zoo_params() -> list[Any]:
+    return [pytest.param(name, id=name, marks=() if name in QUICK else pytest.mark.slow) for name in ZOO]
+
+
+def randomize_(model: Any, seed: int = 0) -> Any:
+    """Move every parameter and BatchNorm statistic of a torch model off its initial value, in place."""
+    import torch
+
+    generator = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for name, tensor in model.state_dict().items():
+            if not tensor.is_floating_point():
+                continue
+            noise = torch.rand(tensor.shape, generator=generator)
+            if name.endswith("running_var") or (name.endswith("weight") and tensor.dim() == 1):
+                tensor.copy_(0.5 + noise)  # variances and scales: positive, near 1
+            elif tensor.dim() > 1:
+                tensor.mul_(0.8 + 0.4 * noise)  # kernels: each value moved, their scale kept
+            else:
+                tensor.add_((noise - 0.5) * 0.2)  # shifts, means and biases
+    return model
