@@ -362,7 +362,10 @@ def classes_layer(network: nw.Network) -> nw.Layer | None:
         return None
     found = None
     for section, units in (("stem", definition.stem), ("head", definition.head)):
-        calls = [call for unit in units for call in unit.layers]
+        env = dict(network.params)  # a layer whose condition is false was left out: so are its calls here
+        calls = [
+            call for unit in units for call in unit.layers if call.condition is None or condition(call.condition, env)
+        ]
         for layer, call in zip(network.section(section), calls, strict=True):
             if isinstance(layer.config, nw.DenseConfig) and _units_argument(call) == ir.Name(id="classes"):
                 found = layer
