@@ -133,10 +133,46 @@ network B = A(classes = 2) {
     assert network.output_shape == (2,)
 
 
+def test_a_derivation_adds_and_removes_stages_and_diff_says_so() -> None:
+    text = """
+network Deeper = Base() {
+  stage s4 after s3: down(64), unit(64)
+  stage s1 before s2: unit(16)
+}
+
+network Shorter = Deeper() {
+  remove stage s2
+}
+"""
+    parent, deeper, shorter = load(), load(text, "Deeper"), load(text, "Shorter")
+    assert [stage.label for stage in deeper.stages] == ["s1", "s2", "s3", "s4"]
+    assert [stage.label for stage in shorter.stages] == ["s1", "s3", "s4"]
+    assert deeper.output_shape == (4,) and deeper.layer("s4_block1_0_conv").config.filters == 64
+    assert [layer.name for layer in shorter.layers if layer.origin.stage == "s2"] == []
+    change = diff(parent, deeper)
+    assert {(stage.label, stage.status) for stage in change.stages} >= {("s1", "added"), ("s4", "added")}
+    removed = diff(deeper, shorter)
+    assert [(stage.label, stage.status) for stage in removed.stages] == [("s2", "removed")]
+    report = render_text(removed)
+    assert "- s2: 2 blocks" in report
+
+
+def test_fmt_keeps_added_and_removed_stages() -> None:
+    text = "network D=Base(){stage s4 after s3:unit(8)\nremove  stage s2}\n"
+    expected = "network D = Base() {\n  stage s4 after s3: unit(8)\n  remove stage s2\n}\n"
+    assert format_source(text) == expected
+    assert parse_module(expected) == parse_module(text)
+
+
 @pytest.mark.parametrize(
     ("extra", "message", "hint"),
     [
         ("network X = Base() {\n  stage s9: unit(8)\n}\n", "has no stage 's9' to replace", "s2, s3"),
+        ("network X = Base() {\n  stage s9: unit(8)\n}\n", "has no stage 's9' to replace", "stage s9 after s3: ..."),
+        ("network X = Base() {\n  stage s3 after s2: unit(8)\n}\n", "already has a stage 's3'", "to replace it"),
+        ("network X = Base() {\n  stage s4 after s5: unit(8)\n}\n", "no stage 's5' to add 's4' after", None),
+        ("network X = Base() {\n  remove stage s7\n}\n", "has no stage 's7' to remove", "s2, s3"),
+        ("network X(input = 8x8x3) {\n  remove stage s2\n}\n", "derives from nothing", "only a derived network"),
         ("network X = Base() {\n  defaults {\n    unit(grups=2)\n  }\n}\n", "has no parameter 'grups'", "groups"),
         ("network X = Base() {\n  defaults {\n    unti(groups=2)\n  }\n}\n", "unknown layer or block 'unti'", "unit"),
         ("network X = Base() {\n  defaults {\n    unit(2)\n  }\n}\n", "named options only", None),

@@ -66,6 +66,16 @@ block option_a(f, pad, stride) {
   out = add(main, shortcut)
 }
 
+block eca(f, k = 3) {
+  main {
+    conv(f, 3, padding=same, use_bias=false) -> bn
+  }
+  se from main {
+    global_avgpool -> reshape([-1, 1]) -> conv1d(1, k, padding=same, use_bias=false) -> reshape([1, 1, -1]) -> sigmoid
+  }
+  out = add(multiply(main, se), input) -> relu
+}
+
 block grow(f) {
   main {
     conv(f, 1) -> upsample(2) -> subsample(2)
@@ -92,7 +102,9 @@ def specs(draw: st.DrawFn) -> str:
         size = (size + stride - 1) // stride
         width = draw(st.sampled_from([4, 8]))
         repeats = draw(st.integers(0, 2))
-        family = draw(st.sampled_from(["basic", "bottleneck", "seed", "squeeze", "gated", "option_a", "grow", "graph"]))
+        family = draw(
+            st.sampled_from(["basic", "bottleneck", "seed", "squeeze", "gated", "option_a", "grow", "graph", "eca"])
+        )
         if family == "basic":
             calls = f"basic_projection({width}, stride={stride}), basic({width}) * {repeats}"
         elif family == "bottleneck":
@@ -110,6 +122,9 @@ def specs(draw: st.DrawFn) -> str:
         elif family == "gated":
             keep = draw(st.sampled_from(["true", "false"]))
             calls = f"basic_projection({width}, stride={stride}), gated({width}, keep={keep}) * {repeats}"
+        elif family == "eca":
+            kernel = draw(st.sampled_from([1, 3, 5]))
+            calls = f"basic_projection({width}, stride={stride}), eca({width}, k={kernel}) * {repeats + 1}"
         elif family == "option_a":
             previous, width = width, 2 * width
             calls = f"basic_projection({previous}, stride=1), option_a({width}, {previous // 2}, {stride})"

@@ -173,6 +173,17 @@ def _conv2d(config: nw.Conv2DConfig, name: str) -> keras.layers.Layer:
     )
 
 
+def _conv1d(config: nw.Conv1DConfig, name: str) -> keras.layers.Layer:
+    return keras.layers.Conv1D(
+        config.filters,
+        config.kernel_size,
+        padding=config.padding,
+        use_bias=config.use_bias,
+        kernel_initializer=initializer(config.kernel_initializer),
+        name=name,
+    )
+
+
 def _batchnorm(config: nw.BatchNormConfig, name: str) -> keras.layers.Layer:
     return keras.layers.BatchNormalization(
         axis=config.axis, epsilon=config.epsilon, momentum=config.momentum, name=name
@@ -293,6 +304,7 @@ LAYER_FACTORIES: dict[str, Callable[[Any, str], keras.layers.Layer]] = {
     "depthwise_conv2d": _depthwise_conv2d,
     "separable_conv2d": _separable_conv2d,
     "groupnorm": _groupnorm,
+    "conv1d": _conv1d,
     "layernorm": _layernorm,
     "reshape": _reshape,
     "maxpool": _pool,

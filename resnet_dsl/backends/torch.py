@@ -26,6 +26,7 @@ from resnet_dsl.backends import torch_fold, torch_layout
 from resnet_dsl.backends.torch_modules import (
     AvgPool2dSame,
     ChannelPad,
+    Conv1dChannelsLast,
     Conv2dSame,
     Dense,
     Exponential,
@@ -186,6 +187,13 @@ def _conv2d(config: nw.Conv2DConfig, node: torch_layout.Node) -> nn.Module:
     return initialized(conv, torch_layout.initializer_options(config.kernel_initializer))
 
 
+def _conv1d(config: nw.Conv1DConfig, node: torch_layout.Node) -> nn.Module:
+    conv = Conv1dChannelsLast(
+        node.in_channels, config.filters, config.kernel_size, padding=config.padding, bias=config.use_bias
+    )
+    return initialized(conv, torch_layout.initializer_options(config.kernel_initializer))
+
+
 def _batchnorm(config: nw.BatchNormConfig, node: torch_layout.Node) -> nn.Module:
     rank = len(node.in_shape) + 1  # the IR's shapes leave the batch out
     if config.axis not in (-1, rank - 1):
@@ -275,7 +283,7 @@ def _layernorm(config: nw.LayerNormConfig, node: torch_layout.Node) -> nn.Module
 
 
 def _reshape(config: nw.ReshapeConfig, node: torch_layout.Node) -> nn.Module:
-    return ReshapeChannelsLast(node.layer.output_shape)
+    return ReshapeChannelsLast(config.target_shape)
 
 
 def _flatten(config: nw.FlattenConfig, node: torch_layout.Node) -> nn.Module:
@@ -297,6 +305,7 @@ def _dropout(config: nw.DropoutConfig, node: torch_layout.Node) -> nn.Module:
 
 FACTORIES: dict[str, Callable[[Any, torch_layout.Node], nn.Module]] = {
     "conv2d": _conv2d,
+    "conv1d": _conv1d,
     "batchnorm": _batchnorm,
     "activation": _activation,
     "zeropad": _zeropad,

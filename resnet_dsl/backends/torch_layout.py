@@ -27,7 +27,9 @@ from resnet_dsl.network import naming
 from resnet_dsl.network.evaluate import condition
 from resnet_dsl.network.expand import block_env
 
-WEIGHTED = frozenset({"conv2d", "batchnorm", "dense", "depthwise_conv2d", "separable_conv2d", "groupnorm", "layernorm"})
+WEIGHTED = frozenset(
+    {"conv2d", "conv1d", "batchnorm", "dense", "depthwise_conv2d", "separable_conv2d", "groupnorm", "layernorm"}
+)
 """Kinds with parameters or buffers: their attribute names are state_dict keys."""
 
 MERGES = frozenset({"add", "multiply", "concat"})

@@ -70,6 +70,14 @@ class Dense(nn.Linear):
         return self.activation(super().forward(x))
 
 
+class Conv1dChannelsLast(nn.Conv1d):
+    """Keras's Conv1D on a (batch, steps, channels) tensor: torch's Conv1d between transposes.
+    Its weight is torch's (out, in, kernel), so timm's ECA `conv.weight` loads as it is."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return super().forward(x.transpose(1, 2)).transpose(1, 2)
+
+
 class FlattenChannelsLast(nn.Module):
     """Keras's Flatten of an NHWC tensor: height, width, then channel order."""
 

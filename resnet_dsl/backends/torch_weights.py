@@ -66,7 +66,7 @@ def _torch_keys(layer: nw.Layer) -> tuple[str, ...]:
     if isinstance(config, nw.SeparableConv2DConfig):
         weights = ("depthwise.weight", "pointwise.weight")
         return (*weights, "pointwise.bias") if config.use_bias else weights
-    if isinstance(config, (nw.Conv2DConfig, nw.DenseConfig, nw.DepthwiseConv2DConfig)):
+    if isinstance(config, (nw.Conv2DConfig, nw.Conv1DConfig, nw.DenseConfig, nw.DepthwiseConv2DConfig)):
         return ("weight", "bias") if config.use_bias else ("weight",)
     return ()
 
@@ -79,6 +79,8 @@ def _to_torch_array(layer: nw.Layer, key: str, value: Any) -> Any:
         return value.reshape(height, width, channels * multiplier).transpose(2, 0, 1)[:, None].copy()
     if value.ndim == 4:  # (kh, kw, in, out) -> (out, in, kh, kw)
         return value.transpose(3, 2, 0, 1).copy()
+    if value.ndim == 3:  # conv1d: (kernel, in, out) -> (out, in, kernel)
+        return value.transpose(2, 1, 0).copy()
     return value.T.copy()  # (in, out) -> (out, in)
 
 
@@ -92,4 +94,6 @@ def _to_keras_array(layer: nw.Layer, key: str, value: Any) -> Any:
         return value[:, 0].transpose(1, 2, 0).reshape(height, width, outputs // multiplier, multiplier)
     if value.ndim == 4:
         return value.transpose(2, 3, 1, 0)
+    if value.ndim == 3:
+        return value.transpose(2, 1, 0)
     return value.T

@@ -30,6 +30,7 @@ from resnet_dsl.network.expand import (
 
 KERAS_CLASSES: dict[str, str] = {
     "conv2d": "Conv2D",
+    "conv1d": "Conv1D",
     "batchnorm": "BatchNormalization",
     "activation": "Activation",
     "zeropad": "ZeroPadding2D",
@@ -75,6 +76,7 @@ CALL_KEYWORDS = frozenset({"training"})
 
 POSITIONAL_FIELDS: dict[str, tuple[str, ...]] = {
     "conv2d": ("filters", "kernel_size"),
+    "conv1d": ("filters", "kernel_size"),
     "dense": ("units",),
     "activation": ("activation",),
     "zeropad": ("padding",),

@@ -231,9 +231,23 @@ class LayerSource:
                 return Call("nn.GroupNorm", (("", self.option("groups")), ("", self.channels), eps))
             helpers.add("LayerNormChannels")
             return Call("LayerNormChannels", (("", self.channels), eps))
+        if isinstance(config, nw.Conv1DConfig):
+            helpers.add("Conv1dChannelsLast")
+            args: list[tuple[str, str | Call]] = [
+                ("", self.channels),
+                ("", self.option("filters")),
+                ("", self.option("kernel_size")),
+                ("padding", self.option("padding")),
+            ]
+            if "use_bias" in self.symbolic or not config.use_bias:
+                args.append(("bias", self.option("use_bias")))
+            return self.initialized(Call("Conv1dChannelsLast", tuple(args)), helpers)
         if isinstance(config, nw.ReshapeConfig):
             helpers.add("ReshapeChannelsLast")
-            return Call("ReshapeChannelsLast", (("", py_value(self.node.layer.output_shape)),))
+            # As written (one dimension may be -1), so a block whose instances differ in
+            # channels reshapes each of them right.
+            shape = self.symbolic.get("target_shape") or torch_value(config.target_shape)
+            return Call("ReshapeChannelsLast", (("", shape),))
         raise ArchError(f"cannot generate torch code for layer '{self.node.name}' ({kind})")
 
     def conv(self, config: nw.Conv2DConfig, helpers: set[str]) -> Call:
@@ -328,7 +342,7 @@ def channels_after(layer: nw.Layer, operands: Sequence[str], written: Mapping[st
     """The source of a layer's output channels, given its inputs' and its own options."""
     config = layer.config
     before = operands[0]
-    if isinstance(config, (nw.Conv2DConfig, nw.SeparableConv2DConfig)):
+    if isinstance(config, (nw.Conv2DConfig, nw.Conv1DConfig, nw.SeparableConv2DConfig)):
         return written.get("filters", str(config.filters))
     if isinstance(config, nw.DenseConfig):
         return written.get("units", str(config.units))

@@ -319,8 +319,15 @@ class BlockCall(Node):
 
 
 class Stage(Node):
+    """`stage conv2: ...`. In a derived network's body it replaces the parent's stage of its
+    label; with a place (`stage conv6 after conv5: ...`) it adds one; `removed` removes one."""
+
     label: str
     calls: tuple[BlockCall, ...]
+    place: Literal["after", "before"] | None = None
+    anchor: str | None = None
+    """The parent's stage the new one goes after or before."""
+    removed: bool = False
 
 
 class NetworkDef(Node):

@@ -20,6 +20,7 @@ _WORDS = {
     "SHAPE": "a shape such as 224x224x3",
     "STRING": "a string in double quotes",
     "COMPARE": "a comparison (==, !=, <, <=, >, >=)",
+    "STAGE_PLACE": "'after' or 'before'",
     "$END": "the end of the file",
 }
 _NOUNS = {"NAME": "name", "INT": "integer", "FLOAT": "number", "SHAPE": "shape", "STRING": "string"}

@@ -144,6 +144,15 @@ class ToIR(Transformer):
     # ------------------------------------------------------------ networks --
     def network(self, meta: Meta, name: Token, params: list | None, *parts: Any) -> ir.NetworkDef:
         sections = _sections(str(name), parts, {"defaults": (), "stem": (), "head": ()})
+        for stage in sections["stages"]:
+            if stage.removed or stage.place is not None:
+                raise ArchError(
+                    f"network '{name}' derives from nothing: it has no stage to "
+                    + ("remove" if stage.removed else f"place '{stage.label}' {stage.place}"),
+                    stage.span,
+                    "only a derived network (network B = A() { ... }) removes or places stages; here, "
+                    + ("leave the stage out" if stage.removed else "write the stages in their order"),
+                )
         return ir.NetworkDef.model_construct(
             name=str(name), params=tuple(params or ()), span=self._span(meta), **sections
         )
@@ -167,9 +176,16 @@ class ToIR(Transformer):
         _one_per_line(units)
         return ("head", self._span(meta), units)
 
-    def stage(self, meta: Meta, label: Token, *calls: ir.BlockCall) -> tuple:
+    def stage(self, meta: Meta, label: Token, place: Token | None, anchor: Token | None, *calls: ir.BlockCall) -> tuple:
         span = self._span(meta)
-        return ("stage", span, ir.Stage.model_construct(label=str(label), calls=calls, span=span))
+        stage = ir.Stage.model_construct(
+            label=str(label), calls=calls, place=_opt(place), anchor=_opt(anchor), span=span
+        )
+        return ("stage", span, stage)
+
+    def stage_removal(self, meta: Meta, label: Token) -> tuple:
+        span = self._span(meta)
+        return ("stage", span, ir.Stage.model_construct(label=str(label), calls=(), removed=True, span=span))
 
     def block_call(self, meta: Meta, block: Token, args: list | None, repeat: Any) -> ir.BlockCall:
         return ir.BlockCall.model_construct(

@@ -102,17 +102,39 @@ def resolve_network(scope: Scope, item: ir.NetworkDef | ir.DerivedNetwork) -> ir
         defaults += derived.defaults
         stem = stem if derived.stem is None else derived.stem
         head = head if derived.head is None else derived.head
-        labels = [stage.label for stage in stages]
         for stage in derived.stages:
-            if stage.label not in labels:
-                raise ArchError(
-                    f"network '{derived.base}' has no stage '{stage.label}' to replace",
-                    stage.span,
-                    did_you_mean(stage.label, labels) or f"its stages are {', '.join(labels) or 'none'}",
-                )
-            stages[labels.index(stage.label)] = stage
+            stages = _edit_stages(derived.base, stages, stage)
     update.update(defaults=defaults, stem=stem, stages=tuple(stages), head=head)
     return item.model_copy(update=update)
+
+
+def _edit_stages(base: str, stages: list[ir.Stage], stage: ir.Stage) -> list[ir.Stage]:
+    """The parent's stages with one edit of a derived network's body: a stage replaced (by
+    label), added (`after` / `before` one of them) or removed (`remove stage L`)."""
+    labels = [s.label for s in stages]
+    known = did_you_mean(stage.label, labels) or f"its stages are {', '.join(labels) or 'none'}."
+    if stage.place is not None:
+        if stage.label in labels:
+            raise ArchError(
+                f"network '{base}' already has a stage '{stage.label}'",
+                stage.span,
+                f"to replace it, write stage {stage.label}: ... (no {stage.place}); to add one, choose a new label",
+            )
+        if stage.anchor not in labels:
+            raise ArchError(
+                f"network '{base}' has no stage '{stage.anchor}' to add '{stage.label}' {stage.place}",
+                stage.span,
+                did_you_mean(stage.anchor or "", labels) or f"its stages are {', '.join(labels) or 'none'}",
+            )
+        at = labels.index(stage.anchor) + (stage.place == "after")
+        return [*stages[:at], stage.model_copy(update={"place": None, "anchor": None}), *stages[at:]]
+    if stage.label not in labels:
+        action = "remove" if stage.removed else "replace"
+        where = f"after {labels[-1]}" if labels else "after ..."
+        hint = known if stage.removed else f"{known} Or add it, saying where: stage {stage.label} {where}: ..."
+        raise ArchError(f"network '{base}' has no stage '{stage.label}' to {action}", stage.span, hint)
+    at = labels.index(stage.label)
+    return [*stages[:at], *([] if stage.removed else [stage]), *stages[at + 1 :]]
 
 
 BlockDefaults = dict[str, dict[str, tuple[Any, ir.Arg]]]

@@ -51,6 +51,18 @@ class Conv2DConfig(Frozen):
     kernel_initializer: Initializer = Initializer.model_construct(name="glorot_uniform")
 
 
+class Conv1DConfig(Frozen):
+    """A 1-D convolution along the steps of a (steps, channels) sequence, stride 1 (Keras's
+    `Conv1D`). ECA convolves a gate's channels: `reshape([-1, 1]) -> conv1d(1, 5, ...)`."""
+
+    kind: Literal["conv1d"] = "conv1d"
+    filters: int
+    kernel_size: int
+    padding: Literal["valid", "same"] = "valid"
+    use_bias: bool = True
+    kernel_initializer: Initializer = Initializer.model_construct(name="glorot_uniform")
+
+
 class BatchNormConfig(Frozen):
     kind: Literal["batchnorm"] = "batchnorm"
     axis: int = -1
@@ -186,6 +198,7 @@ class ConcatConfig(Frozen):
 LayerConfig = Annotated[
     InputConfig
     | Conv2DConfig
+    | Conv1DConfig
     | BatchNormConfig
     | ActivationConfig
     | ZeroPaddingConfig

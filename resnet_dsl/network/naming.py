@@ -76,6 +76,7 @@ not listed is a child named after it, its layers named like the block's own."""
 
 TORCH_KINDS: dict[str, str] = {
     "conv2d": "conv",
+    "conv1d": "conv",
     "batchnorm": "bn",
     "dense": "fc",
     "zeropad": "pad",

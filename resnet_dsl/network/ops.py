@@ -271,6 +271,26 @@ _conv = Op(
     suffix=lambda o: "conv",
 )
 
+_conv1d = Op(
+    "conv1d",
+    (
+        Option("filters", positive_int),
+        Option("kernel", positive_int),
+        Option("padding", PADDING, "valid"),
+        Option("use_bias", boolean, True),
+        Option("init", initializer, nw.Initializer.model_construct(name="glorot_uniform")),
+    ),
+    positional=2,
+    build=lambda o: nw.Conv1DConfig.model_construct(
+        filters=o["filters"],
+        kernel_size=o["kernel"],
+        padding=o["padding"],
+        use_bias=o["use_bias"],
+        kernel_initializer=o["init"],
+    ),
+    suffix=lambda o: "conv1d",
+)
+
 _bn = Op(
     "bn",
     (
@@ -406,6 +426,7 @@ _separable_conv = Op(
 
 OPS: dict[str, Op] = {
     "conv": _conv,
+    "conv1d": _conv1d,
     "bn": _bn,
     "activation": _activation,
     "zeropad": Op(

@@ -98,6 +98,18 @@ def infer(config: nw.LayerConfig, inputs: list[nw.Shape]) -> tuple[nw.Shape, nw.
             nw.Params.model_construct(trainable=weights + bias),
             height * width * weights,
         )
+    if kind == "conv1d":
+        if len(shape) != 2:
+            raise ShapeError(
+                f"conv1d needs a sequence (steps, channels), got {fmt(shape)}",
+                "reshape it first: a gate's channels as steps are reshape([-1, 1])",
+            )
+        steps = _spatial(shape[0], config.kernel_size, 1, config.padding)
+        if steps <= 0:
+            raise ShapeError(f"conv1d shrinks its {shape[0]} steps to nothing (kernel {config.kernel_size})")
+        weights = config.kernel_size * shape[1] * config.filters
+        bias = config.filters if config.use_bias else 0
+        return (steps, config.filters), nw.Params.model_construct(trainable=weights + bias), steps * weights
     if kind == "batchnorm":
         axis = config.axis if config.axis >= 0 else len(shape) + 1 + config.axis
         if not 1 <= axis <= len(shape):

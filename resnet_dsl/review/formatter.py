@@ -178,7 +178,10 @@ def block_call_text(call: ir.BlockCall) -> str:
 
 
 def stage_text(stage: ir.Stage) -> str:
-    return f"stage {stage.label}: " + ", ".join(block_call_text(call) for call in stage.calls)
+    if stage.removed:
+        return f"remove stage {stage.label}"
+    place = f" {stage.place} {stage.anchor}" if stage.place is not None else ""
+    return f"stage {stage.label}{place}: " + ", ".join(block_call_text(call) for call in stage.calls)
 
 
 # ---------------------------------------------------------------- source --
