@@ -176,7 +176,8 @@ def main() -> None:
         f"ratio {ours_build / reference_build:.2f}"
     )
     print(
-        f"{'model':<16} {'precision':<9} {'mode':<9} {'variant':<9} {'min ms':>9} {'median ms':>10} {'ours/ref':>8} {'(median)':>8}"
+        f"{'model':<16} {'precision':<9} {'mode':<9} {'variant':<9} {'min ms':>9} {'median ms':>10} "
+        f"{'ours/ref':>8} {'(median)':>8}"
     )
     generator = torch.Generator().manual_seed(0)
     for name in args.models.split(","):
