@@ -61,6 +61,8 @@ KERAS_KEYWORDS: dict[str, str] = {
     "depthwise_init": "depthwise_initializer",
     "pointwise_init": "pointwise_initializer",
     "shape": "target_shape",
+    "gamma_init": "gamma_initializer",
+    "beta_init": "beta_initializer",
 }
 """Op options (`ops.OPS`) whose Keras keyword differs; every other option keeps its name,
 which is also its field in the typed config."""
