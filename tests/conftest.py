@@ -34,6 +34,28 @@ SHIPPED_SPECS = [
 ]
 
 
+def _zoo_networks() -> list[str]:
+    """Every network the zoo ships: `specs/x/y.arch`, or `specs/x/y.arch:Name` where a file defines several."""
+    from resnet_dsl.network.loader import load_program
+
+    found = []
+    for path in sorted(SPECS.rglob("*.arch")):
+        spec = path.relative_to(REPO).as_posix()
+        names = [network.name for network in load_program(path).main.networks]
+        found += [spec] if len(names) == 1 else [f"{spec}:{name}" for name in names]
+    return found
+
+
+ZOO_NETWORKS = _zoo_networks()
+"""What the torch target's golden files and equivalence tests cover: the whole zoo."""
+
+
+def split_network(entry: str) -> tuple[str, dict[str, str]]:
+    """`specs/x.arch:Name` -> (`specs/x.arch`, {"network": "Name"}): the arguments of `to_python`."""
+    spec, _, network = entry.partition(":")
+    return spec, {"network": network} if network else {}
+
+
 def run_cli(*args: str, cwd: Path = REPO, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
     """`python -m resnet_dsl ARGS` in a fresh process, as a user runs it."""
     return subprocess.run(

@@ -37,7 +37,7 @@ from resnet_dsl.network import ops
 from resnet_dsl.network.api import loads
 from resnet_dsl.network.expand import layer_config
 from resnet_dsl.network.loader import parse_module
-from tests.conftest import REPO, SHIPPED_SPECS
+from tests.conftest import REPO, SHIPPED_SPECS, ZOO_NETWORKS
 from tests.regen_golden import GOLDEN, golden_path
 
 SMALL = {"input": "32x32x3", "classes": 3}
@@ -168,7 +168,7 @@ def test_golden_file(generated: dict[str, str], spec: str) -> None:
 
 
 def test_every_golden_module_is_a_shipped_spec() -> None:
-    expected = [golden_path(spec, target) for spec in SHIPPED_SPECS for target in ("keras", "torch")]
+    expected = [golden_path(spec) for spec in SHIPPED_SPECS] + [golden_path(n, "torch") for n in ZOO_NETWORKS]
     assert sorted(GOLDEN.glob("*.py")) == sorted(expected)
 
 

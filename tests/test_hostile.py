@@ -92,7 +92,7 @@ CASES: list[tuple[str, str | bytes, Setup | None, list[str], str]] = [
     ("derivation chain", chain_of(limits.MAX_DERIVATION_DEPTH + 2), None, ["check", "t.arch"], r"t.arch:\d+:1: error: the network is derived more than 100 levels deep"),
     ("layers", net() + "network M(input = 8x8x4) {\n  stage s: basic(4) * 1000, basic(4) * 1000\n}\n", None, ["check", "t.arch"], r"t.arch:6:\d+: error: the network would have more than 10000 layers"),
     ("long line", net(", a = [" + "1, " * 4000 + "1]"), None, ["check", "t.arch"], r"t.arch:1:10001: error: line 1 is longer than 10,000 characters"),
-    ("large file", net() + ("# padding\n" * 100_001), None, ["check", "t.arch"], r"t.arch: error: cannot read t.arch: it is larger than 1,000,000 bytes"),
+    ("large file", net() + ("# padding\n" * 100_001), None, ["check", "t.arch"], r"t.arch: error: cannot read t.arch: it is larger than 250,000 bytes"),
     # --- encoding and terminal
     ("not UTF-8", b"network N(input = 8x8x3) {\n  head { flatten } # caf\xc3\xa9 \xff\n}\n", None, ["check", "t.arch"], r"t.arch:2:27: error: not UTF-8: byte 0xff cannot be decoded"),
     ("not UTF-8 import", importing("bad.arch"), lambda tmp: (tmp / "bad.arch").write_bytes(b"\n\n  \xfe"), ["check", "t.arch"], r"bad.arch:3:3: error: not UTF-8: byte 0xfe cannot be decoded"),
@@ -215,7 +215,7 @@ def test_check_stops_when_a_file_expands_too_many_layers(workdir: Path, capsys: 
     (workdir / "t.arch").write_text(big + copies)
     assert main(["check", "t.arch"]) == 1
     err = capsys.readouterr().err
-    assert re.match(r"t.arch:\d+:1: error: the networks up to this one have more than 100,000 layers together", err)
+    assert re.match(r"t.arch:\d+:1: error: the networks up to this one have more than 50,000 layers together", err)
 
 
 # ----------------------------------------------------- review tools, API --
@@ -237,7 +237,7 @@ def test_check_stops_when_a_file_expands_too_many_layers(workdir: Path, capsys: 
         (
             "too large",
             lambda tmp: (tmp / "t.arch").write_text("#" * 1_000_001),
-            "# resnet-dsl describe: cannot read t.arch: it is larger than 1,000,000 bytes; shown as its text",
+            "# resnet-dsl describe: cannot read t.arch: it is larger than 250,000 bytes; shown as its text",
         ),
         ("too deep", lambda tmp: (tmp / "t.arch").write_text(net(", a = " + "[" * 300 + "]" * 300)), None),
     ],

@@ -8,6 +8,7 @@ tens of seconds before and must now take well under one.
 
 from __future__ import annotations
 
+import os
 import time
 from pathlib import Path
 
@@ -17,7 +18,7 @@ from resnet_dsl.cli import main
 from resnet_dsl.language import limits
 from resnet_dsl.language.errors import ArchError
 from resnet_dsl.network.block_graph import path_order
-from resnet_dsl.network.loader import loads_program
+from resnet_dsl.network.loader import load_program, loads_program
 
 BLOCK = "block b(filters = 1) {\n  main { relu }\n  out = add(main, shortcut)\n}\n"
 """Two layers per call: the relu and the add."""
@@ -55,6 +56,22 @@ def test_layers_10000_work_and_10001_are_refused() -> None:
     assert check(layers(1)) is None
     assert len(loads_program(layers(1)).expand().layers) == 10_000
     assert check(layers(2)) == "the network would have more than 10000 layers"
+
+
+def test_layers_a_condition_leaves_out_do_not_count() -> None:
+    """The limit is the network's real size: 10,000 layers made, though the blocks could make 15,000."""
+    conditional = BLOCK.replace("main { relu }", "main { relu -> sigmoid if filters > 1 }")
+    assert check(conditional + layers(1).removeprefix(BLOCK)) is None
+    assert check(conditional + layers(2).removeprefix(BLOCK)) == "the network would have more than 10000 layers"
+
+
+def test_the_layer_limit_points_at_the_call_that_goes_over() -> None:
+    try:
+        loads_program(layers(2)).expand()
+    except ArchError as error:
+        assert (error.span.line, error.span.column) == (7, 66), error.render()  # the last `999`
+    else:
+        raise AssertionError("not refused")
 
 
 def test_repeats_1000_work_and_1001_are_refused() -> None:
@@ -167,9 +184,9 @@ def test_imports_64_deep_work_and_65_are_refused(workdir: Path) -> None:
 
 
 def test_check_of_a_file_stops_past_its_layer_total(monkeypatch: pytest.MonkeyPatch) -> None:
-    """At most `MAX_CHECKED_LAYERS` together (the value: 100,000; moved to 9 here, so the
+    """At most `MAX_CHECKED_LAYERS` together (the value: 50,000; moved to 9 here, so the
     edge costs nothing): networks of 3 layers each, so three fit and the fourth is refused."""
-    assert limits.MAX_CHECKED_LAYERS == 100_000
+    assert limits.MAX_CHECKED_LAYERS == 50_000
     monkeypatch.setattr(limits, "MAX_CHECKED_LAYERS", 9)
     three = net(body="  stem { relu }\n  head { flatten }\n")
     assert check(three + "".join(f"network N{i} = N()\n" for i in range(2))) is None
@@ -191,3 +208,82 @@ def test_ordering_5000_paths_is_fast() -> None:
     order = path_order(block)
     assert time.perf_counter() - started < 1
     assert [path.name for path in order] == [f"p{i}" for i in range(count)]
+
+
+# ------------------------------------------------------------------ graph --
+
+
+def test_graphviz_is_given_1000_nodes_and_not_1001(workdir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Counted before Graphviz runs (a 300-byte spec of 9,992 layers ran it for 205 s and 4 GB).
+    A stand-in `dot` records that it ran, so the edge costs nothing."""
+    fake = workdir / "bin" / "dot"
+    fake.parent.mkdir()
+    fake.write_text('#!/bin/sh\ncat > /dev/null\necho ran >> "$(dirname "$0")/log"\necho "<svg/>"\n')
+    fake.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{fake.parent}:{os.environ['PATH']}")
+    for layers_, ok in ((1000, True), (1001, False)):
+        stem = " -> ".join(["relu"] * (layers_ - 1))  # and the input layer
+        (workdir / "t.arch").write_text(net(body=f"  stem {{ {stem} }}\n"))
+        for expand in (["--expand"], []):
+            assert main(["graph", "t.arch", *expand, "-o", "t.svg"]) == (0 if ok else 1)
+    assert (workdir / "bin" / "log").read_text().count("ran") == 2
+    assert main(["graph", "t.arch", "--expand", "-o", "t.dot"]) == 0  # no Graphviz, no limit
+
+
+# ------------------------------------------------------------ text size --
+
+
+def test_specs_of_250000_bytes_work_and_250001_are_refused(workdir: Path) -> None:
+    def padded(size: int) -> str:
+        text = net()
+        padding = size - len(text)
+        lines = ["#" * 9_999] * (padding // 10_000)
+        rest = padding - 10_000 * len(lines)
+        return "\n".join(lines) + "\n" + "#" * (rest - 1) + "\n" + text
+
+    for size, status in ((250_000, 0), (250_001, 1)):
+        (workdir / "t.arch").write_text(padded(size))
+        assert (workdir / "t.arch").stat().st_size == size
+        assert main(["check", "t.arch"]) == status
+    assert check(padded(250_000)) is None
+    assert check(padded(250_001)) == "the spec is larger than 250,000 bytes"
+
+
+def test_a_spec_and_its_imports_are_held_to_the_size_limit_together(workdir: Path) -> None:
+    """Two imports of 120,000 bytes each fit the per-file limit, but not the total one."""
+    for name in ("a", "b", "c"):
+        (workdir / f"{name}.arch").write_text(("#" * 9_999 + "\n") * 12)
+    (workdir / "t.arch").write_text('import "a.arch"\nimport "b.arch"\n' + net())
+    assert main(["check", "t.arch"]) == 0
+    (workdir / "t.arch").write_text('import "a.arch"\nimport "b.arch"\nimport "c.arch"\n' + net())
+    error = check_file(workdir / "t.arch")
+    assert error is not None
+    assert error.message == "the spec and its imports are larger than 250,000 characters together"
+    assert error.span.line == 3
+
+
+def check_file(path: Path) -> ArchError | None:
+    try:
+        load_program(path).check()
+    except ArchError as error:
+        return error
+    return None
+
+
+def test_describe_and_diff_of_many_networks_stop_where_check_does(
+    workdir: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A file of 201 networks took `diff` 52 s: each command now expands at most
+    `MAX_CHECKED_LAYERS` layers of a file (moved to 9: three networks of 3 layers fit)."""
+    monkeypatch.setattr(limits, "MAX_CHECKED_LAYERS", 9)
+    three = net(body="  stem { relu }\n  head { flatten }\n")
+    (workdir / "ok.arch").write_text(three + "".join(f"network N{i} = N()\n" for i in range(2)))
+    (workdir / "over.arch").write_text(three + "".join(f"network N{i} = N()\n" for i in range(3)))
+    assert main(["describe", "ok.arch"]) == 0
+    assert main(["diff", "ok.arch", "ok.arch"]) == 0
+    capsys.readouterr()
+    assert main(["describe", "over.arch"]) == 1
+    assert main(["diff", "over.arch", "over.arch"]) == 2
+    errors = capsys.readouterr().err.splitlines()
+    expected = "over.arch:7:1: error: the networks up to this one have more than 9 layers together"
+    assert [line for line in errors if "error" in line] == [expected, expected]

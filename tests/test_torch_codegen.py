@@ -19,7 +19,7 @@ import pytest
 import resnet_dsl
 from resnet_dsl.cli import main as cli_main
 from resnet_dsl.codegen import to_python
-from tests.conftest import REPO, SHIPPED_SPECS
+from tests.conftest import REPO, ZOO_NETWORKS, split_network
 from tests.regen_golden import golden_path
 from tests.test_codegen import import_source, ruff, unified_diff
 
@@ -49,15 +49,21 @@ network nn(input = 8x8x3, classes = 2) {
 """
 
 
+def generate(entry: str, **kwargs: Any) -> str:
+    spec, network = split_network(entry)
+    return to_python(spec, target="torch", **network, **kwargs)
+
+
 @pytest.fixture(scope="module")
 def generated() -> dict[str, str]:
-    return {spec: to_python(spec, target="torch") for spec in SHIPPED_SPECS}
+    """The whole zoo's generated torch modules (`specs/x.arch`, or `specs/x.arch:Network`)."""
+    return {entry: generate(entry) for entry in ZOO_NETWORKS}
 
 
 # ------------------------------------------------------------------ text --
 
 
-@pytest.mark.parametrize("spec", SHIPPED_SPECS)
+@pytest.mark.parametrize("spec", ZOO_NETWORKS)
 def test_golden_file(generated: dict[str, str], spec: str) -> None:
     path = golden_path(spec, "torch")
     assert path.is_file(), f"{path} is missing: run python tests/regen_golden.py"
@@ -95,6 +101,14 @@ def test_reads_like_torchvision(generated: dict[str, str]) -> None:
     assert functions[-1] == "build_model"
 
 
+def test_every_zoo_module_imports_torch_alone(generated: dict[str, str]) -> None:
+    allowed = {"import math", "import torch", "import torch.nn.functional as F", "from torch import nn"}
+    for entry, source in generated.items():
+        tree = ast.parse(source)
+        imports = {ast.unparse(n) for n in ast.walk(tree) if isinstance(n, (ast.Import, ast.ImportFrom))}
+        assert imports <= allowed, (entry, imports - allowed)
+
+
 def test_one_class_per_block_kind_as_torchvision_writes_it() -> None:
     """timm's seresnet50: one class for the block whether or not it projects, the projection
     None where it does not, SE as a small named class, integer paddings, in-place ReLU."""
@@ -112,6 +126,25 @@ def test_one_class_per_block_kind_as_torchvision_writes_it() -> None:
     assert "nn.ReLU(inplace=True)" in block
     for absent in ("ModuleDict", "ZeroPad2d", "Conv2dSame", "same_pads", "F.pad", "SeBottleneck2"):
         assert absent not in source, absent
+
+
+def test_readme_example_is_the_spec_and_what_it_generates(generated: dict[str, str]) -> None:
+    """README's "PyTorch" shows a block of a zoo spec and its generated class: both verbatim
+    (the class's elided lines `...` aside, the rest in order)."""
+    readme = (REPO / "README.md").read_text(encoding="utf-8")
+    marker = "<!-- torch-example: "
+    spec = readme[readme.index(marker) + len(marker) :].partition(" -->")[0]
+    after = readme[readme.index(marker) :]
+    arch = after.split("```\n", 2)[1]
+    python = after.split("```python\n", 1)[1].split("```", 1)[0]
+    assert arch in (REPO / spec).read_text(encoding="utf-8")
+    source = generated[spec].splitlines()
+    position = 0
+    for line in python.splitlines():
+        if line.strip() == "...":
+            continue
+        assert line in source[position:], f"README's line is not in the generated {spec}: {line!r}"
+        position = source.index(line, position) + 1
 
 
 def test_deterministic_across_hash_seeds() -> None:
@@ -199,14 +232,15 @@ def built(source: str, **kwargs: Any) -> Any:
         pytest.param(
             s, marks=[] if s in {"specs/seed/resnet50.arch", "specs/torchvision/resnet18.arch"} else [pytest.mark.slow]
         )
-        for s in SHIPPED_SPECS
+        for s in ZOO_NETWORKS
     ],
 )
 def test_generated_module_is_to_torch_layer_for_layer(generated: dict[str, str], spec: str) -> None:
     torch = pytest.importorskip("torch")
     from resnet_dsl.backends.torch import to_torch
 
-    reference = to_torch(spec).eval()
+    path, network = split_network(spec)
+    reference = to_torch(path, **network).eval()
     module = built(generated[spec]).eval()
     ours, theirs = module.state_dict(), reference.state_dict()
     assert list(ours) == list(theirs)
@@ -219,7 +253,7 @@ def test_generated_module_is_to_torch_layer_for_layer(generated: dict[str, str],
                 if key.endswith("running_var"):
                     value.abs_()
     module.load_state_dict(theirs, strict=True)
-    size = min(resnet_dsl.load(spec).input_shape[0], 64)
+    size = min(resnet_dsl.load(path, **network).input_shape[0], 64)
     images = torch.rand(2, 3, size, size, generator=torch.Generator().manual_seed(0))
     with torch.no_grad():
         torch.testing.assert_close(module(images), reference(images), rtol=1e-5, atol=1e-6)

@@ -14,8 +14,11 @@ from typing import Any
 from resnet_dsl.language.errors import ArchError
 from resnet_dsl.language.ir import NO_SPAN, Span
 
-MAX_SPEC_BYTES = 1_000_000
-"""A spec file (or text) at most 1 MB: the parser's time and memory grow with it."""
+MAX_SPEC_BYTES = 250_000
+"""A spec file (or text) at most 250 KB, and a spec with every file it imports together as
+many characters: parsing takes about 16 s and 400 MB per MB of text, so this keeps `check` of
+any spec within seconds (the largest shipped spec is 2 KB; 10,000 layers written out one by
+one take about 130 KB)."""
 
 MAX_LINE_LENGTH = 10_000
 """Characters per line: errors echo the line, and no real spec comes near it."""
@@ -53,10 +56,15 @@ MAX_DERIVATION_DEPTH = 100
 ...): how long a chain may be. Each network and block is resolved through its chain, so a
 file's time is linear in its length times this."""
 
-MAX_CHECKED_LAYERS = 100_000
-"""`check` expands every network of a file: together at most this many layers (ten
-networks at the layer limit), so a file of a thousand derived copies of a large network
-fails in seconds instead of running for an hour."""
+MAX_CHECKED_LAYERS = 50_000
+"""`check`, `describe` and `diff` expand every network of a file: together at most this many
+layers (five networks at the layer limit; expansion takes about 70 us a layer), so a file of
+a thousand derived copies of a large network fails in seconds instead of running for an hour."""
+
+MAX_DRAWN_NODES = 1_000
+"""Nodes of a picture that `graph` hands to Graphviz (`.svg`, `.png`): its layout time grows
+faster than the node count (1,000 nodes: 3 s; 2,000: 24 s; 3,500: 71 s), so a 300-byte spec
+of 10,000 layers drawn with `--expand` ran for minutes. `.dot` and `.mmd` have no such limit."""
 
 HINT = "see the Reliability section of the README for the limits and why they exist"
 
@@ -209,10 +217,41 @@ def check_elements(shape: tuple[int, ...], name: str, span: Span) -> None:
             )
 
 
+class TooManyLayers(ArchError):
+    """The layer limit, which the expansion moves to the block call that went over."""
+
+
 def check_layer_count(count: int, span: Span) -> None:
-    """One count everywhere: every layer, the input layer included."""
+    """One count everywhere: every layer made, the input layer included (layers a condition
+    leaves out do not count, so the limit is the network's real size)."""
     if count > MAX_LAYERS:
-        raise ArchError(f"the network would have more than {MAX_LAYERS} layers", span, "check the repeat counts")
+        raise TooManyLayers(f"the network would have more than {MAX_LAYERS} layers", span, "check the repeat counts")
+
+
+def check_total_layers(total: int, span: Span) -> None:
+    """The networks of one file expanded so far (`span`: the one that goes over) within the limit."""
+    if total > MAX_CHECKED_LAYERS:
+        raise ArchError(
+            f"the networks up to this one have more than {MAX_CHECKED_LAYERS:,} layers together",
+            span,
+            "the command stops here; split the file, or " + HINT,
+        )
+
+
+def check_source_total(characters: int, span: Span) -> None:
+    """A spec and the files it imports, read so far (`span`: the import that goes over), within the limit."""
+    if characters > MAX_SPEC_BYTES:
+        raise ArchError(f"the spec and its imports are larger than {MAX_SPEC_BYTES:,} characters together", span, HINT)
+
+
+def check_drawn_nodes(count: int, span: Span) -> None:
+    """A picture Graphviz lays out within the limit, counted before it runs."""
+    if count > MAX_DRAWN_NODES:
+        raise ArchError(
+            f"the picture would have {count:,} nodes; Graphviz is given at most {MAX_DRAWN_NODES:,}",
+            span,
+            "write -o NAME.dot or NAME.mmd (no limit), or draw it without --expand",
+        )
 
 
 def check_derivation_depth(depth: int, span: Span, kind: str = "network") -> None:

@@ -117,11 +117,6 @@ def _repeat(call: ir.BlockCall, env: Env) -> int:
     return count
 
 
-def _block_size(block: ir.BlockDef) -> int:
-    """The most layers an instance can have (conditions may leave some out)."""
-    return count_merges(block.merge) + len(block.after) + sum(len(u.layers) for p in block.paths for u in p.units)
-
-
 def expand(
     scope: Scope, item: ir.NetworkDef | ir.DerivedNetwork, overrides: Mapping[str, Any] | None = None
 ) -> nw.Network:
@@ -153,6 +148,9 @@ def expand(
                     if id(block) not in orders:
                         orders[id(block)] = check_block(block)
                     expand_block(builder, block, args, defaults, source, prefix, stage.label, orders[id(block)])
+                except limits.TooManyLayers as error:
+                    where = call.repeat.span if call.repeat is not None else call.span
+                    raise limits.TooManyLayers(error.message, where, error.hint) from None
                 except ArchError as error:
                     if error.span.file == PRELUDE_FILE and call.span.line:
                         # the prelude is not the user's to change: their call is the place to look
@@ -193,11 +191,13 @@ def expand(
 
 
 def _plan(scope: Scope, net: ir.NetworkDef, env: Env) -> list:
-    """Resolve every stage's block calls and counts first, so a huge network fails before any work."""
+    """Resolve every stage's block calls and counts first. The layer limit is held by the
+    builder, on the layers really made (a plan's count of the layers conditions may leave out
+    refused networks under the limit), which bounds the work just as well: it stops at the
+    10,001st layer."""
     block_defaults = evaluate_block_defaults(scope, net.defaults, env)
     resolved: dict[str, tuple[ir.BlockDef, list[tuple[str, set[str]]]]] = {}
     plan = []
-    total = 1 + sum(len(u.layers) for u in (*net.stem, *net.head))  # 1: the input layer
     labels: dict[str, ir.Stage] = {}
     for stage in net.stages:
         if stage.label in labels:
@@ -211,8 +211,6 @@ def _plan(scope: Scope, net: ir.NetworkDef, env: Env) -> list:
             fallback = applicable_block_defaults(levels, block_defaults)
             args = bind_params(f"block '{block.name}'", block.params, call.args, env, call.span, fallback)
             count = _repeat(call, env)
-            total += count * _block_size(block)
-            limits.check_layer_count(total, call.repeat.span if call.repeat is not None else call.span)
             calls.append((call, block, args, count))
         plan.append((stage, calls))
     return plan

@@ -103,17 +103,19 @@ class Program:
             scope = self.scope()
             for block in self.main.blocks:
                 check_block(resolve_block(scope, block.name, block.span)[0])
+        return self.expand_all()
+
+    def expand_all(self, overrides: Mapping[str, Any] | None = None) -> list[Network]:
+        """Every network the file defines, in order, at most `MAX_CHECKED_LAYERS` layers together
+        (`check`, `describe` and `diff` of a file of many networks stop at the same point)."""
+        with self.located():
+            scope = self.scope()
             networks: list[Network] = []
-            checked = 0
+            total = 0
             for item in self.main.networks:
-                networks.append(expand(scope, item))
-                checked += len(networks[-1].layers)
-                if checked > limits.MAX_CHECKED_LAYERS:
-                    raise ArchError(
-                        f"the networks up to this one have more than {limits.MAX_CHECKED_LAYERS:,} layers together",
-                        item.span,
-                        "check stops here; split the file, or " + limits.HINT,
-                    )
+                networks.append(expand(scope, item, overrides))
+                total += len(networks[-1].layers)
+                limits.check_total_layers(total, item.span)
             return networks
 
     def located(self) -> _Located:
@@ -179,6 +181,7 @@ def _follow_imports(program: Program, module: ir.Module, base: Path, stack: list
             continue
         text = read_spec(target, item.span)
         program.sources[key] = text
+        limits.check_source_total(sum(len(source) for source in program.sources.values()), item.span)
         with program.located():
             imported = parse_module(text, key)
         program.modules[key] = imported

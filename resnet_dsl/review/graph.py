@@ -83,6 +83,11 @@ def to_dot(network: Network, expand: bool = False) -> str:
 
 
 # ------------------------------------------------------------ shared --
+def node_count(network: Network, expand: bool = False) -> int:
+    """How many nodes `to_dot` draws: what Graphviz's layout time grows with."""
+    return len(network.layers) if expand else len(collapsed_nodes(network, _stage_id, str)[1])
+
+
 def layer_label(layer: Layer) -> str:
     """`conv2d_1_conv` over `conv 3x3, 64, stride 2`: the name and what the layer does."""
     return f"{layer.name}\n{_what(layer)}"

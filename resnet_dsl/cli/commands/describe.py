@@ -25,13 +25,9 @@ from __future__ import annotations
 import argparse
 import os
 import stat
-from typing import TYPE_CHECKING
 
 from resnet_dsl.cli.commands.common import guarded, load_network
 from resnet_dsl.language.errors import ArchError
-
-if TYPE_CHECKING:
-    from resnet_dsl.network.model import Network
 
 IMPORTS = "# imports other specs: shown as its canonical text, comments left out"
 INVALID = "# does not expand: shown as its canonical text, comments left out"
@@ -47,19 +43,18 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _describe_all(args: argparse.Namespace) -> str:
-    """The network chosen, or each network of a file that defines several."""
+    """The network chosen, or each network of a file that defines several (read and parsed
+    once, and held to the layer total that `check` holds a file to)."""
+    from resnet_dsl.network.api import parse_assignment
     from resnet_dsl.network.loader import load_program
     from resnet_dsl.review.diffreport import describe
 
     if args.network is None:
         program = load_program(args.file)
         if len(program.main.networks) > 1:
-            return "\n\n".join(describe(_expand(args, item.name)) for item in program.main.networks)
+            overrides = dict(parse_assignment(item) for item in getattr(args, "overrides", []) or [])
+            return "\n\n".join(describe(network) for network in program.expand_all(overrides))
     return describe(load_network(args))
-
-
-def _expand(args: argparse.Namespace, name: str) -> Network:
-    return load_network(argparse.Namespace(**{**vars(args), "network": name}))
 
 
 def _textconv(args: argparse.Namespace) -> str:

@@ -51,6 +51,7 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _run(args: argparse.Namespace) -> int:
+    from resnet_dsl.language import limits
     from resnet_dsl.network.api import parse_assignment
     from resnet_dsl.review.archdiff import diff
     from resnet_dsl.review.archdiff_result import JSON_FORMAT
@@ -64,15 +65,16 @@ def _run(args: argparse.Namespace) -> int:
         old_program = program_beside(args.old, args.new)
         new_program = program_beside(args.new, args.old)
         pairs, only_old, only_new = _pairs(old_program, new_program, args.network)
-        results = [
-            diff(
-                old_program.expand(old_name, overrides),
-                new_program.expand(new_name, overrides),
-                old_source=args.old,
-                new_source=args.new,
-            )
-            for old_name, new_name in pairs
-        ]
+        results = []
+        totals = [0, 0]  # layers expanded on each side: at most what `check` expands of a file
+        for old_name, new_name in pairs:
+            old_network = old_program.expand(old_name, overrides)
+            new_network = new_program.expand(new_name, overrides)
+            for side, (program, network) in enumerate(((old_program, old_network), (new_program, new_network))):
+                totals[side] += len(network.layers)
+                with program.located():
+                    limits.check_total_layers(totals[side], program.network(network.name).span)
+            results.append(diff(old_network, new_network, old_source=args.old, new_source=args.new))
     except ArchError as error:
         report(error)
         return TROUBLE

@@ -26,7 +26,9 @@ SCALED = re.compile(r"[Ss]caling by ([0-9.]+)")
 
 @guarded
 def run(args: argparse.Namespace) -> int:
-    from resnet_dsl.review.graph import to_dot
+    from resnet_dsl.language import limits
+    from resnet_dsl.language.ir import Span
+    from resnet_dsl.review.graph import node_count, to_dot
 
     suffix = ".dot" if args.output == STDOUT else Path(args.output).suffix.lower()
     kind = getattr(args, "format", None) or FORMATS.get(suffix)
@@ -45,7 +47,11 @@ def run(args: argparse.Namespace) -> int:
         if args.output != STDOUT:
             print(f"wrote {args.output}")
         return 0
-    text = to_dot(load_network(args), expand=args.expand)
+    network = load_network(args)
+    if kind in ("svg", "png"):  # Graphviz's layout grows faster than the picture: bounded first
+        where = network.definition.span if network.definition is not None else Span(file=args.file)
+        limits.check_drawn_nodes(node_count(network, args.expand), where)
+    text = to_dot(network, expand=args.expand)
     if kind == "dot":
         write_output(args.output, text.encode())
     else:
