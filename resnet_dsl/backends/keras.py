@@ -22,7 +22,7 @@ from resnet_dsl.network.ops import MERGE_KINDS
 
 T = TypeVar("T")
 
-UNSEEDED_INITIALIZERS = frozenset({"zeros", "ones"})
+UNSEEDED_INITIALIZERS = frozenset({"zeros", "ones", "constant"})
 """Constant initializers: Keras's classes take no `seed`, so none is passed."""
 
 

@@ -24,6 +24,7 @@ from resnet_dsl.language import ir
 from resnet_dsl.language.errors import ArchError
 from resnet_dsl.network import model as nw
 from resnet_dsl.network import ops
+from resnet_dsl.network.evaluate import initializer_arguments
 
 MODULE_NAMES = frozenset({"torch", "nn", "F", "math", "build_model", "ACTIVATIONS", "activation"})
 BLOCK_LOCALS = frozenset({"self", "in_channels", "x", "out", "identity", "shortcut", "torch", "nn", "F", "math"})
@@ -116,14 +117,12 @@ class TorchExpressions(Expressions):
         if expr.func not in ops.INITIALIZERS:
             raise ArchError(f"unknown initializer '{expr.func}'", expr.span)
         items = [f'"name": {py_string(expr.func)}']
-        for arg in expr.args:
-            if arg.name is None:
-                raise ArchError(f"{expr.func} takes keyword arguments only, e.g. seed=0", arg.span)
-            if arg.name not in ops.INITIALIZERS[expr.func] | {"seed"}:
-                raise ArchError(f"{expr.func} has no option '{arg.name}'", arg.span)
-            if arg.name == "seed" and expr.func in CONSTANT_INITIALIZERS:
+        for name, value in initializer_arguments(expr):
+            if name not in ops.INITIALIZERS[expr.func] | {"seed"}:
+                raise ArchError(f"{expr.func} has no option '{name}'", value.span)
+            if name == "seed" and expr.func in CONSTANT_INITIALIZERS:
                 continue
-            items.append(f"{py_string(arg.name)}: {self.source(arg.value)}")
+            items.append(f"{py_string(name)}: {self.source(value)}")
         return "{" + ", ".join(items) + "}", 4
 
 

@@ -28,7 +28,7 @@ class Initializer(Frozen):
 
     name: str
     seed: int | None = None
-    args: tuple[tuple[str, float], ...] = ()
+    args: tuple[tuple[str, float | str], ...] = ()
 
 
 # --------------------------------------------------------- layer configs --
