@@ -163,9 +163,7 @@ def main() -> None:
     defaults = DEFAULTS[device.type]
     batch, size, runs = (getattr(args, key) or defaults[key] for key in ("batch", "size", "runs"))
 
-    machine = (
-        torch.cuda.get_device_name(device) if device.type == "cuda" else platform.processor() or platform.machine()
-    )
+    machine = torch.cuda.get_device_name(device) if device.type == "cuda" else cpu_name()
     print(
         f"torch {torch.__version__}, torchvision {torchvision.__version__}; {device.type}: {machine}, "
         f"{torch.get_num_threads()} threads; batch {batch}, {size}x{size}; {runs} timed rounds"
