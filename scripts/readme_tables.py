@@ -1,5 +1,7 @@
-"""The README's generated sections: the module map (from the package's docstrings) and the zoo
-table (from `resnet-dsl zoo --markdown`). Each sits between `<!-- NAME -->` and `<!-- /NAME -->`.
+"""The README's generated sections: the module map (from the package's docstrings), the zoo
+table (from `resnet-dsl zoo --markdown`), the summary example (the command's output) and the
+test suite's figures (from `tests/suite_figures.json`, written by `scripts/suite_figures.py`).
+Each sits between `<!-- NAME -->` and `<!-- /NAME -->`.
 
     .venv/bin/python scripts/readme_tables.py          # rewrite README.md
     .venv/bin/python scripts/readme_tables.py --check  # exit 1 if README.md is out of date (a test runs this)
@@ -44,7 +46,41 @@ def zoo_table() -> str:
     return render_markdown(entries())
 
 
-SECTIONS = {"modules": module_map, "zoo": zoo_table}
+SUMMARY_SPEC = "specs/keras/resnet50.arch"
+
+
+def summary_output() -> str:
+    """`resnet-dsl summary` of keras.applications' ResNet50, as the command prints it."""
+    import contextlib
+    import io
+    import os
+
+    from resnet_dsl.cli.app import main
+
+    out = io.StringIO()
+    here = Path.cwd()
+    os.chdir(REPO)
+    try:
+        with contextlib.redirect_stdout(out):
+            main(["summary", SUMMARY_SPEC])
+    finally:
+        os.chdir(here)
+    return f"```\n$ resnet-dsl summary {SUMMARY_SPEC}\n{out.getvalue().rstrip()}\n```"
+
+
+def suite_figures() -> str:
+    """The suite's size and duration, as `scripts/suite_figures.py` last measured them."""
+    import importlib.util
+    import json
+
+    spec = importlib.util.spec_from_file_location("suite_figures", REPO / "scripts" / "suite_figures.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.sentence(json.loads(module.FIGURES.read_text(encoding="utf-8")))
+
+
+SECTIONS = {"modules": module_map, "zoo": zoo_table, "summary": summary_output, "suite": suite_figures}
 
 
 def render(text: str) -> str:

@@ -28,6 +28,7 @@ CASES = {
     "graph": [(["graph", R18, "-o", "-", "--format", "dot", "--expand"], 0)],
     "describe": [(["describe", R34], 0)],
     "zoo": [(["zoo"], 0), (["zoo", "--markdown"], 0)],
+    "export": [(["export", BAD, "-o", "{out}"], 1), (["export", R18, "-o", "-", "--format", "gif"], 2)],
     "usage": [(["summary", R18, "--batch", "0"], 2), (["nonsense"], 2)],
 }
 
@@ -42,7 +43,7 @@ def specs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
     folder = tmp_path_factory.mktemp("pipes")
     (folder / "bad.arch").write_text("network N(input = 8x8x3) {\n  stage s: basci(4)\n}\n", encoding="utf-8")
     (folder / "messy.arch").write_text("network  N(input=8x8x3){\n stage s :   basic( 4 )\n}\n", encoding="utf-8")
-    return {"bad": str(folder / "bad.arch"), "messy": str(folder / "messy.arch")}
+    return {"bad": str(folder / "bad.arch"), "messy": str(folder / "messy.arch"), "out": str(folder / "x.onnx")}
 
 
 @pytest.mark.parametrize(("args", "status"), [case for cases in CASES.values() for case in cases], ids=str)

@@ -128,6 +128,25 @@ def test_one_class_per_block_kind_as_torchvision_writes_it() -> None:
         assert absent not in source, absent
 
 
+def test_readme_example_is_the_spec_and_what_it_generates(generated: dict[str, str]) -> None:
+    """README's "PyTorch" shows a block of a zoo spec and its generated class: both verbatim
+    (the class's elided lines `...` aside, the rest in order)."""
+    readme = (REPO / "README.md").read_text(encoding="utf-8")
+    marker = "<!-- torch-example: "
+    spec = readme[readme.index(marker) + len(marker) :].partition(" -->")[0]
+    after = readme[readme.index(marker) :]
+    arch = after.split("```\n", 2)[1]
+    python = after.split("```python\n", 1)[1].split("```", 1)[0]
+    assert arch in (REPO / spec).read_text(encoding="utf-8")
+    source = generated[spec].splitlines()
+    position = 0
+    for line in python.splitlines():
+        if line.strip() == "...":
+            continue
+        assert line in source[position:], f"README's line is not in the generated {spec}: {line!r}"
+        position = source.index(line, position) + 1
+
+
 def test_deterministic_across_hash_seeds() -> None:
     outputs = []
     for seed in ("0", "12345"):

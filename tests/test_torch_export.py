@@ -84,14 +84,14 @@ def test_compile_captures_one_graph(spec: str) -> None:
         assert_close(output(torch.compile(module, fullgraph=True, backend="eager"), images), expected)
 
 
-def test_the_export_command_writes_what_onnxruntime_runs(tmp_path: Path, cli: Any) -> None:
+def test_the_export_command_writes_what_onnxruntime_runs_folded(tmp_path: Path, cli: Any) -> None:
     onnxruntime = pytest.importorskip("onnxruntime")
     pytest.importorskip("onnxscript")
     spec = "papers/cifar_resnet"
     model = randomize_(to_torch(spec, **small(spec))).eval()
     weights, path = tmp_path / "weights.pt", tmp_path / "model.onnx"
     torch.save(model.state_dict(), weights)
-    result = cli("export", spec, *cli_args(spec), "--weights", str(weights), "-o", str(path))
+    result = cli("export", spec, *cli_args(spec), "--weights", str(weights), "--fold", "-o", str(path))
     assert result.returncode == 0, result.stderr
     assert result.stdout == f"wrote {path}\n"
     session = onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])

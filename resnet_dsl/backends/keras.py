@@ -22,7 +22,7 @@ from resnet_dsl.network.ops import MERGE_KINDS
 
 T = TypeVar("T")
 
-UNSEEDED_INITIALIZERS = frozenset({"zeros", "ones"})
+UNSEEDED_INITIALIZERS = frozenset({"zeros", "ones", "constant"})
 """Constant initializers: Keras's classes take no `seed`, so none is passed."""
 
 
@@ -186,7 +186,12 @@ def _conv1d(config: nw.Conv1DConfig, name: str) -> keras.layers.Layer:
 
 def _batchnorm(config: nw.BatchNormConfig, name: str) -> keras.layers.Layer:
     return keras.layers.BatchNormalization(
-        axis=config.axis, epsilon=config.epsilon, momentum=config.momentum, name=name
+        axis=config.axis,
+        epsilon=config.epsilon,
+        momentum=config.momentum,
+        gamma_initializer=initializer(config.gamma_initializer),
+        beta_initializer=initializer(config.beta_initializer),
+        name=name,
     )
 
 

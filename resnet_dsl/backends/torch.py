@@ -22,7 +22,7 @@ except ModuleNotFoundError as missing:  # say how to get it, and still name the 
     raise ModuleNotFoundError('PyTorch is required: pip install "resnet-dsl[torch]"', name=missing.name) from None
 from torch import nn
 
-from resnet_dsl.backends import torch_layout
+from resnet_dsl.backends import torch_fold, torch_layout
 from resnet_dsl.backends.torch_modules import (
     AvgPool2dSame,
     ChannelPad,
@@ -36,6 +36,7 @@ from resnet_dsl.backends.torch_modules import (
     ReshapeChannelsLast,
     SeparableConv2d,
     initialized,
+    norm_initialized,
 )
 from resnet_dsl.backends.torch_weights import keras_weights_to_torch, torch_weights_to_keras
 from resnet_dsl.network import model as nw
@@ -150,17 +151,19 @@ MERGE_FUNCTIONS: dict[str, Callable[[list[torch.Tensor]], torch.Tensor]] = {
 }
 
 
-def to_torch(spec: Spec, **load_kwargs: Any) -> nn.Module:
+def to_torch(spec: Spec, *, fold: bool = False, **load_kwargs: Any) -> nn.Module:
     """Build the torch model of a network, or of the spec at a path (`load_kwargs` go to `load`).
 
     It takes NCHW input and computes what `to_keras` computes on NHWC input, given the same
     weights (`keras_weights_to_torch`). Its state_dict keys follow torchvision's ResNet.
+    `fold=True`: for inference only, each BatchNorm folded into its convolution (`torch_fold`).
     """
     network = resolve(spec, **load_kwargs)
     for layer in network.layers:
         if layer.kind not in FACTORIES and layer.kind not in MERGE_FUNCTIONS and layer.kind != "input":
             raise NotImplementedError(f"layer '{layer.name}': no torch equivalent of {layer.kind} yet")
-    return Model(torch_layout.layout(network))
+    model = Model(torch_layout.layout(network))
+    return torch_fold.fold(model, network, inplace=True) if fold else model
 
 
 # ------------------------------------------------------------ factories --
@@ -199,7 +202,10 @@ def _batchnorm(config: nw.BatchNormConfig, node: torch_layout.Node) -> nn.Module
     # A call-time `training` is Keras's default for callers that pass none; a torch module always
     # has a mode (`train()` / `eval()`), which decides, as the caller's `training` does in Keras.
     norm_class = nn.BatchNorm2d if rank == 4 else nn.BatchNorm1d
-    return norm_class(node.in_channels, eps=config.epsilon, momentum=torch_momentum(config.momentum))
+    norm = norm_class(node.in_channels, eps=config.epsilon, momentum=torch_momentum(config.momentum))
+    gamma = torch_layout.initializer_options(config.gamma_initializer)
+    beta = torch_layout.initializer_options(config.beta_initializer)
+    return norm_initialized(norm, gamma, beta) if (gamma, beta) != ("ones", "zeros") else norm
 
 
 def torch_momentum(momentum: float) -> float:

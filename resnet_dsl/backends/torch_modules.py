@@ -144,7 +144,7 @@ def keras_init_(
     seed: int | None = None,
     *,
     fans: tuple[int, int],
-    **args: float,
+    **args: float | str,
 ) -> torch.Tensor:
     """Fill a weight in place as Keras's initializer `name` would (`fans`: fan in, fan
     out); a seed draws the same values every time."""
@@ -159,32 +159,43 @@ def keras_init_(
         "lecun_normal": ("normal", 1.0, fan_in),
     }
     with torch.no_grad():
+        if name == "variance_scaling":  # the general form of the six above
+            mode = str(args.get("mode", "fan_in"))
+            fan_avg = (fan_in + fan_out) / 2
+            fan = {"fan_in": fan_in, "fan_out": fan_out}.get(mode, fan_avg)
+            distribution = str(args.get("distribution", "truncated_normal"))
+            scales[name] = distribution, float(args.get("scale", 1.0)), fan
         if name in scales:
             distribution, scale, fan = scales[name]
             variance = scale / max(1.0, fan)
             if distribution == "uniform":
                 limit = math.sqrt(3 * variance)
                 return nn.init.uniform_(tensor, -limit, limit, generator=rng)
+            if distribution == "untruncated_normal":
+                return nn.init.normal_(tensor, 0.0, math.sqrt(variance), generator=rng)
             # Keras divides by the deviation of a normal truncated at two deviations.
             std = math.sqrt(variance) / 0.87962566103423978
             bounds = (-2 * std, 2 * std)
             return nn.init.trunc_normal_(tensor, 0.0, std, *bounds, generator=rng)
         if name == "random_uniform":
-            low, high = args.get("minval", -0.05), args.get("maxval", 0.05)
+            low = float(args.get("minval", -0.05))
+            high = float(args.get("maxval", 0.05))
             return nn.init.uniform_(tensor, low, high, generator=rng)
-        mean, std = args.get("mean", 0.0), args.get("stddev", 0.05)
+        mean, std = float(args.get("mean", 0.0)), float(args.get("stddev", 0.05))
         if name == "random_normal":
             return nn.init.normal_(tensor, mean, std, generator=rng)
         if name == "truncated_normal":
             bounds = (mean - 2 * std, mean + 2 * std)
             return nn.init.trunc_normal_(tensor, mean, std, *bounds, generator=rng)
         if name == "orthogonal":
-            gain = args.get("gain", 1.0)
+            gain = float(args.get("gain", 1.0))
             return nn.init.orthogonal_(tensor, gain, generator=rng)
         if name == "zeros":
             return nn.init.zeros_(tensor)
         if name == "ones":
             return nn.init.ones_(tensor)
+        if name == "constant":
+            return nn.init.constant_(tensor, float(args.get("value", 0.0)))
     raise ValueError(f"unknown initializer {name!r}")
 
 
@@ -205,6 +216,21 @@ def initialized(
     keras_init_(module.weight, name, seed, fans=(fan_in, fan_out), **options)
     if module.bias is not None:
         nn.init.zeros_(module.bias)
+    return module
+
+
+def norm_initialized(
+    module: nn.Module,
+    gamma: str | dict = "ones",
+    beta: str | dict = "zeros",
+) -> nn.Module:
+    """A norm layer, its scale and shift drawn as the Keras initializers `gamma` and
+    `beta` would (timm's zeroed last BatchNorm: gamma "zeros")."""
+    for tensor, init in ((module.weight, gamma), (module.bias, beta)):
+        options = {"name": init} if isinstance(init, str) else dict(init)
+        name, seed = options.pop("name"), options.pop("seed", None)
+        size = tensor.shape[0]
+        keras_init_(tensor, name, seed, fans=(size, size), **options)
     return module
 
 

@@ -105,6 +105,9 @@ def build_parser() -> argparse.ArgumentParser:
         "-o", "--output", type=_output_path, metavar="OUT.py", help="where to write it (default: standard output)"
     )
     generate.add_argument("--check", action="store_true", help="exit 1 if OUT.py is not up to date; write nothing")
+    generate.add_argument(
+        "--fold", action="store_true", help="with --target torch: add build_inference_model(), BatchNorms folded"
+    )
     _spec_options(generate)
 
     export = commands.add_parser(
@@ -114,6 +117,9 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_argument("--format", choices=("onnx",), default="onnx", help="the file's format (default: onnx)")
     export.add_argument("-o", "--output", type=_output_path, required=True, metavar="OUT.onnx")
     export.add_argument("--weights", metavar="STATE.pt", help="a state_dict to load first (as build --save writes it)")
+    export.add_argument(
+        "--fold", action="store_true", help="fold each BatchNorm into its convolution, drop dropout (inference only)"
+    )
     _spec_options(export)
 
     fmt = commands.add_parser("fmt", help="lay specs out canonically, in place")

@@ -14,9 +14,9 @@ from typing import Any
 TARGETS = ("keras", "torch")
 
 
-def to_python(spec: Any, *, target: str = "keras", **load_kwargs: Any) -> str:
+def to_python(spec: Any, *, target: str = "keras", fold: bool = False, **load_kwargs: Any) -> str:
     """Standalone source that builds the network a spec describes (`load_kwargs` go to `load`):
-    Keras by default, `target="torch"` a PyTorch module.
+    Keras by default, `target="torch"` a PyTorch module (`fold=True`: with inference folding).
 
     The header names the spec as given (run from the repository, `specs/x.arch`); for a
     `Network`, the file it came from.
@@ -26,9 +26,12 @@ def to_python(spec: Any, *, target: str = "keras", **load_kwargs: Any) -> str:
     if target not in TARGETS:
         raise ValueError(f"unknown target {target!r}: keras or torch")
     network = resolve(spec, **load_kwargs)
-    return render(network, Path(spec).as_posix() if isinstance(spec, (str, Path)) else network.source, target)
+    return render(network, Path(spec).as_posix() if isinstance(spec, (str, Path)) else network.source, target, fold)
 
 
-def render(network: Any, source: str, target: str = "keras") -> str:
-    """The generated module of a network for one target; `source` names its spec in the header."""
-    return importlib.import_module(f"resnet_dsl.codegen.{target}").render(network, source)
+def render(network: Any, source: str, target: str = "keras", fold: bool = False) -> str:
+    """The generated module of a network for one target; `source` names its spec in the header;
+    `fold`: with inference folding (`torch_fold`, torch only)."""
+    if fold and target != "torch":
+        raise ValueError("inference folding is for the torch target")
+    return importlib.import_module(f"resnet_dsl.codegen.{target}{'_fold' if fold else ''}").render(network, source)

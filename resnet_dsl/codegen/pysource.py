@@ -20,6 +20,7 @@ from resnet_dsl.language import ir
 from resnet_dsl.language.errors import ArchError
 from resnet_dsl.network import model as nw
 from resnet_dsl.network import ops
+from resnet_dsl.network.evaluate import initializer_arguments
 
 INITIALIZER_CLASSES: dict[str, str] = {
     "glorot_uniform": "GlorotUniform",
@@ -34,10 +35,12 @@ INITIALIZER_CLASSES: dict[str, str] = {
     "orthogonal": "Orthogonal",
     "zeros": "Zeros",
     "ones": "Ones",
+    "variance_scaling": "VarianceScaling",
+    "constant": "Constant",
 }
 """`keras.initializers` class of each initializer the language knows (`ops.INITIALIZERS`)."""
 
-CONSTANT_INITIALIZERS = frozenset({"zeros", "ones"})
+CONSTANT_INITIALIZERS = frozenset({"zeros", "ones", "constant"})
 """Keras's constant initializers take no `seed`; a seed given to them changes nothing."""
 
 
@@ -178,10 +181,7 @@ class Expressions:
             then = self._operand(expr.then, OR)
             return f"{then} if {self._operand(expr.condition, OR)} else {self._operand(expr.otherwise, TEST)}", TEST
         if isinstance(expr, ir.Call):
-            for arg in expr.args:
-                if arg.name is None:
-                    raise ArchError(f"{expr.func} takes keyword arguments only, e.g. seed=0", arg.span)
-            keywords = [(arg.name or "", self.source(arg.value)) for arg in expr.args]
+            keywords = [(name, self.source(value)) for name, value in initializer_arguments(expr)]
             return initializer_source(expr.func, keywords, expr.span), ATOM
         raise AssertionError(f"unknown expression {expr!r}")  # the IR has no other kinds
 

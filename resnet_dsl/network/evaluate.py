@@ -138,26 +138,49 @@ def _initializer(call: ir.Call, env: Env) -> nw.Initializer:
         )
     allowed = ops.INITIALIZERS[call.func]
     seed = None
-    extra: list[tuple[str, float]] = []
-    for arg in call.args:
-        if arg.name is None:
-            raise ArchError(f"{call.func} takes keyword arguments only, e.g. seed=0", arg.span)
-        if arg.name not in allowed:
+    extra: list[tuple[str, float | str]] = []
+    for (name, expr), arg in zip(initializer_arguments(call), call.args, strict=True):
+        if name not in allowed:
             raise ArchError(
-                f"{call.func} has no option '{arg.name}'",
+                f"{call.func} has no option '{name}'",
                 arg.span,
-                did_you_mean(arg.name, allowed)
+                did_you_mean(name, allowed)
                 or (f"it takes {', '.join(sorted(allowed))}" if allowed else "it takes no options"),
             )
-        value = evaluate(arg.value, env)
-        if arg.name == "seed":
+        value = evaluate(expr, env)
+        if name == "seed":
             if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-                raise ArchError(f"seed must be a non-negative integer, got {ops.describe(value)}", arg.value.span)
+                raise ArchError(f"seed must be a non-negative integer, got {ops.describe(value)}", expr.span)
             seed = value
+        elif name in ops.INITIALIZER_SYMBOLS:
+            symbols = ops.INITIALIZER_SYMBOLS[name]
+            if value not in symbols:
+                raise ArchError(
+                    f"{name} must be one of {', '.join(sorted(symbols))}, got {ops.describe(value)}",
+                    expr.span,
+                    did_you_mean(str(value), symbols),
+                )
+            extra.append((name, str(value)))
         else:
-            _require_number(value, arg.value)
-            extra.append((arg.name, float(value)))
+            _require_number(value, expr)
+            extra.append((name, float(value)))
     return nw.Initializer.model_construct(name=call.func, seed=seed, args=tuple(sorted(extra)))
+
+
+def initializer_arguments(call: ir.Call) -> list[tuple[str, ir.Expr]]:
+    """An initializer call's arguments by option: keywords, and the one positional argument
+    the initializer takes first (`variance_scaling(2.0, mode=fan_out)`: scale)."""
+    found = []
+    for position, arg in enumerate(call.args):
+        if arg.name is None:
+            first = ops.INITIALIZER_FIRST.get(call.func)
+            if first is None or position != 0:
+                example = f"{first}=1.0" if first else "seed=0"
+                raise ArchError(f"{call.func} takes keyword arguments only, e.g. {example}", arg.span)
+            found.append((first, arg.value))
+        else:
+            found.append((arg.name, arg.value))
+    return found
 
 
 def bind_params(

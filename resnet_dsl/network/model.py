@@ -28,7 +28,7 @@ class Initializer(Frozen):
 
     name: str
     seed: int | None = None
-    args: tuple[tuple[str, float], ...] = ()
+    args: tuple[tuple[str, float | str], ...] = ()
 
 
 # --------------------------------------------------------- layer configs --
@@ -70,6 +70,9 @@ class BatchNormConfig(Frozen):
     momentum: float = 0.99
     training: bool | None = None
     """Passed at call time, as the seed does: `BatchNormalization(...)(x, training=True)`."""
+    gamma_initializer: Initializer = Initializer.model_construct(name="ones")
+    """The scale's: timm zeroes each block's last BatchNorm (`gamma_init=zeros`)."""
+    beta_initializer: Initializer = Initializer.model_construct(name="zeros")
 
 
 class ActivationConfig(Frozen):

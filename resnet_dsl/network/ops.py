@@ -34,8 +34,21 @@ INITIALIZERS: dict[str, frozenset[str]] = {
     "orthogonal": _SEEDED | {"gain"},
     "zeros": frozenset(),
     "ones": frozenset(),
+    "variance_scaling": _SEEDED | {"scale", "mode", "distribution"},
+    "constant": frozenset({"value"}),
 }
-"""Keras initializers by name, with the options each takes (constant ones take no seed)."""
+"""Keras initializers by name, with the options each takes (constant ones take no seed).
+`variance_scaling(2.0, mode=fan_out, distribution=untruncated_normal)` is torchvision's
+`kaiming_normal_(mode="fan_out", nonlinearity="relu")`; `constant(0.0)` timm's zeroed last BN."""
+
+INITIALIZER_FIRST: dict[str, str] = {"variance_scaling": "scale", "constant": "value"}
+"""The option an initializer's one positional argument gives: `variance_scaling(2.0, ...)`."""
+
+INITIALIZER_SYMBOLS: dict[str, frozenset[str]] = {
+    "mode": frozenset({"fan_in", "fan_out", "fan_avg"}),
+    "distribution": frozenset({"truncated_normal", "untruncated_normal", "uniform"}),
+}
+"""Initializer options that take a symbol, and the symbols each takes (Keras's VarianceScaling)."""
 
 REQUIRED = object()
 
@@ -298,10 +311,17 @@ _bn = Op(
         Option("epsilon", number(0, 1, low_open=True), 1e-3),
         Option("momentum", number(0, 1), 0.99),
         Option("training", boolean, None),
+        Option("gamma_init", initializer, nw.Initializer.model_construct(name="ones")),
+        Option("beta_init", initializer, nw.Initializer.model_construct(name="zeros")),
     ),
     positional=0,
     build=lambda o: nw.BatchNormConfig.model_construct(
-        axis=o["axis"], epsilon=o["epsilon"], momentum=o["momentum"], training=o["training"]
+        axis=o["axis"],
+        epsilon=o["epsilon"],
+        momentum=o["momentum"],
+        training=o["training"],
+        gamma_initializer=o["gamma_init"],
+        beta_initializer=o["beta_init"],
     ),
     suffix=lambda o: "bn",
 )

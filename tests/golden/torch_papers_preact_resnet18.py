@@ -18,7 +18,7 @@ def keras_init_(
     seed: int | None = None,
     *,
     fans: tuple[int, int],
-    **args: float,
+    **args: float | str,
 ) -> torch.Tensor:
     """Fill a weight in place as Keras's initializer `name` would (`fans`: fan in, fan
     out); a seed draws the same values every time."""
@@ -33,32 +33,43 @@ def keras_init_(
         "lecun_normal": ("normal", 1.0, fan_in),
     }
     with torch.no_grad():
+        if name == "variance_scaling":  # the general form of the six above
+            mode = str(args.get("mode", "fan_in"))
+            fan_avg = (fan_in + fan_out) / 2
+            fan = {"fan_in": fan_in, "fan_out": fan_out}.get(mode, fan_avg)
+            distribution = str(args.get("distribution", "truncated_normal"))
+            scales[name] = distribution, float(args.get("scale", 1.0)), fan
         if name in scales:
             distribution, scale, fan = scales[name]
             variance = scale / max(1.0, fan)
             if distribution == "uniform":
                 limit = math.sqrt(3 * variance)
                 return nn.init.uniform_(tensor, -limit, limit, generator=rng)
+            if distribution == "untruncated_normal":
+                return nn.init.normal_(tensor, 0.0, math.sqrt(variance), generator=rng)
             # Keras divides by the deviation of a normal truncated at two deviations.
             std = math.sqrt(variance) / 0.87962566103423978
             bounds = (-2 * std, 2 * std)
             return nn.init.trunc_normal_(tensor, 0.0, std, *bounds, generator=rng)
         if name == "random_uniform":
-            low, high = args.get("minval", -0.05), args.get("maxval", 0.05)
+            low = float(args.get("minval", -0.05))
+            high = float(args.get("maxval", 0.05))
             return nn.init.uniform_(tensor, low, high, generator=rng)
-        mean, std = args.get("mean", 0.0), args.get("stddev", 0.05)
+        mean, std = float(args.get("mean", 0.0)), float(args.get("stddev", 0.05))
         if name == "random_normal":
             return nn.init.normal_(tensor, mean, std, generator=rng)
         if name == "truncated_normal":
             bounds = (mean - 2 * std, mean + 2 * std)
             return nn.init.trunc_normal_(tensor, mean, std, *bounds, generator=rng)
         if name == "orthogonal":
-            gain = args.get("gain", 1.0)
+            gain = float(args.get("gain", 1.0))
             return nn.init.orthogonal_(tensor, gain, generator=rng)
         if name == "zeros":
             return nn.init.zeros_(tensor)
         if name == "ones":
             return nn.init.ones_(tensor)
+        if name == "constant":
+            return nn.init.constant_(tensor, float(args.get("value", 0.0)))
     raise ValueError(f"unknown initializer {name!r}")
 
 
@@ -88,13 +99,16 @@ def initialized(
     return module
 
 
-class PreactBasic(nn.Module):
-    """The `preact_basic` block: paths pre and main, merged by add(main, shortcut).
+class Preact(nn.Module):
+    """The pre-activation basic block, identity and projection in one definition: the
+    shortcut is the block's input, or, where the stride or the width changes, a 1x1
+    projection of the pre-activation.
 
     Args:
         in_channels: the channels of the input.
-        filters: required.
-        stride: 1 by default.
+        filters: the output channels of both convolutions (required).
+        stride: the stride of the first convolution and of the projection (1 by
+            default).
     """
 
     def __init__(self, in_channels, filters, stride=1) -> None:
@@ -124,16 +138,19 @@ class PreactBasic(nn.Module):
         return out
 
 
-class PreactProjection(nn.Module):
-    """The `preact_projection` block: paths pre, main, shortcut, merged by add(main, shortcut).
+class Preact2(nn.Module):
+    """The pre-activation basic block, identity and projection in one definition: the
+    shortcut is the block's input, or, where the stride or the width changes, a 1x1
+    projection of the pre-activation.
 
     Args:
         in_channels: the channels of the input.
-        filters: required.
-        stride: 2 by default.
+        filters: the output channels of both convolutions (required).
+        stride: the stride of the first convolution and of the projection (1 by
+            default).
     """
 
-    def __init__(self, in_channels, filters, stride=2) -> None:
+    def __init__(self, in_channels, filters, stride=1) -> None:
         super().__init__()
         # pre
         self.bn1 = nn.BatchNorm2d(in_channels)
@@ -174,13 +191,13 @@ class PreActResNet18(nn.Module):
         # stem
         self.conv1 = initialized(nn.Conv2d(3, 64, 3, padding=1, bias=False))
         # stage conv2
-        self.layer1 = nn.Sequential(*(PreactBasic(64, 64) for _ in range(2)))
+        self.layer1 = nn.Sequential(*(Preact(64, 64) for _ in range(2)))
         # stage conv3
-        self.layer2 = nn.Sequential(PreactProjection(64, 128), PreactBasic(128, 128))
+        self.layer2 = nn.Sequential(Preact2(64, 128, stride=2), Preact(128, 128))
         # stage conv4
-        self.layer3 = nn.Sequential(PreactProjection(128, 256), PreactBasic(256, 256))
+        self.layer3 = nn.Sequential(Preact2(128, 256, stride=2), Preact(256, 256))
         # stage conv5
-        self.layer4 = nn.Sequential(PreactProjection(256, 512), PreactBasic(512, 512))
+        self.layer4 = nn.Sequential(Preact2(256, 512, stride=2), Preact(512, 512))
         # head
         self.avgpool1 = nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Flatten())
         self.fc = initialized(nn.Linear(512, classes))

@@ -18,7 +18,7 @@ def keras_init_(
     seed: int | None = None,
     *,
     fans: tuple[int, int],
-    **args: float,
+    **args: float | str,
 ) -> torch.Tensor:
     """Fill a weight in place as Keras's initializer `name` would (`fans`: fan in, fan
     out); a seed draws the same values every time."""
@@ -33,32 +33,43 @@ def keras_init_(
         "lecun_normal": ("normal", 1.0, fan_in),
     }
     with torch.no_grad():
+        if name == "variance_scaling":  # the general form of the six above
+            mode = str(args.get("mode", "fan_in"))
+            fan_avg = (fan_in + fan_out) / 2
+            fan = {"fan_in": fan_in, "fan_out": fan_out}.get(mode, fan_avg)
+            distribution = str(args.get("distribution", "truncated_normal"))
+            scales[name] = distribution, float(args.get("scale", 1.0)), fan
         if name in scales:
             distribution, scale, fan = scales[name]
             variance = scale / max(1.0, fan)
             if distribution == "uniform":
                 limit = math.sqrt(3 * variance)
                 return nn.init.uniform_(tensor, -limit, limit, generator=rng)
+            if distribution == "untruncated_normal":
+                return nn.init.normal_(tensor, 0.0, math.sqrt(variance), generator=rng)
             # Keras divides by the deviation of a normal truncated at two deviations.
             std = math.sqrt(variance) / 0.87962566103423978
             bounds = (-2 * std, 2 * std)
             return nn.init.trunc_normal_(tensor, 0.0, std, *bounds, generator=rng)
         if name == "random_uniform":
-            low, high = args.get("minval", -0.05), args.get("maxval", 0.05)
+            low = float(args.get("minval", -0.05))
+            high = float(args.get("maxval", 0.05))
             return nn.init.uniform_(tensor, low, high, generator=rng)
-        mean, std = args.get("mean", 0.0), args.get("stddev", 0.05)
+        mean, std = float(args.get("mean", 0.0)), float(args.get("stddev", 0.05))
         if name == "random_normal":
             return nn.init.normal_(tensor, mean, std, generator=rng)
         if name == "truncated_normal":
             bounds = (mean - 2 * std, mean + 2 * std)
             return nn.init.trunc_normal_(tensor, mean, std, *bounds, generator=rng)
         if name == "orthogonal":
-            gain = args.get("gain", 1.0)
+            gain = float(args.get("gain", 1.0))
             return nn.init.orthogonal_(tensor, gain, generator=rng)
         if name == "zeros":
             return nn.init.zeros_(tensor)
         if name == "ones":
             return nn.init.ones_(tensor)
+        if name == "constant":
+            return nn.init.constant_(tensor, float(args.get("value", 0.0)))
     raise ValueError(f"unknown initializer {name!r}")
 
 
@@ -103,7 +114,15 @@ class BottleneckProjection(nn.Module):
         super().__init__()
         width = filters * base_width // 64 * groups
         # main
-        self.conv1 = initialized(nn.Conv2d(in_channels, width, 1, bias=False))
+        self.conv1 = initialized(
+            nn.Conv2d(in_channels, width, 1, bias=False),
+            {
+                "name": "variance_scaling",
+                "distribution": "untruncated_normal",
+                "mode": "fan_out",
+                "scale": 2.0,
+            },
+        )
         self.bn1 = nn.BatchNorm2d(width)
         self.act1 = nn.ReLU(inplace=True)
         self.conv2 = initialized(
@@ -116,15 +135,35 @@ class BottleneckProjection(nn.Module):
                 groups=groups,
                 bias=False,
             ),
+            {
+                "name": "variance_scaling",
+                "distribution": "untruncated_normal",
+                "mode": "fan_out",
+                "scale": 2.0,
+            },
         )
         self.bn2 = nn.BatchNorm2d(width)
         self.act2 = nn.ReLU(inplace=True)
-        self.conv3 = initialized(nn.Conv2d(width, 4 * filters, 1, bias=False))
+        self.conv3 = initialized(
+            nn.Conv2d(width, 4 * filters, 1, bias=False),
+            {
+                "name": "variance_scaling",
+                "distribution": "untruncated_normal",
+                "mode": "fan_out",
+                "scale": 2.0,
+            },
+        )
         self.bn3 = nn.BatchNorm2d(4 * filters)
         # shortcut
         self.downsample = nn.Sequential(
             initialized(
                 nn.Conv2d(in_channels, 4 * filters, 1, stride=stride, bias=False),
+                {
+                    "name": "variance_scaling",
+                    "distribution": "untruncated_normal",
+                    "mode": "fan_out",
+                    "scale": 2.0,
+                },
             ),
             nn.BatchNorm2d(4 * filters),
         )
@@ -167,7 +206,15 @@ class Bottleneck(nn.Module):
         super().__init__()
         width = filters * base_width // 64 * groups
         # main
-        self.conv1 = initialized(nn.Conv2d(in_channels, width, 1, bias=False))
+        self.conv1 = initialized(
+            nn.Conv2d(in_channels, width, 1, bias=False),
+            {
+                "name": "variance_scaling",
+                "distribution": "untruncated_normal",
+                "mode": "fan_out",
+                "scale": 2.0,
+            },
+        )
         self.bn1 = nn.BatchNorm2d(width)
         self.act1 = nn.ReLU(inplace=True)
         self.conv2 = initialized(
@@ -180,10 +227,24 @@ class Bottleneck(nn.Module):
                 groups=groups,
                 bias=False,
             ),
+            {
+                "name": "variance_scaling",
+                "distribution": "untruncated_normal",
+                "mode": "fan_out",
+                "scale": 2.0,
+            },
         )
         self.bn2 = nn.BatchNorm2d(width)
         self.act2 = nn.ReLU(inplace=True)
-        self.conv3 = initialized(nn.Conv2d(width, 4 * filters, 1, bias=False))
+        self.conv3 = initialized(
+            nn.Conv2d(width, 4 * filters, 1, bias=False),
+            {
+                "name": "variance_scaling",
+                "distribution": "untruncated_normal",
+                "mode": "fan_out",
+                "scale": 2.0,
+            },
+        )
         self.bn3 = nn.BatchNorm2d(4 * filters)
         # out
         self.act3 = nn.ReLU(inplace=True)
@@ -210,7 +271,15 @@ class ResNeXt10132x8d(nn.Module):
     def __init__(self, classes: int = 1000) -> None:
         super().__init__()
         # stem
-        self.conv1 = initialized(nn.Conv2d(3, 64, 7, stride=2, padding=3, bias=False))
+        self.conv1 = initialized(
+            nn.Conv2d(3, 64, 7, stride=2, padding=3, bias=False),
+            {
+                "name": "variance_scaling",
+                "distribution": "untruncated_normal",
+                "mode": "fan_out",
+                "scale": 2.0,
+            },
+        )
         self.bn1 = nn.BatchNorm2d(64)
         self.act1 = nn.ReLU(inplace=True)
         self.maxpool1 = nn.MaxPool2d(3, 2, padding=1)
@@ -236,7 +305,15 @@ class ResNeXt10132x8d(nn.Module):
         )
         # head
         self.avgpool1 = nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Flatten())
-        self.fc = initialized(nn.Linear(2048, classes))
+        self.fc = initialized(
+            nn.Linear(2048, classes),
+            {
+                "name": "variance_scaling",
+                "distribution": "uniform",
+                "mode": "fan_in",
+                "scale": 0.3333333333333333,
+            },
+        )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = self.conv1(x)

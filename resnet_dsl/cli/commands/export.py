@@ -1,11 +1,12 @@
-"""`resnet-dsl export FILE --format onnx -o OUT.onnx [--weights STATE.pt]`: a deployable file.
+"""`resnet-dsl export FILE --format onnx -o OUT.onnx [--weights STATE.pt] [--fold]`: a deployable file.
 
 The torch model of the spec (`to_torch`, in eval mode; `--weights` loads a state_dict first, as
-`build --target torch --save` writes it) exported through `torch.export` and `torch.onnx.export`,
-any batch size (`backends/torch_export.py`). Every failure is one located message and exit 1: a
-spec error, a layer torch cannot build, a weights file that does not fit, an export torch
-refuses. The file is written whole or not at all (`write_output`), so a failure half-way through
-leaves nothing behind, and an existing file stays as it was.
+`build --target torch --save` writes it; `--fold` then folds each BatchNorm into its
+convolution) exported through `torch.export` and `torch.onnx.export`, any batch size
+(`backends/torch_export.py`). Every failure is one located message and exit 1: a spec error, a
+layer torch cannot build, a weights file that does not fit, an export torch refuses. The file is
+written whole or not at all (`write_output`), so a failure half-way through leaves nothing
+behind, and an existing file stays as it was.
 """
 
 from __future__ import annotations
@@ -45,6 +46,10 @@ def run(args: argparse.Namespace) -> int:
         raise _located(network, args.file, str(error)) from None
     if args.weights:
         _load_weights(model, network, args.weights)
+    if args.fold:
+        from resnet_dsl.backends.torch_fold import fold
+
+        model = fold(model, network, inplace=True)
     print(f"exporting {network.name} ({args.file}) to {args.format}...", file=sys.stderr, flush=True)
 
     def write(path: Any) -> None:

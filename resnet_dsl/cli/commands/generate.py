@@ -1,7 +1,7 @@
-"""`resnet-dsl generate FILE [--target keras|torch] [-o OUT.py] [--check]`: standalone source.
+"""`resnet-dsl generate FILE [--target keras|torch] [--fold] [-o OUT.py] [--check]`: standalone source.
 
 Keras source by default; `--target torch` writes a PyTorch module instead (text only: torch
-need not be installed).
+need not be installed); `--fold` adds `build_inference_model()`, BatchNorms folded (`codegen/torch_fold.py`).
 
 Without `-o` the source goes to standard output. With it, the file is written whole or
 not at all, so a spec error never leaves a truncated module behind. `--check` writes
@@ -25,7 +25,10 @@ def run(args: argparse.Namespace) -> int:
     if args.check and args.output in (None, STDOUT):
         print("resnet-dsl generate: error: --check needs -o OUT.py, the file to compare", file=sys.stderr)
         return USAGE
-    source = codegen.render(load_network(args), Path(args.file).as_posix(), args.target)
+    if args.fold and args.target != "torch":
+        print("resnet-dsl generate: error: --fold needs --target torch", file=sys.stderr)
+        return USAGE
+    source = codegen.render(load_network(args), Path(args.file).as_posix(), args.target, args.fold)
     if args.check:
         return _check(Path(args.output), source)
     write_output(args.output or STDOUT, source)

@@ -1,0 +1,202 @@
+"""Initializers the zoos use: `variance_scaling(scale, mode=..., distribution=...)` and
+`constant(value)`, honoured by both back ends and both generators.
+
+torchvision initialises every convolution with `kaiming_normal_(mode="fan_out",
+nonlinearity="relu")`; a spec says so with `variance_scaling(2.0, mode=fan_out,
+distribution=untruncated_normal)`. The statistics of each initialised convolution (mean and
+standard deviation, per layer) are held to those of torchvision's own constructor, within
+sampling error.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+import pytest
+
+import resnet_dsl
+from resnet_dsl.codegen import to_python
+from resnet_dsl.language.errors import ArchError
+from tests.conftest import REPO
+from tests.test_codegen import import_source
+
+KAIMING = "variance_scaling(2.0, mode=fan_out, distribution=untruncated_normal)"
+
+
+def resnet18_with(init: str) -> resnet_dsl.Network:
+    """torchvision's resnet18 spec with its convolutions initialised by `init`."""
+    text = (REPO / "specs/torchvision/resnet18.arch").read_text(encoding="utf-8")
+    declared = f"conv(use_bias=false, init={KAIMING})"
+    assert declared in text
+    return resnet_dsl.loads(text.replace(declared, f"conv(use_bias=false, init={init})"))
+
+
+def assert_same_statistics(ours: np.ndarray, theirs: np.ndarray, expected_std: float, key: str) -> None:
+    """Two samples of one distribution: means within 6 standard errors of zero, deviations
+    within 6 standard errors of each other and of `expected_std`, as many values beyond two
+    deviations (so a truncated normal of the same deviation does not pass)."""
+    n = ours.size
+    assert abs(ours.mean()) < 6 * expected_std / math.sqrt(n), key
+    assert abs(theirs.mean()) < 6 * expected_std / math.sqrt(n), key
+    error = expected_std / math.sqrt(2 * n)  # the standard error of a sample's deviation
+    assert abs(ours.std() - expected_std) < 6 * error, (key, ours.std(), expected_std)
+    assert abs(ours.std() - theirs.std()) < 6 * math.sqrt(2) * error, (key, ours.std(), theirs.std())
+    tail = 0.0455  # of a normal, beyond two deviations: a truncated one has none
+    ours_tail, theirs_tail = (np.mean(np.abs(sample) > 2 * expected_std) for sample in (ours, theirs))
+    assert abs(ours_tail - theirs_tail) < 6 * math.sqrt(2 * tail * (1 - tail) / n) + 1e-9, (key, ours_tail, theirs_tail)
+
+
+def fan_out(weight: Any) -> int:
+    return weight.shape[0] * math.prod(weight.shape[2:])
+
+
+@pytest.mark.torch
+@pytest.mark.parametrize("built_by", ["to_torch", "generated"])
+def test_kaiming_fan_out_is_torchvisions(built_by: str) -> None:
+    pytest.importorskip("torch")
+    torchvision = pytest.importorskip("torchvision")
+    network = resnet18_with(KAIMING)
+    if built_by == "to_torch":
+        module = resnet_dsl.to_torch(network)
+    else:
+        module = import_source(to_python(network, target="torch")).build_model()
+    ours = module.state_dict()
+    theirs = torchvision.models.resnet18().state_dict()
+    convolutions = [key for key, value in theirs.items() if key.endswith("weight") and value.dim() == 4]
+    assert len(convolutions) == 20
+    for key in convolutions:
+        expected = math.sqrt(2 / fan_out(theirs[key]))
+        assert_same_statistics(ours[key].numpy(), theirs[key].numpy(), expected, key)
+
+
+@pytest.mark.torch
+def test_keras_default_is_not_torchvisions() -> None:
+    """The test above can tell: Keras's glorot_uniform gives other deviations."""
+    pytest.importorskip("torch")
+    torchvision = pytest.importorskip("torchvision")
+    ours = resnet_dsl.to_torch(resnet18_with("glorot_uniform")).state_dict()
+    theirs = torchvision.models.resnet18().state_dict()
+    key = "layer1.0.conv1.weight"
+    with pytest.raises(AssertionError):
+        assert_same_statistics(ours[key].numpy(), theirs[key].numpy(), math.sqrt(2 / fan_out(theirs[key])), key)
+
+
+@pytest.mark.torch
+@pytest.mark.parametrize(
+    ("init", "std"),
+    [
+        ("variance_scaling(1.0, mode=fan_in, distribution=uniform)", lambda i, o: math.sqrt(1 / i)),
+        (
+            "variance_scaling(scale=3.0, mode=fan_avg, distribution=untruncated_normal)",
+            lambda i, o: math.sqrt(6 / (i + o)),
+        ),
+        ("variance_scaling(2.0, mode=fan_out)", lambda i, o: math.sqrt(2 / o)),  # truncated at 2 deviations
+    ],
+)
+def test_every_mode_and_distribution(init: str, std: Any) -> None:
+    pytest.importorskip("torch")
+    state = resnet_dsl.to_torch(resnet18_with(init)).state_dict()
+    weight = state["layer4.0.conv2.weight"].numpy()
+    fan_in = weight.shape[1] * 9
+    expected = std(fan_in, fan_out(weight))
+    assert abs(weight.std() - expected) < 6 * expected / math.sqrt(2 * weight.size)
+    if "uniform" in init:
+        assert np.abs(weight).max() <= expected * math.sqrt(3) + 1e-6
+    elif "untruncated" not in init:
+        assert np.abs(weight).max() <= 2 * expected / 0.87962566103423978 + 1e-6
+
+
+@pytest.mark.torch
+def test_constant() -> None:
+    pytest.importorskip("torch")
+    network = resnet18_with("constant(0.25)")
+    for module in (resnet_dsl.to_torch(network), import_source(to_python(network, target="torch")).build_model()):
+        assert (module.state_dict()["layer1.0.conv1.weight"] == 0.25).all()
+
+
+@pytest.mark.keras
+def test_keras_honours_them_too() -> None:
+    network = resnet18_with("variance_scaling(2.0, mode=fan_out, distribution=untruncated_normal, seed=1)")
+    model = resnet_dsl.to_keras(network)
+    convolutions = [layer for layer in network.layers if layer.kind == "conv2d"]
+    wide = next(
+        layer.name for layer in convolutions if layer.config.kernel_size == (3, 3) and layer.config.filters == 512
+    )
+    kernel = model.get_layer(wide).get_weights()[0]  # (3, 3, in, out)
+    expected = math.sqrt(2 / (9 * kernel.shape[3]))
+    assert abs(kernel.std() - expected) < 6 * expected / math.sqrt(2 * kernel.size)
+    source = to_python(network)
+    assert "keras.initializers.VarianceScaling(" in source and 'mode="fan_out"' in source
+    constant = resnet_dsl.to_keras(resnet18_with("constant(0.25)"))
+    assert (constant.get_layer(convolutions[0].name).get_weights()[0] == 0.25).all()
+
+
+@pytest.mark.parametrize(
+    ("init", "message"),
+    [
+        ("variance_scaling(2.0, mode=fan_up)", "mode must be one of fan_avg, fan_in, fan_out, got 'fan_up'"),
+        ("variance_scaling(2.0, distribution=normal)", "distribution must be one of"),
+        ("constant(1.0, 2.0)", "constant takes keyword arguments only"),
+        ("variance_scaling(2.0, gain=1)", "variance_scaling has no option 'gain'"),
+    ],
+)
+def test_bad_options_are_located_errors(init: str, message: str) -> None:
+    with pytest.raises(ArchError, match=message) as caught:
+        resnet18_with(init)
+    assert caught.value.span is not None and caught.value.span.line > 0
+
+
+def zoo_statistics_match(ours: dict[str, Any], theirs: dict[str, Any]) -> list[str]:
+    """Per weight of the reference: convolutions and the classifier drawn alike (mean,
+    deviation, tails), BatchNorm scales and shifts equal. Returns the keys compared."""
+    compared = []
+    for key, value in theirs.items():
+        if not key.endswith("weight") and not (key.endswith("bias") and value.dim() == 1 and key in ours):
+            continue
+        mine = ours[key]
+        if value.dim() == 4 or (value.dim() == 2 and key.endswith("weight")):
+            fan = value.shape[0] * math.prod(value.shape[2:]) if value.dim() == 4 else value.shape[1]
+            expected = math.sqrt(2 / fan) if value.dim() == 4 else math.sqrt(1 / (3 * fan))
+            assert_same_statistics(mine.numpy(), value.numpy(), expected, key)
+        elif value.dim() == 1 and ("bn" in key or "downsample.1" in key):
+            assert mine.tolist() == value.tolist(), key
+        else:
+            continue
+        compared.append(key)
+    return compared
+
+
+@pytest.mark.torch
+def test_torchvision_specs_initialise_as_torchvision() -> None:
+    """specs/torchvision/resnet50.arch declares torchvision's scheme: each convolution and the
+    classifier's weight drawn as torchvision draws them, every BatchNorm ones and zeros."""
+    torch = pytest.importorskip("torch")
+    torchvision = pytest.importorskip("torchvision")
+    torch.manual_seed(0)
+    theirs = torchvision.models.resnet50().state_dict()
+    for module in (
+        resnet_dsl.to_torch("specs/torchvision/resnet50.arch"),
+        import_source(to_python("specs/torchvision/resnet50.arch", target="torch")).build_model(),
+    ):
+        compared = zoo_statistics_match(module.state_dict(), theirs)
+        assert sum(key.endswith("conv1.weight") for key in compared) == 17 and "fc.weight" in compared
+
+
+@pytest.mark.torch
+def test_timm_specs_zero_the_last_batchnorm_as_timm() -> None:
+    """specs/timm/seresnet50.arch: timm's kaiming fan-out convolutions (SE's included) and its
+    zeroed last BatchNorm of each block (`bn(gamma_init=zeros)`)."""
+    torch = pytest.importorskip("torch")
+    timm = pytest.importorskip("timm")
+    torch.manual_seed(0)
+    theirs = {
+        key: value
+        for key, value in timm.create_model("seresnet50").state_dict().items()
+        if not key.startswith("fc.")  # timm's classifier keeps nn.Linear's own draw
+    }
+    ours = resnet_dsl.to_torch("specs/timm/seresnet50.arch").state_dict()
+    compared = zoo_statistics_match(ours, theirs)
+    assert "layer1.0.bn3.weight" in compared and (ours["layer1.0.bn3.weight"] == 0).all()
+    assert "layer4.2.se.fc1.weight" in compared
