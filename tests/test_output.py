@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pytest
 
+from resnet_dsl.cli import main
 from resnet_dsl.cli.output import OutputError, check_target, write_output
 from tests.conftest import REPO
 
@@ -248,3 +249,26 @@ def test_a_failing_writer_leaves_nothing(tmp_path: Path) -> None:
     with pytest.raises(RuntimeError):
         write_output(tmp_path / "model.keras", half)
     assert os.listdir(tmp_path) == []
+
+
+@pytest.mark.parametrize(
+    "command",
+    [["generate", "t.arch", "-o"], ["generate", "t.arch", "--target", "torch", "-o"], ["graph", "t.arch", "-o"]],
+)
+@pytest.mark.parametrize("target", ["t.arch", "link.arch", "hard.arch"])
+def test_an_output_never_replaces_its_own_input(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], command: list[str], target: str
+) -> None:
+    """`generate spec.arch -o spec.arch` replaced the spec with the code made from it; through a
+    symlink or a hard link as well."""
+    monkeypatch.chdir(tmp_path)
+    spec = "network N(input = 8x8x3) {\n  head { flatten }\n}\n"
+    (tmp_path / "t.arch").write_text(spec)
+    (tmp_path / "link.arch").symlink_to("t.arch")
+    os.link(tmp_path / "t.arch", tmp_path / "hard.arch")
+    if command[0] == "graph":
+        command = [*command[:-1], "--format", "dot", "-o"]
+    assert main([*command, target]) == 1
+    assert "is the input t.arch" in capsys.readouterr().err
+    assert (tmp_path / "t.arch").read_text() == spec
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["hard.arch", "link.arch", "t.arch"], "no temporary left"

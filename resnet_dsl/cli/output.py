@@ -56,8 +56,10 @@ class OutputError(ArchError):
         super().__init__(message, Span(file=path), hint)
 
 
-def write_output(path: str | os.PathLike[str], data: Data) -> None:
-    """Write `data` to `path` whole or not at all; `-` writes it to standard output."""
+def write_output(path: str | os.PathLike[str], data: Data, inputs: tuple[str, ...] = ()) -> None:
+    """Write `data` to `path` whole or not at all; `-` writes it to standard output. A path that
+    is one of `inputs` (the same file, through a link or not) is refused: `generate spec.arch
+    -o spec.arch` replaced the spec with the code made from it."""
     name = os.fspath(path)
     if name == "":
         raise OutputError("no output path given", "", hint=f"name a file, or {STDOUT} for standard output")
@@ -65,6 +67,9 @@ def write_output(path: str | os.PathLike[str], data: Data) -> None:
         _write_stdout(data)
         return
     target = check_target(name)
+    for source in inputs:
+        if _same_file(target, source):
+            raise OutputError(f"cannot write: {name} is the input {source}", name, "name another file for the output")
     mode = _existing_mode(name, target)
     fd, temporary = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=target.suffix)
     try:
@@ -84,6 +89,13 @@ def write_output(path: str | os.PathLike[str], data: Data) -> None:
     except BaseException:
         Path(temporary).unlink(missing_ok=True)
         raise
+
+
+def _same_file(target: Path, source: str) -> bool:
+    try:
+        return os.path.samefile(target, source)
+    except (OSError, ValueError):  # either missing (a zoo name, a new file): not the same
+        return False
 
 
 def check_target(path: str | os.PathLike[str]) -> Path:

@@ -133,7 +133,7 @@ def run(args: argparse.Namespace) -> int:
             return 1
         save = target.build(backend, network, args, stderr)
         if args.save:
-            write_output(args.save, save)
+            write_output(args.save, save, inputs=(args.file,))
             print(f"Saved {args.save}")
     return 0
 

@@ -64,7 +64,7 @@ def run(args: argparse.Namespace) -> int:
             message = f"torch cannot export {network.name} to {args.format}: {first}"
             raise ArchError(message, Span(file=args.file)) from error
 
-    write_output(args.output, write)
+    write_output(args.output, write, inputs=(args.file,))
     print(f"wrote {args.output}")
     return 0
 

@@ -31,7 +31,7 @@ def run(args: argparse.Namespace) -> int:
     source = codegen.render(load_network(args), Path(args.file).as_posix(), args.target, args.fold)
     if args.check:
         return _check(Path(args.output), source)
-    write_output(args.output or STDOUT, source)
+    write_output(args.output or STDOUT, source, inputs=(args.file,))
     if args.output not in (None, STDOUT):
         print(f"wrote {args.output}")
     return 0

@@ -43,7 +43,7 @@ def run(args: argparse.Namespace) -> int:
     if kind == "mermaid":
         from resnet_dsl.review.mermaid import to_mermaid
 
-        write_output(args.output, to_mermaid(load_network(args), expand=args.expand).encode())
+        write_output(args.output, to_mermaid(load_network(args), expand=args.expand).encode(), inputs=(args.file,))
         if args.output != STDOUT:
             print(f"wrote {args.output}")
         return 0
@@ -53,14 +53,14 @@ def run(args: argparse.Namespace) -> int:
         limits.check_drawn_nodes(node_count(network, args.expand), where)
     text = to_dot(network, expand=args.expand)
     if kind == "dot":
-        write_output(args.output, text.encode())
+        write_output(args.output, text.encode(), inputs=(args.file,))
     else:
         rendered = subprocess.run([dot, f"-T{kind}"], input=text.encode(), capture_output=True, check=False)
         if rendered.returncode != 0:
             problem = rendered.stderr.decode(errors="replace").strip()
             print(f"resnet-dsl graph: error: dot failed: {problem}", file=sys.stderr)
             return 1
-        write_output(args.output, rendered.stdout)
+        write_output(args.output, rendered.stdout, inputs=(args.file,))
         _warn_if_shrunk(args.output, rendered.stderr.decode(errors="replace"))
     if args.output != STDOUT:
         print(f"wrote {args.output}")
