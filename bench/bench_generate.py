@@ -104,7 +104,7 @@ def main() -> int:
         print(f"{'all specs, one after another':<32} {sum(statistics.median(s) for s in generate.values()):>9.3f}")
 
         generated = directory / "generated_resnet50.py"
-        from resnet_dsl.codegen.keras import to_python
+        from resnet_dsl.codegen import to_python
 
         generated.write_text(to_python(KERAS_SPEC), encoding="utf-8")
         builds = build_times(args.runs, generated)

@@ -220,3 +220,102 @@ def test_keras_and_generated_code_agree() -> None:
     generated = import_source(source).build_model()
     assert_same_model(generated, reference)
     assert_same_outputs(generated, reference)
+
+
+# A pre-activation block in one definition: the shortcut starts from the pre-activation
+# where it projects, from the raw input where it does not.
+PREACT = """
+block preact(filters, stride = 1) {
+  project = stride != 1 or in_channels != filters
+  pre {
+    bn -> relu
+  }
+  main {
+    conv(filters, 3, stride=stride, padding=same) -> bn -> relu
+  }
+  shortcut from (pre if project else input) {
+    conv(filters, 1, stride=stride) if project
+  }
+  out = add(main, shortcut)
+}
+
+network P(input = 8x8x3) {
+  stem {
+    c: conv(4, 3, padding=same)
+  }
+  stage s: preact(8, stride=2), preact(8)
+  head {
+    global_avgpool -> dense(2)
+  }
+}
+"""
+
+
+def test_a_path_chooses_its_source_per_call() -> None:
+    network = resnet_dsl.loads(PREACT)
+    assert network.layer("s_block1_0_conv").inputs == ("s_block1_preact_relu",)
+    assert network.layer("s_block1_out").inputs == ("s_block1_1_relu", "s_block1_0_conv")
+    assert network.layer("s_block2_out").inputs == ("s_block2_1_relu", "s_block1_out"), "the raw input"
+    formatted = format_source(PREACT.replace("from (pre if project else input)", "from(pre   if project else input)"))
+    assert "  shortcut from (pre if project else input) {\n" in formatted
+    assert parse_module(formatted) == parse_module(PREACT)
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "message", "hint"),
+    [
+        ("else input)", "else inptu)", "starts from 'inptu', which is no path", "did you mean 'input'?"),
+        (
+            "conv(filters, 1, stride=stride) if project\n",
+            "",
+            "chooses its source but has no layers",
+            "merge the source",
+        ),
+    ],
+)
+def test_a_chosen_source_is_checked(old: str, new: str, message: str, hint: str) -> None:
+    with pytest.raises(ArchError) as caught:
+        resnet_dsl.loads(PREACT.replace(old, new, 1), path="t.arch")
+    assert message in caught.value.message
+    assert caught.value.hint is not None and hint in caught.value.hint
+
+
+@pytest.mark.keras
+def test_a_chosen_source_in_keras_torch_and_generated_code() -> None:
+    """Both generated modules choose the source as `to_keras` and `to_torch` do, per call."""
+    pytest.importorskip("keras")
+    from resnet_dsl.analysis.summary import summary
+    from resnet_dsl.backends.keras import to_keras
+    from resnet_dsl.codegen import to_python
+    from tests.test_codegen import assert_same_model, assert_same_outputs, import_source
+    from tests.test_random_networks import assert_torch_agrees
+
+    network = resnet_dsl.loads(PREACT)
+    reference = to_keras(network)
+    source = to_python(network)
+    assert "shortcut = preact if project else inputs\n" in source
+    generated = import_source(source).build_model()
+    assert_same_model(generated, reference)
+    assert_same_outputs(generated, reference)
+    assert_torch_agrees(network, reference, summary(network))
+
+
+@pytest.mark.keras
+def test_instances_that_choose_other_sources_get_their_own_torch_class() -> None:
+    """Same modules, another source: the generated torch module must not share one forward."""
+    pytest.importorskip("keras")
+    from resnet_dsl.analysis.summary import summary
+    from resnet_dsl.backends.keras import to_keras
+    from resnet_dsl.codegen import to_python
+    from tests.test_random_networks import assert_torch_agrees
+
+    text = (
+        "block choose(f, a = true) {\n  pre {\n    bn -> relu\n  }\n  main {\n    conv(f, 3, padding=same)\n  }\n"
+        "  shortcut from (pre if a else input) {\n    conv(f, 1)\n  }\n  out = add(main, shortcut)\n}\n"
+        "network C(input = 8x8x4) {\n  stage s: choose(4), choose(4, a=false)\n"
+        "  head {\n    flatten -> dense(2)\n  }\n}\n"
+    )
+    network = resnet_dsl.loads(text)
+    assert network.layer("s_block2_0_conv").inputs == ("s_block1_out",)
+    assert to_python(network, target="torch").count("class Choose") == 2
+    assert_torch_agrees(network, to_keras(network), summary(network))

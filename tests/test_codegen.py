@@ -229,7 +229,8 @@ def test_network_defaults_are_baked_in_where_a_call_sets_nothing(generated: dict
     source = generated["specs/torchvision/resnet18.arch"]
     assert 'x = layers.BatchNormalization(epsilon=1e-05, momentum=0.9, name=f"{name}_1_bn")(x)' in source
     assert source.count("use_bias=False") == 7  # 3 convolutions in basic and in basic_projection, the stem's
-    assert 'layers.Conv2D(64, 7, strides=2, use_bias=False, name="conv1_conv")' in source
+    stem = source[source.index("layers.Conv2D(\n        64,\n        7,") :].split('name="conv1_conv"')[0]
+    assert "strides=2,\n        use_bias=False,\n        kernel_initializer=keras.initializers.VarianceScaling(" in stem
 
 
 def test_every_layer_name_of_the_network_is_in_the_source(generated: dict[str, str]) -> None:
@@ -450,7 +451,8 @@ SAMPLE_CALLS = [
     "conv(8, 3)", "bn", "activation(relu)", "relu", "zeropad(1)", "maxpool(2)", "avgpool(2)",
     "global_avgpool", "global_maxpool", "flatten", "dense(4)", "dropout(0.5)", "add", "multiply", "concat",
     "zeropad(channels=[1, 2])", "subsample(2)", "upsample(2)", "depthwise_conv(3)", "separable_conv(8, 3)", "gn(3)",
-    "ln", "reshape([192])", "global_avgpool(keepdims=true)",
+    "ln", "reshape([192])", "global_avgpool(keepdims=true)", "conv1d(1, 3)",
+    "bn(gamma_init=zeros, beta_init=constant(0.5))",
 ]  # fmt: skip
 
 

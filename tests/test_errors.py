@@ -178,6 +178,15 @@ CASES = [
         None,
     ),
     (
+        "a backend constraint: torch normalizes the channels only",
+        "network N(input = 8x8x3) {\n  stem { conv(4, 3) -> bn(axis=1) }\n}",
+        "bn axis 1 is not the channels of (None, 6, 6, 4): the torch back end normalizes the channels only",
+        "t.arch",
+        2,
+        24,
+        "bn(axis=-1)",
+    ),
+    (
         "wrong option type",
         "network N(input = 8x8x3) {\n  stem { conv(3, 3, use_bias=1) }\n}",
         "expected true or false",

@@ -28,8 +28,9 @@ KAIMING = "variance_scaling(2.0, mode=fan_out, distribution=untruncated_normal)"
 def resnet18_with(init: str) -> resnet_dsl.Network:
     """torchvision's resnet18 spec with its convolutions initialised by `init`."""
     text = (REPO / "specs/torchvision/resnet18.arch").read_text(encoding="utf-8")
-    assert "conv(use_bias=false)" in text
-    return resnet_dsl.loads(text.replace("conv(use_bias=false)", f"conv(use_bias=false, init={init})"))
+    declared = f"conv(use_bias=false, init={KAIMING})"
+    assert declared in text
+    return resnet_dsl.loads(text.replace(declared, f"conv(use_bias=false, init={init})"))
 
 
 def assert_same_statistics(ours: np.ndarray, theirs: np.ndarray, expected_std: float, key: str) -> None:
@@ -145,3 +146,57 @@ def test_bad_options_are_located_errors(init: str, message: str) -> None:
     with pytest.raises(ArchError, match=message) as caught:
         resnet18_with(init)
     assert caught.value.span is not None and caught.value.span.line > 0
+
+
+def zoo_statistics_match(ours: dict[str, Any], theirs: dict[str, Any]) -> list[str]:
+    """Per weight of the reference: convolutions and the classifier drawn alike (mean,
+    deviation, tails), BatchNorm scales and shifts equal. Returns the keys compared."""
+    compared = []
+    for key, value in theirs.items():
+        if not key.endswith("weight") and not (key.endswith("bias") and value.dim() == 1 and key in ours):
+            continue
+        mine = ours[key]
+        if value.dim() == 4 or (value.dim() == 2 and key.endswith("weight")):
+            fan = value.shape[0] * math.prod(value.shape[2:]) if value.dim() == 4 else value.shape[1]
+            expected = math.sqrt(2 / fan) if value.dim() == 4 else math.sqrt(1 / (3 * fan))
+            assert_same_statistics(mine.numpy(), value.numpy(), expected, key)
+        elif value.dim() == 1 and ("bn" in key or "downsample.1" in key):
+            assert mine.tolist() == value.tolist(), key
+        else:
+            continue
+        compared.append(key)
+    return compared
+
+
+@pytest.mark.torch
+def test_torchvision_specs_initialise_as_torchvision() -> None:
+    """specs/torchvision/resnet50.arch declares torchvision's scheme: each convolution and the
+    classifier's weight drawn as torchvision draws them, every BatchNorm ones and zeros."""
+    torch = pytest.importorskip("torch")
+    torchvision = pytest.importorskip("torchvision")
+    torch.manual_seed(0)
+    theirs = torchvision.models.resnet50().state_dict()
+    for module in (
+        resnet_dsl.to_torch("specs/torchvision/resnet50.arch"),
+        import_source(to_python("specs/torchvision/resnet50.arch", target="torch")).build_model(),
+    ):
+        compared = zoo_statistics_match(module.state_dict(), theirs)
+        assert sum(key.endswith("conv1.weight") for key in compared) == 17 and "fc.weight" in compared
+
+
+@pytest.mark.torch
+def test_timm_specs_zero_the_last_batchnorm_as_timm() -> None:
+    """specs/timm/seresnet50.arch: timm's kaiming fan-out convolutions (SE's included) and its
+    zeroed last BatchNorm of each block (`bn(gamma_init=zeros)`)."""
+    torch = pytest.importorskip("torch")
+    timm = pytest.importorskip("timm")
+    torch.manual_seed(0)
+    theirs = {
+        key: value
+        for key, value in timm.create_model("seresnet50").state_dict().items()
+        if not key.startswith("fc.")  # timm's classifier keeps nn.Linear's own draw
+    }
+    ours = resnet_dsl.to_torch("specs/timm/seresnet50.arch").state_dict()
+    compared = zoo_statistics_match(ours, theirs)
+    assert "layer1.0.bn3.weight" in compared and (ours["layer1.0.bn3.weight"] == 0).all()
+    assert "layer4.2.se.fc1.weight" in compared

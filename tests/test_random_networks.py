@@ -76,6 +76,20 @@ block eca(f, k = 3) {
   out = add(multiply(main, se), input) -> relu
 }
 
+block preact(f, stride = 1) {
+  project = stride != 1 or in_channels != f
+  pre {
+    bn -> relu
+  }
+  main {
+    conv(f, 3, stride=stride, padding=same, use_bias=false) -> bn -> relu
+  }
+  shortcut from (pre if project else input) {
+    conv(f, 1, stride=stride) if project
+  }
+  out = add(main, shortcut)
+}
+
 block grow(f) {
   main {
     conv(f, 1) -> upsample(2) -> subsample(2)
@@ -103,7 +117,9 @@ def specs(draw: st.DrawFn) -> str:
         width = draw(st.sampled_from([4, 8]))
         repeats = draw(st.integers(0, 2))
         family = draw(
-            st.sampled_from(["basic", "bottleneck", "seed", "squeeze", "gated", "option_a", "grow", "graph", "eca"])
+            st.sampled_from(
+                ["basic", "bottleneck", "seed", "squeeze", "gated", "option_a", "grow", "graph", "eca", "preact"]
+            )
         )
         if family == "basic":
             calls = f"basic_projection({width}, stride={stride}), basic({width}) * {repeats}"
@@ -125,6 +141,8 @@ def specs(draw: st.DrawFn) -> str:
         elif family == "eca":
             kernel = draw(st.sampled_from([1, 3, 5]))
             calls = f"basic_projection({width}, stride={stride}), eca({width}, k={kernel}) * {repeats + 1}"
+        elif family == "preact":
+            calls = f"preact({width}, stride={stride}), preact({width}) * {repeats}"
         elif family == "option_a":
             previous, width = width, 2 * width
             calls = f"basic_projection({previous}, stride=1), option_a({width}, {previous // 2}, {stride})"

@@ -160,8 +160,23 @@ def test_torchvision_names_come_from_the_naming_table() -> None:
 
 
 def test_reserved_names_are_the_modules_own() -> None:
-    public = {name for name in dir(torch.nn.Module) if not name.startswith("_")}
-    assert public <= naming.TORCH_RESERVED
+    """Every attribute of a module, public or private, class or instance (`_modules`, `__class__`)."""
+    own = set(dir(torch.nn.Module)) | set(vars(torch.nn.Module()))
+    assert {name for name in own if not naming.reserved_by_torch(name)} == set()
+    assert not naming.reserved_by_torch("_1_x") and not naming.reserved_by_torch("conv1")
+
+
+def test_paths_named_after_module_internals_build() -> None:
+    """`_modules`, `__class__`, `_parameters` as path names were a KeyError traceback."""
+    network = resnet_dsl.loads(
+        "block b(f) {\n  main { relu }\n  _modules from main { conv(f, 1) }\n  __class__ from main { relu }\n"
+        "  _parameters from main { bn }\n  out = add(_modules, __class__, _parameters, shortcut)\n}\n"
+        "network N(input = 8x8x4) {\n  stage s: b(4)\n}\n"
+    )
+    model = to_torch(network)
+    children = {name for name, _ in model.layer1[0].named_children()}
+    assert not children & set(dir(torch.nn.Module)), children
+    assert sum(p.numel() for p in model.parameters()) == resnet_dsl.summary(network)["torch"]["params"]
 
 
 def test_hostile_layer_names_stay_attributes() -> None:

@@ -186,7 +186,12 @@ def _conv1d(config: nw.Conv1DConfig, name: str) -> keras.layers.Layer:
 
 def _batchnorm(config: nw.BatchNormConfig, name: str) -> keras.layers.Layer:
     return keras.layers.BatchNormalization(
-        axis=config.axis, epsilon=config.epsilon, momentum=config.momentum, name=name
+        axis=config.axis,
+        epsilon=config.epsilon,
+        momentum=config.momentum,
+        gamma_initializer=initializer(config.gamma_initializer),
+        beta_initializer=initializer(config.beta_initializer),
+        name=name,
     )
 
 

@@ -36,6 +36,7 @@ from resnet_dsl.backends.torch_modules import (
     ReshapeChannelsLast,
     SeparableConv2d,
     initialized,
+    norm_initialized,
 )
 from resnet_dsl.backends.torch_weights import keras_weights_to_torch, torch_weights_to_keras
 from resnet_dsl.network import model as nw
@@ -201,7 +202,10 @@ def _batchnorm(config: nw.BatchNormConfig, node: torch_layout.Node) -> nn.Module
     # A call-time `training` is Keras's default for callers that pass none; a torch module always
     # has a mode (`train()` / `eval()`), which decides, as the caller's `training` does in Keras.
     norm_class = nn.BatchNorm2d if rank == 4 else nn.BatchNorm1d
-    return norm_class(node.in_channels, eps=config.epsilon, momentum=torch_momentum(config.momentum))
+    norm = norm_class(node.in_channels, eps=config.epsilon, momentum=torch_momentum(config.momentum))
+    gamma = torch_layout.initializer_options(config.gamma_initializer)
+    beta = torch_layout.initializer_options(config.beta_initializer)
+    return norm_initialized(norm, gamma, beta) if (gamma, beta) != ("ones", "zeros") else norm
 
 
 def torch_momentum(momentum: float) -> float:

@@ -219,6 +219,21 @@ def initialized(
     return module
 
 
+def norm_initialized(
+    module: nn.Module,
+    gamma: str | dict = "ones",
+    beta: str | dict = "zeros",
+) -> nn.Module:
+    """A norm layer, its scale and shift drawn as the Keras initializers `gamma` and
+    `beta` would (timm's zeroed last BatchNorm: gamma "zeros")."""
+    for tensor, init in ((module.weight, gamma), (module.bias, beta)):
+        options = {"name": init} if isinstance(init, str) else dict(init)
+        name, seed = options.pop("name"), options.pop("seed", None)
+        size = tensor.shape[0]
+        keras_init_(tensor, name, seed, fans=(size, size), **options)
+    return module
+
+
 def fans(weight: torch.Tensor) -> tuple[int, int]:
     """(fan in, fan out) of a conv or linear weight, as Keras counts them."""
     receptive = math.prod(weight.shape[2:])

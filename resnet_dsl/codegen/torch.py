@@ -73,6 +73,7 @@ HELPERS: dict[str, tuple[str, ...]] = {
     "keras_init_": (),
     "fans": (),
     "initialized": ("keras_init_", "fans"),
+    "norm_initialized": ("keras_init_",),
 }
 """`backends/torch_modules.py`'s standalone helpers, each with those it uses, in the order of its source."""
 

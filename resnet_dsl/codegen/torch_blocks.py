@@ -313,8 +313,17 @@ def chain_forward(scope: torch_layout.Scope) -> list[str]:
 def layout_shape(scope: torch_layout.Scope, leave_out: frozenset[str] = frozenset()) -> list[tuple[Any, ...]]:
     """What a block class fixes: its modules, their kinds and paddings, which adds accumulate in
     place, in order (the paths in `leave_out` left out)."""
+    paths = {n.name: n.layer.origin.path for n in scope.nodes}
+    paths[scope.input] = "input"
     return [
-        (n.module, n.layer.kind, torch_layout.fixed_padding(n), n.inplace if n.module is None else None)
+        (
+            n.module,
+            n.layer.kind,
+            torch_layout.fixed_padding(n),
+            n.inplace if n.module is None else None,
+            # where a module reads from: a source chosen per call must agree too
+            tuple(paths.get(name) for name in n.inputs) if n.module is not None else None,
+        )
         for n in scope.nodes
         if n.layer.origin.path not in leave_out
     ]
@@ -334,9 +343,14 @@ def optional_lines(head: str, call: Call, condition: str, indent: int) -> list[s
     ]
 
 
-def _broadcast(variable: str, missing: int) -> str:
-    """A (N, C) gate as (N, C, 1, 1), so it multiplies an image as Keras broadcasts it."""
-    return variable + "[:, :, None, None]" if missing == 2 else variable
+def _broadcast(variable: str, missing: int, optional: bool = False) -> str:
+    """A (N, C) gate as (N, C, 1, 1), so it multiplies an image as Keras broadcasts it. A gate
+    some instances leave out is then its source, an image: the class asks at run time."""
+    if missing != 2:
+        return variable
+    if optional:
+        return f"({variable} if {variable}.dim() == 4 else {variable}[:, :, None, None])"
+    return variable + "[:, :, None, None]"
 
 
 def forward_body(
@@ -350,6 +364,7 @@ def forward_body(
         for name in node.inputs:
             last_use[name] = position
     held: dict[str, str] = {"x": scope.input}
+    maybe_absent = {n.name for n in scope.nodes if n.module and n.module.rpartition(".")[0] in optional}
     lines: list[str] = []
     path = None
     position = 0
@@ -368,7 +383,10 @@ def forward_body(
             expression = f"self.{parent}({source})"
         elif node.module is None:
             rank = len(node.layer.output_shape)
-            operands = [_broadcast(holder[name], rank - len(layers[name].output_shape)) for name in node.inputs]
+            operands = [
+                _broadcast(holder[name], rank - len(layers[name].output_shape), name in maybe_absent)
+                for name in node.inputs
+            ]
             expression = MERGE_SOURCES[node.layer.kind](operands)
         else:
             expression = f"self.{node.module}({source})"

@@ -93,10 +93,28 @@ def call_lines(head: str, call: Call, tail: str, indent: int) -> list[str]:
         prefix = f"{keyword}=" if keyword else ""
         if isinstance(value, Call):
             lines += ["    " + line for line in call_lines(prefix, value, ",", indent + 4)]
+        elif indent + 4 + len(prefix) + len(value) + 1 > LINE_LENGTH and value.startswith("{"):
+            lines += [f"    {prefix}{{", *(f"        {item}," for item in dict_items(value)), "    },"]
         else:
             lines.append(f"    {prefix}{value},")
     lines.append(")" + tail)
     return lines
+
+
+def dict_items(literal: str) -> list[str]:
+    """`{"a": 1, "b": (2, 3)}` -> its items, split at the commas outside brackets and strings."""
+    items, depth, start, quoted = [], 0, 1, False
+    for position, char in enumerate(literal[1:-1], start=1):
+        if char == '"' and literal[position - 1] != "\\":
+            quoted = not quoted
+        elif not quoted and char in "([{":
+            depth += 1
+        elif not quoted and char in ")]}":
+            depth -= 1
+        elif not quoted and char == "," and depth == 0:
+            items.append(literal[start:position].strip())
+            start = position + 1
+    return [*items, literal[start:-1].strip()]
 
 
 def flat_call(call: Call) -> str:
@@ -172,7 +190,7 @@ class LayerSource:
                 args.append(("momentum", f"1 - {momentum}" if momentum.isidentifier() else f"1 - ({momentum})"))
             elif round(1 - config.momentum, 12) != 0.1:
                 args.append(("momentum", py_value(round(1 - config.momentum, 12))))
-            return Call(norm, tuple(args))
+            return self.norm_initialized(Call(norm, tuple(args)), helpers)
         if isinstance(config, nw.ActivationConfig):
             return self.activation("activation", helpers)
         if isinstance(config, nw.ZeroPaddingConfig):
@@ -326,6 +344,20 @@ class LayerSource:
             return Call("Exponential")
         inplace = (("inplace", "True"),) if self.node.inplace else ()
         return Call(f"nn.{class_name}", (*((k, py_value(v)) for k, v in args), *inplace))
+
+    def norm_initialized(self, norm: Call, helpers: set[str]) -> Call:
+        """A norm whose scale or shift does not start at Keras's ones and zeros (timm's last BN)."""
+        config = self.node.layer.config
+        sources: list[tuple[str, str | Call]] = []
+        for field, keyword, default in (("gamma_initializer", "gamma", "ones"), ("beta_initializer", "beta", "zeros")):
+            if field in self.symbolic:
+                sources.append((keyword, self.symbolic[field]))
+            elif getattr(config, field) != nw.Initializer.model_construct(name=default):
+                sources.append((keyword, torch_value(getattr(config, field))))
+        if not sources:
+            return norm
+        helpers.add("norm_initialized")
+        return Call("norm_initialized", (("", norm), *sources))
 
     def initialized(self, layer: Call, helpers: set[str], field: str = "kernel_initializer") -> Call:
         helpers.add("initialized")

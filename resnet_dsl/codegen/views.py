@@ -21,6 +21,7 @@ import jinja2
 
 from resnet_dsl.codegen.pysource import (
     BLOCK_LOCALS,
+    OR,
     Expressions,
     escape,
     free_names,
@@ -61,6 +62,8 @@ KERAS_KEYWORDS: dict[str, str] = {
     "depthwise_init": "depthwise_initializer",
     "pointwise_init": "pointwise_initializer",
     "shape": "target_shape",
+    "gamma_init": "gamma_initializer",
+    "beta_init": "beta_initializer",
 }
 """Op options (`ops.OPS`) whose Keras keyword differs; every other option keeps its name,
 which is also its field in the typed config."""
@@ -198,7 +201,9 @@ class BlockSteps:
         # Who reads each tensor, by position: a path (its index in `order`) or the merge (the end).
         readers: dict[str, list[tuple[int, str]]] = {}
         for index, path in enumerate(order):
-            readers.setdefault(tensor[block.source_of(path)], []).append((index, path.name))
+            for source in dict.fromkeys(tensor[s] for s in block.sources_of(path)):
+                readers.setdefault(source, []).append((index, path.name))
+        choosers = {path.name for path in block.paths if path.source_else is not None}
         for ref in merge_refs(block.merge):
             readers.setdefault(tensor[ref.path], []).append((len(order), ref.path))
 
@@ -218,13 +223,17 @@ class BlockSteps:
                 continue
             keep = ""
             source = variables[tensor[block.source_of(path)]]
+            if path.source_if is not None and path.source_else is not None:
+                test = Expressions(names).source(path.source_if, OR)
+                source = f"{source} if {test} else {variables[tensor[path.source_else]]}"
             if path.name in ("pre", "main"):
                 target = "x"
                 later = [
                     name for at, name in readers.get(in_x, []) if at > index or (at == index and name != path.name)
                 ]
                 if later:
-                    only_shortcut = all(name == "shortcut" for name in later)
+                    # a shortcut that chooses its source reads two tensors: each keeps its own name
+                    only_shortcut = all(name == "shortcut" and name not in choosers for name in later)
                     keep = "shortcut" if only_shortcut else "inputs" if in_x == ir.INPUT else "preact"
                     variables[in_x] = keep
                 in_x = path.name
@@ -362,7 +371,10 @@ def classes_layer(network: nw.Network) -> nw.Layer | None:
         return None
     found = None
     for section, units in (("stem", definition.stem), ("head", definition.head)):
-        calls = [call for unit in units for call in unit.layers]
+        env = dict(network.params)  # a layer whose condition is false was left out: so are its calls here
+        calls = [
+            call for unit in units for call in unit.layers if call.condition is None or condition(call.condition, env)
+        ]
         for layer, call in zip(network.section(section), calls, strict=True):
             if isinstance(layer.config, nw.DenseConfig) and _units_argument(call) == ir.Name(id="classes"):
                 found = layer

@@ -221,6 +221,9 @@ class Path(Node):
 
     name: str
     source: str | None = None
+    source_if: Expr | None = None
+    """`from (pre if project else input)`: where this is false, the path starts from `source_else`."""
+    source_else: str | None = None
     condition: Expr | None = None
     units: tuple[Unit, ...] = ()
 
@@ -286,6 +289,11 @@ class BlockDef(Node):
     @property
     def shortcut(self) -> Path | None:
         return self.path("shortcut")
+
+    def sources_of(self, path: Path) -> tuple[str, ...]:
+        """Every place a path may start from: its source, and the other of a conditional one."""
+        first = self.source_of(path)
+        return (first,) if path.source_else is None else (first, path.source_else)
 
     def source_of(self, path: Path) -> str:
         """Where a path starts: as written, else `main` after `pre` (if any), others the input."""

@@ -114,11 +114,21 @@ class ToIR(Transformer):
             name=str(name), base=str(base), args=tuple(args or ()), span=self._span(meta)
         )
 
-    def block_path(self, meta: Meta, name: Token, source: Token | None, condition: Any, *units: ir.Unit) -> ir.Path:
+    def block_path(self, meta: Meta, name: Token, source: tuple | None, condition: Any, *units: ir.Unit) -> ir.Path:
         _one_per_line(units)
+        first, source_if, source_else = source or (None, None, None)
         return ir.Path.model_construct(
-            name=str(name), source=_opt(source), condition=condition, units=units, span=self._span(meta)
+            name=str(name),
+            source=first,
+            source_if=source_if,
+            source_else=source_else,
+            condition=condition,
+            units=units,
+            span=self._span(meta),
         )
+
+    def path_source(self, meta: Meta, name: Token, source_if: Any = None, other: Token | None = None) -> tuple:
+        return (str(name), source_if, _opt(other))
 
     def let(self, meta: Meta, name: Token, value: Any) -> ir.Let:
         return ir.Let.model_construct(name=str(name), value=value, span=self._span(meta))

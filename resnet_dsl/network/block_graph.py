@@ -41,33 +41,42 @@ def path_order(block: ir.BlockDef) -> list[ir.Path]:
     each other (a cycle)."""
     names = {path.name: path for path in block.paths}
     for path in block.paths:
-        source = block.source_of(path)
-        if source != ir.INPUT and source not in names:
-            raise ArchError(
-                f"path '{path.name}' starts from '{source}', which is no path of block '{block.name}'",
-                path.span,
-                did_you_mean(source, [ir.INPUT, *names]) or f"it can start from {', '.join([ir.INPUT, *names])}",
-            )
+        for source in block.sources_of(path):
+            if source != ir.INPUT and source not in names:
+                raise ArchError(
+                    f"path '{path.name}' starts from '{source}', which is no path of block '{block.name}'",
+                    path.span,
+                    did_you_mean(source, [ir.INPUT, *names]) or f"it can start from {', '.join([ir.INPUT, *names])}",
+                )
 
     def rank(item: tuple[int, ir.Path]) -> tuple[int, int]:
         position, path = item
         return (PATH_ORDER.index(path.name) if path.name in PATH_ORDER else len(PATH_ORDER)), position
 
-    # Each path has one source, so the paths form a tree from `input`: a heap of the ready
-    # ones, by rank, gives the order "the first waiting path whose source has run" in
-    # O(n log n) (a rescan of the waiting list after each step was quadratic).
+    # A heap of the ready paths, by rank, gives the order "the first waiting path whose
+    # sources have run" in O(n log n) (a rescan of the waiting list after each step was
+    # quadratic); a path with a conditional source waits for both.
     ranked = sorted(enumerate(block.paths), key=rank)
     children: dict[str, list[tuple[tuple[int, int], int, ir.Path]]] = {}
+    waiting_for: dict[int, int] = {}
+    ready: list[tuple[tuple[int, int], int, ir.Path]] = []
     for key, (position, path) in enumerate(ranked):
-        children.setdefault(block.source_of(path), []).append((rank((position, path)), key, path))
-    ready = children.pop(ir.INPUT, [])
+        entry = (rank((position, path)), key, path)
+        sources = {s for s in block.sources_of(path) if s != ir.INPUT}
+        waiting_for[key] = len(sources)
+        for source in sources:
+            children.setdefault(source, []).append(entry)
+        if not sources:
+            ready.append(entry)
     heapq.heapify(ready)
     order: list[ir.Path] = []
     while ready:
         _, _, path = heapq.heappop(ready)
         order.append(path)
         for child in children.pop(path.name, []):
-            heapq.heappush(ready, child)
+            waiting_for[child[1]] -= 1
+            if not waiting_for[child[1]]:
+                heapq.heappush(ready, child)
     if len(order) < len(block.paths):
         placed = {id(path) for path in order}
         waiting = [path for _, path in ranked if id(path) not in placed]
@@ -107,7 +116,14 @@ def check_block(block: ir.BlockDef) -> list[ir.Path]:
             )
     order = path_order(block)
     known = [ir.INPUT, *(p.name for p in block.paths)] + ([] if block.shortcut is not None else ["shortcut"])
-    used = {block.source_of(p) for p in block.paths}
+    used = {source for p in block.paths for source in block.sources_of(p)}
+    for path in block.paths:
+        if path.source_else is not None and not any(unit.layers for unit in path.units):
+            raise ArchError(
+                f"path '{path.name}' chooses its source but has no layers",
+                path.span,
+                f"merge the source itself, or give {path.name} its layers",
+            )
     for ref in merge_refs(block.merge):
         if ref.path not in known:
             raise ArchError(
@@ -152,7 +168,8 @@ def expand_block(
     env = block_env(block, args, builder.by_name[source].output_shape[-1])
     tensors = {ir.INPUT: source}
     for path in order:
-        tensor = tensors[block.source_of(path)]
+        chosen = path.source_if is None or condition(path.source_if, env)
+        tensor = tensors[block.source_of(path) if chosen else path.source_else]
         if path.condition is None or condition(path.condition, env):
             for index, unit in enumerate(path.units):
                 label = naming.unit_label(path.name, index, unit.label)

@@ -70,6 +70,9 @@ class BatchNormConfig(Frozen):
     momentum: float = 0.99
     training: bool | None = None
     """Passed at call time, as the seed does: `BatchNormalization(...)(x, training=True)`."""
+    gamma_initializer: Initializer = Initializer.model_construct(name="ones")
+    """The scale's: timm zeroes each block's last BatchNorm (`gamma_init=zeros`)."""
+    beta_initializer: Initializer = Initializer.model_construct(name="zeros")
 
 
 class ActivationConfig(Frozen):

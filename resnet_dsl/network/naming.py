@@ -113,6 +113,15 @@ TORCH_RESERVED = frozenset(
         "register_parameter", "register_state_dict_post_hook", "register_state_dict_pre_hook",
         "requires_grad_", "set_extra_state", "set_submodule", "share_memory", "state_dict", "to",
         "to_empty", "train", "training", "type", "xpu", "zero_grad",
+        # the private ones: a child named `_modules` or `_parameters` would replace the module's own
+        "_apply", "_backward_hooks", "_backward_pre_hooks", "_buffers", "_call_impl", "_compiled_call_impl",
+        "_forward_hooks", "_forward_hooks_always_called", "_forward_hooks_with_kwargs", "_forward_pre_hooks",
+        "_forward_pre_hooks_with_kwargs", "_get_backward_hooks", "_get_backward_pre_hooks", "_get_name",
+        "_is_full_backward_hook", "_load_from_state_dict", "_load_state_dict_post_hooks",
+        "_load_state_dict_pre_hooks", "_maybe_warn_non_full_backward_hook", "_modules", "_named_members",
+        "_non_persistent_buffers_set", "_parameters", "_register_load_state_dict_pre_hook",
+        "_register_state_dict_hook", "_replicate_for_data_parallel", "_save_to_state_dict", "_slow_forward",
+        "_state_dict_hooks", "_state_dict_pre_hooks", "_version", "_wrapped_call_impl",
     }
 )  # fmt: skip
 """nn.Module's own attributes (a test holds this to `dir(torch.nn.Module)`): no child may take one."""
@@ -133,12 +142,21 @@ def torch_base(kind: str, path: str | None = None) -> str:
     return TORCH_PATH_KINDS.get(path or "", {}).get(kind) or TORCH_KINDS.get(kind, kind)
 
 
+def reserved_by_torch(name: str) -> bool:
+    """An attribute `nn.Module` holds itself: its methods and state, and every `__dunder__`."""
+    return name in TORCH_RESERVED or DUNDER.fullmatch(name) is not None
+
+
+DUNDER = re.compile(r"__[^_](.*[^_])?__")
+"""`__class__`, `__dict__`: Python's own names (`__class___` is not one)."""
+
+
 def torch_attribute(text: str, taken: set[str]) -> str:
     """`text` as an attribute name no other child, nn.Module attribute or keyword holds (then taken)."""
     name = re.sub(r"\W", "_", text, flags=re.ASCII) or "_"
     if name[0].isdigit():
         name = "_" + name
-    while name in TORCH_RESERVED or keyword.iskeyword(name) or name in taken:
+    while reserved_by_torch(name) or keyword.iskeyword(name) or name in taken:
         name += "_"
     taken.add(name)
     return name
@@ -147,7 +165,7 @@ def torch_attribute(text: str, taken: set[str]) -> str:
 def torch_numbered(base: str, taken: set[str]) -> str:
     """The first free `base1`, `base2`, ... (then taken)."""
     number = 1
-    while f"{base}{number}" in taken or f"{base}{number}" in TORCH_RESERVED:
+    while f"{base}{number}" in taken or reserved_by_torch(f"{base}{number}"):
         number += 1
     name = f"{base}{number}"
     taken.add(name)

@@ -311,10 +311,17 @@ _bn = Op(
         Option("epsilon", number(0, 1, low_open=True), 1e-3),
         Option("momentum", number(0, 1), 0.99),
         Option("training", boolean, None),
+        Option("gamma_init", initializer, nw.Initializer.model_construct(name="ones")),
+        Option("beta_init", initializer, nw.Initializer.model_construct(name="zeros")),
     ),
     positional=0,
     build=lambda o: nw.BatchNormConfig.model_construct(
-        axis=o["axis"], epsilon=o["epsilon"], momentum=o["momentum"], training=o["training"]
+        axis=o["axis"],
+        epsilon=o["epsilon"],
+        momentum=o["momentum"],
+        training=o["training"],
+        gamma_initializer=o["gamma_init"],
+        beta_initializer=o["beta_init"],
     ),
     suffix=lambda o: "bn",
 )

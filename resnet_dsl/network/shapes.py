@@ -114,6 +114,7 @@ def infer(config: nw.LayerConfig, inputs: list[nw.Shape]) -> tuple[nw.Shape, nw.
         axis = config.axis if config.axis >= 0 else len(shape) + 1 + config.axis
         if not 1 <= axis <= len(shape):
             raise ShapeError(f"batchnorm axis {config.axis} does not exist in {fmt(shape)}")
+        _channels_only("bn", config.axis, axis - 1, shape)
         channels = shape[axis - 1]
         return shape, nw.Params.model_construct(trainable=2 * channels, non_trainable=2 * channels), 0
     if kind in ("activation", "dropout"):
@@ -158,7 +159,9 @@ def infer(config: nw.LayerConfig, inputs: list[nw.Shape]) -> tuple[nw.Shape, nw.
         params = nw.Params.model_construct(trainable=depthwise + pointwise + bias)
         return (height, width, config.filters), params, height * width * (depthwise + pointwise)
     if kind in ("groupnorm", "layernorm"):
-        channels = shape[_axis(config.axis, shape, kind)]
+        index = _axis(config.axis, shape, kind)
+        _channels_only("gn" if kind == "groupnorm" else "ln", config.axis, index, shape)
+        channels = shape[index]
         if kind == "groupnorm" and channels % config.groups:
             raise ShapeError(
                 f"groupnorm groups={config.groups} must divide the {channels} channels",
@@ -203,6 +206,16 @@ def _concat(inputs: list[nw.Shape]) -> nw.Shape:
                 "bring the paths to one spatial size first, e.g. subsample(2) or a strided conv on one path",
             )
     return (*first[:-1], sum(shape[-1] for shape in inputs))
+
+
+def _channels_only(what: str, axis: int, index: int, shape: nw.Shape) -> None:
+    """What every back end can build: torch's norms normalize the channels only (Keras's any axis)."""
+    if index != len(shape) - 1:
+        raise ShapeError(
+            f"{what} axis {axis} is not the channels of {fmt(shape)}: the torch back end normalizes"
+            f" the channels only (axis -1 or {len(shape)})",
+            f"normalize the channels: {what}(axis=-1)",
+        )
 
 
 def _axis(axis: int, shape: nw.Shape, what: str) -> int:

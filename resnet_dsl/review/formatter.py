@@ -154,7 +154,11 @@ def out_text(block: ir.BlockDef) -> str:
 
 def path_header(path: ir.Path) -> str:
     """`se from main if stride != 1`."""
-    text = path.name + (f" from {path.source}" if path.source else "")
+    if path.source_else is not None:
+        assert path.source_if is not None
+        text = f"{path.name} from ({path.source} if {expr_text(path.source_if, _OR)} else {path.source_else})"
+    else:
+        text = path.name + (f" from {path.source}" if path.source else "")
     return text + (f" if {expr_text(path.condition)}" if path.condition is not None else "")
 
 

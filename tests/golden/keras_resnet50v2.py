@@ -9,15 +9,22 @@ import keras
 from keras import layers
 
 
-def bottleneck_v2_projection(x, filters, kernel=3, *, name):
-    """The `bottleneck_v2_projection` block: paths pre, shortcut, main, merged by add(shortcut, main).
+def bottleneck_v2(x, filters, kernel=3, stride=1, conv_shortcut=False, *, name):
+    """keras.applications ResNet V2's block (`block2`): a pre-activation, a bottleneck main
+    path with the stride on its 3x3 convolution, and a shortcut chosen per call.
 
     Args:
         x: the input tensor.
-        filters: required.
-        kernel: 3 by default.
+        filters: the bottleneck width; the block outputs 4 x filters channels
+            (required).
+        kernel: the middle convolution's kernel size (3 by default).
+        stride: the stride of the 3x3 convolution and of the shortcut's subsampling (1
+            by default).
+        conv_shortcut: project the pre-activation (the first block of a stage) instead
+            of the input (False by default).
         name: the prefix of the layer names, e.g. "conv2_block1".
     """
+    inputs = x
     # pre
     x = layers.BatchNormalization(
         axis=3,
@@ -25,72 +32,7 @@ def bottleneck_v2_projection(x, filters, kernel=3, *, name):
         name=f"{name}_preact_bn",
     )(x)
     x = layers.Activation("relu", name=f"{name}_preact_relu")(x)
-    shortcut = x
-    # main
-    x = layers.Conv2D(filters, 1, use_bias=False, name=f"{name}_1_conv")(x)
-    x = layers.BatchNormalization(axis=3, epsilon=1.001e-05, name=f"{name}_1_bn")(x)
-    x = layers.Activation("relu", name=f"{name}_1_relu")(x)
-    x = layers.ZeroPadding2D(1, name=f"{name}_2_pad")(x)
-    x = layers.Conv2D(filters, kernel, use_bias=False, name=f"{name}_2_conv")(x)
-    x = layers.BatchNormalization(axis=3, epsilon=1.001e-05, name=f"{name}_2_bn")(x)
-    x = layers.Activation("relu", name=f"{name}_2_relu")(x)
-    x = layers.Conv2D(4 * filters, 1, name=f"{name}_3_conv")(x)
-    # shortcut
-    shortcut = layers.Conv2D(4 * filters, 1, name=f"{name}_0_conv")(shortcut)
-    # out
-    x = layers.Add(name=f"{name}_out")([shortcut, x])
-    return x
-
-
-def bottleneck_v2(x, filters, kernel=3, *, name):
-    """The `bottleneck_v2` block: paths pre and main, merged by add(shortcut, main).
-
-    Args:
-        x: the input tensor.
-        filters: required.
-        kernel: 3 by default.
-        name: the prefix of the layer names, e.g. "conv2_block2".
-    """
-    shortcut = x
-    # pre
-    x = layers.BatchNormalization(
-        axis=3,
-        epsilon=1.001e-05,
-        name=f"{name}_preact_bn",
-    )(x)
-    x = layers.Activation("relu", name=f"{name}_preact_relu")(x)
-    # main
-    x = layers.Conv2D(filters, 1, use_bias=False, name=f"{name}_1_conv")(x)
-    x = layers.BatchNormalization(axis=3, epsilon=1.001e-05, name=f"{name}_1_bn")(x)
-    x = layers.Activation("relu", name=f"{name}_1_relu")(x)
-    x = layers.ZeroPadding2D(1, name=f"{name}_2_pad")(x)
-    x = layers.Conv2D(filters, kernel, use_bias=False, name=f"{name}_2_conv")(x)
-    x = layers.BatchNormalization(axis=3, epsilon=1.001e-05, name=f"{name}_2_bn")(x)
-    x = layers.Activation("relu", name=f"{name}_2_relu")(x)
-    x = layers.Conv2D(4 * filters, 1, name=f"{name}_3_conv")(x)
-    # out
-    x = layers.Add(name=f"{name}_out")([shortcut, x])
-    return x
-
-
-def bottleneck_v2_downsample(x, filters, kernel=3, stride=2, *, name):
-    """The `bottleneck_v2_downsample` block: paths pre, shortcut, main, merged by add(shortcut, main).
-
-    Args:
-        x: the input tensor.
-        filters: required.
-        kernel: 3 by default.
-        stride: 2 by default.
-        name: the prefix of the layer names, e.g. "conv2_block3".
-    """
-    shortcut = x
-    # pre
-    x = layers.BatchNormalization(
-        axis=3,
-        epsilon=1.001e-05,
-        name=f"{name}_preact_bn",
-    )(x)
-    x = layers.Activation("relu", name=f"{name}_preact_relu")(x)
+    preact = x
     # main
     x = layers.Conv2D(filters, 1, use_bias=False, name=f"{name}_1_conv")(x)
     x = layers.BatchNormalization(axis=3, epsilon=1.001e-05, name=f"{name}_1_bn")(x)
@@ -107,7 +49,15 @@ def bottleneck_v2_downsample(x, filters, kernel=3, stride=2, *, name):
     x = layers.Activation("relu", name=f"{name}_2_relu")(x)
     x = layers.Conv2D(4 * filters, 1, name=f"{name}_3_conv")(x)
     # shortcut
-    shortcut = layers.MaxPooling2D(1, strides=stride, name=f"{name}_0_pool")(shortcut)
+    shortcut = preact if conv_shortcut else inputs
+    if conv_shortcut:
+        shortcut = layers.Conv2D(4 * filters, 1, name=f"{name}_0_conv")(shortcut)
+    if not conv_shortcut and stride != 1:
+        shortcut = layers.MaxPooling2D(
+            1,
+            strides=stride,
+            name=f"{name}_0_pool",
+        )(shortcut)
     # out
     x = layers.Add(name=f"{name}_out")([shortcut, x])
     return x
@@ -129,24 +79,24 @@ def build_model(input_shape=(224, 224, 3), classes=1000):
     x = layers.MaxPooling2D(3, strides=2, name="pool1_pool")(x)
 
     # stage conv2
-    x = bottleneck_v2_projection(x, 64, name="conv2_block1")
+    x = bottleneck_v2(x, 64, conv_shortcut=True, name="conv2_block1")
     x = bottleneck_v2(x, 64, name="conv2_block2")
-    x = bottleneck_v2_downsample(x, 64, name="conv2_block3")
+    x = bottleneck_v2(x, 64, stride=2, name="conv2_block3")
 
     # stage conv3
-    x = bottleneck_v2_projection(x, 128, name="conv3_block1")
+    x = bottleneck_v2(x, 128, conv_shortcut=True, name="conv3_block1")
     for index in range(2, 4):
         x = bottleneck_v2(x, 128, name=f"conv3_block{index}")
-    x = bottleneck_v2_downsample(x, 128, name="conv3_block4")
+    x = bottleneck_v2(x, 128, stride=2, name="conv3_block4")
 
     # stage conv4
-    x = bottleneck_v2_projection(x, 256, name="conv4_block1")
+    x = bottleneck_v2(x, 256, conv_shortcut=True, name="conv4_block1")
     for index in range(2, 6):
         x = bottleneck_v2(x, 256, name=f"conv4_block{index}")
-    x = bottleneck_v2_downsample(x, 256, name="conv4_block6")
+    x = bottleneck_v2(x, 256, stride=2, name="conv4_block6")
 
     # stage conv5
-    x = bottleneck_v2_projection(x, 512, name="conv5_block1")
+    x = bottleneck_v2(x, 512, conv_shortcut=True, name="conv5_block1")
     for index in range(2, 4):
         x = bottleneck_v2(x, 512, name=f"conv5_block{index}")
 

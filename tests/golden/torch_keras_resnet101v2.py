@@ -113,16 +113,29 @@ def initialized(
     return module
 
 
-class BottleneckV2Projection(nn.Module):
-    """The `bottleneck_v2_projection` block: paths pre, shortcut, main, merged by add(shortcut, main).
+class BottleneckV2(nn.Module):
+    """keras.applications ResNet V2's block (`block2`): a pre-activation, a bottleneck main
+    path with the stride on its 3x3 convolution, and a shortcut chosen per call.
 
     Args:
         in_channels: the channels of the input.
-        filters: required.
-        kernel: 3 by default.
+        filters: the bottleneck width; the block outputs 4 x filters channels
+            (required).
+        kernel: the middle convolution's kernel size (3 by default).
+        stride: the stride of the 3x3 convolution and of the shortcut's subsampling (1
+            by default).
+        conv_shortcut: project the pre-activation (the first block of a stage) instead
+            of the input (False by default).
     """
 
-    def __init__(self, in_channels, filters, kernel=3) -> None:
+    def __init__(
+        self,
+        in_channels,
+        filters,
+        kernel=3,
+        stride=1,
+        conv_shortcut=False,
+    ) -> None:
         super().__init__()
         # pre
         self.bn1 = nn.BatchNorm2d(in_channels, eps=1.001e-05, momentum=0.01)
@@ -132,7 +145,7 @@ class BottleneckV2Projection(nn.Module):
         self.bn2 = nn.BatchNorm2d(filters, eps=1.001e-05, momentum=0.01)
         self.act2 = nn.ReLU(inplace=True)
         self.conv2 = initialized(
-            nn.Conv2d(filters, filters, kernel, padding=1, bias=False),
+            nn.Conv2d(filters, filters, kernel, stride=stride, padding=1, bias=False),
         )
         self.bn3 = nn.BatchNorm2d(filters, eps=1.001e-05, momentum=0.01)
         self.act3 = nn.ReLU(inplace=True)
@@ -161,16 +174,29 @@ class BottleneckV2Projection(nn.Module):
         return out
 
 
-class BottleneckV2(nn.Module):
-    """The `bottleneck_v2` block: paths pre and main, merged by add(shortcut, main).
+class BottleneckV22(nn.Module):
+    """keras.applications ResNet V2's block (`block2`): a pre-activation, a bottleneck main
+    path with the stride on its 3x3 convolution, and a shortcut chosen per call.
 
     Args:
         in_channels: the channels of the input.
-        filters: required.
-        kernel: 3 by default.
+        filters: the bottleneck width; the block outputs 4 x filters channels
+            (required).
+        kernel: the middle convolution's kernel size (3 by default).
+        stride: the stride of the 3x3 convolution and of the shortcut's subsampling (1
+            by default).
+        conv_shortcut: project the pre-activation (the first block of a stage) instead
+            of the input (False by default).
     """
 
-    def __init__(self, in_channels, filters, kernel=3) -> None:
+    def __init__(
+        self,
+        in_channels,
+        filters,
+        kernel=3,
+        stride=1,
+        conv_shortcut=False,
+    ) -> None:
         super().__init__()
         # pre
         self.bn1 = nn.BatchNorm2d(in_channels, eps=1.001e-05, momentum=0.01)
@@ -180,7 +206,7 @@ class BottleneckV2(nn.Module):
         self.bn2 = nn.BatchNorm2d(filters, eps=1.001e-05, momentum=0.01)
         self.act2 = nn.ReLU(inplace=True)
         self.conv2 = initialized(
-            nn.Conv2d(filters, filters, kernel, padding=1, bias=False),
+            nn.Conv2d(filters, filters, kernel, stride=stride, padding=1, bias=False),
         )
         self.bn3 = nn.BatchNorm2d(filters, eps=1.001e-05, momentum=0.01)
         self.act3 = nn.ReLU(inplace=True)
@@ -203,17 +229,29 @@ class BottleneckV2(nn.Module):
         return out
 
 
-class BottleneckV2Downsample(nn.Module):
-    """The `bottleneck_v2_downsample` block: paths pre, shortcut, main, merged by add(shortcut, main).
+class BottleneckV23(nn.Module):
+    """keras.applications ResNet V2's block (`block2`): a pre-activation, a bottleneck main
+    path with the stride on its 3x3 convolution, and a shortcut chosen per call.
 
     Args:
         in_channels: the channels of the input.
-        filters: required.
-        kernel: 3 by default.
-        stride: 2 by default.
+        filters: the bottleneck width; the block outputs 4 x filters channels
+            (required).
+        kernel: the middle convolution's kernel size (3 by default).
+        stride: the stride of the 3x3 convolution and of the shortcut's subsampling (1
+            by default).
+        conv_shortcut: project the pre-activation (the first block of a stage) instead
+            of the input (False by default).
     """
 
-    def __init__(self, in_channels, filters, kernel=3, stride=2) -> None:
+    def __init__(
+        self,
+        in_channels,
+        filters,
+        kernel=3,
+        stride=1,
+        conv_shortcut=False,
+    ) -> None:
         super().__init__()
         # pre
         self.bn1 = nn.BatchNorm2d(in_channels, eps=1.001e-05, momentum=0.01)
@@ -229,7 +267,7 @@ class BottleneckV2Downsample(nn.Module):
         self.act3 = nn.ReLU(inplace=True)
         self.conv3 = initialized(nn.Conv2d(filters, 4 * filters, 1))
         # shortcut
-        self.downsample = nn.Sequential(nn.MaxPool2d(1, stride))
+        self.downsample = nn.Sequential(nn.Identity(), nn.MaxPool2d(1, stride))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         # pre
@@ -261,26 +299,26 @@ class ResNet101V2(nn.Module):
         self.maxpool1 = nn.MaxPool2d(3, 2)
         # stage conv2
         self.layer1 = nn.Sequential(
-            BottleneckV2Projection(64, 64),
-            BottleneckV2(256, 64),
-            BottleneckV2Downsample(256, 64),
+            BottleneckV2(64, 64, conv_shortcut=True),
+            BottleneckV22(256, 64),
+            BottleneckV23(256, 64, stride=2),
         )
         # stage conv3
         self.layer2 = nn.Sequential(
-            BottleneckV2Projection(256, 128),
-            *(BottleneckV2(512, 128) for _ in range(2)),
-            BottleneckV2Downsample(512, 128),
+            BottleneckV2(256, 128, conv_shortcut=True),
+            *(BottleneckV22(512, 128) for _ in range(2)),
+            BottleneckV23(512, 128, stride=2),
         )
         # stage conv4
         self.layer3 = nn.Sequential(
-            BottleneckV2Projection(512, 256),
-            *(BottleneckV2(1024, 256) for _ in range(21)),
-            BottleneckV2Downsample(1024, 256),
+            BottleneckV2(512, 256, conv_shortcut=True),
+            *(BottleneckV22(1024, 256) for _ in range(21)),
+            BottleneckV23(1024, 256, stride=2),
         )
         # stage conv5
         self.layer4 = nn.Sequential(
-            BottleneckV2Projection(1024, 512),
-            *(BottleneckV2(2048, 512) for _ in range(2)),
+            BottleneckV2(1024, 512, conv_shortcut=True),
+            *(BottleneckV22(2048, 512) for _ in range(2)),
         )
         # head
         self.bn1 = nn.BatchNorm2d(2048, eps=1.001e-05, momentum=0.01)

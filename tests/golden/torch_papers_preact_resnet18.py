@@ -99,13 +99,16 @@ def initialized(
     return module
 
 
-class PreactBasic(nn.Module):
-    """The `preact_basic` block: paths pre and main, merged by add(main, shortcut).
+class Preact(nn.Module):
+    """The pre-activation basic block, identity and projection in one definition: the
+    shortcut is the block's input, or, where the stride or the width changes, a 1x1
+    projection of the pre-activation.
 
     Args:
         in_channels: the channels of the input.
-        filters: required.
-        stride: 1 by default.
+        filters: the output channels of both convolutions (required).
+        stride: the stride of the first convolution and of the projection (1 by
+            default).
     """
 
     def __init__(self, in_channels, filters, stride=1) -> None:
@@ -135,16 +138,19 @@ class PreactBasic(nn.Module):
         return out
 
 
-class PreactProjection(nn.Module):
-    """The `preact_projection` block: paths pre, main, shortcut, merged by add(main, shortcut).
+class Preact2(nn.Module):
+    """The pre-activation basic block, identity and projection in one definition: the
+    shortcut is the block's input, or, where the stride or the width changes, a 1x1
+    projection of the pre-activation.
 
     Args:
         in_channels: the channels of the input.
-        filters: required.
-        stride: 2 by default.
+        filters: the output channels of both convolutions (required).
+        stride: the stride of the first convolution and of the projection (1 by
+            default).
     """
 
-    def __init__(self, in_channels, filters, stride=2) -> None:
+    def __init__(self, in_channels, filters, stride=1) -> None:
         super().__init__()
         # pre
         self.bn1 = nn.BatchNorm2d(in_channels)
@@ -185,13 +191,13 @@ class PreActResNet18(nn.Module):
         # stem
         self.conv1 = initialized(nn.Conv2d(3, 64, 3, padding=1, bias=False))
         # stage conv2
-        self.layer1 = nn.Sequential(*(PreactBasic(64, 64) for _ in range(2)))
+        self.layer1 = nn.Sequential(*(Preact(64, 64) for _ in range(2)))
         # stage conv3
-        self.layer2 = nn.Sequential(PreactProjection(64, 128), PreactBasic(128, 128))
+        self.layer2 = nn.Sequential(Preact2(64, 128, stride=2), Preact(128, 128))
         # stage conv4
-        self.layer3 = nn.Sequential(PreactProjection(128, 256), PreactBasic(256, 256))
+        self.layer3 = nn.Sequential(Preact2(128, 256, stride=2), Preact(256, 256))
         # stage conv5
-        self.layer4 = nn.Sequential(PreactProjection(256, 512), PreactBasic(512, 512))
+        self.layer4 = nn.Sequential(Preact2(256, 512, stride=2), Preact(512, 512))
         # head
         self.avgpool1 = nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Flatten())
         self.fc = initialized(nn.Linear(512, classes))

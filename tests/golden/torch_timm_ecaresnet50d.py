@@ -144,6 +144,21 @@ def initialized(
     return module
 
 
+def norm_initialized(
+    module: nn.Module,
+    gamma: str | dict = "ones",
+    beta: str | dict = "zeros",
+) -> nn.Module:
+    """A norm layer, its scale and shift drawn as the Keras initializers `gamma` and
+    `beta` would (timm's zeroed last BatchNorm: gamma "zeros")."""
+    for tensor, init in ((module.weight, gamma), (module.bias, beta)):
+        options = {"name": init} if isinstance(init, str) else dict(init)
+        name, seed = options.pop("name"), options.pop("seed", None)
+        size = tensor.shape[0]
+        keras_init_(tensor, name, seed, fans=(size, size), **options)
+    return module
+
+
 class EcaBottleneckDSe(nn.Module):
     """The `se` path of the `eca_bottleneck_d` block.
 
@@ -184,20 +199,50 @@ class EcaBottleneckD(nn.Module):
         super().__init__()
         kernel = 5 if 4 * filters <= 1024 else 7
         # main
-        self.conv1 = initialized(nn.Conv2d(in_channels, filters, 1, bias=False))
+        self.conv1 = initialized(
+            nn.Conv2d(in_channels, filters, 1, bias=False),
+            {
+                "name": "variance_scaling",
+                "distribution": "untruncated_normal",
+                "mode": "fan_out",
+                "scale": 2.0,
+            },
+        )
         self.bn1 = nn.BatchNorm2d(filters)
         self.act1 = nn.ReLU(inplace=True)
         self.conv2 = initialized(
             nn.Conv2d(filters, filters, 3, stride=stride, padding=1, bias=False),
+            {
+                "name": "variance_scaling",
+                "distribution": "untruncated_normal",
+                "mode": "fan_out",
+                "scale": 2.0,
+            },
         )
         self.bn2 = nn.BatchNorm2d(filters)
         self.act2 = nn.ReLU(inplace=True)
-        self.conv3 = initialized(nn.Conv2d(filters, 4 * filters, 1, bias=False))
-        self.bn3 = nn.BatchNorm2d(4 * filters)
+        self.conv3 = initialized(
+            nn.Conv2d(filters, 4 * filters, 1, bias=False),
+            {
+                "name": "variance_scaling",
+                "distribution": "untruncated_normal",
+                "mode": "fan_out",
+                "scale": 2.0,
+            },
+        )
+        self.bn3 = norm_initialized(nn.BatchNorm2d(4 * filters), gamma="zeros")
         # shortcut
         self.downsample = nn.Sequential(
             nn.Identity(),
-            initialized(nn.Conv2d(in_channels, 4 * filters, 1, bias=False)),
+            initialized(
+                nn.Conv2d(in_channels, 4 * filters, 1, bias=False),
+                {
+                    "name": "variance_scaling",
+                    "distribution": "untruncated_normal",
+                    "mode": "fan_out",
+                    "scale": 2.0,
+                },
+            ),
             nn.BatchNorm2d(4 * filters),
         )
         # se
@@ -266,16 +311,38 @@ class EcaBottleneckD2(nn.Module):
         super().__init__()
         kernel = 5 if 4 * filters <= 1024 else 7
         # main
-        self.conv1 = initialized(nn.Conv2d(in_channels, filters, 1, bias=False))
+        self.conv1 = initialized(
+            nn.Conv2d(in_channels, filters, 1, bias=False),
+            {
+                "name": "variance_scaling",
+                "distribution": "untruncated_normal",
+                "mode": "fan_out",
+                "scale": 2.0,
+            },
+        )
         self.bn1 = nn.BatchNorm2d(filters)
         self.act1 = nn.ReLU(inplace=True)
         self.conv2 = initialized(
             nn.Conv2d(filters, filters, 3, stride=stride, padding=1, bias=False),
+            {
+                "name": "variance_scaling",
+                "distribution": "untruncated_normal",
+                "mode": "fan_out",
+                "scale": 2.0,
+            },
         )
         self.bn2 = nn.BatchNorm2d(filters)
         self.act2 = nn.ReLU(inplace=True)
-        self.conv3 = initialized(nn.Conv2d(filters, 4 * filters, 1, bias=False))
-        self.bn3 = nn.BatchNorm2d(4 * filters)
+        self.conv3 = initialized(
+            nn.Conv2d(filters, 4 * filters, 1, bias=False),
+            {
+                "name": "variance_scaling",
+                "distribution": "untruncated_normal",
+                "mode": "fan_out",
+                "scale": 2.0,
+            },
+        )
+        self.bn3 = norm_initialized(nn.BatchNorm2d(4 * filters), gamma="zeros")
         # se
         self.se = EcaBottleneckD2Se(kernel)
         # out
@@ -340,20 +407,50 @@ class EcaBottleneckD3(nn.Module):
         super().__init__()
         kernel = 5 if 4 * filters <= 1024 else 7
         # main
-        self.conv1 = initialized(nn.Conv2d(in_channels, filters, 1, bias=False))
+        self.conv1 = initialized(
+            nn.Conv2d(in_channels, filters, 1, bias=False),
+            {
+                "name": "variance_scaling",
+                "distribution": "untruncated_normal",
+                "mode": "fan_out",
+                "scale": 2.0,
+            },
+        )
         self.bn1 = nn.BatchNorm2d(filters)
         self.act1 = nn.ReLU(inplace=True)
         self.conv2 = initialized(
             nn.Conv2d(filters, filters, 3, stride=stride, padding=1, bias=False),
+            {
+                "name": "variance_scaling",
+                "distribution": "untruncated_normal",
+                "mode": "fan_out",
+                "scale": 2.0,
+            },
         )
         self.bn2 = nn.BatchNorm2d(filters)
         self.act2 = nn.ReLU(inplace=True)
-        self.conv3 = initialized(nn.Conv2d(filters, 4 * filters, 1, bias=False))
-        self.bn3 = nn.BatchNorm2d(4 * filters)
+        self.conv3 = initialized(
+            nn.Conv2d(filters, 4 * filters, 1, bias=False),
+            {
+                "name": "variance_scaling",
+                "distribution": "untruncated_normal",
+                "mode": "fan_out",
+                "scale": 2.0,
+            },
+        )
+        self.bn3 = norm_initialized(nn.BatchNorm2d(4 * filters), gamma="zeros")
         # shortcut
         self.downsample = nn.Sequential(
             AvgPool2dSame(2, stride),
-            initialized(nn.Conv2d(in_channels, 4 * filters, 1, bias=False)),
+            initialized(
+                nn.Conv2d(in_channels, 4 * filters, 1, bias=False),
+                {
+                    "name": "variance_scaling",
+                    "distribution": "untruncated_normal",
+                    "mode": "fan_out",
+                    "scale": 2.0,
+                },
+            ),
             nn.BatchNorm2d(4 * filters),
         )
         # se
@@ -389,13 +486,37 @@ class ECAResNet50D(nn.Module):
         super().__init__()
         # stem
         self.conv1 = nn.Sequential(
-            initialized(nn.Conv2d(3, 32, 3, stride=2, padding=1, bias=False)),
+            initialized(
+                nn.Conv2d(3, 32, 3, stride=2, padding=1, bias=False),
+                {
+                    "name": "variance_scaling",
+                    "distribution": "untruncated_normal",
+                    "mode": "fan_out",
+                    "scale": 2.0,
+                },
+            ),
             nn.BatchNorm2d(32),
             nn.ReLU(inplace=True),
-            initialized(nn.Conv2d(32, 32, 3, padding=1, bias=False)),
+            initialized(
+                nn.Conv2d(32, 32, 3, padding=1, bias=False),
+                {
+                    "name": "variance_scaling",
+                    "distribution": "untruncated_normal",
+                    "mode": "fan_out",
+                    "scale": 2.0,
+                },
+            ),
             nn.BatchNorm2d(32),
             nn.ReLU(inplace=True),
-            initialized(nn.Conv2d(32, 64, 3, padding=1, bias=False)),
+            initialized(
+                nn.Conv2d(32, 64, 3, padding=1, bias=False),
+                {
+                    "name": "variance_scaling",
+                    "distribution": "untruncated_normal",
+                    "mode": "fan_out",
+                    "scale": 2.0,
+                },
+            ),
         )
         self.bn1 = nn.BatchNorm2d(64)
         self.act1 = nn.ReLU(inplace=True)
@@ -422,7 +543,15 @@ class ECAResNet50D(nn.Module):
         )
         # head
         self.avgpool1 = nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Flatten())
-        self.fc = initialized(nn.Linear(2048, classes))
+        self.fc = initialized(
+            nn.Linear(2048, classes),
+            {
+                "name": "variance_scaling",
+                "distribution": "uniform",
+                "mode": "fan_in",
+                "scale": 0.3333333333333333,
+            },
+        )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = self.conv1(x)

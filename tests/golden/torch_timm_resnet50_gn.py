@@ -112,21 +112,49 @@ class GnBottleneck(nn.Module):
         super().__init__()
         project = stride != 1 or in_channels != 4 * filters
         # main
-        self.conv1 = initialized(nn.Conv2d(in_channels, filters, 1, bias=False))
+        self.conv1 = initialized(
+            nn.Conv2d(in_channels, filters, 1, bias=False),
+            {
+                "name": "variance_scaling",
+                "distribution": "untruncated_normal",
+                "mode": "fan_out",
+                "scale": 2.0,
+            },
+        )
         self.bn1 = nn.GroupNorm(32, filters, eps=1e-05)
         self.act1 = nn.ReLU(inplace=True)
         self.conv2 = initialized(
             nn.Conv2d(filters, filters, 3, stride=stride, padding=1, bias=False),
+            {
+                "name": "variance_scaling",
+                "distribution": "untruncated_normal",
+                "mode": "fan_out",
+                "scale": 2.0,
+            },
         )
         self.bn2 = nn.GroupNorm(32, filters, eps=1e-05)
         self.act2 = nn.ReLU(inplace=True)
-        self.conv3 = initialized(nn.Conv2d(filters, 4 * filters, 1, bias=False))
+        self.conv3 = initialized(
+            nn.Conv2d(filters, 4 * filters, 1, bias=False),
+            {
+                "name": "variance_scaling",
+                "distribution": "untruncated_normal",
+                "mode": "fan_out",
+                "scale": 2.0,
+            },
+        )
         self.bn3 = nn.GroupNorm(32, 4 * filters, eps=1e-05)
         # shortcut
         self.downsample = (
             nn.Sequential(
                 initialized(
                     nn.Conv2d(in_channels, 4 * filters, 1, stride=stride, bias=False),
+                    {
+                        "name": "variance_scaling",
+                        "distribution": "untruncated_normal",
+                        "mode": "fan_out",
+                        "scale": 2.0,
+                    },
                 ),
                 nn.GroupNorm(32, 4 * filters, eps=1e-05),
             )
@@ -162,7 +190,15 @@ class ResNet50GN(nn.Module):
     def __init__(self, classes: int = 1000) -> None:
         super().__init__()
         # stem
-        self.conv1 = initialized(nn.Conv2d(3, 64, 7, stride=2, padding=3, bias=False))
+        self.conv1 = initialized(
+            nn.Conv2d(3, 64, 7, stride=2, padding=3, bias=False),
+            {
+                "name": "variance_scaling",
+                "distribution": "untruncated_normal",
+                "mode": "fan_out",
+                "scale": 2.0,
+            },
+        )
         self.bn1 = nn.GroupNorm(32, 64, eps=1e-05)
         self.act1 = nn.ReLU(inplace=True)
         self.maxpool1 = nn.MaxPool2d(3, 2, padding=1)
@@ -188,7 +224,15 @@ class ResNet50GN(nn.Module):
         )
         # head
         self.avgpool1 = nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Flatten())
-        self.fc = initialized(nn.Linear(2048, classes))
+        self.fc = initialized(
+            nn.Linear(2048, classes),
+            {
+                "name": "variance_scaling",
+                "distribution": "uniform",
+                "mode": "fan_in",
+                "scale": 0.3333333333333333,
+            },
+        )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = self.conv1(x)

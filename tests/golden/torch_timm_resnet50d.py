@@ -122,6 +122,21 @@ def initialized(
     return module
 
 
+def norm_initialized(
+    module: nn.Module,
+    gamma: str | dict = "ones",
+    beta: str | dict = "zeros",
+) -> nn.Module:
+    """A norm layer, its scale and shift drawn as the Keras initializers `gamma` and
+    `beta` would (timm's zeroed last BatchNorm: gamma "zeros")."""
+    for tensor, init in ((module.weight, gamma), (module.bias, beta)):
+        options = {"name": init} if isinstance(init, str) else dict(init)
+        name, seed = options.pop("name"), options.pop("seed", None)
+        size = tensor.shape[0]
+        keras_init_(tensor, name, seed, fans=(size, size), **options)
+    return module
+
+
 class BottleneckD(nn.Module):
     """The `bottleneck_d` block: paths main and shortcut, merged by add(main, shortcut).
 
@@ -134,20 +149,50 @@ class BottleneckD(nn.Module):
     def __init__(self, in_channels, filters, stride=1) -> None:
         super().__init__()
         # main
-        self.conv1 = initialized(nn.Conv2d(in_channels, filters, 1, bias=False))
+        self.conv1 = initialized(
+            nn.Conv2d(in_channels, filters, 1, bias=False),
+            {
+                "name": "variance_scaling",
+                "distribution": "untruncated_normal",
+                "mode": "fan_out",
+                "scale": 2.0,
+            },
+        )
         self.bn1 = nn.BatchNorm2d(filters)
         self.act1 = nn.ReLU(inplace=True)
         self.conv2 = initialized(
             nn.Conv2d(filters, filters, 3, stride=stride, padding=1, bias=False),
+            {
+                "name": "variance_scaling",
+                "distribution": "untruncated_normal",
+                "mode": "fan_out",
+                "scale": 2.0,
+            },
         )
         self.bn2 = nn.BatchNorm2d(filters)
         self.act2 = nn.ReLU(inplace=True)
-        self.conv3 = initialized(nn.Conv2d(filters, 4 * filters, 1, bias=False))
-        self.bn3 = nn.BatchNorm2d(4 * filters)
+        self.conv3 = initialized(
+            nn.Conv2d(filters, 4 * filters, 1, bias=False),
+            {
+                "name": "variance_scaling",
+                "distribution": "untruncated_normal",
+                "mode": "fan_out",
+                "scale": 2.0,
+            },
+        )
+        self.bn3 = norm_initialized(nn.BatchNorm2d(4 * filters), gamma="zeros")
         # shortcut
         self.downsample = nn.Sequential(
             nn.Identity(),
-            initialized(nn.Conv2d(in_channels, 4 * filters, 1, bias=False)),
+            initialized(
+                nn.Conv2d(in_channels, 4 * filters, 1, bias=False),
+                {
+                    "name": "variance_scaling",
+                    "distribution": "untruncated_normal",
+                    "mode": "fan_out",
+                    "scale": 2.0,
+                },
+            ),
             nn.BatchNorm2d(4 * filters),
         )
         # out
@@ -183,16 +228,38 @@ class BottleneckD2(nn.Module):
     def __init__(self, in_channels, filters, stride=1) -> None:
         super().__init__()
         # main
-        self.conv1 = initialized(nn.Conv2d(in_channels, filters, 1, bias=False))
+        self.conv1 = initialized(
+            nn.Conv2d(in_channels, filters, 1, bias=False),
+            {
+                "name": "variance_scaling",
+                "distribution": "untruncated_normal",
+                "mode": "fan_out",
+                "scale": 2.0,
+            },
+        )
         self.bn1 = nn.BatchNorm2d(filters)
         self.act1 = nn.ReLU(inplace=True)
         self.conv2 = initialized(
             nn.Conv2d(filters, filters, 3, stride=stride, padding=1, bias=False),
+            {
+                "name": "variance_scaling",
+                "distribution": "untruncated_normal",
+                "mode": "fan_out",
+                "scale": 2.0,
+            },
         )
         self.bn2 = nn.BatchNorm2d(filters)
         self.act2 = nn.ReLU(inplace=True)
-        self.conv3 = initialized(nn.Conv2d(filters, 4 * filters, 1, bias=False))
-        self.bn3 = nn.BatchNorm2d(4 * filters)
+        self.conv3 = initialized(
+            nn.Conv2d(filters, 4 * filters, 1, bias=False),
+            {
+                "name": "variance_scaling",
+                "distribution": "untruncated_normal",
+                "mode": "fan_out",
+                "scale": 2.0,
+            },
+        )
+        self.bn3 = norm_initialized(nn.BatchNorm2d(4 * filters), gamma="zeros")
         # out
         self.act3 = nn.ReLU(inplace=True)
 
@@ -224,20 +291,50 @@ class BottleneckD3(nn.Module):
     def __init__(self, in_channels, filters, stride=1) -> None:
         super().__init__()
         # main
-        self.conv1 = initialized(nn.Conv2d(in_channels, filters, 1, bias=False))
+        self.conv1 = initialized(
+            nn.Conv2d(in_channels, filters, 1, bias=False),
+            {
+                "name": "variance_scaling",
+                "distribution": "untruncated_normal",
+                "mode": "fan_out",
+                "scale": 2.0,
+            },
+        )
         self.bn1 = nn.BatchNorm2d(filters)
         self.act1 = nn.ReLU(inplace=True)
         self.conv2 = initialized(
             nn.Conv2d(filters, filters, 3, stride=stride, padding=1, bias=False),
+            {
+                "name": "variance_scaling",
+                "distribution": "untruncated_normal",
+                "mode": "fan_out",
+                "scale": 2.0,
+            },
         )
         self.bn2 = nn.BatchNorm2d(filters)
         self.act2 = nn.ReLU(inplace=True)
-        self.conv3 = initialized(nn.Conv2d(filters, 4 * filters, 1, bias=False))
-        self.bn3 = nn.BatchNorm2d(4 * filters)
+        self.conv3 = initialized(
+            nn.Conv2d(filters, 4 * filters, 1, bias=False),
+            {
+                "name": "variance_scaling",
+                "distribution": "untruncated_normal",
+                "mode": "fan_out",
+                "scale": 2.0,
+            },
+        )
+        self.bn3 = norm_initialized(nn.BatchNorm2d(4 * filters), gamma="zeros")
         # shortcut
         self.downsample = nn.Sequential(
             AvgPool2dSame(2, stride),
-            initialized(nn.Conv2d(in_channels, 4 * filters, 1, bias=False)),
+            initialized(
+                nn.Conv2d(in_channels, 4 * filters, 1, bias=False),
+                {
+                    "name": "variance_scaling",
+                    "distribution": "untruncated_normal",
+                    "mode": "fan_out",
+                    "scale": 2.0,
+                },
+            ),
             nn.BatchNorm2d(4 * filters),
         )
         # out
@@ -268,13 +365,37 @@ class ResNet50D(nn.Module):
         super().__init__()
         # stem
         self.conv1 = nn.Sequential(
-            initialized(nn.Conv2d(3, 32, 3, stride=2, padding=1, bias=False)),
+            initialized(
+                nn.Conv2d(3, 32, 3, stride=2, padding=1, bias=False),
+                {
+                    "name": "variance_scaling",
+                    "distribution": "untruncated_normal",
+                    "mode": "fan_out",
+                    "scale": 2.0,
+                },
+            ),
             nn.BatchNorm2d(32),
             nn.ReLU(inplace=True),
-            initialized(nn.Conv2d(32, 32, 3, padding=1, bias=False)),
+            initialized(
+                nn.Conv2d(32, 32, 3, padding=1, bias=False),
+                {
+                    "name": "variance_scaling",
+                    "distribution": "untruncated_normal",
+                    "mode": "fan_out",
+                    "scale": 2.0,
+                },
+            ),
             nn.BatchNorm2d(32),
             nn.ReLU(inplace=True),
-            initialized(nn.Conv2d(32, 64, 3, padding=1, bias=False)),
+            initialized(
+                nn.Conv2d(32, 64, 3, padding=1, bias=False),
+                {
+                    "name": "variance_scaling",
+                    "distribution": "untruncated_normal",
+                    "mode": "fan_out",
+                    "scale": 2.0,
+                },
+            ),
         )
         self.bn1 = nn.BatchNorm2d(64)
         self.act1 = nn.ReLU(inplace=True)
@@ -301,7 +422,15 @@ class ResNet50D(nn.Module):
         )
         # head
         self.avgpool1 = nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Flatten())
-        self.fc = initialized(nn.Linear(2048, classes))
+        self.fc = initialized(
+            nn.Linear(2048, classes),
+            {
+                "name": "variance_scaling",
+                "distribution": "uniform",
+                "mode": "fan_in",
+                "scale": 0.3333333333333333,
+            },
+        )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = self.conv1(x)

@@ -99,6 +99,21 @@ def initialized(
     return module
 
 
+def norm_initialized(
+    module: nn.Module,
+    gamma: str | dict = "ones",
+    beta: str | dict = "zeros",
+) -> nn.Module:
+    """A norm layer, its scale and shift drawn as the Keras initializers `gamma` and
+    `beta` would (timm's zeroed last BatchNorm: gamma "zeros")."""
+    for tensor, init in ((module.weight, gamma), (module.bias, beta)):
+        options = {"name": init} if isinstance(init, str) else dict(init)
+        name, seed = options.pop("name"), options.pop("seed", None)
+        size = tensor.shape[0]
+        keras_init_(tensor, name, seed, fans=(size, size), **options)
+    return module
+
+
 class SeBottleneckSe(nn.Module):
     """The `se` path of the `se_bottleneck` block.
 
@@ -110,9 +125,25 @@ class SeBottleneckSe(nn.Module):
     def __init__(self, filters, reduction) -> None:
         super().__init__()
         self.avgpool1 = nn.AdaptiveAvgPool2d(1)
-        self.fc1 = initialized(nn.Conv2d(4 * filters, 4 * filters // reduction, 1))
+        self.fc1 = initialized(
+            nn.Conv2d(4 * filters, 4 * filters // reduction, 1),
+            {
+                "name": "variance_scaling",
+                "distribution": "untruncated_normal",
+                "mode": "fan_out",
+                "scale": 2.0,
+            },
+        )
         self.act1 = nn.ReLU(inplace=True)
-        self.fc2 = initialized(nn.Conv2d(4 * filters // reduction, 4 * filters, 1))
+        self.fc2 = initialized(
+            nn.Conv2d(4 * filters // reduction, 4 * filters, 1),
+            {
+                "name": "variance_scaling",
+                "distribution": "untruncated_normal",
+                "mode": "fan_out",
+                "scale": 2.0,
+            },
+        )
         self.act2 = nn.Sigmoid()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -151,7 +182,15 @@ class SeBottleneck(nn.Module):
         width = filters * base_width // 64 * groups
         project = stride != 1 or in_channels != 4 * filters
         # main
-        self.conv1 = initialized(nn.Conv2d(in_channels, width, 1, bias=False))
+        self.conv1 = initialized(
+            nn.Conv2d(in_channels, width, 1, bias=False),
+            {
+                "name": "variance_scaling",
+                "distribution": "untruncated_normal",
+                "mode": "fan_out",
+                "scale": 2.0,
+            },
+        )
         self.bn1 = nn.BatchNorm2d(width)
         self.act1 = nn.ReLU(inplace=True)
         self.conv2 = initialized(
@@ -164,16 +203,36 @@ class SeBottleneck(nn.Module):
                 groups=groups,
                 bias=False,
             ),
+            {
+                "name": "variance_scaling",
+                "distribution": "untruncated_normal",
+                "mode": "fan_out",
+                "scale": 2.0,
+            },
         )
         self.bn2 = nn.BatchNorm2d(width)
         self.act2 = nn.ReLU(inplace=True)
-        self.conv3 = initialized(nn.Conv2d(width, 4 * filters, 1, bias=False))
-        self.bn3 = nn.BatchNorm2d(4 * filters)
+        self.conv3 = initialized(
+            nn.Conv2d(width, 4 * filters, 1, bias=False),
+            {
+                "name": "variance_scaling",
+                "distribution": "untruncated_normal",
+                "mode": "fan_out",
+                "scale": 2.0,
+            },
+        )
+        self.bn3 = norm_initialized(nn.BatchNorm2d(4 * filters), gamma="zeros")
         # shortcut
         self.downsample = (
             nn.Sequential(
                 initialized(
                     nn.Conv2d(in_channels, 4 * filters, 1, stride=stride, bias=False),
+                    {
+                        "name": "variance_scaling",
+                        "distribution": "untruncated_normal",
+                        "mode": "fan_out",
+                        "scale": 2.0,
+                    },
                 ),
                 nn.BatchNorm2d(4 * filters),
             )
@@ -214,7 +273,15 @@ class SEResNet50(nn.Module):
     def __init__(self, classes: int = 1000) -> None:
         super().__init__()
         # stem
-        self.conv1 = initialized(nn.Conv2d(3, 64, 7, stride=2, padding=3, bias=False))
+        self.conv1 = initialized(
+            nn.Conv2d(3, 64, 7, stride=2, padding=3, bias=False),
+            {
+                "name": "variance_scaling",
+                "distribution": "untruncated_normal",
+                "mode": "fan_out",
+                "scale": 2.0,
+            },
+        )
         self.bn1 = nn.BatchNorm2d(64)
         self.act1 = nn.ReLU(inplace=True)
         self.maxpool1 = nn.MaxPool2d(3, 2, padding=1)
@@ -240,7 +307,15 @@ class SEResNet50(nn.Module):
         )
         # head
         self.avgpool1 = nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Flatten())
-        self.fc = initialized(nn.Linear(2048, classes))
+        self.fc = initialized(
+            nn.Linear(2048, classes),
+            {
+                "name": "variance_scaling",
+                "distribution": "uniform",
+                "mode": "fan_in",
+                "scale": 0.3333333333333333,
+            },
+        )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = self.conv1(x)

@@ -114,7 +114,15 @@ class BottleneckProjection(nn.Module):
         super().__init__()
         width = filters * base_width // 64 * groups
         # main
-        self.conv1 = initialized(nn.Conv2d(in_channels, width, 1, bias=False))
+        self.conv1 = initialized(
+            nn.Conv2d(in_channels, width, 1, bias=False),
+            {
+                "name": "variance_scaling",
+                "distribution": "untruncated_normal",
+                "mode": "fan_out",
+                "scale": 2.0,
+            },
+        )
         self.bn1 = nn.BatchNorm2d(width)
         self.act1 = nn.ReLU(inplace=True)
         self.conv2 = initialized(
@@ -127,15 +135,35 @@ class BottleneckProjection(nn.Module):
                 groups=groups,
                 bias=False,
             ),
+            {
+                "name": "variance_scaling",
+                "distribution": "untruncated_normal",
+                "mode": "fan_out",
+                "scale": 2.0,
+            },
         )
         self.bn2 = nn.BatchNorm2d(width)
         self.act2 = nn.ReLU(inplace=True)
-        self.conv3 = initialized(nn.Conv2d(width, 4 * filters, 1, bias=False))
+        self.conv3 = initialized(
+            nn.Conv2d(width, 4 * filters, 1, bias=False),
+            {
+                "name": "variance_scaling",
+                "distribution": "untruncated_normal",
+                "mode": "fan_out",
+                "scale": 2.0,
+            },
+        )
         self.bn3 = nn.BatchNorm2d(4 * filters)
         # shortcut
         self.downsample = nn.Sequential(
             initialized(
                 nn.Conv2d(in_channels, 4 * filters, 1, stride=stride, bias=False),
+                {
+                    "name": "variance_scaling",
+                    "distribution": "untruncated_normal",
+                    "mode": "fan_out",
+                    "scale": 2.0,
+                },
             ),
             nn.BatchNorm2d(4 * filters),
         )
@@ -178,7 +206,15 @@ class Bottleneck(nn.Module):
         super().__init__()
         width = filters * base_width // 64 * groups
         # main
-        self.conv1 = initialized(nn.Conv2d(in_channels, width, 1, bias=False))
+        self.conv1 = initialized(
+            nn.Conv2d(in_channels, width, 1, bias=False),
+            {
+                "name": "variance_scaling",
+                "distribution": "untruncated_normal",
+                "mode": "fan_out",
+                "scale": 2.0,
+            },
+        )
         self.bn1 = nn.BatchNorm2d(width)
         self.act1 = nn.ReLU(inplace=True)
         self.conv2 = initialized(
@@ -191,10 +227,24 @@ class Bottleneck(nn.Module):
                 groups=groups,
                 bias=False,
             ),
+            {
+                "name": "variance_scaling",
+                "distribution": "untruncated_normal",
+                "mode": "fan_out",
+                "scale": 2.0,
+            },
         )
         self.bn2 = nn.BatchNorm2d(width)
         self.act2 = nn.ReLU(inplace=True)
-        self.conv3 = initialized(nn.Conv2d(width, 4 * filters, 1, bias=False))
+        self.conv3 = initialized(
+            nn.Conv2d(width, 4 * filters, 1, bias=False),
+            {
+                "name": "variance_scaling",
+                "distribution": "untruncated_normal",
+                "mode": "fan_out",
+                "scale": 2.0,
+            },
+        )
         self.bn3 = nn.BatchNorm2d(4 * filters)
         # out
         self.act3 = nn.ReLU(inplace=True)
@@ -221,7 +271,15 @@ class ResNet152(nn.Module):
     def __init__(self, classes: int = 1000) -> None:
         super().__init__()
         # stem
-        self.conv1 = initialized(nn.Conv2d(3, 64, 7, stride=2, padding=3, bias=False))
+        self.conv1 = initialized(
+            nn.Conv2d(3, 64, 7, stride=2, padding=3, bias=False),
+            {
+                "name": "variance_scaling",
+                "distribution": "untruncated_normal",
+                "mode": "fan_out",
+                "scale": 2.0,
+            },
+        )
         self.bn1 = nn.BatchNorm2d(64)
         self.act1 = nn.ReLU(inplace=True)
         self.maxpool1 = nn.MaxPool2d(3, 2, padding=1)
@@ -247,7 +305,15 @@ class ResNet152(nn.Module):
         )
         # head
         self.avgpool1 = nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Flatten())
-        self.fc = initialized(nn.Linear(2048, classes))
+        self.fc = initialized(
+            nn.Linear(2048, classes),
+            {
+                "name": "variance_scaling",
+                "distribution": "uniform",
+                "mode": "fan_in",
+                "scale": 0.3333333333333333,
+            },
+        )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = self.conv1(x)

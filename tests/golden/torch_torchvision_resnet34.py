@@ -116,10 +116,24 @@ class Basic(nn.Module):
         # main
         self.conv1 = initialized(
             nn.Conv2d(in_channels, filters, 3, stride=stride, padding=1, bias=False),
+            {
+                "name": "variance_scaling",
+                "distribution": "untruncated_normal",
+                "mode": "fan_out",
+                "scale": 2.0,
+            },
         )
         self.bn1 = nn.BatchNorm2d(filters)
         self.act1 = nn.ReLU(inplace=True)
-        self.conv2 = initialized(nn.Conv2d(filters, filters, 3, padding=1, bias=False))
+        self.conv2 = initialized(
+            nn.Conv2d(filters, filters, 3, padding=1, bias=False),
+            {
+                "name": "variance_scaling",
+                "distribution": "untruncated_normal",
+                "mode": "fan_out",
+                "scale": 2.0,
+            },
+        )
         self.bn2 = nn.BatchNorm2d(filters)
         # out
         self.act2 = nn.ReLU(inplace=True)
@@ -152,14 +166,36 @@ class BasicProjection(nn.Module):
         # main
         self.conv1 = initialized(
             nn.Conv2d(in_channels, filters, 3, stride=stride, padding=1, bias=False),
+            {
+                "name": "variance_scaling",
+                "distribution": "untruncated_normal",
+                "mode": "fan_out",
+                "scale": 2.0,
+            },
         )
         self.bn1 = nn.BatchNorm2d(filters)
         self.act1 = nn.ReLU(inplace=True)
-        self.conv2 = initialized(nn.Conv2d(filters, filters, 3, padding=1, bias=False))
+        self.conv2 = initialized(
+            nn.Conv2d(filters, filters, 3, padding=1, bias=False),
+            {
+                "name": "variance_scaling",
+                "distribution": "untruncated_normal",
+                "mode": "fan_out",
+                "scale": 2.0,
+            },
+        )
         self.bn2 = nn.BatchNorm2d(filters)
         # shortcut
         self.downsample = nn.Sequential(
-            initialized(nn.Conv2d(in_channels, filters, 1, stride=stride, bias=False)),
+            initialized(
+                nn.Conv2d(in_channels, filters, 1, stride=stride, bias=False),
+                {
+                    "name": "variance_scaling",
+                    "distribution": "untruncated_normal",
+                    "mode": "fan_out",
+                    "scale": 2.0,
+                },
+            ),
             nn.BatchNorm2d(filters),
         )
         # out
@@ -186,7 +222,15 @@ class ResNet34(nn.Module):
     def __init__(self, classes: int = 1000) -> None:
         super().__init__()
         # stem
-        self.conv1 = initialized(nn.Conv2d(3, 64, 7, stride=2, padding=3, bias=False))
+        self.conv1 = initialized(
+            nn.Conv2d(3, 64, 7, stride=2, padding=3, bias=False),
+            {
+                "name": "variance_scaling",
+                "distribution": "untruncated_normal",
+                "mode": "fan_out",
+                "scale": 2.0,
+            },
+        )
         self.bn1 = nn.BatchNorm2d(64)
         self.act1 = nn.ReLU(inplace=True)
         self.maxpool1 = nn.MaxPool2d(3, 2, padding=1)
@@ -209,7 +253,15 @@ class ResNet34(nn.Module):
         )
         # head
         self.avgpool1 = nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Flatten())
-        self.fc = initialized(nn.Linear(512, classes))
+        self.fc = initialized(
+            nn.Linear(512, classes),
+            {
+                "name": "variance_scaling",
+                "distribution": "uniform",
+                "mode": "fan_in",
+                "scale": 0.3333333333333333,
+            },
+        )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = self.conv1(x)

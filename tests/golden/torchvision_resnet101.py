@@ -25,7 +25,17 @@ def bottleneck_projection(x, filters, stride=2, groups=1, base_width=64, *, name
     project = stride != 1 or in_channels != 4 * filters
     shortcut = x
     # main
-    x = layers.Conv2D(width, 1, use_bias=False, name=f"{name}_1_conv")(x)
+    x = layers.Conv2D(
+        width,
+        1,
+        use_bias=False,
+        kernel_initializer=keras.initializers.VarianceScaling(
+            distribution="untruncated_normal",
+            mode="fan_out",
+            scale=2.0,
+        ),
+        name=f"{name}_1_conv",
+    )(x)
     x = layers.BatchNormalization(epsilon=1e-05, momentum=0.9, name=f"{name}_1_bn")(x)
     x = layers.Activation("relu", name=f"{name}_1_relu")(x)
     if project:
@@ -37,11 +47,26 @@ def bottleneck_projection(x, filters, stride=2, groups=1, base_width=64, *, name
         padding="valid" if project else "same",
         groups=groups,
         use_bias=False,
+        kernel_initializer=keras.initializers.VarianceScaling(
+            distribution="untruncated_normal",
+            mode="fan_out",
+            scale=2.0,
+        ),
         name=f"{name}_2_conv",
     )(x)
     x = layers.BatchNormalization(epsilon=1e-05, momentum=0.9, name=f"{name}_2_bn")(x)
     x = layers.Activation("relu", name=f"{name}_2_relu")(x)
-    x = layers.Conv2D(4 * filters, 1, use_bias=False, name=f"{name}_3_conv")(x)
+    x = layers.Conv2D(
+        4 * filters,
+        1,
+        use_bias=False,
+        kernel_initializer=keras.initializers.VarianceScaling(
+            distribution="untruncated_normal",
+            mode="fan_out",
+            scale=2.0,
+        ),
+        name=f"{name}_3_conv",
+    )(x)
     x = layers.BatchNormalization(epsilon=1e-05, momentum=0.9, name=f"{name}_3_bn")(x)
     # shortcut
     if project:
@@ -50,6 +75,11 @@ def bottleneck_projection(x, filters, stride=2, groups=1, base_width=64, *, name
             1,
             strides=stride,
             use_bias=False,
+            kernel_initializer=keras.initializers.VarianceScaling(
+                distribution="untruncated_normal",
+                mode="fan_out",
+                scale=2.0,
+            ),
             name=f"{name}_0_conv",
         )(shortcut)
         shortcut = layers.BatchNormalization(
@@ -82,7 +112,17 @@ def bottleneck(x, filters, stride=1, groups=1, base_width=64, *, name):
     project = stride != 1 or in_channels != 4 * filters
     shortcut = x
     # main
-    x = layers.Conv2D(width, 1, use_bias=False, name=f"{name}_1_conv")(x)
+    x = layers.Conv2D(
+        width,
+        1,
+        use_bias=False,
+        kernel_initializer=keras.initializers.VarianceScaling(
+            distribution="untruncated_normal",
+            mode="fan_out",
+            scale=2.0,
+        ),
+        name=f"{name}_1_conv",
+    )(x)
     x = layers.BatchNormalization(epsilon=1e-05, momentum=0.9, name=f"{name}_1_bn")(x)
     x = layers.Activation("relu", name=f"{name}_1_relu")(x)
     if project:
@@ -94,11 +134,26 @@ def bottleneck(x, filters, stride=1, groups=1, base_width=64, *, name):
         padding="valid" if project else "same",
         groups=groups,
         use_bias=False,
+        kernel_initializer=keras.initializers.VarianceScaling(
+            distribution="untruncated_normal",
+            mode="fan_out",
+            scale=2.0,
+        ),
         name=f"{name}_2_conv",
     )(x)
     x = layers.BatchNormalization(epsilon=1e-05, momentum=0.9, name=f"{name}_2_bn")(x)
     x = layers.Activation("relu", name=f"{name}_2_relu")(x)
-    x = layers.Conv2D(4 * filters, 1, use_bias=False, name=f"{name}_3_conv")(x)
+    x = layers.Conv2D(
+        4 * filters,
+        1,
+        use_bias=False,
+        kernel_initializer=keras.initializers.VarianceScaling(
+            distribution="untruncated_normal",
+            mode="fan_out",
+            scale=2.0,
+        ),
+        name=f"{name}_3_conv",
+    )(x)
     x = layers.BatchNormalization(epsilon=1e-05, momentum=0.9, name=f"{name}_3_bn")(x)
     # shortcut
     if project:
@@ -107,6 +162,11 @@ def bottleneck(x, filters, stride=1, groups=1, base_width=64, *, name):
             1,
             strides=stride,
             use_bias=False,
+            kernel_initializer=keras.initializers.VarianceScaling(
+                distribution="untruncated_normal",
+                mode="fan_out",
+                scale=2.0,
+            ),
             name=f"{name}_0_conv",
         )(shortcut)
         shortcut = layers.BatchNormalization(
@@ -131,7 +191,18 @@ def build_model(input_shape=(224, 224, 3), classes=1000):
 
     # stem
     x = layers.ZeroPadding2D(3, name="conv1_pad")(inputs)
-    x = layers.Conv2D(64, 7, strides=2, use_bias=False, name="conv1_conv")(x)
+    x = layers.Conv2D(
+        64,
+        7,
+        strides=2,
+        use_bias=False,
+        kernel_initializer=keras.initializers.VarianceScaling(
+            distribution="untruncated_normal",
+            mode="fan_out",
+            scale=2.0,
+        ),
+        name="conv1_conv",
+    )(x)
     x = layers.BatchNormalization(epsilon=1e-05, momentum=0.9, name="conv1_bn")(x)
     x = layers.Activation("relu", name="conv1_relu")(x)
     x = layers.ZeroPadding2D(1, name="pool1_pad")(x)
@@ -159,5 +230,13 @@ def build_model(input_shape=(224, 224, 3), classes=1000):
 
     # head
     x = layers.GlobalAveragePooling2D(name="avg_pool")(x)
-    x = layers.Dense(classes, name="fc")(x)
+    x = layers.Dense(
+        classes,
+        kernel_initializer=keras.initializers.VarianceScaling(
+            distribution="uniform",
+            mode="fan_in",
+            scale=0.3333333333333333,
+        ),
+        name="fc",
+    )(x)
     return keras.Model(inputs, x, name="ResNet101")

@@ -33,6 +33,11 @@ def basic(x, filters, stride=1, *, name):
         strides=stride,
         padding="valid" if project else "same",
         use_bias=False,
+        kernel_initializer=keras.initializers.VarianceScaling(
+            distribution="untruncated_normal",
+            mode="fan_out",
+            scale=2.0,
+        ),
         name=f"{name}_1_conv",
     )(x)
     x = layers.BatchNormalization(epsilon=1e-05, momentum=0.9, name=f"{name}_1_bn")(x)
@@ -42,6 +47,11 @@ def basic(x, filters, stride=1, *, name):
         3,
         padding="same",
         use_bias=False,
+        kernel_initializer=keras.initializers.VarianceScaling(
+            distribution="untruncated_normal",
+            mode="fan_out",
+            scale=2.0,
+        ),
         name=f"{name}_2_conv",
     )(x)
     x = layers.BatchNormalization(epsilon=1e-05, momentum=0.9, name=f"{name}_2_bn")(x)
@@ -52,6 +62,11 @@ def basic(x, filters, stride=1, *, name):
             1,
             strides=stride,
             use_bias=False,
+            kernel_initializer=keras.initializers.VarianceScaling(
+                distribution="untruncated_normal",
+                mode="fan_out",
+                scale=2.0,
+            ),
             name=f"{name}_0_conv",
         )(shortcut)
         shortcut = layers.BatchNormalization(
@@ -87,6 +102,11 @@ def basic_projection(x, filters, stride=2, *, name):
         strides=stride,
         padding="valid" if project else "same",
         use_bias=False,
+        kernel_initializer=keras.initializers.VarianceScaling(
+            distribution="untruncated_normal",
+            mode="fan_out",
+            scale=2.0,
+        ),
         name=f"{name}_1_conv",
     )(x)
     x = layers.BatchNormalization(epsilon=1e-05, momentum=0.9, name=f"{name}_1_bn")(x)
@@ -96,6 +116,11 @@ def basic_projection(x, filters, stride=2, *, name):
         3,
         padding="same",
         use_bias=False,
+        kernel_initializer=keras.initializers.VarianceScaling(
+            distribution="untruncated_normal",
+            mode="fan_out",
+            scale=2.0,
+        ),
         name=f"{name}_2_conv",
     )(x)
     x = layers.BatchNormalization(epsilon=1e-05, momentum=0.9, name=f"{name}_2_bn")(x)
@@ -106,6 +131,11 @@ def basic_projection(x, filters, stride=2, *, name):
             1,
             strides=stride,
             use_bias=False,
+            kernel_initializer=keras.initializers.VarianceScaling(
+                distribution="untruncated_normal",
+                mode="fan_out",
+                scale=2.0,
+            ),
             name=f"{name}_0_conv",
         )(shortcut)
         shortcut = layers.BatchNormalization(
@@ -130,7 +160,18 @@ def build_model(input_shape=(224, 224, 3), classes=1000):
 
     # stem
     x = layers.ZeroPadding2D(3, name="conv1_pad")(inputs)
-    x = layers.Conv2D(64, 7, strides=2, use_bias=False, name="conv1_conv")(x)
+    x = layers.Conv2D(
+        64,
+        7,
+        strides=2,
+        use_bias=False,
+        kernel_initializer=keras.initializers.VarianceScaling(
+            distribution="untruncated_normal",
+            mode="fan_out",
+            scale=2.0,
+        ),
+        name="conv1_conv",
+    )(x)
     x = layers.BatchNormalization(epsilon=1e-05, momentum=0.9, name="conv1_bn")(x)
     x = layers.Activation("relu", name="conv1_relu")(x)
     x = layers.ZeroPadding2D(1, name="pool1_pad")(x)
@@ -154,5 +195,13 @@ def build_model(input_shape=(224, 224, 3), classes=1000):
 
     # head
     x = layers.GlobalAveragePooling2D(name="avg_pool")(x)
-    x = layers.Dense(classes, name="fc")(x)
+    x = layers.Dense(
+        classes,
+        kernel_initializer=keras.initializers.VarianceScaling(
+            distribution="uniform",
+            mode="fan_in",
+            scale=0.3333333333333333,
+        ),
+        name="fc",
+    )(x)
     return keras.Model(inputs, x, name="ResNet18")
