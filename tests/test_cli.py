@@ -91,7 +91,7 @@ def test_set_overrides_parameters(cli) -> None:
     ("args", "code", "message"),
     [
         (["summary", "specs/torchvision/resnet18.arch", "--set", "clases=10"], 1, "has no parameter 'clases'"),
-        (["summary", "specs/torchvision/resnet18.arch", "--set", "classes"], 1, "--set takes name=value"),
+        (["summary", "specs/torchvision/resnet18.arch", "--set", "classes"], 2, "argument --set: takes name=value"),
         (["summary", "specs/torchvision/resnet18.arch", "--set", "input=32x32x"], 1, "error: unexpected"),
         (["summary", "specs/no-such.arch"], 1, "cannot read specs/no-such.arch"),
         (["summary"], 2, "the following arguments are required: FILE"),

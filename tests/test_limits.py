@@ -287,3 +287,30 @@ def test_describe_and_diff_of_many_networks_stop_where_check_does(
     errors = capsys.readouterr().err.splitlines()
     expected = "over.arch:7:1: error: the networks up to this one have more than 9 layers together"
     assert [line for line in errors if "error" in line] == [expected, expected]
+
+
+# ------------------------------------------------------------------- usage --
+
+
+@pytest.mark.parametrize(
+    ("argv", "status"),
+    [
+        (["--batch", "2147483647"], 0),
+        (["--batch", "2147483648"], 2),
+        (["--batch", "1" + "0" * 309], 2),  # was an OverflowError traceback
+        (["--set", "=3"], 2),  # was exit 1, an error of the spec
+        (["--set", "classes"], 2),
+        (["--set", "input=8x8x3"], 0),
+    ],
+)
+def test_usage_errors_exit_2(workdir: Path, capsys: pytest.CaptureFixture[str], argv: list[str], status: int) -> None:
+    (workdir / "t.arch").write_text(net())
+    try:
+        code = main(["summary", "t.arch", *argv])
+    except SystemExit as exit_:
+        code = exit_.code
+    assert code == status
+    err = capsys.readouterr().err
+    assert "Traceback" not in err
+    if status == 2:
+        assert "usage: resnet-dsl summary" in err

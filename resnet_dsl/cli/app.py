@@ -22,6 +22,7 @@ def _spec_options(parser: argparse.ArgumentParser) -> None:
         "--set",
         dest="overrides",
         action="append",
+        type=_assignment,
         default=[],
         metavar="NAME=VALUE",
         help="override a network parameter, e.g. --set classes=10 --set input=224x224x3",
@@ -40,14 +41,26 @@ def _output_path(text: str) -> str:
     return text
 
 
+MAX_BATCH = 2**31 - 1
+"""The largest `--batch`: memory figures multiply it, and must stay exact and printable."""
+
+
 def _positive(text: str) -> int:
     try:
-        value = int(text)
+        value = int(text) if len(text) <= 20 else 0  # 310 digits overflowed the memory figures
     except ValueError:
         value = 0
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
+    if not 1 <= value <= MAX_BATCH:
+        raise argparse.ArgumentTypeError(f"expected a positive integer up to {MAX_BATCH:,}, got {text[:30]!r}")
     return value
+
+
+def _assignment(text: str) -> str:
+    """`--set NAME=VALUE`, its form checked here so a malformed one is a usage error (exit 2)."""
+    key, sep, _ = text.partition("=")
+    if not sep or not key.strip().isidentifier():
+        raise argparse.ArgumentTypeError(f"takes name=value, e.g. --set classes=10, got {text[:30]!r}")
+    return text
 
 
 def build_parser() -> argparse.ArgumentParser:
