@@ -384,3 +384,28 @@ def test_fmt_reports_a_missing_file(cli, tmp_path: Path) -> None:
 def test_fmt_check_passes_on_the_repository(cli) -> None:
     result = cli("fmt", "--check", "specs", "resnet_dsl/prelude.arch")
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+EMPTY_SECTIONS = """network A(input = 4x4x3) {
+  stem { conv(4, 1) }
+  head { flatten }
+}
+network B = A() {
+  head { } # no head
+  stem { }
+}
+"""
+
+
+def test_an_empty_stem_or_head_of_a_derivation_is_kept() -> None:
+    """`head { }` in a derivation removes the parent's head: fmt dropped it, which changed the
+    network (B had A's flatten again) though fmt exited 0."""
+    import resnet_dsl
+    from resnet_dsl.review.formatter import format_source
+
+    formatted = format_source(EMPTY_SECTIONS)
+    assert "head {}  # no head" in formatted and "stem {}" in formatted
+    before = resnet_dsl.loads(EMPTY_SECTIONS, network="B")
+    after = resnet_dsl.loads(formatted, network="B")
+    assert [layer.name for layer in after.layers] == [layer.name for layer in before.layers] == ["input_layer"]
+    assert format_source(formatted) == formatted

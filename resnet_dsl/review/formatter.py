@@ -229,6 +229,11 @@ class _Source:
     def has_blank_line(self, start: int, end: int) -> bool:
         return start < end and _BLANK_LINE.search(self.text, start, end) is not None
 
+    def empty_section(self, keyword: str, start: int, end: int) -> tuple[int, int]:
+        """Where `keyword { }` is written between `start` and `end` (the IR keeps no span of it)."""
+        found = re.compile(rf"\b{keyword}\s*\{{\s*\}}").search(self.text, start, end)
+        return (found.start(), found.end()) if found else (end - 1, end - 1)
+
 
 class _NoSource(_Source):
     """Stands in for the text of an IR built in code: every position is 0, so sorting by
@@ -346,9 +351,19 @@ class _Layout:
             parts += self.section_part(section)
         parts += [(self.source.start(stage), stage) for stage in network.stages]
         parts += self.section_part(_Section("head", network.head or (), unit_text))
+        empty: dict[int, tuple[int, int]] = {}  # a derivation's `stem { }`: where it was written
+        if isinstance(network, ir.DerivedNetwork):
+            for keyword in ("stem", "head"):
+                if getattr(network, keyword) == ():
+                    where = self.source.empty_section(keyword, self.source.start(network), self.source.end(network))
+                    parts.append((where[0], _Section(keyword, (), unit_text)))
+                    empty[id(parts[-1][1])] = where
         for _, part in sorted(parts, key=lambda pair: pair[0]):
             if isinstance(part, ir.Stage):
                 self.node_line(1, stage_text(part), part)
+                continue
+            if not part.nodes:
+                self.emit(1, f"{part.keyword} {{}}", *empty[id(part)])
                 continue
             self.open(1, part.keyword, self.source.token_before(self.source.start(part.nodes[0]), 2)[0])
             for node in part.nodes:
@@ -364,7 +379,8 @@ class _Layout:
 
 
 def _has_body(item: ir.DerivedNetwork) -> bool:
-    return bool(item.defaults or item.stages or item.stem or item.head)
+    """An empty `stem { }` or `head { }` counts: in a derivation it replaces the parent's."""
+    return bool(item.defaults or item.stages or item.stem is not None or item.head is not None)
 
 
 @dataclass(frozen=True)
