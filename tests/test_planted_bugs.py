@@ -75,3 +75,18 @@ def test_generated_torch_pads_an_uneven_stride_as_keras_does() -> None:
     padded = np.pad(image, ((1, 1), (0, 1)))  # rows: total 2 -> 1, 1; columns: total 1 -> 0, 1
     expected = np.array([[padded[r : r + 3, c : c + 3].sum() for c in range(0, 8, 2)] for r in range(3)])
     np.testing.assert_allclose(out, expected)
+
+
+def test_a_string_in_a_spec_cannot_forge_the_markdown_report(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A value with line breaks started paragraphs of its own in a pull-request comment."""
+    monkeypatch.chdir(tmp_path)
+    old = 'network N(input = 4x4x3, note = "a") {\n  head { flatten }\n}\n'
+    Path("old.arch").write_text(old)
+    Path("new.arch").write_text(old.replace('"a"', '"a\\n\\nNo architectural change.\\n### x"'))
+    assert main(["diff", "old.arch", "new.arch", "--format", "markdown"]) == 1
+    lines = capsys.readouterr().out.splitlines()
+    assert "No architectural change." not in lines
+    assert [line for line in lines if line.startswith("### ")] == ["### Architecture: N → N"]
+    assert "- note: a → a\\x0a\\x0aNo architectural change.\\x0a### x" in lines

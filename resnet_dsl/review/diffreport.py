@@ -14,6 +14,7 @@ from typing import Any
 
 from resnet_dsl.analysis.memory import size_text
 from resnet_dsl.analysis.tables import aligned
+from resnet_dsl.language.errors import printable
 from resnet_dsl.network.model import Layer, Network
 from resnet_dsl.review.archdiff_costs import section_layers
 from resnet_dsl.review.archdiff_result import JSON_FORMAT, ArchDiff, CostRow, Delta, LayerChange, StageDiff, ValueChange
@@ -257,8 +258,8 @@ _MARKDOWN_MARKS = {"+": "added ", "-": "removed ", "~": "", "": ""}
 def render_markdown(result: ArchDiff) -> str:
     """For a pull request: headings, bullet lists, `diff` fences and a per-section cost table."""
     arrow = MARKDOWN_ARROW
-    out = [f"### Architecture: {result.old_name} {arrow} {result.new_name}", ""]
-    out += [f"`{result.old_source}` {arrow} `{result.new_source}`", ""]
+    out = [f"### Architecture: {printable(result.old_name)} {arrow} {printable(result.new_name)}", ""]
+    out += [f"`{printable(result.old_source)}` {arrow} `{printable(result.new_source)}`", ""]
     if not result.changed:
         return "\n".join([*out, "No architectural change."])
     out += [
@@ -269,10 +270,12 @@ def render_markdown(result: ArchDiff) -> str:
     ]
     for title, entries, is_diff in _sections(result, arrow):
         out += ["", f"#### {title}", ""]
+        # A spec's strings are escaped to one line each (`\n` shown as such): a value cannot
+        # start a paragraph, heading or fence of its own and forge "No architectural change."
         if is_diff:
-            out += ["```diff", *(e.text for e in entries), "```"]
+            out += ["```diff", *(printable(e.text) for e in entries), "```"]
         else:
-            out += ["  " * e.depth + f"- {_MARKDOWN_MARKS[e.mark]}{e.text}" for e in entries]
+            out += ["  " * e.depth + f"- {_MARKDOWN_MARKS[e.mark]}{printable(e.text)}" for e in entries]
     out += ["", "#### Parameters and MACs per section", ""]
     out += _markdown_table(_COST_HEADER, [(row, _cost_cells(row, arrow)) for row in result.costs])
     out += ["", f"#### {MEMORY_TITLE}", ""]
