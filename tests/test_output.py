@@ -272,3 +272,21 @@ def test_an_output_never_replaces_its_own_input(
     assert "is the input t.arch" in capsys.readouterr().err
     assert (tmp_path / "t.arch").read_text() == spec
     assert sorted(p.name for p in tmp_path.iterdir()) == ["hard.arch", "link.arch", "t.arch"], "no temporary left"
+
+
+@pytest.mark.parametrize("kind", ["directory", "loop", "fifo"])
+def test_generate_check_of_an_output_that_is_no_file_is_one_error(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], kind: str
+) -> None:
+    """The pre-commit hook's `generate --check -o OUT` gave a traceback (exit 0 through a pipe)."""
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "t.arch").write_text("network N(input = 8x8x3) {\n  head { flatten }\n}\n")
+    if kind == "directory":
+        (tmp_path / "out.py").mkdir()
+    elif kind == "loop":
+        (tmp_path / "out.py").symlink_to("out.py")
+    else:
+        os.mkfifo(tmp_path / "out.py")
+    assert main(["generate", "t.arch", "--check", "-o", "out.py"]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("out.py: error: cannot read: ") and "Traceback" not in err

@@ -12,12 +12,16 @@ CI jobs that keep generated code in the repository. Neither TensorFlow nor torch
 from __future__ import annotations
 
 import argparse
+import errno
+import os
+import stat
 import sys
 from pathlib import Path
 
 from resnet_dsl import codegen
 from resnet_dsl.cli.commands.common import USAGE, guarded, load_network
 from resnet_dsl.cli.output import STDOUT, write_output
+from resnet_dsl.language.errors import printable
 
 
 @guarded
@@ -40,11 +44,27 @@ def run(args: argparse.Namespace) -> int:
 def _check(path: Path, source: str) -> int:
     """Compare bytes, so a line-ending or encoding change counts as out of date too."""
     try:
-        current = path.read_bytes()
+        current = _read_regular(path)
     except FileNotFoundError:
         print(f"{path}: missing; run resnet-dsl generate to write it", file=sys.stderr)
+        return 1
+    except OSError as error:  # a directory, a FIFO, a symlink loop, no permission: no traceback
+        print(f"{printable(str(path))}: error: cannot read: {error.strerror or error}", file=sys.stderr)
         return 1
     if current != source.encode("utf-8"):
         print(f"{path}: out of date; run resnet-dsl generate to update it", file=sys.stderr)
         return 1
     return 0
+
+
+def _read_regular(path: Path) -> bytes:
+    """The file's bytes; anything but a regular file is an `OSError` at once (a FIFO's `open`
+    would wait for a writer, so it is opened without blocking and refused)."""
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise OSError(errno.EINVAL, "it is not a regular file")
+        with os.fdopen(fd, "rb", closefd=False) as handle:
+            return handle.read()
+    finally:
+        os.close(fd)
