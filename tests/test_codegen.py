@@ -33,7 +33,7 @@ from resnet_dsl.codegen import keras as codegen
 from resnet_dsl.codegen import keras_views, pysource, to_python, views
 from resnet_dsl.language.errors import ArchError
 from resnet_dsl.language.ir import LayerCall
-from resnet_dsl.network import ops
+from resnet_dsl.network import ops, option_values
 from resnet_dsl.network.api import loads
 from resnet_dsl.network.expand import layer_config
 from resnet_dsl.network.loader import parse_module
@@ -474,8 +474,8 @@ def test_every_op_option_has_a_keras_keyword_and_every_kind_a_class() -> None:
         )
     for name, options in covered.items():
         assert options == {option.name for option in ops.OPS[name].options}, name
-    assert set(covered) | ops.ACTIVATIONS >= set(ops.OPS)
-    assert set(pysource.INITIALIZER_CLASSES) == set(ops.INITIALIZERS)
+    assert set(covered) | option_values.ACTIVATIONS >= set(ops.OPS)
+    assert set(pysource.INITIALIZER_CLASSES) == set(option_values.INITIALIZERS)
 
 
 # --------------------------------------------------------------------- CLI --

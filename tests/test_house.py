@@ -80,6 +80,15 @@ def test_no_import_circle() -> None:
     assert circles == []
 
 
+def test_every_module_is_one_a_reader_can_hold() -> None:
+    long = {
+        name: n
+        for name, path in _modules().items()
+        if (n := len(path.read_text(encoding="utf-8").splitlines())) > MAX_LINES
+    }
+    assert long == {}, f"modules over {MAX_LINES} lines: split them along a seam"
+
+
 def test_the_checker_sees_an_upward_import(tmp_path: Path) -> None:
     """The walk above finds imports inside functions too, where a lazy upward import would hide."""
     module = tmp_path / "m.py"

@@ -59,7 +59,7 @@ ACTIVATIONS: dict[str, tuple[str, tuple[tuple[str, float | int], ...]]] = {
     "exponential": ("Exponential", ()),
     "linear": ("Identity", ()),
 }
-"""Keras's activations (`ops.ACTIVATIONS`) as torch modules: a class of `torch.nn` (or, for
+"""Keras's activations (`option_values.ACTIVATIONS`) as torch modules: a class of `torch.nn` (or, for
 `Exponential`, of ours) and its arguments, Keras's constants included (leaky ReLU's slope 0.2);
 softmax runs over the channels, dimension 1 in NCHW."""
 

@@ -21,7 +21,7 @@ from resnet_dsl.codegen.pysource import (
 from resnet_dsl.codegen.views import compact, keras_keyword
 from resnet_dsl.language import ir
 from resnet_dsl.network import model as nw
-from resnet_dsl.network import ops
+from resnet_dsl.network import ops, option_values
 from resnet_dsl.network.expand import (
     Defaults,
 )
@@ -264,6 +264,10 @@ class LayerRenderer:
     def value(self, op: ops.Op, option: str, expr: ir.Expr) -> str:
         source = self.expressions.source(expr)
         spec = op.option(option)
-        if spec is not None and spec.convert is ops.initializer and not self.clone.isdisjoint(free_names(expr)):
+        if (
+            spec is not None
+            and spec.convert is option_values.initializer
+            and not self.clone.isdisjoint(free_names(expr))
+        ):
             return f"keras.initializers.get({source}).clone()"
         return source

@@ -19,7 +19,7 @@ from typing import Any
 from resnet_dsl.language import ir
 from resnet_dsl.language.errors import ArchError
 from resnet_dsl.network import model as nw
-from resnet_dsl.network import ops
+from resnet_dsl.network import option_values
 from resnet_dsl.network.evaluate import initializer_arguments
 
 INITIALIZER_CLASSES: dict[str, str] = {
@@ -38,7 +38,7 @@ INITIALIZER_CLASSES: dict[str, str] = {
     "variance_scaling": "VarianceScaling",
     "constant": "Constant",
 }
-"""`keras.initializers` class of each initializer the language knows (`ops.INITIALIZERS`)."""
+"""`keras.initializers` class of each initializer the language knows (`option_values.INITIALIZERS`)."""
 
 CONSTANT_INITIALIZERS = frozenset({"zeros", "ones", "constant"})
 """Keras's constant initializers take no `seed`; a seed given to them changes nothing."""
@@ -123,7 +123,7 @@ def initializer_source(name: str, keywords: Iterable[tuple[str, str]], span: ir.
     """`keras.initializers.GlorotUniform(seed=0)`: a fresh initializer, one per layer."""
     if name not in INITIALIZER_CLASSES:
         raise ArchError(f"unknown initializer '{name}'", span)
-    allowed = ops.INITIALIZERS.get(name, frozenset()) | {"seed"}
+    allowed = option_values.INITIALIZERS.get(name, frozenset()) | {"seed"}
     arguments = []
     for option, source in keywords:
         if option not in allowed:

@@ -23,7 +23,7 @@ from resnet_dsl.codegen.views import (
 from resnet_dsl.language import ir
 from resnet_dsl.language.errors import ArchError
 from resnet_dsl.network import model as nw
-from resnet_dsl.network import ops
+from resnet_dsl.network import option_values
 from resnet_dsl.network.evaluate import initializer_arguments
 
 MODULE_NAMES = frozenset({"torch", "nn", "F", "math", "build_model", "ACTIVATIONS", "activation"})
@@ -132,11 +132,11 @@ class TorchExpressions(Expressions):
     def _render(self, expr: ir.Expr) -> tuple[str, int]:
         if not isinstance(expr, ir.Call):
             return super()._render(expr)
-        if expr.func not in ops.INITIALIZERS:
+        if expr.func not in option_values.INITIALIZERS:
             raise ArchError(f"unknown initializer '{expr.func}'", expr.span)
         items = [f'"name": {py_string(expr.func)}']
         for name, value in initializer_arguments(expr):
-            if name not in ops.INITIALIZERS[expr.func] | {"seed"}:
+            if name not in option_values.INITIALIZERS[expr.func] | {"seed"}:
                 raise ArchError(f"{expr.func} has no option '{name}'", value.span)
             if name == "seed" and expr.func in CONSTANT_INITIALIZERS:
                 continue

@@ -12,7 +12,7 @@ from typing import Any
 from resnet_dsl.language import ir, limits
 from resnet_dsl.language.errors import ArchError, did_you_mean
 from resnet_dsl.network import model as nw
-from resnet_dsl.network import ops
+from resnet_dsl.network import option_values
 
 Env = Mapping[str, Any]
 
@@ -31,9 +31,9 @@ def evaluate(expr: ir.Expr, env: Env) -> Any:
         target = _operand(expr.target, env)
         index = _operand(expr.index, env)
         if not isinstance(target, tuple):
-            raise ArchError(f"cannot index {ops.describe(target)}: it is not a list", expr.target.span)
+            raise ArchError(f"cannot index {option_values.describe(target)}: it is not a list", expr.target.span)
         if isinstance(index, bool) or not isinstance(index, int):
-            raise ArchError(f"a list index must be an integer, got {ops.describe(index)}", expr.index.span)
+            raise ArchError(f"a list index must be an integer, got {option_values.describe(index)}", expr.index.span)
         if not -len(target) <= index < len(target):
             raise ArchError(
                 f"index {index} is out of range for a list of {len(target)}",
@@ -77,7 +77,7 @@ def condition(expr: ir.Expr, env: Env, what: str = "a condition") -> bool:
         hint = did_you_mean(expr.id, env) if isinstance(expr, ir.Name) and expr.id not in env else None
         owner = what if what == "a condition" else f"'{what}'"
         raise ArchError(
-            f"{owner} needs true or false, got {ops.describe(value)}",
+            f"{owner} needs true or false, got {option_values.describe(value)}",
             expr.span,
             hint or "compare it, e.g. stride != 1",
         )
@@ -110,7 +110,7 @@ def _side(expr: ir.Expr, other: ir.Expr, env: Env) -> Any:
 
 def _require_number(value: Any, expr: ir.Expr) -> None:
     if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise ArchError(f"expected a number, got {ops.describe(value)}", expr.span)
+        raise ArchError(f"expected a number, got {option_values.describe(value)}", expr.span)
 
 
 def _binop(expr: ir.BinOp, left: Any, right: Any) -> Any:
@@ -130,13 +130,14 @@ def _binop(expr: ir.BinOp, left: Any, right: Any) -> Any:
 
 
 def _initializer(call: ir.Call, env: Env) -> nw.Initializer:
-    if call.func not in ops.INITIALIZERS:
+    if call.func not in option_values.INITIALIZERS:
         raise ArchError(
             f"unknown initializer '{call.func}'",
             call.span,
-            did_you_mean(call.func, ops.INITIALIZERS) or "known: " + ", ".join(sorted(ops.INITIALIZERS)),
+            did_you_mean(call.func, option_values.INITIALIZERS)
+            or "known: " + ", ".join(sorted(option_values.INITIALIZERS)),
         )
-    allowed = ops.INITIALIZERS[call.func]
+    allowed = option_values.INITIALIZERS[call.func]
     seed = None
     extra: list[tuple[str, float | str]] = []
     for (name, expr), arg in zip(initializer_arguments(call), call.args, strict=True):
@@ -150,13 +151,13 @@ def _initializer(call: ir.Call, env: Env) -> nw.Initializer:
         value = evaluate(expr, env)
         if name == "seed":
             if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-                raise ArchError(f"seed must be a non-negative integer, got {ops.describe(value)}", expr.span)
+                raise ArchError(f"seed must be a non-negative integer, got {option_values.describe(value)}", expr.span)
             seed = value
-        elif name in ops.INITIALIZER_SYMBOLS:
-            symbols = ops.INITIALIZER_SYMBOLS[name]
+        elif name in option_values.INITIALIZER_SYMBOLS:
+            symbols = option_values.INITIALIZER_SYMBOLS[name]
             if value not in symbols:
                 raise ArchError(
-                    f"{name} must be one of {', '.join(sorted(symbols))}, got {ops.describe(value)}",
+                    f"{name} must be one of {', '.join(sorted(symbols))}, got {option_values.describe(value)}",
                     expr.span,
                     did_you_mean(str(value), symbols),
                 )
@@ -173,7 +174,7 @@ def initializer_arguments(call: ir.Call) -> list[tuple[str, ir.Expr]]:
     found = []
     for position, arg in enumerate(call.args):
         if arg.name is None:
-            first = ops.INITIALIZER_FIRST.get(call.func)
+            first = option_values.INITIALIZER_FIRST.get(call.func)
             if first is None or position != 0:
                 example = f"{first}=1.0" if first else "seed=0"
                 raise ArchError(f"{call.func} takes keyword arguments only, e.g. {example}", arg.span)

@@ -16,7 +16,7 @@ from resnet_dsl.language import ir, limits
 from resnet_dsl.language.errors import ArchError, did_you_mean
 from resnet_dsl.language.resources import PRELUDE
 from resnet_dsl.network import model as nw
-from resnet_dsl.network import naming, ops
+from resnet_dsl.network import naming, option_values
 from resnet_dsl.network.block_graph import (
     IN_CHANNELS,
     block_env,
@@ -100,7 +100,7 @@ def _input_shape(net: ir.NetworkDef, env: Env) -> tuple[int, ...]:
     ):
         param = next(p for p in net.params if p.name == "input")
         raise ArchError(
-            f"input must be a shape of positive integers such as 224x224x3, got {ops.describe(shape)}",
+            f"input must be a shape of positive integers such as 224x224x3, got {option_values.describe(shape)}",
             param.default.span if param.default is not None else param.span,
         )
     return shape
@@ -111,7 +111,9 @@ def _repeat(call: ir.BlockCall, env: Env) -> int:
         return 1
     count = evaluate(call.repeat, env)
     if isinstance(count, bool) or not isinstance(count, int) or count < 0:
-        raise ArchError(f"a repeat count must be a non-negative integer, got {ops.describe(count)}", call.repeat.span)
+        raise ArchError(
+            f"a repeat count must be a non-negative integer, got {option_values.describe(count)}", call.repeat.span
+        )
     if count > MAX_REPEAT:
         raise ArchError(f"{count} repeats is more than the limit of {MAX_REPEAT}", call.repeat.span)
     return count

@@ -11,7 +11,7 @@ from typing import Any
 
 from resnet_dsl.language import ir
 from resnet_dsl.language.errors import ArchError, did_you_mean
-from resnet_dsl.network import naming, ops
+from resnet_dsl.network import naming, ops, option_values
 from resnet_dsl.network.evaluate import Env, evaluate
 
 Defaults = Mapping[str, Mapping[str, Any]]
@@ -53,13 +53,13 @@ def _convert(op: ops.Op, option_name: str, value: Any, arg: ir.Arg, env: Env) ->
         raise ArchError(
             f"{op.name} has no option '{option_name}'",
             arg.span,
-            ops.keras_keyword_hint(op.name, option_name)
+            option_values.keras_keyword_hint(op.name, option_name)
             or did_you_mean(option_name, known)
             or (f"it takes {', '.join(known)}" if known else "it takes no options"),
         )
     try:
         return option.convert(value)
-    except ops.BadValue as bad:
+    except option_values.BadValue as bad:
         hint = None
         if isinstance(arg.value, ir.Name) and arg.value.id not in env:
             hint = did_you_mean(arg.value.id, env)
@@ -88,12 +88,12 @@ def layer_config(call: ir.LayerCall, env: Env, defaults: Defaults) -> tuple[ops.
             raise ArchError(f"{op.name} got '{name}' twice", arg.span)
         given[name] = _convert(op, name, evaluate(arg.value, env), arg, env)
     options = ops.bind(op, {**defaults.get(op.name, {}), **given})
-    missing = [name for name, value in options.items() if value is ops.REQUIRED]
+    missing = [name for name, value in options.items() if value is option_values.REQUIRED]
     if missing:
         raise ArchError(f"{op.name} needs '{missing[0]}'", call.span, f"e.g. {op.name}({', '.join(missing)}=...)")
     try:
         config = op.build(options)
-    except ops.BadValue as bad:  # options that are each fine but do not go together
+    except option_values.BadValue as bad:  # options that are each fine but do not go together
         raise ArchError(str(bad), call.span, bad.hint) from None
     return op, config, op.suffix(options)
 
