@@ -1,6 +1,6 @@
-"""Deployment of the torch models: `torch.export`, `torch.compile(fullgraph=True)`, ONNX through
-`resnet-dsl export`, run by onnxruntime, for every shipped spec (the large ones under `-m slow`),
-for `to_torch`'s modules and the generated ones.
+"""Deployment of the torch models: `torch.export` and `torch.compile(fullgraph=True)` for every
+shipped spec, ONNX through `resnet-dsl export`, run by onnxruntime, for one spec of each kind of
+block (`FAMILIES`; the large ones under `-m slow`), for `to_torch`'s modules and the generated ones.
 
 `torch.compile` runs with the "eager" backend: dynamo must capture the whole forward pass as one
 graph (`fullgraph=True` fails on any graph break), which is what the test holds; inductor's code
@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 
 from tests.test_codegen import import_source
-from tests.torch_deploy import cli_args, randomize_, small, zoo_params
+from tests.torch_deploy import cli_args, family_params, randomize_, small, zoo_params
 
 torch = pytest.importorskip("torch")
 
@@ -55,7 +55,7 @@ def output(model: Any, images: Any) -> np.ndarray:
         return model(images).numpy()
 
 
-@pytest.mark.parametrize("spec", zoo_params())
+@pytest.mark.parametrize("spec", family_params())
 def test_torch_export_and_onnxruntime_give_the_outputs(spec: str, tmp_path: Path) -> None:
     """One capture per module; the ONNX file (of `to_torch`'s) run by onnxruntime at two batch sizes."""
     onnxruntime = pytest.importorskip("onnxruntime")

@@ -24,6 +24,24 @@ QUICK = {
 The rest repeat those blocks at other depths and widths; CI runs them too."""
 
 
+FAMILIES = QUICK | {
+    "torchvision/resnext50_32x4d",  # grouped convolutions
+    "timm/seresnet50",  # squeeze-and-excitation: global pooling, multiply
+    "timm/resnet50d",  # deep stem, average-pool shortcut
+    "timm/ecaresnet50d",  # conv1d over channels, reshapes
+    "timm/resnet50_gn",  # group norm
+    "keras/resnet50v2",  # pre-activation, a source chosen per call
+    "papers/preact_resnet18",
+}
+"""One spec of each kind of block the zoo has: what the ONNX round trip (a dynamo trace and an
+onnxruntime session, a minute or more per large model on 2 cores) runs for. The other specs repeat
+these blocks at other depths; `torch.export` and `torch.compile` still run for every spec."""
+
+
+def family_params() -> list[Any]:
+    return [pytest.param(name, id=name, marks=() if name in QUICK else pytest.mark.slow) for name in sorted(FAMILIES)]
+
+
 NETWORKS = {"papers/cifar_resnet": "ResNet20"}
 """The network of a file that defines several: its smallest (the others repeat its block)."""
 
