@@ -65,6 +65,7 @@ HELPERS: dict[str, tuple[str, ...]] = {
     "MaxPool2dSame": ("same_pads",),
     "AvgPool2dSame": ("same_pads",),
     "Dense": (),
+    "DropPath": (),
     "Conv1dChannelsLast": (),
     "FlattenChannelsLast": (),
     "Exponential": (),

@@ -218,6 +218,9 @@ class LayerSource:
             return self.dense(config, helpers)
         if isinstance(config, nw.DropoutConfig):
             return Call("nn.Dropout", (("", self.option("rate")),))
+        if isinstance(config, nw.DropPathConfig):
+            helpers.add("DropPath")
+            return Call("DropPath", (("", self.option("rate")),))
         if isinstance(config, nw.ChannelPaddingConfig):
             helpers.add("ChannelPad")
             if "padding" in self.symbolic:  # [low, high], from the block's parameters
