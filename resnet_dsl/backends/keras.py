@@ -235,6 +235,11 @@ def _dropout(config: nw.DropoutConfig, name: str) -> keras.layers.Layer:
     return keras.layers.Dropout(config.rate, name=name)
 
 
+def _drop_path(config: nw.DropPathConfig, name: str) -> keras.layers.Layer:
+    # One noise value per sample, broadcast over the image: stochastic depth, built in.
+    return keras.layers.Dropout(config.rate, noise_shape=(None, 1, 1, 1), name=name)
+
+
 def _add(config: nw.AddConfig, name: str) -> keras.layers.Layer:
     return keras.layers.Add(name=name)
 
@@ -270,6 +275,7 @@ LAYER_FACTORIES: dict[str, Callable[[Any, str], keras.layers.Layer]] = {
     "flatten": _flatten,
     "dense": _dense,
     "dropout": _dropout,
+    "drop_path": _drop_path,
     "add": _add,
     "multiply": _multiply,
     "concat": _concat,

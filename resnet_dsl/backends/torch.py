@@ -29,6 +29,7 @@ from resnet_dsl.backends.torch_modules import (
     Conv1dChannelsLast,
     Conv2dSame,
     Dense,
+    DropPath,
     Exponential,
     FlattenChannelsLast,
     LayerNormChannels,
@@ -307,6 +308,10 @@ def _dropout(config: nw.DropoutConfig, node: torch_layout.Node) -> nn.Module:
     return nn.Dropout(config.rate)
 
 
+def _drop_path(config: nw.DropPathConfig, node: torch_layout.Node) -> nn.Module:
+    return DropPath(config.rate)
+
+
 FACTORIES: dict[str, Callable[[Any, torch_layout.Node], nn.Module]] = {
     "conv2d": _conv2d,
     "conv1d": _conv1d,
@@ -320,6 +325,7 @@ FACTORIES: dict[str, Callable[[Any, torch_layout.Node], nn.Module]] = {
     "flatten": _flatten,
     "dense": _dense,
     "dropout": _dropout,
+    "drop_path": _drop_path,
     "channelpad": _channelpad,
     "subsample": _subsample,
     "upsample": _upsample,

@@ -49,6 +49,7 @@ KERAS_CLASSES: dict[str, str] = {
     "flatten": "Flatten",
     "dense": "Dense",
     "dropout": "Dropout",
+    "drop_path": "Dropout",
     "add": "Add",
     "multiply": "Multiply",
     "concat": "Concatenate",
@@ -64,7 +65,17 @@ def _subsample_args(sources: Mapping[str, str]) -> tuple[Arg, ...]:
     return Arg("1"), Arg(sources["stride"], "strides")
 
 
+FIXED_KEYWORDS: dict[str, tuple[tuple[str, str], ...]] = {"drop_path": (("noise_shape", "(None, 1, 1, 1)"),)}
+"""Keras keywords a kind always passes, whatever its options: drop path is a `Dropout` with one
+noise value per sample."""
+
+
+def _drop_path_args(sources: Mapping[str, str]) -> tuple[Arg, ...]:
+    return Arg(sources["rate"]), *(Arg(value, keyword) for keyword, value in FIXED_KEYWORDS["drop_path"])
+
+
 CUSTOM_ARGS: dict[str, Callable[[Mapping[str, str]], tuple[Arg, ...]]] = {
+    "drop_path": _drop_path_args,
     "channelpad": _channelpad_args,
     "subsample": _subsample_args,
 }
@@ -90,6 +101,7 @@ POSITIONAL_FIELDS: dict[str, tuple[str, ...]] = {
     "maxpool": ("pool_size",),
     "avgpool": ("pool_size",),
     "dropout": ("rate",),
+    "drop_path": ("rate",),
 }
 """Config fields written by position when a layer is rendered from its config; each is
 the leading parameter of its Keras class, in this order."""
@@ -202,6 +214,10 @@ class ModuleView:
     source: str
     network: str
     functions: tuple[Function, ...]
+    imports: tuple[str, ...] = ()
+    """Standard-library imports the spec's functions need (`import math` for `ceil`)."""
+    helpers: tuple[str, ...] = ()
+    """Definitions of the spec's functions the module computes with (`make_divisible`)."""
 
 
 # ---------------------------------------------------------- layer calls --
@@ -222,6 +238,7 @@ def layer_from_config(config: nw.LayerConfig, name: str) -> tuple[Call, tuple[Ar
             continue
         arg = Arg(py_value(compact(value)), name_)
         (call_args if name_ in CALL_KEYWORDS else args).append(arg)
+    args += [Arg(value, keyword) for keyword, value in FIXED_KEYWORDS.get(config.kind, ())]
     args.append(Arg(py_string(name), "name"))
     return Call(f"layers.{KERAS_CLASSES[config.kind]}", tuple(args)), tuple(call_args)
 

@@ -182,6 +182,16 @@ class DropoutConfig(Frozen):
     rate: float
 
 
+class DropPathConfig(Frozen):
+    """Stochastic depth ("drop path"): in training, each sample's whole tensor is zeroed with
+    probability `rate` and the others scaled by 1 / (1 - rate); the identity at inference. No
+    parameters, no MACs (torchvision's `StochasticDepth(p, "row")`; Keras: a `Dropout` whose
+    noise has one value per sample)."""
+
+    kind: Literal["drop_path"] = "drop_path"
+    rate: float
+
+
 class AddConfig(Frozen):
     kind: Literal["add"] = "add"
 
@@ -218,6 +228,7 @@ LayerConfig = Annotated[
     | FlattenConfig
     | DenseConfig
     | DropoutConfig
+    | DropPathConfig
     | AddConfig
     | MultiplyConfig
     | ConcatConfig,

@@ -86,6 +86,7 @@ TORCH_KINDS: dict[str, str] = {
     "global_maxpool": "maxpool",
     "flatten": "flatten",
     "dropout": "dropout",
+    "drop_path": "drop_path",
     "activation": "act",
     "depthwise_conv2d": "conv_dw",
     "separable_conv2d": "conv_sep",

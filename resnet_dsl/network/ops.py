@@ -330,6 +330,13 @@ OPS: dict[str, Op] = {
         build=lambda o: nw.DropoutConfig.model_construct(rate=o["rate"]),
         suffix=lambda o: "dropout",
     ),
+    "drop_path": Op(
+        "drop_path",
+        (Option("rate", number(0, 1, high_open=True)),),
+        positional=1,
+        build=lambda o: nw.DropPathConfig.model_construct(rate=o["rate"]),
+        suffix=lambda o: "drop_path",
+    ),
     "add": Op("add", (), 0, build=lambda o: nw.AddConfig.model_construct(), suffix=lambda o: "add"),
     "multiply": Op("multiply", (), 0, build=lambda o: nw.MultiplyConfig.model_construct(), suffix=lambda o: "multiply"),
     "concat": Op("concat", (), 0, build=lambda o: nw.ConcatConfig.model_construct(), suffix=lambda o: "concat"),

@@ -21,6 +21,7 @@ from resnet_dsl.network.model import (
     DenseConfig,
     DepthwiseConv2DConfig,
     DropoutConfig,
+    DropPathConfig,
     GlobalPoolConfig,
     GroupNormConfig,
     InputConfig,
@@ -129,6 +130,8 @@ def _what(layer: Layer) -> str:
             return activation
         case DropoutConfig(rate=rate):
             return f"dropout {rate}"
+        case DropPathConfig(rate=rate):
+            return f"drop path {rate}"
     return layer.kind
 
 
