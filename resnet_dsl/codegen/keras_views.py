@@ -222,6 +222,10 @@ class ModuleView:
     source: str
     network: str
     functions: tuple[Function, ...]
+    imports: tuple[str, ...] = ()
+    """Standard-library imports the spec's functions need (`import math` for `ceil`)."""
+    helpers: tuple[str, ...] = ()
+    """Definitions of the spec's functions the module computes with (`make_divisible`)."""
 
 
 # ---------------------------------------------------------- layer calls --

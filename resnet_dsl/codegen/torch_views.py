@@ -22,8 +22,8 @@ from resnet_dsl.codegen.views import (
 )
 from resnet_dsl.language import ir
 from resnet_dsl.language.errors import ArchError
+from resnet_dsl.network import functions, option_values
 from resnet_dsl.network import model as nw
-from resnet_dsl.network import option_values
 from resnet_dsl.network.evaluate import initializer_arguments
 
 MODULE_NAMES = frozenset({"torch", "nn", "F", "math", "build_model", "ACTIVATIONS", "activation"})
@@ -130,7 +130,7 @@ class TorchExpressions(Expressions):
     """Spec expressions as Python for torch: an initializer is the dict `initialized` takes."""
 
     def _render(self, expr: ir.Expr) -> tuple[str, int]:
-        if not isinstance(expr, ir.Call):
+        if not isinstance(expr, ir.Call) or expr.func in functions.FUNCTIONS:
             return super()._render(expr)
         if expr.func not in option_values.INITIALIZERS:
             raise ArchError(f"unknown initializer '{expr.func}'", expr.span)
