@@ -240,6 +240,13 @@ def _drop_path(config: nw.DropPathConfig, name: str) -> keras.layers.Layer:
     return keras.layers.Dropout(config.rate, noise_shape=(None, 1, 1, 1), name=name)
 
 
+def _layer_scale(config: nw.LayerScaleConfig, name: str) -> keras.layers.Layer:
+    # x * gamma per channel: a 1x1 depthwise kernel (1, 1, C, 1), a built-in layer.
+    return keras.layers.DepthwiseConv2D(
+        1, use_bias=False, depthwise_initializer=keras.initializers.Constant(config.value), name=name
+    )
+
+
 def _add(config: nw.AddConfig, name: str) -> keras.layers.Layer:
     return keras.layers.Add(name=name)
 
@@ -276,6 +283,7 @@ LAYER_FACTORIES: dict[str, Callable[[Any, str], keras.layers.Layer]] = {
     "dense": _dense,
     "dropout": _dropout,
     "drop_path": _drop_path,
+    "layer_scale": _layer_scale,
     "add": _add,
     "multiply": _multiply,
     "concat": _concat,

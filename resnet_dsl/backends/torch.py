@@ -33,6 +33,7 @@ from resnet_dsl.backends.torch_modules import (
     Exponential,
     FlattenChannelsLast,
     LayerNormChannels,
+    LayerScale,
     MaxPool2dSame,
     ReshapeChannelsLast,
     SeparableConv2d,
@@ -308,6 +309,10 @@ def _dropout(config: nw.DropoutConfig, node: torch_layout.Node) -> nn.Module:
     return nn.Dropout(config.rate)
 
 
+def _layer_scale(config: nw.LayerScaleConfig, node: torch_layout.Node) -> nn.Module:
+    return LayerScale(node.in_channels, config.value)
+
+
 def _drop_path(config: nw.DropPathConfig, node: torch_layout.Node) -> nn.Module:
     return DropPath(config.rate)
 
@@ -326,6 +331,7 @@ FACTORIES: dict[str, Callable[[Any, torch_layout.Node], nn.Module]] = {
     "dense": _dense,
     "dropout": _dropout,
     "drop_path": _drop_path,
+    "layer_scale": _layer_scale,
     "channelpad": _channelpad,
     "subsample": _subsample,
     "upsample": _upsample,
