@@ -29,9 +29,11 @@ from resnet_dsl.backends.torch_modules import (
     Conv1dChannelsLast,
     Conv2dSame,
     Dense,
+    DropPath,
     Exponential,
     FlattenChannelsLast,
     LayerNormChannels,
+    LayerScale,
     MaxPool2dSame,
     ReshapeChannelsLast,
     SeparableConv2d,
@@ -316,6 +318,14 @@ def _dropout(config: nw.DropoutConfig, node: torch_layout.Node) -> nn.Module:
     return nn.Dropout(config.rate)
 
 
+def _layer_scale(config: nw.LayerScaleConfig, node: torch_layout.Node) -> nn.Module:
+    return LayerScale(node.in_channels, config.value)
+
+
+def _drop_path(config: nw.DropPathConfig, node: torch_layout.Node) -> nn.Module:
+    return DropPath(config.rate)
+
+
 FACTORIES: dict[str, Callable[[Any, torch_layout.Node], nn.Module]] = {
     "conv2d": _conv2d,
     "conv1d": _conv1d,
@@ -329,6 +339,8 @@ FACTORIES: dict[str, Callable[[Any, torch_layout.Node], nn.Module]] = {
     "flatten": _flatten,
     "dense": _dense,
     "dropout": _dropout,
+    "drop_path": _drop_path,
+    "layer_scale": _layer_scale,
     "channelpad": _channelpad,
     "subsample": _subsample,
     "upsample": _upsample,

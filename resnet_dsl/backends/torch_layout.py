@@ -36,7 +36,17 @@ from resnet_dsl.network.evaluate import condition
 from resnet_dsl.network.expand import block_env
 
 WEIGHTED = frozenset(
-    {"conv2d", "conv1d", "batchnorm", "dense", "depthwise_conv2d", "separable_conv2d", "groupnorm", "layernorm"}
+    {
+        "conv2d",
+        "conv1d",
+        "batchnorm",
+        "dense",
+        "depthwise_conv2d",
+        "separable_conv2d",
+        "groupnorm",
+        "layernorm",
+        "layer_scale",
+    }
 )
 """Kinds with parameters or buffers: their attribute names are state_dict keys."""
 

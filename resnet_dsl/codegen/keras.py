@@ -38,6 +38,8 @@ from resnet_dsl.codegen.pysource import (
     BLOCK_LOCALS,
     MODULE_NAMES,
     escape,
+    function_preamble,
+    functions_called,
     identifier,
     py_string,
     py_value,
@@ -200,7 +202,10 @@ def module_view(network: nw.Network, source: str) -> ModuleView:
         for block in used
     ]
     model = ModelBuilder(network, {b.name: b for b in used}, block_idents, param_idents).build()
-    return ModuleView(escape(__version__), escape(source), doc_text(network.name), (*functions, model))
+    imports, helpers = function_preamble(functions_called(used))
+    return ModuleView(
+        escape(__version__), escape(source), doc_text(network.name), (*functions, model), tuple(imports), tuple(helpers)
+    )
 
 
 def param_identifiers(block: ir.BlockDef) -> dict[str, str]:

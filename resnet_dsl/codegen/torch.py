@@ -27,6 +27,8 @@ from resnet_dsl import __version__
 from resnet_dsl.backends import torch_layout
 from resnet_dsl.codegen.pysource import (
     escape,
+    function_preamble,
+    functions_called,
     identifier,
     py_string,
     py_value,
@@ -63,6 +65,8 @@ HELPERS: dict[str, tuple[str, ...]] = {
     "MaxPool2dSame": ("same_pads",),
     "AvgPool2dSame": ("same_pads",),
     "Dense": (),
+    "DropPath": (),
+    "LayerScale": (),
     "Conv1dChannelsLast": (),
     "FlattenChannelsLast": (),
     "Exponential": (),
@@ -292,8 +296,10 @@ def module_view(network: nw.Network, source: str) -> TorchModuleView:
     texts = [helper_sources()[name] for name in helper_names]
     if "activation" in helpers:
         texts.append(activation_helper())
+    function_imports, function_texts = function_preamble(functions_called(used))
+    texts += function_texts
     imports = []
-    if NEEDS_MATH & set(helper_names):
+    if NEEDS_MATH & set(helper_names) or function_imports:
         imports.append("import math")
     imports += ["", "import torch"] if imports else ["import torch"]
     if NEEDS_FUNCTIONAL & set(helper_names):

@@ -86,6 +86,8 @@ TORCH_KINDS: dict[str, str] = {
     "global_maxpool": "maxpool",
     "flatten": "flatten",
     "dropout": "dropout",
+    "drop_path": "drop_path",
+    "layer_scale": "layer_scale",
     "activation": "act",
     "depthwise_conv2d": "conv_dw",
     "separable_conv2d": "conv_sep",
