@@ -1,4 +1,5 @@
-"""The layers of the networks after ResNet (issue 19): stochastic depth (`drop_path`).
+"""The layers of the networks after ResNet (issue 19): stochastic depth (`drop_path`) and
+ConvNeXt's learnable per-channel layer scale (`layer_scale`).
 
 Each is held to Keras and to torch: the static shapes, parameters and MACs to what Keras
 builds, `to_keras` to its generated code, `to_torch` to Keras given the same weights and to
@@ -36,7 +37,27 @@ network DropPath(input = 16x16x4, classes = 3) {
 }
 """
 
-SPECS = {"drop_path": DROP_PATH}
+LAYER_SCALE = """
+block scaled(filters) {
+  main {
+    depthwise_conv(3, padding=same) -> ln(epsilon=1e-6) -> dense(4 * filters) -> gelu -> dense(filters)
+    layer_scale(0.5) -> drop_path(0.1)
+  }
+  out = add(main, shortcut)
+}
+
+network Scaled(input = 8x8x4, classes = 3) {
+  stem {
+    conv1: conv(4, 2, stride=2) -> ln(epsilon=1e-6) -> layer_scale
+  }
+  stage s1: scaled(4) * 2
+  head {
+    global_avgpool(keepdims=true) -> ln(epsilon=1e-6) -> flatten -> dense(classes)
+  }
+}
+"""
+
+SPECS = {"drop_path": DROP_PATH, "layer_scale": LAYER_SCALE}
 
 
 def images(network: resnet_dsl.Network, count: int = 4) -> np.ndarray:
@@ -84,6 +105,21 @@ def test_fmt_keeps_drop_path_and_graph_and_diff_name_it() -> None:
     assert "drop path 0.5" in to_dot(resnet_dsl.loads(DROP_PATH), expand=True)
     text = render_text(diff(resnet_dsl.loads(DROP_PATH), resnet_dsl.loads(DROP_PATH.replace("(0.1)", "(0.3)"))))
     assert "~ conv1_drop_path: rate: 0.1 -> 0.3" in text
+
+
+def test_layer_scale_counts_one_parameter_per_channel_and_no_macs() -> None:
+    from resnet_dsl.review.graph import to_dot
+
+    network = resnet_dsl.loads(LAYER_SCALE)
+    scale = network.layer("s1_block1_2_layer_scale")
+    assert (scale.kind, scale.config.value, scale.params.trainable, scale.macs) == ("layer_scale", 0.5, 4, 0)
+    assert network.layer("conv1_layer_scale").config.value == 1e-6
+    # the pointwise dense layers act on each pixel's channels: 4 x 16 weights at 4 x 4 pixels
+    dense = network.layer("s1_block1_1_dense")
+    assert (dense.output_shape, dense.params.trainable, dense.macs) == ((4, 4, 16), 4 * 16 + 16, 16 * 4 * 16)
+    assert "layer scale, from 0.5" in to_dot(network, expand=True)
+    with pytest.raises(ArchError, match="layer_scale needs an image input"):
+        resnet_dsl.loads("network N(input = 8x8x2) { stem { a: flatten -> layer_scale } }")
 
 
 # ------------------------------------------------------------------- Keras --
@@ -171,6 +207,18 @@ def test_torch_computes_what_keras_computes(name: str, keras: Any, torch: Any) -
     for module in (to_torch(network), import_source(to_python(network, target="torch")).build_model()):
         keras_weights_to_torch(network, model, module)
         assert_close(torch_output(module, batch), expected, 1e-5)
+
+
+def test_torch_layer_scale_is_torchvisions_parameter(torch: Any) -> None:
+    from resnet_dsl.backends.torch import to_torch
+    from tests.test_codegen import import_source
+
+    network = resnet_dsl.loads(LAYER_SCALE)
+    for model in (to_torch(network), import_source(to_python(network, target="torch")).build_model()):
+        scale = model.layer1[0].layer_scale1
+        assert scale.weight.shape == (4, 1, 1) and float(scale.weight.detach()[0, 0, 0]) == 0.5
+        x = torch.randn(2, 4, 3, 3)
+        torch.testing.assert_close(scale(x), x * 0.5)
 
 
 def test_torch_drop_path_drops_whole_samples_in_training_only(torch: Any) -> None:

@@ -90,6 +90,18 @@ class DropPath(nn.Module):
         return f"p={self.p}"
 
 
+class LayerScale(nn.Module):
+    """A learnable scale per channel (ConvNeXt's layer scale), its weight (C, 1, 1) as
+    torchvision holds it, starting at `value`."""
+
+    def __init__(self, channels: int, value: float):
+        super().__init__()
+        self.weight = nn.Parameter(torch.full((channels, 1, 1), float(value)))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x * self.weight
+
+
 class Conv1dChannelsLast(nn.Conv1d):
     """Keras's Conv1D on a (batch, steps, channels) tensor: torch's Conv1d between transposes.
     Its weight is torch's (out, in, kernel), so timm's ECA `conv.weight` loads as it is."""

@@ -50,6 +50,7 @@ KERAS_CLASSES: dict[str, str] = {
     "dense": "Dense",
     "dropout": "Dropout",
     "drop_path": "Dropout",
+    "layer_scale": "DepthwiseConv2D",
     "add": "Add",
     "multiply": "Multiply",
     "concat": "Concatenate",
@@ -65,22 +66,29 @@ def _subsample_args(sources: Mapping[str, str]) -> tuple[Arg, ...]:
     return Arg("1"), Arg(sources["stride"], "strides")
 
 
-FIXED_KEYWORDS: dict[str, tuple[tuple[str, str], ...]] = {"drop_path": (("noise_shape", "(None, 1, 1, 1)"),)}
-"""Keras keywords a kind always passes, whatever its options: drop path is a `Dropout` with one
-noise value per sample."""
-
-
 def _drop_path_args(sources: Mapping[str, str]) -> tuple[Arg, ...]:
-    return Arg(sources["rate"]), *(Arg(value, keyword) for keyword, value in FIXED_KEYWORDS["drop_path"])
+    """Drop path is a `Dropout` with one noise value per sample."""
+    return Arg(sources["rate"]), Arg("(None, 1, 1, 1)", "noise_shape")
+
+
+def _layer_scale_args(sources: Mapping[str, str]) -> tuple[Arg, ...]:
+    """A layer scale is a 1x1 depthwise kernel without bias, starting at its value."""
+    value = sources.get("value", "1e-06")
+    return Arg("1"), Arg("False", "use_bias"), Arg(f"keras.initializers.Constant({value})", "depthwise_initializer")
 
 
 CUSTOM_ARGS: dict[str, Callable[[Mapping[str, str]], tuple[Arg, ...]]] = {
     "drop_path": _drop_path_args,
+    "layer_scale": _layer_scale_args,
     "channelpad": _channelpad_args,
     "subsample": _subsample_args,
 }
 """Kinds whose Keras arguments are not their options one for one (see `network.py`'s configs):
 the arguments from the options' source, by option name."""
+
+CONFIG_SOURCED = frozenset({"drop_path", "layer_scale"})
+"""Kinds of CUSTOM_ARGS whose options are their config's fields, name for name: a stem or head
+layer of theirs is written from its config through the same function."""
 
 CALL_KEYWORDS = frozenset({"training"})
 """Options passed when the layer is called, as the seed does: `BatchNormalization()(x, training=True)`."""
@@ -229,6 +237,11 @@ def layer_from_config(config: nw.LayerConfig, name: str) -> tuple[Call, tuple[Ar
     Config fields are Keras's keywords and their defaults Keras's (the equivalence tests
     hold both to that), so an omitted setting means the same layer.
     """
+    if config.kind in CONFIG_SOURCED:
+        fields = {field: py_value(getattr(config, field)) for field in type(config).model_fields if field != "kind"}
+        return Call(
+            f"layers.{KERAS_CLASSES[config.kind]}", (*CUSTOM_ARGS[config.kind](fields), Arg(py_string(name), "name"))
+        ), ()
     positional = POSITIONAL_FIELDS.get(config.kind, ())
     args = [Arg(py_value(compact(getattr(config, name_)))) for name_ in positional]
     call_args = []
@@ -238,7 +251,6 @@ def layer_from_config(config: nw.LayerConfig, name: str) -> tuple[Call, tuple[Ar
             continue
         arg = Arg(py_value(compact(value)), name_)
         (call_args if name_ in CALL_KEYWORDS else args).append(arg)
-    args += [Arg(value, keyword) for keyword, value in FIXED_KEYWORDS.get(config.kind, ())]
     args.append(Arg(py_string(name), "name"))
     return Call(f"layers.{KERAS_CLASSES[config.kind]}", tuple(args)), tuple(call_args)
 

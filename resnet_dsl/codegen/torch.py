@@ -66,6 +66,7 @@ HELPERS: dict[str, tuple[str, ...]] = {
     "AvgPool2dSame": ("same_pads",),
     "Dense": (),
     "DropPath": (),
+    "LayerScale": (),
     "Conv1dChannelsLast": (),
     "FlattenChannelsLast": (),
     "Exponential": (),

@@ -218,6 +218,9 @@ class LayerSource:
             return self.dense(config, helpers)
         if isinstance(config, nw.DropoutConfig):
             return Call("nn.Dropout", (("", self.option("rate")),))
+        if isinstance(config, nw.LayerScaleConfig):
+            helpers.add("LayerScale")
+            return Call("LayerScale", (("", self.channels), ("", self.option("value"))))
         if isinstance(config, nw.DropPathConfig):
             helpers.add("DropPath")
             return Call("DropPath", (("", self.option("rate")),))

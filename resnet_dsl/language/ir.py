@@ -342,6 +342,8 @@ class Stage(Node):
     place: Literal["after", "before"] | None = None
     anchor: str | None = None
     """The parent's stage the new one goes after or before."""
+    alias: str | None = None
+    """`as "stages.0.blocks"`: the stage's torch module, where not torchvision's `layerN`."""
     removed: bool = False
 
 

@@ -187,10 +187,17 @@ class ToIR(Transformer):
         _one_per_line(units)
         return ("head", self._span(meta), units)
 
-    def stage(self, meta: Meta, label: Token, place: Token | None, anchor: Token | None, *calls: ir.BlockCall) -> tuple:
+    def stage(
+        self, meta: Meta, label: Token, place: Token | None, anchor: Token | None, alias: Any, *calls: ir.BlockCall
+    ) -> tuple:
         span = self._span(meta)
         stage = ir.Stage.model_construct(
-            label=str(label), calls=calls, place=_opt(place), anchor=_opt(anchor), span=span
+            label=str(label),
+            calls=calls,
+            place=_opt(place),
+            anchor=_opt(anchor),
+            alias=None if alias is None else _string(alias, self.path),
+            span=span,
         )
         return ("stage", span, stage)
 

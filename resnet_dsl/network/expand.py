@@ -179,7 +179,11 @@ def expand(
                         input_shape=builder.by_name[source_before].output_shape,
                     )
                 )
-        stages.append(nw.StageInstance.model_construct(label=stage.label, blocks=tuple(instances)))
+        stages.append(
+            nw.StageInstance.model_construct(
+                label=stage.label, blocks=tuple(instances), alias=stage.alias, span=stage.span
+            )
+        )
     builder.units(net.head, env, defaults, source, nw.Origin.model_construct(section="head"))
 
     used = {}

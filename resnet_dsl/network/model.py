@@ -192,6 +192,15 @@ class DropPathConfig(Frozen):
     rate: float
 
 
+class LayerScaleConfig(Frozen):
+    """A learnable scale per channel, starting at `value` (ConvNeXt's layer scale): one
+    parameter per channel, no MACs (an elementwise product, as BatchNorm's scale). Keras: a
+    built-in 1x1 `DepthwiseConv2D` without bias; torch: a `(C, 1, 1)` weight, as torchvision's."""
+
+    kind: Literal["layer_scale"] = "layer_scale"
+    value: float = 1e-6
+
+
 class AddConfig(Frozen):
     kind: Literal["add"] = "add"
 
@@ -229,6 +238,7 @@ LayerConfig = Annotated[
     | DenseConfig
     | DropoutConfig
     | DropPathConfig
+    | LayerScaleConfig
     | AddConfig
     | MultiplyConfig
     | ConcatConfig,
@@ -306,6 +316,9 @@ class BlockInstance(Frozen):
 class StageInstance(Frozen):
     label: str
     blocks: tuple[BlockInstance, ...]
+    alias: str | None = None
+    """The stage's torch module as the spec names it (`as "stages.0.blocks"`); None: `layerN`."""
+    span: Span = Field(default=NO_SPAN, repr=False, exclude=True)
 
     @property
     def composition(self) -> str:

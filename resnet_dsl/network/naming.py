@@ -144,6 +144,7 @@ TORCH_KINDS: dict[str, str] = {
     "flatten": "flatten",
     "dropout": "dropout",
     "drop_path": "drop_path",
+    "layer_scale": "layer_scale",
     "activation": "act",
     "depthwise_conv2d": "conv_dw",
     "separable_conv2d": "conv_sep",

@@ -337,6 +337,13 @@ OPS: dict[str, Op] = {
         build=lambda o: nw.DropPathConfig.model_construct(rate=o["rate"]),
         suffix=lambda o: "drop_path",
     ),
+    "layer_scale": Op(
+        "layer_scale",
+        (Option("value", number(-1e30, 1e30), 1e-6),),
+        positional=1,
+        build=lambda o: nw.LayerScaleConfig.model_construct(value=o["value"]),
+        suffix=lambda o: "layer_scale",
+    ),
     "add": Op("add", (), 0, build=lambda o: nw.AddConfig.model_construct(), suffix=lambda o: "add"),
     "multiply": Op("multiply", (), 0, build=lambda o: nw.MultiplyConfig.model_construct(), suffix=lambda o: "multiply"),
     "concat": Op("concat", (), 0, build=lambda o: nw.ConcatConfig.model_construct(), suffix=lambda o: "concat"),

@@ -187,7 +187,8 @@ def stage_text(stage: ir.Stage) -> str:
     if stage.removed:
         return f"remove stage {stage.label}"
     place = f" {stage.place} {stage.anchor}" if stage.place is not None else ""
-    return f"stage {stage.label}{place}: " + ", ".join(block_call_text(call) for call in stage.calls)
+    alias = f" as {string_literal(stage.alias)}" if stage.alias is not None else ""
+    return f"stage {stage.label}{place}{alias}: " + ", ".join(block_call_text(call) for call in stage.calls)
 
 
 # ---------------------------------------------------------------- source --

@@ -26,6 +26,7 @@ from resnet_dsl.network.model import (
     GroupNormConfig,
     InputConfig,
     Layer,
+    LayerScaleConfig,
     Network,
     PoolConfig,
     ReshapeConfig,
@@ -130,6 +131,8 @@ def _what(layer: Layer) -> str:
             return activation
         case DropoutConfig(rate=rate):
             return f"dropout {rate}"
+        case LayerScaleConfig(value=value):
+            return f"layer scale, from {value:g}"
         case DropPathConfig(rate=rate):
             return f"drop path {rate}"
     return layer.kind
