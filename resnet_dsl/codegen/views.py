@@ -272,7 +272,8 @@ class BlockSteps:
             else:
                 name = naming.nested_merge_name(PREFIX, op.suffix({}), next(counter))
                 target = identifier(f"{op.name}_{name.rsplit('_', 1)[-1]}", taken)
-            steps.append(Step(None, NamePattern.of(name), (), target, sources, merge))
+            conditions = (merge.condition,) if top and merge.condition is not None else ()
+            steps.append(Step(None, NamePattern.of(name), conditions, target, sources, merge))
             return target
 
         merged(block.merge, True)
@@ -321,8 +322,11 @@ class BlockSteps:
         env = self.instance_env(self.instances[0])
         for index, step in enumerate(steps):
             if kinds[index] is None:  # no instance has this layer: its kind from its op
-                assert step.call is not None  # merges are always made
-                kinds[index] = layer_config(step.call, env, self.defaults)[1].kind
+                if step.call is None:  # a conditional merge no instance makes
+                    assert step.merge is not None
+                    kinds[index] = step.merge.op
+                else:
+                    kinds[index] = layer_config(step.call, env, self.defaults)[1].kind
         return [kind for kind in kinds if kind is not None]
 
 
