@@ -52,6 +52,7 @@ from resnet_dsl.codegen.views import (
     default_value,
     doc_text,
     environment,
+    fixed_parameters,
 )
 from resnet_dsl.language import ir
 from resnet_dsl.network import model as nw
@@ -382,6 +383,8 @@ def _build_model(network: nw.Network, network_class: str, has_classes: bool) -> 
         body = (f"return {network_class}(classes)",)
         return Method("build_model", (f"classes: int = {classes}",), " -> nn.Module", doc, body, indent=0)
     doc = (f"{doc_text(network.name)} as a torch module, in NCHW; {network.input_shape[-1]} input channels.",)
+    fixed = fixed_parameters(network, "classes")
+    doc += ("", *fixed) if fixed else ()
     return Method("build_model", (), " -> nn.Module", doc, (f"return {network_class}()",), indent=0)
 
 

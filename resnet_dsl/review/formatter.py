@@ -145,7 +145,8 @@ def merge_text(merge: ir.Merge | ir.PathRef) -> str:
     if isinstance(merge, ir.PathRef):
         return merge.path
     text = merge.op + (f"({', '.join(merge_text(i) for i in merge.inputs)})" if merge.inputs else "")
-    return text + (f" as {string_literal(merge.name)}" if merge.name is not None else "")
+    text += f" as {string_literal(merge.name)}" if merge.name is not None else ""
+    return text + (f" if {expr_text(merge.condition)}" if merge.condition is not None else "")
 
 
 def out_text(block: ir.BlockDef) -> str:
@@ -178,6 +179,7 @@ def unit_text(unit: ir.Unit) -> str:
 
 def block_call_text(call: ir.BlockCall) -> str:
     text = f"{call.block}({args_text(call.args)})"
+    text += f" as {string_literal(call.name)}" if call.name is not None else ""
     return text if call.repeat is None else f"{text} * {expr_text(call.repeat, _POSTFIX)}"
 
 
