@@ -346,5 +346,9 @@ class ResNetV2_50(nn.Module):
 
 
 def build_model() -> nn.Module:
-    """ResNetV2_50 as a torch module, in NCHW; 3 input channels."""
+    """ResNetV2_50 as a torch module, in NCHW; 3 input channels.
+
+    classes is fixed at 1000: the spec computes other values from it;
+    generate again with --set classes=... for another value.
+    """
     return ResNetV2_50()
