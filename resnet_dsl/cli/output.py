@@ -29,7 +29,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from resnet_dsl.language.errors import ArchError, file_kind
+from resnet_dsl.language.errors import ArchError, file_kind, printable
 from resnet_dsl.language.ir import Span
 
 STDOUT = "-"
@@ -114,6 +114,13 @@ def check_target(path: str | os.PathLike[str], inputs: tuple[str, ...] = ()) -> 
     _existing_owner(name, target)
     _ensure_directory(name, target.parent)
     return target
+
+
+def terminal_text(text: str) -> str:
+    """Text for a terminal, line by line with its control characters and escape sequences shown
+    escaped (`\\x1b`): a spec's comment, string or file name cannot recolour, retitle or clear
+    the terminal of whoever runs `blocks`, `describe`, `diff` or `check` on it."""
+    return "\n".join(printable(line) for line in text.split("\n"))
 
 
 def stdout_failed(error: OSError) -> OutputError:
