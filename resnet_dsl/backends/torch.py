@@ -80,7 +80,7 @@ class Model(nn.Module):
         self.kind = torch_layout.class_name(layout.network.name)
         self.stem_steps = register(self, layout.stem)
         self.stem_source = layout.stem.input
-        self.stages = [stage.attribute for stage in layout.stages if stage.blocks]
+        self._stage_paths = [stage.attribute for stage in layout.stages if stage.blocks]
         for stage in layout.stages:
             if stage.blocks:
                 blocks = nn.Sequential(
@@ -98,7 +98,7 @@ class Model(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = run(self.stem_steps, self.stem_source, x)
-        for name in self.stages:
+        for name in self._stage_paths:
             x = self.get_submodule(name)(x)
         return run(self.head_steps, self.head_source, x)
 
@@ -234,6 +234,8 @@ def _zeropad(config: nw.ZeroPaddingConfig, node: torch_layout.Node) -> nn.Module
 
 
 def _pool(config: nw.PoolConfig, node: torch_layout.Node) -> nn.Module:
+    if isinstance(config.padding, tuple):  # torch's own: -inf on each side
+        return nn.MaxPool2d(config.pool_size, config.strides, padding=config.padding)
     if config.padding == "same":
         same_class = MaxPool2dSame if config.kind == "maxpool" else AvgPool2dSame
         return same_class(config.pool_size, config.strides)

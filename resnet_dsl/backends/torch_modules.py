@@ -170,6 +170,15 @@ class ReshapeChannelsLast(nn.Module):
         return x.permute(0, 3, 1, 2) if x.dim() == 4 else x
 
 
+def named(**children: nn.Module) -> nn.Sequential:
+    """An nn.Sequential whose children have names (timm's `stem.conv`, `stages.0.blocks`),
+    run in the order given."""
+    sequential = nn.Sequential()
+    for name, child in children.items():
+        sequential.add_module(name, child)
+    return sequential
+
+
 def keras_init_(
     tensor: torch.Tensor,
     name: str,

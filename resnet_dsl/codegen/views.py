@@ -27,6 +27,7 @@ from resnet_dsl.codegen.pysource import (
     free_names,
     identifier,
     py_string,
+    py_value,
     same_value,
 )
 from resnet_dsl.language import ir
@@ -374,9 +375,13 @@ def docstring_safe(text: str) -> bool:
 
 
 def classes_layer(network: nw.Network) -> nw.Layer | None:
-    """The layer `classes` sets: the last stem or head dense layer whose units are written `classes`."""
+    """The layer `classes` sets: the last stem or head dense layer whose units are written `classes`.
+
+    None where the spec also computes something else from `classes` (`width = classes * 2`, a
+    condition, a block's argument): generated code takes as arguments only values it can apply
+    as the spec would, so `build_model(classes=20)` never builds what `--set classes=20` does not."""
     definition = network.definition
-    if definition is None or "classes" not in dict(network.params):
+    if definition is None or "classes" not in dict(network.params) or uses(definition, "classes") > 1:
         return None
     found = None
     for section, units in (("stem", definition.stem), ("head", definition.head)):
@@ -388,6 +393,35 @@ def classes_layer(network: nw.Network) -> nw.Layer | None:
             if isinstance(layer.config, nw.DenseConfig) and _units_argument(call) == ir.Name(id="classes"):
                 found = layer
     return found
+
+
+def uses(definition: ir.NetworkDef, name: str) -> int:
+    """How often a network's expressions name `name`: parameter defaults, defaults, the stem's
+    and head's arguments and conditions, the stages' arguments and repeats."""
+    calls = [call for units in (definition.stem, definition.head) for unit in units for call in unit.layers]
+    expressions = [param.default for param in definition.params if param.default is not None]
+    for call in (*definition.defaults, *calls):
+        expressions += [arg.value for arg in call.args] + ([call.condition] if call.condition is not None else [])
+    for call in (call for stage in definition.stages for call in stage.calls):
+        expressions += [arg.value for arg in call.args] + ([call.repeat] if call.repeat is not None else [])
+    return sum(found == name for expr in expressions for found in free_names(expr))
+
+
+def fixed_parameters(network: nw.Network, *names: str) -> list[str]:
+    """Docstring lines for the parameters among `names` that generated code cannot take as
+    arguments, because the spec computes other values from them."""
+    definition = network.definition
+    if definition is None:
+        return []
+    fixed = [name for name in names if name in dict(network.params) and uses(definition, name)]
+    fixed = [name for name in fixed if name != "classes" or classes_layer(network) is None]
+    lines = []
+    for name in fixed:
+        lines += [
+            f"{name} is fixed at {py_value(dict(network.params)[name])}: the spec computes other values from it;",
+            f"generate again with --set {name}=... for another value.",
+        ]
+    return lines
 
 
 def _units_argument(call: ir.LayerCall) -> ir.Expr | None:
