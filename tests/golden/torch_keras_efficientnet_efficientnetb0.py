@@ -290,7 +290,7 @@ class Mbconv(nn.Module):
         return project
 
 
-class Mbconv2Expand(nn.Module):
+class Mbconv_2Expand(nn.Module):
     """The `expand` path of the `mbconv` block.
 
     Args:
@@ -319,7 +319,7 @@ class Mbconv2Expand(nn.Module):
         return x
 
 
-class Mbconv2Se(nn.Module):
+class Mbconv_2Se(nn.Module):
     """The `se` path of the `mbconv` block.
 
     Args:
@@ -360,7 +360,7 @@ class Mbconv2Se(nn.Module):
         return x
 
 
-class Mbconv2Project(nn.Module):
+class Mbconv_2Project(nn.Module):
     """The `project` path of the `mbconv` block.
 
     Args:
@@ -387,7 +387,7 @@ class Mbconv2Project(nn.Module):
         return x
 
 
-class Mbconv2(nn.Module):
+class Mbconv_2(nn.Module):
     """keras.applications' MBConv `block`: a 1x1 expansion, a depthwise convolution,
     squeeze and excitation gating it, a linear 1x1 projection; the add only where the
     block keeps its shape.
@@ -414,7 +414,7 @@ class Mbconv2(nn.Module):
         hidden = in_channels * expand_ratio
         squeeze = max(1, int(in_channels * 0.25))
         # expand
-        self.expand = Mbconv2Expand(in_channels, hidden)
+        self.expand = Mbconv_2Expand(in_channels, hidden)
         # main
         self.dwconv = initialized(
             Conv2dSame(
@@ -436,9 +436,9 @@ class Mbconv2(nn.Module):
         self.bn = nn.BatchNorm2d(hidden, eps=0.001, momentum=0.01)
         self.activation = nn.SiLU()
         # se
-        self.se = Mbconv2Se(hidden, squeeze)
+        self.se = Mbconv_2Se(hidden, squeeze)
         # project
-        self.project = Mbconv2Project(filters, hidden)
+        self.project = Mbconv_2Project(filters, hidden)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         # expand
@@ -456,7 +456,7 @@ class Mbconv2(nn.Module):
         return project
 
 
-class Mbconv3Expand(nn.Module):
+class Mbconv_3Expand(nn.Module):
     """The `expand` path of the `mbconv` block.
 
     Args:
@@ -485,7 +485,7 @@ class Mbconv3Expand(nn.Module):
         return x
 
 
-class Mbconv3Se(nn.Module):
+class Mbconv_3Se(nn.Module):
     """The `se` path of the `mbconv` block.
 
     Args:
@@ -526,7 +526,7 @@ class Mbconv3Se(nn.Module):
         return x
 
 
-class Mbconv3Project(nn.Module):
+class Mbconv_3Project(nn.Module):
     """The `project` path of the `mbconv` block.
 
     Args:
@@ -556,7 +556,7 @@ class Mbconv3Project(nn.Module):
         return x
 
 
-class Mbconv3(nn.Module):
+class Mbconv_3(nn.Module):
     """keras.applications' MBConv `block`: a 1x1 expansion, a depthwise convolution,
     squeeze and excitation gating it, a linear 1x1 projection; the add only where the
     block keeps its shape.
@@ -583,7 +583,7 @@ class Mbconv3(nn.Module):
         hidden = in_channels * expand_ratio
         squeeze = max(1, int(in_channels * 0.25))
         # expand
-        self.expand = Mbconv3Expand(in_channels, hidden)
+        self.expand = Mbconv_3Expand(in_channels, hidden)
         # main
         self.dwconv = initialized(
             nn.Conv2d(
@@ -606,9 +606,9 @@ class Mbconv3(nn.Module):
         self.bn = nn.BatchNorm2d(hidden, eps=0.001, momentum=0.01)
         self.activation = nn.SiLU()
         # se
-        self.se = Mbconv3Se(hidden, squeeze)
+        self.se = Mbconv_3Se(hidden, squeeze)
         # project
-        self.project = Mbconv3Project(filters, rate, hidden)
+        self.project = Mbconv_3Project(filters, rate, hidden)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         # expand
@@ -628,7 +628,7 @@ class Mbconv3(nn.Module):
         return out
 
 
-class Mbconv4Expand(nn.Module):
+class Mbconv_4Expand(nn.Module):
     """The `expand` path of the `mbconv` block.
 
     Args:
@@ -657,7 +657,7 @@ class Mbconv4Expand(nn.Module):
         return x
 
 
-class Mbconv4Se(nn.Module):
+class Mbconv_4Se(nn.Module):
     """The `se` path of the `mbconv` block.
 
     Args:
@@ -698,7 +698,7 @@ class Mbconv4Se(nn.Module):
         return x
 
 
-class Mbconv4Project(nn.Module):
+class Mbconv_4Project(nn.Module):
     """The `project` path of the `mbconv` block.
 
     Args:
@@ -728,7 +728,7 @@ class Mbconv4Project(nn.Module):
         return x
 
 
-class Mbconv4(nn.Module):
+class Mbconv_4(nn.Module):
     """keras.applications' MBConv `block`: a 1x1 expansion, a depthwise convolution,
     squeeze and excitation gating it, a linear 1x1 projection; the add only where the
     block keeps its shape.
@@ -755,7 +755,7 @@ class Mbconv4(nn.Module):
         hidden = in_channels * expand_ratio
         squeeze = max(1, int(in_channels * 0.25))
         # expand
-        self.expand = Mbconv4Expand(in_channels, hidden)
+        self.expand = Mbconv_4Expand(in_channels, hidden)
         # main
         self.dwconv = initialized(
             nn.Conv2d(
@@ -778,9 +778,9 @@ class Mbconv4(nn.Module):
         self.bn = nn.BatchNorm2d(hidden, eps=0.001, momentum=0.01)
         self.activation = nn.SiLU()
         # se
-        self.se = Mbconv4Se(hidden, squeeze)
+        self.se = Mbconv_4Se(hidden, squeeze)
         # project
-        self.project = Mbconv4Project(filters, rate, hidden)
+        self.project = Mbconv_4Project(filters, rate, hidden)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         # expand
@@ -800,7 +800,7 @@ class Mbconv4(nn.Module):
         return out
 
 
-class Mbconv5Expand(nn.Module):
+class Mbconv_5Expand(nn.Module):
     """The `expand` path of the `mbconv` block.
 
     Args:
@@ -829,7 +829,7 @@ class Mbconv5Expand(nn.Module):
         return x
 
 
-class Mbconv5Se(nn.Module):
+class Mbconv_5Se(nn.Module):
     """The `se` path of the `mbconv` block.
 
     Args:
@@ -870,7 +870,7 @@ class Mbconv5Se(nn.Module):
         return x
 
 
-class Mbconv5Project(nn.Module):
+class Mbconv_5Project(nn.Module):
     """The `project` path of the `mbconv` block.
 
     Args:
@@ -897,7 +897,7 @@ class Mbconv5Project(nn.Module):
         return x
 
 
-class Mbconv5(nn.Module):
+class Mbconv_5(nn.Module):
     """keras.applications' MBConv `block`: a 1x1 expansion, a depthwise convolution,
     squeeze and excitation gating it, a linear 1x1 projection; the add only where the
     block keeps its shape.
@@ -924,7 +924,7 @@ class Mbconv5(nn.Module):
         hidden = in_channels * expand_ratio
         squeeze = max(1, int(in_channels * 0.25))
         # expand
-        self.expand = Mbconv5Expand(in_channels, hidden)
+        self.expand = Mbconv_5Expand(in_channels, hidden)
         # main
         self.dwconv = initialized(
             nn.Conv2d(
@@ -947,9 +947,9 @@ class Mbconv5(nn.Module):
         self.bn = nn.BatchNorm2d(hidden, eps=0.001, momentum=0.01)
         self.activation = nn.SiLU()
         # se
-        self.se = Mbconv5Se(hidden, squeeze)
+        self.se = Mbconv_5Se(hidden, squeeze)
         # project
-        self.project = Mbconv5Project(filters, hidden)
+        self.project = Mbconv_5Project(filters, hidden)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         # expand
@@ -967,7 +967,7 @@ class Mbconv5(nn.Module):
         return project
 
 
-class Mbconv6Expand(nn.Module):
+class Mbconv_6Expand(nn.Module):
     """The `expand` path of the `mbconv` block.
 
     Args:
@@ -996,7 +996,7 @@ class Mbconv6Expand(nn.Module):
         return x
 
 
-class Mbconv6Se(nn.Module):
+class Mbconv_6Se(nn.Module):
     """The `se` path of the `mbconv` block.
 
     Args:
@@ -1037,7 +1037,7 @@ class Mbconv6Se(nn.Module):
         return x
 
 
-class Mbconv6Project(nn.Module):
+class Mbconv_6Project(nn.Module):
     """The `project` path of the `mbconv` block.
 
     Args:
@@ -1064,7 +1064,7 @@ class Mbconv6Project(nn.Module):
         return x
 
 
-class Mbconv6(nn.Module):
+class Mbconv_6(nn.Module):
     """keras.applications' MBConv `block`: a 1x1 expansion, a depthwise convolution,
     squeeze and excitation gating it, a linear 1x1 projection; the add only where the
     block keeps its shape.
@@ -1091,7 +1091,7 @@ class Mbconv6(nn.Module):
         hidden = in_channels * expand_ratio
         squeeze = max(1, int(in_channels * 0.25))
         # expand
-        self.expand = Mbconv6Expand(in_channels, hidden)
+        self.expand = Mbconv_6Expand(in_channels, hidden)
         # main
         self.dwconv = initialized(
             nn.Conv2d(
@@ -1114,9 +1114,9 @@ class Mbconv6(nn.Module):
         self.bn = nn.BatchNorm2d(hidden, eps=0.001, momentum=0.01)
         self.activation = nn.SiLU()
         # se
-        self.se = Mbconv6Se(hidden, squeeze)
+        self.se = Mbconv_6Se(hidden, squeeze)
         # project
-        self.project = Mbconv6Project(filters, hidden)
+        self.project = Mbconv_6Project(filters, hidden)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         # expand
@@ -1154,29 +1154,29 @@ class EfficientNetB0(nn.Module):
         # stage stage1
         self.layer1 = nn.Sequential(Mbconv(32, 16, expand_ratio=1))
         # stage stage2
-        self.layer2 = nn.Sequential(Mbconv2(16, 24, stride=2), Mbconv3(24, 24))
+        self.layer2 = nn.Sequential(Mbconv_2(16, 24, stride=2), Mbconv_3(24, 24))
         # stage stage3
         self.layer3 = nn.Sequential(
-            Mbconv2(24, 40, kernel=5, stride=2),
-            Mbconv4(40, 40, kernel=5),
+            Mbconv_2(24, 40, kernel=5, stride=2),
+            Mbconv_4(40, 40, kernel=5),
         )
         # stage stage4
         self.layer4 = nn.Sequential(
-            Mbconv2(40, 80, stride=2),
-            *(Mbconv3(80, 80) for _ in range(2)),
+            Mbconv_2(40, 80, stride=2),
+            *(Mbconv_3(80, 80) for _ in range(2)),
         )
         # stage stage5
         self.layer5 = nn.Sequential(
-            Mbconv5(80, 112, kernel=5),
-            *(Mbconv4(112, 112, kernel=5) for _ in range(2)),
+            Mbconv_5(80, 112, kernel=5),
+            *(Mbconv_4(112, 112, kernel=5) for _ in range(2)),
         )
         # stage stage6
         self.layer6 = nn.Sequential(
-            Mbconv2(112, 192, kernel=5, stride=2),
-            *(Mbconv4(192, 192, kernel=5) for _ in range(3)),
+            Mbconv_2(112, 192, kernel=5, stride=2),
+            *(Mbconv_4(192, 192, kernel=5) for _ in range(3)),
         )
         # stage stage7
-        self.layer7 = nn.Sequential(Mbconv6(192, 320))
+        self.layer7 = nn.Sequential(Mbconv_6(192, 320))
         # head
         self.top_conv = initialized(
             nn.Conv2d(320, 1280, 1, bias=False),

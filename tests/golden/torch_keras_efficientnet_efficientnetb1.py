@@ -290,7 +290,7 @@ class Mbconv(nn.Module):
         return project
 
 
-class Mbconv2Se(nn.Module):
+class Mbconv_2Se(nn.Module):
     """The `se` path of the `mbconv` block.
 
     Args:
@@ -332,7 +332,7 @@ class Mbconv2Se(nn.Module):
         return x
 
 
-class Mbconv2Project(nn.Module):
+class Mbconv_2Project(nn.Module):
     """The `project` path of the `mbconv` block.
 
     Args:
@@ -362,7 +362,7 @@ class Mbconv2Project(nn.Module):
         return x
 
 
-class Mbconv2(nn.Module):
+class Mbconv_2(nn.Module):
     """keras.applications' MBConv `block`: a 1x1 expansion, a depthwise convolution,
     squeeze and excitation gating it, a linear 1x1 projection; the add only where the
     block keeps its shape.
@@ -410,9 +410,9 @@ class Mbconv2(nn.Module):
         self.bn = nn.BatchNorm2d(in_channels, eps=0.001, momentum=0.01)
         self.activation = nn.SiLU()
         # se
-        self.se = Mbconv2Se(in_channels, hidden, squeeze)
+        self.se = Mbconv_2Se(in_channels, hidden, squeeze)
         # project
-        self.project = Mbconv2Project(filters, rate, in_channels)
+        self.project = Mbconv_2Project(filters, rate, in_channels)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         # main
@@ -430,7 +430,7 @@ class Mbconv2(nn.Module):
         return out
 
 
-class Mbconv3Expand(nn.Module):
+class Mbconv_3Expand(nn.Module):
     """The `expand` path of the `mbconv` block.
 
     Args:
@@ -459,7 +459,7 @@ class Mbconv3Expand(nn.Module):
         return x
 
 
-class Mbconv3Se(nn.Module):
+class Mbconv_3Se(nn.Module):
     """The `se` path of the `mbconv` block.
 
     Args:
@@ -500,7 +500,7 @@ class Mbconv3Se(nn.Module):
         return x
 
 
-class Mbconv3Project(nn.Module):
+class Mbconv_3Project(nn.Module):
     """The `project` path of the `mbconv` block.
 
     Args:
@@ -527,7 +527,7 @@ class Mbconv3Project(nn.Module):
         return x
 
 
-class Mbconv3(nn.Module):
+class Mbconv_3(nn.Module):
     """keras.applications' MBConv `block`: a 1x1 expansion, a depthwise convolution,
     squeeze and excitation gating it, a linear 1x1 projection; the add only where the
     block keeps its shape.
@@ -554,7 +554,7 @@ class Mbconv3(nn.Module):
         hidden = in_channels * expand_ratio
         squeeze = max(1, int(in_channels * 0.25))
         # expand
-        self.expand = Mbconv3Expand(in_channels, hidden)
+        self.expand = Mbconv_3Expand(in_channels, hidden)
         # main
         self.dwconv = initialized(
             Conv2dSame(
@@ -576,9 +576,9 @@ class Mbconv3(nn.Module):
         self.bn = nn.BatchNorm2d(hidden, eps=0.001, momentum=0.01)
         self.activation = nn.SiLU()
         # se
-        self.se = Mbconv3Se(hidden, squeeze)
+        self.se = Mbconv_3Se(hidden, squeeze)
         # project
-        self.project = Mbconv3Project(filters, hidden)
+        self.project = Mbconv_3Project(filters, hidden)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         # expand
@@ -596,7 +596,7 @@ class Mbconv3(nn.Module):
         return project
 
 
-class Mbconv4Expand(nn.Module):
+class Mbconv_4Expand(nn.Module):
     """The `expand` path of the `mbconv` block.
 
     Args:
@@ -625,7 +625,7 @@ class Mbconv4Expand(nn.Module):
         return x
 
 
-class Mbconv4Se(nn.Module):
+class Mbconv_4Se(nn.Module):
     """The `se` path of the `mbconv` block.
 
     Args:
@@ -666,7 +666,7 @@ class Mbconv4Se(nn.Module):
         return x
 
 
-class Mbconv4Project(nn.Module):
+class Mbconv_4Project(nn.Module):
     """The `project` path of the `mbconv` block.
 
     Args:
@@ -696,7 +696,7 @@ class Mbconv4Project(nn.Module):
         return x
 
 
-class Mbconv4(nn.Module):
+class Mbconv_4(nn.Module):
     """keras.applications' MBConv `block`: a 1x1 expansion, a depthwise convolution,
     squeeze and excitation gating it, a linear 1x1 projection; the add only where the
     block keeps its shape.
@@ -723,7 +723,7 @@ class Mbconv4(nn.Module):
         hidden = in_channels * expand_ratio
         squeeze = max(1, int(in_channels * 0.25))
         # expand
-        self.expand = Mbconv4Expand(in_channels, hidden)
+        self.expand = Mbconv_4Expand(in_channels, hidden)
         # main
         self.dwconv = initialized(
             nn.Conv2d(
@@ -746,9 +746,9 @@ class Mbconv4(nn.Module):
         self.bn = nn.BatchNorm2d(hidden, eps=0.001, momentum=0.01)
         self.activation = nn.SiLU()
         # se
-        self.se = Mbconv4Se(hidden, squeeze)
+        self.se = Mbconv_4Se(hidden, squeeze)
         # project
-        self.project = Mbconv4Project(filters, rate, hidden)
+        self.project = Mbconv_4Project(filters, rate, hidden)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         # expand
@@ -768,7 +768,7 @@ class Mbconv4(nn.Module):
         return out
 
 
-class Mbconv5Expand(nn.Module):
+class Mbconv_5Expand(nn.Module):
     """The `expand` path of the `mbconv` block.
 
     Args:
@@ -797,7 +797,7 @@ class Mbconv5Expand(nn.Module):
         return x
 
 
-class Mbconv5Se(nn.Module):
+class Mbconv_5Se(nn.Module):
     """The `se` path of the `mbconv` block.
 
     Args:
@@ -838,7 +838,7 @@ class Mbconv5Se(nn.Module):
         return x
 
 
-class Mbconv5Project(nn.Module):
+class Mbconv_5Project(nn.Module):
     """The `project` path of the `mbconv` block.
 
     Args:
@@ -868,7 +868,7 @@ class Mbconv5Project(nn.Module):
         return x
 
 
-class Mbconv5(nn.Module):
+class Mbconv_5(nn.Module):
     """keras.applications' MBConv `block`: a 1x1 expansion, a depthwise convolution,
     squeeze and excitation gating it, a linear 1x1 projection; the add only where the
     block keeps its shape.
@@ -895,7 +895,7 @@ class Mbconv5(nn.Module):
         hidden = in_channels * expand_ratio
         squeeze = max(1, int(in_channels * 0.25))
         # expand
-        self.expand = Mbconv5Expand(in_channels, hidden)
+        self.expand = Mbconv_5Expand(in_channels, hidden)
         # main
         self.dwconv = initialized(
             nn.Conv2d(
@@ -918,9 +918,9 @@ class Mbconv5(nn.Module):
         self.bn = nn.BatchNorm2d(hidden, eps=0.001, momentum=0.01)
         self.activation = nn.SiLU()
         # se
-        self.se = Mbconv5Se(hidden, squeeze)
+        self.se = Mbconv_5Se(hidden, squeeze)
         # project
-        self.project = Mbconv5Project(filters, rate, hidden)
+        self.project = Mbconv_5Project(filters, rate, hidden)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         # expand
@@ -940,7 +940,7 @@ class Mbconv5(nn.Module):
         return out
 
 
-class Mbconv6Expand(nn.Module):
+class Mbconv_6Expand(nn.Module):
     """The `expand` path of the `mbconv` block.
 
     Args:
@@ -969,7 +969,7 @@ class Mbconv6Expand(nn.Module):
         return x
 
 
-class Mbconv6Se(nn.Module):
+class Mbconv_6Se(nn.Module):
     """The `se` path of the `mbconv` block.
 
     Args:
@@ -1010,7 +1010,7 @@ class Mbconv6Se(nn.Module):
         return x
 
 
-class Mbconv6Project(nn.Module):
+class Mbconv_6Project(nn.Module):
     """The `project` path of the `mbconv` block.
 
     Args:
@@ -1037,7 +1037,7 @@ class Mbconv6Project(nn.Module):
         return x
 
 
-class Mbconv6(nn.Module):
+class Mbconv_6(nn.Module):
     """keras.applications' MBConv `block`: a 1x1 expansion, a depthwise convolution,
     squeeze and excitation gating it, a linear 1x1 projection; the add only where the
     block keeps its shape.
@@ -1064,7 +1064,7 @@ class Mbconv6(nn.Module):
         hidden = in_channels * expand_ratio
         squeeze = max(1, int(in_channels * 0.25))
         # expand
-        self.expand = Mbconv6Expand(in_channels, hidden)
+        self.expand = Mbconv_6Expand(in_channels, hidden)
         # main
         self.dwconv = initialized(
             nn.Conv2d(
@@ -1087,9 +1087,9 @@ class Mbconv6(nn.Module):
         self.bn = nn.BatchNorm2d(hidden, eps=0.001, momentum=0.01)
         self.activation = nn.SiLU()
         # se
-        self.se = Mbconv6Se(hidden, squeeze)
+        self.se = Mbconv_6Se(hidden, squeeze)
         # project
-        self.project = Mbconv6Project(filters, hidden)
+        self.project = Mbconv_6Project(filters, hidden)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         # expand
@@ -1107,7 +1107,7 @@ class Mbconv6(nn.Module):
         return project
 
 
-class Mbconv7Expand(nn.Module):
+class Mbconv_7Expand(nn.Module):
     """The `expand` path of the `mbconv` block.
 
     Args:
@@ -1136,7 +1136,7 @@ class Mbconv7Expand(nn.Module):
         return x
 
 
-class Mbconv7Se(nn.Module):
+class Mbconv_7Se(nn.Module):
     """The `se` path of the `mbconv` block.
 
     Args:
@@ -1177,7 +1177,7 @@ class Mbconv7Se(nn.Module):
         return x
 
 
-class Mbconv7Project(nn.Module):
+class Mbconv_7Project(nn.Module):
     """The `project` path of the `mbconv` block.
 
     Args:
@@ -1204,7 +1204,7 @@ class Mbconv7Project(nn.Module):
         return x
 
 
-class Mbconv7(nn.Module):
+class Mbconv_7(nn.Module):
     """keras.applications' MBConv `block`: a 1x1 expansion, a depthwise convolution,
     squeeze and excitation gating it, a linear 1x1 projection; the add only where the
     block keeps its shape.
@@ -1231,7 +1231,7 @@ class Mbconv7(nn.Module):
         hidden = in_channels * expand_ratio
         squeeze = max(1, int(in_channels * 0.25))
         # expand
-        self.expand = Mbconv7Expand(in_channels, hidden)
+        self.expand = Mbconv_7Expand(in_channels, hidden)
         # main
         self.dwconv = initialized(
             nn.Conv2d(
@@ -1254,9 +1254,9 @@ class Mbconv7(nn.Module):
         self.bn = nn.BatchNorm2d(hidden, eps=0.001, momentum=0.01)
         self.activation = nn.SiLU()
         # se
-        self.se = Mbconv7Se(hidden, squeeze)
+        self.se = Mbconv_7Se(hidden, squeeze)
         # project
-        self.project = Mbconv7Project(filters, hidden)
+        self.project = Mbconv_7Project(filters, hidden)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         # expand
@@ -1294,35 +1294,35 @@ class EfficientNetB1(nn.Module):
         # stage stage1
         self.layer1 = nn.Sequential(
             Mbconv(32, 16, expand_ratio=1),
-            Mbconv2(16, 16, expand_ratio=1),
+            Mbconv_2(16, 16, expand_ratio=1),
         )
         # stage stage2
         self.layer2 = nn.Sequential(
-            Mbconv3(16, 24, stride=2),
-            *(Mbconv4(24, 24) for _ in range(2)),
+            Mbconv_3(16, 24, stride=2),
+            *(Mbconv_4(24, 24) for _ in range(2)),
         )
         # stage stage3
         self.layer3 = nn.Sequential(
-            Mbconv3(24, 40, kernel=5, stride=2),
-            *(Mbconv5(40, 40, kernel=5) for _ in range(2)),
+            Mbconv_3(24, 40, kernel=5, stride=2),
+            *(Mbconv_5(40, 40, kernel=5) for _ in range(2)),
         )
         # stage stage4
         self.layer4 = nn.Sequential(
-            Mbconv3(40, 80, stride=2),
-            *(Mbconv4(80, 80) for _ in range(3)),
+            Mbconv_3(40, 80, stride=2),
+            *(Mbconv_4(80, 80) for _ in range(3)),
         )
         # stage stage5
         self.layer5 = nn.Sequential(
-            Mbconv6(80, 112, kernel=5),
-            *(Mbconv5(112, 112, kernel=5) for _ in range(3)),
+            Mbconv_6(80, 112, kernel=5),
+            *(Mbconv_5(112, 112, kernel=5) for _ in range(3)),
         )
         # stage stage6
         self.layer6 = nn.Sequential(
-            Mbconv3(112, 192, kernel=5, stride=2),
-            *(Mbconv5(192, 192, kernel=5) for _ in range(4)),
+            Mbconv_3(112, 192, kernel=5, stride=2),
+            *(Mbconv_5(192, 192, kernel=5) for _ in range(4)),
         )
         # stage stage7
-        self.layer7 = nn.Sequential(Mbconv7(192, 320), Mbconv4(320, 320))
+        self.layer7 = nn.Sequential(Mbconv_7(192, 320), Mbconv_4(320, 320))
         # head
         self.top_conv = initialized(
             nn.Conv2d(320, 1280, 1, bias=False),
