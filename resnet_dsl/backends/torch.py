@@ -39,6 +39,7 @@ from resnet_dsl.backends.torch_modules import (
     SeparableConv2d,
     initialized,
     norm_initialized,
+    rehome,
 )
 from resnet_dsl.backends.torch_weights import keras_weights_to_torch, torch_weights_to_keras
 from resnet_dsl.network import model as nw
@@ -164,7 +165,11 @@ def to_torch(spec: Spec, *, fold: bool = False, **load_kwargs: Any) -> nn.Module
     for layer in network.layers:
         if layer.kind not in FACTORIES and layer.kind not in MERGE_FUNCTIONS and layer.kind != "input":
             raise NotImplementedError(f"layer '{layer.name}': no torch equivalent of {layer.kind} yet")
-    model = Model(torch_layout.layout(network))
+    layout = torch_layout.layout(network)
+    model = Model(layout)
+    moves, parameters = layout.rehomed()
+    if moves:  # the paths the spec states (a zoo's state_dict keys)
+        rehome(model, moves, parameters)
     return torch_fold.fold(model, network, inplace=True) if fold else model
 
 
