@@ -208,6 +208,8 @@ def block_expressions(block: ir.BlockDef) -> Iterator[ir.Expr]:
     yield from (param.default for param in block.params if param.default is not None)
     yield from (let.value for let in block.lets)
     yield from (e for path in block.paths for e in (path.condition, path.source_if) if e is not None)
+    if block.merge.condition is not None:
+        yield block.merge.condition
     for call in layers:
         yield from (arg.value for arg in call.args)
         if call.condition is not None:

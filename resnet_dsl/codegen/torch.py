@@ -52,6 +52,7 @@ from resnet_dsl.codegen.views import (
     default_value,
     doc_text,
     environment,
+    fixed_parameters,
 )
 from resnet_dsl.language import ir
 from resnet_dsl.network import model as nw
@@ -348,6 +349,8 @@ def _build_model(
         classes = py_value(dict(network.params)["classes"])
         doc = (*doc, "", "Args:", "    classes: the number of classes.")
         return Method("build_model", (f"classes: int = {classes}",), " -> nn.Module", doc, body, indent=0)
+    fixed = fixed_parameters(network, "classes")
+    doc += ("", *fixed) if fixed else ()
     return Method("build_model", (), " -> nn.Module", doc, body, indent=0)
 
 

@@ -139,11 +139,18 @@ def expand(
     source = builder.units(net.stem, env, defaults, source, nw.Origin.model_construct(section="stem"))
     stages = []
     orders: dict[int, list[ir.Path]] = {}  # each definition checked once, by its object
-    for stage, calls in plan:
+    pattern = block_names(net.defaults, env)
+    made = 0
+    for stage_index, (stage, calls) in enumerate(plan):
         instances = []
         for call, block, args, count in calls:
+            if call.name is not None and (error := naming.pattern_error(call.name)):
+                raise ArchError(error, call.span, "fields: " + ", ".join(naming.BLOCK_FIELDS))
             for _ in range(count):
-                prefix = naming.block_prefix(stage.label, len(instances) + 1)
+                prefix = naming.block_name(
+                    pattern if call.name is None else call.name, stage.label, stage_index, len(instances), made
+                )
+                made += 1
                 start = len(builder.layers)
                 source_before = source
                 try:
@@ -172,7 +179,11 @@ def expand(
                         input_shape=builder.by_name[source_before].output_shape,
                     )
                 )
-        stages.append(nw.StageInstance.model_construct(label=stage.label, blocks=tuple(instances)))
+        stages.append(
+            nw.StageInstance.model_construct(
+                label=stage.label, blocks=tuple(instances), alias=stage.alias, span=stage.span
+            )
+        )
     builder.units(net.head, env, defaults, source, nw.Origin.model_construct(section="head"))
 
     used = {}
@@ -190,6 +201,35 @@ def expand(
         defaults=net.defaults,
         definition=net,
     )
+
+
+def block_names(defaults: tuple[ir.LayerCall, ...], env: Env) -> str:
+    """The network's block-name pattern: its `defaults { names(block = "...") }` (the last such
+    entry, so a derivation's wins), else keras.applications' ResNet scheme (`naming.BLOCK_NAMES`)."""
+    pattern = naming.BLOCK_NAMES
+    for call in defaults:
+        if call.op != NAMES:
+            continue
+        if call.condition is not None:
+            raise ArchError("a default cannot be conditional", call.condition.span)
+        for arg in call.args:
+            if arg.name != "block":
+                raise ArchError(
+                    f'{NAMES} takes block = "pattern" only',
+                    arg.span,
+                    'e.g. names(block = "block{stage_number}{block_letter}")',
+                )
+            value = evaluate(arg.value, env)
+            if not isinstance(value, str) or not isinstance(arg.value, ir.Str):
+                raise ArchError("a block name pattern is a string", arg.value.span, 'e.g. "block_{index}"')
+            if error := naming.pattern_error(value):
+                raise ArchError(error, arg.value.span, "fields: " + ", ".join(naming.BLOCK_FIELDS))
+            pattern = value
+    return pattern
+
+
+NAMES = "names"
+"""The `defaults` entry that states a family's naming: `names(block = "block_{index}")`."""
 
 
 def _plan(scope: Scope, net: ir.NetworkDef, env: Env) -> list:

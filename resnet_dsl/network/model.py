@@ -318,6 +318,9 @@ class BlockInstance(Frozen):
 class StageInstance(Frozen):
     label: str
     blocks: tuple[BlockInstance, ...]
+    alias: str | None = None
+    """The stage's torch module as the spec names it (`as "stages.0.blocks"`); None: `layerN`."""
+    span: Span = Field(default=NO_SPAN, repr=False, exclude=True)
 
     @property
     def composition(self) -> str:
