@@ -144,4 +144,5 @@ def test_torch_paths_place_modules_and_fmt_keeps_them() -> None:
         "features.2.3.weight", "features.2.3.bias",
     ]  # fmt: skip
     assert isinstance(model.features[1][0], torch.nn.Identity)
-    assert "conv1" not in model._modules and "layer1" not in model._modules
+    assert "conv1" not in model._modules  # moved; the blocks keep what the spec does not place
+    assert [name for name, _ in model.layer1[0].named_children()] == ["act1"]
