@@ -81,7 +81,7 @@ class Model(nn.Module):
         self.kind = torch_layout.class_name(layout.network.name)
         self.stem_steps = register(self, layout.stem)
         self.stem_source = layout.stem.input
-        self.stages = [stage.attribute for stage in layout.stages if stage.blocks]
+        self._stages: list[nn.Module] = []  # held, not looked up: `rehome` may move what holds them
         for stage in layout.stages:
             if stage.blocks:
                 blocks = nn.Sequential(
@@ -91,6 +91,7 @@ class Model(nn.Module):
                     )
                 )
                 place(self, stage.attribute, blocks)
+                self._stages.append(blocks)
         self.head_steps = register(self, layout.head)
         self.head_source = layout.head.input
 
@@ -99,8 +100,8 @@ class Model(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = run(self.stem_steps, self.stem_source, x)
-        for name in self.stages:
-            x = self.get_submodule(name)(x)
+        for blocks in self._stages:
+            x = blocks(x)
         return run(self.head_steps, self.head_source, x)
 
 
@@ -239,6 +240,8 @@ def _zeropad(config: nw.ZeroPaddingConfig, node: torch_layout.Node) -> nn.Module
 
 
 def _pool(config: nw.PoolConfig, node: torch_layout.Node) -> nn.Module:
+    if isinstance(config.padding, tuple):  # torch's own: -inf on each side
+        return nn.MaxPool2d(config.pool_size, config.strides, padding=config.padding)
     if config.padding == "same":
         same_class = MaxPool2dSame if config.kind == "maxpool" else AvgPool2dSame
         return same_class(config.pool_size, config.strides)

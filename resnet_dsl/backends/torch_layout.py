@@ -418,8 +418,13 @@ def _scope(
 
 
 def class_name(name: str) -> str:
-    """`se_bottleneck` -> `SeBottleneck`: how a block kind or network is named as a torch class."""
-    return "".join(part[:1].upper() + part[1:] for part in name.split("_")) or "Block"
+    """`se_bottleneck` -> `SeBottleneck`, `ResNetV2_50` as it is (an underscore before a digit
+    stays, so 50_2 is not 502): how a block kind or network is named as a torch class."""
+    parts = [part for part in name.split("_") if part]
+    text = "".join(
+        ("_" if index and part[0].isdigit() else "") + part[:1].upper() + part[1:] for index, part in enumerate(parts)
+    )
+    return text or "Block"
 
 
 def conv_padding(node: Node) -> tuple[int, int] | None:

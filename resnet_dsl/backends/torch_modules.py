@@ -213,6 +213,15 @@ def rehome(model: nn.Module, paths: dict, parameters: tuple = ()) -> nn.Module:
     return model
 
 
+def named(**children: nn.Module) -> nn.Sequential:
+    """An nn.Sequential whose children have names (timm's `stem.conv`, `stages.0.blocks`),
+    run in the order given."""
+    sequential = nn.Sequential()
+    for name, child in children.items():
+        sequential.add_module(name, child)
+    return sequential
+
+
 def keras_init_(
     tensor: torch.Tensor,
     name: str,

@@ -156,7 +156,8 @@ class PoolConfig(Frozen):
     kind: Literal["maxpool", "avgpool"]
     pool_size: Pair
     strides: Pair
-    padding: Literal["valid", "same"] = "valid"
+    padding: Literal["valid", "same"] | Pair = "valid"
+    """Keras's `valid` or `same`, or torch's symmetric (rows, columns) of -inf (max pools only)."""
 
 
 class GlobalPoolConfig(Frozen):
