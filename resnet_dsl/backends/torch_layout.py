@@ -9,7 +9,14 @@ the model, each stage an nn.Sequential `layerN` of blocks, and a block keeps its
 layers as its own children (`conv1`, `bn1`, ...) and its shortcut as `downsample`. A zero
 padding that only feeds a convolution becomes that convolution's `padding`, as torchvision
 writes it; a labelled unit with several layers of one weighted kind (timm's deep stem) is an
-nn.Sequential named by its label. Where the result is the same, a zero padding before a max
+nn.Sequential named by its label.
+
+A spec may lay its modules out as another zoo does, in two ways that are one construct: a dotted
+`as` name is a layer's module path in its scope (`as "stem.conv"` in the stem, `as
+"downsample.conv"` in a block; an integer part indexes an nn.Sequential: `as "maxpool.0"`), and
+a stage's `as` names its nn.Sequential of blocks (`stage conv2 as "stages.0.blocks": ...`).
+Two modules on one path, a path through a module, or a part that is one of nn.Module's own
+attributes is a located error (`check` reports it). Where the result is the same, a zero padding before a max
 pool whose input cannot be negative becomes the pool's `padding` (`nn.MaxPool2d(3, 2, padding=1)`),
 Keras's `same` padding an integer one, and an activation that alone reads a fresh tensor runs in
 place (`nn.ReLU(inplace=True)`), as torchvision writes them.
@@ -21,6 +28,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Literal
 
+from resnet_dsl.backends import torch_places as places
 from resnet_dsl.language import ir
 from resnet_dsl.network import model as nw
 from resnet_dsl.network import naming
@@ -28,14 +36,24 @@ from resnet_dsl.network.evaluate import condition
 from resnet_dsl.network.expand import block_env
 
 WEIGHTED = frozenset(
-    {"conv2d", "conv1d", "batchnorm", "dense", "depthwise_conv2d", "separable_conv2d", "groupnorm", "layernorm"}
+    {
+        "conv2d",
+        "conv1d",
+        "batchnorm",
+        "dense",
+        "depthwise_conv2d",
+        "separable_conv2d",
+        "groupnorm",
+        "layernorm",
+        "layer_scale",
+    }
 )
 """Kinds with parameters or buffers: their attribute names are state_dict keys."""
 
-MERGES = frozenset({"add", "multiply", "concat"})
-"""Kinds computed in `forward` from several tensors, with no module of their own."""
+MERGES = places.MERGES
 
 Container = Literal["sequential", "dict"]
+"""An nn.Sequential indexed by position, or a module whose children have names."""
 
 ACTIVATIONS: dict[str, tuple[str, tuple[tuple[str, float | int], ...]]] = {
     "relu": ("ReLU", ()),
@@ -129,6 +147,7 @@ class Scope:
 @dataclass(frozen=True)
 class Stage:
     attribute: str
+    """Its module path in the model: `layer1`, or what the spec says (`stages.0.blocks`)."""
     stage: nw.StageInstance
     blocks: tuple[Scope, ...]
 
@@ -154,16 +173,28 @@ class Layout:
 
 
 def layout(network: nw.Network) -> Layout:
-    """Where every layer of a network goes in its torch model."""
+    """Where every layer of a network goes in its torch model; an ArchError where two modules
+    would share a path (`check` reports it)."""
     layers = {layer.name: layer for layer in network.layers}
     consumers: dict[str, int] = {}
     for layer in network.layers:
         for name in layer.inputs:
             consumers[name] = consumers.get(name, 0) + 1
     folded = _folded_paddings(network.layers, layers, consumers)
-    taken = {naming.torch_stage(position) for position in range(1, len(network.stages) + 1)}
+    stage_paths = places.stage_paths(network)
     stem_layers = network.section("stem")
     head_layers = network.section("head")
+    stage_tops = {path.split(".")[0] for path in stage_paths}
+    stem_tops = {places.parts(layer)[0] for layer in stem_layers if places.dotted(layer)}
+    for layer in (*stem_layers, *head_layers):  # the model's own dotted paths, before any numbering
+        if places.dotted(layer):
+            places.check_path(layer.origin.alias or "", layer.span, f"layer '{layer.name}'")
+            top = places.parts(layer)[0]
+            if top in stage_tops:
+                raise places.collision(layer, f"'{top}' is a stage's module")
+            if layer.origin.section == "head" and top in stem_tops:
+                raise places.collision(layer, f"the stem places modules in '{top}' too")
+    taken = stage_tops | {places.parts(layer)[0] for layer in (*stem_layers, *head_layers) if places.dotted(layer)}
     stem = _scope(network.layers[0].name, stem_layers, layers, folded, consumers, taken)
     definitions = {block.name: block for block in network.blocks}
     stages = []
@@ -180,7 +211,7 @@ def layout(network: nw.Network) -> Layout:
             )
             for instance in stage.blocks
         )
-        stages.append(Stage(naming.torch_stage(position), stage, blocks))
+        stages.append(Stage(stage_paths[position - 1], stage, blocks))
     head_input = head_layers[0].inputs[0] if head_layers else ""
     head = _scope(head_input, head_layers, layers, folded, consumers, taken)
     return Layout(network, stem, tuple(stages), head)
@@ -268,29 +299,53 @@ def _scope(
     taken: set[str],
     positions: dict[str, int] | None = None,
 ) -> Scope:
-    """Name the layers of one module: containers first, then `as` names, then numbered bases."""
+    """Name the layers of one module: the spec's dotted paths and containers first, then `as`
+    names, then numbered bases."""
     members = list(members)
     skipped = {layers[name].inputs[0]: name for name in folded if name in {m.name for m in members}}
     kept = [layer for layer in members if layer.name not in skipped]
+    placed = {
+        layer.name: places.check_path(layer.origin.alias or "", layer.span, f"layer '{layer.name}'")
+        for layer in kept
+        if places.dotted(layer)
+    }
+    unplaced = [layer for layer in kept if layer.name not in placed]
+    by_name = {layer.name: layer for layer in kept}
+    spec_containers: dict[str, Container] = {}
+    for name, parts in placed.items():
+        for index in range(1, len(parts)):
+            prefix, kind = ".".join(parts[:index]), "sequential" if parts[index].isdigit() else "dict"
+            if spec_containers.setdefault(prefix, kind) != kind:
+                raise places.collision(by_name[name], f"'{prefix}' holds both numbered and named modules")
     groups: dict[str, tuple[str | None, Container | None]] = {}
-    for layer in kept:
-        groups[layer.name] = _group(layer, kept)
+    for layer in unplaced:
+        groups[layer.name] = _group(layer, unplaced)
     containers: dict[str, Container] = {}
     for group, kind in groups.values():
         if group is not None and kind is not None:
             containers.setdefault(group, kind)
-    own: dict[str | None, set[str]] = {None: taken}
-    renamed = {group: naming.torch_attribute(group, taken) for group in containers}
+    renamed = {}
+    for group, kind in containers.items():  # a path's container the spec also places modules in: one
+        if group in spec_containers and spec_containers[group] != kind:
+            name = next(n for n, parts in placed.items() if parts[0] == group)
+            raise places.collision(
+                by_name[name],
+                f"'{group}' is also the {'nn.Sequential' if kind == 'sequential' else 'module'} of other layers",
+            )
+    taken |= {parts[0] for parts in placed.values()}
     for group in containers:
-        own[group] = set()
-    modules: dict[str, str] = {}
-    for layer in kept:  # `as` names first, so numbered names go around them
+        renamed[group] = group if group in spec_containers else naming.torch_attribute(group, taken)
+    own: dict[str | None, set[str]] = {None: taken}
+    for group in containers:
+        own[group] = {parts[1] for parts in placed.values() if parts[0] == renamed[group] and len(parts) == 2}
+    modules: dict[str, str] = {name: ".".join(parts) for name, parts in placed.items()}
+    for layer in unplaced:  # `as` names first, so numbered names go around them
         group, kind = groups[layer.name]
         if layer.kind in MERGES or kind == "sequential" or layer.origin.alias is None:
             continue
         modules[layer.name] = naming.torch_attribute(layer.origin.alias, own[group])
     counted: dict[str, int] = {}
-    for layer in kept:
+    for layer in unplaced:
         group, kind = groups[layer.name]
         if layer.kind in MERGES:
             continue
@@ -303,6 +358,9 @@ def _scope(
             modules[layer.name] = naming.torch_numbered(naming.torch_base(layer.kind, layer.origin.path), own[group])
         if kind == "dict" and group is not None and not modules[layer.name].startswith(renamed[group] + "."):
             modules[layer.name] = f"{renamed[group]}.{modules[layer.name]}"
+    places.check_unique(modules, by_name, placed)
+    for group, kind in containers.items():
+        spec_containers.setdefault(renamed[group], kind)
     nodes = []
     for layer in kept:
         inputs = tuple(layers[name].inputs[0] if name in skipped else name for name in layer.inputs)
@@ -316,7 +374,7 @@ def _scope(
                 inplace=_inplace(layer, source, layers, consumers),
             )
         )
-    return Scope(source, tuple(nodes), tuple((renamed[g], kind) for g, kind in containers.items()))
+    return Scope(source, tuple(nodes), tuple(spec_containers.items()))
 
 
 def class_name(name: str) -> str:

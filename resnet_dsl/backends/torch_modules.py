@@ -70,6 +70,38 @@ class Dense(nn.Linear):
         return self.activation(super().forward(x))
 
 
+class DropPath(nn.Module):
+    """Stochastic depth (torchvision's `StochasticDepth(p, "row")`): in training, each
+    sample is zeroed with probability p and the others scaled by 1 / (1 - p); the
+    identity at inference. No parameters."""
+
+    def __init__(self, p: float):
+        super().__init__()
+        self.p = p
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if not self.training or self.p == 0.0:
+            return x
+        keep = 1.0 - self.p
+        noise = torch.empty([x.shape[0]] + [1] * (x.dim() - 1), dtype=x.dtype, device=x.device)
+        return x * noise.bernoulli_(keep).div_(keep)
+
+    def extra_repr(self) -> str:
+        return f"p={self.p}"
+
+
+class LayerScale(nn.Module):
+    """A learnable scale per channel (ConvNeXt's layer scale), its weight (C, 1, 1) as
+    torchvision holds it, starting at `value`."""
+
+    def __init__(self, channels: int, value: float):
+        super().__init__()
+        self.weight = nn.Parameter(torch.full((channels, 1, 1), float(value)))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x * self.weight
+
+
 class Conv1dChannelsLast(nn.Conv1d):
     """Keras's Conv1D on a (batch, steps, channels) tensor: torch's Conv1d between transposes.
     Its weight is torch's (out, in, kernel), so timm's ECA `conv.weight` loads as it is."""

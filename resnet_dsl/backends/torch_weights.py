@@ -63,6 +63,8 @@ def _torch_keys(layer: nw.Layer) -> tuple[str, ...]:
         return ("weight", "bias", "running_mean", "running_var")
     if isinstance(config, (nw.GroupNormConfig, nw.LayerNormConfig)):
         return ("weight", "bias")
+    if isinstance(config, nw.LayerScaleConfig):
+        return ("weight",)
     if isinstance(config, nw.SeparableConv2DConfig):
         weights = ("depthwise.weight", "pointwise.weight")
         return (*weights, "pointwise.bias") if config.use_bias else weights
@@ -72,6 +74,8 @@ def _torch_keys(layer: nw.Layer) -> tuple[str, ...]:
 
 
 def _to_torch_array(layer: nw.Layer, key: str, value: Any) -> Any:
+    if isinstance(layer.config, nw.LayerScaleConfig):  # (1, 1, C, 1) -> (C, 1, 1)
+        return value.reshape(-1, 1, 1).copy()
     if not key.endswith("weight") or value.ndim == 1:
         return value.copy()
     if key == "depthwise.weight" or isinstance(layer.config, nw.DepthwiseConv2DConfig):
@@ -85,6 +89,8 @@ def _to_torch_array(layer: nw.Layer, key: str, value: Any) -> Any:
 
 
 def _to_keras_array(layer: nw.Layer, key: str, value: Any) -> Any:
+    if isinstance(layer.config, nw.LayerScaleConfig):  # (C, 1, 1) -> (1, 1, C, 1)
+        return value.reshape(1, 1, -1, 1)
     if not key.endswith("weight") or value.ndim == 1:
         return value
     if key == "depthwise.weight" or isinstance(layer.config, nw.DepthwiseConv2DConfig):

@@ -38,12 +38,21 @@ from resnet_dsl.codegen.pysource import (
     BLOCK_LOCALS,
     MODULE_NAMES,
     escape,
+    function_preamble,
+    functions_called,
     identifier,
     py_string,
     py_value,
     same_value,
 )
-from resnet_dsl.codegen.views import FSTRING_TEXT, classes_layer, default_value, doc_text, environment
+from resnet_dsl.codegen.views import (
+    FSTRING_TEXT,
+    classes_layer,
+    default_value,
+    doc_text,
+    environment,
+    fixed_parameters,
+)
 from resnet_dsl.language import ir
 from resnet_dsl.language.errors import ArchError
 from resnet_dsl.network import model as nw
@@ -71,18 +80,23 @@ class ModelBuilder:
     def build(self) -> Function:
         network = self.network
         classes = self.classes_layer()
-        signature = [Arg(py_value(network.input_shape), "input_shape")]
+        fixed = fixed_parameters(network, "input", "classes")
+        shape_fixed = any(line.startswith("input ") for line in fixed)
+        signature = [] if shape_fixed else [Arg(py_value(network.input_shape), "input_shape")]
         doc = [
             f"{doc_text(network.name)}: {len(network.layers)} layers (the input included) "
             f"and {network.total_params.total:,} parameters with the defaults.",
-            "",
-            "Args:",
-            "    input_shape: the shape of one input, height x width x channels.",
         ]
+        if signature or classes is not None:
+            doc += ["", "Args:"]
+        if signature:
+            doc.append("    input_shape: the shape of one input, height x width x channels.")
         if classes is not None:
             signature.append(Arg(py_value(dict(network.params)["classes"]), "classes"))
             doc.append(f"    classes: the number of classes, the units of layer {escape(classes.name)}.")
-        names = (Arg("input_shape", "shape"), Arg(py_string(network.layers[0].name), "name"))
+        doc += ["", *fixed] if fixed else []
+        shape = py_value(network.input_shape) if shape_fixed else "input_shape"
+        names = (Arg(shape, "shape"), Arg(py_string(network.layers[0].name), "name"))
         body: list[Statement] = [Assign(4, "inputs", call=Call("keras.Input", names))]
         tensor = "inputs"
         covered = 1
@@ -200,7 +214,10 @@ def module_view(network: nw.Network, source: str) -> ModuleView:
         for block in used
     ]
     model = ModelBuilder(network, {b.name: b for b in used}, block_idents, param_idents).build()
-    return ModuleView(escape(__version__), escape(source), doc_text(network.name), (*functions, model))
+    imports, helpers = function_preamble(functions_called(used))
+    return ModuleView(
+        escape(__version__), escape(source), doc_text(network.name), (*functions, model), tuple(imports), tuple(helpers)
+    )
 
 
 def param_identifiers(block: ir.BlockDef) -> dict[str, str]:

@@ -103,6 +103,7 @@ class BlockBuilder(BlockSteps):
                 if e is not None
             ]
             + [e for c in block.after for e in (c.condition, *(a.value for a in c.args)) if e is not None]
+            + ([block.merge.condition] if block.merge.condition is not None else [])
         )
         statements: list[Statement] = []
         if any(IN_CHANNELS in free_names(e) for e in exprs) and IN_CHANNELS not in self.idents:

@@ -49,6 +49,8 @@ KERAS_CLASSES: dict[str, str] = {
     "flatten": "Flatten",
     "dense": "Dense",
     "dropout": "Dropout",
+    "drop_path": "Dropout",
+    "layer_scale": "DepthwiseConv2D",
     "add": "Add",
     "multiply": "Multiply",
     "concat": "Concatenate",
@@ -64,12 +66,29 @@ def _subsample_args(sources: Mapping[str, str]) -> tuple[Arg, ...]:
     return Arg("1"), Arg(sources["stride"], "strides")
 
 
+def _drop_path_args(sources: Mapping[str, str]) -> tuple[Arg, ...]:
+    """Drop path is a `Dropout` with one noise value per sample."""
+    return Arg(sources["rate"]), Arg("(None, 1, 1, 1)", "noise_shape")
+
+
+def _layer_scale_args(sources: Mapping[str, str]) -> tuple[Arg, ...]:
+    """A layer scale is a 1x1 depthwise kernel without bias, starting at its value."""
+    value = sources.get("value", "1e-06")
+    return Arg("1"), Arg("False", "use_bias"), Arg(f"keras.initializers.Constant({value})", "depthwise_initializer")
+
+
 CUSTOM_ARGS: dict[str, Callable[[Mapping[str, str]], tuple[Arg, ...]]] = {
+    "drop_path": _drop_path_args,
+    "layer_scale": _layer_scale_args,
     "channelpad": _channelpad_args,
     "subsample": _subsample_args,
 }
 """Kinds whose Keras arguments are not their options one for one (see `network.py`'s configs):
 the arguments from the options' source, by option name."""
+
+CONFIG_SOURCED = frozenset({"drop_path", "layer_scale"})
+"""Kinds of CUSTOM_ARGS whose options are their config's fields, name for name: a stem or head
+layer of theirs is written from its config through the same function."""
 
 CALL_KEYWORDS = frozenset({"training"})
 """Options passed when the layer is called, as the seed does: `BatchNormalization()(x, training=True)`."""
@@ -90,6 +109,7 @@ POSITIONAL_FIELDS: dict[str, tuple[str, ...]] = {
     "maxpool": ("pool_size",),
     "avgpool": ("pool_size",),
     "dropout": ("rate",),
+    "drop_path": ("rate",),
 }
 """Config fields written by position when a layer is rendered from its config; each is
 the leading parameter of its Keras class, in this order."""
@@ -202,6 +222,10 @@ class ModuleView:
     source: str
     network: str
     functions: tuple[Function, ...]
+    imports: tuple[str, ...] = ()
+    """Standard-library imports the spec's functions need (`import math` for `ceil`)."""
+    helpers: tuple[str, ...] = ()
+    """Definitions of the spec's functions the module computes with (`make_divisible`)."""
 
 
 # ---------------------------------------------------------- layer calls --
@@ -213,6 +237,11 @@ def layer_from_config(config: nw.LayerConfig, name: str) -> tuple[Call, tuple[Ar
     Config fields are Keras's keywords and their defaults Keras's (the equivalence tests
     hold both to that), so an omitted setting means the same layer.
     """
+    if config.kind in CONFIG_SOURCED:
+        fields = {field: py_value(getattr(config, field)) for field in type(config).model_fields if field != "kind"}
+        return Call(
+            f"layers.{KERAS_CLASSES[config.kind]}", (*CUSTOM_ARGS[config.kind](fields), Arg(py_string(name), "name"))
+        ), ()
     positional = POSITIONAL_FIELDS.get(config.kind, ())
     args = [Arg(py_value(compact(getattr(config, name_)))) for name_ in positional]
     call_args = []

@@ -27,6 +27,8 @@ from resnet_dsl import __version__
 from resnet_dsl.backends import torch_layout
 from resnet_dsl.codegen.pysource import (
     escape,
+    function_preamble,
+    functions_called,
     identifier,
     py_string,
     py_value,
@@ -50,6 +52,7 @@ from resnet_dsl.codegen.views import (
     default_value,
     doc_text,
     environment,
+    fixed_parameters,
 )
 from resnet_dsl.language import ir
 from resnet_dsl.network import model as nw
@@ -63,6 +66,8 @@ HELPERS: dict[str, tuple[str, ...]] = {
     "MaxPool2dSame": ("same_pads",),
     "AvgPool2dSame": ("same_pads",),
     "Dense": (),
+    "DropPath": (),
+    "LayerScale": (),
     "Conv1dChannelsLast": (),
     "FlattenChannelsLast": (),
     "Exponential": (),
@@ -292,8 +297,10 @@ def module_view(network: nw.Network, source: str) -> TorchModuleView:
     texts = [helper_sources()[name] for name in helper_names]
     if "activation" in helpers:
         texts.append(activation_helper())
+    function_imports, function_texts = function_preamble(functions_called(used))
+    texts += function_texts
     imports = []
-    if NEEDS_MATH & set(helper_names):
+    if NEEDS_MATH & set(helper_names) or function_imports:
         imports.append("import math")
     imports += ["", "import torch"] if imports else ["import torch"]
     if NEEDS_FUNCTIONAL & set(helper_names):
@@ -327,6 +334,8 @@ def _build_model(network: nw.Network, network_class: str, has_classes: bool) -> 
         body = (f"return {network_class}(classes)",)
         return Method("build_model", (f"classes: int = {classes}",), " -> nn.Module", doc, body, indent=0)
     doc = (f"{doc_text(network.name)} as a torch module, in NCHW; {network.input_shape[-1]} input channels.",)
+    fixed = fixed_parameters(network, "classes")
+    doc += ("", *fixed) if fixed else ()
     return Method("build_model", (), " -> nn.Module", doc, (f"return {network_class}()",), indent=0)
 
 

@@ -250,6 +250,10 @@ class Merge(Node):
     inputs: tuple[MergeInput, ...] = ()
     """Empty means `(main, shortcut)`."""
     name: str | None = None
+    condition: Expr | None = None
+    """`out = add(main, input) if residual`: where false (the block's merge only), no merge is
+    made and the block's output is its main path (MobileNetV2's linear bottleneck without a
+    shortcut where the shape changes)."""
 
 
 MergeInput = Annotated[PathRef | Merge, Field(discriminator="kind")]
@@ -323,6 +327,9 @@ class BlockCall(Node):
 
     block: str
     args: tuple[Arg, ...] = ()
+    name: str | None = None
+    """`as "expanded_conv"`: the block's name (its layers' prefix), a pattern as the network's
+    `names(block = ...)` default is (`"block{stage_number}{block_letter}"`)."""
     repeat: Expr | None = None
 
 
@@ -335,6 +342,8 @@ class Stage(Node):
     place: Literal["after", "before"] | None = None
     anchor: str | None = None
     """The parent's stage the new one goes after or before."""
+    alias: str | None = None
+    """`as "stages.0.blocks"`: the stage's torch module, where not torchvision's `layerN`."""
     removed: bool = False
 
 

@@ -80,14 +80,15 @@ class ToIR(Transformer):
                 "add `out = add(main, shortcut) -> relu`",
             )
         first, *after = out[1]
-        if first.condition is not None:
-            raise ArchError("the merge of a block cannot be conditional", first.condition.span)
+        merge = self._merge(first.op, first.args, first.name, first.span)
+        if first.condition is not None:  # where false, the block's output is its main path
+            merge = merge.model_copy(update={"condition": first.condition})
         return ir.BlockDef.model_construct(
             name=str(name),
             params=tuple(params or ()),
             lets=tuple(lets),
             paths=tuple(paths),
-            merge=self._merge(first.op, first.args, first.name, first.span),
+            merge=merge,
             after=tuple(after),
             span=self._span(meta),
         )
@@ -186,10 +187,17 @@ class ToIR(Transformer):
         _one_per_line(units)
         return ("head", self._span(meta), units)
 
-    def stage(self, meta: Meta, label: Token, place: Token | None, anchor: Token | None, *calls: ir.BlockCall) -> tuple:
+    def stage(
+        self, meta: Meta, label: Token, place: Token | None, anchor: Token | None, alias: Any, *calls: ir.BlockCall
+    ) -> tuple:
         span = self._span(meta)
         stage = ir.Stage.model_construct(
-            label=str(label), calls=calls, place=_opt(place), anchor=_opt(anchor), span=span
+            label=str(label),
+            calls=calls,
+            place=_opt(place),
+            anchor=_opt(anchor),
+            alias=None if alias is None else _string(alias, self.path),
+            span=span,
         )
         return ("stage", span, stage)
 
@@ -197,9 +205,13 @@ class ToIR(Transformer):
         span = self._span(meta)
         return ("stage", span, ir.Stage.model_construct(label=str(label), calls=(), removed=True, span=span))
 
-    def block_call(self, meta: Meta, block: Token, args: list | None, repeat: Any) -> ir.BlockCall:
+    def block_call(self, meta: Meta, block: Token, args: list | None, name: Token | None, repeat: Any) -> ir.BlockCall:
         return ir.BlockCall.model_construct(
-            block=str(block), args=tuple(args or ()), repeat=repeat, span=self._span(meta)
+            block=str(block),
+            args=tuple(args or ()),
+            name=None if name is None else _string(name, self.path),
+            repeat=repeat,
+            span=self._span(meta),
         )
 
     # ---------------------------------------------------- params and args --

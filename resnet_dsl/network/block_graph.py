@@ -132,6 +132,12 @@ def check_block(block: ir.BlockDef) -> list[ir.Path]:
                 did_you_mean(ref.path, known),
             )
         used.add(ref.path)
+    if block.merge.condition is not None and not (block.main is not None and any(u.layers for u in block.main.units)):
+        raise ArchError(
+            f"block '{block.name}' merges only where a condition holds, but has no main path to output elsewhere",
+            block.merge.condition.span,
+            "give it a main path, e.g. main { conv(filters, 1) -> bn }",
+        )
     for path in block.paths:
         if path.name not in used and any(unit.layers for unit in path.units):
             raise ArchError(
@@ -211,7 +217,10 @@ def expand_block(
         )
         return builder.add(name, config, tuple(sides), origin("out"), merge.span, f"{merge.op} of {described}")
 
-    tensor = merged(block.merge, True)
+    if block.merge.condition is None or condition(block.merge.condition, env):
+        tensor = merged(block.merge, True)
+    else:
+        tensor = tensors["main"]  # no merge: the block's output is its main path
     for position, (call, mark) in enumerate(zip(after, unit_marks(after), strict=True)):
         # Names follow the written layers, so the last one written is `_out` where it is made.
         if call.condition is not None and not condition(call.condition, env):

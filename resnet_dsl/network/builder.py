@@ -25,6 +25,8 @@ class Builder:
 
     layers: list[nw.Layer] = field(default_factory=list)
     by_name: dict[str, nw.Layer] = field(default_factory=dict)
+    params: int = 0
+    """The parameters of every layer made so far (the allocation limit counts them)."""
 
     def _hint(self, error: shapes.ShapeError, inputs: tuple[str, ...]) -> str | None:
         """A layer that wants an image but reads the network's input as given: the input's
@@ -68,7 +70,8 @@ class Builder:
             shape, params, macs = shapes.infer(config, [self.by_name[i].output_shape for i in inputs])
         except shapes.ShapeError as error:
             raise ArchError(f"{what or f'layer {name!r}'}: {error}", span, self._hint(error, inputs)) from None
-        limits.check_elements(shape, name, span)
+        self.params += params.total
+        limits.check_allocation(shape, self.params, name, span)
         layer = nw.Layer.model_construct(
             name=name,
             config=config,

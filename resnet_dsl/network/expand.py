@@ -145,11 +145,18 @@ def expand(
     stages = []
     orders: dict[int, list[ir.Path]] = {}  # each definition checked once, by its object
     templates: dict[tuple, Template] = {}  # an instance made again: its first twin's layers, renamed
-    for stage, calls in plan:
+    pattern = block_names(net.defaults, env)
+    made = 0
+    for stage_index, (stage, calls) in enumerate(plan):
         instances = []
         for call, block, args, count in calls:
+            if call.name is not None and (error := naming.pattern_error(call.name)):
+                raise ArchError(error, call.span, "fields: " + ", ".join(naming.BLOCK_FIELDS))
             for _ in range(count):
-                prefix = naming.block_prefix(stage.label, len(instances) + 1)
+                prefix = naming.block_name(
+                    pattern if call.name is None else call.name, stage.label, stage_index, len(instances), made
+                )
+                made += 1
                 start = len(builder.layers)
                 source_before = source
                 key = instance_key(block, args, builder.by_name[source].output_shape) if reuse else None
@@ -160,9 +167,9 @@ def expand(
                         if id(block) not in orders:
                             orders[id(block)] = check_block(block)
                         expand_block(builder, block, args, defaults, source, prefix, stage.label, orders[id(block)])
-                        made = record(builder.layers[start:], prefix, stage.label, source) if key else None
-                        if made is not None:
-                            templates[key] = made
+                        template = record(builder.layers[start:], prefix, stage.label, source) if key else None
+                        if template is not None:
+                            templates[key] = template
                 except limits.TooManyLayers as error:
                     where = call.repeat.span if call.repeat is not None else call.span
                     raise limits.TooManyLayers(error.message, where, error.hint) from None
@@ -185,7 +192,11 @@ def expand(
                         input_shape=builder.by_name[source_before].output_shape,
                     )
                 )
-        stages.append(nw.StageInstance.model_construct(label=stage.label, blocks=tuple(instances)))
+        stages.append(
+            nw.StageInstance.model_construct(
+                label=stage.label, blocks=tuple(instances), alias=stage.alias, span=stage.span
+            )
+        )
     builder.units(net.head, env, defaults, source, nw.Origin.model_construct(section="head"))
 
     used = {}
@@ -203,6 +214,35 @@ def expand(
         defaults=net.defaults,
         definition=net,
     )
+
+
+def block_names(defaults: tuple[ir.LayerCall, ...], env: Env) -> str:
+    """The network's block-name pattern: its `defaults { names(block = "...") }` (the last such
+    entry, so a derivation's wins), else keras.applications' ResNet scheme (`naming.BLOCK_NAMES`)."""
+    pattern = naming.BLOCK_NAMES
+    for call in defaults:
+        if call.op != NAMES:
+            continue
+        if call.condition is not None:
+            raise ArchError("a default cannot be conditional", call.condition.span)
+        for arg in call.args:
+            if arg.name != "block":
+                raise ArchError(
+                    f'{NAMES} takes block = "pattern" only',
+                    arg.span,
+                    'e.g. names(block = "block{stage_number}{block_letter}")',
+                )
+            value = evaluate(arg.value, env)
+            if not isinstance(value, str) or not isinstance(arg.value, ir.Str):
+                raise ArchError("a block name pattern is a string", arg.value.span, 'e.g. "block_{index}"')
+            if error := naming.pattern_error(value):
+                raise ArchError(error, arg.value.span, "fields: " + ", ".join(naming.BLOCK_FIELDS))
+            pattern = value
+    return pattern
+
+
+NAMES = "names"
+"""The `defaults` entry that states a family's naming: `names(block = "block_{index}")`."""
 
 
 def _plan(scope: Scope, net: ir.NetworkDef, env: Env) -> list:

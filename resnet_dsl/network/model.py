@@ -182,6 +182,25 @@ class DropoutConfig(Frozen):
     rate: float
 
 
+class DropPathConfig(Frozen):
+    """Stochastic depth ("drop path"): in training, each sample's whole tensor is zeroed with
+    probability `rate` and the others scaled by 1 / (1 - rate); the identity at inference. No
+    parameters, no MACs (torchvision's `StochasticDepth(p, "row")`; Keras: a `Dropout` whose
+    noise has one value per sample)."""
+
+    kind: Literal["drop_path"] = "drop_path"
+    rate: float
+
+
+class LayerScaleConfig(Frozen):
+    """A learnable scale per channel, starting at `value` (ConvNeXt's layer scale): one
+    parameter per channel, no MACs (an elementwise product, as BatchNorm's scale). Keras: a
+    built-in 1x1 `DepthwiseConv2D` without bias; torch: a `(C, 1, 1)` weight, as torchvision's."""
+
+    kind: Literal["layer_scale"] = "layer_scale"
+    value: float = 1e-6
+
+
 class AddConfig(Frozen):
     kind: Literal["add"] = "add"
 
@@ -218,6 +237,8 @@ LayerConfig = Annotated[
     | FlattenConfig
     | DenseConfig
     | DropoutConfig
+    | DropPathConfig
+    | LayerScaleConfig
     | AddConfig
     | MultiplyConfig
     | ConcatConfig,
@@ -295,6 +316,9 @@ class BlockInstance(Frozen):
 class StageInstance(Frozen):
     label: str
     blocks: tuple[BlockInstance, ...]
+    alias: str | None = None
+    """The stage's torch module as the spec names it (`as "stages.0.blocks"`); None: `layerN`."""
+    span: Span = Field(default=NO_SPAN, repr=False, exclude=True)
 
     @property
     def composition(self) -> str:

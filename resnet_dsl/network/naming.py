@@ -24,8 +24,65 @@ def join(*parts: str | None) -> str:
     return "_".join(p for p in parts if p)
 
 
+BLOCK_NAMES = "{stage}_block{block_number}"
+"""How blocks are named unless a network says otherwise (`defaults { names(block = "...") }`):
+keras.applications' ResNet scheme, `conv2_block1`."""
+
+BLOCK_FIELDS: dict[str, str] = {
+    "stage": "the stage's label (conv2)",
+    "stage_index": "the stage's place among the network's stages, from 0",
+    "stage_number": "the stage's place, from 1",
+    "block_index": "the block's place in its stage, from 0",
+    "block_number": "the block's place in its stage, from 1",
+    "block_letter": "the block's place in its stage as a letter: a, b, c, ...",
+    "index": "the block's place among all the network's blocks, from 0",
+    "number": "the block's place among all the network's blocks, from 1",
+}
+"""What a block-name pattern may say: each family's Keras scheme is one pattern. keras.applications'
+ResNet `{stage}_block{block_number}`, MobileNetV2 `block_{index}`, EfficientNet
+`block{stage_number}{block_letter}`, ConvNeXt `convnext_tiny_stage_{stage_index}_block_{block_index}`."""
+
+_FIELD = re.compile(r"\{([^{}]*)\}")
+
+
+def pattern_error(pattern: str) -> str | None:
+    """What is wrong with a block-name pattern, or None: an unknown field, a stray brace."""
+    for match in _FIELD.finditer(pattern):
+        if match.group(1) not in BLOCK_FIELDS:
+            return f"unknown field {{{match.group(1)}}} in the block name pattern {pattern!r}"
+    if "{" in _FIELD.sub("", pattern) or "}" in _FIELD.sub("", pattern):
+        return f"unbalanced brace in the block name pattern {pattern!r}"
+    return None
+
+
+def block_name(pattern: str, stage: str, stage_index: int, block_index: int, index: int) -> str:
+    """A block's name (the prefix of its layers' names) from a checked pattern; indices from 0."""
+    values = {
+        "stage": stage,
+        "stage_index": str(stage_index),
+        "stage_number": str(stage_index + 1),
+        "block_index": str(block_index),
+        "block_number": str(block_index + 1),
+        "block_letter": _letters(block_index),
+        "index": str(index),
+        "number": str(index + 1),
+    }
+    return _FIELD.sub(lambda match: values[match.group(1)], pattern)
+
+
+def _letters(index: int) -> str:
+    """0 -> a, 25 -> z, 26 -> aa: Keras's `chr(97 + j)` for the first 26."""
+    text = ""
+    index += 1
+    while index:
+        index, rest = divmod(index - 1, 26)
+        text = chr(97 + rest) + text
+    return text
+
+
 def block_prefix(stage: str, index: int) -> str:
-    return f"{stage}_block{index}"
+    """The default name of the `index`-th (from 1) block of a stage: `conv2_block1`."""
+    return block_name(BLOCK_NAMES, stage, 0, index - 1, index - 1)
 
 
 def unit_label(path: str, index: int, label: str | None) -> str:
@@ -86,6 +143,8 @@ TORCH_KINDS: dict[str, str] = {
     "global_maxpool": "maxpool",
     "flatten": "flatten",
     "dropout": "dropout",
+    "drop_path": "drop_path",
+    "layer_scale": "layer_scale",
     "activation": "act",
     "depthwise_conv2d": "conv_dw",
     "separable_conv2d": "conv_sep",

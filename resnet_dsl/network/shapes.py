@@ -119,6 +119,12 @@ def infer(config: nw.LayerConfig, inputs: list[nw.Shape]) -> tuple[nw.Shape, nw.
         return shape, nw.Params.model_construct(trainable=2 * channels, non_trainable=2 * channels), 0
     if kind in ("activation", "dropout"):
         return shape, NO_PARAMS, 0
+    if kind == "layer_scale":
+        channels = _image(shape, "layer_scale")[2]
+        return shape, nw.Params.model_construct(trainable=channels), 0
+    if kind == "drop_path":
+        _image(shape, "drop_path")  # one noise value per sample: Keras's noise_shape (None, 1, 1, 1)
+        return shape, NO_PARAMS, 0
     if kind == "zeropad":
         height, width, channels = _image(shape, "zeropad")
         (top, bottom), (left, right) = config.padding

@@ -145,7 +145,8 @@ def merge_text(merge: ir.Merge | ir.PathRef) -> str:
     if isinstance(merge, ir.PathRef):
         return merge.path
     text = merge.op + (f"({', '.join(merge_text(i) for i in merge.inputs)})" if merge.inputs else "")
-    return text + (f" as {string_literal(merge.name)}" if merge.name is not None else "")
+    text += f" as {string_literal(merge.name)}" if merge.name is not None else ""
+    return text + (f" if {expr_text(merge.condition)}" if merge.condition is not None else "")
 
 
 def out_text(block: ir.BlockDef) -> str:
@@ -178,6 +179,7 @@ def unit_text(unit: ir.Unit) -> str:
 
 def block_call_text(call: ir.BlockCall) -> str:
     text = f"{call.block}({args_text(call.args)})"
+    text += f" as {string_literal(call.name)}" if call.name is not None else ""
     return text if call.repeat is None else f"{text} * {expr_text(call.repeat, _POSTFIX)}"
 
 
@@ -185,7 +187,8 @@ def stage_text(stage: ir.Stage) -> str:
     if stage.removed:
         return f"remove stage {stage.label}"
     place = f" {stage.place} {stage.anchor}" if stage.place is not None else ""
-    return f"stage {stage.label}{place}: " + ", ".join(block_call_text(call) for call in stage.calls)
+    alias = f" as {string_literal(stage.alias)}" if stage.alias is not None else ""
+    return f"stage {stage.label}{place}{alias}: " + ", ".join(block_call_text(call) for call in stage.calls)
 
 
 # ---------------------------------------------------------------- source --

@@ -21,10 +21,12 @@ from resnet_dsl.network.model import (
     DenseConfig,
     DepthwiseConv2DConfig,
     DropoutConfig,
+    DropPathConfig,
     GlobalPoolConfig,
     GroupNormConfig,
     InputConfig,
     Layer,
+    LayerScaleConfig,
     Network,
     PoolConfig,
     ReshapeConfig,
@@ -129,6 +131,10 @@ def _what(layer: Layer) -> str:
             return activation
         case DropoutConfig(rate=rate):
             return f"dropout {rate}"
+        case LayerScaleConfig(value=value):
+            return f"layer scale, from {value:g}"
+        case DropPathConfig(rate=rate):
+            return f"drop path {rate}"
     return layer.kind
 
 
