@@ -206,6 +206,10 @@ class LayerCall(Node):
     name: str | None = None
     condition: Expr | None = None
     """Left out where this is false."""
+    torch: str | None = None
+    """`torch="features.{stage_number}.{block_index}.block.0"`: where the torch module puts the
+    layer (a zoo's state_dict key), a pattern; written as the call's last keyword, kept apart
+    from the layer's options (see `naming.torch_path`)."""
 
 
 class Unit(Node):

@@ -144,11 +144,21 @@ class ToIR(Transformer):
         return layers
 
     def layer(self, meta: Meta, op: Token, args: list | None, name: Token | None, condition: Any) -> ir.LayerCall:
+        args = list(args or ())
+        torch = [arg for arg in args if arg.name == TORCH_PATH]
+        for arg in torch:
+            if not isinstance(arg.value, ir.Str) or len(torch) > 1:
+                raise ArchError(
+                    "a layer's torch path is one string" + ("" if len(torch) == 1 else ", given once"),
+                    arg.span,
+                    'e.g. torch="features.{stage_number}.{block_index}.block.0"',
+                )
         return ir.LayerCall.model_construct(
             op=str(op),
-            args=tuple(args or ()),
+            args=tuple(arg for arg in args if arg.name != TORCH_PATH),
             name=None if name is None else _string(name, self.path),
             condition=condition,
+            torch=torch[0].value.value if torch else None,
             span=self._span(meta),
         )
 
@@ -302,6 +312,10 @@ class ToIR(Transformer):
 
 
 _ESCAPES = {'"': '"', "\\": "\\", "n": "\n", "t": "\t"}
+
+
+TORCH_PATH = "torch"
+"""The keyword that places a layer in the torch module (`ir.LayerCall.torch`), not an option."""
 
 
 def _string(token: Token, path: str = "<string>") -> str:

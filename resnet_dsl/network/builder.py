@@ -132,9 +132,11 @@ class Builder:
 def labelled(origin: nw.Origin, unit: ir.Unit | None, call: ir.LayerCall) -> nw.Origin:
     """The origin with what the text says of the layer's own name: its unit's label and `as` name."""
     label = unit.label if unit is not None else None
-    if label is None and call.name is None:
+    if label is None and call.name is None and call.torch is None:
         return origin
-    return origin.model_copy(update={"unit": label, "alias": call.name})
+    if call.torch is not None and (error := naming.torch_path_error(call.torch, inside_block=origin.block is not None)):
+        raise ArchError(error, call.span, "fields: " + ", ".join(naming.TORCH_FIELDS))
+    return origin.model_copy(update={"unit": label, "alias": call.name, "torch": call.torch})
 
 
 def _changed(model: Any, **changes: Any) -> Any:

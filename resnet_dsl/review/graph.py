@@ -13,6 +13,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 
+from resnet_dsl.language.errors import printable
 from resnet_dsl.language.ir import BlockDef
 from resnet_dsl.network.model import (
     ActivationConfig,
@@ -44,14 +45,17 @@ SHORTCUT_COLOR = "#1f77b4"
 
 
 def quote(text: str) -> str:
-    """A DOT double-quoted string: `"` and `\\` escaped, line breaks as DOT's `\\n`."""
-    escaped = text.replace("\\", "\\\\").replace('"', '\\"')
-    return '"' + escaped.replace("\r\n", "\n").replace("\n", "\\n") + '"'
+    """A DOT double-quoted string: `"` and `\\` escaped, line breaks as DOT's `\\n`, control
+    characters shown escaped (XML, and so the SVG Graphviz writes, allows none of them)."""
+    lines = [
+        printable(line).replace("\\", "\\\\").replace('"', '\\"') for line in text.replace("\r\n", "\n").split("\n")
+    ]
+    return '"' + "\\n".join(lines) + '"'
 
 
 def left_justified(lines: Iterable[str]) -> str:
     """A quoted label whose lines are left-aligned (each ends in DOT's `\\l`)."""
-    escaped = [line.replace("\\", "\\\\").replace('"', '\\"') for line in lines]
+    escaped = [printable(line).replace("\\", "\\\\").replace('"', '\\"') for line in lines]
     return '"' + "".join(line + "\\l" for line in escaped) + '"'
 
 

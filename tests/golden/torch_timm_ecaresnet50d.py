@@ -271,7 +271,7 @@ class EcaBottleneckD(nn.Module):
         return out
 
 
-class EcaBottleneckD2Se(nn.Module):
+class EcaBottleneckD_2Se(nn.Module):
     """The `se` path of the `eca_bottleneck_d` block.
 
     Args:
@@ -297,7 +297,7 @@ class EcaBottleneckD2Se(nn.Module):
         return x
 
 
-class EcaBottleneckD2(nn.Module):
+class EcaBottleneckD_2(nn.Module):
     """ResNet-D's bottleneck with ECA.
 
     Args:
@@ -344,7 +344,7 @@ class EcaBottleneckD2(nn.Module):
         )
         self.bn3 = norm_initialized(nn.BatchNorm2d(4 * filters), gamma="zeros")
         # se
-        self.se = EcaBottleneckD2Se(kernel)
+        self.se = EcaBottleneckD_2Se(kernel)
         # out
         self.act3 = nn.ReLU(inplace=True)
 
@@ -367,7 +367,7 @@ class EcaBottleneckD2(nn.Module):
         return out
 
 
-class EcaBottleneckD3Se(nn.Module):
+class EcaBottleneckD_3Se(nn.Module):
     """The `se` path of the `eca_bottleneck_d` block.
 
     Args:
@@ -393,7 +393,7 @@ class EcaBottleneckD3Se(nn.Module):
         return x
 
 
-class EcaBottleneckD3(nn.Module):
+class EcaBottleneckD_3(nn.Module):
     """ResNet-D's bottleneck with ECA.
 
     Args:
@@ -454,7 +454,7 @@ class EcaBottleneckD3(nn.Module):
             nn.BatchNorm2d(4 * filters),
         )
         # se
-        self.se = EcaBottleneckD3Se(kernel)
+        self.se = EcaBottleneckD_3Se(kernel)
         # out
         self.act3 = nn.ReLU(inplace=True)
 
@@ -524,22 +524,22 @@ class ECAResNet50D(nn.Module):
         # stage conv2
         self.layer1 = nn.Sequential(
             EcaBottleneckD(64, 64),
-            *(EcaBottleneckD2(256, 64) for _ in range(2)),
+            *(EcaBottleneckD_2(256, 64) for _ in range(2)),
         )
         # stage conv3
         self.layer2 = nn.Sequential(
-            EcaBottleneckD3(256, 128, stride=2),
-            *(EcaBottleneckD2(512, 128) for _ in range(3)),
+            EcaBottleneckD_3(256, 128, stride=2),
+            *(EcaBottleneckD_2(512, 128) for _ in range(3)),
         )
         # stage conv4
         self.layer3 = nn.Sequential(
-            EcaBottleneckD3(512, 256, stride=2),
-            *(EcaBottleneckD2(1024, 256) for _ in range(5)),
+            EcaBottleneckD_3(512, 256, stride=2),
+            *(EcaBottleneckD_2(1024, 256) for _ in range(5)),
         )
         # stage conv5
         self.layer4 = nn.Sequential(
-            EcaBottleneckD3(1024, 512, stride=2),
-            *(EcaBottleneckD2(2048, 512) for _ in range(2)),
+            EcaBottleneckD_3(1024, 512, stride=2),
+            *(EcaBottleneckD_2(2048, 512) for _ in range(2)),
         )
         # head
         self.avgpool1 = nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Flatten())

@@ -265,7 +265,7 @@ class SeBottleneckD(nn.Module):
         return out
 
 
-class SeBottleneckD2Se(nn.Module):
+class SeBottleneckD_2Se(nn.Module):
     """The `se` path of the `se_bottleneck_d` block.
 
     Args:
@@ -306,7 +306,7 @@ class SeBottleneckD2Se(nn.Module):
         return x
 
 
-class SeBottleneckD2(nn.Module):
+class SeBottleneckD_2(nn.Module):
     """ResNet-D's bottleneck with squeeze-and-excitation (timm's `se`, its convolutions
     `fc1`, `fc2`).
 
@@ -354,7 +354,7 @@ class SeBottleneckD2(nn.Module):
         )
         self.bn3 = norm_initialized(nn.BatchNorm2d(4 * filters), gamma="zeros")
         # se
-        self.se = SeBottleneckD2Se(filters, reduction)
+        self.se = SeBottleneckD_2Se(filters, reduction)
         # out
         self.act3 = nn.ReLU(inplace=True)
 
@@ -377,7 +377,7 @@ class SeBottleneckD2(nn.Module):
         return out
 
 
-class SeBottleneckD3Se(nn.Module):
+class SeBottleneckD_3Se(nn.Module):
     """The `se` path of the `se_bottleneck_d` block.
 
     Args:
@@ -418,7 +418,7 @@ class SeBottleneckD3Se(nn.Module):
         return x
 
 
-class SeBottleneckD3(nn.Module):
+class SeBottleneckD_3(nn.Module):
     """ResNet-D's bottleneck with squeeze-and-excitation (timm's `se`, its convolutions
     `fc1`, `fc2`).
 
@@ -480,7 +480,7 @@ class SeBottleneckD3(nn.Module):
             nn.BatchNorm2d(4 * filters),
         )
         # se
-        self.se = SeBottleneckD3Se(filters, reduction)
+        self.se = SeBottleneckD_3Se(filters, reduction)
         # out
         self.act3 = nn.ReLU(inplace=True)
 
@@ -562,22 +562,22 @@ class ResNetRS50(nn.Module):
         # stage conv2
         self.layer1 = nn.Sequential(
             SeBottleneckD(64, 64),
-            *(SeBottleneckD2(256, 64) for _ in range(2)),
+            *(SeBottleneckD_2(256, 64) for _ in range(2)),
         )
         # stage conv3
         self.layer2 = nn.Sequential(
-            SeBottleneckD3(256, 128, stride=2),
-            *(SeBottleneckD2(512, 128) for _ in range(3)),
+            SeBottleneckD_3(256, 128, stride=2),
+            *(SeBottleneckD_2(512, 128) for _ in range(3)),
         )
         # stage conv4
         self.layer3 = nn.Sequential(
-            SeBottleneckD3(512, 256, stride=2),
-            *(SeBottleneckD2(1024, 256) for _ in range(5)),
+            SeBottleneckD_3(512, 256, stride=2),
+            *(SeBottleneckD_2(1024, 256) for _ in range(5)),
         )
         # stage conv5
         self.layer4 = nn.Sequential(
-            SeBottleneckD3(1024, 512, stride=2),
-            *(SeBottleneckD2(2048, 512) for _ in range(2)),
+            SeBottleneckD_3(1024, 512, stride=2),
+            *(SeBottleneckD_2(2048, 512) for _ in range(2)),
         )
         # head
         self.avgpool1 = nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Flatten())
