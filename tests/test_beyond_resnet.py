@@ -146,3 +146,11 @@ def test_torch_paths_place_modules_and_fmt_keeps_them() -> None:
     assert isinstance(model.features[1][0], torch.nn.Identity)
     assert "conv1" not in model._modules  # moved; the blocks keep what the spec does not place
     assert [name for name, _ in model.layer1[0].named_children()] == ["act1"]
+
+
+def test_the_readme_shows_the_shipped_convnext_block() -> None:
+    from tests.conftest import REPO
+
+    spec = (REPO / "specs/torchvision/convnext_tiny.arch").read_text(encoding="utf-8")
+    block = spec[spec.index("block convnext(") : spec.index("\n}\n", spec.index("block convnext(")) + 3]
+    assert f"```\n{block}```" in (REPO / "README.md").read_text(encoding="utf-8")

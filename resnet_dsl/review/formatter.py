@@ -160,6 +160,8 @@ def path_header(path: ir.Path) -> str:
     if path.source_else is not None:
         assert path.source_if is not None
         text = f"{path.name} from ({path.source} if {expr_text(path.source_if, _OR)} else {path.source_else})"
+    elif path.source_merge is not None:
+        text = f"{path.name} from {merge_text(path.source_merge)}"
     else:
         text = path.name + (f" from {path.source}" if path.source else "")
     return text + (f" if {expr_text(path.condition)}" if path.condition is not None else "")

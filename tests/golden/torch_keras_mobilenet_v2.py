@@ -348,7 +348,7 @@ class InvertedResBlock_3(nn.Module):
         out = self.project(out)
         out = self.project_BN(out)
         # out
-        out = x + out
+        out += x
         return out
 
 
