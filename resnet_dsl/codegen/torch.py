@@ -76,6 +76,7 @@ HELPERS: dict[str, tuple[str, ...]] = {
     "SeparableConv2d": (),
     "LayerNormChannels": (),
     "ReshapeChannelsLast": (),
+    "rehome": (),
     "named": (),
     "keras_init_": (),
     "fans": (),
@@ -345,6 +346,9 @@ def module_view(network: nw.Network, source: str) -> TorchModuleView:
         classes_layer,
     ).build(helpers)
     classes.append(model)
+    moves, parameters = layout.rehomed()
+    if moves:
+        helpers.add("rehome")
     helper_names = needed(helpers)
     texts = [helper_sources()[name] for name in helper_names]
     if "activation" in helpers:
@@ -358,7 +362,7 @@ def module_view(network: nw.Network, source: str) -> TorchModuleView:
     if NEEDS_FUNCTIONAL & set(helper_names):
         imports.append("import torch.nn.functional as F")
     imports.append("from torch import nn")
-    build = _build_model(network, network_class, classes_layer is not None)
+    build = _build_model(network, network_class, classes_layer is not None, moves, parameters)
     return TorchModuleView(
         escape(__version__), escape(source), doc_text(network.name), tuple(imports), tuple(texts), tuple(classes), build
     )
@@ -374,21 +378,32 @@ def _classes_layer(network: nw.Network) -> str | None:
     return found.name if found is not None else None
 
 
-def _build_model(network: nw.Network, network_class: str, has_classes: bool) -> Method:
+def _build_model(
+    network: nw.Network,
+    network_class: str,
+    has_classes: bool,
+    moves: dict[str, str],
+    parameters: tuple[str, ...],
+) -> Method:
+    made = f"{network_class}(classes)" if has_classes else f"{network_class}()"
+    body: tuple[str, ...] = (f"return {made}",)
+    if moves:  # the paths the spec states: a zoo's state_dict keys (`torch_modules.rehome`)
+        body = (
+            "# where the spec places modules: built path -> the zoo's path",
+            "paths = {",
+            *(f"    {py_string(built)}: {py_string(path)}," for built, path in moves.items()),
+            "}",
+            *(("parameters = (", *(f"    {py_string(path)}," for path in parameters), ")") if parameters else ()),
+            f"return rehome({made}, paths{', parameters' if parameters else ''})",
+        )
+    doc = (f"{doc_text(network.name)} as a torch module, in NCHW; {network.input_shape[-1]} input channels.",)
     if has_classes:
         classes = py_value(dict(network.params)["classes"])
-        doc = (
-            f"{doc_text(network.name)} as a torch module, in NCHW; {network.input_shape[-1]} input channels.",
-            "",
-            "Args:",
-            "    classes: the number of classes.",
-        )
-        body = (f"return {network_class}(classes)",)
+        doc = (*doc, "", "Args:", "    classes: the number of classes.")
         return Method("build_model", (f"classes: int = {classes}",), " -> nn.Module", doc, body, indent=0)
-    doc = (f"{doc_text(network.name)} as a torch module, in NCHW; {network.input_shape[-1]} input channels.",)
     fixed = fixed_parameters(network, "classes")
     doc += ("", *fixed) if fixed else ()
-    return Method("build_model", (), " -> nn.Module", doc, (f"return {network_class}()",), indent=0)
+    return Method("build_model", (), " -> nn.Module", doc, body, indent=0)
 
 
 def render(network: nw.Network, source: str | None = None) -> str:

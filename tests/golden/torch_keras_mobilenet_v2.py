@@ -348,7 +348,7 @@ class InvertedResBlockExpand(nn.Module):
         out = self.project(out)
         out = self.project_BN(out)
         # out
-        out = x + out
+        out += x
         return out
 
 
