@@ -26,6 +26,9 @@ UNSEEDED_INITIALIZERS = frozenset({"zeros", "ones", "constant"})
 """Constant initializers: Keras's classes take no `seed`, so none is passed."""
 
 
+KERAS_POOL_PADDING = "its pools pad valid or same; an integer padding (-inf on each side) is torch's"
+
+
 def to_keras(spec: Spec, **load_kwargs: Any) -> keras.Model:
     """Build the Keras model of a network, or of the spec at a path (`load_kwargs` go to `load`).
 
@@ -155,6 +158,8 @@ def _zeropad(config: nw.ZeroPaddingConfig, name: str) -> keras.layers.Layer:
 
 
 def _pool(config: nw.PoolConfig, name: str) -> keras.layers.Layer:
+    if isinstance(config.padding, tuple):  # reported at the layer by `_build`
+        raise ValueError(KERAS_POOL_PADDING)
     pool = keras.layers.MaxPooling2D if config.kind == "maxpool" else keras.layers.AveragePooling2D
     return pool(config.pool_size, strides=config.strides, padding=config.padding, name=name)
 

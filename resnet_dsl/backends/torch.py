@@ -39,6 +39,7 @@ from resnet_dsl.backends.torch_modules import (
     SeparableConv2d,
     initialized,
     norm_initialized,
+    rehome,
 )
 from resnet_dsl.backends.torch_weights import keras_weights_to_torch, torch_weights_to_keras
 from resnet_dsl.network import model as nw
@@ -80,7 +81,7 @@ class Model(nn.Module):
         self.kind = torch_layout.class_name(layout.network.name)
         self.stem_steps = register(self, layout.stem)
         self.stem_source = layout.stem.input
-        self.stages = [stage.attribute for stage in layout.stages if stage.blocks]
+        self._stages: list[nn.Module] = []  # held, not looked up: `rehome` may move what holds them
         for stage in layout.stages:
             if stage.blocks:
                 blocks = nn.Sequential(
@@ -90,6 +91,7 @@ class Model(nn.Module):
                     )
                 )
                 place(self, stage.attribute, blocks)
+                self._stages.append(blocks)
         self.head_steps = register(self, layout.head)
         self.head_source = layout.head.input
 
@@ -98,8 +100,8 @@ class Model(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = run(self.stem_steps, self.stem_source, x)
-        for name in self.stages:
-            x = self.get_submodule(name)(x)
+        for blocks in self._stages:
+            x = blocks(x)
         return run(self.head_steps, self.head_source, x)
 
 
@@ -173,7 +175,11 @@ def to_torch(spec: Spec, *, fold: bool = False, **load_kwargs: Any) -> nn.Module
     for layer in network.layers:
         if layer.kind not in FACTORIES and layer.kind not in MERGE_FUNCTIONS and layer.kind != "input":
             raise NotImplementedError(f"layer '{layer.name}': no torch equivalent of {layer.kind} yet")
-    model = Model(torch_layout.layout(network))
+    layout = torch_layout.layout(network)
+    model = Model(layout)
+    moves, parameters = layout.rehomed()
+    if moves:  # the paths the spec states (a zoo's state_dict keys)
+        rehome(model, moves, parameters)
     return torch_fold.fold(model, network, inplace=True) if fold else model
 
 
@@ -234,6 +240,8 @@ def _zeropad(config: nw.ZeroPaddingConfig, node: torch_layout.Node) -> nn.Module
 
 
 def _pool(config: nw.PoolConfig, node: torch_layout.Node) -> nn.Module:
+    if isinstance(config.padding, tuple):  # torch's own: -inf on each side
+        return nn.MaxPool2d(config.pool_size, config.strides, padding=config.padding)
     if config.padding == "same":
         same_class = MaxPool2dSame if config.kind == "maxpool" else AvgPool2dSame
         return same_class(config.pool_size, config.strides)

@@ -159,8 +159,8 @@ class Layout:
     stages: tuple[Stage, ...]
     head: Scope
 
-    def module_paths(self) -> dict[str, str]:
-        """IR layer name -> the dotted path of its module in the model (`layer1.0.conv1`)."""
+    def built_paths(self) -> dict[str, str]:
+        """IR layer name -> where the model is built with its module (`layer1.0.conv1`)."""
         paths: dict[str, str] = {}
         scopes: list[tuple[str, Scope]] = [("", self.stem), ("", self.head)]
         for stage in self.stages:
@@ -170,6 +170,46 @@ class Layout:
                 if node.module is not None:
                     paths[node.name] = prefix + node.module
         return paths
+
+    def placed(self) -> dict[str, str]:
+        """IR layer name -> the path the spec states for it (`torch="features.{stage_number}.0"`),
+        its fields filled in from the block it stands in."""
+        fields: dict[str, dict[str, str | int]] = {}
+        index = 0
+        for stage_index, stage in enumerate(self.network.stages):
+            for block_index, block in enumerate(stage.blocks):
+                fields[block.name] = {
+                    "stage": stage.label,
+                    "stage_index": stage_index,
+                    "stage_number": stage_index + 1,
+                    "block_index": block_index,
+                    "block_number": block_index + 1,
+                    "index": index,
+                    "number": index + 1,
+                }
+                index += 1
+        built = self.built_paths()
+        return {
+            layer.name: naming.torch_path(layer.origin.torch, fields.get(layer.origin.block or "", {}))
+            for layer in self.network.layers
+            if layer.origin.torch is not None and layer.name in built
+        }
+
+    def module_paths(self) -> dict[str, str]:
+        """IR layer name -> the dotted path of its module in the model (`layer1.0.conv1`), or of
+        its one parameter where the spec places a layer scale (`features.1.0.layer_scale`)."""
+        return {**self.built_paths(), **self.placed()}
+
+    def rehomed(self) -> tuple[dict[str, str], tuple[str, ...]]:
+        """What `torch_modules.rehome` takes: built path -> stated path, and the stated paths
+        that name a parameter (a layer scale's weight) rather than a module."""
+        built, placed = self.built_paths(), self.placed()
+        moves = {built[name]: path for name, path in placed.items()}
+        parameters = tuple(path for name, path in placed.items() if name in self._scales())
+        return moves, parameters
+
+    def _scales(self) -> set[str]:
+        return {layer.name for layer in self.network.layers if layer.kind == "layer_scale"}
 
 
 def layout(network: nw.Network) -> Layout:
@@ -378,8 +418,13 @@ def _scope(
 
 
 def class_name(name: str) -> str:
-    """`se_bottleneck` -> `SeBottleneck`: how a block kind or network is named as a torch class."""
-    return "".join(part[:1].upper() + part[1:] for part in name.split("_")) or "Block"
+    """`se_bottleneck` -> `SeBottleneck`, `ResNetV2_50` as it is (an underscore before a digit
+    stays, so 50_2 is not 502): how a block kind or network is named as a torch class."""
+    parts = [part for part in name.split("_") if part]
+    text = "".join(
+        ("_" if index and part[0].isdigit() else "") + part[:1].upper() + part[1:] for index, part in enumerate(parts)
+    )
+    return text or "Block"
 
 
 def conv_padding(node: Node) -> tuple[int, int] | None:

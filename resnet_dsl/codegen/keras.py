@@ -197,6 +197,13 @@ def loop_prefix(label: str, run: Sequence[tuple[int, nw.BlockInstance]]) -> str 
 
 def module_view(network: nw.Network, source: str) -> ModuleView:
     """The typed view of the whole generated file."""
+    for layer in network.layers:
+        if isinstance(layer.config, nw.PoolConfig) and isinstance(layer.config.padding, tuple):
+            raise ArchError(
+                f"cannot generate Keras code for layer '{layer.name}': Keras's pools pad valid or same",
+                layer.span,
+                "an integer padding (-inf on each side) is torch's: generate --target torch",
+            )
     defaults = evaluate_defaults(layer_defaults(network.defaults), dict(network.params))
     layers = {layer.name: layer for layer in network.layers}
     instances: dict[str, list[nw.BlockInstance]] = {}

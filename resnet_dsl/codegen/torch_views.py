@@ -203,7 +203,9 @@ class LayerSource:
             if same:
                 helpers.add(pool)
             args = [("", self.option("pool_size")), ("", self.option("strides"))]
-            if self.node.padding != (0, 0):  # a zero padding folded in (see `torch_layout`)
+            if isinstance(config.padding, tuple):  # torch's own: -inf on each side
+                args.append(("padding", self.option("padding")))
+            elif self.node.padding != (0, 0):  # a zero padding folded in (see `torch_layout`)
                 args.append(("padding", py_value(compact(self.node.padding))))
             return Call(pool if same else f"nn.{pool}", tuple(args))
         if isinstance(config, nw.GlobalPoolConfig):

@@ -156,7 +156,8 @@ class PoolConfig(Frozen):
     kind: Literal["maxpool", "avgpool"]
     pool_size: Pair
     strides: Pair
-    padding: Literal["valid", "same"] = "valid"
+    padding: Literal["valid", "same"] | Pair = "valid"
+    """Keras's `valid` or `same`, or torch's symmetric (rows, columns) of -inf (max pools only)."""
 
 
 class GlobalPoolConfig(Frozen):
@@ -280,6 +281,8 @@ class Origin(Frozen):
     """The label of the unit the layer stands in, where the spec writes one (`conv1: ...`)."""
     alias: str | None = None
     """The name the spec gives the layer with `as "..."`; other back ends name it after it too."""
+    torch: str | None = None
+    """Where the torch module puts it, as written (`torch="features.{stage_number}.0"`)."""
 
 
 class Layer(Frozen):

@@ -24,6 +24,7 @@ from resnet_dsl.network.option_values import (
     number,
     padding2d,
     pair,
+    pool_padding,
     portable_window,
     positive_int,
     target_shape,
@@ -153,18 +154,26 @@ def _named_activation(function: str) -> Op:
     )
 
 
+def _pool_config(kind: str, o: dict[str, Any]) -> nw.PoolConfig:
+    padding = o["padding"]
+    if isinstance(padding, tuple) and any(2 * p > k for p, k in zip(padding, o["size"], strict=True)):
+        raise BadValue(
+            f"maxpool pads at most half its window: padding {list(padding)} for size {list(o['size'])}",
+            "a padding of 1 for a 3x3 pool, as torchvision's",
+        )
+    return nw.PoolConfig.model_construct(kind=kind, pool_size=o["size"], strides=o["stride"], padding=padding)
+
+
 def _pool(name: str, kind: str) -> Op:
     return Op(
         name,
         (
             Option("size", pair),
             Option("stride", pair, SameAs("size")),
-            Option("padding", PADDING, "valid"),
+            Option("padding", pool_padding if kind == "maxpool" else PADDING, "valid"),
         ),
         positional=2,
-        build=lambda o: nw.PoolConfig.model_construct(
-            kind=kind, pool_size=o["size"], strides=o["stride"], padding=o["padding"]
-        ),
+        build=lambda o: _pool_config(kind, o),
         suffix=lambda o: "pool",
     )
 

@@ -189,7 +189,7 @@ class InvertedResBlock(nn.Module):
         return out
 
 
-class InvertedResBlock2Expand(nn.Module):
+class InvertedResBlockExpandPadExpand(nn.Module):
     """The `expand` path of the `inverted_res_block` block.
 
     Args:
@@ -216,7 +216,7 @@ class InvertedResBlock2Expand(nn.Module):
         return x
 
 
-class InvertedResBlock2(nn.Module):
+class InvertedResBlockExpandPad(nn.Module):
     """keras.applications' `_inverted_res_block`.
 
     Args:
@@ -232,7 +232,7 @@ class InvertedResBlock2(nn.Module):
         super().__init__()
         pointwise = make_divisible(int(filters * alpha), 8)
         # expand
-        self.expand = InvertedResBlock2Expand(expansion, in_channels)
+        self.expand = InvertedResBlockExpandPadExpand(expansion, in_channels)
         # main
         self.pad = nn.ZeroPad2d((0, 1, 0, 1))
         self.depthwise = initialized(
@@ -270,7 +270,7 @@ class InvertedResBlock2(nn.Module):
         return out
 
 
-class InvertedResBlock3Expand(nn.Module):
+class InvertedResBlockExpandExpand(nn.Module):
     """The `expand` path of the `inverted_res_block` block.
 
     Args:
@@ -297,7 +297,7 @@ class InvertedResBlock3Expand(nn.Module):
         return x
 
 
-class InvertedResBlock3(nn.Module):
+class InvertedResBlockExpand(nn.Module):
     """keras.applications' `_inverted_res_block`.
 
     Args:
@@ -313,7 +313,7 @@ class InvertedResBlock3(nn.Module):
         super().__init__()
         pointwise = make_divisible(int(filters * alpha), 8)
         # expand
-        self.expand = InvertedResBlock3Expand(expansion, in_channels)
+        self.expand = InvertedResBlockExpandExpand(expansion, in_channels)
         # main
         self.depthwise = initialized(
             nn.Conv2d(
@@ -348,11 +348,11 @@ class InvertedResBlock3(nn.Module):
         out = self.project(out)
         out = self.project_BN(out)
         # out
-        out = x + out
+        out += x
         return out
 
 
-class InvertedResBlock4Expand(nn.Module):
+class InvertedResBlock_4Expand(nn.Module):
     """The `expand` path of the `inverted_res_block` block.
 
     Args:
@@ -379,7 +379,7 @@ class InvertedResBlock4Expand(nn.Module):
         return x
 
 
-class InvertedResBlock4(nn.Module):
+class InvertedResBlock_4(nn.Module):
     """keras.applications' `_inverted_res_block`.
 
     Args:
@@ -395,7 +395,7 @@ class InvertedResBlock4(nn.Module):
         super().__init__()
         pointwise = make_divisible(int(filters * alpha), 8)
         # expand
-        self.expand = InvertedResBlock4Expand(expansion, in_channels)
+        self.expand = InvertedResBlock_4Expand(expansion, in_channels)
         # main
         self.depthwise = initialized(
             nn.Conv2d(
@@ -445,31 +445,31 @@ class MobileNetV2(nn.Module):
         self.layer1 = nn.Sequential(InvertedResBlock(32, 16, expansion=1))
         # stage stage2
         self.layer2 = nn.Sequential(
-            InvertedResBlock2(16, 24, stride=2),
-            InvertedResBlock3(24, 24),
+            InvertedResBlockExpandPad(16, 24, stride=2),
+            InvertedResBlockExpand(24, 24),
         )
         # stage stage3
         self.layer3 = nn.Sequential(
-            InvertedResBlock2(24, 32, stride=2),
-            *(InvertedResBlock3(32, 32) for _ in range(2)),
+            InvertedResBlockExpandPad(24, 32, stride=2),
+            *(InvertedResBlockExpand(32, 32) for _ in range(2)),
         )
         # stage stage4
         self.layer4 = nn.Sequential(
-            InvertedResBlock2(32, 64, stride=2),
-            *(InvertedResBlock3(64, 64) for _ in range(3)),
+            InvertedResBlockExpandPad(32, 64, stride=2),
+            *(InvertedResBlockExpand(64, 64) for _ in range(3)),
         )
         # stage stage5
         self.layer5 = nn.Sequential(
-            InvertedResBlock4(64, 96),
-            *(InvertedResBlock3(96, 96) for _ in range(2)),
+            InvertedResBlock_4(64, 96),
+            *(InvertedResBlockExpand(96, 96) for _ in range(2)),
         )
         # stage stage6
         self.layer6 = nn.Sequential(
-            InvertedResBlock2(96, 160, stride=2),
-            *(InvertedResBlock3(160, 160) for _ in range(2)),
+            InvertedResBlockExpandPad(96, 160, stride=2),
+            *(InvertedResBlockExpand(160, 160) for _ in range(2)),
         )
         # stage stage7
-        self.layer7 = nn.Sequential(InvertedResBlock4(160, 320))
+        self.layer7 = nn.Sequential(InvertedResBlock_4(160, 320))
         # head
         self.Conv_1 = initialized(nn.Conv2d(320, 1280, 1, bias=False))
         self.Conv_1_bn = nn.BatchNorm2d(1280, eps=0.001, momentum=0.001)

@@ -10,6 +10,7 @@ import argparse
 
 from resnet_dsl.backends import torch_layout
 from resnet_dsl.cli.commands.common import report, spec_files
+from resnet_dsl.cli.output import terminal_text
 from resnet_dsl.language.errors import ArchError
 from resnet_dsl.network.loader import load_program
 
@@ -28,12 +29,14 @@ def run(args: argparse.Namespace) -> int:
             failed += 1
             continue
         if not networks:
-            print(f"{path}: ok (blocks only)")
+            print(terminal_text(f"{path}: ok (blocks only)"))
         for network in networks:
             layers, params = len(network.layers), network.total_params
             print(
-                f"{path}: ok, {network.name}, {_count(layers, 'layer')}, "
-                f"{_count(params.total, 'parameter')} ({params.trainable:,} trainable)"
+                terminal_text(
+                    f"{path}: ok, {network.name}, {_count(layers, 'layer')}, "
+                    f"{_count(params.total, 'parameter')} ({params.trainable:,} trainable)"
+                )
             )
     return 1 if failed else 0
 
