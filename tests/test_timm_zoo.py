@@ -29,6 +29,7 @@ SMALL = {"input": "64x64x3"}
 TIMM = [
     pytest.param("specs/timm/resnet50_gn.arch", "resnet50_gn", 25_557_032, id="resnet50_gn"),
     pytest.param("specs/timm/ecaresnet50d.arch", "ecaresnet50d", 25_576_350, id="ecaresnet50d", marks=pytest.mark.slow),
+    pytest.param("specs/timm/resnetblur50.arch", "resnetblur50", 25_557_032, id="resnetblur50"),
     pytest.param(
         "specs/timm/seresnext50_32x4d.arch",
         "seresnext50_32x4d",

@@ -27,6 +27,7 @@ ZOO = [
     ("specs/timm/seresnext50_32x4d.arch", None, 27_559_896, None),
     ("specs/timm/resnet50_gn.arch", None, 25_557_032, None),
     ("specs/timm/ecaresnet50d.arch", None, 25_576_350, None),
+    ("specs/timm/resnetblur50.arch", None, 25_557_032, None),
     ("specs/papers/cifar_resnet.arch", "ResNet20", 269_722, None),
     ("specs/papers/cifar_resnet.arch", "ResNet32", 464_154, None),
     ("specs/papers/cifar_resnet.arch", "ResNet44", 658_586, None),

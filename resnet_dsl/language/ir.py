@@ -206,6 +206,8 @@ class LayerCall(Node):
     name: str | None = None
     condition: Expr | None = None
     """Left out where this is false."""
+    implicit: bool = False
+    """Made by the parser, not written: the padding layer of `conv(..., padding=1)`."""
 
 
 class Unit(Node):
