@@ -43,6 +43,28 @@ def test_check_a_directory(cli) -> None:
     assert checked == sorted(str(path.relative_to(REPO)) for path in (REPO / "specs").rglob("*.arch"))
 
 
+def test_a_directory_walk_skips_hidden_directories(cli, tmp_path: Path) -> None:
+    """`fmt .` in a project must never reach into `.venv` (an installed zoo) or `.git`."""
+    (tmp_path / "net.arch").write_text((REPO / "specs/torchvision/resnet18.arch").read_text())
+    hidden = tmp_path / ".venv" / "site-packages"
+    hidden.mkdir(parents=True)
+    (hidden / "broken.arch").write_text("network {\n")
+    result = cli("check", ".", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith("net.arch: ok, ResNet18")
+    result = cli("fmt", ".", "--check", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert (hidden / "broken.arch").read_text() == "network {\n"
+
+
+@pytest.mark.parametrize("command", [["check", ""], ["fmt", ""], ["summary", ""], ["diff", "", "x.arch"]])
+def test_an_empty_path_is_a_usage_error(cli, command: list[str]) -> None:
+    """An empty FILE would otherwise mean the current directory, silently."""
+    result = cli(*command)
+    assert result.returncode == 2
+    assert "an empty path names no file" in result.stderr
+
+
 def test_summary_layers_golden(cli) -> None:
     result = cli("summary", "specs/seed/resnet50.arch", "--layers")
     assert result.returncode == 0, result.stderr

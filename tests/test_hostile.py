@@ -85,7 +85,7 @@ CASES: list[tuple[str, str | bytes, Setup | None, list[str], str]] = [
     ("huge filters", "network N(input = 8x8x3) {\n  stem { conv(9007199254740992, 1) }\n}\n", None, ["graph", "t.arch", "-o", "g.dot"], rf"t.arch:2:15: error: {re.escape(TOO_BIG)}"),
     ("float overflow", net(", a = 1e308 * 10"), None, ["check", "t.arch"], r"t.arch:1:30: error: number out of range: inf"),
     ("float literal overflow", net(", a = 1e999"), None, ["check", "t.arch"], r"t.arch:1:30: error: number out of range: inf"),
-    ("huge tensor", "network N(input = 99999999x99999999x99) {\n  head { flatten }\n}\n", None, ["summary", "t.arch"], r"t.arch:1:1: error: layer 'input_layer': its output 99999999x99999999x99 has more than 9,007,199,254,740,991 elements"),
+    ("huge tensor", "network N(input = 99999999x99999999x99) {\n  head { flatten }\n}\n", None, ["summary", "t.arch"], r"t.arch:1:1: error: layer 'input_layer': its output 99999999x99999999x99 has more than 2,147,483,647 elements per sample"),
     ("huge override", net(), None, ["summary", "t.arch", "--set", f"input=8x8x{DIGITS}"], rf"--set:1:1: error: {re.escape(TOO_BIG)}"),
     # --- growth through parameters, derivations, layer counts
     ("doubling lists", doubling(40), None, ["check", "t.arch"], r"t.arch:1:\d+: error: a value with more than 10,000 items"),
@@ -167,6 +167,26 @@ def test_a_secret_in_a_file_that_is_not_a_spec_is_never_echoed(
     (workdir / "t.arch").write_text(importing("s.arch"))
     assert main(["check", "t.arch"]) == 1
     assert "hunter2" not in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("separator", ["\u2028", "\u2029", "\f", "\v", "\x1c", "\x85", "\r"])
+@pytest.mark.parametrize("where", ["comment", "docs"])
+def test_an_error_shows_its_own_line_after_a_character_python_splits_lines_at(
+    workdir: Path, capsys: pytest.CaptureFixture[str], separator: str, where: str
+) -> None:
+    """`str.splitlines` splits at U+2028, \\f, \\v...; the parser only at \\n: the excerpt showed another line."""
+    first = (
+        f"# a{separator}b{separator}c\n"
+        if where == "comment"
+        else f"# a{separator}b\nblock x() {{\n  main {{ relu }}\n  out = add(main, shortcut)\n}}\n"
+    )
+    (workdir / "t.arch").write_text(first + "network N(input = 8x8x3) {\n  stem { cnv(4, 3) }\n}\n", encoding="utf-8")
+    assert main(["check", "t.arch"]) == 1
+    row = first.count("\n") + 2
+    assert capsys.readouterr().err.splitlines()[:2] == [
+        f"t.arch:{row}:10: error: unknown layer 'cnv'",
+        f" {row} |   stem {{ cnv(4, 3) }}",
+    ]
 
 
 def test_control_characters_are_escaped_and_the_caret_still_points(

@@ -89,16 +89,37 @@ import keras
 import numpy as np
 from resnet_dsl import to_keras
 
-strategy = tf.distribute.MirroredStrategy([device.name for device in tf.config.list_logical_devices("CPU")])
-with strategy.scope():
-    model = to_keras("specs/torchvision/resnet18.arch", overrides={"input": "32x32x3", "classes": 3})
-    model.compile(optimizer="sgd", loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
-rng = np.random.default_rng(0)
-history = model.fit(rng.random((8, 32, 32, 3), dtype=np.float32), rng.integers(0, 3, 8), batch_size=8, verbose=0)
+
+def trained(strategy, weights):
+    # One SGD step on the same 8 images, BatchNorm frozen (each replica would otherwise normalize
+    # over its own 4 images): the model, its weights before the step, and the step's loss.
+    with strategy.scope():
+        model = to_keras("specs/torchvision/resnet18.arch", overrides={"input": "32x32x3", "classes": 3})
+        for layer in model.layers:
+            layer.trainable = not isinstance(layer, keras.layers.BatchNormalization)
+        loss = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
+        model.compile(optimizer=keras.optimizers.SGD(0.1), loss=loss)
+    if weights is not None:
+        model.set_weights(weights)
+    start = model.get_weights()
+    rng = np.random.default_rng(0)
+    images, labels = rng.random((8, 32, 32, 3), dtype=np.float32), rng.integers(0, 3, 8)
+    history = model.fit(images, labels, batch_size=8, shuffle=False, verbose=0)
+    return model, start, history.history["loss"]
+
+
+mirrored = tf.distribute.MirroredStrategy([device.name for device in tf.config.list_logical_devices("CPU")])
+model, start, loss = trained(mirrored, None)
+single, _, single_loss = trained(tf.distribute.get_strategy(), start)
+pairs = list(zip(model.get_weights(), single.get_weights(), start))
 print(json.dumps({
-    "replicas": strategy.num_replicas_in_sync,
+    "replicas": mirrored.num_replicas_in_sync,
     "mirrored": all(isinstance(v.value, tf.distribute.DistributedValues) for v in model.trainable_variables),
-    "loss": history.history["loss"],
+    "loss": loss,
+    "single_loss": single_loss,
+    "trainable": len(model.trainable_weights),
+    "moved": sum(not np.array_equal(after, before) for after, _, before in pairs),
+    "difference": max(float(np.abs(a - b).max() / max(np.abs(b).max(), 1e-12)) for a, b, _ in pairs),
 }))
 """
 
@@ -341,7 +362,9 @@ def test_saved_model_keeps_call_time_training(tmp_path: Path) -> None:
 
 
 def test_trains_under_mirrored_strategy() -> None:
-    """Two logical CPUs must be configured before TensorFlow starts: a fresh process."""
+    """A zoo spec's model trains a step under MirroredStrategy on two logical CPUs, its variables
+    mirrored, and ends where the same step on one device ends. Two logical CPUs must be configured
+    before TensorFlow starts: a fresh process."""
     result = subprocess.run(
         [sys.executable, "-c", MIRRORED_TRAINING_STEP],
         cwd=REPO,
@@ -355,6 +378,9 @@ def test_trains_under_mirrored_strategy() -> None:
     assert outcome["replicas"] == 2
     assert outcome["mirrored"] is True
     assert len(outcome["loss"]) == 1 and np.isfinite(outcome["loss"][0])
+    assert outcome["loss"] == pytest.approx(outcome["single_loss"], rel=1e-5)
+    assert outcome["moved"] == outcome["trainable"] > 20  # each kernel and bias moved; BatchNorm stayed
+    assert outcome["difference"] <= 1e-5, outcome["difference"]
 
 
 # --------------------------------------------------------------------- CLI --

@@ -159,10 +159,38 @@ def test_integers_up_to_2_53_minus_1_work_written_or_computed() -> None:
     assert check(net(", a = -9007199254740990 - 2")).startswith("integer too large")
 
 
-def test_a_layer_output_of_2_53_minus_1_elements_works() -> None:
-    # 2**53 - 1 = 6361 * 69431 * 20394401; 2**53 = 2**18 * 2**18 * 2**17
-    assert check("network N(input = 6361x69431x20394401) {\n}\n") is None
-    assert "has more than 9,007,199,254,740,991 elements" in check("network N(input = 262144x262144x131072) {\n}\n")
+def test_a_layer_output_of_2_31_minus_1_elements_works_and_2_31_is_refused() -> None:
+    # 2**31 - 1 is prime; 2**31 = 32768 * 32768 * 2
+    assert check("network N(input = 2147483647x1x1) {\n}\n") is None
+    assert check("network N(input = 32768x32768x2) {\n}\n") == (
+        "layer 'input_layer': its output 32768x32768x2 has more than 2,147,483,647 elements per sample"
+    )
+
+
+def head(units: str, channels: int = 1) -> str:
+    return f"network N(input = 1x1x{channels}) {{\n  head {{ flatten -> {units} }}\n}}\n"
+
+
+def test_parameters_up_to_2_31_minus_1_work_and_2_31_are_refused() -> None:
+    """Every back end allocates them (8 GiB of float32): refused by `check`, before any does."""
+    assert check(head("dense(2147483647, use_bias=false)")) is None
+    assert check(head("dense(1073741824, use_bias=false)", channels=2)) == (
+        "layer 'dense': the network's parameters reach 2,147,483,648 here, over the limit of 2,147,483,647"
+        " (8 GiB of float32)"
+    )
+
+
+def test_the_parameter_limit_counts_the_whole_network_at_the_layer_that_goes_over() -> None:
+    two = 'dense(1073741823, use_bias=false) as "a" -> dense(1) as "b"'  # 1,073,741,823 + 1,073,741,824
+    assert check(head(two)) is None
+    assert check(head(two + ' -> dense(1) as "c"')).startswith(
+        "layer 'c': the network's parameters reach 2,147,483,649 here"
+    )
+
+
+def test_conv_of_2_50_filters_is_a_check_error_before_any_back_end_allocates() -> None:
+    spec = "network N(input = 1x1x3) {\n  stem { conv(1125899906842624, 1) }\n}\n"
+    assert check(spec).startswith("layer 'conv': its output 1x1x1125899906842624 has more than 2,147,483,647")
 
 
 def test_lines_of_10000_characters_work_and_10001_are_refused() -> None:
@@ -314,3 +342,33 @@ def test_usage_errors_exit_2(workdir: Path, capsys: pytest.CaptureFixture[str], 
     assert "Traceback" not in err
     if status == 2:
         assert "usage: resnet-dsl summary" in err
+
+
+def spread_list(two_digit: int) -> str:
+    """A list written one item a line, that `fmt` joins into one line of 9,999 + `two_digit`
+    characters: `network N(input = 8x8x3, v = [` (30) + 3,322 items, `, `-separated (9,964 + the
+    extra digits) + `]) {}` (5: the empty body joins the line)."""
+    items = ["10"] * two_digit + ["1"] * (3322 - two_digit)
+    return "network N(input = 8x8x3, v = [\n" + ",\n".join(f"  {item}" for item in items) + "\n]) {\n}\n"
+
+
+def test_fmt_joins_into_lines_of_10000_characters_and_refuses_10001() -> None:
+    """fmt joined a long list into one line past the limit: its output failed `check`, exit 0."""
+    from resnet_dsl.review.formatter import format_source
+
+    formatted = format_source(spread_list(1))
+    assert max(len(line) for line in formatted.split("\n")) == 10_000
+    assert check(formatted) is None
+    with pytest.raises(ArchError) as raised:
+        format_source(spread_list(2), "t.arch")
+    assert raised.value.render().splitlines()[0] == (
+        "t.arch:1:1: error: formatted, this would be one line of 10,001 characters, over the limit of 10,000;"
+        " nothing is written"
+    )
+
+
+def test_fmt_leaves_a_file_it_cannot_format_within_the_limit(workdir: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    (workdir / "t.arch").write_text(spread_list(3))
+    assert main(["fmt", "t.arch"]) == 1
+    assert (workdir / "t.arch").read_text() == spread_list(3)
+    assert "over the limit of 10,000" in capsys.readouterr().err

@@ -233,40 +233,36 @@ def test_saving_an_imported_file_rechecks_its_importers(session: Session, worksp
 def test_hover_on_a_layer_shows_its_shape_params_and_macs(session: Session):
     text = RESNET101.read_text(encoding="utf-8")
     uri, _ = session.open(RESNET101)
-    network = load(RESNET101)
-    conv = network.layer("conv1_conv")
     found = session.hover(uri, *_position(text, "conv(64, 7"))
     assert found is not None
     assert "**conv1_conv**" in found
-    assert "(None, " + ", ".join(map(str, conv.output_shape)) + ")" in found
-    assert f"params {conv.params.total:,}" in found
-    assert f"MACs {conv.macs:,}" in found
-    fc = network.layer("fc")
+    assert "(None, 112, 112, 64)" in found
+    assert f"params {7 * 7 * 3 * 64:,}" in found  # no bias, as torchvision's
+    assert f"MACs {112 * 112 * 64 * 7 * 7 * 3:,}" in found
     found = session.hover(uri, *_position(text, 'dense(classes) as "fc"'))
-    assert "**fc**" in found and f"params {fc.params.total:,}" in found
+    assert "**fc**" in found and f"params {2048 * 1000 + 1000:,}" in found
 
 
 def test_hover_on_a_stage_shows_its_totals(session: Session):
     text = RESNET101.read_text(encoding="utf-8")
     uri, _ = session.open(RESNET101)
-    network = load(RESNET101)
-    layers = [layer for layer in network.layers if layer.origin.stage == "conv4"]
+    torchvision = pytest.importorskip("tests.torch_reference").sections("torchvision", "resnet101", 224)
     found = session.hover(uri, *_position(text, "conv4"))
     assert "**stage conv4**" in found
     assert "23 blocks" in found
-    assert f"params {sum(layer.params.total for layer in layers):,}" in found
-    assert f"MACs {sum(layer.macs for layer in layers):,}" in found
+    assert f"params {torchvision['conv4'].params:,}" in found  # torchvision's layer3, running statistics included
+    assert f"MACs {torchvision['conv4'].macs:,}" in found
     assert "(None, 14, 14, 1024)" in found
 
 
 def test_hover_on_a_block_call_shows_its_blocks_and_the_definition(session: Session):
     text = RESNET101.read_text(encoding="utf-8")
     uri, _ = session.open(RESNET101)
-    network = load(RESNET101)
+    reference = pytest.importorskip("tests.torch_reference")
+    layer3 = reference.constructor("torchvision", "resnet101").layer3
     found = session.hover(uri, *_position(text, "bottleneck(256)"))
     assert "conv4_block2 .. conv4_block23 (22 blocks)" in found
-    names = {name for block in network.stages[2].blocks[1:] for name in block.layers}
-    params = sum(layer.params.total for layer in network.layers if layer.name in names)
+    params = sum(sum(reference.parameter_count(block)) for block in list(layer3)[1:])
     assert f"params {params:,}" in found
     assert "block bottleneck(filters, stride = 1, groups = 1, base_width = 64)" in found
     assert "the stride sits on the 3x3 convolution" in found  # its doc comment, from the prelude
@@ -289,11 +285,13 @@ def test_hover_on_a_layer_of_a_block_lists_each_use(session: Session, workspace:
 def test_hover_on_a_network_name_shows_its_totals(session: Session):
     text = RESNET152.read_text(encoding="utf-8")
     uri, _ = session.open(RESNET152)
-    network = load(RESNET152)
+    reference = pytest.importorskip("tests.torch_reference")
+    trainable, statistics = reference.parameter_count(reference.constructor("torchvision", "resnet152"))
+    macs = sum(section.macs for section in reference.sections("torchvision", "resnet152", 224).values())
     found = session.hover(uri, *_position(text, "ResNet152"))
     assert "**network ResNet152**" in found
-    assert f"params {network.total_params.total:,} (trainable 60,192,808)" in found
-    assert f"MACs {network.macs:,}" in found
+    assert f"params {trainable + statistics:,} (trainable {trainable:,})" in found
+    assert f"MACs {macs:,}" in found
     assert "conv4 (36)" in found
 
 

@@ -89,6 +89,12 @@ def _symlink_loop(tmp: Path) -> Path:
     return tmp / "a.py"
 
 
+def _hard_linked(tmp: Path) -> Path:
+    (tmp / "out.py").write_text("kept\n")
+    os.link(tmp / "out.py", tmp / "other.py")
+    return tmp / "out.py"
+
+
 # (what, the target made in an empty directory, the error after "PATH: error: ")
 HOSTILE_TARGETS: list[tuple[str, Callable[[Path], Path], str]] = [
     ("directory", _directory, "cannot write: it is a directory, not a regular file"),
@@ -100,6 +106,11 @@ HOSTILE_TARGETS: list[tuple[str, Callable[[Path], Path], str]] = [
     ("file as parent", _file_as_directory, "cannot write: a file stands where a directory should be"),
     ("file as grandparent", _file_as_grandparent, "cannot write: a file stands where a directory should be"),
     ("symlink loop", _symlink_loop, "cannot write: too many levels of symbolic links (a symlink loop?)"),
+    (
+        "hard link",
+        _hard_linked,
+        "cannot write: the file has 2 hard links; replacing it would leave the others unchanged",
+    ),
 ]
 
 
@@ -196,6 +207,20 @@ def test_graph_refuses_a_fifo_and_writes_dot_to_standard_output(cli, tmp_path: P
 
 
 UMASK_027 = "import os, sys; os.umask(0o027); from resnet_dsl.cli import main; sys.exit(main())"
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="only root can give a file to another user")
+def test_a_replaced_file_keeps_its_owner_and_group(cli, tmp_path: Path) -> None:
+    """Written as root, a replaced file became root's (`cp` keeps the owner: so does every output)."""
+    target = tmp_path / "model.py"
+    target.write_text("old\n")
+    target.chmod(0o640)
+    os.chown(target, 12345, 23456)
+    result = cli("generate", SPEC, "-o", str(target))
+    assert result.returncode == 0, result.stderr
+    info = target.stat()
+    assert (info.st_uid, info.st_gid, stat.S_IMODE(info.st_mode)) == (12345, 23456, 0o640)
+    assert target.read_text() == cli("generate", SPEC).stdout
 
 
 def test_a_new_file_gets_the_mode_open_would_give(cli, tmp_path: Path) -> None:

@@ -1,9 +1,9 @@
 """Padding beyond zeros, and fixed filters: `pad(n, mode=reflect|replicate)`, `blur(size, stride)`
-and torch's integer `padding=1` on convolutions and pools.
+and torch's integer `padding=1` on convolutions and average pools.
 
 Each against the real thing: torch's own padded convolution and pools (`nn.Conv2d(padding=1)`,
-`nn.MaxPool2d(padding=1)`, whose padding is -inf, `nn.AvgPool2d(padding=1)`, which counts the
-zeros), timm's `BlurPool2d`, and Keras's model of the same spec; static figures against Keras's.
+`nn.AvgPool2d(padding=1)`, which counts the zeros, and `nn.MaxPool2d(padding=1)`, whose -inf a
+repeated edge computes), timm's `BlurPool2d`, and Keras's model of the same spec.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ TINY = """
 network Tiny(input = 24x24x3, classes = 4) {
   stem {
     conv1: conv(8, 3, stride=2, padding=1) -> bn
-    pool1: maxpool(3, stride=2, padding=1)
+    pool1: pad(1, mode=replicate) -> maxpool(3, stride=2)
     pool2: avgpool(3, stride=1, padding=[1, 0])
     blur1: pad(1) -> blur(3, stride=2)
     blur2: pad([1, 2], mode=replicate) -> blur([2, 3], stride=1)
@@ -50,9 +50,9 @@ def test_integer_padding_is_a_padding_layer_before_a_valid_one() -> None:
 def test_fmt_writes_integer_padding_back_as_written() -> None:
     text = format_source(TINY.lstrip())
     assert "conv(8, 3, stride=2, padding=1) -> bn" in text
-    assert "maxpool(3, stride=2, padding=1)" in text
+    assert "pad(1, mode=replicate) -> maxpool(3, stride=2)" in text
     assert "avgpool(3, stride=1, padding=[1, 0])" in text
-    assert "zeropad" not in text
+    assert "zeropad" not in text and "_pad" not in text
     assert format_source(text) == text
     assert resnet_dsl.loads(text).layers == resnet_dsl.loads(TINY).layers
 
@@ -63,6 +63,7 @@ def test_fmt_writes_integer_padding_back_as_written() -> None:
         ("conv1: conv(8, 3, padding=p)", "an integer padding is written in the call itself"),
         ("conv1: pad(12) -> conv(8, 3)", "reflect padding must be smaller than the input"),
         ("conv1: pad(1, mode=zeros)", "expected one of reflect, replicate"),
+        ("conv1: avgpool(3, padding=[1, p])", "an integer padding is written in the call itself"),
         ("conv1: flatten -> blur(3)", "blur needs an image input"),
         ("conv1: blur(13, stride=1)", "blur shrinks its 12x12 input to nothing"),
     ],
@@ -113,9 +114,10 @@ def test_torch_pads_natively_and_agrees_with_keras(models: tuple[Any, Any, Any])
     np.testing.assert_allclose(actual, expected, rtol=1e-5, atol=1e-6)
 
 
-def test_max_pool_padding_is_torchs_minus_infinity(models: tuple[Any, Any, Any]) -> None:
-    """The Keras model (edge repeated, then a valid pool) against torch's own padded pool, on a
-    feature map with negative values (after a BatchNorm, no ReLU): the same, pixel for pixel."""
+def test_an_edge_padded_max_pool_is_torchs_minus_infinity(models: tuple[Any, Any, Any]) -> None:
+    """The Keras model (edge repeated, then a valid pool), which torch folds into
+    `nn.MaxPool2d(padding=1)`, against torch's own padded pool on a feature map with negative
+    values (after a BatchNorm, no ReLU): the same, pixel for pixel."""
     import keras
     import numpy as np
     import torch

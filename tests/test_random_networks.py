@@ -119,7 +119,7 @@ def specs(draw: st.DrawFn) -> str:
     stem = [f"conv({width}, {draw(st.sampled_from([1, 3]))}, padding=same)"]
     stem += draw(st.lists(st.sampled_from(["bn(momentum=0.9)", "relu", "activation(gelu)"]), max_size=2, unique=True))
     if draw(st.booleans()):
-        pools = ["maxpool(2)", "maxpool(3, stride=2, padding=1)", "avgpool(3, stride=2, padding=1)"]
+        pools = ["maxpool(2)", "pad(1, mode=replicate) -> maxpool(3, stride=2)", "avgpool(3, stride=2, padding=1)"]
         stem.append(draw(st.sampled_from(pools)))
         size //= 2
     lines += ["  stem {", "    s: " + " -> ".join(stem), "  }"]

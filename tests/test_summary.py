@@ -69,8 +69,12 @@ def test_sections_by_hand(tiny) -> None:
     assert rows["head"].params == 4 * 3 + 3
     assert rows["s2"].field.sizes == (27, 27) and rows["head"].field.sizes == (29, 27)
     assert rows["head"].output_shape == (3,)
-    assert sum(s.params for s in rows.values()) == tiny.total_params.total
-    assert sum(s.macs for s in rows.values()) == tiny.macs
+    # MACs: output positions x (kernel x input channels) per filter; pooling, relu and add take none
+    assert rows["stem"].macs == 4 * 4 * 4 * (3 * 3 * 2)
+    assert rows["s1"].macs == 4 * 4 * 4 * (3 * 3 * 4 + 4)
+    assert rows["s2"].macs == 2 * rows["s1"].macs
+    assert rows["head"].macs == 4 * 3
+    assert rows["input"].params == rows["input"].macs == 0
 
 
 def test_activation_memory_by_hand(tiny) -> None:
@@ -139,7 +143,8 @@ def test_summary_json_stages(tiny) -> None:
     }
     assert s2["macs"] == 2 * 4 * 4 * (3 * 3 * 4 * 4 + 4 * 4)
     assert data["memory"]["batch"] == 2
-    assert data["memory"]["training_step"] == memory(tiny, 2).training
+    floats, params = 8 * 8 * 2 + 2 * 64 + 3 * 4 * 64 + 2 * 4 * 4 + 4 + 3, 76 + 3 * 168 + 15  # as counted above
+    assert data["memory"]["training_step"] == 2 * 4 * floats + 2 * 4 * params
 
 
 def test_rendered_stage_table(tiny) -> None:
@@ -148,8 +153,34 @@ def test_rendered_stage_table(tiny) -> None:
     s1 = next(line for line in lines if line.startswith("s1 "))  # activations: 4 layers x 64 floats
     assert s1.split() == ["s1", "1", "4x4x4", "168", "2.6", "K", "11", "px,", "jump", "2", "1.0", "KiB"]
     assert "Receptive field: 29x27 px, jump 4x2 (pool)" in lines
-    assert f"training step at batch 5: {size_text(memory(tiny, 5).training)}" in text
+    # 5 x 4 x 1,063 floats + 2 x 4 x 595 parameters = 26,020 bytes
+    assert "training step at batch 5: 25.4 KiB" in text
     assert max(len(line) for line in lines) <= 80
+
+
+def test_sections_are_torchvisions_own_counts() -> None:
+    """Per section, torchvision's resnet50 (its constructor, counted by torch) against our summary.
+
+    Activations differ by what torch does inside a module or in place, which our Keras-style
+    layers store: the stem's two zero paddings, each stage's first 3x3 padding, each block's add."""
+    reference = pytest.importorskip("tests.torch_reference")
+    torch_rows = reference.sections("torchvision", "resnet50", 64)
+    rows = {
+        s.name: s for s in sections(resnet_dsl.load("specs/torchvision/resnet50.arch", overrides={"input": "64x64x3"}))
+    }
+    assert list(torch_rows) == ["stem", "conv2", "conv3", "conv4", "conv5", "head"]
+    not_in_torch = {
+        "stem": 70 * 70 * 3 + 34 * 34 * 64,
+        "conv2": 3 * 16 * 16 * 256 + 18 * 18 * 64,
+        "conv3": 4 * 8 * 8 * 512 + 18 * 18 * 128,
+        "conv4": 6 * 4 * 4 * 1024 + 10 * 10 * 256,
+        "conv5": 3 * 2 * 2 * 2048 + 6 * 6 * 512,
+        "head": 0,
+    }
+    for name, theirs in torch_rows.items():
+        ours = rows[name]
+        assert (ours.params, ours.macs) == (theirs.params, theirs.macs), name
+        assert ours.activations == 4 * (theirs.activations + not_in_torch[name]), name
 
 
 def test_size_text() -> None:

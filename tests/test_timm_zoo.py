@@ -28,6 +28,9 @@ SMALL = {"input": "64x64x3"}
 # (spec, timm model, trainable parameters: timm's count)
 TIMM = [
     pytest.param("specs/timm/resnet50_gn.arch", "resnet50_gn", 25_557_032, id="resnet50_gn"),
+    pytest.param("specs/timm/resnetrs50.arch", "resnetrs50", 35_691_912, id="resnetrs50", marks=pytest.mark.slow),
+    pytest.param("specs/timm/resnetv2_50.arch", "resnetv2_50", 25_549_352, id="resnetv2_50"),
+    pytest.param("specs/timm/resnetv2_101.arch", "resnetv2_101", 44_541_480, id="resnetv2_101", marks=pytest.mark.slow),
     pytest.param("specs/timm/ecaresnet50d.arch", "ecaresnet50d", 25_576_350, id="ecaresnet50d", marks=pytest.mark.slow),
     pytest.param("specs/timm/resnetblur50.arch", "resnetblur50", 25_557_032, id="resnetblur50"),
     pytest.param(

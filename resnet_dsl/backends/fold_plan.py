@@ -17,7 +17,7 @@ from resnet_dsl.backends import torch_layout
 from resnet_dsl.network import model as nw
 
 CONVOLUTIONS = frozenset({"conv2d", "depthwise_conv2d", "separable_conv2d"})
-INFERENCE_IDENTITIES = frozenset({"dropout"})
+INFERENCE_IDENTITIES = frozenset({"dropout", "drop_path"})
 
 
 @dataclass(frozen=True)

@@ -28,6 +28,9 @@ UNSEEDED_INITIALIZERS = frozenset({"zeros", "ones", "constant"})
 """Constant initializers: Keras's classes take no `seed`, so none is passed."""
 
 
+KERAS_POOL_PADDING = "its pools pad valid or same; an integer padding (-inf on each side) is torch's"
+
+
 def to_keras(spec: Spec, **load_kwargs: Any) -> keras.Model:
     """Build the Keras model of a network, or of the spec at a path (`load_kwargs` go to `load`).
 
@@ -35,7 +38,6 @@ def to_keras(spec: Spec, **load_kwargs: Any) -> keras.Model:
     architecture (e.g. keras.applications) load by name; the model takes the network's name.
     """
     network = resolve(spec, **load_kwargs)
-    check_buildable(network)
     return with_depth(len(network.layers), lambda: _build(network))
 
 
@@ -52,60 +54,12 @@ def _build(network: nw.Network) -> keras.Model:
     return keras.Model(inputs=inputs[0] if len(inputs) == 1 else inputs, outputs=outputs, name=network.name)
 
 
-# ------------------------------------------------------------------ limits --
-
-MAX_TENSOR_SIZE = 2**31 - 1
-"""Elements in one weight tensor, and the size of one dimension: TensorFlow indexes many of
-its kernels with 32-bit integers, and 2**31 float32 weights are 8 GiB."""
-
-MAX_MODEL_PARAMS = 2**31 - 1
-"""Parameters in one model (8 GiB of float32): past it Keras would try to allocate them,
-and the process would be killed for memory instead of being told why."""
+# --------------------------------------------------------------- recursion --
 
 FRAMES_PER_LAYER = 4
 """Keras walks a functional graph recursively (`Function._build_map_helper`, one frame per
 layer along the longest path, a few more around it): the recursion limit is raised by this
 much per layer while a deep model is built, so ResNet-1202's 4,212 layers build."""
-
-
-def check_buildable(network: nw.Network) -> None:
-    """Refuse, before Keras allocates anything, what passes `check` but cannot be built here."""
-    for layer in network.layers:
-        too_wide = next((d for d in layer.output_shape if d > MAX_TENSOR_SIZE), None)
-        if too_wide is not None:
-            raise ArchError(
-                f"Keras cannot build layer '{layer.name}': a dimension of {too_wide:,} in its output"
-                f" {shape_text(layer.output_shape)} is over TensorFlow's limit of {MAX_TENSOR_SIZE:,}",
-                layer.span,
-            )
-        largest = max(_weight_sizes(layer), default=0)
-        if largest > MAX_TENSOR_SIZE:
-            raise ArchError(
-                f"Keras cannot build layer '{layer.name}': a weight of {largest:,} elements is over"
-                f" TensorFlow's limit of {MAX_TENSOR_SIZE:,}",
-                layer.span,
-                "use fewer filters or units",
-            )
-    total = network.total_params.total
-    if total > MAX_MODEL_PARAMS:
-        raise ArchError(
-            f"Keras cannot build {network.name}: {total:,} parameters is over the limit of {MAX_MODEL_PARAMS:,}"
-            f" ({MAX_MODEL_PARAMS * 4 / 2**30:.0f} GiB of float32)",
-            network.definition.span if network.definition is not None else network.layers[0].span,
-        )
-
-
-def _weight_sizes(layer: nw.Layer) -> list[int]:
-    """The element counts of a layer's largest weights: a kernel (the parameters less the bias)."""
-    config = layer.config
-    if isinstance(config, (nw.Conv2DConfig, nw.DenseConfig)):
-        units = config.filters if isinstance(config, nw.Conv2DConfig) else config.units
-        return [layer.params.total - (units if config.use_bias else 0)]
-    return [layer.params.total]
-
-
-def shape_text(shape: tuple[int, ...]) -> str:
-    return "(None, " + ", ".join(str(d) for d in shape) + ")"
 
 
 def with_depth(layers: int, build: Callable[[], T]) -> T:
@@ -221,6 +175,8 @@ def _blur(config: nw.BlurConfig, name: str) -> keras.layers.Layer:
 
 
 def _pool(config: nw.PoolConfig, name: str) -> keras.layers.Layer:
+    if isinstance(config.padding, tuple):  # reported at the layer by `_build`
+        raise ValueError(KERAS_POOL_PADDING)
     pool = keras.layers.MaxPooling2D if config.kind == "maxpool" else keras.layers.AveragePooling2D
     return pool(config.pool_size, strides=config.strides, padding=config.padding, name=name)
 
@@ -301,6 +257,18 @@ def _dropout(config: nw.DropoutConfig, name: str) -> keras.layers.Layer:
     return keras.layers.Dropout(config.rate, name=name)
 
 
+def _drop_path(config: nw.DropPathConfig, name: str) -> keras.layers.Layer:
+    # One noise value per sample, broadcast over the image: stochastic depth, built in.
+    return keras.layers.Dropout(config.rate, noise_shape=(None, 1, 1, 1), name=name)
+
+
+def _layer_scale(config: nw.LayerScaleConfig, name: str) -> keras.layers.Layer:
+    # x * gamma per channel: a 1x1 depthwise kernel (1, 1, C, 1), a built-in layer.
+    return keras.layers.DepthwiseConv2D(
+        1, use_bias=False, depthwise_initializer=keras.initializers.Constant(config.value), name=name
+    )
+
+
 def _add(config: nw.AddConfig, name: str) -> keras.layers.Layer:
     return keras.layers.Add(name=name)
 
@@ -338,6 +306,8 @@ LAYER_FACTORIES: dict[str, Callable[[Any, str], keras.layers.Layer]] = {
     "flatten": _flatten,
     "dense": _dense,
     "dropout": _dropout,
+    "drop_path": _drop_path,
+    "layer_scale": _layer_scale,
     "add": _add,
     "multiply": _multiply,
     "concat": _concat,

@@ -30,15 +30,18 @@ from resnet_dsl.backends.torch_modules import (
     Conv1dChannelsLast,
     Conv2dSame,
     Dense,
+    DropPath,
     Exponential,
     FlattenChannelsLast,
     LayerNormChannels,
+    LayerScale,
     MaxPool2dSame,
     ReshapeChannelsLast,
     SeparableConv2d,
     initialized,
     norm_initialized,
     pad_module,
+    rehome,
 )
 from resnet_dsl.backends.torch_weights import keras_weights_to_torch, torch_weights_to_keras
 from resnet_dsl.network import model as nw
@@ -72,7 +75,7 @@ class Graph(nn.Module):
 
 
 class Model(nn.Module):
-    """A network as torchvision lays out a ResNet: stem layers, stages `layer1`..., head layers."""
+    """A network as its layout says (torchvision's by default): stem layers, stages, head layers."""
 
     def __init__(self, layout: torch_layout.Layout) -> None:
         super().__init__()
@@ -80,18 +83,17 @@ class Model(nn.Module):
         self.kind = torch_layout.class_name(layout.network.name)
         self.stem_steps = register(self, layout.stem)
         self.stem_source = layout.stem.input
-        self.stages = [stage.attribute for stage in layout.stages if stage.blocks]
+        self._stages: list[nn.Module] = []  # held, not looked up: `rehome` may move what holds them
         for stage in layout.stages:
             if stage.blocks:
-                self.add_module(
-                    stage.attribute,
-                    nn.Sequential(
-                        *(
-                            Graph(block, torch_layout.class_name(instance.block))
-                            for instance, block in zip(stage.stage.blocks, stage.blocks, strict=True)
-                        )
-                    ),
+                blocks = nn.Sequential(
+                    *(
+                        Graph(block, torch_layout.class_name(instance.block))
+                        for instance, block in zip(stage.stage.blocks, stage.blocks, strict=True)
+                    )
                 )
+                place(self, stage.attribute, blocks)
+                self._stages.append(blocks)
         self.head_steps = register(self, layout.head)
         self.head_source = layout.head.input
 
@@ -100,8 +102,8 @@ class Model(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = run(self.stem_steps, self.stem_source, x)
-        for name in self.stages:
-            x = getattr(self, name)(x)
+        for blocks in self._stages:
+            x = blocks(x)
         return run(self.head_steps, self.head_source, x)
 
 
@@ -110,22 +112,33 @@ Step = tuple[str, str, nn.Module | None, tuple[str, ...]]
 
 def register(owner: nn.Module, scope: torch_layout.Scope) -> list[Step]:
     """Make the scope's modules children of `owner`, where the layout says; the steps that run them."""
-    containers = dict(scope.containers)
     steps: list[Step] = []
     for node in scope.nodes:
         module = None
         if node.module is not None:
             module = make_module(node)
-            parent, _, attribute = node.module.rpartition(".")
-            if parent and parent not in owner._modules:  # made where first used, as torchvision orders them
-                owner.add_module(parent, nn.Sequential() if containers[parent] == "sequential" else nn.ModuleDict())
-            holder = owner.get_submodule(parent) if parent else owner
-            if parent and containers[parent] == "sequential":  # a layer left out keeps its place
-                for index in range(len(holder), int(attribute)):
-                    holder.add_module(str(index), nn.Identity())
-            holder.add_module(attribute, module)
+            place(owner, node.module, module)
         steps.append((node.name, node.layer.kind, module, node.inputs))
     return steps
+
+
+def place(owner: nn.Module, path: str, module: nn.Module) -> None:
+    """`module` at the dotted `path` under `owner`, its containers made where first used (as
+    torchvision orders them): an nn.Sequential, whose left-out places are nn.Identity (a layer a
+    condition leaves out keeps its place) and whose named children run in order (timm's `stem`)."""
+    holder = owner
+    parts = path.split(".")
+    for index, part in enumerate(parts):
+        last = index == len(parts) - 1
+        if part.isdigit():
+            for gap in range(len(holder), int(part)):
+                holder.add_module(str(gap), nn.Identity())
+        if last:
+            holder.add_module(part, module)
+        else:
+            if part not in holder._modules:
+                holder.add_module(part, nn.Sequential())
+            holder = holder._modules[part]
 
 
 def run(steps: list[Step], source: str, x: torch.Tensor) -> torch.Tensor:
@@ -164,7 +177,11 @@ def to_torch(spec: Spec, *, fold: bool = False, **load_kwargs: Any) -> nn.Module
     for layer in network.layers:
         if layer.kind not in FACTORIES and layer.kind not in MERGE_FUNCTIONS and layer.kind != "input":
             raise NotImplementedError(f"layer '{layer.name}': no torch equivalent of {layer.kind} yet")
-    model = Model(torch_layout.layout(network))
+    layout = torch_layout.layout(network)
+    model = Model(layout)
+    moves, parameters = layout.rehomed()
+    if moves:  # the paths the spec states (a zoo's state_dict keys)
+        rehome(model, moves, parameters)
     return torch_fold.fold(model, network, inplace=True) if fold else model
 
 
@@ -233,6 +250,8 @@ def _blur(config: nw.BlurConfig, node: torch_layout.Node) -> nn.Module:
 
 
 def _pool(config: nw.PoolConfig, node: torch_layout.Node) -> nn.Module:
+    if isinstance(config.padding, tuple):  # torch's own: -inf on each side
+        return nn.MaxPool2d(config.pool_size, config.strides, padding=config.padding)
     if config.padding == "same":
         same_class = MaxPool2dSame if config.kind == "maxpool" else AvgPool2dSame
         return same_class(config.pool_size, config.strides)
@@ -317,6 +336,14 @@ def _dropout(config: nw.DropoutConfig, node: torch_layout.Node) -> nn.Module:
     return nn.Dropout(config.rate)
 
 
+def _layer_scale(config: nw.LayerScaleConfig, node: torch_layout.Node) -> nn.Module:
+    return LayerScale(node.in_channels, config.value)
+
+
+def _drop_path(config: nw.DropPathConfig, node: torch_layout.Node) -> nn.Module:
+    return DropPath(config.rate)
+
+
 FACTORIES: dict[str, Callable[[Any, torch_layout.Node], nn.Module]] = {
     "conv2d": _conv2d,
     "conv1d": _conv1d,
@@ -332,6 +359,8 @@ FACTORIES: dict[str, Callable[[Any, torch_layout.Node], nn.Module]] = {
     "flatten": _flatten,
     "dense": _dense,
     "dropout": _dropout,
+    "drop_path": _drop_path,
+    "layer_scale": _layer_scale,
     "channelpad": _channelpad,
     "subsample": _subsample,
     "upsample": _upsample,

@@ -9,7 +9,14 @@ the model, each stage an nn.Sequential `layerN` of blocks, and a block keeps its
 layers as its own children (`conv1`, `bn1`, ...) and its shortcut as `downsample`. A zero
 padding that only feeds a convolution becomes that convolution's `padding`, as torchvision
 writes it; a labelled unit with several layers of one weighted kind (timm's deep stem) is an
-nn.Sequential named by its label. Where the result is the same, a zero padding before a max
+nn.Sequential named by its label.
+
+A spec may lay its modules out as another zoo does, in two ways that are one construct: a dotted
+`as` name is a layer's module path in its scope (`as "stem.conv"` in the stem, `as
+"downsample.conv"` in a block; an integer part indexes an nn.Sequential: `as "maxpool.0"`), and
+a stage's `as` names its nn.Sequential of blocks (`stage conv2 as "stages.0.blocks": ...`).
+Two modules on one path, a path through a module, or a part that is one of nn.Module's own
+attributes is a located error (`check` reports it). Where the result is the same, a zero padding before a max
 pool whose input cannot be negative becomes the pool's `padding` (`nn.MaxPool2d(3, 2, padding=1)`),
 Keras's `same` padding an integer one, and an activation that alone reads a fresh tensor runs in
 place (`nn.ReLU(inplace=True)`), as torchvision writes them.
@@ -21,6 +28,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Literal
 
+from resnet_dsl.backends import torch_places as places
 from resnet_dsl.language import ir
 from resnet_dsl.network import model as nw
 from resnet_dsl.network import naming
@@ -28,14 +36,24 @@ from resnet_dsl.network.evaluate import condition
 from resnet_dsl.network.expand import block_env
 
 WEIGHTED = frozenset(
-    {"conv2d", "conv1d", "batchnorm", "dense", "depthwise_conv2d", "separable_conv2d", "groupnorm", "layernorm"}
+    {
+        "conv2d",
+        "conv1d",
+        "batchnorm",
+        "dense",
+        "depthwise_conv2d",
+        "separable_conv2d",
+        "groupnorm",
+        "layernorm",
+        "layer_scale",
+    }
 )
 """Kinds with parameters or buffers: their attribute names are state_dict keys."""
 
-MERGES = frozenset({"add", "multiply", "concat"})
-"""Kinds computed in `forward` from several tensors, with no module of their own."""
+MERGES = places.MERGES
 
 Container = Literal["sequential", "dict"]
+"""An nn.Sequential indexed by position, or a module whose children have names."""
 
 ACTIVATIONS: dict[str, tuple[str, tuple[tuple[str, float | int], ...]]] = {
     "relu": ("ReLU", ()),
@@ -129,6 +147,7 @@ class Scope:
 @dataclass(frozen=True)
 class Stage:
     attribute: str
+    """Its module path in the model: `layer1`, or what the spec says (`stages.0.blocks`)."""
     stage: nw.StageInstance
     blocks: tuple[Scope, ...]
 
@@ -140,8 +159,8 @@ class Layout:
     stages: tuple[Stage, ...]
     head: Scope
 
-    def module_paths(self) -> dict[str, str]:
-        """IR layer name -> the dotted path of its module in the model (`layer1.0.conv1`)."""
+    def built_paths(self) -> dict[str, str]:
+        """IR layer name -> where the model is built with its module (`layer1.0.conv1`)."""
         paths: dict[str, str] = {}
         scopes: list[tuple[str, Scope]] = [("", self.stem), ("", self.head)]
         for stage in self.stages:
@@ -152,18 +171,70 @@ class Layout:
                     paths[node.name] = prefix + node.module
         return paths
 
+    def placed(self) -> dict[str, str]:
+        """IR layer name -> the path the spec states for it (`torch="features.{stage_number}.0"`),
+        its fields filled in from the block it stands in."""
+        fields: dict[str, dict[str, str | int]] = {}
+        index = 0
+        for stage_index, stage in enumerate(self.network.stages):
+            for block_index, block in enumerate(stage.blocks):
+                fields[block.name] = {
+                    "stage": stage.label,
+                    "stage_index": stage_index,
+                    "stage_number": stage_index + 1,
+                    "block_index": block_index,
+                    "block_number": block_index + 1,
+                    "index": index,
+                    "number": index + 1,
+                }
+                index += 1
+        built = self.built_paths()
+        return {
+            layer.name: naming.torch_path(layer.origin.torch, fields.get(layer.origin.block or "", {}))
+            for layer in self.network.layers
+            if layer.origin.torch is not None and layer.name in built
+        }
+
+    def module_paths(self) -> dict[str, str]:
+        """IR layer name -> the dotted path of its module in the model (`layer1.0.conv1`), or of
+        its one parameter where the spec places a layer scale (`features.1.0.layer_scale`)."""
+        return {**self.built_paths(), **self.placed()}
+
+    def rehomed(self) -> tuple[dict[str, str], tuple[str, ...]]:
+        """What `torch_modules.rehome` takes: built path -> stated path, and the stated paths
+        that name a parameter (a layer scale's weight) rather than a module."""
+        built, placed = self.built_paths(), self.placed()
+        moves = {built[name]: path for name, path in placed.items()}
+        parameters = tuple(path for name, path in placed.items() if name in self._scales())
+        return moves, parameters
+
+    def _scales(self) -> set[str]:
+        return {layer.name for layer in self.network.layers if layer.kind == "layer_scale"}
+
 
 def layout(network: nw.Network) -> Layout:
-    """Where every layer of a network goes in its torch model."""
+    """Where every layer of a network goes in its torch model; an ArchError where two modules
+    would share a path (`check` reports it)."""
     layers = {layer.name: layer for layer in network.layers}
     consumers: dict[str, int] = {}
     for layer in network.layers:
         for name in layer.inputs:
             consumers[name] = consumers.get(name, 0) + 1
     folded = _folded_paddings(network.layers, layers, consumers)
-    taken = {naming.torch_stage(position) for position in range(1, len(network.stages) + 1)}
+    stage_paths = places.stage_paths(network)
     stem_layers = network.section("stem")
     head_layers = network.section("head")
+    stage_tops = {path.split(".")[0] for path in stage_paths}
+    stem_tops = {places.parts(layer)[0] for layer in stem_layers if places.dotted(layer)}
+    for layer in (*stem_layers, *head_layers):  # the model's own dotted paths, before any numbering
+        if places.dotted(layer):
+            places.check_path(layer.origin.alias or "", layer.span, f"layer '{layer.name}'")
+            top = places.parts(layer)[0]
+            if top in stage_tops:
+                raise places.collision(layer, f"'{top}' is a stage's module")
+            if layer.origin.section == "head" and top in stem_tops:
+                raise places.collision(layer, f"the stem places modules in '{top}' too")
+    taken = stage_tops | {places.parts(layer)[0] for layer in (*stem_layers, *head_layers) if places.dotted(layer)}
     stem = _scope(network.layers[0].name, stem_layers, layers, folded, consumers, taken)
     definitions = {block.name: block for block in network.blocks}
     stages = []
@@ -180,7 +251,7 @@ def layout(network: nw.Network) -> Layout:
             )
             for instance in stage.blocks
         )
-        stages.append(Stage(naming.torch_stage(position), stage, blocks))
+        stages.append(Stage(stage_paths[position - 1], stage, blocks))
     head_input = head_layers[0].inputs[0] if head_layers else ""
     head = _scope(head_input, head_layers, layers, folded, consumers, taken)
     return Layout(network, stem, tuple(stages), head)
@@ -192,7 +263,7 @@ def _folded_paddings(
     """Convolution or pool name -> the symmetric padding it takes over from its only input, where
     torch's own padding computes the same: a convolution's or an average pool's zeros (torch's
     pool counts them, `count_include_pad`); a max pool's zeros where its input cannot be negative,
-    or its repeated edge (`maxpool(..., padding=1)`), which no window can tell from -inf; a pool's
+    or its repeated edge (`pad(1, mode=replicate)`), which no window can tell from -inf; a pool's
     only where every window keeps a real pixel (at most half the window, as torch requires)."""
     folded = {}
     for layer in ordered:
@@ -276,29 +347,53 @@ def _scope(
     taken: set[str],
     positions: dict[str, int] | None = None,
 ) -> Scope:
-    """Name the layers of one module: containers first, then `as` names, then numbered bases."""
+    """Name the layers of one module: the spec's dotted paths and containers first, then `as`
+    names, then numbered bases."""
     members = list(members)
     skipped = {layers[name].inputs[0]: name for name in folded if name in {m.name for m in members}}
     kept = [layer for layer in members if layer.name not in skipped]
+    placed = {
+        layer.name: places.check_path(layer.origin.alias or "", layer.span, f"layer '{layer.name}'")
+        for layer in kept
+        if places.dotted(layer)
+    }
+    unplaced = [layer for layer in kept if layer.name not in placed]
+    by_name = {layer.name: layer for layer in kept}
+    spec_containers: dict[str, Container] = {}
+    for name, parts in placed.items():
+        for index in range(1, len(parts)):
+            prefix, kind = ".".join(parts[:index]), "sequential" if parts[index].isdigit() else "dict"
+            if spec_containers.setdefault(prefix, kind) != kind:
+                raise places.collision(by_name[name], f"'{prefix}' holds both numbered and named modules")
     groups: dict[str, tuple[str | None, Container | None]] = {}
-    for layer in kept:
-        groups[layer.name] = _group(layer, kept)
+    for layer in unplaced:
+        groups[layer.name] = _group(layer, unplaced)
     containers: dict[str, Container] = {}
     for group, kind in groups.values():
         if group is not None and kind is not None:
             containers.setdefault(group, kind)
-    own: dict[str | None, set[str]] = {None: taken}
-    renamed = {group: naming.torch_attribute(group, taken) for group in containers}
+    renamed = {}
+    for group, kind in containers.items():  # a path's container the spec also places modules in: one
+        if group in spec_containers and spec_containers[group] != kind:
+            name = next(n for n, parts in placed.items() if parts[0] == group)
+            raise places.collision(
+                by_name[name],
+                f"'{group}' is also the {'nn.Sequential' if kind == 'sequential' else 'module'} of other layers",
+            )
+    taken |= {parts[0] for parts in placed.values()}
     for group in containers:
-        own[group] = set()
-    modules: dict[str, str] = {}
-    for layer in kept:  # `as` names first, so numbered names go around them
+        renamed[group] = group if group in spec_containers else naming.torch_attribute(group, taken)
+    own: dict[str | None, set[str]] = {None: taken}
+    for group in containers:
+        own[group] = {parts[1] for parts in placed.values() if parts[0] == renamed[group] and len(parts) == 2}
+    modules: dict[str, str] = {name: ".".join(parts) for name, parts in placed.items()}
+    for layer in unplaced:  # `as` names first, so numbered names go around them
         group, kind = groups[layer.name]
         if layer.kind in MERGES or kind == "sequential" or layer.origin.alias is None:
             continue
         modules[layer.name] = naming.torch_attribute(layer.origin.alias, own[group])
     counted: dict[str, int] = {}
-    for layer in kept:
+    for layer in unplaced:
         group, kind = groups[layer.name]
         if layer.kind in MERGES:
             continue
@@ -311,6 +406,9 @@ def _scope(
             modules[layer.name] = naming.torch_numbered(naming.torch_base(layer.kind, layer.origin.path), own[group])
         if kind == "dict" and group is not None and not modules[layer.name].startswith(renamed[group] + "."):
             modules[layer.name] = f"{renamed[group]}.{modules[layer.name]}"
+    places.check_unique(modules, by_name, placed)
+    for group, kind in containers.items():
+        spec_containers.setdefault(renamed[group], kind)
     nodes = []
     for layer in kept:
         inputs = tuple(layers[name].inputs[0] if name in skipped else name for name in layer.inputs)
@@ -324,12 +422,17 @@ def _scope(
                 inplace=_inplace(layer, source, layers, consumers),
             )
         )
-    return Scope(source, tuple(nodes), tuple((renamed[g], kind) for g, kind in containers.items()))
+    return Scope(source, tuple(nodes), tuple(spec_containers.items()))
 
 
 def class_name(name: str) -> str:
-    """`se_bottleneck` -> `SeBottleneck`: how a block kind or network is named as a torch class."""
-    return "".join(part[:1].upper() + part[1:] for part in name.split("_")) or "Block"
+    """`se_bottleneck` -> `SeBottleneck`, `ResNetV2_50` as it is (an underscore before a digit
+    stays, so 50_2 is not 502): how a block kind or network is named as a torch class."""
+    parts = [part for part in name.split("_") if part]
+    text = "".join(
+        ("_" if index and part[0].isdigit() else "") + part[:1].upper() + part[1:] for index, part in enumerate(parts)
+    )
+    return text or "Block"
 
 
 def conv_padding(node: Node) -> tuple[int, int] | None:

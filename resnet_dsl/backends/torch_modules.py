@@ -70,6 +70,39 @@ class Dense(nn.Linear):
         return self.activation(super().forward(x))
 
 
+class DropPath(nn.Module):
+    """Stochastic depth (torchvision's `StochasticDepth(p, "row")`): in training,
+    each sample is zeroed with probability p and the others scaled by 1 / (1 - p);
+    the identity at inference. No parameters."""
+
+    def __init__(self, p: float):
+        super().__init__()
+        self.p = p
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if not self.training or self.p == 0.0:
+            return x
+        keep = 1.0 - self.p
+        shape = [x.shape[0]] + [1] * (x.dim() - 1)
+        noise = torch.empty(shape, dtype=x.dtype, device=x.device)
+        return x * noise.bernoulli_(keep).div_(keep)
+
+    def extra_repr(self) -> str:
+        return f"p={self.p}"
+
+
+class LayerScale(nn.Module):
+    """A learnable scale per channel (ConvNeXt's layer scale), its weight (C, 1, 1)
+    as torchvision holds it, starting at `value`."""
+
+    def __init__(self, channels: int, value: float):
+        super().__init__()
+        self.weight = nn.Parameter(torch.full((channels, 1, 1), float(value)))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x * self.weight
+
+
 class Conv1dChannelsLast(nn.Conv1d):
     """Keras's Conv1D on a (batch, steps, channels) tensor: torch's Conv1d between transposes.
     Its weight is torch's (out, in, kernel), so timm's ECA `conv.weight` loads as it is."""
@@ -165,6 +198,57 @@ class ReshapeChannelsLast(nn.Module):
             x = x.permute(0, 2, 3, 1)
         x = x.reshape(x.shape[0], *self.shape)
         return x.permute(0, 3, 1, 2) if x.dim() == 4 else x
+
+
+def rehome(model: nn.Module, paths: dict, parameters: tuple = ()) -> nn.Module:
+    """Register each module at the path a zoo's state_dict names it by (built path
+    -> that path, e.g. "layer1.0.conv_dw1" -> "features.1.0.block.0"); a path in
+    `parameters` names the module's one parameter (torchvision's `layer_scale`).
+    Forward still finds every module where it was built: it stays there as a plain
+    attribute, no longer a child; so does a child of the model that only held
+    moved modules (a stage of blocks)."""
+    had_children = {id(m) for m in model.modules() if m._modules}
+    for built, path in paths.items():
+        module = model.get_submodule(built)
+        holder_path, _, attribute = built.rpartition(".")
+        holder = model.get_submodule(holder_path)
+        del holder._modules[attribute]
+        object.__setattr__(holder, attribute, module)
+        *parents, name = path.split(".")
+        owner = model
+        for depth, parent in enumerate(parents):
+            child = [*parents, name][depth + 1]
+            if parent not in owner._modules:
+                made = nn.Sequential() if child.isdigit() else nn.Module()
+                owner.add_module(parent, made)
+            owner = owner._modules[parent]
+        if path in parameters:
+            (weight,) = module.parameters()
+            owner.register_parameter(name, weight)
+        else:
+            owner.add_module(name, module)
+    for owner in list(model.modules()):  # by index, gaps (a torch-only Permute) kept
+        keys = list(owner._modules)
+        if isinstance(owner, nn.Sequential) and all(key.isdigit() for key in keys):
+            children = dict(owner._modules)
+            owner._modules.clear()
+            for index in range(max(map(int, children), default=-1) + 1):
+                owner.add_module(str(index), children.get(str(index), nn.Identity()))
+    for name, child in list(model._modules.items()):
+        inside = [m for m in child.modules() if m is not child]
+        if inside and all(id(m) in had_children and not m._modules for m in inside):
+            del model._modules[name]
+            object.__setattr__(model, name, child)
+    return model
+
+
+def named(**children: nn.Module) -> nn.Sequential:
+    """An nn.Sequential whose children have names (timm's `stem.conv`, `stages.0.blocks`),
+    run in the order given."""
+    sequential = nn.Sequential()
+    for name, child in children.items():
+        sequential.add_module(name, child)
+    return sequential
 
 
 def keras_init_(

@@ -7,6 +7,7 @@ Layers are matched through the network: Keras names them as the IR does, torch a
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 try:
@@ -27,14 +28,14 @@ def keras_weights_to_torch(spec: Spec, keras_model: Any, torch_model: nn.Module)
     `torch_layout` does (either back end, built or generated). Kernels are transposed.
     """
     network = resolve(spec)
-    paths = torch_layout.layout(network).module_paths()
+    keys = _state_keys(network)
     state = {}
     for layer in network.layers:
         if layer.kind not in torch_layout.WEIGHTED:
             continue
         weights = keras_model.get_layer(layer.name).get_weights()
         for key, value in zip(_torch_keys(layer), weights, strict=True):
-            state[f"{paths[layer.name]}.{key}"] = torch.from_numpy(_to_torch_array(layer, key, value))
+            state[keys(layer, key)] = torch.from_numpy(_to_torch_array(layer, key, value))
     missing = [key for key in state if key not in torch_model.state_dict()]
     if missing:
         raise KeyError(f"the torch model has no {missing[0]}: is it a model of {network.name}?")
@@ -44,16 +45,23 @@ def keras_weights_to_torch(spec: Spec, keras_model: Any, torch_model: nn.Module)
 def torch_weights_to_keras(spec: Spec, torch_model: nn.Module, keras_model: Any) -> None:
     """The reverse of `keras_weights_to_torch`."""
     network = resolve(spec)
-    paths = torch_layout.layout(network).module_paths()
+    keys = _state_keys(network)
     state = torch_model.state_dict()
     for layer in network.layers:
         if layer.kind not in torch_layout.WEIGHTED:
             continue
         values = [
-            _to_keras_array(layer, key, state[f"{paths[layer.name]}.{key}"].detach().cpu().numpy())
-            for key in _torch_keys(layer)
+            _to_keras_array(layer, key, state[keys(layer, key)].detach().cpu().numpy()) for key in _torch_keys(layer)
         ]
         keras_model.get_layer(layer.name).set_weights(values)
+
+
+def _state_keys(network: nw.Network) -> Callable[[nw.Layer, str], str]:
+    """(layer, its module's key) -> the model's state_dict key: `layer1.0.conv1.weight`; a
+    layer scale the spec places is its parameter itself (`features.1.0.layer_scale`)."""
+    layout = torch_layout.layout(network)
+    paths, parameters = layout.module_paths(), set(layout.rehomed()[1])
+    return lambda layer, key: paths[layer.name] if paths[layer.name] in parameters else f"{paths[layer.name]}.{key}"
 
 
 def _torch_keys(layer: nw.Layer) -> tuple[str, ...]:
@@ -63,6 +71,8 @@ def _torch_keys(layer: nw.Layer) -> tuple[str, ...]:
         return ("weight", "bias", "running_mean", "running_var")
     if isinstance(config, (nw.GroupNormConfig, nw.LayerNormConfig)):
         return ("weight", "bias")
+    if isinstance(config, nw.LayerScaleConfig):
+        return ("weight",)
     if isinstance(config, nw.SeparableConv2DConfig):
         weights = ("depthwise.weight", "pointwise.weight")
         return (*weights, "pointwise.bias") if config.use_bias else weights
@@ -72,6 +82,8 @@ def _torch_keys(layer: nw.Layer) -> tuple[str, ...]:
 
 
 def _to_torch_array(layer: nw.Layer, key: str, value: Any) -> Any:
+    if isinstance(layer.config, nw.LayerScaleConfig):  # (1, 1, C, 1) -> (C, 1, 1)
+        return value.reshape(-1, 1, 1).copy()
     if not key.endswith("weight") or value.ndim == 1:
         return value.copy()
     if key == "depthwise.weight" or isinstance(layer.config, nw.DepthwiseConv2DConfig):
@@ -85,6 +97,8 @@ def _to_torch_array(layer: nw.Layer, key: str, value: Any) -> Any:
 
 
 def _to_keras_array(layer: nw.Layer, key: str, value: Any) -> Any:
+    if isinstance(layer.config, nw.LayerScaleConfig):  # (C, 1, 1) -> (1, 1, C, 1)
+        return value.reshape(1, 1, -1, 1)
     if not key.endswith("weight") or value.ndim == 1:
         return value
     if key == "depthwise.weight" or isinstance(layer.config, nw.DepthwiseConv2DConfig):

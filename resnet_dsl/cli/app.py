@@ -63,6 +63,13 @@ def _assignment(text: str) -> str:
     return text
 
 
+def _path(text: str) -> str:
+    """A FILE argument: an empty one would silently mean the current directory."""
+    if not text:
+        raise argparse.ArgumentTypeError("an empty path names no file")
+    return text
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="resnet-dsl",
@@ -72,10 +79,10 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
 
     check = commands.add_parser("check", help="validate specs (exit 1 if any has errors)")
-    check.add_argument("files", nargs="+", metavar="FILE|DIR")
+    check.add_argument("files", nargs="+", type=_path, metavar="FILE|DIR")
 
     summary = commands.add_parser("summary", help="per stage: output shape, parameters, MACs, receptive field, memory")
-    summary.add_argument("file", metavar="FILE")
+    summary.add_argument("file", type=_path, metavar="FILE")
     summary.add_argument("--layers", action="store_true", help="one row per layer instead of per stage")
     summary.add_argument("--json", action="store_true", help="print a JSON object (layers and stages) instead")
     summary.add_argument(
@@ -88,15 +95,15 @@ def build_parser() -> argparse.ArgumentParser:
     _spec_options(summary)
 
     blocks = commands.add_parser("blocks", help="the blocks a spec can call (the prelude's), with their docs")
-    blocks.add_argument("file", nargs="?", metavar="FILE", help="also list this spec's own blocks")
+    blocks.add_argument("file", nargs="?", type=_path, metavar="FILE", help="also list this spec's own blocks")
     blocks.add_argument("--markdown", action="store_true", help="as the README's table")
 
     ir = commands.add_parser("ir", help="print the expanded, validated network as JSON")
-    ir.add_argument("file", metavar="FILE")
+    ir.add_argument("file", type=_path, metavar="FILE")
     _spec_options(ir)
 
     build = commands.add_parser("build", help="build the Keras (or torch) model (needs the keras or torch extra)")
-    build.add_argument("file", metavar="FILE")
+    build.add_argument("file", type=_path, metavar="FILE")
     build.add_argument(
         "--save",
         type=_output_path,
@@ -112,7 +119,7 @@ def build_parser() -> argparse.ArgumentParser:
     _spec_options(build)
 
     generate = commands.add_parser("generate", help="write standalone Keras (or PyTorch) source that builds the model")
-    generate.add_argument("file", metavar="FILE")
+    generate.add_argument("file", type=_path, metavar="FILE")
     _target_option(generate)
     generate.add_argument(
         "-o", "--output", type=_output_path, metavar="OUT.py", help="where to write it (default: standard output)"
@@ -126,7 +133,7 @@ def build_parser() -> argparse.ArgumentParser:
     export = commands.add_parser(
         "export", help="write the torch model as a deployable file: ONNX (needs the onnx extra)"
     )
-    export.add_argument("file", metavar="FILE")
+    export.add_argument("file", type=_path, metavar="FILE")
     export.add_argument("--format", choices=("onnx",), default="onnx", help="the file's format (default: onnx)")
     export.add_argument("-o", "--output", type=_output_path, required=True, metavar="OUT.onnx")
     export.add_argument("--weights", metavar="STATE.pt", help="a state_dict to load first (as build --save writes it)")
@@ -136,13 +143,13 @@ def build_parser() -> argparse.ArgumentParser:
     _spec_options(export)
 
     fmt = commands.add_parser("fmt", help="lay specs out canonically, in place")
-    fmt.add_argument("files", nargs="+", metavar="FILE|DIR")
+    fmt.add_argument("files", nargs="+", type=_path, metavar="FILE|DIR")
     fmt.add_argument("--check", action="store_true", help="exit 1 and name the files that would change")
     fmt.add_argument("--diff", action="store_true", help="show what would change as a unified diff")
 
     diff = commands.add_parser("diff", help="what changed in the network between two specs")
-    diff.add_argument("old", metavar="OLD")
-    diff.add_argument("new", metavar="NEW")
+    diff.add_argument("old", type=_path, metavar="OLD")
+    diff.add_argument("new", type=_path, metavar="NEW")
     diff.add_argument("--format", choices=("text", "json", "markdown"), default="text")
     diff.add_argument(
         "--picture", action="store_true", help="with --format markdown: add a Mermaid picture of the changed stages"
@@ -150,7 +157,7 @@ def build_parser() -> argparse.ArgumentParser:
     _spec_options(diff)
 
     graph = commands.add_parser("graph", help="draw the network (.dot or Mermaid .mmd; .svg/.png with Graphviz)")
-    graph.add_argument("file", metavar="FILE")
+    graph.add_argument("file", type=_path, metavar="FILE")
     graph.add_argument("-o", "--output", type=_output_path, required=True, metavar="OUT.{dot,mmd,svg,png}")
     graph.add_argument(
         "--format", choices=("dot", "mermaid", "svg", "png"), help="the picture's format (default: from OUT's suffix)"
@@ -159,7 +166,7 @@ def build_parser() -> argparse.ArgumentParser:
     _spec_options(graph)
 
     describe = commands.add_parser("describe", help="the network as canonical text, one line per block (git textconv)")
-    describe.add_argument("file", metavar="FILE")
+    describe.add_argument("file", type=_path, metavar="FILE")
     describe.add_argument(
         "--textconv",
         action="store_true",

@@ -9,7 +9,10 @@ command at a time, and an attacker (or a typo) finds the one that was forgotten:
   link with a regular file and leave the real file as it was);
 - only regular files are replaced: a directory, a character or block device, a FIFO or a
   socket is refused with the reason (`-` is standard output, for when a pipe is meant);
-- a regular file keeps its permissions; a new one gets what `open(path, "w")` would give;
+- a regular file keeps its permissions, its owner and its group (as `cp` keeps them; written
+  as root, a replaced file became root's); a new one gets what `open(path, "w")` would give;
+- a file with other hard links is refused: renaming over one name would leave the others
+  with the old content, silently;
 - a write-protected file or directory (no write bit at all, so even root is refused: the
   owner said "do not change this"), a file where a directory should be, a full disk: one
   clear `OutputError`, never a traceback.
@@ -26,7 +29,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from resnet_dsl.language.errors import ArchError, file_kind
+from resnet_dsl.language.errors import ArchError, file_kind, printable
 from resnet_dsl.language.ir import Span
 
 STDOUT = "-"
@@ -66,13 +69,12 @@ def write_output(path: str | os.PathLike[str], data: Data, inputs: tuple[str, ..
     if name == STDOUT:
         _write_stdout(data)
         return
-    target = check_target(name)
-    for source in inputs:
-        if _same_file(target, source):
-            raise OutputError(f"cannot write: {name} is the input {source}", name, "name another file for the output")
+    target = check_target(name, inputs)
     mode = _existing_mode(name, target)
+    owner = _existing_owner(name, target)
     fd, temporary = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=target.suffix)
     try:
+        _keep_owner(name, temporary, owner)
         if callable(data):
             os.close(fd)
             data(Path(temporary))
@@ -98,16 +100,27 @@ def _same_file(target: Path, source: str) -> bool:
         return False
 
 
-def check_target(path: str | os.PathLike[str]) -> Path:
-    """Where `write_output(path, ...)` would write, refusing what it would refuse: for a
+def check_target(path: str | os.PathLike[str], inputs: tuple[str, ...] = ()) -> Path:
+    """Where `write_output(path, ..., inputs)` would write, refusing what it would refuse: for a
     command to fail before its long work (as `build` does before TensorFlow) rather than after."""
     name = os.fspath(path)
     if name in ("", STDOUT):
         return Path(name)
     target = Path(os.path.realpath(name))  # through symlinks, to the file they name
     _existing_mode(name, target)
+    for source in inputs:
+        if _same_file(target, source):
+            raise OutputError(f"cannot write: {name} is the input {source}", name, "name another file for the output")
+    _existing_owner(name, target)
     _ensure_directory(name, target.parent)
     return target
+
+
+def terminal_text(text: str) -> str:
+    """Text for a terminal, line by line with its control characters and escape sequences shown
+    escaped (`\\x1b`): a spec's comment, string or file name cannot recolour, retitle or clear
+    the terminal of whoever runs `blocks`, `describe`, `diff` or `check` on it."""
+    return "\n".join(printable(line) for line in text.split("\n"))
 
 
 def stdout_failed(error: OSError) -> OutputError:
@@ -166,6 +179,40 @@ def _existing_mode(name: str, target: Path) -> int:
             "make it writable (chmod u+w) or write elsewhere",
         )
     return mode
+
+
+def _existing_owner(name: str, target: Path) -> tuple[int, int] | None:
+    """The existing file's (owner, group), or None for a new file; a file with other hard links is refused."""
+    try:
+        info = os.stat(target)
+    except FileNotFoundError:
+        return None
+    except OSError as error:
+        raise _failure(name, error) from None
+    if info.st_nlink > 1:
+        raise OutputError(
+            f"cannot write: the file has {info.st_nlink} hard links; replacing it would leave the others unchanged",
+            name,
+            "write elsewhere, or remove the other links first",
+        )
+    return info.st_uid, info.st_gid
+
+
+def _keep_owner(name: str, temporary: str, owner: tuple[int, int] | None) -> None:
+    """The new file gets the old one's owner and group, or the output is refused."""
+    if owner is None:
+        return
+    info = os.stat(temporary)
+    if (info.st_uid, info.st_gid) == owner:
+        return
+    try:
+        os.chown(temporary, *owner)
+    except PermissionError:
+        raise OutputError(
+            f"cannot write: the file belongs to user {owner[0]}, group {owner[1]}, and the new one could not keep them",
+            name,
+            "write elsewhere, or as its owner",
+        ) from None
 
 
 def _ensure_directory(name: str, directory: Path) -> None:

@@ -42,12 +42,21 @@ from resnet_dsl.codegen.pysource import (
     BLOCK_LOCALS,
     MODULE_NAMES,
     escape,
+    function_preamble,
+    functions_called,
     identifier,
     py_string,
     py_value,
     same_value,
 )
-from resnet_dsl.codegen.views import FSTRING_TEXT, classes_layer, default_value, doc_text, environment
+from resnet_dsl.codegen.views import (
+    FSTRING_TEXT,
+    classes_layer,
+    default_value,
+    doc_text,
+    environment,
+    fixed_parameters,
+)
 from resnet_dsl.language import ir
 from resnet_dsl.language.errors import ArchError
 from resnet_dsl.network import model as nw
@@ -75,18 +84,23 @@ class ModelBuilder:
     def build(self) -> Function:
         network = self.network
         classes = self.classes_layer()
-        signature = [Arg(py_value(network.input_shape), "input_shape")]
+        fixed = fixed_parameters(network, "input", "classes")
+        shape_fixed = any(line.startswith("input ") for line in fixed)
+        signature = [] if shape_fixed else [Arg(py_value(network.input_shape), "input_shape")]
         doc = [
             f"{doc_text(network.name)}: {len(network.layers)} layers (the input included) "
             f"and {network.total_params.total:,} parameters with the defaults.",
-            "",
-            "Args:",
-            "    input_shape: the shape of one input, height x width x channels.",
         ]
+        if signature or classes is not None:
+            doc += ["", "Args:"]
+        if signature:
+            doc.append("    input_shape: the shape of one input, height x width x channels.")
         if classes is not None:
             signature.append(Arg(py_value(dict(network.params)["classes"]), "classes"))
             doc.append(f"    classes: the number of classes, the units of layer {escape(classes.name)}.")
-        names = (Arg("input_shape", "shape"), Arg(py_string(network.layers[0].name), "name"))
+        doc += ["", *fixed] if fixed else []
+        shape = py_value(network.input_shape) if shape_fixed else "input_shape"
+        names = (Arg(shape, "shape"), Arg(py_string(network.layers[0].name), "name"))
         body: list[Statement] = [Assign(4, "inputs", call=Call("keras.Input", names))]
         tensor = "inputs"
         covered = 1
@@ -187,6 +201,13 @@ def loop_prefix(label: str, run: Sequence[tuple[int, nw.BlockInstance]]) -> str 
 
 def module_view(network: nw.Network, source: str) -> ModuleView:
     """The typed view of the whole generated file."""
+    for layer in network.layers:
+        if isinstance(layer.config, nw.PoolConfig) and isinstance(layer.config.padding, tuple):
+            raise ArchError(
+                f"cannot generate Keras code for layer '{layer.name}': Keras's pools pad valid or same",
+                layer.span,
+                "an integer padding (-inf on each side) is torch's: generate --target torch",
+            )
     defaults = evaluate_defaults(layer_defaults(network.defaults), dict(network.params))
     layers = {layer.name: layer for layer in network.layers}
     instances: dict[str, list[nw.BlockInstance]] = {}
@@ -204,14 +225,17 @@ def module_view(network: nw.Network, source: str) -> ModuleView:
         for block in used
     ]
     model = ModelBuilder(network, {b.name: b for b in used}, block_idents, param_idents).build()
+    imports, helpers = function_preamble(functions_called(used))
     kinds = {layer.kind for layer in network.layers}
     wanted = {HELPER_KINDS[kind] for kind in kinds if kind in HELPER_KINDS}
-    helpers = tuple(text for name, text in helper_sources().items() if name in wanted)
-    return ModuleView(escape(__version__), escape(source), doc_text(network.name), (*functions, model), helpers)
+    helpers += [text for name, text in layer_helpers().items() if name in wanted]
+    return ModuleView(
+        escape(__version__), escape(source), doc_text(network.name), (*functions, model), tuple(imports), tuple(helpers)
+    )
 
 
 @cache
-def helper_sources() -> dict[str, str]:
+def layer_helpers() -> dict[str, str]:
     """The source of each helper in `backends/keras_layers.py`, in its order, read as text
     (Keras is not imported)."""
     path = Path(__file__).parent.parent / "backends" / "keras_layers.py"

@@ -51,6 +51,8 @@ KERAS_CLASSES: dict[str, str] = {
     "flatten": "Flatten",
     "dense": "Dense",
     "dropout": "Dropout",
+    "drop_path": "Dropout",
+    "layer_scale": "DepthwiseConv2D",
     "add": "Add",
     "multiply": "Multiply",
     "concat": "Concatenate",
@@ -82,7 +84,20 @@ def _blur_args(sources: Mapping[str, str]) -> tuple[Arg, ...]:
     )
 
 
+def _drop_path_args(sources: Mapping[str, str]) -> tuple[Arg, ...]:
+    """Drop path is a `Dropout` with one noise value per sample."""
+    return Arg(sources["rate"]), Arg("(None, 1, 1, 1)", "noise_shape")
+
+
+def _layer_scale_args(sources: Mapping[str, str]) -> tuple[Arg, ...]:
+    """A layer scale is a 1x1 depthwise kernel without bias, starting at its value."""
+    value = sources.get("value", "1e-06")
+    return Arg("1"), Arg("False", "use_bias"), Arg(f"keras.initializers.Constant({value})", "depthwise_initializer")
+
+
 CUSTOM_ARGS: dict[str, Callable[[Mapping[str, str]], tuple[Arg, ...]]] = {
+    "drop_path": _drop_path_args,
+    "layer_scale": _layer_scale_args,
     "channelpad": _channelpad_args,
     "subsample": _subsample_args,
     "pad": _pad_args,
@@ -105,6 +120,10 @@ def keras_callee(kind: str) -> str:
     return name if kind in OWN_CLASSES else f"layers.{name}"
 
 
+CONFIG_SOURCED = frozenset({"drop_path", "layer_scale"})
+"""Kinds of CUSTOM_ARGS whose options are their config's fields, name for name: a stem or head
+layer of theirs is written from its config through the same function."""
+
 CALL_KEYWORDS = frozenset({"training"})
 """Options passed when the layer is called, as the seed does: `BatchNormalization()(x, training=True)`."""
 
@@ -124,6 +143,7 @@ POSITIONAL_FIELDS: dict[str, tuple[str, ...]] = {
     "maxpool": ("pool_size",),
     "avgpool": ("pool_size",),
     "dropout": ("rate",),
+    "drop_path": ("rate",),
 }
 """Config fields written by position when a layer is rendered from its config; each is
 the leading parameter of its Keras class, in this order."""
@@ -236,8 +256,10 @@ class ModuleView:
     source: str
     network: str
     functions: tuple[Function, ...]
+    imports: tuple[str, ...] = ()
+    """Standard-library imports the spec's functions need (`import math` for `ceil`)."""
     helpers: tuple[str, ...] = ()
-    """The source of each helper of `backends/keras_layers.py` the network uses."""
+    """Definitions of the spec's functions the module computes with (`make_divisible`)."""
 
 
 # ---------------------------------------------------------- layer calls --
@@ -251,6 +273,11 @@ def layer_from_config(config: nw.LayerConfig, name: str) -> tuple[Call, tuple[Ar
     """
     if config.kind in CONFIG_ARGS:
         return Call(keras_callee(config.kind), (*CONFIG_ARGS[config.kind](config), Arg(py_string(name), "name"))), ()
+    if config.kind in CONFIG_SOURCED:
+        fields = {field: py_value(getattr(config, field)) for field in type(config).model_fields if field != "kind"}
+        return Call(
+            f"layers.{KERAS_CLASSES[config.kind]}", (*CUSTOM_ARGS[config.kind](fields), Arg(py_string(name), "name"))
+        ), ()
     positional = POSITIONAL_FIELDS.get(config.kind, ())
     args = [Arg(py_value(compact(getattr(config, name_)))) for name_ in positional]
     call_args = []

@@ -18,8 +18,8 @@ from typing import Any
 
 from resnet_dsl.language import ir
 from resnet_dsl.language.errors import ArchError
+from resnet_dsl.network import functions, option_values
 from resnet_dsl.network import model as nw
-from resnet_dsl.network import option_values
 from resnet_dsl.network.evaluate import initializer_arguments
 
 INITIALIZER_CLASSES: dict[str, str] = {
@@ -46,9 +46,10 @@ CONSTANT_INITIALIZERS = frozenset({"zeros", "ones", "constant"})
 
 # ---------------------------------------------------------- identifiers --
 
-RESERVED = frozenset(keyword.kwlist) | frozenset(dir(builtins)) | {"l", "O", "I"}
+RESERVED = frozenset(keyword.kwlist) | frozenset(dir(builtins)) | {"l", "O", "I"} | {"math", *functions.SOURCES}
 """Never an identifier of ours: keywords, builtins (the module calls `range` and `float`),
-and the names pycodestyle calls ambiguous (E741)."""
+the names pycodestyle calls ambiguous (E741), and the spec functions generated code defines
+(`make_divisible`) or imports (`math`)."""
 
 BUILD_MODEL_LOCALS = frozenset({"x", "inputs", "index", "input_shape", "classes"})
 """`build_model`'s parameters and locals: a block function named like one would be shadowed
@@ -180,6 +181,9 @@ class Expressions:
         if isinstance(expr, ir.IfElse):
             then = self._operand(expr.then, OR)
             return f"{then} if {self._operand(expr.condition, OR)} else {self._operand(expr.otherwise, TEST)}", TEST
+        if isinstance(expr, ir.Call) and expr.func in functions.FUNCTIONS:
+            arguments = ", ".join(self.source(arg.value) for arg in expr.args)
+            return f"{functions.PYTHON.get(expr.func, expr.func)}({arguments})", ATOM
         if isinstance(expr, ir.Call):
             keywords = [(name, self.source(value)) for name, value in initializer_arguments(expr)]
             return initializer_source(expr.func, keywords, expr.span), ATOM
@@ -196,6 +200,43 @@ def free_names(expr: ir.Expr) -> Iterator[str]:
         yield expr.id
     for child in ir.subexpressions(expr):
         yield from free_names(child)
+
+
+def block_expressions(block: ir.BlockDef) -> Iterator[ir.Expr]:
+    """Every expression a block definition holds: defaults, values, arguments and conditions."""
+    layers = [call for path in block.paths for unit in path.units for call in unit.layers] + list(block.after)
+    yield from (param.default for param in block.params if param.default is not None)
+    yield from (let.value for let in block.lets)
+    yield from (e for path in block.paths for e in (path.condition, path.source_if) if e is not None)
+    if block.merge.condition is not None:
+        yield block.merge.condition
+    for call in layers:
+        yield from (arg.value for arg in call.args)
+        if call.condition is not None:
+            yield call.condition
+
+
+def functions_called(blocks: Iterable[ir.BlockDef]) -> set[str]:
+    """The spec functions (`make_divisible`, `ceil`) the blocks' expressions call, which
+    generated code, computing those expressions at run time, must define or import."""
+    found: set[str] = set()
+
+    def walk(expr: ir.Expr) -> None:
+        if isinstance(expr, ir.Call) and expr.func in functions.FUNCTIONS:
+            found.add(expr.func)
+        for child in ir.subexpressions(expr):
+            walk(child)
+
+    for block in blocks:
+        for expr in block_expressions(block):
+            walk(expr)
+    return found
+
+
+def function_preamble(called: set[str]) -> tuple[list[str], list[str]]:
+    """The imports (`import math`) and helper definitions generated code needs for `called`."""
+    imports = ["import math"] if called & set(functions.PYTHON) else []
+    return imports, [functions.SOURCES[name] for name in sorted(called & set(functions.SOURCES))]
 
 
 def has_call(expr: ir.Expr) -> bool:

@@ -27,12 +27,15 @@ from resnet_dsl import __version__
 from resnet_dsl.backends import torch_layout
 from resnet_dsl.codegen.pysource import (
     escape,
+    function_preamble,
+    functions_called,
     identifier,
     py_string,
     py_value,
     same_value,
 )
 from resnet_dsl.codegen.torch_blocks import BlockClass, chain_forward, class_groups, init_body
+from resnet_dsl.codegen.torch_names import variant_names
 from resnet_dsl.codegen.torch_views import (
     BLOCK_LOCALS,
     MODULE_NAMES,
@@ -50,6 +53,7 @@ from resnet_dsl.codegen.views import (
     default_value,
     doc_text,
     environment,
+    fixed_parameters,
 )
 from resnet_dsl.language import ir
 from resnet_dsl.network import model as nw
@@ -63,6 +67,8 @@ HELPERS: dict[str, tuple[str, ...]] = {
     "MaxPool2dSame": ("same_pads",),
     "AvgPool2dSame": ("same_pads",),
     "Dense": (),
+    "DropPath": (),
+    "LayerScale": (),
     "Conv1dChannelsLast": (),
     "FlattenChannelsLast": (),
     "Exponential": (),
@@ -72,6 +78,8 @@ HELPERS: dict[str, tuple[str, ...]] = {
     "SeparableConv2d": (),
     "LayerNormChannels": (),
     "ReshapeChannelsLast": (),
+    "rehome": (),
+    "named": (),
     "keras_init_": (),
     "fans": (),
     "initialized": ("keras_init_", "fans"),
@@ -86,9 +94,9 @@ NEEDS_FUNCTIONAL = frozenset({"Conv2dSame", "MaxPool2dSame", "AvgPool2dSame", "C
 
 
 def class_name(name: str, taken: set[str]) -> str:
-    """`bottleneck_v1` -> `BottleneckV1`: a class name, distinct from everything taken."""
-    camel = "".join(part[:1].upper() + part[1:] for part in name.split("_")) or "Block"
-    return identifier(camel, taken)
+    """`bottleneck_v1` -> `BottleneckV1`, `ResNeXt50_32x4d` as it is: a class name, distinct from
+    everything taken."""
+    return identifier(torch_layout.class_name(name), taken)
 
 
 @dataclass(frozen=True)
@@ -108,7 +116,7 @@ class ModelClass:
         init = ["super().__init__()"]
         for section, scope in (("stem", self.layout.stem), ("head", self.layout.head)):
             if section == "head":
-                init += self.stages()
+                init += self.stages(helpers)
             sources = {
                 node.name: LayerSource(
                     node, str(node.in_channels), {"units": "classes"} if node.name == self.classes_layer else {}
@@ -117,7 +125,7 @@ class ModelClass:
             }
             init += init_body(scope, sources, helpers, section)
         forward = chain_forward(self.layout.stem)
-        forward += [f"x = self.{stage.attribute}(x)" for stage in self.layout.stages if stage.blocks]
+        forward += self.stages_forward()
         forward += chain_forward(self.layout.head)
         params = (
             ("self", f"classes: int = {py_value(dict(network.params)['classes'])}") if self.classes_layer else ("self",)
@@ -132,23 +140,51 @@ class ModelClass:
         )
         return ClassView(self.name, tuple(doc), methods)
 
-    def stages(self) -> list[str]:
+    def stages(self, helpers: set[str]) -> list[str]:
+        """Each stage's nn.Sequential of blocks, under a comment; where the spec places stages
+        (`as "stages.0.blocks"`), the containers that hold them, made whole."""
+        stages = [stage for stage in self.layout.stages if stage.blocks]
+        if all("." not in stage.attribute for stage in stages):
+            return self.plain_stages()
+        tree: dict[str, Any] = {}
+        for stage in stages:
+            parts = stage.attribute.split(".")
+            node = tree
+            for part in parts[:-1]:
+                node = node.setdefault(part, {})
+            node[parts[-1]] = self.stage_call(stage)
+        lines = ["# stages " + ", ".join(escape(stage.stage.label) for stage in stages)]
+        for top, subtree in tree.items():
+            lines += call_lines(f"self.{top} = ", container_call(subtree, helpers), "", 8)
+        return lines
+
+    def stages_forward(self) -> list[str]:
+        """`x = self.layer1(x)` per stage; one call of a container that runs exactly the stages,
+        in order (timm's `self.stages(x)`)."""
+        stages = [stage for stage in self.layout.stages if stage.blocks]
+        tops = list(dict.fromkeys(stage.attribute.split(".")[0] for stage in stages))
+        in_order = sorted(stages, key=lambda stage: [int(p) if p.isdigit() else p for p in stage.attribute.split(".")])
+        if len(tops) == 1 and "." in stages[0].attribute and in_order == stages:
+            return [f"x = self.{tops[0]}(x)"]
+        return [f"x = self.{attribute_source(stage.attribute)}(x)" for stage in stages]
+
+    def stage_call(self, stage: torch_layout.Stage) -> Call:
+        items: list[tuple[str, str | Call]] = []
+        instances = list(zip(stage.stage.blocks, stage.blocks, strict=True))
+        for _, run in itertools.groupby(instances, key=lambda pair: self.run_key(*pair)):
+            run = list(run)
+            instance, scope = run[0]
+            call = Call(self.block_classes[instance.name], self.block_args(instance, scope))
+            items.append(("", call) if len(run) == 1 else ("", f"*({flat_call(call)} for _ in range({len(run)}))"))
+        return Call("nn.Sequential", tuple(items))
+
+    def plain_stages(self) -> list[str]:
         lines = []
         for stage in self.layout.stages:
             if not stage.blocks:
                 continue
             lines.append(f"# stage {escape(stage.stage.label)}")
-            items: list[tuple[str, str | Call]] = []
-            instances = list(zip(stage.stage.blocks, stage.blocks, strict=True))
-            for _, run in itertools.groupby(instances, key=lambda pair: self.run_key(*pair)):
-                run = list(run)
-                instance, scope = run[0]
-                call = Call(self.block_classes[instance.name], self.block_args(instance, scope))
-                if len(run) == 1:
-                    items.append(("", call))
-                else:
-                    items.append(("", f"*({flat_call(call)} for _ in range({len(run)}))"))
-            lines += call_lines(f"self.{stage.attribute} = ", Call("nn.Sequential", tuple(items)), "", 8)
+            lines += call_lines(f"self.{stage.attribute} = ", self.stage_call(stage), "", 8)
         return lines
 
     def run_key(self, instance: nw.BlockInstance, scope: torch_layout.Scope) -> Any:
@@ -181,6 +217,26 @@ class ModelClass:
     def layers_in(self, instance: nw.BlockInstance) -> int:
         first = self.network.layer(instance.layers[0])
         return self.network.layer(first.inputs[0]).output_shape[-1]
+
+
+def container_call(tree: Any, helpers: set[str]) -> Call:
+    """A container of stages as one call: nn.Sequential by index (nn.Identity where none is),
+    `named(...)` by name; a stage itself as it is."""
+    if isinstance(tree, Call):
+        return tree
+    if all(key.isdigit() for key in tree):
+        items = tuple(
+            ("", container_call(tree[str(i)], helpers) if str(i) in tree else Call("nn.Identity"))
+            for i in range(max(int(key) for key in tree) + 1)
+        )
+        return Call("nn.Sequential", items)
+    helpers.add("named")
+    return Call("named", tuple((key, container_call(value, helpers)) for key, value in tree.items()))
+
+
+def attribute_source(path: str) -> str:
+    """`stages.0.blocks` -> `stages[0].blocks`: a module path as Python."""
+    return "".join(f"[{part}]" if part.isdigit() else f".{part}" for part in path.split(".")).lstrip(".")
 
 
 def torch_layout_buffers(network: nw.Network) -> int:
@@ -259,8 +315,10 @@ def module_view(network: nw.Network, source: str) -> TorchModuleView:
     helpers: set[str] = set()
     classes = []
     for block in used:
-        for number, (pairs, optional) in enumerate(class_groups(block, instances[block.name]), start=1):
-            name = class_name(block.name if number == 1 else f"{block.name}_{number}", taken)
+        groups = class_groups(block, instances[block.name])
+        names = variant_names(block.name, [pairs[0][1] for pairs, _ in groups])
+        for variant, (pairs, optional) in zip(names, groups, strict=True):
+            name = identifier(variant, taken)
             block_classes.update((instance.name, name) for instance, _ in pairs)
             containers = {
                 parent: class_name(f"{name}_{parent}", taken)
@@ -290,18 +348,23 @@ def module_view(network: nw.Network, source: str) -> TorchModuleView:
         classes_layer,
     ).build(helpers)
     classes.append(model)
+    moves, parameters = layout.rehomed()
+    if moves:
+        helpers.add("rehome")
     helper_names = needed(helpers)
     texts = [helper_sources()[name] for name in helper_names]
     if "activation" in helpers:
         texts.append(activation_helper())
+    function_imports, function_texts = function_preamble(functions_called(used))
+    texts += function_texts
     imports = []
-    if NEEDS_MATH & set(helper_names):
+    if NEEDS_MATH & set(helper_names) or function_imports:
         imports.append("import math")
     imports += ["", "import torch"] if imports else ["import torch"]
     if NEEDS_FUNCTIONAL & set(helper_names):
         imports.append("import torch.nn.functional as F")
     imports.append("from torch import nn")
-    build = _build_model(network, network_class, classes_layer is not None)
+    build = _build_model(network, network_class, classes_layer is not None, moves, parameters)
     return TorchModuleView(
         escape(__version__), escape(source), doc_text(network.name), tuple(imports), tuple(texts), tuple(classes), build
     )
@@ -317,19 +380,32 @@ def _classes_layer(network: nw.Network) -> str | None:
     return found.name if found is not None else None
 
 
-def _build_model(network: nw.Network, network_class: str, has_classes: bool) -> Method:
+def _build_model(
+    network: nw.Network,
+    network_class: str,
+    has_classes: bool,
+    moves: dict[str, str],
+    parameters: tuple[str, ...],
+) -> Method:
+    made = f"{network_class}(classes)" if has_classes else f"{network_class}()"
+    body: tuple[str, ...] = (f"return {made}",)
+    if moves:  # the paths the spec states: a zoo's state_dict keys (`torch_modules.rehome`)
+        body = (
+            "# where the spec places modules: built path -> the zoo's path",
+            "paths = {",
+            *(f"    {py_string(built)}: {py_string(path)}," for built, path in moves.items()),
+            "}",
+            *(("parameters = (", *(f"    {py_string(path)}," for path in parameters), ")") if parameters else ()),
+            f"return rehome({made}, paths{', parameters' if parameters else ''})",
+        )
+    doc = (f"{doc_text(network.name)} as a torch module, in NCHW; {network.input_shape[-1]} input channels.",)
     if has_classes:
         classes = py_value(dict(network.params)["classes"])
-        doc = (
-            f"{doc_text(network.name)} as a torch module, in NCHW; {network.input_shape[-1]} input channels.",
-            "",
-            "Args:",
-            "    classes: the number of classes.",
-        )
-        body = (f"return {network_class}(classes)",)
+        doc = (*doc, "", "Args:", "    classes: the number of classes.")
         return Method("build_model", (f"classes: int = {classes}",), " -> nn.Module", doc, body, indent=0)
-    doc = (f"{doc_text(network.name)} as a torch module, in NCHW; {network.input_shape[-1]} input channels.",)
-    return Method("build_model", (), " -> nn.Module", doc, (f"return {network_class}()",), indent=0)
+    fixed = fixed_parameters(network, "classes")
+    doc += ("", *fixed) if fixed else ()
+    return Method("build_model", (), " -> nn.Module", doc, body, indent=0)
 
 
 def render(network: nw.Network, source: str | None = None) -> str:

@@ -285,7 +285,21 @@ def init_body(
         if parent in done:
             continue
         members = [n for n in scope.nodes if n.module and n.module.rpartition(".")[0] == parent]
-        if parent and containers.get(parent) == "sequential":
+        if "." in parent:
+            raise ArchError(
+                f"cannot generate torch code for layer '{node.name}': its module '{node.module}' "
+                "is nested more than one container deep in the stem or head",
+                node.layer.span,
+                'place it one level down (as "stem.conv") or build it with to_torch',
+            )
+        if parent and containers.get(parent) == "dict":  # the spec's named children (timm's stem.conv)
+            items = tuple(
+                (n.module.rpartition(".")[2] if n.module else "", sources[n.name].constructor(helpers)) for n in members
+            )
+            helpers.add("named")
+            lines += call_lines(f"self.{parent} = ", Call("named", items), "", 8)
+            done.add(parent)
+        elif parent and containers.get(parent) == "sequential":
             at = {int(n.module.rpartition(".")[2]): n for n in members if n.module}
             items = tuple(  # a layer a condition leaves out keeps its place, as nn.Identity
                 ("", sources[at[i].name].constructor(helpers) if i in at else Call("nn.Identity"))
@@ -301,11 +315,20 @@ def init_body(
 def chain_forward(scope: torch_layout.Scope) -> list[str]:
     """The stem or head: `x` through each module in turn, a container called once."""
     lines: list[str] = []
+    called: set[str] = set()
     for node in scope.nodes:
         assert node.module is not None
         parent = node.module.rpartition(".")[0] or node.module
         line = f"x = self.{parent}(x)"
         if not lines or lines[-1] != line or parent == node.module:
+            if parent in called and parent != node.module:  # calling it again would run it all again
+                raise ArchError(
+                    f"cannot generate torch code for layer '{node.name}': the modules of '{parent}' do not "
+                    "run one after another, so one call of it cannot run them",
+                    node.layer.span,
+                    f"place the layers between them in '{parent}' too, or this one elsewhere",
+                )
+            called.add(parent)
             lines.append(line)
     return lines
 
@@ -435,10 +458,12 @@ def class_groups(block: ir.BlockDef, pairs: Sequence[Instance]) -> list[tuple[li
     """The instances of a block, grouped by the class that makes them, each group with the paths
     its instances differ on having (`shortcut if project`: `downsample` or None), the
     instance that has them first. Instances whose modules differ otherwise get a class each."""
-    conditional = frozenset(
-        path.name
+    conditional = frozenset(  # a path whose source is chosen per call falls back to another tensor
+        path.name  # where it is left out, so its instances with and without it get a class each
         for path in block.paths
-        if path.condition is not None and naming.TORCH_PATHS.get(path.name, path.name) is not None
+        if path.condition is not None
+        and path.source_if is None
+        and naming.TORCH_PATHS.get(path.name, path.name) is not None
     )
     groups: dict[tuple, list[Instance]] = {}
     for pair in pairs:

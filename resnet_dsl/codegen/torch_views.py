@@ -22,8 +22,8 @@ from resnet_dsl.codegen.views import (
 )
 from resnet_dsl.language import ir
 from resnet_dsl.language.errors import ArchError
+from resnet_dsl.network import functions, option_values
 from resnet_dsl.network import model as nw
-from resnet_dsl.network import option_values
 from resnet_dsl.network.evaluate import initializer_arguments
 
 MODULE_NAMES = frozenset({"torch", "nn", "F", "math", "build_model", "ACTIVATIONS", "activation"})
@@ -130,7 +130,7 @@ class TorchExpressions(Expressions):
     """Spec expressions as Python for torch: an initializer is the dict `initialized` takes."""
 
     def _render(self, expr: ir.Expr) -> tuple[str, int]:
-        if not isinstance(expr, ir.Call):
+        if not isinstance(expr, ir.Call) or expr.func in functions.FUNCTIONS:
             return super()._render(expr)
         if expr.func not in option_values.INITIALIZERS:
             raise ArchError(f"unknown initializer '{expr.func}'", expr.span)
@@ -215,7 +215,9 @@ class LayerSource:
             if same:
                 helpers.add(pool)
             args = [("", self.option("pool_size")), ("", self.option("strides"))]
-            if self.node.padding != (0, 0):  # a zero padding folded in (see `torch_layout`)
+            if isinstance(config.padding, tuple):  # torch's own: -inf on each side
+                args.append(("padding", self.option("padding")))
+            elif self.node.padding != (0, 0):  # a zero padding folded in (see `torch_layout`)
                 args.append(("padding", py_value(compact(self.node.padding))))
             return Call(pool if same else f"nn.{pool}", tuple(args))
         if isinstance(config, nw.GlobalPoolConfig):
@@ -230,6 +232,12 @@ class LayerSource:
             return self.dense(config, helpers)
         if isinstance(config, nw.DropoutConfig):
             return Call("nn.Dropout", (("", self.option("rate")),))
+        if isinstance(config, nw.LayerScaleConfig):
+            helpers.add("LayerScale")
+            return Call("LayerScale", (("", self.channels), ("", self.option("value"))))
+        if isinstance(config, nw.DropPathConfig):
+            helpers.add("DropPath")
+            return Call("DropPath", (("", self.option("rate")),))
         if isinstance(config, nw.ChannelPaddingConfig):
             helpers.add("ChannelPad")
             if "padding" in self.symbolic:  # [low, high], from the block's parameters

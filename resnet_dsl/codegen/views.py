@@ -27,6 +27,7 @@ from resnet_dsl.codegen.pysource import (
     free_names,
     identifier,
     py_string,
+    py_value,
     same_value,
 )
 from resnet_dsl.language import ir
@@ -196,7 +197,7 @@ class BlockSteps:
         # The tensor each name stands for: a path without layers is its source.
         tensor = {ir.INPUT: ir.INPUT}
         for path in order:
-            has_layers = any(unit.layers for unit in path.units)
+            has_layers = any(unit.layers for unit in path.units) or path.source_merge is not None
             tensor[path.name] = path.name if has_layers else tensor[block.source_of(path)]
         tensor.setdefault("shortcut", ir.INPUT)  # an omitted shortcut is the identity
         # Who reads each tensor, by position: a path (its index in `order`) or the merge (the end).
@@ -220,10 +221,10 @@ class BlockSteps:
                 for i, unit in enumerate(path.units)
                 for call, mark in zip(unit.layers, unit_marks(unit.layers), strict=True)
             ]
-            if not calls:
+            if not calls and path.source_merge is None:
                 continue
             keep = ""
-            source = variables[tensor[block.source_of(path)]]
+            source = "" if path.source_merge is not None else variables[tensor[block.source_of(path)]]
             if path.source_if is not None and path.source_else is not None:
                 test = Expressions(names).source(path.source_if, OR)
                 source = f"{source} if {test} else {variables[tensor[path.source_else]]}"
@@ -242,6 +243,11 @@ class BlockSteps:
                 target = "shortcut" if path.name == "shortcut" else identifier(path.name, taken)
             variables[path.name] = target
             first = len(steps)
+            if path.source_merge is not None:  # `project from multiply(main, se)`: the merge first
+                merge = path.source_merge
+                sources = tuple(variables[tensor[ref.path]] for ref in merge_refs(merge))
+                pattern = NamePattern.of(naming.source_merge_name(PREFIX, path.name, merge))
+                steps.append(Step(None, pattern, (), target, sources, merge))
             for i, unit, call, mark in calls:
                 label = naming.unit_label(path.name, i, unit.label)
                 suffix, expr = self.suffix(call)
@@ -272,7 +278,8 @@ class BlockSteps:
             else:
                 name = naming.nested_merge_name(PREFIX, op.suffix({}), next(counter))
                 target = identifier(f"{op.name}_{name.rsplit('_', 1)[-1]}", taken)
-            steps.append(Step(None, NamePattern.of(name), (), target, sources, merge))
+            conditions = (merge.condition,) if top and merge.condition is not None else ()
+            steps.append(Step(None, NamePattern.of(name), conditions, target, sources, merge))
             return target
 
         merged(block.merge, True)
@@ -321,8 +328,11 @@ class BlockSteps:
         env = self.instance_env(self.instances[0])
         for index, step in enumerate(steps):
             if kinds[index] is None:  # no instance has this layer: its kind from its op
-                assert step.call is not None  # merges are always made
-                kinds[index] = layer_config(step.call, env, self.defaults)[1].kind
+                if step.call is None:  # a conditional merge no instance makes
+                    assert step.merge is not None
+                    kinds[index] = step.merge.op
+                else:
+                    kinds[index] = layer_config(step.call, env, self.defaults)[1].kind
         return [kind for kind in kinds if kind is not None]
 
 
@@ -366,9 +376,13 @@ def docstring_safe(text: str) -> bool:
 
 
 def classes_layer(network: nw.Network) -> nw.Layer | None:
-    """The layer `classes` sets: the last stem or head dense layer whose units are written `classes`."""
+    """The layer `classes` sets: the last stem or head dense layer whose units are written `classes`.
+
+    None where the spec also computes something else from `classes` (`width = classes * 2`, a
+    condition, a block's argument): generated code takes as arguments only values it can apply
+    as the spec would, so `build_model(classes=20)` never builds what `--set classes=20` does not."""
     definition = network.definition
-    if definition is None or "classes" not in dict(network.params):
+    if definition is None or "classes" not in dict(network.params) or uses(definition, "classes") > 1:
         return None
     found = None
     for section, units in (("stem", definition.stem), ("head", definition.head)):
@@ -380,6 +394,35 @@ def classes_layer(network: nw.Network) -> nw.Layer | None:
             if isinstance(layer.config, nw.DenseConfig) and _units_argument(call) == ir.Name(id="classes"):
                 found = layer
     return found
+
+
+def uses(definition: ir.NetworkDef, name: str) -> int:
+    """How often a network's expressions name `name`: parameter defaults, defaults, the stem's
+    and head's arguments and conditions, the stages' arguments and repeats."""
+    calls = [call for units in (definition.stem, definition.head) for unit in units for call in unit.layers]
+    expressions = [param.default for param in definition.params if param.default is not None]
+    for call in (*definition.defaults, *calls):
+        expressions += [arg.value for arg in call.args] + ([call.condition] if call.condition is not None else [])
+    for call in (call for stage in definition.stages for call in stage.calls):
+        expressions += [arg.value for arg in call.args] + ([call.repeat] if call.repeat is not None else [])
+    return sum(found == name for expr in expressions for found in free_names(expr))
+
+
+def fixed_parameters(network: nw.Network, *names: str) -> list[str]:
+    """Docstring lines for the parameters among `names` that generated code cannot take as
+    arguments, because the spec computes other values from them."""
+    definition = network.definition
+    if definition is None:
+        return []
+    fixed = [name for name in names if name in dict(network.params) and uses(definition, name)]
+    fixed = [name for name in fixed if name != "classes" or classes_layer(network) is None]
+    lines = []
+    for name in fixed:
+        lines += [
+            f"{name} is fixed at {py_value(dict(network.params)[name])}: the spec computes other values from it;",
+            f"generate again with --set {name}=... for another value.",
+        ]
+    return lines
 
 
 def _units_argument(call: ir.LayerCall) -> ir.Expr | None:

@@ -208,6 +208,10 @@ class LayerCall(Node):
     """Left out where this is false."""
     implicit: bool = False
     """Made by the parser, not written: the padding layer of `conv(..., padding=1)`."""
+    torch: str | None = None
+    """`torch="features.{stage_number}.{block_index}.block.0"`: where the torch module puts the
+    layer (a zoo's state_dict key), a pattern; written as the call's last keyword, kept apart
+    from the layer's options (see `naming.torch_path`)."""
 
 
 class Unit(Node):
@@ -226,6 +230,8 @@ class Path(Node):
     source_if: Expr | None = None
     """`from (pre if project else input)`: where this is false, the path starts from `source_else`."""
     source_else: str | None = None
+    source_merge: Merge | None = None
+    """`project from multiply(main, se)`: the path starts from a merge of earlier paths."""
     condition: Expr | None = None
     units: tuple[Unit, ...] = ()
 
@@ -252,12 +258,24 @@ class Merge(Node):
     inputs: tuple[MergeInput, ...] = ()
     """Empty means `(main, shortcut)`."""
     name: str | None = None
+    condition: Expr | None = None
+    """`out = add(main, input) if residual`: where false (the block's merge only), no merge is
+    made and the block's output is its first input (MobileNetV2's linear bottleneck without a
+    shortcut where the shape changes)."""
 
 
 MergeInput = Annotated[PathRef | Merge, Field(discriminator="kind")]
 
 INPUT = "input"
 """The block's input, as paths and merges name it."""
+
+
+def merge_paths(merge: Merge) -> list[str]:
+    """Every path a merge reads, nested merges included, left to right (`input` too)."""
+    found: list[str] = []
+    for item in merge.inputs:
+        found += merge_paths(item) if isinstance(item, Merge) else [item.path]
+    return found
 
 
 class BlockDef(Node):
@@ -293,7 +311,10 @@ class BlockDef(Node):
         return self.path("shortcut")
 
     def sources_of(self, path: Path) -> tuple[str, ...]:
-        """Every place a path may start from: its source, and the other of a conditional one."""
+        """Every place a path may start from: its source, and the other of a conditional one;
+        the paths its merge reads, for a path that starts from a merge."""
+        if path.source_merge is not None:
+            return tuple(dict.fromkeys(merge_paths(path.source_merge)))
         first = self.source_of(path)
         return (first,) if path.source_else is None else (first, path.source_else)
 
@@ -325,6 +346,9 @@ class BlockCall(Node):
 
     block: str
     args: tuple[Arg, ...] = ()
+    name: str | None = None
+    """`as "expanded_conv"`: the block's name (its layers' prefix), a pattern as the network's
+    `names(block = ...)` default is (`"block{stage_number}{block_letter}"`)."""
     repeat: Expr | None = None
 
 
@@ -337,6 +361,8 @@ class Stage(Node):
     place: Literal["after", "before"] | None = None
     anchor: str | None = None
     """The parent's stage the new one goes after or before."""
+    alias: str | None = None
+    """`as "stages.0.blocks"`: the stage's torch module, where not torchvision's `layerN`."""
     removed: bool = False
 
 

@@ -9,6 +9,7 @@ shipped spec is 2 KB and 519 layers), and the README's "Reliability" section lis
 from __future__ import annotations
 
 import math
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from resnet_dsl.language.errors import ArchError
@@ -38,9 +39,12 @@ MAX_VALUE_ITEMS = 10_000
 """Items in one value, nested lists counted through: parameters may build lists from
 lists (`b = [a, a]`, `c = [b, b]`, ...), which would otherwise double with every line."""
 
-MAX_TENSOR_ELEMENTS = 2**53 - 1
-"""Elements in one layer's output (per sample), so shapes, parameters and MACs stay
-exact and printable; building such a model is refused later, by the Keras back end."""
+MAX_ALLOCATION = 2**31 - 1
+"""Elements a back end allocates at once: one layer's output for one sample, and the
+parameters of the whole network together (8 GiB of float32). TensorFlow indexes its kernels
+with 32-bit integers and refuses a larger weight or dimension; torch would try to allocate
+a `conv(2**50, 1)` and be killed for memory. Checked as each layer is made, so a network
+that passes `check` can be held by every back end, and no back end checks on its own."""
 
 MAX_LAYERS = 10_000
 """Layers of one network, the input layer included (as Keras counts them)."""
@@ -84,6 +88,23 @@ def check_text(text: str, path: str) -> None:
             raise ArchError(f"line {line} is longer than {MAX_LINE_LENGTH:,} characters", span, HINT)
         start = end + 1
         line += 1
+
+
+def check_formatted(lines: Sequence[str], path: str, offset_of: Callable[[int], int], text: str) -> None:
+    """`fmt`'s output lines within the line limit: it writes a value or a chain on one line, so a
+    long list spread over many lines would come out as one line that `check` refuses. The error
+    points at where that line's text starts in the input (`offset_of`: output line -> offset)."""
+    for number, line in enumerate(lines):
+        if len(line) > MAX_LINE_LENGTH:
+            offset = offset_of(number)
+            row = text.count("\n", 0, offset) + 1
+            column = offset - text.rfind("\n", 0, offset)
+            raise ArchError(
+                f"formatted, this would be one line of {len(line):,} characters, over the limit of"
+                f" {MAX_LINE_LENGTH:,}; nothing is written",
+                Span(file=path, line=row, column=column, end_line=row, end_column=column + 1),
+                "split it: give parts of a long value names of their own, as parameters",
+            )
 
 
 def too_deep(span: Span) -> ArchError:
@@ -203,18 +224,25 @@ def _check_scalar(item: Any, span: Span) -> None:
     check_number(item, span)
 
 
-def check_elements(shape: tuple[int, ...], name: str, span: Span) -> None:
-    """A layer's output (per sample) within the limit."""
+def check_allocation(shape: tuple[int, ...], params: int, name: str, span: Span) -> None:
+    """A layer's output (per sample), and the network's parameters up to it, within the limit."""
     elements = 1
     for size in shape:
         elements *= size
-        if elements > MAX_TENSOR_ELEMENTS:
+        if elements > MAX_ALLOCATION:
             raise ArchError(
                 f"layer '{name}': its output {'x'.join(map(str, shape))} has more than "
-                f"{MAX_TENSOR_ELEMENTS:,} elements",
+                f"{MAX_ALLOCATION:,} elements per sample",
                 span,
-                HINT,
+                "make the input smaller; " + HINT,
             )
+    if params > MAX_ALLOCATION:
+        raise ArchError(
+            f"layer '{name}': the network's parameters reach {params:,} here, over the limit of "
+            f"{MAX_ALLOCATION:,} (8 GiB of float32)",
+            span,
+            "use fewer filters or units; " + HINT,
+        )
 
 
 class TooManyLayers(ArchError):

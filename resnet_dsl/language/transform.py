@@ -81,14 +81,15 @@ class ToIR(Transformer):
                 "add `out = add(main, shortcut) -> relu`",
             )
         first, *after = out[1]
-        if first.condition is not None:
-            raise ArchError("the merge of a block cannot be conditional", first.condition.span)
+        merge = self._merge(first.op, first.args, first.name, first.span)
+        if first.condition is not None:  # where false, the block's output is its main path
+            merge = merge.model_copy(update={"condition": first.condition})
         return ir.BlockDef.model_construct(
             name=str(name),
             params=tuple(params or ()),
             lets=tuple(lets),
             paths=tuple(paths),
-            merge=self._merge(first.op, first.args, first.name, first.span),
+            merge=merge,
             after=tuple(after),
             span=self._span(meta),
         )
@@ -115,12 +116,14 @@ class ToIR(Transformer):
             name=str(name), base=str(base), args=tuple(args or ()), span=self._span(meta)
         )
 
-    def block_path(self, meta: Meta, name: Token, source: tuple | None, condition: Any, *units: ir.Unit) -> ir.Path:
+    def block_path(self, meta: Meta, name: Token, source: Any, condition: Any, *units: ir.Unit) -> ir.Path:
         _one_per_line(units)
-        first, source_if, source_else = source or (None, None, None)
+        merge = source if isinstance(source, ir.Merge) else None
+        first, source_if, source_else = (None, None, None) if source is None or merge else source
         return ir.Path.model_construct(
             name=str(name),
             source=first,
+            source_merge=merge,
             source_if=source_if,
             source_else=source_else,
             condition=condition,
@@ -130,6 +133,11 @@ class ToIR(Transformer):
 
     def path_source(self, meta: Meta, name: Token, source_if: Any = None, other: Token | None = None) -> tuple:
         return (str(name), source_if, _opt(other))
+
+    def merge_source(self, meta: Meta, op: Token, args: list | None, name: Token | None) -> ir.Merge:
+        return self._merge(
+            str(op), tuple(args or ()), None if name is None else _string(name, self.path), self._span(meta)
+        )
 
     def let(self, meta: Meta, name: Token, value: Any) -> ir.Let:
         return ir.Let.model_construct(name=str(name), value=value, span=self._span(meta))
@@ -144,11 +152,21 @@ class ToIR(Transformer):
         return tuple(itertools.chain.from_iterable(padded(layer) for layer in layers))
 
     def layer(self, meta: Meta, op: Token, args: list | None, name: Token | None, condition: Any) -> ir.LayerCall:
+        args = list(args or ())
+        torch = [arg for arg in args if arg.name == TORCH_PATH]
+        for arg in torch:
+            if not isinstance(arg.value, ir.Str) or len(torch) > 1:
+                raise ArchError(
+                    "a layer's torch path is one string" + ("" if len(torch) == 1 else ", given once"),
+                    arg.span,
+                    'e.g. torch="features.{stage_number}.{block_index}.block.0"',
+                )
         return ir.LayerCall.model_construct(
             op=str(op),
-            args=tuple(args or ()),
+            args=tuple(arg for arg in args if arg.name != TORCH_PATH),
             name=None if name is None else _string(name, self.path),
             condition=condition,
+            torch=torch[0].value.value if torch else None,
             span=self._span(meta),
         )
 
@@ -187,10 +205,17 @@ class ToIR(Transformer):
         _one_per_line(units)
         return ("head", self._span(meta), units)
 
-    def stage(self, meta: Meta, label: Token, place: Token | None, anchor: Token | None, *calls: ir.BlockCall) -> tuple:
+    def stage(
+        self, meta: Meta, label: Token, place: Token | None, anchor: Token | None, alias: Any, *calls: ir.BlockCall
+    ) -> tuple:
         span = self._span(meta)
         stage = ir.Stage.model_construct(
-            label=str(label), calls=calls, place=_opt(place), anchor=_opt(anchor), span=span
+            label=str(label),
+            calls=calls,
+            place=_opt(place),
+            anchor=_opt(anchor),
+            alias=None if alias is None else _string(alias, self.path),
+            span=span,
         )
         return ("stage", span, stage)
 
@@ -198,9 +223,13 @@ class ToIR(Transformer):
         span = self._span(meta)
         return ("stage", span, ir.Stage.model_construct(label=str(label), calls=(), removed=True, span=span))
 
-    def block_call(self, meta: Meta, block: Token, args: list | None, repeat: Any) -> ir.BlockCall:
+    def block_call(self, meta: Meta, block: Token, args: list | None, name: Token | None, repeat: Any) -> ir.BlockCall:
         return ir.BlockCall.model_construct(
-            block=str(block), args=tuple(args or ()), repeat=repeat, span=self._span(meta)
+            block=str(block),
+            args=tuple(args or ()),
+            name=None if name is None else _string(name, self.path),
+            repeat=repeat,
+            span=self._span(meta),
         )
 
     # ---------------------------------------------------- params and args --
@@ -293,6 +322,10 @@ class ToIR(Transformer):
 _ESCAPES = {'"': '"', "\\": "\\", "n": "\n", "t": "\t"}
 
 
+TORCH_PATH = "torch"
+"""The keyword that places a layer in the torch module (`ir.LayerCall.torch`), not an option."""
+
+
 def _string(token: Token, path: str = "<string>") -> str:
     """A double-quoted literal as its value; the escapes are \\" \\\\ \\n and \\t."""
     body, out, i = str(token)[1:-1], [], 0
@@ -372,25 +405,23 @@ PADDED = {
     "depthwise_conv": "zeropad",
     "separable_conv": "zeropad",
     "avgpool": "zeropad",
-    "maxpool": "pad",
 }
-"""Layers that take torch's symmetric integer padding (`padding=1`), and the layer it becomes."""
+"""Layers that take torch's symmetric integer padding (`padding=1`) as a layer of its own, and
+that layer's op. A max pool's is its own option: -inf, torch's (`option_values.pool_padding`)."""
 
 
 def padded(layer: ir.LayerCall) -> tuple[ir.LayerCall, ...]:
-    """`conv(64, 3, padding=1)`, torch's integer padding, as a padding layer of its own before
+    """`conv(64, 3, padding=1)`, torch's integer padding, as a zero padding layer of its own before
     the layer, which pads no more (`valid`): one Keras layer each, and torch folds it back into
-    the layer's `padding`. Zeros (an average pool counts them, as torch's does by default); a
-    max pool's pad repeats the edge, which is torch's -inf padding wherever the padding is at
-    most half the window, as torch requires. The formatter writes it back as written."""
+    the layer's `padding` (an average pool counts the zeros, as torch's does by default). The
+    formatter writes it back as written (`as_written`)."""
     pad_op = PADDED.get(layer.op)
     arg = next((a for a in layer.args if a.name == "padding"), None)
     if pad_op is None or arg is None or not _integers(arg.value):
         return (layer,)
-    mode = (ir.Arg.model_construct(name="mode", value=ir.Name.model_construct(id="replicate", span=arg.span)),)
     pad = ir.LayerCall.model_construct(
         op=pad_op,
-        args=(ir.Arg.model_construct(value=arg.value, span=arg.span), *(mode if pad_op == "pad" else ())),
+        args=(ir.Arg.model_construct(value=arg.value, span=arg.span),),
         name=None if layer.name is None else layer.name + "_pad",
         condition=layer.condition,
         implicit=True,

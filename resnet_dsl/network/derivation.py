@@ -144,7 +144,7 @@ def evaluate_block_defaults(scope: Scope, calls: tuple[ir.LayerCall, ...], env: 
     """`defaults { bottleneck(groups=32) }` -> {"bottleneck": {"groups": (32, arg)}}, checked."""
     table: BlockDefaults = {}
     for call in calls:
-        if ops.lookup(call.op) is not None:
+        if ops.lookup(call.op) is not None or call.op == "names":  # names: expand.block_names
             continue
         if call.op not in scope.blocks:
             raise ArchError(

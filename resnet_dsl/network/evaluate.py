@@ -11,8 +11,8 @@ from typing import Any
 
 from resnet_dsl.language import ir, limits
 from resnet_dsl.language.errors import ArchError, did_you_mean
+from resnet_dsl.network import functions, option_values
 from resnet_dsl.network import model as nw
-from resnet_dsl.network import option_values
 
 Env = Mapping[str, Any]
 
@@ -59,6 +59,8 @@ def evaluate(expr: ir.Expr, env: Env) -> Any:
     if isinstance(expr, ir.IfElse):
         return evaluate(expr.then if condition(expr.condition, env) else expr.otherwise, env)
     if isinstance(expr, ir.Call):
+        if expr.func in functions.FUNCTIONS:
+            return _function(expr, env)
         return _initializer(expr, env)
     raise AssertionError(f"unknown expression {expr!r}")  # the IR has no other kinds
 
@@ -129,13 +131,38 @@ def _binop(expr: ir.BinOp, left: Any, right: Any) -> Any:
     return left / right
 
 
+def _function(call: ir.Call, env: Env) -> int | float:
+    """A built-in function (`make_divisible(32 * width, 8)`) on numbers, positional arguments only."""
+    function = functions.FUNCTIONS[call.func]
+    fewest, most = function.arity
+    for arg in call.args:
+        if arg.name is not None:
+            raise ArchError(f"{call.func} takes positional arguments only", arg.span, function.doc)
+    if not fewest <= len(call.args) <= (most if most is not None else len(call.args)):
+        wanted = f"{fewest} to {most}" if most != fewest else str(fewest)
+        wanted = f"at least {fewest}" if most is None else wanted
+        raise ArchError(f"{call.func} takes {wanted} arguments, got {len(call.args)}", call.span, function.doc)
+    values = []
+    for position, arg in enumerate(call.args):
+        value = _operand(arg.value, env)
+        _require_number(value, arg.value)
+        if position in function.integers and (not isinstance(value, int) or value <= 0):
+            raise ArchError(f"{call.func}'s argument {position + 1} must be a positive integer, got {value}", arg.span)
+        values.append(value)
+    try:
+        result = function.run(*values)
+    except (OverflowError, ValueError) as error:  # ceil of an infinity, int of a NaN
+        raise ArchError(f"{call.func} cannot compute this: {error}", call.span) from None
+    return limits.check_number(result, call.span)
+
+
 def _initializer(call: ir.Call, env: Env) -> nw.Initializer:
     if call.func not in option_values.INITIALIZERS:
+        known = [*option_values.INITIALIZERS, *functions.FUNCTIONS]
         raise ArchError(
             f"unknown initializer '{call.func}'",
             call.span,
-            did_you_mean(call.func, option_values.INITIALIZERS)
-            or "known: " + ", ".join(sorted(option_values.INITIALIZERS)),
+            did_you_mean(call.func, known) or "known: " + ", ".join(sorted(known)),
         )
     allowed = option_values.INITIALIZERS[call.func]
     seed = None

@@ -27,7 +27,7 @@ from resnet_dsl.network.block_graph import (
     merge_refs,
     path_order,
 )
-from resnet_dsl.network.builder import Builder
+from resnet_dsl.network.builder import Builder, Template, instance_key, record
 from resnet_dsl.network.derivation import (
     Scope,
     applicable_block_defaults,
@@ -120,9 +120,14 @@ def _repeat(call: ir.BlockCall, env: Env) -> int:
 
 
 def expand(
-    scope: Scope, item: ir.NetworkDef | ir.DerivedNetwork, overrides: Mapping[str, Any] | None = None
+    scope: Scope,
+    item: ir.NetworkDef | ir.DerivedNetwork,
+    overrides: Mapping[str, Any] | None = None,
+    reuse: bool = True,
 ) -> nw.Network:
-    """The validated, flat network of one network definition."""
+    """The validated, flat network of one network definition. `reuse`: an instance identical
+    to one made before (block, arguments, input shape) copies its layers under its own names
+    instead of evaluating them again (the same network, a third of the time on ResNet-152)."""
     net = resolve_network(scope, item)
     env = network_env(net, overrides or {})
     defaults = evaluate_defaults(net.defaults, env)
@@ -139,17 +144,32 @@ def expand(
     source = builder.units(net.stem, env, defaults, source, nw.Origin.model_construct(section="stem"))
     stages = []
     orders: dict[int, list[ir.Path]] = {}  # each definition checked once, by its object
-    for stage, calls in plan:
+    templates: dict[tuple, Template] = {}  # an instance made again: its first twin's layers, renamed
+    pattern = block_names(net.defaults, env)
+    made = 0
+    for stage_index, (stage, calls) in enumerate(plan):
         instances = []
         for call, block, args, count in calls:
+            if call.name is not None and (error := naming.pattern_error(call.name)):
+                raise ArchError(error, call.span, "fields: " + ", ".join(naming.BLOCK_FIELDS))
             for _ in range(count):
-                prefix = naming.block_prefix(stage.label, len(instances) + 1)
+                prefix = naming.block_name(
+                    pattern if call.name is None else call.name, stage.label, stage_index, len(instances), made
+                )
+                made += 1
                 start = len(builder.layers)
                 source_before = source
+                key = instance_key(block, args, builder.by_name[source].output_shape) if reuse else None
                 try:
-                    if id(block) not in orders:
-                        orders[id(block)] = check_block(block)
-                    expand_block(builder, block, args, defaults, source, prefix, stage.label, orders[id(block)])
+                    if key in templates:
+                        builder.replay(templates[key], prefix, stage.label, source)
+                    else:
+                        if id(block) not in orders:
+                            orders[id(block)] = check_block(block)
+                        expand_block(builder, block, args, defaults, source, prefix, stage.label, orders[id(block)])
+                        template = record(builder.layers[start:], prefix, stage.label, source) if key else None
+                        if template is not None:
+                            templates[key] = template
                 except limits.TooManyLayers as error:
                     where = call.repeat.span if call.repeat is not None else call.span
                     raise limits.TooManyLayers(error.message, where, error.hint) from None
@@ -172,7 +192,11 @@ def expand(
                         input_shape=builder.by_name[source_before].output_shape,
                     )
                 )
-        stages.append(nw.StageInstance.model_construct(label=stage.label, blocks=tuple(instances)))
+        stages.append(
+            nw.StageInstance.model_construct(
+                label=stage.label, blocks=tuple(instances), alias=stage.alias, span=stage.span
+            )
+        )
     builder.units(net.head, env, defaults, source, nw.Origin.model_construct(section="head"))
 
     used = {}
@@ -190,6 +214,35 @@ def expand(
         defaults=net.defaults,
         definition=net,
     )
+
+
+def block_names(defaults: tuple[ir.LayerCall, ...], env: Env) -> str:
+    """The network's block-name pattern: its `defaults { names(block = "...") }` (the last such
+    entry, so a derivation's wins), else keras.applications' ResNet scheme (`naming.BLOCK_NAMES`)."""
+    pattern = naming.BLOCK_NAMES
+    for call in defaults:
+        if call.op != NAMES:
+            continue
+        if call.condition is not None:
+            raise ArchError("a default cannot be conditional", call.condition.span)
+        for arg in call.args:
+            if arg.name != "block":
+                raise ArchError(
+                    f'{NAMES} takes block = "pattern" only',
+                    arg.span,
+                    'e.g. names(block = "block{stage_number}{block_letter}")',
+                )
+            value = evaluate(arg.value, env)
+            if not isinstance(value, str) or not isinstance(arg.value, ir.Str):
+                raise ArchError("a block name pattern is a string", arg.value.span, 'e.g. "block_{index}"')
+            if error := naming.pattern_error(value):
+                raise ArchError(error, arg.value.span, "fields: " + ", ".join(naming.BLOCK_FIELDS))
+            pattern = value
+    return pattern
+
+
+NAMES = "names"
+"""The `defaults` entry that states a family's naming: `names(block = "block_{index}")`."""
 
 
 def _plan(scope: Scope, net: ir.NetworkDef, env: Env) -> list:

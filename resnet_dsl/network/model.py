@@ -177,7 +177,8 @@ class PoolConfig(Frozen):
     kind: Literal["maxpool", "avgpool"]
     pool_size: Pair
     strides: Pair
-    padding: Literal["valid", "same"] = "valid"
+    padding: Literal["valid", "same"] | Pair = "valid"
+    """Keras's `valid` or `same`, or torch's symmetric (rows, columns) of -inf (max pools only)."""
 
 
 class GlobalPoolConfig(Frozen):
@@ -201,6 +202,25 @@ class DenseConfig(Frozen):
 class DropoutConfig(Frozen):
     kind: Literal["dropout"] = "dropout"
     rate: float
+
+
+class DropPathConfig(Frozen):
+    """Stochastic depth ("drop path"): in training, each sample's whole tensor is zeroed with
+    probability `rate` and the others scaled by 1 / (1 - rate); the identity at inference. No
+    parameters, no MACs (torchvision's `StochasticDepth(p, "row")`; Keras: a `Dropout` whose
+    noise has one value per sample)."""
+
+    kind: Literal["drop_path"] = "drop_path"
+    rate: float
+
+
+class LayerScaleConfig(Frozen):
+    """A learnable scale per channel, starting at `value` (ConvNeXt's layer scale): one
+    parameter per channel, no MACs (an elementwise product, as BatchNorm's scale). Keras: a
+    built-in 1x1 `DepthwiseConv2D` without bias; torch: a `(C, 1, 1)` weight, as torchvision's."""
+
+    kind: Literal["layer_scale"] = "layer_scale"
+    value: float = 1e-6
 
 
 class AddConfig(Frozen):
@@ -241,6 +261,8 @@ LayerConfig = Annotated[
     | FlattenConfig
     | DenseConfig
     | DropoutConfig
+    | DropPathConfig
+    | LayerScaleConfig
     | AddConfig
     | MultiplyConfig
     | ConcatConfig,
@@ -282,6 +304,8 @@ class Origin(Frozen):
     """The label of the unit the layer stands in, where the spec writes one (`conv1: ...`)."""
     alias: str | None = None
     """The name the spec gives the layer with `as "..."`; other back ends name it after it too."""
+    torch: str | None = None
+    """Where the torch module puts it, as written (`torch="features.{stage_number}.0"`)."""
 
 
 class Layer(Frozen):
@@ -318,6 +342,9 @@ class BlockInstance(Frozen):
 class StageInstance(Frozen):
     label: str
     blocks: tuple[BlockInstance, ...]
+    alias: str | None = None
+    """The stage's torch module as the spec names it (`as "stages.0.blocks"`); None: `layerN`."""
+    span: Span = Field(default=NO_SPAN, repr=False, exclude=True)
 
     @property
     def composition(self) -> str:

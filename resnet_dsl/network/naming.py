@@ -11,8 +11,11 @@ kind alone (`flatten`). A unit's second layer of one kind adds `_2` (`dense -> d
 
 from __future__ import annotations
 
+import ast
 import keyword
 import re
+
+from resnet_dsl.language import ir
 
 INPUT = "input_layer"
 
@@ -24,8 +27,65 @@ def join(*parts: str | None) -> str:
     return "_".join(p for p in parts if p)
 
 
+BLOCK_NAMES = "{stage}_block{block_number}"
+"""How blocks are named unless a network says otherwise (`defaults { names(block = "...") }`):
+keras.applications' ResNet scheme, `conv2_block1`."""
+
+BLOCK_FIELDS: dict[str, str] = {
+    "stage": "the stage's label (conv2)",
+    "stage_index": "the stage's place among the network's stages, from 0",
+    "stage_number": "the stage's place, from 1",
+    "block_index": "the block's place in its stage, from 0",
+    "block_number": "the block's place in its stage, from 1",
+    "block_letter": "the block's place in its stage as a letter: a, b, c, ...",
+    "index": "the block's place among all the network's blocks, from 0",
+    "number": "the block's place among all the network's blocks, from 1",
+}
+"""What a block-name pattern may say: each family's Keras scheme is one pattern. keras.applications'
+ResNet `{stage}_block{block_number}`, MobileNetV2 `block_{index}`, EfficientNet
+`block{stage_number}{block_letter}`, ConvNeXt `convnext_tiny_stage_{stage_index}_block_{block_index}`."""
+
+_FIELD = re.compile(r"\{([^{}]*)\}")
+
+
+def pattern_error(pattern: str) -> str | None:
+    """What is wrong with a block-name pattern, or None: an unknown field, a stray brace."""
+    for match in _FIELD.finditer(pattern):
+        if match.group(1) not in BLOCK_FIELDS:
+            return f"unknown field {{{match.group(1)}}} in the block name pattern {pattern!r}"
+    if "{" in _FIELD.sub("", pattern) or "}" in _FIELD.sub("", pattern):
+        return f"unbalanced brace in the block name pattern {pattern!r}"
+    return None
+
+
+def block_name(pattern: str, stage: str, stage_index: int, block_index: int, index: int) -> str:
+    """A block's name (the prefix of its layers' names) from a checked pattern; indices from 0."""
+    values = {
+        "stage": stage,
+        "stage_index": str(stage_index),
+        "stage_number": str(stage_index + 1),
+        "block_index": str(block_index),
+        "block_number": str(block_index + 1),
+        "block_letter": _letters(block_index),
+        "index": str(index),
+        "number": str(index + 1),
+    }
+    return _FIELD.sub(lambda match: values[match.group(1)], pattern)
+
+
+def _letters(index: int) -> str:
+    """0 -> a, 25 -> z, 26 -> aa: Keras's `chr(97 + j)` for the first 26."""
+    text = ""
+    index += 1
+    while index:
+        index, rest = divmod(index - 1, 26)
+        text = chr(97 + rest) + text
+    return text
+
+
 def block_prefix(stage: str, index: int) -> str:
-    return f"{stage}_block{index}"
+    """The default name of the `index`-th (from 1) block of a stage: `conv2_block1`."""
+    return block_name(BLOCK_NAMES, stage, 0, index - 1, index - 1)
 
 
 def unit_label(path: str, index: int, label: str | None) -> str:
@@ -57,6 +117,12 @@ def nested_merge_name(prefix: str, suffix: str, number: int) -> str:
     return join(prefix, suffix, str(number))
 
 
+def source_merge_name(prefix: str, path: str, merge: ir.Merge) -> str:
+    """The merge a path starts from: its `as` name (`block1a_se_excite`), else
+    `<block>_<path>_<op>` (`conv2_block1_project_multiply`)."""
+    return join(prefix, merge.name) if merge.name else join(prefix, path, merge.op)
+
+
 def out_name(prefix: str, suffix: str, is_last: bool) -> str:
     """Layers after the merge: the block's final layer is `<prefix>_out`."""
     return join(prefix, "out" if is_last else suffix)
@@ -86,6 +152,8 @@ TORCH_KINDS: dict[str, str] = {
     "global_maxpool": "maxpool",
     "flatten": "flatten",
     "dropout": "dropout",
+    "drop_path": "drop_path",
+    "layer_scale": "layer_scale",
     "activation": "act",
     "depthwise_conv2d": "conv_dw",
     "separable_conv2d": "conv_sep",
@@ -172,3 +240,88 @@ def torch_numbered(base: str, taken: set[str]) -> str:
     name = f"{base}{number}"
     taken.add(name)
     return name
+
+
+# A zoo's own layout (torchvision's ConvNeXt `features.1.0.block.0`, RegNet's
+# `trunk_output.block1.block1-0.f.a.0`) is stated in the spec, layer by layer:
+# `conv(..., torch="features.{stage_number}.{block_index}.block.0")`. The model is built as
+# above and each such module is then registered at its stated path (`torch_modules.rehome`).
+
+TORCH_FIELDS: dict[str, str] = {
+    "stage": "the stage's label",
+    "stage_index": "the stage's place among the network's stages, from 0",
+    "stage_number": "the stage's place, from 1",
+    "block_index": "the block's place in its stage, from 0",
+    "block_number": "the block's place in its stage, from 1",
+    "index": "the block's place among all the network's blocks, from 0",
+    "number": "the block's place among all the network's blocks, from 1",
+}
+"""What a torch path pattern inside a block may say; a field may be integer arithmetic on them,
+`{2 * stage_index + 1}` (torchvision's ConvNeXt puts each stage's downsampling between stages)."""
+
+_TORCH_FIELD = re.compile(r"\{([^{}]*)\}")
+_TORCH_PART = re.compile(r"[A-Za-z0-9_-]+")
+_ARITHMETIC = (ast.Expression, ast.BinOp, ast.Add, ast.Sub, ast.Mult, ast.FloorDiv, ast.Name, ast.Load, ast.Constant)
+
+
+def _field_value(text: str, fields: dict[str, str | int]) -> str:
+    """One field: a name, or integer arithmetic (+ - * //) on names and integers."""
+    try:
+        tree = ast.parse(text.strip(), mode="eval")
+    except SyntaxError:
+        raise ValueError(f"{{{text}}} is not a field or arithmetic on fields") from None
+    for node in ast.walk(tree):
+        if not isinstance(node, _ARITHMETIC) or (isinstance(node, ast.Constant) and type(node.value) is not int):
+            raise ValueError(f"{{{text}}} is not a field or arithmetic on fields (+ - * //)")
+        if isinstance(node, ast.Name) and node.id not in fields:
+            raise ValueError(f"unknown field {node.id!r} in {{{text}}}")
+    if isinstance(tree.body, ast.Name):
+        return str(fields[tree.body.id])
+    return str(_arithmetic(tree.body, fields))
+
+
+def _arithmetic(node: ast.expr, fields: dict[str, str | int]) -> int:
+    if isinstance(node, ast.Constant):
+        return int(node.value)
+    if isinstance(node, ast.Name):
+        value = fields[node.id]
+        if not isinstance(value, int):
+            raise ValueError(f"field {node.id!r} is not a number")
+        return value
+    assert isinstance(node, ast.BinOp)
+    left, right = _arithmetic(node.left, fields), _arithmetic(node.right, fields)
+    if isinstance(node.op, ast.Add):
+        return left + right
+    if isinstance(node.op, ast.Sub):
+        return left - right
+    if isinstance(node.op, ast.Mult):
+        return left * right
+    if right == 0:
+        raise ValueError("division by zero in a torch path")
+    return left // right
+
+
+_SAMPLE: dict[str, str | int] = {name: 1 for name in TORCH_FIELDS} | {"stage": "s"}
+
+
+def torch_path_error(pattern: str, inside_block: bool) -> str | None:
+    """What is wrong with a torch path pattern, or None: an unknown field (any field outside
+    a block), arithmetic that is not, a stray brace, an empty or odd part."""
+    for match in _TORCH_FIELD.finditer(pattern):
+        if not inside_block:
+            return f"the torch path {pattern!r} has a field, {{{match.group(1)}}}, outside a block"
+        try:
+            _field_value(match.group(1), _SAMPLE)
+        except ValueError as error:
+            return f"{error} in the torch path {pattern!r}"
+    plain = _TORCH_FIELD.sub("0", pattern)
+    if any(not _TORCH_PART.fullmatch(part) for part in plain.split(".")):
+        return f"the torch path {pattern!r} is not dotted names (letters, digits, '_', '-')"
+    if any(reserved_by_torch(part) or keyword.iskeyword(part) for part in plain.split(".")):
+        return f"the torch path {pattern!r} names an attribute nn.Module holds itself"
+    return None
+
+
+def torch_path(pattern: str, fields: dict[str, str | int]) -> str:
+    """A checked pattern with its fields filled in: `features.{2 * stage_index}.0` -> `features.2.0`."""
+    return _TORCH_FIELD.sub(lambda match: _field_value(match.group(1), fields), pattern)

@@ -24,6 +24,7 @@ from resnet_dsl.network.option_values import (
     number,
     padding2d,
     pair,
+    pool_padding,
     portable_window,
     positive_int,
     target_shape,
@@ -165,18 +166,26 @@ def _named_activation(function: str) -> Op:
     )
 
 
+def _pool_config(kind: str, o: dict[str, Any]) -> nw.PoolConfig:
+    padding = o["padding"]
+    if isinstance(padding, tuple) and any(2 * p > k for p, k in zip(padding, o["size"], strict=True)):
+        raise BadValue(
+            f"maxpool pads at most half its window: padding {list(padding)} for size {list(o['size'])}",
+            "a padding of 1 for a 3x3 pool, as torchvision's",
+        )
+    return nw.PoolConfig.model_construct(kind=kind, pool_size=o["size"], strides=o["stride"], padding=padding)
+
+
 def _pool(name: str, kind: str) -> Op:
     return Op(
         name,
         (
             Option("size", pair),
             Option("stride", pair, SameAs("size")),
-            Option("padding", PADDING, "valid"),
+            Option("padding", pool_padding if kind == "maxpool" else PADDING, "valid"),
         ),
         positional=2,
-        build=lambda o: nw.PoolConfig.model_construct(
-            kind=kind, pool_size=o["size"], strides=o["stride"], padding=o["padding"]
-        ),
+        build=lambda o: _pool_config(kind, o),
         suffix=lambda o: "pool",
     )
 
@@ -355,6 +364,20 @@ OPS: dict[str, Op] = {
         positional=1,
         build=lambda o: nw.DropoutConfig.model_construct(rate=o["rate"]),
         suffix=lambda o: "dropout",
+    ),
+    "drop_path": Op(
+        "drop_path",
+        (Option("rate", number(0, 1, high_open=True)),),
+        positional=1,
+        build=lambda o: nw.DropPathConfig.model_construct(rate=o["rate"]),
+        suffix=lambda o: "drop_path",
+    ),
+    "layer_scale": Op(
+        "layer_scale",
+        (Option("value", number(-1e30, 1e30), 1e-6),),
+        positional=1,
+        build=lambda o: nw.LayerScaleConfig.model_construct(value=o["value"]),
+        suffix=lambda o: "layer_scale",
     ),
     "add": Op("add", (), 0, build=lambda o: nw.AddConfig.model_construct(), suffix=lambda o: "add"),
     "multiply": Op("multiply", (), 0, build=lambda o: nw.MultiplyConfig.model_construct(), suffix=lambda o: "multiply"),

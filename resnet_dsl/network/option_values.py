@@ -99,6 +99,22 @@ def pair(value: Any) -> tuple[int, int]:
     return size, size
 
 
+def pool_padding(value: Any) -> str | tuple[int, int]:
+    """A max pool's `valid`, Keras's `same`, or torch's `padding=1` (`[rows, columns]`): that many
+    pixels of -inf on each side, so a padded pixel never wins (timm's and torchvision's pools)."""
+    if isinstance(value, str):
+        if value not in ("valid", "same"):
+            raise BadValue(f"expected valid, same or an integer padding; got {describe(value)}")
+        return value
+    values = value if isinstance(value, tuple) else (value, value)
+    if len(values) != 2:
+        raise BadValue(f"expected one integer or two, got {len(values)} values")
+    amounts = tuple(integer(v) for v in values)
+    if min(amounts) < 0:
+        raise BadValue(f"padding cannot be negative, got {describe(value)}")
+    return amounts[0], amounts[1]
+
+
 def padding2d(value: Any) -> tuple[tuple[int, int], tuple[int, int]]:
     """`3`, `[1, 2]` (rows, columns) or `[[top, bottom], [left, right]]`."""
 

@@ -29,9 +29,11 @@ def fmt(shape: nw.Shape) -> str:
     return "(None, " + ", ".join(str(d) for d in shape) + ")"
 
 
-def _spatial(size: int, window: int, stride: int, padding: str, dilation: int = 1) -> int:
+def _spatial(size: int, window: int, stride: int, padding: str | int, dilation: int = 1) -> int:
     if padding == "same":
         return ceil(size / stride)
+    if isinstance(padding, int):  # torch's symmetric padding
+        size += 2 * padding
     span = dilation * (window - 1) + 1
     return (size - span) // stride + 1 if size >= span else 0
 
@@ -45,12 +47,13 @@ def _image(shape: nw.Shape, what: str) -> tuple[int, int, int]:
     return shape[0], shape[1], shape[2]
 
 
-def _windowed(shape: nw.Shape, what: str, window: nw.Pair, strides: nw.Pair, padding: str,
+def _windowed(shape: nw.Shape, what: str, window: nw.Pair, strides: nw.Pair, padding: str | nw.Pair,
               dilation: nw.Pair = (1, 1)) -> tuple[int, int]:  # fmt: skip
     height, width, _ = _image(shape, what)
+    rows, columns = padding if isinstance(padding, tuple) else (padding, padding)
     out = (
-        _spatial(height, window[0], strides[0], padding, dilation[0]),
-        _spatial(width, window[1], strides[1], padding, dilation[1]),
+        _spatial(height, window[0], strides[0], rows, dilation[0]),
+        _spatial(width, window[1], strides[1], columns, dilation[1]),
     )
     if min(out) <= 0:
         raise ShapeError(
@@ -118,6 +121,12 @@ def infer(config: nw.LayerConfig, inputs: list[nw.Shape]) -> tuple[nw.Shape, nw.
         channels = shape[axis - 1]
         return shape, nw.Params.model_construct(trainable=2 * channels, non_trainable=2 * channels), 0
     if kind in ("activation", "dropout"):
+        return shape, NO_PARAMS, 0
+    if kind == "layer_scale":
+        channels = _image(shape, "layer_scale")[2]
+        return shape, nw.Params.model_construct(trainable=channels), 0
+    if kind == "drop_path":
+        _image(shape, "drop_path")  # one noise value per sample: Keras's noise_shape (None, 1, 1, 1)
         return shape, NO_PARAMS, 0
     if kind == "zeropad":
         height, width, channels = _image(shape, "zeropad")

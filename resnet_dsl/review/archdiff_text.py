@@ -10,6 +10,7 @@ from typing import Any
 
 from pydantic import BaseModel
 
+from resnet_dsl.language.errors import printable
 from resnet_dsl.network.model import BlockInstance, Initializer, Layer, StageInstance
 
 
@@ -37,7 +38,7 @@ def value_text(value: Any) -> str:
         return "[" + ", ".join(value_text(item) for item in value) + "]"
     if isinstance(value, dict):
         return "{" + ", ".join(f"{k}: {value_text(v)}" for k, v in value.items()) + "}"
-    return str(value)
+    return printable(str(value))  # a string's line break or escape sequence cannot forge a line of the report
 
 
 def config_items(layer: Layer, *, all_fields: bool = True) -> list[tuple[str, Any]]:

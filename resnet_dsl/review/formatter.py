@@ -22,7 +22,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from resnet_dsl.language import ir
+from resnet_dsl.language import ir, limits
 from resnet_dsl.language.parser import comments, parse
 from resnet_dsl.language.transform import as_written, to_ir
 
@@ -33,7 +33,9 @@ def format_source(text: str, path: str = "<string>") -> str:
     """The canonical layout of a spec; raises `ArchError` (located) if it does not parse."""
     # `loader.parse_module`, without importing the loader: `fmt` never expands anything, and
     # the expander's modules cost it a tenth of its start-up.
-    return _format(to_ir(parse(text, path), path), _Source(text))
+    formatted = _format(to_ir(parse(text, path), path), source := _Source(text))
+    limits.check_formatted(formatted.split("\n"), path, lambda number: source.whence.get(number, 0), text)
+    return formatted
 
 
 def format_module(module: ir.Module) -> str:
@@ -134,7 +136,9 @@ def params_text(params: Iterable[ir.Param]) -> str:
 
 def layer_text(layer: ir.LayerCall) -> str:
     """`conv(64, 3, stride=2) as "name"`; a layer without arguments has no parentheses."""
-    text = layer.op + (f"({args_text(layer.args)})" if layer.args else "")
+    args = args_text(layer.args) + (", " if layer.args and layer.torch is not None else "")
+    args += f"torch={string_literal(layer.torch)}" if layer.torch is not None else ""
+    text = layer.op + (f"({args})" if args else "")
     text += f" as {string_literal(layer.name)}" if layer.name is not None else ""
     # A condition that is itself `a if b else c` would read as part of this one: parenthesize it.
     return text + (f" if {expr_text(layer.condition, _OR)}" if layer.condition is not None else "")
@@ -145,7 +149,8 @@ def merge_text(merge: ir.Merge | ir.PathRef) -> str:
     if isinstance(merge, ir.PathRef):
         return merge.path
     text = merge.op + (f"({', '.join(merge_text(i) for i in merge.inputs)})" if merge.inputs else "")
-    return text + (f" as {string_literal(merge.name)}" if merge.name is not None else "")
+    text += f" as {string_literal(merge.name)}" if merge.name is not None else ""
+    return text + (f" if {expr_text(merge.condition)}" if merge.condition is not None else "")
 
 
 def out_text(block: ir.BlockDef) -> str:
@@ -157,6 +162,8 @@ def path_header(path: ir.Path) -> str:
     if path.source_else is not None:
         assert path.source_if is not None
         text = f"{path.name} from ({path.source} if {expr_text(path.source_if, _OR)} else {path.source_else})"
+    elif path.source_merge is not None:
+        text = f"{path.name} from {merge_text(path.source_merge)}"
     else:
         text = path.name + (f" from {path.source}" if path.source else "")
     return text + (f" if {expr_text(path.condition)}" if path.condition is not None else "")
@@ -178,6 +185,7 @@ def unit_text(unit: ir.Unit) -> str:
 
 def block_call_text(call: ir.BlockCall) -> str:
     text = f"{call.block}({args_text(call.args)})"
+    text += f" as {string_literal(call.name)}" if call.name is not None else ""
     return text if call.repeat is None else f"{text} * {expr_text(call.repeat, _POSTFIX)}"
 
 
@@ -185,7 +193,8 @@ def stage_text(stage: ir.Stage) -> str:
     if stage.removed:
         return f"remove stage {stage.label}"
     place = f" {stage.place} {stage.anchor}" if stage.place is not None else ""
-    return f"stage {stage.label}{place}: " + ", ".join(block_call_text(call) for call in stage.calls)
+    alias = f" as {string_literal(stage.alias)}" if stage.alias is not None else ""
+    return f"stage {stage.label}{place}{alias}: " + ", ".join(block_call_text(call) for call in stage.calls)
 
 
 # ---------------------------------------------------------------- source --
@@ -203,6 +212,7 @@ class _Source:
         self.line_starts = [0, *(m.end() for m in re.finditer("\n", text))]
         self.tokens = [(m.start(), m.end()) for m in _TOKEN.finditer(text) if not m.group().startswith("#")]
         self.token_starts = [start for start, _ in self.tokens]
+        self.whence: dict[int, int] = {}
 
     def offset(self, line: int, column: int) -> int:
         return self.line_starts[line - 1] + column - 1
@@ -484,5 +494,6 @@ def _render(lines: list[_Line], source: _Source) -> str:
     for index, element in enumerate(elements):
         if index and _blank_before(elements[index - 1], element, source):
             out.append("")
+        source.whence[len(out)] = element.start  # where an output line's text came from, for errors
         out.append(INDENT * element.depth + element.text)
     return "\n".join(out) + "\n" if out else ""

@@ -13,6 +13,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 
+from resnet_dsl.language.errors import printable
 from resnet_dsl.language.ir import BlockDef
 from resnet_dsl.network.model import (
     ActivationConfig,
@@ -21,10 +22,12 @@ from resnet_dsl.network.model import (
     DenseConfig,
     DepthwiseConv2DConfig,
     DropoutConfig,
+    DropPathConfig,
     GlobalPoolConfig,
     GroupNormConfig,
     InputConfig,
     Layer,
+    LayerScaleConfig,
     Network,
     PoolConfig,
     ReshapeConfig,
@@ -35,21 +38,24 @@ from resnet_dsl.network.model import (
     UpSamplingConfig,
 )
 from resnet_dsl.network.ops import MERGE_KINDS
-from resnet_dsl.review.formatter import expr_text, out_text, params_text, unit_text
+from resnet_dsl.review.formatter import expr_text, merge_text, out_text, params_text, unit_text
 
 FONT = "Helvetica"
 SHORTCUT_COLOR = "#1f77b4"
 
 
 def quote(text: str) -> str:
-    """A DOT double-quoted string: `"` and `\\` escaped, line breaks as DOT's `\\n`."""
-    escaped = text.replace("\\", "\\\\").replace('"', '\\"')
-    return '"' + escaped.replace("\r\n", "\n").replace("\n", "\\n") + '"'
+    """A DOT double-quoted string: `"` and `\\` escaped, line breaks as DOT's `\\n`, control
+    characters shown escaped (XML, and so the SVG Graphviz writes, allows none of them)."""
+    lines = [
+        printable(line).replace("\\", "\\\\").replace('"', '\\"') for line in text.replace("\r\n", "\n").split("\n")
+    ]
+    return '"' + "\\n".join(lines) + '"'
 
 
 def left_justified(lines: Iterable[str]) -> str:
     """A quoted label whose lines are left-aligned (each ends in DOT's `\\l`)."""
-    escaped = [line.replace("\\", "\\\\").replace('"', '\\"') for line in lines]
+    escaped = [printable(line).replace("\\", "\\\\").replace('"', '\\"') for line in lines]
     return '"' + "".join(line + "\\l" for line in escaped) + '"'
 
 
@@ -129,6 +135,10 @@ def _what(layer: Layer) -> str:
             return activation
         case DropoutConfig(rate=rate):
             return f"dropout {rate}"
+        case LayerScaleConfig(value=value):
+            return f"layer scale, from {value:g}"
+        case DropPathConfig(rate=rate):
+            return f"drop path {rate}"
     return layer.kind
 
 
@@ -210,7 +220,8 @@ def block_note(block: BlockDef) -> list[str]:
     lines = [f"block {block.name}({params_text(block.params)})"]
     lines += [f"{let.name} = {expr_text(let.value)}" for let in block.lets]
     for path in block.paths:
-        source = f" (from {path.source})" if path.source else ""
+        start = merge_text(path.source_merge) if path.source_merge is not None else path.source
+        source = f" (from {start})" if start else ""
         condition = f" if {expr_text(path.condition)}" if path.condition is not None else ""
         units = [unit_text(unit) for unit in path.units] or ["identity"]
         lines += [f"{path.name}{source}{condition}: {units[0]}", *(f"  {unit}" for unit in units[1:])]

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import itertools
 
+from resnet_dsl.language.errors import printable
 from resnet_dsl.network.model import Network
 from resnet_dsl.review.archdiff_result import ArchDiff, CostRow, StageDiff
 from resnet_dsl.review.graph import StageNode, collapsed_nodes, edges_between, is_shortcut, layer_label, shape_text
@@ -20,8 +21,8 @@ _ENTITIES = {"#": "#35;", '"': "#quot;", "<": "#lt;", ">": "#gt;", "&": "#amp;",
 
 def label(text: str) -> str:
     """A quoted Mermaid label: entity codes for what Mermaid would read, `<br>` between lines."""
-    escaped = "".join(_ENTITIES.get(char, char) for char in text)
-    return '"' + "<br>".join(escaped.replace("\r\n", "\n").split("\n")) + '"'
+    lines = [printable(line) for line in text.replace("\r\n", "\n").split("\n")]  # no control character survives
+    return '"' + "<br>".join("".join(_ENTITIES.get(char, char) for char in line) for line in lines) + '"'
 
 
 class _Ids:

@@ -267,7 +267,7 @@ class SeBottleneck(nn.Module):
         return out
 
 
-class SEResNeXt5032x4d(nn.Module):
+class SEResNeXt50_32x4d(nn.Module):
     """SEResNeXt50_32x4d: 27,559,896 parameters and 68,277 buffer elements with the defaults."""
 
     def __init__(self, classes: int = 1000) -> None:
@@ -337,4 +337,4 @@ def build_model(classes: int = 1000) -> nn.Module:
     Args:
         classes: the number of classes.
     """
-    return SEResNeXt5032x4d(classes)
+    return SEResNeXt50_32x4d(classes)

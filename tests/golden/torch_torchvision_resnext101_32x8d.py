@@ -265,7 +265,7 @@ class Bottleneck(nn.Module):
         return out
 
 
-class ResNeXt10132x8d(nn.Module):
+class ResNeXt101_32x8d(nn.Module):
     """ResNeXt101_32x8d: 88,791,336 parameters and 202,984 buffer elements with the defaults."""
 
     def __init__(self, classes: int = 1000) -> None:
@@ -335,4 +335,4 @@ def build_model(classes: int = 1000) -> nn.Module:
     Args:
         classes: the number of classes.
     """
-    return ResNeXt10132x8d(classes)
+    return ResNeXt101_32x8d(classes)

@@ -265,7 +265,7 @@ class Bottleneck(nn.Module):
         return out
 
 
-class ResNeXt5032x4d(nn.Module):
+class ResNeXt50_32x4d(nn.Module):
     """ResNeXt50_32x4d: 25,028,904 parameters and 68,277 buffer elements with the defaults."""
 
     def __init__(self, classes: int = 1000) -> None:
@@ -335,4 +335,4 @@ def build_model(classes: int = 1000) -> nn.Module:
     Args:
         classes: the number of classes.
     """
-    return ResNeXt5032x4d(classes)
+    return ResNeXt50_32x4d(classes)

@@ -265,7 +265,7 @@ class Bottleneck(nn.Module):
         return out
 
 
-class WideResNet1012(nn.Module):
+class WideResNet101_2(nn.Module):
     """WideResNet101_2: 126,886,696 parameters and 137,960 buffer elements with the defaults."""
 
     def __init__(self, classes: int = 1000) -> None:
@@ -335,4 +335,4 @@ def build_model(classes: int = 1000) -> nn.Module:
     Args:
         classes: the number of classes.
     """
-    return WideResNet1012(classes)
+    return WideResNet101_2(classes)

@@ -265,7 +265,7 @@ class Bottleneck(nn.Module):
         return out
 
 
-class WideResNet502(nn.Module):
+class WideResNet50_2(nn.Module):
     """WideResNet50_2: 68,883,240 parameters and 68,277 buffer elements with the defaults."""
 
     def __init__(self, classes: int = 1000) -> None:
@@ -335,4 +335,4 @@ def build_model(classes: int = 1000) -> nn.Module:
     Args:
         classes: the number of classes.
     """
-    return WideResNet502(classes)
+    return WideResNet50_2(classes)

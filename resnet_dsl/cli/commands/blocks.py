@@ -10,11 +10,12 @@ from __future__ import annotations
 import argparse
 
 from resnet_dsl.cli.commands.common import guarded
+from resnet_dsl.cli.output import terminal_text
 
 
 @guarded
 def run(args: argparse.Namespace) -> int:
-    print(render(args.file, markdown=args.markdown))
+    print(terminal_text(render(args.file, markdown=args.markdown)))
     return 0
 
 
@@ -34,7 +35,7 @@ def render(path: str | None = None, *, markdown: bool = False) -> str:
     if markdown:
         rows = ["| block | parameters | what it is |", "| --- | --- | --- |"]
         rows += [
-            f"| `{name}` | `{params_text(block.params)}` | {one_line(block.doc)} |".replace("``", "")
+            f"| `{name}` | `{_cell(params_text(block.params))}` | {_cell(one_line(block.doc))} |".replace("``", "")
             for name, block in blocks.items()
         ]
         return "\n".join(rows)
@@ -44,3 +45,8 @@ def render(path: str | None = None, *, markdown: bool = False) -> str:
         out.append(f"{name}({params_text(block.params)}){where}")
         out.append(f"    {one_line(block.doc) or '(no comment above its definition)'}")
     return "\n".join(out)
+
+
+def _cell(text: str) -> str:
+    """A table cell: a `|` in a doc comment or a default (code spans included) would end it."""
+    return text.replace("|", "\\|")

@@ -120,7 +120,7 @@ def run(args: argparse.Namespace) -> int:
         return USAGE
     network = load_network(args)
     if args.save:
-        check_target(args.save)  # a bad target fails now, not after building the model
+        check_target(args.save, inputs=(args.file,))  # a bad target fails now, not after building the model
     if target.loading:
         print(
             f"{network.name} ({args.file}): {len(network.layers)} layers checked; loading {target.loading}...",

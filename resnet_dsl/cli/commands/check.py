@@ -1,13 +1,16 @@
 """`resnet-dsl check FILE|DIR...`: validate every file; exit 1 if any has errors.
 
-A directory stands for every `.arch` file under it, as for `fmt`.
+A directory stands for every `.arch` file under it, as for `fmt`. Each network's torch layout
+is worked out too (plain data, no torch), so a module path the spec gives twice is an error here.
 """
 
 from __future__ import annotations
 
 import argparse
 
+from resnet_dsl.backends import torch_layout
 from resnet_dsl.cli.commands.common import report, spec_files
+from resnet_dsl.cli.output import terminal_text
 from resnet_dsl.language.errors import ArchError
 from resnet_dsl.network.loader import load_program
 
@@ -16,18 +19,24 @@ def run(args: argparse.Namespace) -> int:
     failed = 0
     for path in spec_files(args.files):
         try:
-            networks = load_program(path).check()
+            program = load_program(path)
+            networks = program.check()
+            with program.located():
+                for network in networks:
+                    torch_layout.layout(network)
         except ArchError as error:
             report(error)
             failed += 1
             continue
         if not networks:
-            print(f"{path}: ok (blocks only)")
+            print(terminal_text(f"{path}: ok (blocks only)"))
         for network in networks:
             layers, params = len(network.layers), network.total_params
             print(
-                f"{path}: ok, {network.name}, {_count(layers, 'layer')}, "
-                f"{_count(params.total, 'parameter')} ({params.trainable:,} trainable)"
+                terminal_text(
+                    f"{path}: ok, {network.name}, {_count(layers, 'layer')}, "
+                    f"{_count(params.total, 'parameter')} ({params.trainable:,} trainable)"
+                )
             )
     return 1 if failed else 0
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -30,12 +31,22 @@ def load_network(args: argparse.Namespace, path: str | None = None) -> Network:
 
 
 def spec_files(paths: list[str]) -> Iterator[str]:
-    """The paths given, each directory replaced by the `.arch` files under it, sorted."""
+    """The paths given, each directory replaced by the `.arch` files under it, sorted.
+
+    Hidden directories (`.venv`, `.git`, `.tox`) are skipped, as ruff and black skip them:
+    `resnet-dsl fmt .` must never rewrite an installed copy of the zoo.
+    """
     for path in paths:
         if Path(path).is_dir():
-            yield from sorted(str(p) for p in Path(path).rglob("*.arch"))
+            yield from sorted(str(p) for p in _walk(Path(path)))
         else:
             yield path
+
+
+def _walk(root: Path) -> Iterator[Path]:
+    for directory, subdirectories, files in os.walk(root):
+        subdirectories[:] = [name for name in subdirectories if not name.startswith(".")]
+        yield from (Path(directory, name) for name in files if name.endswith(".arch"))
 
 
 def guarded(run: Callable[[argparse.Namespace], int]) -> Callable[[argparse.Namespace], int]:

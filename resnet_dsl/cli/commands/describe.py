@@ -27,6 +27,7 @@ import os
 import stat
 
 from resnet_dsl.cli.commands.common import guarded, load_network
+from resnet_dsl.cli.output import terminal_text
 from resnet_dsl.language.errors import ArchError
 
 IMPORTS = "# imports other specs: shown as its canonical text, comments left out"
@@ -35,10 +36,7 @@ INVALID = "# does not expand: shown as its canonical text, comments left out"
 
 @guarded
 def run(args: argparse.Namespace) -> int:
-    if args.textconv:
-        print(_textconv(args))
-    else:
-        print(_describe_all(args))
+    print(terminal_text(_textconv(args) if args.textconv else _describe_all(args)))
     return 0
 
 

@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from resnet_dsl.cli.commands.common import report
+from resnet_dsl.cli.output import terminal_text
 from resnet_dsl.language.errors import ArchError
 
 if TYPE_CHECKING:
@@ -81,7 +82,7 @@ def _run(args: argparse.Namespace) -> int:
     changed = bool(only_old or only_new or any(result.changed for result in results))
     if len(results) == 1 and not (only_old or only_new):
         render = {"text": render_text, "json": render_json, "markdown": _markdown(args)}[args.format]
-        print(render(results[0]))
+        print(render(results[0]) if args.format == "json" else terminal_text(render(results[0])))
     elif args.format == "json":
         data: dict[str, Any] = {
             "format": JSON_FORMAT,
@@ -92,7 +93,7 @@ def _run(args: argparse.Namespace) -> int:
         }
         print(json.dumps(data, indent=2, ensure_ascii=False))
     else:
-        print(_several(results, only_old, only_new, args))
+        print(terminal_text(_several(results, only_old, only_new, args)))
     return DIFFERENT if changed else SAME
 
 

@@ -31,7 +31,7 @@ LAYER_NAMED = re.compile(r"layer '([^']+)'")
 @guarded
 def run(args: argparse.Namespace) -> int:
     network = load_network(args)
-    check_target(args.output)  # a bad target fails now, not after the export
+    check_target(args.output, inputs=(args.file,))  # a bad target fails now, not after the export
     try:
         from resnet_dsl.backends import torch_export
         from resnet_dsl.backends.torch import to_torch
