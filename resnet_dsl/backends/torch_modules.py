@@ -141,7 +141,8 @@ def pad_module(padding: int | list | tuple, mode: str) -> nn.Module:
     the spec writes it: `n`, `[rows, columns]` or `[[top, bottom], [left, right]]`."""
     if isinstance(padding, int):
         padding = (padding, padding)
-    (top, bottom), (left, right) = ((side, side) if isinstance(side, int) else side for side in padding)
+    sides = [(side, side) if isinstance(side, int) else side for side in padding]
+    (top, bottom), (left, right) = sides
     pad_class = nn.ReflectionPad2d if mode == "reflect" else nn.ReplicationPad2d
     return pad_class((left, right, top, bottom))
 

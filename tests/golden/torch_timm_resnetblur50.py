@@ -240,7 +240,7 @@ class BlurBottleneck(nn.Module):
         return out
 
 
-class BlurBottleneck2(nn.Module):
+class BlurBottleneckPad1Aa1(nn.Module):
     """timm's Bottleneck with aa_layer=BlurPool2d.
 
     Args:
@@ -349,17 +349,17 @@ class ResNetBlur50(nn.Module):
         )
         # stage conv3
         self.layer2 = nn.Sequential(
-            BlurBottleneck2(256, 128, stride=2),
+            BlurBottleneckPad1Aa1(256, 128, stride=2),
             *(BlurBottleneck(512, 128) for _ in range(3)),
         )
         # stage conv4
         self.layer3 = nn.Sequential(
-            BlurBottleneck2(512, 256, stride=2),
+            BlurBottleneckPad1Aa1(512, 256, stride=2),
             *(BlurBottleneck(1024, 256) for _ in range(5)),
         )
         # stage conv5
         self.layer4 = nn.Sequential(
-            BlurBottleneck2(1024, 512, stride=2),
+            BlurBottleneckPad1Aa1(1024, 512, stride=2),
             *(BlurBottleneck(2048, 512) for _ in range(2)),
         )
         # head
