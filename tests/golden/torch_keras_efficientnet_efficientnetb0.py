@@ -49,9 +49,9 @@ class Dense(nn.Linear):
 
 
 class DropPath(nn.Module):
-    """Stochastic depth (torchvision's `StochasticDepth(p, "row")`): in training, each
-    sample is zeroed with probability p and the others scaled by 1 / (1 - p); the
-    identity at inference. No parameters."""
+    """Stochastic depth (torchvision's `StochasticDepth(p, "row")`): in training,
+    each sample is zeroed with probability p and the others scaled by 1 / (1 - p);
+    the identity at inference. No parameters."""
 
     def __init__(self, p: float):
         super().__init__()
@@ -61,7 +61,8 @@ class DropPath(nn.Module):
         if not self.training or self.p == 0.0:
             return x
         keep = 1.0 - self.p
-        noise = torch.empty([x.shape[0]] + [1] * (x.dim() - 1), dtype=x.dtype, device=x.device)
+        shape = [x.shape[0]] + [1] * (x.dim() - 1)
+        noise = torch.empty(shape, dtype=x.dtype, device=x.device)
         return x * noise.bernoulli_(keep).div_(keep)
 
     def extra_repr(self) -> str:
@@ -290,7 +291,7 @@ class Mbconv(nn.Module):
         return project
 
 
-class Mbconv_2Expand(nn.Module):
+class MbconvExpandExpand(nn.Module):
     """The `expand` path of the `mbconv` block.
 
     Args:
@@ -319,7 +320,7 @@ class Mbconv_2Expand(nn.Module):
         return x
 
 
-class Mbconv_2Se(nn.Module):
+class MbconvExpandSe(nn.Module):
     """The `se` path of the `mbconv` block.
 
     Args:
@@ -360,7 +361,7 @@ class Mbconv_2Se(nn.Module):
         return x
 
 
-class Mbconv_2Project(nn.Module):
+class MbconvExpandProject(nn.Module):
     """The `project` path of the `mbconv` block.
 
     Args:
@@ -387,7 +388,7 @@ class Mbconv_2Project(nn.Module):
         return x
 
 
-class Mbconv_2(nn.Module):
+class MbconvExpand(nn.Module):
     """keras.applications' MBConv `block`: a 1x1 expansion, a depthwise convolution,
     squeeze and excitation gating it, a linear 1x1 projection; the add only where the
     block keeps its shape.
@@ -414,7 +415,7 @@ class Mbconv_2(nn.Module):
         hidden = in_channels * expand_ratio
         squeeze = max(1, int(in_channels * 0.25))
         # expand
-        self.expand = Mbconv_2Expand(in_channels, hidden)
+        self.expand = MbconvExpandExpand(in_channels, hidden)
         # main
         self.dwconv = initialized(
             Conv2dSame(
@@ -436,9 +437,9 @@ class Mbconv_2(nn.Module):
         self.bn = nn.BatchNorm2d(hidden, eps=0.001, momentum=0.01)
         self.activation = nn.SiLU()
         # se
-        self.se = Mbconv_2Se(hidden, squeeze)
+        self.se = MbconvExpandSe(hidden, squeeze)
         # project
-        self.project = Mbconv_2Project(filters, hidden)
+        self.project = MbconvExpandProject(filters, hidden)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         # expand
@@ -456,7 +457,7 @@ class Mbconv_2(nn.Module):
         return project
 
 
-class Mbconv_3Expand(nn.Module):
+class MbconvExpandProjectExpand(nn.Module):
     """The `expand` path of the `mbconv` block.
 
     Args:
@@ -485,7 +486,7 @@ class Mbconv_3Expand(nn.Module):
         return x
 
 
-class Mbconv_3Se(nn.Module):
+class MbconvExpandProjectSe(nn.Module):
     """The `se` path of the `mbconv` block.
 
     Args:
@@ -526,7 +527,7 @@ class Mbconv_3Se(nn.Module):
         return x
 
 
-class Mbconv_3Project(nn.Module):
+class MbconvExpandProjectProject(nn.Module):
     """The `project` path of the `mbconv` block.
 
     Args:
@@ -556,7 +557,7 @@ class Mbconv_3Project(nn.Module):
         return x
 
 
-class Mbconv_3(nn.Module):
+class MbconvExpandProject_(nn.Module):
     """keras.applications' MBConv `block`: a 1x1 expansion, a depthwise convolution,
     squeeze and excitation gating it, a linear 1x1 projection; the add only where the
     block keeps its shape.
@@ -583,7 +584,7 @@ class Mbconv_3(nn.Module):
         hidden = in_channels * expand_ratio
         squeeze = max(1, int(in_channels * 0.25))
         # expand
-        self.expand = Mbconv_3Expand(in_channels, hidden)
+        self.expand = MbconvExpandProjectExpand(in_channels, hidden)
         # main
         self.dwconv = initialized(
             nn.Conv2d(
@@ -606,9 +607,9 @@ class Mbconv_3(nn.Module):
         self.bn = nn.BatchNorm2d(hidden, eps=0.001, momentum=0.01)
         self.activation = nn.SiLU()
         # se
-        self.se = Mbconv_3Se(hidden, squeeze)
+        self.se = MbconvExpandProjectSe(hidden, squeeze)
         # project
-        self.project = Mbconv_3Project(filters, rate, hidden)
+        self.project = MbconvExpandProjectProject(filters, rate, hidden)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         # expand
@@ -1154,16 +1155,19 @@ class EfficientNetB0(nn.Module):
         # stage stage1
         self.layer1 = nn.Sequential(Mbconv(32, 16, expand_ratio=1))
         # stage stage2
-        self.layer2 = nn.Sequential(Mbconv_2(16, 24, stride=2), Mbconv_3(24, 24))
+        self.layer2 = nn.Sequential(
+            MbconvExpand(16, 24, stride=2),
+            MbconvExpandProject_(24, 24),
+        )
         # stage stage3
         self.layer3 = nn.Sequential(
-            Mbconv_2(24, 40, kernel=5, stride=2),
+            MbconvExpand(24, 40, kernel=5, stride=2),
             Mbconv_4(40, 40, kernel=5),
         )
         # stage stage4
         self.layer4 = nn.Sequential(
-            Mbconv_2(40, 80, stride=2),
-            *(Mbconv_3(80, 80) for _ in range(2)),
+            MbconvExpand(40, 80, stride=2),
+            *(MbconvExpandProject_(80, 80) for _ in range(2)),
         )
         # stage stage5
         self.layer5 = nn.Sequential(
@@ -1172,7 +1176,7 @@ class EfficientNetB0(nn.Module):
         )
         # stage stage6
         self.layer6 = nn.Sequential(
-            Mbconv_2(112, 192, kernel=5, stride=2),
+            MbconvExpand(112, 192, kernel=5, stride=2),
             *(Mbconv_4(192, 192, kernel=5) for _ in range(3)),
         )
         # stage stage7

@@ -49,9 +49,9 @@ class Dense(nn.Linear):
 
 
 class DropPath(nn.Module):
-    """Stochastic depth (torchvision's `StochasticDepth(p, "row")`): in training, each
-    sample is zeroed with probability p and the others scaled by 1 / (1 - p); the
-    identity at inference. No parameters."""
+    """Stochastic depth (torchvision's `StochasticDepth(p, "row")`): in training,
+    each sample is zeroed with probability p and the others scaled by 1 / (1 - p);
+    the identity at inference. No parameters."""
 
     def __init__(self, p: float):
         super().__init__()
@@ -61,7 +61,8 @@ class DropPath(nn.Module):
         if not self.training or self.p == 0.0:
             return x
         keep = 1.0 - self.p
-        noise = torch.empty([x.shape[0]] + [1] * (x.dim() - 1), dtype=x.dtype, device=x.device)
+        shape = [x.shape[0]] + [1] * (x.dim() - 1)
+        noise = torch.empty(shape, dtype=x.dtype, device=x.device)
         return x * noise.bernoulli_(keep).div_(keep)
 
     def extra_repr(self) -> str:
@@ -290,7 +291,7 @@ class Mbconv(nn.Module):
         return project
 
 
-class Mbconv_2Se(nn.Module):
+class MbconvProjectSe(nn.Module):
     """The `se` path of the `mbconv` block.
 
     Args:
@@ -332,7 +333,7 @@ class Mbconv_2Se(nn.Module):
         return x
 
 
-class Mbconv_2Project(nn.Module):
+class MbconvProjectProject(nn.Module):
     """The `project` path of the `mbconv` block.
 
     Args:
@@ -362,7 +363,7 @@ class Mbconv_2Project(nn.Module):
         return x
 
 
-class Mbconv_2(nn.Module):
+class MbconvProject_(nn.Module):
     """keras.applications' MBConv `block`: a 1x1 expansion, a depthwise convolution,
     squeeze and excitation gating it, a linear 1x1 projection; the add only where the
     block keeps its shape.
@@ -410,9 +411,9 @@ class Mbconv_2(nn.Module):
         self.bn = nn.BatchNorm2d(in_channels, eps=0.001, momentum=0.01)
         self.activation = nn.SiLU()
         # se
-        self.se = Mbconv_2Se(in_channels, hidden, squeeze)
+        self.se = MbconvProjectSe(in_channels, hidden, squeeze)
         # project
-        self.project = Mbconv_2Project(filters, rate, in_channels)
+        self.project = MbconvProjectProject(filters, rate, in_channels)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         # main
@@ -430,7 +431,7 @@ class Mbconv_2(nn.Module):
         return out
 
 
-class Mbconv_3Expand(nn.Module):
+class MbconvExpandExpand(nn.Module):
     """The `expand` path of the `mbconv` block.
 
     Args:
@@ -459,7 +460,7 @@ class Mbconv_3Expand(nn.Module):
         return x
 
 
-class Mbconv_3Se(nn.Module):
+class MbconvExpandSe(nn.Module):
     """The `se` path of the `mbconv` block.
 
     Args:
@@ -500,7 +501,7 @@ class Mbconv_3Se(nn.Module):
         return x
 
 
-class Mbconv_3Project(nn.Module):
+class MbconvExpandProject(nn.Module):
     """The `project` path of the `mbconv` block.
 
     Args:
@@ -527,7 +528,7 @@ class Mbconv_3Project(nn.Module):
         return x
 
 
-class Mbconv_3(nn.Module):
+class MbconvExpand(nn.Module):
     """keras.applications' MBConv `block`: a 1x1 expansion, a depthwise convolution,
     squeeze and excitation gating it, a linear 1x1 projection; the add only where the
     block keeps its shape.
@@ -554,7 +555,7 @@ class Mbconv_3(nn.Module):
         hidden = in_channels * expand_ratio
         squeeze = max(1, int(in_channels * 0.25))
         # expand
-        self.expand = Mbconv_3Expand(in_channels, hidden)
+        self.expand = MbconvExpandExpand(in_channels, hidden)
         # main
         self.dwconv = initialized(
             Conv2dSame(
@@ -576,9 +577,9 @@ class Mbconv_3(nn.Module):
         self.bn = nn.BatchNorm2d(hidden, eps=0.001, momentum=0.01)
         self.activation = nn.SiLU()
         # se
-        self.se = Mbconv_3Se(hidden, squeeze)
+        self.se = MbconvExpandSe(hidden, squeeze)
         # project
-        self.project = Mbconv_3Project(filters, hidden)
+        self.project = MbconvExpandProject(filters, hidden)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         # expand
@@ -596,7 +597,7 @@ class Mbconv_3(nn.Module):
         return project
 
 
-class Mbconv_4Expand(nn.Module):
+class MbconvExpandProjectExpand(nn.Module):
     """The `expand` path of the `mbconv` block.
 
     Args:
@@ -625,7 +626,7 @@ class Mbconv_4Expand(nn.Module):
         return x
 
 
-class Mbconv_4Se(nn.Module):
+class MbconvExpandProjectSe(nn.Module):
     """The `se` path of the `mbconv` block.
 
     Args:
@@ -666,7 +667,7 @@ class Mbconv_4Se(nn.Module):
         return x
 
 
-class Mbconv_4Project(nn.Module):
+class MbconvExpandProjectProject(nn.Module):
     """The `project` path of the `mbconv` block.
 
     Args:
@@ -696,7 +697,7 @@ class Mbconv_4Project(nn.Module):
         return x
 
 
-class Mbconv_4(nn.Module):
+class MbconvExpandProject_(nn.Module):
     """keras.applications' MBConv `block`: a 1x1 expansion, a depthwise convolution,
     squeeze and excitation gating it, a linear 1x1 projection; the add only where the
     block keeps its shape.
@@ -723,7 +724,7 @@ class Mbconv_4(nn.Module):
         hidden = in_channels * expand_ratio
         squeeze = max(1, int(in_channels * 0.25))
         # expand
-        self.expand = Mbconv_4Expand(in_channels, hidden)
+        self.expand = MbconvExpandProjectExpand(in_channels, hidden)
         # main
         self.dwconv = initialized(
             nn.Conv2d(
@@ -746,9 +747,9 @@ class Mbconv_4(nn.Module):
         self.bn = nn.BatchNorm2d(hidden, eps=0.001, momentum=0.01)
         self.activation = nn.SiLU()
         # se
-        self.se = Mbconv_4Se(hidden, squeeze)
+        self.se = MbconvExpandProjectSe(hidden, squeeze)
         # project
-        self.project = Mbconv_4Project(filters, rate, hidden)
+        self.project = MbconvExpandProjectProject(filters, rate, hidden)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         # expand
@@ -1294,22 +1295,22 @@ class EfficientNetB1(nn.Module):
         # stage stage1
         self.layer1 = nn.Sequential(
             Mbconv(32, 16, expand_ratio=1),
-            Mbconv_2(16, 16, expand_ratio=1),
+            MbconvProject_(16, 16, expand_ratio=1),
         )
         # stage stage2
         self.layer2 = nn.Sequential(
-            Mbconv_3(16, 24, stride=2),
-            *(Mbconv_4(24, 24) for _ in range(2)),
+            MbconvExpand(16, 24, stride=2),
+            *(MbconvExpandProject_(24, 24) for _ in range(2)),
         )
         # stage stage3
         self.layer3 = nn.Sequential(
-            Mbconv_3(24, 40, kernel=5, stride=2),
+            MbconvExpand(24, 40, kernel=5, stride=2),
             *(Mbconv_5(40, 40, kernel=5) for _ in range(2)),
         )
         # stage stage4
         self.layer4 = nn.Sequential(
-            Mbconv_3(40, 80, stride=2),
-            *(Mbconv_4(80, 80) for _ in range(3)),
+            MbconvExpand(40, 80, stride=2),
+            *(MbconvExpandProject_(80, 80) for _ in range(3)),
         )
         # stage stage5
         self.layer5 = nn.Sequential(
@@ -1318,11 +1319,11 @@ class EfficientNetB1(nn.Module):
         )
         # stage stage6
         self.layer6 = nn.Sequential(
-            Mbconv_3(112, 192, kernel=5, stride=2),
+            MbconvExpand(112, 192, kernel=5, stride=2),
             *(Mbconv_5(192, 192, kernel=5) for _ in range(4)),
         )
         # stage stage7
-        self.layer7 = nn.Sequential(Mbconv_7(192, 320), Mbconv_4(320, 320))
+        self.layer7 = nn.Sequential(Mbconv_7(192, 320), MbconvExpandProject_(320, 320))
         # head
         self.top_conv = initialized(
             nn.Conv2d(320, 1280, 1, bias=False),
