@@ -240,8 +240,8 @@ class _Source:
         return start < end and _BLANK_LINE.search(self.text, start, end) is not None
 
     def empty_section(self, keyword: str, start: int, end: int) -> tuple[int, int]:
-        """Where `keyword { }` is written between `start` and `end` (the IR keeps no span of it)."""
-        found = re.compile(rf"\b{keyword}\s*\{{\s*\}}").search(self.text, start, end)
+        """Where `keyword { }` (comments inside allowed) is written between `start` and `end`: the IR keeps no span."""
+        found = re.compile(rf"\b{keyword}\s*\{{(?:\s|#[^\n]*)*\}}").search(self.text, start, end)
         return (found.start(), found.end()) if found else (end - 1, end - 1)
 
 
@@ -372,8 +372,9 @@ class _Layout:
             if isinstance(part, ir.Stage):
                 self.node_line(1, stage_text(part), part)
                 continue
-            if not part.nodes:
-                self.emit(1, f"{part.keyword} {{}}", *empty[id(part)])
+            if not part.nodes:  # open and close, so the comments inside keep their place
+                self.open(1, part.keyword, empty[id(part)][0])
+                self.close(1, empty[id(part)][1])
                 continue
             self.open(1, part.keyword, self.source.token_before(self.source.start(part.nodes[0]), 2)[0])
             for node in part.nodes:
