@@ -18,6 +18,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
+from resnet_dsl.backends import torch_layout
 from resnet_dsl.language import ir, limits
 from resnet_dsl.language.errors import ArchError, did_you_mean
 from resnet_dsl.language.parser import syntax_errors
@@ -111,6 +112,7 @@ def _analyze(analysis: Analysis, overlay: Overlay) -> None:
         if network is not None:
             analysis.networks.append(network)
             checked += len(network.layers)
+            _collect(analysis, lambda network=network: torch_layout.layout(network))  # as `check` does
 
 
 def _collect(analysis: Analysis, work: Callable[[], Any]) -> Any:
