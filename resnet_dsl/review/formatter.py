@@ -24,7 +24,7 @@ from typing import Any, Literal
 
 from resnet_dsl.language import ir, limits
 from resnet_dsl.language.parser import comments, parse
-from resnet_dsl.language.transform import to_ir
+from resnet_dsl.language.transform import as_written, to_ir
 
 INDENT = "  "
 
@@ -154,7 +154,7 @@ def merge_text(merge: ir.Merge | ir.PathRef) -> str:
 
 
 def out_text(block: ir.BlockDef) -> str:
-    return " -> ".join([merge_text(block.merge), *(layer_text(layer) for layer in block.after)])
+    return " -> ".join([merge_text(block.merge), *(layer_text(layer) for layer in as_written(block.after))])
 
 
 def path_header(path: ir.Path) -> str:
@@ -176,7 +176,7 @@ def derived_text(item: ir.DerivedNetwork | ir.DerivedBlock) -> str:
 
 
 def chain_text(layers: Iterable[ir.LayerCall]) -> str:
-    return " -> ".join(layer_text(layer) for layer in layers)
+    return " -> ".join(layer_text(layer) for layer in as_written(layers))
 
 
 def unit_text(unit: ir.Unit) -> str:
