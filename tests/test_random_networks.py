@@ -101,6 +101,28 @@ block blurred(f, stride = 1, mode = reflect) {
   out = add(main, shortcut)
 }
 
+block selective(f) {
+  x0 {
+    split(2, 0)
+  }
+  x1 {
+    split(2, 1)
+  }
+  p0 from x0 {
+    conv(f, 3, padding=1, use_bias=false) -> bn -> relu
+  }
+  p1 from x1 {
+    conv(f, 3, padding=2, dilation=2) -> relu
+  }
+  attn from add(p0, p1) {
+    global_avgpool(keepdims=true) -> conv(2 * f, 1)
+  }
+  main from select(attn, p0, p1) {
+    conv(f, 1)
+  }
+  out = add(main, shortcut) -> relu
+}
+
 block grow(f) {
   main {
     conv(f, 1) -> upsample(2) -> subsample(2)
@@ -142,6 +164,7 @@ def specs(draw: st.DrawFn) -> str:
                     "eca",
                     "preact",
                     "blurred",
+                    "selective",
                 ]
             )
         )
@@ -169,6 +192,8 @@ def specs(draw: st.DrawFn) -> str:
             # reflection needs more than the one row or column it reflects, in every block
             mode = draw(st.sampled_from(["reflect", "replicate"])) if size >= 2 else "replicate"
             calls = f"blurred({width}, stride={stride}, mode={mode}), blurred({width}, mode={mode}) * {repeats}"
+        elif family == "selective":  # channels split in two, a softmax over the two branches
+            calls = f"basic_projection({width}, stride={stride}), selective({width}) * {repeats + 1}"
         elif family == "preact":
             calls = f"preact({width}, stride={stride}), preact({width}) * {repeats}"
         elif family == "option_a":
