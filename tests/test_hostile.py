@@ -169,6 +169,26 @@ def test_a_secret_in_a_file_that_is_not_a_spec_is_never_echoed(
     assert "hunter2" not in capsys.readouterr().err
 
 
+@pytest.mark.parametrize("separator", ["\u2028", "\u2029", "\f", "\v", "\x1c", "\x85", "\r"])
+@pytest.mark.parametrize("where", ["comment", "docs"])
+def test_an_error_shows_its_own_line_after_a_character_python_splits_lines_at(
+    workdir: Path, capsys: pytest.CaptureFixture[str], separator: str, where: str
+) -> None:
+    """`str.splitlines` splits at U+2028, \\f, \\v...; the parser only at \\n: the excerpt showed another line."""
+    first = (
+        f"# a{separator}b{separator}c\n"
+        if where == "comment"
+        else f"# a{separator}b\nblock x() {{\n  main {{ relu }}\n  out = add(main, shortcut)\n}}\n"
+    )
+    (workdir / "t.arch").write_text(first + "network N(input = 8x8x3) {\n  stem { cnv(4, 3) }\n}\n", encoding="utf-8")
+    assert main(["check", "t.arch"]) == 1
+    row = first.count("\n") + 2
+    assert capsys.readouterr().err.splitlines()[:2] == [
+        f"t.arch:{row}:10: error: unknown layer 'cnv'",
+        f" {row} |   stem {{ cnv(4, 3) }}",
+    ]
+
+
 def test_control_characters_are_escaped_and_the_caret_still_points(
     workdir: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -20,9 +20,14 @@ h5py = pytest.importorskip("h5py")
 pytestmark = pytest.mark.keras
 
 FAMILIES = [
-    # spec, keras.applications model, its total parameters at 224x224x3 (alpha / B0: 1.0)
-    ("specs/keras/mobilenet_v2.arch", "MobileNetV2", 3_538_984),
+    # spec, network, keras.applications model, its total parameters at 224x224x3
+    ("specs/keras/mobilenet_v2.arch", "MobileNetV2", "MobileNetV2", 3_538_984),
+    ("specs/keras/efficientnet.arch", "EfficientNetB0", "EfficientNetB0", 5_330_571),
 ]
+
+PREPROCESSING = {"Rescaling", "Normalization"}
+"""keras.applications' EfficientNet opens with these (the Normalization layer holds 7 parameters:
+mean, variance and count of 3 channels); the spec starts after them, from the normalised image."""
 
 SMALL = (64, 64, 3)
 """Small enough to build both models in a few seconds; every stride-2 input stays even."""
@@ -60,26 +65,67 @@ def _class(layer: Any) -> str:
     return SAME_CLASS.get(name, name)
 
 
-@pytest.mark.parametrize(("spec", "name", "total"), FAMILIES)
-def test_parameter_count_is_keras_applications(spec: str, name: str, total: int) -> None:
-    network = resnet_dsl.load(spec)
-    assert resnet_dsl.summary(network)["params"]["total"] == total == _reference(name, (224, 224, 3)).count_params()
+def _preprocessing(model: Any) -> list[Any]:
+    return [layer for layer in model.layers if type(layer).__name__ in PREPROCESSING]
 
 
-@pytest.mark.parametrize(("spec", "name", "total"), FAMILIES)
-def test_layer_for_layer(spec: str, name: str, total: int) -> None:
-    ours, theirs = to_keras(spec, overrides={"input": "64x64x3"}), _reference(name)
-    assert [layer.name for layer in ours.layers[1:]] == [_name(layer) for layer in theirs.layers[1:]]
-    assert [_class(layer) for layer in ours.layers] == [_class(layer) for layer in theirs.layers]
-    for mine, reference in zip(ours.layers, theirs.layers, strict=True):
-        assert [w.shape for w in mine.weights] == [w.shape for w in reference.weights], mine.name
-        assert tuple(mine.output.shape) == tuple(reference.output.shape), mine.name
+def _after_preprocessing(model: Any) -> Any:
+    """What the spec's model takes: the image as keras.applications' preprocessing leaves it."""
+    layers = _preprocessing(model)
+    return keras.Model(model.input, layers[-1].output) if layers else None
 
 
-@pytest.mark.parametrize(("spec", "name", "total"), FAMILIES)
+@pytest.mark.parametrize(("spec", "network", "name", "total"), FAMILIES)
+def test_parameter_count_is_keras_applications(spec: str, network: str, name: str, total: int) -> None:
+    theirs = _reference(name, (224, 224, 3))
+    preprocessing = sum(layer.count_params() for layer in _preprocessing(theirs))
+    assert theirs.count_params() == total
+    params = resnet_dsl.summary(resnet_dsl.load(spec, network=network))["params"]
+    assert params["total"] == total - preprocessing  # EfficientNet: 5,330,564 = 5,330,571 - 7
+    # the same network as torchvision's: trainable 3,504,872 (mobilenet_v2), 5,288,548 (efficientnet_b0)
+    torchvision = pytest.importorskip("torchvision")
+    reference = getattr(torchvision.models, TORCHVISION[name])()
+    assert params["trainable"] == sum(p.numel() for p in reference.parameters())
+
+
+TORCHVISION = {"MobileNetV2": "mobilenet_v2", "EfficientNetB0": "efficientnet_b0"}
+
+
+def test_efficientnet_b1_is_one_line_and_counts_as_keras_and_torchvision() -> None:
+    """B1 = B0(input = 240x240x3, depth = 1.1): keras.applications' EfficientNetB1 less its
+    preprocessing, and torchvision's efficientnet_b1 (7,794,184 trainable)."""
+    from torchvision.models import efficientnet_b1
+
+    params = resnet_dsl.summary(resnet_dsl.load("specs/keras/efficientnet.arch", network="EfficientNetB1"))["params"]
+    theirs = _reference("EfficientNetB1", (240, 240, 3))
+    assert params["total"] == theirs.count_params() - sum(layer.count_params() for layer in _preprocessing(theirs))
+    assert params["trainable"] == sum(p.numel() for p in efficientnet_b1().parameters()) == 7_794_184
+
+
+@pytest.mark.parametrize(("spec", "network", "name", "total"), FAMILIES)
+def test_layer_for_layer(spec: str, network: str, name: str, total: int) -> None:
+    """Every layer with weights in keras.applications' order, names, classes and shapes; MobileNetV2
+    layer for layer (EfficientNet's SE activations are layers here, and its pads `same` padding)."""
+    ours = to_keras(spec, network=network, overrides={"input": "64x64x3"})
+    theirs = _reference(name)
+    mine = [layer for layer in ours.layers if layer.weights]
+    reference = [layer for layer in theirs.layers if layer.weights and type(layer).__name__ not in PREPROCESSING]
+    assert [layer.name for layer in mine] == [layer.name for layer in reference]
+    for a, b in zip(mine, reference, strict=True):
+        assert _class(a) == _class(b), a.name
+        assert [w.shape for w in a.weights] == [w.shape for w in b.weights], a.name
+        assert tuple(a.output.shape) == tuple(b.output.shape), a.name
+    if not _preprocessing(theirs):
+        assert [layer.name for layer in ours.layers[1:]] == [_name(layer) for layer in theirs.layers[1:]]
+        assert [_class(layer) for layer in ours.layers] == [_class(layer) for layer in theirs.layers]
+        for a, b in zip(ours.layers, theirs.layers, strict=True):
+            assert tuple(a.output.shape) == tuple(b.output.shape), a.name
+
+
+@pytest.mark.parametrize(("spec", "network", "name", "total"), FAMILIES)
 @pytest.mark.parametrize("source", ["to_keras", "generated"])
 def test_weights_load_by_name_and_give_the_same_outputs(
-    spec: str, name: str, total: int, source: str, tmp_path: Path
+    spec: str, network: str, name: str, total: int, source: str, tmp_path: Path
 ) -> None:
     """keras.applications' weights, saved as its weight files are (legacy HDF5, one group per
     layer name), load into ours by name; with BatchNorm statistics randomised, the outputs agree."""
@@ -90,19 +136,28 @@ def test_weights_load_by_name_and_give_the_same_outputs(
     with h5py.File(tmp_path / "weights.h5", "w") as file:
         legacy_h5_format.save_weights_to_hdf5_group(file, theirs)
     if source == "to_keras":
-        ours = to_keras(spec, overrides={"input": "64x64x3"})
+        ours = to_keras(spec, network=network, overrides={"input": "64x64x3"})
     else:
-        ours = import_source(resnet_dsl.to_python(spec)).build_model(input_shape=SMALL)
+        ours = import_source(resnet_dsl.to_python(spec, network=network)).build_model(input_shape=SMALL)
     ours.load_weights(tmp_path / "weights.h5", by_name=True)
     weighted = {layer.name for layer in ours.layers if layer.weights}
-    assert weighted == {layer.name for layer in theirs.layers if layer.weights}  # every one was loaded
+    assert weighted == {x.name for x in theirs.layers if x.weights and type(x).__name__ not in PREPROCESSING}
     for layer in ours.layers:
         if not layer.weights:
             continue
         for mine, reference in zip(layer.weights, theirs.get_layer(layer.name).weights, strict=True):
             np.testing.assert_array_equal(np.asarray(mine), np.asarray(reference))
-    probes = [keras.Model(m.input, [m.layers[-2].output, m.output]) for m in (ours, theirs)]  # pooled, softmax
+    probes = [
+        keras.Model(m.input, [m.layers[-3 if "top_dropout" in names(m) else -2].output, m.output])
+        for m in (ours, theirs)
+    ]
     images = np.random.default_rng(1).random((2, *SMALL), dtype=np.float32)
-    for actual, expected in zip(probes[0](images), probes[1](images), strict=True):
+    preprocessing = _after_preprocessing(theirs)
+    inputs = np.asarray(preprocessing(images)) if preprocessing is not None else images
+    for actual, expected in zip(probes[0](inputs), probes[1](images), strict=True):
         actual, expected = np.asarray(actual), np.asarray(expected)
         assert np.abs(actual - expected).max() <= 1e-5 * np.abs(expected).max()
+
+
+def names(model: Any) -> set[str]:
+    return {layer.name for layer in model.layers}

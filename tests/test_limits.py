@@ -342,3 +342,33 @@ def test_usage_errors_exit_2(workdir: Path, capsys: pytest.CaptureFixture[str], 
     assert "Traceback" not in err
     if status == 2:
         assert "usage: resnet-dsl summary" in err
+
+
+def spread_list(two_digit: int) -> str:
+    """A list written one item a line, that `fmt` joins into one line of 9,999 + `two_digit`
+    characters: `network N(input = 8x8x3, v = [` (30) + 3,322 items, `, `-separated (9,964 + the
+    extra digits) + `]) {}` (5: the empty body joins the line)."""
+    items = ["10"] * two_digit + ["1"] * (3322 - two_digit)
+    return "network N(input = 8x8x3, v = [\n" + ",\n".join(f"  {item}" for item in items) + "\n]) {\n}\n"
+
+
+def test_fmt_joins_into_lines_of_10000_characters_and_refuses_10001() -> None:
+    """fmt joined a long list into one line past the limit: its output failed `check`, exit 0."""
+    from resnet_dsl.review.formatter import format_source
+
+    formatted = format_source(spread_list(1))
+    assert max(len(line) for line in formatted.split("\n")) == 10_000
+    assert check(formatted) is None
+    with pytest.raises(ArchError) as raised:
+        format_source(spread_list(2), "t.arch")
+    assert raised.value.render().splitlines()[0] == (
+        "t.arch:1:1: error: formatted, this would be one line of 10,001 characters, over the limit of 10,000;"
+        " nothing is written"
+    )
+
+
+def test_fmt_leaves_a_file_it_cannot_format_within_the_limit(workdir: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    (workdir / "t.arch").write_text(spread_list(3))
+    assert main(["fmt", "t.arch"]) == 1
+    assert (workdir / "t.arch").read_text() == spread_list(3)
+    assert "over the limit of 10,000" in capsys.readouterr().err

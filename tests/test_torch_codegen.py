@@ -342,8 +342,8 @@ def test_instances_laid_out_differently_get_a_class_each() -> None:
 
     network = resnet_dsl.loads(FOLDS)
     source = to_python(network, target="torch")
-    assert "class Fold(nn.Module)" in source and "class Fold_2(nn.Module)" in source
-    assert "nn.Sequential(Fold(4, 1), Fold_2(4, ((0, 2), (2, 0))), Fold(4, 1))" in source
+    assert "class Fold(nn.Module)" in source and "class FoldPad1(nn.Module)" in source
+    assert "Fold(4, 1),\n            FoldPad1(4, ((0, 2), (2, 0))),\n            Fold(4, 1)," in source
     module, reference = built(source).eval(), to_torch(network).eval()
     module.load_state_dict(reference.state_dict(), strict=True)
     images = torch.rand(2, 4, 8, 8, generator=torch.Generator().manual_seed(0))
@@ -377,3 +377,36 @@ def test_a_left_out_path_whose_source_is_chosen_per_call_reads_the_block_input()
     images = torch.randn(2, 8, 16, 16, generator=torch.Generator().manual_seed(0))
     with torch.no_grad():
         torch.testing.assert_close(module(images), reference(images), rtol=1e-5, atol=1e-5)
+
+
+def test_variant_classes_are_named_after_what_tells_them_apart(generated: dict[str, str]) -> None:
+    """A block whose instances need several classes: the one with the fewest modules keeps the
+    block's name, the others are named after the paths (then the kinds of module) only they
+    have, never numbered by first use (`BottleneckD2`, `BottleneckV22`)."""
+
+    def classes(spec: str) -> list[str]:
+        from resnet_dsl.codegen.torch import HELPERS
+
+        tree = ast.parse(generated[spec])
+        return [n.name for n in tree.body if isinstance(n, ast.ClassDef) and n.name not in HELPERS]
+
+    assert classes("specs/timm/resnet50d.arch") == [
+        "BottleneckDShortcut",  # stride 1: the projection, its pool left out (timm's nn.Identity)
+        "BottleneckD",
+        "BottleneckDShortcutAvgPool",
+        "ResNet50D",
+    ]
+    assert classes("specs/keras/resnet50v2.arch") == [
+        "BottleneckV2ShortcutConv",
+        "BottleneckV2",
+        "BottleneckV2ShortcutSubsample",
+        "ResNet50V2",
+    ]
+    assert classes("specs/timm/resnetv2_50.arch") == [
+        "PreactBottleneckShortcutDownsample",
+        "PreactBottleneckShortcut",
+        "PreactBottleneck",
+        "ResNetV2_50",
+    ]
+    source = generated["specs/timm/resnet50d.arch"]
+    assert "BottleneckDShortcut(64, 64)" in source and "*(BottleneckD(256, 64) for _ in range(2))" in source

@@ -147,6 +147,9 @@ class BlockBuilder(BlockSteps):
                 ]
                 if conditions:
                     test = " and ".join(expressions.source(c, AND) for c in conditions)
+                    if run[0].merge is self.block.merge and run[0].sources[0] != run[0].target:
+                        # where the merge is left out, the block's output is its first input
+                        statements.append(Assign(4, run[0].target, run[0].sources[0]))
                     statements.append(If(4, test, tuple(applied)))
                 else:
                     statements += applied

@@ -35,6 +35,7 @@ from resnet_dsl.codegen.pysource import (
     same_value,
 )
 from resnet_dsl.codegen.torch_blocks import BlockClass, chain_forward, class_groups, init_body
+from resnet_dsl.codegen.torch_names import variant_names
 from resnet_dsl.codegen.torch_views import (
     BLOCK_LOCALS,
     MODULE_NAMES,
@@ -312,8 +313,10 @@ def module_view(network: nw.Network, source: str) -> TorchModuleView:
     helpers: set[str] = set()
     classes = []
     for block in used:
-        for number, (pairs, optional) in enumerate(class_groups(block, instances[block.name]), start=1):
-            name = class_name(block.name if number == 1 else f"{block.name}_{number}", taken)
+        groups = class_groups(block, instances[block.name])
+        names = variant_names(block.name, [pairs[0][1] for pairs, _ in groups])
+        for variant, (pairs, optional) in zip(names, groups, strict=True):
+            name = identifier(variant, taken)
             block_classes.update((instance.name, name) for instance, _ in pairs)
             containers = {
                 parent: class_name(f"{name}_{parent}", taken)

@@ -196,7 +196,7 @@ class BlockSteps:
         # The tensor each name stands for: a path without layers is its source.
         tensor = {ir.INPUT: ir.INPUT}
         for path in order:
-            has_layers = any(unit.layers for unit in path.units)
+            has_layers = any(unit.layers for unit in path.units) or path.source_merge is not None
             tensor[path.name] = path.name if has_layers else tensor[block.source_of(path)]
         tensor.setdefault("shortcut", ir.INPUT)  # an omitted shortcut is the identity
         # Who reads each tensor, by position: a path (its index in `order`) or the merge (the end).
@@ -220,10 +220,10 @@ class BlockSteps:
                 for i, unit in enumerate(path.units)
                 for call, mark in zip(unit.layers, unit_marks(unit.layers), strict=True)
             ]
-            if not calls:
+            if not calls and path.source_merge is None:
                 continue
             keep = ""
-            source = variables[tensor[block.source_of(path)]]
+            source = "" if path.source_merge is not None else variables[tensor[block.source_of(path)]]
             if path.source_if is not None and path.source_else is not None:
                 test = Expressions(names).source(path.source_if, OR)
                 source = f"{source} if {test} else {variables[tensor[path.source_else]]}"
@@ -242,6 +242,11 @@ class BlockSteps:
                 target = "shortcut" if path.name == "shortcut" else identifier(path.name, taken)
             variables[path.name] = target
             first = len(steps)
+            if path.source_merge is not None:  # `project from multiply(main, se)`: the merge first
+                merge = path.source_merge
+                sources = tuple(variables[tensor[ref.path]] for ref in merge_refs(merge))
+                pattern = NamePattern.of(naming.source_merge_name(PREFIX, path.name, merge))
+                steps.append(Step(None, pattern, (), target, sources, merge))
             for i, unit, call, mark in calls:
                 label = naming.unit_label(path.name, i, unit.label)
                 suffix, expr = self.suffix(call)

@@ -19,6 +19,7 @@ import re
 from collections.abc import Mapping
 
 from resnet_dsl.language import ir
+from resnet_dsl.language.errors import source_lines
 from resnet_dsl.language.parser import comments
 
 _PARAM_LINE = re.compile(r"(\w+):\s+(.*)")
@@ -29,7 +30,7 @@ def attach_docs(module: ir.Module, text: str) -> ir.Module:
     found = comments(text)
     if not found or not module.blocks:
         return module
-    lines = text.splitlines()
+    lines = source_lines(text)
     whole = {line: body for line, column, body in found if not lines[line - 1][: column - 1].strip()}
     trailing = {line: body for line, column, body in found if line not in whole}
     items = tuple(

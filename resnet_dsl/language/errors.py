@@ -23,7 +23,7 @@ class ArchError(Exception):
     def with_source(self, text: str) -> ArchError:
         """Attach the offending line, taken from the file's text, once."""
         if self.source_line is None and self.span.line > 0:
-            lines = text.splitlines()
+            lines = source_lines(text)
             if self.span.line <= len(lines):
                 self.source_line = lines[self.span.line - 1]
         return self
@@ -49,6 +49,16 @@ class ArchError(Exception):
 
     def __str__(self) -> str:
         return self.render()
+
+
+def source_lines(text: str) -> list[str]:
+    """The lines as the parser numbers them: split at `\n` only (`str.splitlines` also splits
+    at U+2028, `\f`, `\v`, `\x1c`..., so an error after one showed another line), each without
+    its `\r`; no empty last line after a final `\n`."""
+    lines = text.split("\n")
+    if len(lines) > 1 and lines[-1] == "":
+        lines.pop()
+    return [line[:-1] if line.endswith("\r") else line for line in lines]
 
 
 def excerpt(span: Span, source_line: str | None) -> list[str]:

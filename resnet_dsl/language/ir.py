@@ -228,6 +228,8 @@ class Path(Node):
     source_if: Expr | None = None
     """`from (pre if project else input)`: where this is false, the path starts from `source_else`."""
     source_else: str | None = None
+    source_merge: Merge | None = None
+    """`project from multiply(main, se)`: the path starts from a merge of earlier paths."""
     condition: Expr | None = None
     units: tuple[Unit, ...] = ()
 
@@ -256,7 +258,7 @@ class Merge(Node):
     name: str | None = None
     condition: Expr | None = None
     """`out = add(main, input) if residual`: where false (the block's merge only), no merge is
-    made and the block's output is its main path (MobileNetV2's linear bottleneck without a
+    made and the block's output is its first input (MobileNetV2's linear bottleneck without a
     shortcut where the shape changes)."""
 
 
@@ -264,6 +266,14 @@ MergeInput = Annotated[PathRef | Merge, Field(discriminator="kind")]
 
 INPUT = "input"
 """The block's input, as paths and merges name it."""
+
+
+def merge_paths(merge: Merge) -> list[str]:
+    """Every path a merge reads, nested merges included, left to right (`input` too)."""
+    found: list[str] = []
+    for item in merge.inputs:
+        found += merge_paths(item) if isinstance(item, Merge) else [item.path]
+    return found
 
 
 class BlockDef(Node):
@@ -299,7 +309,10 @@ class BlockDef(Node):
         return self.path("shortcut")
 
     def sources_of(self, path: Path) -> tuple[str, ...]:
-        """Every place a path may start from: its source, and the other of a conditional one."""
+        """Every place a path may start from: its source, and the other of a conditional one;
+        the paths its merge reads, for a path that starts from a merge."""
+        if path.source_merge is not None:
+            return tuple(dict.fromkeys(merge_paths(path.source_merge)))
         first = self.source_of(path)
         return (first,) if path.source_else is None else (first, path.source_else)
 

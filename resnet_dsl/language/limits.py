@@ -9,6 +9,7 @@ shipped spec is 2 KB and 519 layers), and the README's "Reliability" section lis
 from __future__ import annotations
 
 import math
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from resnet_dsl.language.errors import ArchError
@@ -87,6 +88,23 @@ def check_text(text: str, path: str) -> None:
             raise ArchError(f"line {line} is longer than {MAX_LINE_LENGTH:,} characters", span, HINT)
         start = end + 1
         line += 1
+
+
+def check_formatted(lines: Sequence[str], path: str, offset_of: Callable[[int], int], text: str) -> None:
+    """`fmt`'s output lines within the line limit: it writes a value or a chain on one line, so a
+    long list spread over many lines would come out as one line that `check` refuses. The error
+    points at where that line's text starts in the input (`offset_of`: output line -> offset)."""
+    for number, line in enumerate(lines):
+        if len(line) > MAX_LINE_LENGTH:
+            offset = offset_of(number)
+            row = text.count("\n", 0, offset) + 1
+            column = offset - text.rfind("\n", 0, offset)
+            raise ArchError(
+                f"formatted, this would be one line of {len(line):,} characters, over the limit of"
+                f" {MAX_LINE_LENGTH:,}; nothing is written",
+                Span(file=path, line=row, column=column, end_line=row, end_column=column + 1),
+                "split it: give parts of a long value names of their own, as parameters",
+            )
 
 
 def too_deep(span: Span) -> ArchError:

@@ -9,7 +9,7 @@ from lark import Lark, Token, Tree
 from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, UnexpectedToken
 
 from resnet_dsl.language import limits
-from resnet_dsl.language.errors import ArchError, excerpt
+from resnet_dsl.language.errors import ArchError, excerpt, source_lines
 from resnet_dsl.language.ir import Span
 from resnet_dsl.language.resources import resource_dir
 
@@ -143,7 +143,7 @@ def _missing_bracket(error: UnexpectedInput, text: str, path: str) -> tuple[str,
     message = f"missing '{closer}' to close the '{opener}' opened at line {line}, column {column}"
     message = f"unexpected end of file: {message}" if at_end else f"{message} (found '{token}')" if token else message
     span = Span(file=path, line=line, column=column, end_line=line, end_column=column + 1)
-    note = "\n".join([f"'{opener}' opened here ({span}):", *excerpt(span, text.splitlines()[line - 1])])
+    note = "\n".join([f"'{opener}' opened here ({span}):", *excerpt(span, source_lines(text)[line - 1])])
     return message, note
 
 
@@ -152,7 +152,7 @@ def _syntax_error(error: UnexpectedInput, text: str, path: str) -> ArchError:
     width = 1
     if isinstance(error, UnexpectedToken) and error.token.type == "$END":
         message = f"unexpected end of file; expected {_expected(error.expected)}"
-        lines = text.splitlines() or [""]
+        lines = source_lines(text) or [""]
         line, column = len(lines), len(lines[-1]) + 1
     elif isinstance(error, UnexpectedToken):
         token: Token = error.token

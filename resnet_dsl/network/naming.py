@@ -15,6 +15,8 @@ import ast
 import keyword
 import re
 
+from resnet_dsl.language import ir
+
 INPUT = "input_layer"
 
 VALID_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.\-]*\Z")
@@ -113,6 +115,12 @@ def repeats(kinds: list[str]) -> list[str]:
 def nested_merge_name(prefix: str, suffix: str, number: int) -> str:
     """A merge inside the block's merge expression, e.g. `conv2_block1_multiply_1`."""
     return join(prefix, suffix, str(number))
+
+
+def source_merge_name(prefix: str, path: str, merge: ir.Merge) -> str:
+    """The merge a path starts from: its `as` name (`block1a_se_excite`), else
+    `<block>_<path>_<op>` (`conv2_block1_project_multiply`)."""
+    return join(prefix, merge.name) if merge.name else join(prefix, path, merge.op)
 
 
 def out_name(prefix: str, suffix: str, is_last: bool) -> str:

@@ -22,7 +22,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from resnet_dsl.language import ir
+from resnet_dsl.language import ir, limits
 from resnet_dsl.language.parser import comments, parse
 from resnet_dsl.language.transform import to_ir
 
@@ -33,7 +33,9 @@ def format_source(text: str, path: str = "<string>") -> str:
     """The canonical layout of a spec; raises `ArchError` (located) if it does not parse."""
     # `loader.parse_module`, without importing the loader: `fmt` never expands anything, and
     # the expander's modules cost it a tenth of its start-up.
-    return _format(to_ir(parse(text, path), path), _Source(text))
+    formatted = _format(to_ir(parse(text, path), path), source := _Source(text))
+    limits.check_formatted(formatted.split("\n"), path, lambda number: source.whence.get(number, 0), text)
+    return formatted
 
 
 def format_module(module: ir.Module) -> str:
@@ -160,6 +162,8 @@ def path_header(path: ir.Path) -> str:
     if path.source_else is not None:
         assert path.source_if is not None
         text = f"{path.name} from ({path.source} if {expr_text(path.source_if, _OR)} else {path.source_else})"
+    elif path.source_merge is not None:
+        text = f"{path.name} from {merge_text(path.source_merge)}"
     else:
         text = path.name + (f" from {path.source}" if path.source else "")
     return text + (f" if {expr_text(path.condition)}" if path.condition is not None else "")
@@ -208,6 +212,7 @@ class _Source:
         self.line_starts = [0, *(m.end() for m in re.finditer("\n", text))]
         self.tokens = [(m.start(), m.end()) for m in _TOKEN.finditer(text) if not m.group().startswith("#")]
         self.token_starts = [start for start, _ in self.tokens]
+        self.whence: dict[int, int] = {}
 
     def offset(self, line: int, column: int) -> int:
         return self.line_starts[line - 1] + column - 1
@@ -489,5 +494,6 @@ def _render(lines: list[_Line], source: _Source) -> str:
     for index, element in enumerate(elements):
         if index and _blank_before(elements[index - 1], element, source):
             out.append("")
+        source.whence[len(out)] = element.start  # where an output line's text came from, for errors
         out.append(INDENT * element.depth + element.text)
     return "\n".join(out) + "\n" if out else ""

@@ -38,7 +38,7 @@ from resnet_dsl.network.model import (
     UpSamplingConfig,
 )
 from resnet_dsl.network.ops import MERGE_KINDS
-from resnet_dsl.review.formatter import expr_text, out_text, params_text, unit_text
+from resnet_dsl.review.formatter import expr_text, merge_text, out_text, params_text, unit_text
 
 FONT = "Helvetica"
 SHORTCUT_COLOR = "#1f77b4"
@@ -220,7 +220,8 @@ def block_note(block: BlockDef) -> list[str]:
     lines = [f"block {block.name}({params_text(block.params)})"]
     lines += [f"{let.name} = {expr_text(let.value)}" for let in block.lets]
     for path in block.paths:
-        source = f" (from {path.source})" if path.source else ""
+        start = merge_text(path.source_merge) if path.source_merge is not None else path.source
+        source = f" (from {start})" if start else ""
         condition = f" if {expr_text(path.condition)}" if path.condition is not None else ""
         units = [unit_text(unit) for unit in path.units] or ["identity"]
         lines += [f"{path.name}{source}{condition}: {units[0]}", *(f"  {unit}" for unit in units[1:])]

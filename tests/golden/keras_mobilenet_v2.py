@@ -83,7 +83,7 @@ def inverted_res_block(x, filters, stride=1, expansion=6, alpha=1.0, *, name):
     )(x)
     # out
     if residual:
-        x = layers.Add(name=f"{name}_add")([inputs, x])
+        x = layers.Add(name=f"{name}_add")([x, inputs])
     return x
 
 

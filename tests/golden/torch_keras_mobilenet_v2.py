@@ -189,7 +189,7 @@ class InvertedResBlock(nn.Module):
         return out
 
 
-class InvertedResBlock_2Expand(nn.Module):
+class InvertedResBlockExpandPadExpand(nn.Module):
     """The `expand` path of the `inverted_res_block` block.
 
     Args:
@@ -216,7 +216,7 @@ class InvertedResBlock_2Expand(nn.Module):
         return x
 
 
-class InvertedResBlock_2(nn.Module):
+class InvertedResBlockExpandPad(nn.Module):
     """keras.applications' `_inverted_res_block`.
 
     Args:
@@ -232,7 +232,7 @@ class InvertedResBlock_2(nn.Module):
         super().__init__()
         pointwise = make_divisible(int(filters * alpha), 8)
         # expand
-        self.expand = InvertedResBlock_2Expand(expansion, in_channels)
+        self.expand = InvertedResBlockExpandPadExpand(expansion, in_channels)
         # main
         self.pad = nn.ZeroPad2d((0, 1, 0, 1))
         self.depthwise = initialized(
@@ -270,7 +270,7 @@ class InvertedResBlock_2(nn.Module):
         return out
 
 
-class InvertedResBlock_3Expand(nn.Module):
+class InvertedResBlockExpandExpand(nn.Module):
     """The `expand` path of the `inverted_res_block` block.
 
     Args:
@@ -297,7 +297,7 @@ class InvertedResBlock_3Expand(nn.Module):
         return x
 
 
-class InvertedResBlock_3(nn.Module):
+class InvertedResBlockExpand(nn.Module):
     """keras.applications' `_inverted_res_block`.
 
     Args:
@@ -313,7 +313,7 @@ class InvertedResBlock_3(nn.Module):
         super().__init__()
         pointwise = make_divisible(int(filters * alpha), 8)
         # expand
-        self.expand = InvertedResBlock_3Expand(expansion, in_channels)
+        self.expand = InvertedResBlockExpandExpand(expansion, in_channels)
         # main
         self.depthwise = initialized(
             nn.Conv2d(
@@ -348,7 +348,7 @@ class InvertedResBlock_3(nn.Module):
         out = self.project(out)
         out = self.project_BN(out)
         # out
-        out = x + out
+        out += x
         return out
 
 
@@ -445,28 +445,28 @@ class MobileNetV2(nn.Module):
         self.layer1 = nn.Sequential(InvertedResBlock(32, 16, expansion=1))
         # stage stage2
         self.layer2 = nn.Sequential(
-            InvertedResBlock_2(16, 24, stride=2),
-            InvertedResBlock_3(24, 24),
+            InvertedResBlockExpandPad(16, 24, stride=2),
+            InvertedResBlockExpand(24, 24),
         )
         # stage stage3
         self.layer3 = nn.Sequential(
-            InvertedResBlock_2(24, 32, stride=2),
-            *(InvertedResBlock_3(32, 32) for _ in range(2)),
+            InvertedResBlockExpandPad(24, 32, stride=2),
+            *(InvertedResBlockExpand(32, 32) for _ in range(2)),
         )
         # stage stage4
         self.layer4 = nn.Sequential(
-            InvertedResBlock_2(32, 64, stride=2),
-            *(InvertedResBlock_3(64, 64) for _ in range(3)),
+            InvertedResBlockExpandPad(32, 64, stride=2),
+            *(InvertedResBlockExpand(64, 64) for _ in range(3)),
         )
         # stage stage5
         self.layer5 = nn.Sequential(
             InvertedResBlock_4(64, 96),
-            *(InvertedResBlock_3(96, 96) for _ in range(2)),
+            *(InvertedResBlockExpand(96, 96) for _ in range(2)),
         )
         # stage stage6
         self.layer6 = nn.Sequential(
-            InvertedResBlock_2(96, 160, stride=2),
-            *(InvertedResBlock_3(160, 160) for _ in range(2)),
+            InvertedResBlockExpandPad(96, 160, stride=2),
+            *(InvertedResBlockExpand(160, 160) for _ in range(2)),
         )
         # stage stage7
         self.layer7 = nn.Sequential(InvertedResBlock_4(160, 320))

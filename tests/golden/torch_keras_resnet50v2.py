@@ -113,7 +113,7 @@ def initialized(
     return module
 
 
-class BottleneckV2(nn.Module):
+class BottleneckV2ShortcutConv(nn.Module):
     """keras.applications ResNet V2's block (`block2`): a pre-activation, a bottleneck main
     path with the stride on its 3x3 convolution, and a shortcut chosen per call.
 
@@ -174,7 +174,7 @@ class BottleneckV2(nn.Module):
         return out
 
 
-class BottleneckV2_2(nn.Module):
+class BottleneckV2(nn.Module):
     """keras.applications ResNet V2's block (`block2`): a pre-activation, a bottleneck main
     path with the stride on its 3x3 convolution, and a shortcut chosen per call.
 
@@ -229,7 +229,7 @@ class BottleneckV2_2(nn.Module):
         return out
 
 
-class BottleneckV2_3(nn.Module):
+class BottleneckV2ShortcutSubsample(nn.Module):
     """keras.applications ResNet V2's block (`block2`): a pre-activation, a bottleneck main
     path with the stride on its 3x3 convolution, and a shortcut chosen per call.
 
@@ -299,26 +299,26 @@ class ResNet50V2(nn.Module):
         self.maxpool1 = nn.MaxPool2d(3, 2)
         # stage conv2
         self.layer1 = nn.Sequential(
-            BottleneckV2(64, 64, conv_shortcut=True),
-            BottleneckV2_2(256, 64),
-            BottleneckV2_3(256, 64, stride=2),
+            BottleneckV2ShortcutConv(64, 64, conv_shortcut=True),
+            BottleneckV2(256, 64),
+            BottleneckV2ShortcutSubsample(256, 64, stride=2),
         )
         # stage conv3
         self.layer2 = nn.Sequential(
-            BottleneckV2(256, 128, conv_shortcut=True),
-            *(BottleneckV2_2(512, 128) for _ in range(2)),
-            BottleneckV2_3(512, 128, stride=2),
+            BottleneckV2ShortcutConv(256, 128, conv_shortcut=True),
+            *(BottleneckV2(512, 128) for _ in range(2)),
+            BottleneckV2ShortcutSubsample(512, 128, stride=2),
         )
         # stage conv4
         self.layer3 = nn.Sequential(
-            BottleneckV2(512, 256, conv_shortcut=True),
-            *(BottleneckV2_2(1024, 256) for _ in range(4)),
-            BottleneckV2_3(1024, 256, stride=2),
+            BottleneckV2ShortcutConv(512, 256, conv_shortcut=True),
+            *(BottleneckV2(1024, 256) for _ in range(4)),
+            BottleneckV2ShortcutSubsample(1024, 256, stride=2),
         )
         # stage conv5
         self.layer4 = nn.Sequential(
-            BottleneckV2(1024, 512, conv_shortcut=True),
-            *(BottleneckV2_2(2048, 512) for _ in range(2)),
+            BottleneckV2ShortcutConv(1024, 512, conv_shortcut=True),
+            *(BottleneckV2(2048, 512) for _ in range(2)),
         )
         # head
         self.bn1 = nn.BatchNorm2d(2048, eps=1.001e-05, momentum=0.01)

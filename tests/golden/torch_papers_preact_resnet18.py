@@ -138,7 +138,7 @@ class Preact(nn.Module):
         return out
 
 
-class Preact_2(nn.Module):
+class PreactShortcut(nn.Module):
     """The pre-activation basic block, identity and projection in one definition: the
     shortcut is the block's input, or, where the stride or the width changes, a 1x1
     projection of the pre-activation.
@@ -193,11 +193,17 @@ class PreActResNet18(nn.Module):
         # stage conv2
         self.layer1 = nn.Sequential(*(Preact(64, 64) for _ in range(2)))
         # stage conv3
-        self.layer2 = nn.Sequential(Preact_2(64, 128, stride=2), Preact(128, 128))
+        self.layer2 = nn.Sequential(PreactShortcut(64, 128, stride=2), Preact(128, 128))
         # stage conv4
-        self.layer3 = nn.Sequential(Preact_2(128, 256, stride=2), Preact(256, 256))
+        self.layer3 = nn.Sequential(
+            PreactShortcut(128, 256, stride=2),
+            Preact(256, 256),
+        )
         # stage conv5
-        self.layer4 = nn.Sequential(Preact_2(256, 512, stride=2), Preact(512, 512))
+        self.layer4 = nn.Sequential(
+            PreactShortcut(256, 512, stride=2),
+            Preact(512, 512),
+        )
         # head
         self.avgpool1 = nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Flatten())
         self.fc = initialized(nn.Linear(512, classes))

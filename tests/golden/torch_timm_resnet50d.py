@@ -137,7 +137,7 @@ def norm_initialized(
     return module
 
 
-class BottleneckD(nn.Module):
+class BottleneckDShortcut(nn.Module):
     """The `bottleneck_d` block: paths main and shortcut, merged by add(main, shortcut).
 
     Args:
@@ -216,7 +216,7 @@ class BottleneckD(nn.Module):
         return out
 
 
-class BottleneckD_2(nn.Module):
+class BottleneckD(nn.Module):
     """The `bottleneck_d` block: paths main and shortcut, merged by add(main, shortcut).
 
     Args:
@@ -279,7 +279,7 @@ class BottleneckD_2(nn.Module):
         return out
 
 
-class BottleneckD_3(nn.Module):
+class BottleneckDShortcutAvgPool(nn.Module):
     """The `bottleneck_d` block: paths main and shortcut, merged by add(main, shortcut).
 
     Args:
@@ -402,23 +402,23 @@ class ResNet50D(nn.Module):
         self.maxpool1 = nn.MaxPool2d(3, 2, padding=1)
         # stage conv2
         self.layer1 = nn.Sequential(
-            BottleneckD(64, 64),
-            *(BottleneckD_2(256, 64) for _ in range(2)),
+            BottleneckDShortcut(64, 64),
+            *(BottleneckD(256, 64) for _ in range(2)),
         )
         # stage conv3
         self.layer2 = nn.Sequential(
-            BottleneckD_3(256, 128, stride=2),
-            *(BottleneckD_2(512, 128) for _ in range(3)),
+            BottleneckDShortcutAvgPool(256, 128, stride=2),
+            *(BottleneckD(512, 128) for _ in range(3)),
         )
         # stage conv4
         self.layer3 = nn.Sequential(
-            BottleneckD_3(512, 256, stride=2),
-            *(BottleneckD_2(1024, 256) for _ in range(5)),
+            BottleneckDShortcutAvgPool(512, 256, stride=2),
+            *(BottleneckD(1024, 256) for _ in range(5)),
         )
         # stage conv5
         self.layer4 = nn.Sequential(
-            BottleneckD_3(1024, 512, stride=2),
-            *(BottleneckD_2(2048, 512) for _ in range(2)),
+            BottleneckDShortcutAvgPool(1024, 512, stride=2),
+            *(BottleneckD(2048, 512) for _ in range(2)),
         )
         # head
         self.avgpool1 = nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Flatten())

@@ -137,6 +137,134 @@ def norm_initialized(
     return module
 
 
+class SeBottleneckDShortcutSe(nn.Module):
+    """The `se` path of the `se_bottleneck_d` block.
+
+    Args:
+        filters: as the block's.
+        reduction: as the block's.
+    """
+
+    def __init__(self, filters, reduction) -> None:
+        super().__init__()
+        self.avgpool1 = nn.AdaptiveAvgPool2d(1)
+        self.fc1 = initialized(
+            nn.Conv2d(4 * filters, 4 * filters // reduction, 1),
+            {
+                "name": "variance_scaling",
+                "distribution": "untruncated_normal",
+                "mode": "fan_out",
+                "scale": 2.0,
+            },
+        )
+        self.act1 = nn.ReLU(inplace=True)
+        self.fc2 = initialized(
+            nn.Conv2d(4 * filters // reduction, 4 * filters, 1),
+            {
+                "name": "variance_scaling",
+                "distribution": "untruncated_normal",
+                "mode": "fan_out",
+                "scale": 2.0,
+            },
+        )
+        self.act2 = nn.Sigmoid()
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = self.avgpool1(x)
+        x = self.fc1(x)
+        x = self.act1(x)
+        x = self.fc2(x)
+        x = self.act2(x)
+        return x
+
+
+class SeBottleneckDShortcut(nn.Module):
+    """ResNet-D's bottleneck with squeeze-and-excitation (timm's `se`, its convolutions
+    `fc1`, `fc2`).
+
+    Args:
+        in_channels: the channels of the input.
+        filters: the block outputs 4 x filters channels (required).
+        stride: the stride of the 3x3 convolution and of the shortcut's average pool (1
+            by default).
+        reduction: the squeeze's channel reduction (4 by default).
+    """
+
+    def __init__(self, in_channels, filters, stride=1, reduction=4) -> None:
+        super().__init__()
+        # main
+        self.conv1 = initialized(
+            nn.Conv2d(in_channels, filters, 1, bias=False),
+            {
+                "name": "variance_scaling",
+                "distribution": "untruncated_normal",
+                "mode": "fan_out",
+                "scale": 2.0,
+            },
+        )
+        self.bn1 = nn.BatchNorm2d(filters)
+        self.act1 = nn.ReLU(inplace=True)
+        self.conv2 = initialized(
+            nn.Conv2d(filters, filters, 3, stride=stride, padding=1, bias=False),
+            {
+                "name": "variance_scaling",
+                "distribution": "untruncated_normal",
+                "mode": "fan_out",
+                "scale": 2.0,
+            },
+        )
+        self.bn2 = nn.BatchNorm2d(filters)
+        self.act2 = nn.ReLU(inplace=True)
+        self.conv3 = initialized(
+            nn.Conv2d(filters, 4 * filters, 1, bias=False),
+            {
+                "name": "variance_scaling",
+                "distribution": "untruncated_normal",
+                "mode": "fan_out",
+                "scale": 2.0,
+            },
+        )
+        self.bn3 = norm_initialized(nn.BatchNorm2d(4 * filters), gamma="zeros")
+        # shortcut
+        self.downsample = nn.Sequential(
+            nn.Identity(),
+            initialized(
+                nn.Conv2d(in_channels, 4 * filters, 1, bias=False),
+                {
+                    "name": "variance_scaling",
+                    "distribution": "untruncated_normal",
+                    "mode": "fan_out",
+                    "scale": 2.0,
+                },
+            ),
+            nn.BatchNorm2d(4 * filters),
+        )
+        # se
+        self.se = SeBottleneckDShortcutSe(filters, reduction)
+        # out
+        self.act3 = nn.ReLU(inplace=True)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        # main
+        out = self.conv1(x)
+        out = self.bn1(out)
+        out = self.act1(out)
+        out = self.conv2(out)
+        out = self.bn2(out)
+        out = self.act2(out)
+        out = self.conv3(out)
+        out = self.bn3(out)
+        # shortcut
+        identity = self.downsample(x)
+        # se
+        se = self.se(out)
+        # out
+        out = out * se
+        out += identity
+        out = self.act3(out)
+        return out
+
+
 class SeBottleneckDSe(nn.Module):
     """The `se` path of the `se_bottleneck_d` block.
 
@@ -225,136 +353,8 @@ class SeBottleneckD(nn.Module):
             },
         )
         self.bn3 = norm_initialized(nn.BatchNorm2d(4 * filters), gamma="zeros")
-        # shortcut
-        self.downsample = nn.Sequential(
-            nn.Identity(),
-            initialized(
-                nn.Conv2d(in_channels, 4 * filters, 1, bias=False),
-                {
-                    "name": "variance_scaling",
-                    "distribution": "untruncated_normal",
-                    "mode": "fan_out",
-                    "scale": 2.0,
-                },
-            ),
-            nn.BatchNorm2d(4 * filters),
-        )
         # se
         self.se = SeBottleneckDSe(filters, reduction)
-        # out
-        self.act3 = nn.ReLU(inplace=True)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        # main
-        out = self.conv1(x)
-        out = self.bn1(out)
-        out = self.act1(out)
-        out = self.conv2(out)
-        out = self.bn2(out)
-        out = self.act2(out)
-        out = self.conv3(out)
-        out = self.bn3(out)
-        # shortcut
-        identity = self.downsample(x)
-        # se
-        se = self.se(out)
-        # out
-        out = out * se
-        out += identity
-        out = self.act3(out)
-        return out
-
-
-class SeBottleneckD_2Se(nn.Module):
-    """The `se` path of the `se_bottleneck_d` block.
-
-    Args:
-        filters: as the block's.
-        reduction: as the block's.
-    """
-
-    def __init__(self, filters, reduction) -> None:
-        super().__init__()
-        self.avgpool1 = nn.AdaptiveAvgPool2d(1)
-        self.fc1 = initialized(
-            nn.Conv2d(4 * filters, 4 * filters // reduction, 1),
-            {
-                "name": "variance_scaling",
-                "distribution": "untruncated_normal",
-                "mode": "fan_out",
-                "scale": 2.0,
-            },
-        )
-        self.act1 = nn.ReLU(inplace=True)
-        self.fc2 = initialized(
-            nn.Conv2d(4 * filters // reduction, 4 * filters, 1),
-            {
-                "name": "variance_scaling",
-                "distribution": "untruncated_normal",
-                "mode": "fan_out",
-                "scale": 2.0,
-            },
-        )
-        self.act2 = nn.Sigmoid()
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = self.avgpool1(x)
-        x = self.fc1(x)
-        x = self.act1(x)
-        x = self.fc2(x)
-        x = self.act2(x)
-        return x
-
-
-class SeBottleneckD_2(nn.Module):
-    """ResNet-D's bottleneck with squeeze-and-excitation (timm's `se`, its convolutions
-    `fc1`, `fc2`).
-
-    Args:
-        in_channels: the channels of the input.
-        filters: the block outputs 4 x filters channels (required).
-        stride: the stride of the 3x3 convolution and of the shortcut's average pool (1
-            by default).
-        reduction: the squeeze's channel reduction (4 by default).
-    """
-
-    def __init__(self, in_channels, filters, stride=1, reduction=4) -> None:
-        super().__init__()
-        # main
-        self.conv1 = initialized(
-            nn.Conv2d(in_channels, filters, 1, bias=False),
-            {
-                "name": "variance_scaling",
-                "distribution": "untruncated_normal",
-                "mode": "fan_out",
-                "scale": 2.0,
-            },
-        )
-        self.bn1 = nn.BatchNorm2d(filters)
-        self.act1 = nn.ReLU(inplace=True)
-        self.conv2 = initialized(
-            nn.Conv2d(filters, filters, 3, stride=stride, padding=1, bias=False),
-            {
-                "name": "variance_scaling",
-                "distribution": "untruncated_normal",
-                "mode": "fan_out",
-                "scale": 2.0,
-            },
-        )
-        self.bn2 = nn.BatchNorm2d(filters)
-        self.act2 = nn.ReLU(inplace=True)
-        self.conv3 = initialized(
-            nn.Conv2d(filters, 4 * filters, 1, bias=False),
-            {
-                "name": "variance_scaling",
-                "distribution": "untruncated_normal",
-                "mode": "fan_out",
-                "scale": 2.0,
-            },
-        )
-        self.bn3 = norm_initialized(nn.BatchNorm2d(4 * filters), gamma="zeros")
-        # se
-        self.se = SeBottleneckD_2Se(filters, reduction)
         # out
         self.act3 = nn.ReLU(inplace=True)
 
@@ -377,7 +377,7 @@ class SeBottleneckD_2(nn.Module):
         return out
 
 
-class SeBottleneckD_3Se(nn.Module):
+class SeBottleneckDShortcutAvgPoolSe(nn.Module):
     """The `se` path of the `se_bottleneck_d` block.
 
     Args:
@@ -418,7 +418,7 @@ class SeBottleneckD_3Se(nn.Module):
         return x
 
 
-class SeBottleneckD_3(nn.Module):
+class SeBottleneckDShortcutAvgPool(nn.Module):
     """ResNet-D's bottleneck with squeeze-and-excitation (timm's `se`, its convolutions
     `fc1`, `fc2`).
 
@@ -480,7 +480,7 @@ class SeBottleneckD_3(nn.Module):
             nn.BatchNorm2d(4 * filters),
         )
         # se
-        self.se = SeBottleneckD_3Se(filters, reduction)
+        self.se = SeBottleneckDShortcutAvgPoolSe(filters, reduction)
         # out
         self.act3 = nn.ReLU(inplace=True)
 
@@ -561,23 +561,23 @@ class ResNetRS50(nn.Module):
         )
         # stage conv2
         self.layer1 = nn.Sequential(
-            SeBottleneckD(64, 64),
-            *(SeBottleneckD_2(256, 64) for _ in range(2)),
+            SeBottleneckDShortcut(64, 64),
+            *(SeBottleneckD(256, 64) for _ in range(2)),
         )
         # stage conv3
         self.layer2 = nn.Sequential(
-            SeBottleneckD_3(256, 128, stride=2),
-            *(SeBottleneckD_2(512, 128) for _ in range(3)),
+            SeBottleneckDShortcutAvgPool(256, 128, stride=2),
+            *(SeBottleneckD(512, 128) for _ in range(3)),
         )
         # stage conv4
         self.layer3 = nn.Sequential(
-            SeBottleneckD_3(512, 256, stride=2),
-            *(SeBottleneckD_2(1024, 256) for _ in range(5)),
+            SeBottleneckDShortcutAvgPool(512, 256, stride=2),
+            *(SeBottleneckD(1024, 256) for _ in range(5)),
         )
         # stage conv5
         self.layer4 = nn.Sequential(
-            SeBottleneckD_3(1024, 512, stride=2),
-            *(SeBottleneckD_2(2048, 512) for _ in range(2)),
+            SeBottleneckDShortcutAvgPool(1024, 512, stride=2),
+            *(SeBottleneckD(2048, 512) for _ in range(2)),
         )
         # head
         self.avgpool1 = nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Flatten())

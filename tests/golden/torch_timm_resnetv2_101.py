@@ -115,7 +115,7 @@ def initialized(
     return module
 
 
-class PreactBottleneckDownsample(nn.Module):
+class PreactBottleneckShortcutDownsample(nn.Module):
     """The `shortcut` path of the `preact_bottleneck` block.
 
     Args:
@@ -141,7 +141,7 @@ class PreactBottleneckDownsample(nn.Module):
         return x
 
 
-class PreactBottleneck(nn.Module):
+class PreactBottleneckShortcut(nn.Module):
     """timm's PreActBottleneck: BatchNorm and ReLU before each convolution, nothing after
     the add. The first block of a stage projects the pre-activated input; the others add
     the raw input.
@@ -191,7 +191,11 @@ class PreactBottleneck(nn.Module):
             },
         )
         # shortcut
-        self.downsample = PreactBottleneckDownsample(filters, stride, in_channels)
+        self.downsample = PreactBottleneckShortcutDownsample(
+            filters,
+            stride,
+            in_channels,
+        )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         # pre
@@ -212,7 +216,7 @@ class PreactBottleneck(nn.Module):
         return out
 
 
-class PreactBottleneck_2(nn.Module):
+class PreactBottleneck(nn.Module):
     """timm's PreActBottleneck: BatchNorm and ReLU before each convolution, nothing after
     the add. The first block of a stage projects the pre-activated input; the others add
     the raw input.
@@ -301,26 +305,26 @@ class ResNetV2_101(nn.Module):
         self.stages = nn.Sequential(
             named(
                 blocks=nn.Sequential(
-                    PreactBottleneck(64, 64),
-                    *(PreactBottleneck_2(256, 64) for _ in range(2)),
+                    PreactBottleneckShortcut(64, 64),
+                    *(PreactBottleneck(256, 64) for _ in range(2)),
                 ),
             ),
             named(
                 blocks=nn.Sequential(
-                    PreactBottleneck(256, 128, stride=2),
-                    *(PreactBottleneck_2(512, 128) for _ in range(3)),
+                    PreactBottleneckShortcut(256, 128, stride=2),
+                    *(PreactBottleneck(512, 128) for _ in range(3)),
                 ),
             ),
             named(
                 blocks=nn.Sequential(
-                    PreactBottleneck(512, 256, stride=2),
-                    *(PreactBottleneck_2(1024, 256) for _ in range(22)),
+                    PreactBottleneckShortcut(512, 256, stride=2),
+                    *(PreactBottleneck(1024, 256) for _ in range(22)),
                 ),
             ),
             named(
                 blocks=nn.Sequential(
-                    PreactBottleneck(1024, 512, stride=2),
-                    *(PreactBottleneck_2(2048, 512) for _ in range(2)),
+                    PreactBottleneckShortcut(1024, 512, stride=2),
+                    *(PreactBottleneck(2048, 512) for _ in range(2)),
                 ),
             ),
         )

@@ -261,7 +261,7 @@ class Convnext(nn.Module):
         return out
 
 
-class Convnext_2(nn.Module):
+class ConvnextConv1Ln2(nn.Module):
     """torchvision's CNBlock: x + layer_scale * mlp(norm(dwconv(x))), stochastic depth on
     the branch; with `downsample`, the stage's downsampling first, torchvision's
     `features.{2k}`.
@@ -342,17 +342,17 @@ class ConvNeXtSmall(nn.Module):
         self.layer1 = nn.Sequential(*(Convnext(96, 96, rate=0.4) for _ in range(3)))
         # stage stage2
         self.layer2 = nn.Sequential(
-            Convnext_2(96, 192, downsample=True, rate=0.4),
+            ConvnextConv1Ln2(96, 192, downsample=True, rate=0.4),
             *(Convnext(192, 192, rate=0.4) for _ in range(2)),
         )
         # stage stage3
         self.layer3 = nn.Sequential(
-            Convnext_2(192, 384, downsample=True, rate=0.4),
+            ConvnextConv1Ln2(192, 384, downsample=True, rate=0.4),
             *(Convnext(384, 384, rate=0.4) for _ in range(26)),
         )
         # stage stage4
         self.layer4 = nn.Sequential(
-            Convnext_2(384, 768, downsample=True, rate=0.4),
+            ConvnextConv1Ln2(384, 768, downsample=True, rate=0.4),
             *(Convnext(768, 768, rate=0.4) for _ in range(2)),
         )
         # head

@@ -17,7 +17,7 @@ from resnet_dsl.language import ir
 from resnet_dsl.language.errors import ArchError
 from resnet_dsl.language.resources import PRELUDE
 from resnet_dsl.network.loader import read_spec
-from resnet_dsl.review.formatter import expr_text, format_source, item_text, params_text
+from resnet_dsl.review.formatter import expr_text, format_source, item_text, merge_text, params_text
 
 from .analysis import Analysis, chunks
 from .positions import lines_of, span_range, utf16
@@ -134,7 +134,8 @@ def _block_paths(block: Any) -> list[tuple[str, ir.Span, str]]:
     """A block's paths as (name, span, `from SOURCE if CONDITION`)."""
     found = []
     for path in getattr(block, "paths", ()) or ():
-        source = f"from {path.source}" if path.source else ""
+        start = merge_text(path.source_merge) if path.source_merge is not None else path.source
+        source = f"from {start}" if start else ""
         condition = f"if {expr_text(path.condition)}" if path.condition is not None else ""
         found.append((path.name, path.span, " ".join(filter(None, [source, condition]))))
     return found
