@@ -189,10 +189,20 @@ class Layout:
                 }
                 index += 1
         built = self.built_paths()
+        layers = [layer for layer in self.network.layers if layer.origin.torch is not None and layer.name in built]
+        # Within a block, in the order the spec writes them (torchvision makes `proj` before
+        # `f`, though `f` runs first): the order modules are made is the state_dict's.
+        groups = list(dict.fromkeys((layer.origin.section, layer.origin.block) for layer in layers))
+        layers.sort(
+            key=lambda layer: (
+                groups.index((layer.origin.section, layer.origin.block)),
+                layer.span.line,
+                layer.span.column,
+            )
+        )
         return {
             layer.name: naming.torch_path(layer.origin.torch, fields.get(layer.origin.block or "", {}))
-            for layer in self.network.layers
-            if layer.origin.torch is not None and layer.name in built
+            for layer in layers
         }
 
     def module_paths(self) -> dict[str, str]:
