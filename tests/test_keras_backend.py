@@ -494,4 +494,4 @@ def test_only_the_keras_backend_imports_tensorflow_at_import_time() -> None:
             for name in _top_level_imports(ast.parse(path.read_text(encoding="utf-8")))
         )
     ]
-    assert importers == ["resnet_dsl/backends/keras.py"]
+    assert importers == ["resnet_dsl/backends/keras.py", "resnet_dsl/backends/keras_layers.py"]

@@ -90,6 +90,17 @@ block preact(f, stride = 1) {
   out = add(main, shortcut)
 }
 
+block blurred(f, stride = 1, mode = reflect) {
+  main {
+    conv(f, 3, padding=1, use_bias=false) -> bn -> relu
+    pad(1, mode=mode) -> blur(3, stride=stride)
+  }
+  shortcut {
+    pad([0, 1], mode=replicate) -> blur([1, 3], stride=stride) -> conv(f, 1)
+  }
+  out = add(main, shortcut)
+}
+
 block grow(f) {
   main {
     conv(f, 1) -> upsample(2) -> subsample(2)
@@ -108,7 +119,8 @@ def specs(draw: st.DrawFn) -> str:
     stem = [f"conv({width}, {draw(st.sampled_from([1, 3]))}, padding=same)"]
     stem += draw(st.lists(st.sampled_from(["bn(momentum=0.9)", "relu", "activation(gelu)"]), max_size=2, unique=True))
     if draw(st.booleans()):
-        stem.append("maxpool(2)")
+        pools = ["maxpool(2)", "pad(1, mode=replicate) -> maxpool(3, stride=2)", "avgpool(3, stride=2, padding=1)"]
+        stem.append(draw(st.sampled_from(pools)))
         size //= 2
     lines += ["  stem {", "    s: " + " -> ".join(stem), "  }"]
     for index in range(draw(st.integers(1, 3))):
@@ -118,7 +130,19 @@ def specs(draw: st.DrawFn) -> str:
         repeats = draw(st.integers(0, 2))
         family = draw(
             st.sampled_from(
-                ["basic", "bottleneck", "seed", "squeeze", "gated", "option_a", "grow", "graph", "eca", "preact"]
+                [
+                    "basic",
+                    "bottleneck",
+                    "seed",
+                    "squeeze",
+                    "gated",
+                    "option_a",
+                    "grow",
+                    "graph",
+                    "eca",
+                    "preact",
+                    "blurred",
+                ]
             )
         )
         if family == "basic":
@@ -141,6 +165,10 @@ def specs(draw: st.DrawFn) -> str:
         elif family == "eca":
             kernel = draw(st.sampled_from([1, 3, 5]))
             calls = f"basic_projection({width}, stride={stride}), eca({width}, k={kernel}) * {repeats + 1}"
+        elif family == "blurred":
+            # reflection needs more than the one row or column it reflects, in every block
+            mode = draw(st.sampled_from(["reflect", "replicate"])) if size >= 2 else "replicate"
+            calls = f"blurred({width}, stride={stride}, mode={mode}), blurred({width}, mode={mode}) * {repeats}"
         elif family == "preact":
             calls = f"preact({width}, stride={stride}), preact({width}) * {repeats}"
         elif family == "option_a":

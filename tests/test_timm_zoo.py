@@ -32,6 +32,7 @@ TIMM = [
     pytest.param("specs/timm/resnetv2_50.arch", "resnetv2_50", 25_549_352, id="resnetv2_50"),
     pytest.param("specs/timm/resnetv2_101.arch", "resnetv2_101", 44_541_480, id="resnetv2_101", marks=pytest.mark.slow),
     pytest.param("specs/timm/ecaresnet50d.arch", "ecaresnet50d", 25_576_350, id="ecaresnet50d", marks=pytest.mark.slow),
+    pytest.param("specs/timm/resnetblur50.arch", "resnetblur50", 25_557_032, id="resnetblur50"),
     pytest.param(
         "specs/timm/seresnext50_32x4d.arch",
         "seresnext50_32x4d",

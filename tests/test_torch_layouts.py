@@ -129,3 +129,12 @@ def test_a_spec_without_collisions_checks() -> None:
     assert paths["stem.conv"] == "stem.conv"
     assert paths["stem.norm"] == "stem.norm"
     assert paths["conv2_block1_1_conv"] == "layer1.0.conv1"
+
+
+def test_the_language_server_reports_a_collision_where_check_does() -> None:
+    from resnet_dsl.integrations.lsp.analysis import analyze
+
+    text = STEM.format(conv=' as "stem.conv"', bn=' as "stem.conv.bn"')
+    errors = analyze("bad.arch", text).errors
+    assert [(e.span.line, e.span.column) for e in errors] == [(5, 66)]
+    assert "'stem.conv' is layer 'stem.conv', not a container" in errors[0].message

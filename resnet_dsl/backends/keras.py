@@ -1,6 +1,7 @@
 """Network -> `keras.Model`: one Keras layer per IR layer, named as the IR names it.
 
-This is the only module that imports Keras (and so TensorFlow), which is why
+This is the only module that imports Keras (and so TensorFlow), with `keras_layers` (the
+layers Keras lacks), which is why
 `resnet_dsl` imports it lazily: `check`, `summary` and the parser stay light.
 Every config kind has one small factory in `LAYER_FACTORIES`; the wiring is the
 functional API, replaying the IR's topological order, so the model's graph is the
@@ -15,6 +16,7 @@ from typing import Any, TypeVar
 
 import keras
 
+from resnet_dsl.backends.keras_layers import Pad2D, blur_kernel
 from resnet_dsl.language.errors import ArchError
 from resnet_dsl.network import model as nw
 from resnet_dsl.network.api import Spec, resolve
@@ -157,6 +159,21 @@ def _zeropad(config: nw.ZeroPaddingConfig, name: str) -> keras.layers.Layer:
     return keras.layers.ZeroPadding2D(config.padding, name=name)
 
 
+def _pad(config: nw.PadConfig, name: str) -> keras.layers.Layer:
+    return Pad2D(config.padding, mode=config.mode, name=name)
+
+
+def _blur(config: nw.BlurConfig, name: str) -> keras.layers.Layer:
+    return keras.layers.DepthwiseConv2D(
+        config.kernel_size,
+        strides=config.strides,
+        use_bias=False,
+        trainable=False,
+        depthwise_initializer=keras.initializers.Constant(blur_kernel(config.kernel_size)),
+        name=name,
+    )
+
+
 def _pool(config: nw.PoolConfig, name: str) -> keras.layers.Layer:
     if isinstance(config.padding, tuple):  # reported at the layer by `_build`
         raise ValueError(KERAS_POOL_PADDING)
@@ -272,6 +289,8 @@ LAYER_FACTORIES: dict[str, Callable[[Any, str], keras.layers.Layer]] = {
     "activation": _activation,
     "zeropad": _zeropad,
     "channelpad": _channelpad,
+    "pad": _pad,
+    "blur": _blur,
     "subsample": _subsample,
     "upsample": _upsample,
     "depthwise_conv2d": _depthwise_conv2d,

@@ -25,6 +25,7 @@ from torch import nn
 from resnet_dsl.backends import torch_fold, torch_layout
 from resnet_dsl.backends.torch_modules import (
     AvgPool2dSame,
+    Blur2d,
     ChannelPad,
     Conv1dChannelsLast,
     Conv2dSame,
@@ -39,6 +40,7 @@ from resnet_dsl.backends.torch_modules import (
     SeparableConv2d,
     initialized,
     norm_initialized,
+    pad_module,
     rehome,
 )
 from resnet_dsl.backends.torch_weights import keras_weights_to_torch, torch_weights_to_keras
@@ -239,15 +241,23 @@ def _zeropad(config: nw.ZeroPaddingConfig, node: torch_layout.Node) -> nn.Module
     return nn.ZeroPad2d((left, right, top, bottom))
 
 
+def _pad(config: nw.PadConfig, node: torch_layout.Node) -> nn.Module:
+    return pad_module(config.padding, config.mode)
+
+
+def _blur(config: nw.BlurConfig, node: torch_layout.Node) -> nn.Module:
+    return Blur2d(node.in_channels, config.kernel_size, config.strides)
+
+
 def _pool(config: nw.PoolConfig, node: torch_layout.Node) -> nn.Module:
     if isinstance(config.padding, tuple):  # torch's own: -inf on each side
         return nn.MaxPool2d(config.pool_size, config.strides, padding=config.padding)
     if config.padding == "same":
         same_class = MaxPool2dSame if config.kind == "maxpool" else AvgPool2dSame
         return same_class(config.pool_size, config.strides)
-    if node.padding != (0, 0):  # a zero padding folded into a max pool (see `torch_layout`)
-        return nn.MaxPool2d(config.pool_size, config.strides, padding=node.padding)
     pool_class = nn.MaxPool2d if config.kind == "maxpool" else nn.AvgPool2d
+    if node.padding != (0, 0):  # a padding folded into the pool (see `torch_layout`)
+        return pool_class(config.pool_size, config.strides, padding=node.padding)
     return pool_class(config.pool_size, config.strides)
 
 
@@ -340,6 +350,8 @@ FACTORIES: dict[str, Callable[[Any, torch_layout.Node], nn.Module]] = {
     "batchnorm": _batchnorm,
     "activation": _activation,
     "zeropad": _zeropad,
+    "pad": _pad,
+    "blur": _blur,
     "maxpool": _pool,
     "avgpool": _pool,
     "global_avgpool": _global_pool,

@@ -270,27 +270,35 @@ def layout(network: nw.Network) -> Layout:
 def _folded_paddings(
     ordered: Sequence[nw.Layer], layers: dict[str, nw.Layer], consumers: dict[str, int]
 ) -> dict[str, tuple[int, int]]:
-    """Convolution or max pool name -> the symmetric zero padding it takes over from its only
-    input (a pool only where its input cannot be negative and every window keeps a real pixel)."""
+    """Convolution or pool name -> the symmetric padding it takes over from its only input, where
+    torch's own padding computes the same: a convolution's or an average pool's zeros (torch's
+    pool counts them, `count_include_pad`); a max pool's zeros where its input cannot be negative,
+    or its repeated edge (`pad(1, mode=replicate)`), which no window can tell from -inf; a pool's
+    only where every window keeps a real pixel (at most half the window, as torch requires)."""
     folded = {}
     for layer in ordered:
         config = layer.config
-        pool = isinstance(config, nw.PoolConfig) and layer.kind == "maxpool"
+        pool = isinstance(config, nw.PoolConfig) and layer.kind in ("maxpool", "avgpool")
         if not (isinstance(config, nw.Conv2DConfig) or pool) or config.padding != "valid":
             continue
         source = layers[layer.inputs[0]]
-        if not isinstance(source.config, nw.ZeroPaddingConfig) or consumers.get(source.name) != 1:
+        edge = isinstance(source.config, nw.PadConfig) and source.config.mode == "replicate"
+        if not (isinstance(source.config, nw.ZeroPaddingConfig) or edge) or consumers.get(source.name) != 1:
+            continue
+        if edge and layer.kind != "maxpool":
             continue
         if source.origin.path != layer.origin.path or source.origin.block != layer.origin.block:
             continue
-        (top, bottom), (left, right) = source.config.padding
+        (top, bottom), (left, right) = source.config.padding  # type: ignore[union-attr]
         if top != bottom or left != right:
             continue
         if pool:
             assert isinstance(config, nw.PoolConfig)
             before = layers[source.inputs[0]].config
             positive = isinstance(before, nw.ActivationConfig) and before.activation in NON_NEGATIVE
-            if not positive or 2 * top > config.pool_size[0] or 2 * left > config.pool_size[1]:
+            if layer.kind == "maxpool" and not (positive or edge):
+                continue
+            if 2 * top > config.pool_size[0] or 2 * left > config.pool_size[1]:
                 continue
         folded[layer.name] = (top, left)
     return folded

@@ -136,6 +136,36 @@ class ChannelPad(nn.Module):
         return F.pad(x, (0, 0, 0, 0, self.low, self.high))
 
 
+def pad_module(padding: int | list | tuple, mode: str) -> nn.Module:
+    """torch's own padding module for `reflect` or `replicate`, given the padding as
+    the spec writes it: `n`, `[rows, columns]` or `[[top, bottom], [left, right]]`."""
+    if isinstance(padding, int):
+        padding = (padding, padding)
+    sides = [(side, side) if isinstance(side, int) else side for side in padding]
+    (top, bottom), (left, right) = sides
+    pad_class = nn.ReflectionPad2d if mode == "reflect" else nn.ReplicationPad2d
+    return pad_class((left, right, top, bottom))
+
+
+class Blur2d(nn.Module):
+    """A fixed depthwise blur: each channel convolved with the normalised binomial
+    filter, a buffer that is not saved (timm's BlurPool2d, its padding a layer before)."""
+
+    def __init__(self, channels: int, size: int | tuple, stride: int | tuple = 2):
+        super().__init__()
+        self.stride = stride
+        taps = []
+        for n in (size, size) if isinstance(size, int) else size:
+            coefficients = [math.comb(n - 1, k) / 2 ** (n - 1) for k in range(n)]
+            taps.append(torch.tensor(coefficients, dtype=torch.float32))
+        filt = (taps[0][:, None] * taps[1][None, :]).repeat(channels, 1, 1, 1)
+        self.register_buffer("filt", filt, persistent=False)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        groups = self.filt.shape[0]
+        return F.conv2d(x, self.filt, stride=self.stride, groups=groups)
+
+
 class SeparableConv2d(nn.Module):
     """Keras's SeparableConv2D: a depthwise convolution, then a pointwise one."""
 

@@ -14,13 +14,17 @@ ASCII literals; the spec path appears only in an escaped comment.
 
 from __future__ import annotations
 
+import ast
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
 from typing import Any
 
 from resnet_dsl import __version__
 from resnet_dsl.codegen.keras_blocks import BlockBuilder
 from resnet_dsl.codegen.keras_views import (
+    HELPER_KINDS,
     Apply,
     Arg,
     Assign,
@@ -222,9 +226,25 @@ def module_view(network: nw.Network, source: str) -> ModuleView:
     ]
     model = ModelBuilder(network, {b.name: b for b in used}, block_idents, param_idents).build()
     imports, helpers = function_preamble(functions_called(used))
+    kinds = {layer.kind for layer in network.layers}
+    wanted = {HELPER_KINDS[kind] for kind in kinds if kind in HELPER_KINDS}
+    helpers += [text for name, text in layer_helpers().items() if name in wanted]
     return ModuleView(
         escape(__version__), escape(source), doc_text(network.name), (*functions, model), tuple(imports), tuple(helpers)
     )
+
+
+@cache
+def layer_helpers() -> dict[str, str]:
+    """The source of each helper in `backends/keras_layers.py`, in its order, read as text
+    (Keras is not imported)."""
+    path = Path(__file__).parent.parent / "backends" / "keras_layers.py"
+    text = path.read_text(encoding="utf-8")
+    return {
+        node.name: ast.get_source_segment(text, node) or ""
+        for node in ast.parse(text).body
+        if isinstance(node, (ast.FunctionDef, ast.ClassDef))
+    }
 
 
 def param_identifiers(block: ir.BlockDef) -> dict[str, str]:

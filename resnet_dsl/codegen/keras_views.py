@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import ClassVar
+from typing import Any, ClassVar
 
 from resnet_dsl.codegen.pysource import (
     Expressions,
@@ -35,6 +35,8 @@ KERAS_CLASSES: dict[str, str] = {
     "activation": "Activation",
     "zeropad": "ZeroPadding2D",
     "channelpad": "ZeroPadding2D",
+    "pad": "Pad2D",
+    "blur": "DepthwiseConv2D",
     "subsample": "MaxPooling2D",
     "upsample": "UpSampling2D",
     "depthwise_conv2d": "DepthwiseConv2D",
@@ -66,6 +68,22 @@ def _subsample_args(sources: Mapping[str, str]) -> tuple[Arg, ...]:
     return Arg("1"), Arg(sources["stride"], "strides")
 
 
+def _pad_args(sources: Mapping[str, str]) -> tuple[Arg, ...]:
+    return (Arg(sources["padding"]), *([Arg(sources["mode"], "mode")] if "mode" in sources else []))
+
+
+def _blur_args(sources: Mapping[str, str]) -> tuple[Arg, ...]:
+    """A depthwise convolution that is not trained, its kernel the binomial filter (`blur_kernel`)."""
+    size = sources.get("size", "3")
+    return (
+        Arg(size),
+        Arg(sources.get("stride", "2"), "strides"),
+        Arg("False", "use_bias"),
+        Arg("False", "trainable"),
+        Arg(f"keras.initializers.Constant(blur_kernel({size}))", "depthwise_initializer"),
+    )
+
+
 def _drop_path_args(sources: Mapping[str, str]) -> tuple[Arg, ...]:
     """Drop path is a `Dropout` with one noise value per sample."""
     return Arg(sources["rate"]), Arg("(None, 1, 1, 1)", "noise_shape")
@@ -82,9 +100,25 @@ CUSTOM_ARGS: dict[str, Callable[[Mapping[str, str]], tuple[Arg, ...]]] = {
     "layer_scale": _layer_scale_args,
     "channelpad": _channelpad_args,
     "subsample": _subsample_args,
+    "pad": _pad_args,
+    "blur": _blur_args,
 }
 """Kinds whose Keras arguments are not their options one for one (see `network.py`'s configs):
 the arguments from the options' source, by option name."""
+
+HELPER_KINDS: dict[str, str] = {"pad": "Pad2D", "blur": "blur_kernel"}
+"""The helper of `backends/keras_layers.py` each kind of layer needs in a generated module."""
+
+
+OWN_CLASSES = frozenset({"pad"})
+"""Kinds whose Keras class is not in `keras.layers` but in the generated module itself."""
+
+
+def keras_callee(kind: str) -> str:
+    """`layers.Conv2D`, or a class the generated module defines (`Pad2D`)."""
+    name = KERAS_CLASSES[kind]
+    return name if kind in OWN_CLASSES else f"layers.{name}"
+
 
 CONFIG_SOURCED = frozenset({"drop_path", "layer_scale"})
 """Kinds of CUSTOM_ARGS whose options are their config's fields, name for name: a stem or head
@@ -237,6 +271,8 @@ def layer_from_config(config: nw.LayerConfig, name: str) -> tuple[Call, tuple[Ar
     Config fields are Keras's keywords and their defaults Keras's (the equivalence tests
     hold both to that), so an omitted setting means the same layer.
     """
+    if config.kind in CONFIG_ARGS:
+        return Call(keras_callee(config.kind), (*CONFIG_ARGS[config.kind](config), Arg(py_string(name), "name"))), ()
     if config.kind in CONFIG_SOURCED:
         fields = {field: py_value(getattr(config, field)) for field in type(config).model_fields if field != "kind"}
         return Call(
@@ -253,6 +289,19 @@ def layer_from_config(config: nw.LayerConfig, name: str) -> tuple[Call, tuple[Ar
         (call_args if name_ in CALL_KEYWORDS else args).append(arg)
     args.append(Arg(py_string(name), "name"))
     return Call(f"layers.{KERAS_CLASSES[config.kind]}", tuple(args)), tuple(call_args)
+
+
+def _config_sources(config: nw.PadConfig | nw.BlurConfig) -> dict[str, str]:
+    """A pad's or a blur's options as source, from its config (a stem's or head's layer)."""
+    if isinstance(config, nw.PadConfig):
+        return {"padding": py_value(compact(config.padding)), "mode": py_value(config.mode)}
+    return {"size": py_value(compact(config.kernel_size)), "stride": py_value(compact(config.strides))}
+
+
+CONFIG_ARGS: dict[str, Callable[[Any], tuple[Arg, ...]]] = {
+    kind: (lambda config, kind=kind: CUSTOM_ARGS[kind](_config_sources(config))) for kind in ("pad", "blur")
+}
+"""Stem and head layers whose Keras arguments are not their config's fields one for one."""
 
 
 @dataclass(frozen=True)
@@ -284,7 +333,7 @@ class LayerRenderer:
                 keywords[option] = Arg(py_value(value), keras_keyword(kind, option))
                 sources[option] = py_value(value)
         if kind in CUSTOM_ARGS:
-            return Call(f"layers.{KERAS_CLASSES[kind]}", (*CUSTOM_ARGS[kind](sources), Arg(name, "name"))), ()
+            return Call(keras_callee(kind), (*CUSTOM_ARGS[kind](sources), Arg(name, "name"))), ()
         ordered = [keywords[o.name] for o in op.options if o.name in keywords]
         args = [*positional, *(a for a in ordered if a.keyword not in CALL_KEYWORDS), Arg(name, "name")]
         call_args = tuple(a for a in ordered if a.keyword in CALL_KEYWORDS)

@@ -73,6 +73,8 @@ HELPERS: dict[str, tuple[str, ...]] = {
     "FlattenChannelsLast": (),
     "Exponential": (),
     "ChannelPad": (),
+    "pad_module": (),
+    "Blur2d": (),
     "SeparableConv2d": (),
     "LayerNormChannels": (),
     "ReshapeChannelsLast": (),
@@ -86,8 +88,8 @@ HELPERS: dict[str, tuple[str, ...]] = {
 }
 """`backends/torch_modules.py`'s standalone helpers, each with those it uses, in the order of its source."""
 
-NEEDS_MATH = frozenset({"same_pads", "MaxPool2dSame", "keras_init_", "fans"})
-NEEDS_FUNCTIONAL = frozenset({"Conv2dSame", "MaxPool2dSame", "AvgPool2dSame", "ChannelPad"})
+NEEDS_MATH = frozenset({"same_pads", "MaxPool2dSame", "keras_init_", "fans", "Blur2d"})
+NEEDS_FUNCTIONAL = frozenset({"Conv2dSame", "MaxPool2dSame", "AvgPool2dSame", "ChannelPad", "Blur2d"})
 
 # ------------------------------------------------------------------ model --
 

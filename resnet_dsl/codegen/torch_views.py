@@ -194,9 +194,24 @@ class LayerSource:
         if isinstance(config, nw.ActivationConfig):
             return self.activation("activation", helpers)
         if isinstance(config, nw.ZeroPaddingConfig):
+            written = self.symbolic.get("padding")
+            if written is not None and not written.startswith("("):  # one amount for every side, `kernel // 2`
+                return Call("nn.ZeroPad2d", (("", written),))
             (top, bottom), (left, right) = config.padding
             sides = (left, right, top, bottom)
             return Call("nn.ZeroPad2d", (("", py_value(sides[0] if len(set(sides)) == 1 else sides)),))
+        if isinstance(config, nw.PadConfig):
+            if "padding" in self.symbolic or "mode" in self.symbolic:  # chosen per instance
+                helpers.add("pad_module")
+                return Call("pad_module", (("", self.option("padding")), ("", self.option("mode"))))
+            (top, bottom), (left, right) = config.padding
+            sides = (left, right, top, bottom)
+            pad = "nn.ReflectionPad2d" if config.mode == "reflect" else "nn.ReplicationPad2d"
+            return Call(pad, (("", py_value(sides[0] if len(set(sides)) == 1 else sides)),))
+        if isinstance(config, nw.BlurConfig):
+            helpers.add("Blur2d")
+            size, stride = self.option("kernel_size"), self.option("strides")
+            return Call("Blur2d", (("", self.channels), ("", size), ("", stride)))
         if isinstance(config, nw.PoolConfig):
             same = "Same" if config.padding == "same" else ""
             pool = f"MaxPool2d{same}" if kind == "maxpool" else f"AvgPool2d{same}"

@@ -73,6 +73,7 @@ KIND_KEYWORDS: dict[str, dict[str, str]] = {
     "depthwise_conv2d": {"init": "depthwise_initializer"},
     "upsample": {"size": "size"},
     "channelpad": {"channels": "padding"},
+    "blur": {"size": "kernel_size"},
 }
 """Where one kind of layer names an option otherwise than `KERAS_KEYWORDS` says."""
 

@@ -206,6 +206,8 @@ class LayerCall(Node):
     name: str | None = None
     condition: Expr | None = None
     """Left out where this is false."""
+    implicit: bool = False
+    """Made by the parser, not written: the padding layer of `conv(..., padding=1)`."""
     torch: str | None = None
     """`torch="features.{stage_number}.{block_index}.block.0"`: where the torch module puts the
     layer (a zoo's state_dict key), a pattern; written as the call's last keyword, kept apart

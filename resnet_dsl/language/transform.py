@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+from collections.abc import Iterable
 from typing import Any
 
 from lark import Token, Transformer, Tree, v_args
@@ -148,7 +149,7 @@ class ToIR(Transformer):
         return ir.Unit.model_construct(label=_opt(label), layers=chain, span=self._span(meta))
 
     def chain(self, meta: Meta, *layers: ir.LayerCall) -> tuple[ir.LayerCall, ...]:
-        return layers
+        return tuple(itertools.chain.from_iterable(padded(layer) for layer in layers))
 
     def layer(self, meta: Meta, op: Token, args: list | None, name: Token | None, condition: Any) -> ir.LayerCall:
         args = list(args or ())
@@ -396,3 +397,59 @@ def _transform(tree: Tree, path: str) -> Any:
         if isinstance(error.orig_exc, ArchError):
             raise error.orig_exc from None
         raise
+
+
+PADDED = {
+    "conv": "zeropad",
+    "conv2d": "zeropad",
+    "depthwise_conv": "zeropad",
+    "separable_conv": "zeropad",
+    "avgpool": "zeropad",
+}
+"""Layers that take torch's symmetric integer padding (`padding=1`) as a layer of its own, and
+that layer's op. A max pool's is its own option: -inf, torch's (`option_values.pool_padding`)."""
+
+
+def padded(layer: ir.LayerCall) -> tuple[ir.LayerCall, ...]:
+    """`conv(64, 3, padding=1)`, torch's integer padding, as a zero padding layer of its own before
+    the layer, which pads no more (`valid`): one Keras layer each, and torch folds it back into
+    the layer's `padding` (an average pool counts the zeros, as torch's does by default). The
+    formatter writes it back as written (`as_written`)."""
+    pad_op = PADDED.get(layer.op)
+    arg = next((a for a in layer.args if a.name == "padding"), None)
+    if pad_op is None or arg is None or not _integers(arg.value):
+        return (layer,)
+    pad = ir.LayerCall.model_construct(
+        op=pad_op,
+        args=(ir.Arg.model_construct(value=arg.value, span=arg.span),),
+        name=None if layer.name is None else layer.name + "_pad",
+        condition=layer.condition,
+        implicit=True,
+        span=arg.span,
+    )
+    valid = ir.Arg.model_construct(
+        name="padding", value=ir.Name.model_construct(id="valid", span=arg.span), span=arg.span
+    )
+    return pad, layer.model_copy(update={"args": tuple(valid if a is arg else a for a in layer.args)})
+
+
+def _integers(value: ir.Expr) -> bool:
+    """`1` or `[1, 2]`: a padding written as integers."""
+    if isinstance(value, ir.ListExpr):
+        return bool(value.items) and all(_integers(item) for item in value.items)
+    return isinstance(value, ir.Int)
+
+
+def as_written(layers: Iterable[ir.LayerCall]) -> list[ir.LayerCall]:
+    """The layers as written: the padding layer `padded` made put back in its call's `padding`."""
+    calls: list[ir.LayerCall] = []
+    padding: ir.Expr | None = None
+    for layer in layers:
+        if padding is not None:
+            args = tuple(a.model_copy(update={"value": padding}) if a.name == "padding" else a for a in layer.args)
+            layer, padding = layer.model_copy(update={"args": args}), None
+        if layer.implicit:
+            padding = layer.args[0].value
+        else:
+            calls.append(layer)
+    return calls

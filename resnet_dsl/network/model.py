@@ -85,6 +85,27 @@ class ZeroPaddingConfig(Frozen):
     padding: tuple[Pair, Pair]
 
 
+class PadConfig(Frozen):
+    """Height and width padded by reflecting the image at its edge (`reflect`: torch's
+    `ReflectionPad2d`, the edge itself not repeated) or by repeating its edge pixels
+    (`replicate`: `ReplicationPad2d`), as timm pads before a blur."""
+
+    kind: Literal["pad"] = "pad"
+    padding: tuple[Pair, Pair]
+    mode: Literal["reflect", "replicate"]
+
+
+class BlurConfig(Frozen):
+    """A fixed, non-trainable depthwise blur (anti-aliased downsampling, timm's `BlurPool2d`):
+    each channel convolved with the normalised binomial filter of `kernel_size` taps per axis
+    (3: [1, 2, 1] / 4, as an outer product), no padding. Keras: a `DepthwiseConv2D` that is not
+    trainable; torch: a non-persistent buffer, so no state_dict key, as timm has none."""
+
+    kind: Literal["blur"] = "blur"
+    kernel_size: Pair
+    strides: Pair = (2, 2)
+
+
 class ChannelPaddingConfig(Frozen):
     """Zeros before and after the channels (option A shortcuts). Keras: `ZeroPadding2D` told the
     input is channels-first, so its second padded axis is the channels: one built-in layer."""
@@ -225,6 +246,8 @@ LayerConfig = Annotated[
     | BatchNormConfig
     | ActivationConfig
     | ZeroPaddingConfig
+    | PadConfig
+    | BlurConfig
     | ChannelPaddingConfig
     | SubsampleConfig
     | UpSamplingConfig

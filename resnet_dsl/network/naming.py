@@ -160,6 +160,8 @@ TORCH_KINDS: dict[str, str] = {
     "groupnorm": "bn",
     "layernorm": "ln",
     "channelpad": "pad",
+    "pad": "pad",
+    "blur": "aa",
     "subsample": "subsample",
     "upsample": "upsample",
     "reshape": "reshape",

@@ -61,7 +61,19 @@ class SameAs:
     option: str
 
 
-PADDING = choice("valid", "same")
+def window_padding(value: Any) -> str:
+    """`valid` or `same`; an integer padding is written in the call (`padding=1`), where the
+    parser gives it a layer of its own (`language.transform.padded`)."""
+    if isinstance(value, (int, tuple)) and not isinstance(value, bool):
+        raise BadValue(
+            f"an integer padding is written in the call itself, as a number, not computed: got {value!r}",
+            "write conv(..., padding=1), or zeropad(p) -> conv(..., padding=valid)",
+        )
+    return _VALID_OR_SAME(value)
+
+
+_VALID_OR_SAME = choice("valid", "same")
+PADDING = window_padding
 
 _conv = Op(
     "conv",
@@ -271,6 +283,20 @@ OPS: dict[str, Op] = {
         positional=1,
         build=_zeropad,
         suffix=lambda o: "pad",
+    ),
+    "pad": Op(
+        "pad",
+        (Option("padding", padding2d), Option("mode", choice("reflect", "replicate"), "reflect")),
+        positional=1,
+        build=lambda o: nw.PadConfig.model_construct(padding=o["padding"], mode=o["mode"]),
+        suffix=lambda o: "pad",
+    ),
+    "blur": Op(
+        "blur",
+        (Option("size", pair, (3, 3)), Option("stride", pair, (2, 2))),
+        positional=1,
+        build=lambda o: nw.BlurConfig.model_construct(kernel_size=o["size"], strides=o["stride"]),
+        suffix=lambda o: "blur",
     ),
     "subsample": Op(
         "subsample",

@@ -132,6 +132,21 @@ def infer(config: nw.LayerConfig, inputs: list[nw.Shape]) -> tuple[nw.Shape, nw.
         height, width, channels = _image(shape, "zeropad")
         (top, bottom), (left, right) = config.padding
         return (height + top + bottom, width + left + right, channels), NO_PARAMS, 0
+    if kind == "pad":
+        height, width, channels = _image(shape, f"pad(mode={config.mode})")
+        (top, bottom), (left, right) = config.padding
+        if config.mode == "reflect" and (max(top, bottom) >= height or max(left, right) >= width):
+            raise ShapeError(
+                f"reflect padding must be smaller than the input it reflects: "
+                f"{top}, {bottom} rows and {left}, {right} columns around {height}x{width}",
+                "pad less, or pad a larger input",
+            )
+        return (height + top + bottom, width + left + right, channels), NO_PARAMS, 0
+    if kind == "blur":
+        channels = _image(shape, "blur")[2]
+        height, width = _windowed(shape, "blur", config.kernel_size, config.strides, "valid")
+        taps = config.kernel_size[0] * config.kernel_size[1] * channels
+        return (height, width, channels), nw.Params.model_construct(non_trainable=taps), height * width * taps
     if kind == "channelpad":
         height, width, channels = _image(shape, "zeropad")
         low, high = config.padding[1]

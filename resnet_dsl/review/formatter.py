@@ -24,7 +24,7 @@ from typing import Any, Literal
 
 from resnet_dsl.language import ir, limits
 from resnet_dsl.language.parser import comments, parse
-from resnet_dsl.language.transform import to_ir
+from resnet_dsl.language.transform import as_written, to_ir
 
 INDENT = "  "
 
@@ -154,7 +154,7 @@ def merge_text(merge: ir.Merge | ir.PathRef) -> str:
 
 
 def out_text(block: ir.BlockDef) -> str:
-    return " -> ".join([merge_text(block.merge), *(layer_text(layer) for layer in block.after)])
+    return " -> ".join([merge_text(block.merge), *(layer_text(layer) for layer in as_written(block.after))])
 
 
 def path_header(path: ir.Path) -> str:
@@ -176,7 +176,7 @@ def derived_text(item: ir.DerivedNetwork | ir.DerivedBlock) -> str:
 
 
 def chain_text(layers: Iterable[ir.LayerCall]) -> str:
-    return " -> ".join(layer_text(layer) for layer in layers)
+    return " -> ".join(layer_text(layer) for layer in as_written(layers))
 
 
 def unit_text(unit: ir.Unit) -> str:
@@ -240,8 +240,8 @@ class _Source:
         return start < end and _BLANK_LINE.search(self.text, start, end) is not None
 
     def empty_section(self, keyword: str, start: int, end: int) -> tuple[int, int]:
-        """Where `keyword { }` is written between `start` and `end` (the IR keeps no span of it)."""
-        found = re.compile(rf"\b{keyword}\s*\{{\s*\}}").search(self.text, start, end)
+        """Where `keyword { }` (comments inside allowed) is written between `start` and `end`: the IR keeps no span."""
+        found = re.compile(rf"\b{keyword}\s*\{{(?:\s|#[^\n]*)*\}}").search(self.text, start, end)
         return (found.start(), found.end()) if found else (end - 1, end - 1)
 
 
@@ -372,8 +372,9 @@ class _Layout:
             if isinstance(part, ir.Stage):
                 self.node_line(1, stage_text(part), part)
                 continue
-            if not part.nodes:
-                self.emit(1, f"{part.keyword} {{}}", *empty[id(part)])
+            if not part.nodes:  # open and close, so the comments inside keep their place
+                self.open(1, part.keyword, empty[id(part)][0])
+                self.close(1, empty[id(part)][1])
                 continue
             self.open(1, part.keyword, self.source.token_before(self.source.start(part.nodes[0]), 2)[0])
             for node in part.nodes:

@@ -1,0 +1,56 @@
+"""The Keras pieces the language needs beyond `keras.layers`, standalone (Keras only).
+
+Reflect and replicate padding (Keras pads with zeros only) and the blur's fixed kernel.
+`to_keras` uses them, and the code generator copies their source into generated modules
+(`codegen.keras`), so both run the same code: they stay within 88 columns, as `ruff format`
+lays them out there.
+"""
+
+from __future__ import annotations
+
+import keras
+
+
+def blur_kernel(size):
+    """The normalised binomial filter of `size` (rows, columns) taps, as a depthwise
+    kernel (rows, columns, 1, 1): [1, 2, 1] / 4 outer [1, 2, 1] / 4 for 3x3."""
+    taps = []
+    for count in (size, size) if isinstance(size, int) else size:
+        row = [1.0]
+        for _ in range(count - 1):
+            row = [a + b for a, b in zip([0.0, *row], [*row, 0.0], strict=True)]
+        taps.append([value / sum(row) for value in row])
+    return [[[[a * b]] for b in taps[1]] for a in taps[0]]
+
+
+class Pad2D(keras.layers.Layer):
+    """Height and width padded by reflection (`reflect`, the edge not repeated, as
+    torch's ReflectionPad2d) or by repeating the edge (`replicate`, ReplicationPad2d)."""
+
+    def __init__(self, padding, mode="reflect", **kwargs):
+        super().__init__(**kwargs)
+        if isinstance(padding, int):
+            padding = (padding, padding)
+        sides = [(s, s) if isinstance(s, int) else tuple(s) for s in padding]
+        self.padding = tuple(sides)
+        self.mode = mode
+
+    def call(self, x):
+        (top, bottom), (left, right) = self.padding
+        if self.mode == "reflect":
+            pads = [[0, 0], [top, bottom], [left, right], [0, 0]]
+            return keras.ops.pad(x, pads, mode="reflect")
+        rows = [x[:, :1]] * top + [x] + [x[:, -1:]] * bottom
+        x = keras.ops.concatenate(rows, axis=1)
+        columns = [x[:, :, :1]] * left + [x] + [x[:, :, -1:]] * right
+        return keras.ops.concatenate(columns, axis=2)
+
+    def compute_output_shape(self, shape):
+        (top, bottom), (left, right) = self.padding
+        height, width = shape[1], shape[2]
+        height = None if height is None else height + top + bottom
+        width = None if width is None else width + left + right
+        return (shape[0], height, width, shape[3])
+
+    def get_config(self):
+        return {**super().get_config(), "padding": self.padding, "mode": self.mode}
