@@ -12,6 +12,7 @@ import pytest
 from lsprotocol import types as lsp
 from pygls.lsp.client import BaseLanguageClient
 
+from resnet_dsl.language.errors import ArchError
 from resnet_dsl.language.resources import PRELUDE
 from resnet_dsl.network.api import load
 from resnet_dsl.review.formatter import format_source
@@ -657,3 +658,40 @@ def _one_based(text: str, needle: str, shift: int = 1) -> tuple[int, int]:
 
 def _shape_text(shape: tuple[int, ...]) -> str:
     return "(None, " + ", ".join(map(str, shape)) + ")"
+
+
+# One definition, three mistakes: each line as written, and as it should be.
+MISTAKES = [
+    ("  stem { conv(16, 3,, stride=2) -> bn -> relu }", "  stem { conv(16, 3, stride=2) -> bn -> relu }"),
+    ("  stage b: basic(32 stride=2), basic(32)", "  stage b: basic(32, stride=2), basic(32)"),
+    ("  head { global_avgpool -> dense(10 }", "  head { global_avgpool -> dense(10) }"),
+]
+SEVERAL = "network N(input = 8x8x3) {\n{0}\n  stage a: basic(16) * 2\n{1}\n  stage c: basic(64)\n{2}\n}\n"
+
+
+def test_every_syntax_error_of_one_definition_each_as_the_parser_finds_it_once_those_before_are_fixed(tmp_path: Path):
+    from resnet_dsl.integrations import lsp as server
+    from resnet_dsl.language.parser import parse
+
+    written = SEVERAL.replace("{0}", MISTAKES[0][0]).replace("{1}", MISTAKES[1][0]).replace("{2}", MISTAKES[2][0])
+    found = server.diagnostics(server.analyze(str(tmp_path / "n.arch"), written))
+    assert len(found) == len(MISTAKES), [d.message for d in found]
+    for index, diagnostic in enumerate(found):
+        lines = [fixed if number < index else wrong for number, (wrong, fixed) in enumerate(MISTAKES)]
+        text = SEVERAL.replace("{0}", lines[0]).replace("{1}", lines[1]).replace("{2}", lines[2])
+        with pytest.raises(ArchError) as error:
+            parse(text, "n.arch")
+        span = error.value.span
+        assert (diagnostic.range.start.line + 1, diagnostic.range.start.character + 1) == (span.line, span.column)
+        assert diagnostic.message.splitlines()[0] == error.value.message
+    fixed = SEVERAL.replace("{0}", MISTAKES[0][1]).replace("{1}", MISTAKES[1][1]).replace("{2}", MISTAKES[2][1])
+    assert server.diagnostics(server.analyze(str(tmp_path / "n.arch"), fixed)) == []
+
+
+def test_an_error_that_leaves_a_bracket_open_is_not_followed_by_the_errors_it_causes(tmp_path: Path):
+    """`basic(64` left open: the parser stumbles on the next line; that one error, not one per line after it."""
+    from resnet_dsl.integrations import lsp as server
+
+    text = "network N(input = 8x8x3) {\n  stage c: basic(64\n  stage d: basic(64)\n  stage e: basic(64)\n}\n"
+    found = server.diagnostics(server.analyze(str(tmp_path / "n.arch"), text))
+    assert [(d.range.start.line + 1, d.message.split(";")[0]) for d in found] == [(3, "unexpected 'stage'")]

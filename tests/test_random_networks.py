@@ -123,6 +123,14 @@ block selective(f) {
   out = add(main, shortcut) -> relu
 }
 
+block cnx(f, scale = 1e-6, rate = 0.0) {
+  main {
+    depthwise_conv(7, padding=same) -> ln -> conv(4 * f, 1) -> activation(gelu) -> conv(f, 1)
+    layer_scale(scale) -> drop_path(rate)
+  }
+  out = add(main, input)
+}
+
 block grow(f) {
   main {
     conv(f, 1) -> upsample(2) -> subsample(2)
@@ -132,8 +140,27 @@ block grow(f) {
 """
 
 
+FAMILIES = (
+    "basic",
+    "bottleneck",
+    "seed",
+    "squeeze",
+    "gated",
+    "option_a",
+    "grow",
+    "graph",
+    "eca",
+    "preact",
+    "blurred",
+    "convnext",
+    "selective",
+)
+"""The kinds of stage a random network draws from (a stage's blocks are of one kind)."""
+
+
 @st.composite
-def specs(draw: st.DrawFn) -> str:
+def specs(draw: st.DrawFn, families: tuple[str, ...] = FAMILIES) -> str:
+    """A small random network; its stages draw their blocks from `families`."""
     size = draw(st.sampled_from([8, 12, 16]))
     channels = draw(st.integers(1, 4))
     lines = [LOCAL_BLOCK, f"network Random(input = {size}x{size}x{channels}, classes = {draw(st.integers(2, 5))}) {{"]
@@ -150,24 +177,7 @@ def specs(draw: st.DrawFn) -> str:
         size = (size + stride - 1) // stride
         width = draw(st.sampled_from([4, 8]))
         repeats = draw(st.integers(0, 2))
-        family = draw(
-            st.sampled_from(
-                [
-                    "basic",
-                    "bottleneck",
-                    "seed",
-                    "squeeze",
-                    "gated",
-                    "option_a",
-                    "grow",
-                    "graph",
-                    "eca",
-                    "preact",
-                    "blurred",
-                    "selective",
-                ]
-            )
-        )
+        family = draw(st.sampled_from(families))
         if family == "basic":
             calls = f"basic_projection({width}, stride={stride}), basic({width}) * {repeats}"
         elif family == "bottleneck":
@@ -194,6 +204,9 @@ def specs(draw: st.DrawFn) -> str:
             calls = f"blurred({width}, stride={stride}, mode={mode}), blurred({width}, mode={mode}) * {repeats}"
         elif family == "selective":  # channels split in two, a softmax over the two branches
             calls = f"basic_projection({width}, stride={stride}), selective({width}) * {repeats + 1}"
+        elif family == "convnext":  # layer scale, and drop path (the identity at inference)
+            scale, rate = draw(st.sampled_from(["0.5", "1.0", "1e-6"])), draw(st.sampled_from(["0.0", "0.1"]))
+            calls = f"basic_projection({width}, stride={stride}), cnx({width}, {scale}, {rate}) * {repeats + 1}"
         elif family == "preact":
             calls = f"preact({width}, stride={stride}), preact({width}) * {repeats}"
         elif family == "option_a":

@@ -197,3 +197,56 @@ def _hint(error: UnexpectedInput, text: str) -> str | None:
     if isinstance(error, UnexpectedCharacters) and error.char == "'":
         return 'strings use double quotes: "name"'
     return None
+
+
+MAX_SYNTAX_ERRORS = 20
+
+
+def syntax_errors(text: str, path: str = "<string>") -> list[ArchError]:
+    """Every syntax error of `text`, the first as `parse` reports it: after each, the statement
+    it stands in (from the outermost bracket still open on its level of braces, to the error's
+    line) is blanked and the rest parsed again. Recovery stops where blanking would unbalance
+    the braces or the input ends, rather than report errors the first one caused."""
+    found: list[ArchError] = []
+    lines = text.split("\n")
+    while len(found) < MAX_SYNTAX_ERRORS:
+        try:
+            parse("\n".join(lines), path)
+            break
+        except ArchError as error:
+            line = error.span.line
+            if found and line <= found[-1].span.line:
+                break
+            found.append(error)
+            if not 1 <= line <= len(lines) or error.message.startswith("unexpected end of file"):
+                break
+            offset = sum(len(lines[i]) + 1 for i in range(line - 1)) + max(error.span.column - 1, 0)
+            first = _statement_start("\n".join(lines), offset)
+            region = lines[first - 1 : line]
+            if _brace_balance("\n".join(region)) != 0:
+                break
+            lines[first - 1 : line] = [""] * len(region)
+    return found
+
+
+def _statement_start(text: str, offset: int) -> int:
+    """The line of the outermost `(` or `[` still open at `offset` since the last open `{`,
+    or the line of `offset` itself."""
+    stack: list[tuple[str, int]] = []
+    for match in _BRACKET_OR_SKIPPED.finditer(text, 0, offset):
+        token = match.group()
+        if token in _BRACKETS:
+            stack.append((token, match.start()))
+        elif token in _BRACKETS.values() and stack and _BRACKETS[stack[-1][0]] == token:
+            stack.pop()
+    opened = [where for _, where in stack[_last_brace(stack) + 1 :]]
+    return _position(text, opened[0] if opened else offset)[0]
+
+
+def _last_brace(stack: list[tuple[str, int]]) -> int:
+    return max((index for index, (bracket, _) in enumerate(stack) if bracket == "{"), default=-1)
+
+
+def _brace_balance(text: str) -> int:
+    tokens = [m.group() for m in _BRACKET_OR_SKIPPED.finditer(text)]
+    return tokens.count("{") - tokens.count("}")

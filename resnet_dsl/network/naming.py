@@ -323,6 +323,18 @@ def torch_path_error(pattern: str, inside_block: bool) -> str | None:
     return None
 
 
+def torch_fields(stages: list[tuple[str, list[str]]]) -> dict[str, dict[str, str | int]]:
+    """Block name -> the values of TORCH_FIELDS for it, from each stage's label and block names."""
+    fields: dict[str, dict[str, str | int]] = {}
+    for stage_index, (label, blocks) in enumerate(stages):
+        for block_index, block in enumerate(blocks):
+            index = len(fields)
+            fields[block] = {"stage": label, "stage_index": stage_index, "stage_number": stage_index + 1,
+                             "block_index": block_index, "block_number": block_index + 1,
+                             "index": index, "number": index + 1}  # fmt: skip
+    return fields
+
+
 def torch_path(pattern: str, fields: dict[str, str | int]) -> str:
     """A checked pattern with its fields filled in: `features.{2 * stage_index}.0` -> `features.2.0`."""
     return _TORCH_FIELD.sub(lambda match: _field_value(match.group(1), fields), pattern)

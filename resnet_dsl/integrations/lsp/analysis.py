@@ -1,6 +1,7 @@
 """A document analysed so that one error hides nothing else, imports read from unsaved buffers.
 
-Every syntax error (each top-level definition parsed on its own when the whole does not parse),
+Every syntax error (each top-level definition parsed on its own when the whole does not parse,
+and parsing resumed after each error within one: `parser.syntax_errors`),
 every definition checked on its own, imports read from the editor's buffers before the disk.
 
 The pieces are the CLI's (parser, loader, expander); only the order differs: `check` stops at
@@ -20,6 +21,7 @@ from typing import Any
 from resnet_dsl.backends import torch_layout
 from resnet_dsl.language import ir, limits
 from resnet_dsl.language.errors import ArchError, did_you_mean
+from resnet_dsl.language.parser import syntax_errors
 from resnet_dsl.network import loader
 from resnet_dsl.network.expand import Scope, check_block, expand, resolve_block, resolve_network
 from resnet_dsl.network.loader import Program, parse_module, prelude
@@ -151,10 +153,13 @@ def parse_recovering(text: str, path: str) -> tuple[ir.Module | None, list[ArchE
     items: list[Any] = []
     errors: list[ArchError] = []
     for line, chunk in chunks(text):
+        placed = "\n" * (line - 1) + chunk
         try:
-            items += parse_module("\n" * (line - 1) + chunk, path).items
+            items += parse_module(placed, path).items
         except ArchError as error:
-            errors.append(error)
+            # a syntax error: the others in the same definition too (a later error, of meaning, waits for them)
+            more = syntax_errors(placed, path)
+            errors += more if more and _same(more[0], error) else [error]
     end = text.count("\n") + 1
     span = ir.Span(file=path, line=1, column=1, end_line=end, end_column=1)
     return ir.Module(path=path, items=tuple(items), span=span), errors or []
