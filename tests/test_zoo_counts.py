@@ -42,6 +42,8 @@ CONSTRUCTED = [
     ("specs/timm/resnet50_gn.arch", None, "timm", "resnet50_gn"),
     ("specs/timm/ecaresnet50d.arch", None, "timm", "ecaresnet50d"),
     ("specs/timm/resnetblur50.arch", None, "timm", "resnetblur50"),
+    ("specs/timm/skresnet18.arch", None, "timm", "skresnet18"),
+    ("specs/timm/res2net50_26w_4s.arch", None, "timm", "res2net50_26w_4s"),
     ("specs/timm/resnetrs50.arch", None, "timm", "resnetrs50"),
     ("specs/timm/resnetv2_50.arch", None, "timm", "resnetv2_50"),
     ("specs/timm/resnetv2_101.arch", None, "timm", "resnetv2_101"),
