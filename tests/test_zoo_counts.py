@@ -47,6 +47,8 @@ CONSTRUCTED = [
     ("specs/timm/resnetrs50.arch", None, "timm", "resnetrs50"),
     ("specs/timm/resnetv2_50.arch", None, "timm", "resnetv2_50"),
     ("specs/timm/resnetv2_101.arch", None, "timm", "resnetv2_101"),
+    ("specs/timm/skresnet18.arch", None, "timm", "skresnet18"),
+    ("specs/timm/res2net50_26w_4s.arch", None, "timm", "res2net50_26w_4s"),
 ]
 IDS = [entry[3] for entry in CONSTRUCTED]
 
