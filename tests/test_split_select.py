@@ -89,3 +89,15 @@ def test_keras_builds_them_and_their_generated_modules(spec: str) -> None:
     assert trainable == network.total_params.trainable
     generated = import_source(to_python(network)).build_model()
     assert_same_model(generated, model)
+
+
+def test_graph_labels_say_what_the_layers_do() -> None:
+    from resnet_dsl.review.graph import layer_label
+
+    network = resnet_dsl.loads(BLOCK.format(call="sk(4)", merge="select(attn, p0, p1)"))
+    labels = {layer.name: layer_label(layer) for layer in network.layers}
+    assert labels["s_block1_x1_1_split"].endswith("split: group 2 of 2")
+    blurred = resnet_dsl.load("specs/timm/resnetblur50.arch")
+    labels = {layer.name: layer_label(layer) for layer in blurred.layers}
+    assert labels["pool1_pad"].endswith("pad reflect 1 1 1 1")
+    assert labels["pool1_blur"].endswith("blur 3x3, stride 2")
