@@ -47,9 +47,7 @@ def test_keras_weights_load_by_name_and_give_its_outputs() -> None:
         if not layer.weights:
             continue
         mine = ours.get_layer(layer.name)
-        mine.set_weights(
-            [w.reshape(m.shape) for w, m in zip(layer.get_weights(), mine.get_weights(), strict=True)]
-        )
+        mine.set_weights([w.reshape(m.shape) for w, m in zip(layer.get_weights(), mine.get_weights(), strict=True)])
         loaded.add(layer.name)
     assert loaded == {layer.name for layer in ours.layers if layer.weights}
     images = rng.normal(size=(2, 64, 64, 3)).astype(np.float32)
