@@ -166,6 +166,21 @@ class Blur2d(nn.Module):
         return F.conv2d(x, self.filt, stride=self.stride, groups=groups)
 
 
+class ChannelSplit(nn.Module):
+    """The `index`-th of `groups` equal groups of the channels (torch.split's)."""
+
+    def __init__(self, groups: int, index: int):
+        super().__init__()
+        self.groups, self.index = groups, index
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        size = x.shape[1] // self.groups
+        return x.narrow(1, self.index * size, size)
+
+    def extra_repr(self) -> str:
+        return f"groups={self.groups}, index={self.index}"
+
+
 class SeparableConv2d(nn.Module):
     """Keras's SeparableConv2D: a depthwise convolution, then a pointwise one."""
 

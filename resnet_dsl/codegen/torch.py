@@ -75,6 +75,7 @@ HELPERS: dict[str, tuple[str, ...]] = {
     "ChannelPad": (),
     "pad_module": (),
     "Blur2d": (),
+    "ChannelSplit": (),
     "SeparableConv2d": (),
     "LayerNormChannels": (),
     "ReshapeChannelsLast": (),

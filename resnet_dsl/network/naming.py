@@ -162,6 +162,7 @@ TORCH_KINDS: dict[str, str] = {
     "channelpad": "pad",
     "pad": "pad",
     "blur": "aa",
+    "split": "split",
     "subsample": "subsample",
     "upsample": "upsample",
     "reshape": "reshape",
