@@ -40,6 +40,7 @@ SHIPPED_SPECS = [
     "specs/keras/resnet101v2.arch",
     "specs/keras/resnet152v2.arch",
     "specs/keras/mobilenet_v2.arch",
+    "specs/torchvision/convnext_tiny.arch",
 ]
 
 

@@ -1,4 +1,4 @@
-"""The networks after ResNet (issue 19), held to torchvision: ConvNeXt.
+"""The networks after ResNet (issue 19), held to torchvision: ConvNeXt and RegNetY.
 
 For each spec, torchvision builds its own model; its counts are the spec's static counts; every
 LayerNorm's scale and shift and every layer scale are moved off their initial values (a layer
@@ -31,9 +31,15 @@ SMALL = {"input": "64x64x3"}
 COUNTS = [
     pytest.param("specs/torchvision/convnext_tiny.arch", None, "convnext_tiny", 28_589_128, id="convnext_tiny"),
     pytest.param("specs/torchvision/convnext_small.arch", None, "convnext_small", 50_223_688, id="convnext_small"),
+    pytest.param("specs/torchvision/regnet_y_400mf.arch", None, "regnet_y_400mf", 4_344_144, id="regnet_y_400mf"),
+    pytest.param("specs/torchvision/regnet_y_800mf.arch", None, "regnet_y_800mf", 6_432_512, id="regnet_y_800mf"),
 ]
 
-LOADS = [pytest.param("specs/torchvision/convnext_tiny.arch", "convnext_tiny", id="convnext_tiny")]
+LOADS = [
+    pytest.param("specs/torchvision/convnext_tiny.arch", "convnext_tiny", id="convnext_tiny"),
+    pytest.param("specs/torchvision/regnet_y_400mf.arch", "regnet_y_400mf", id="regnet_y_400mf"),
+    pytest.param("specs/torchvision/regnet_y_800mf.arch", "regnet_y_800mf", id="regnet_y_800mf"),
+]
 
 
 def randomized_norms(model: Any, seed: int = 0) -> Any:

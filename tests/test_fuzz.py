@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import os
 import random
+import re
 import subprocess
 import sys
 from collections.abc import Callable, Iterator
@@ -20,6 +21,7 @@ from pathlib import Path
 import pytest
 
 import resnet_dsl
+from resnet_dsl.backends import torch_layout
 from resnet_dsl.codegen import to_python
 from resnet_dsl.language.errors import ArchError
 from resnet_dsl.network.loader import loads_program
@@ -27,7 +29,10 @@ from resnet_dsl.review.archdiff import diff
 from resnet_dsl.review.diffreport import describe, render_text
 from resnet_dsl.review.formatter import format_source
 from resnet_dsl.review.graph import to_dot
+from resnet_dsl.review.mermaid import to_mermaid
 from tests.conftest import REPO, SHIPPED_SPECS
+from tests.test_fmt_meaning import TRICKY, assert_fmt_keeps_meaning
+from tests.test_random_networks import LOCAL_BLOCK
 
 pytestmark = pytest.mark.fuzz
 
@@ -36,12 +41,53 @@ SEED = int(os.environ.get("FUZZ_SEED", "20261128"))
 
 SOURCES = [(REPO / spec).read_text(encoding="utf-8") for spec in SHIPPED_SPECS]
 SOURCES = [text for text in SOURCES if "import" not in text]  # alone, without the files they import
+CONSTRUCTS = [
+    *TRICKY.values(),
+    LOCAL_BLOCK
+    + """
+network R(input = 16x16x3, classes = 3) {
+  stem { conv(8, 3, padding=same) -> bn -> relu }
+  stage c2: graph(8, stride=2, side=true), eca(8, k=3), preact(16, stride=2), squeeze(16) * 2
+  stage c3: gated(16), grow(8)
+  head { global_avgpool -> dropout(0.25) -> dense(classes) }
+}
+""",
+    """
+block scaled(f, rate = 0.1) {
+  main { depthwise_conv(7, padding=same) -> ln -> conv(4 * f, 1) -> activation(gelu) -> conv(f, 1) -> drop_path(rate) }
+  out = add(main, input)
+}
+block lsd(f) {
+  main { conv(f, 3, padding=same) -> layer_scale(1e-6) -> drop_path(0.1) }
+  out = add(main, input)
+}
+network T(input = 16x16x8) {
+  stage s: lsd(8) * 2, scaled(8)
+  head { global_avgpool -> ln -> dense(4) }
+}
+network U = T() {
+  stage s: lsd(8)
+  stage t after s: lsd(8)
+}
+""",
+    *(
+        path.read_text(encoding="utf-8")
+        for path in sorted([*REPO.glob("specs/*/*.arch"), *REPO.glob("tests/specs/*.arch")])
+        if path.stat().st_size < 6000 and not {"import", "1202"} & set(re.findall(r"\w+", path.read_text("utf-8")))
+    ),
+]
+"""The newer constructs (block graphs, `from` and conditions on paths, derivations of blocks and
+networks, stages placed `after`, drop path and layer scale, ECA's conv1d, concat): the texts of
+the zoo and of the other tests that use them (none that imports, nor ResNet-1202: seconds to
+expand), mutated; a mutation that still checks must also keep its meaning under `fmt`."""
+
 TOKENS = [
     "network", "block", "stage", "stem", "head", "main", "shortcut", "pre", "out", "defaults", "import",
     "from", "as", "true", "false", "{", "}", "(", ")", "[", "]", ",", ":", "=", "->", "*", "+", "-", "//",
     "/", "x", "conv", "bn", "relu", "add", "dense", "flatten", "basic", "identity", "input", "classes",
     "0", "1", "3", "64", "224x224x3", "1e999", "9" * 30, '"s"', '"\\n"', "#c\n", "\n", " ",
-    "\x1b[2J", "\x00", "\u202e", "\t",
+    "\x1b[2J", "\x00", "\u202e", "\t", "after", "before", "removed", "if", "else", "not", "and", "or",
+    "drop_path", "layer_scale", "concat", "multiply", "in_channels", "none",
 ]  # fmt: skip
 
 
@@ -100,12 +146,15 @@ def texts(kind: str) -> Iterator[str]:
             yield mutate(rng, rng.choice(SOURCES))
         elif kind == "soup":
             yield soup(rng)
+        elif kind == "constructs":
+            yield mutate(rng, rng.choice(CONSTRUCTS))
         else:
             yield mutate(rng, hostile(rng)) if rng.random() < 0.3 else hostile(rng)
 
 
-def exercise(text: str) -> None:
-    """Everything a spec goes through without TensorFlow; only `ArchError` may escape."""
+def exercise(text: str, keeps_meaning: bool = False) -> None:
+    """Everything a spec goes through without TensorFlow; only `ArchError` may escape (and, with
+    `keeps_meaning`, a spec that checks keeps its networks under `fmt`)."""
     with contextlib.suppress(ArchError):
         format_source(text, "fuzz.arch")
     try:
@@ -117,15 +166,21 @@ def exercise(text: str) -> None:
         resnet_dsl.summary(network)
         describe(network)
         to_dot(network, expand=True)
+        to_mermaid(network, expand=True)
         render_text(diff(network, network))
         to_python(network)
+        with contextlib.suppress(ArchError):  # a constraint of the torch back end: still located
+            torch_layout.layout(network)
+            to_python(network, target="torch")
+    if keeps_meaning:
+        assert_fmt_keeps_meaning(text, "fuzz.arch")
 
 
-@pytest.mark.parametrize("kind", ["mutation", "soup", "hostile"])
+@pytest.mark.parametrize("kind", ["mutation", "soup", "hostile", "constructs"])
 def test_only_arch_errors(kind: str) -> None:
     for text in texts(kind):
         try:
-            exercise(text)
+            exercise(text, keeps_meaning=kind == "constructs")
         except ArchError:
             pass  # from a step after check (e.g. generate): still a located error
         except Exception as error:  # pragma: no cover - a finding

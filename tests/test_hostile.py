@@ -189,6 +189,18 @@ def test_an_error_shows_its_own_line_after_a_character_python_splits_lines_at(
     ]
 
 
+def test_an_error_in_a_long_line_shows_the_part_around_it(workdir: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """A 10,001-character line was echoed whole (twice its length with the caret row)."""
+    items = ", ".join(["1"] * 1000) + ", 1 +* 2, " + ", ".join(["2"] * 2000)
+    (workdir / "t.arch").write_text(f"network N(input = 8x8x3, v = [{items}]) {{\n}}\n")
+    assert main(["check", "t.arch"]) == 1
+    head, line, caret = capsys.readouterr().err.splitlines()[:3]
+    column = len("network N(input = 8x8x3, v = [") + len(", ".join(["1"] * 1000)) + len(", 1 +") + 1
+    assert head.startswith(f"t.arch:1:{column}: error: unexpected '*'")
+    assert line.startswith(" 1 | ...") and line.endswith("...") and len(line) < 220
+    assert line[caret.index("^")] == "*" and caret.count("^") == 1
+
+
 def test_control_characters_are_escaped_and_the_caret_still_points(
     workdir: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

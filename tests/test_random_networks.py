@@ -101,6 +101,36 @@ block blurred(f, stride = 1, mode = reflect) {
   out = add(main, shortcut)
 }
 
+block selective(f) {
+  x0 {
+    split(2, 0)
+  }
+  x1 {
+    split(2, 1)
+  }
+  p0 from x0 {
+    conv(f, 3, padding=1, use_bias=false) -> bn -> relu
+  }
+  p1 from x1 {
+    conv(f, 3, padding=2, dilation=2) -> relu
+  }
+  attn from add(p0, p1) {
+    global_avgpool(keepdims=true) -> conv(2 * f, 1)
+  }
+  main from select(attn, p0, p1) {
+    conv(f, 1)
+  }
+  out = add(main, shortcut) -> relu
+}
+
+block cnx(f, scale = 1e-6, rate = 0.0) {
+  main {
+    depthwise_conv(7, padding=same) -> ln -> conv(4 * f, 1) -> activation(gelu) -> conv(f, 1)
+    layer_scale(scale) -> drop_path(rate)
+  }
+  out = add(main, input)
+}
+
 block grow(f) {
   main {
     conv(f, 1) -> upsample(2) -> subsample(2)
@@ -110,8 +140,27 @@ block grow(f) {
 """
 
 
+FAMILIES = (
+    "basic",
+    "bottleneck",
+    "seed",
+    "squeeze",
+    "gated",
+    "option_a",
+    "grow",
+    "graph",
+    "eca",
+    "preact",
+    "blurred",
+    "convnext",
+    "selective",
+)
+"""The kinds of stage a random network draws from (a stage's blocks are of one kind)."""
+
+
 @st.composite
-def specs(draw: st.DrawFn) -> str:
+def specs(draw: st.DrawFn, families: tuple[str, ...] = FAMILIES) -> str:
+    """A small random network; its stages draw their blocks from `families`."""
     size = draw(st.sampled_from([8, 12, 16]))
     channels = draw(st.integers(1, 4))
     lines = [LOCAL_BLOCK, f"network Random(input = {size}x{size}x{channels}, classes = {draw(st.integers(2, 5))}) {{"]
@@ -128,23 +177,7 @@ def specs(draw: st.DrawFn) -> str:
         size = (size + stride - 1) // stride
         width = draw(st.sampled_from([4, 8]))
         repeats = draw(st.integers(0, 2))
-        family = draw(
-            st.sampled_from(
-                [
-                    "basic",
-                    "bottleneck",
-                    "seed",
-                    "squeeze",
-                    "gated",
-                    "option_a",
-                    "grow",
-                    "graph",
-                    "eca",
-                    "preact",
-                    "blurred",
-                ]
-            )
-        )
+        family = draw(st.sampled_from(families))
         if family == "basic":
             calls = f"basic_projection({width}, stride={stride}), basic({width}) * {repeats}"
         elif family == "bottleneck":
@@ -169,6 +202,11 @@ def specs(draw: st.DrawFn) -> str:
             # reflection needs more than the one row or column it reflects, in every block
             mode = draw(st.sampled_from(["reflect", "replicate"])) if size >= 2 else "replicate"
             calls = f"blurred({width}, stride={stride}, mode={mode}), blurred({width}, mode={mode}) * {repeats}"
+        elif family == "selective":  # channels split in two, a softmax over the two branches
+            calls = f"basic_projection({width}, stride={stride}), selective({width}) * {repeats + 1}"
+        elif family == "convnext":  # layer scale, and drop path (the identity at inference)
+            scale, rate = draw(st.sampled_from(["0.5", "1.0", "1e-6"])), draw(st.sampled_from(["0.0", "0.1"]))
+            calls = f"basic_projection({width}, stride={stride}), cnx({width}, {scale}, {rate}) * {repeats + 1}"
         elif family == "preact":
             calls = f"preact({width}, stride={stride}), preact({width}) * {repeats}"
         elif family == "option_a":

@@ -33,6 +33,14 @@ TIMM = [
     pytest.param("specs/timm/resnetv2_101.arch", "resnetv2_101", 44_541_480, id="resnetv2_101", marks=pytest.mark.slow),
     pytest.param("specs/timm/ecaresnet50d.arch", "ecaresnet50d", 25_576_350, id="ecaresnet50d", marks=pytest.mark.slow),
     pytest.param("specs/timm/resnetblur50.arch", "resnetblur50", 25_557_032, id="resnetblur50"),
+    pytest.param("specs/timm/skresnet18.arch", "skresnet18", 11_958_056, id="skresnet18"),
+    pytest.param(
+        "specs/timm/res2net50_26w_4s.arch",
+        "res2net50_26w_4s",
+        25_699_120,
+        id="res2net50_26w_4s",
+        marks=pytest.mark.slow,
+    ),
     pytest.param(
         "specs/timm/seresnext50_32x4d.arch",
         "seresnext50_32x4d",

@@ -1,6 +1,11 @@
-"""Deployment of the torch models: `torch.export` and `torch.compile(fullgraph=True)` for every
-shipped spec, ONNX through `resnet-dsl export`, run by onnxruntime, for one spec of each kind of
-block (`FAMILIES`; the large ones under `-m slow`), for `to_torch`'s modules and the generated ones.
+"""Deployment of the torch models, for every shipped spec (the large ones under `-m slow`): ONNX
+through `to_onnx` (what `resnet-dsl export` writes), run by onnxruntime, and `torch.export`, of
+`to_torch`'s module; `torch.export` of the generated one; `torch.compile(fullgraph=True)` of both.
+
+Each check of each spec is its own test, so pytest-xdist spreads them; each test builds only the
+modules it needs. The ONNX round trip is the costly one (the dynamo exporter decomposes, translates
+and optimizes the graph in Python: about 8 s of one core for a ResNet-50, where `torch.export` takes
+2 s; `bench/deploy_costs.py` measures each step), so nothing in it is done twice.
 
 `torch.compile` runs with the "eager" backend: dynamo must capture the whole forward pass as one
 graph (`fullgraph=True` fails on any graph break), which is what the test holds; inductor's code
@@ -16,7 +21,7 @@ import numpy as np
 import pytest
 
 from tests.test_codegen import import_source
-from tests.torch_deploy import cli_args, family_params, randomize_, small, zoo_params
+from tests.torch_deploy import cli_args, randomize_, small, zoo_params
 
 torch = pytest.importorskip("torch")
 
@@ -42,12 +47,16 @@ def assert_close(actual: Any, expected: Any, tolerance: float = 1e-4) -> None:
     assert difference <= tolerance * scale, f"max abs difference {difference:.3g} (values up to {scale:.3g})"
 
 
-def models(spec: str) -> tuple[Any, Any]:
-    """`to_torch`'s model at 64x64, weights randomized, and the generated module with the same weights."""
-    model = randomize_(to_torch(spec, **small(spec))).eval()
+def reference(spec: str) -> Any:
+    """`to_torch`'s model at 64x64, weights randomized, in eval mode."""
+    return randomize_(to_torch(spec, **small(spec))).eval()
+
+
+def generated_like(model: Any, spec: str) -> Any:
+    """The generated module of `spec` at 64x64, holding `model`'s weights, in eval mode."""
     generated = import_source(to_python(spec, target="torch", **small(spec))).build_model()
     generated.load_state_dict(model.state_dict(), strict=True)
-    return model, generated.eval()
+    return generated.eval()
 
 
 def output(model: Any, images: Any) -> np.ndarray:
@@ -55,19 +64,30 @@ def output(model: Any, images: Any) -> np.ndarray:
         return model(images).numpy()
 
 
-@pytest.mark.parametrize("spec", family_params())
-def test_torch_export_and_onnxruntime_give_the_outputs(spec: str, tmp_path: Path) -> None:
-    """One capture per module; the ONNX file (of `to_torch`'s) run by onnxruntime at two batch sizes."""
-    onnxruntime = pytest.importorskip("onnxruntime")
+def one_thread_session(path: Path) -> Any:
+    """An onnxruntime session on one thread: its default pool spins on every core, which two
+    xdist workers on two cores pay for twice."""
+    import onnxruntime
+
+    options = onnxruntime.SessionOptions()
+    options.intra_op_num_threads = options.inter_op_num_threads = 1
+    return onnxruntime.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+
+
+@pytest.mark.parametrize("spec", zoo_params())
+def test_onnxruntime_runs_the_export_of_to_torch(spec: str, tmp_path: Path) -> None:
+    """One capture: the exported program's outputs, then its ONNX file's under onnxruntime at two
+    batch sizes (neither the example's: the batch stays free)."""
+    pytest.importorskip("onnxruntime")
     pytest.importorskip("onnxscript")
-    model, generated = models(spec)
-    images = example_input(spec, batch=3, **small(spec))  # not the example's batch: it stays free
-    expected = output(model, images)
-    assert_close(output(exported(generated, spec, **small(spec)).module(), images), expected)
+    model = reference(spec)
     program = exported(model, spec, **small(spec))
-    assert_close(output(program.module(), images), expected)
-    to_onnx(program, tmp_path / "model.onnx")
-    session = onnxruntime.InferenceSession(str(tmp_path / "model.onnx"), providers=["CPUExecutionProvider"])
+    images = example_input(spec, batch=3, **small(spec))
+    assert_close(output(program.module(), images), output(model, images))
+    path = tmp_path / "model.onnx"
+    to_onnx(program, path)
+    session = one_thread_session(path)
+    path.unlink()  # a large spec's file is hundreds of MB; pytest keeps the last runs' tmp_path
     for batch in (1, 3):
         images = example_input(spec, batch=batch, **small(spec))
         (actual,) = session.run(None, {INPUT_NAME: images.numpy()})
@@ -75,17 +95,25 @@ def test_torch_export_and_onnxruntime_give_the_outputs(spec: str, tmp_path: Path
 
 
 @pytest.mark.parametrize("spec", zoo_params())
-def test_compile_captures_one_graph(spec: str) -> None:
-    model, generated = models(spec)
+def test_torch_export_captures_the_generated_module(spec: str) -> None:
+    model = reference(spec)
+    generated = generated_like(model, spec)
     images = example_input(spec, batch=3, **small(spec))
-    expected = output(model, images)
-    for module in (model, generated):
-        torch._dynamo.reset()
-        assert_close(output(torch.compile(module, fullgraph=True, backend="eager"), images), expected)
+    assert_close(output(exported(generated, spec, **small(spec)).module(), images), output(model, images))
+
+
+@pytest.mark.parametrize("kind", ["to_torch", "generated"])
+@pytest.mark.parametrize("spec", zoo_params())
+def test_compile_captures_one_graph(spec: str, kind: str) -> None:
+    model = reference(spec)
+    module = model if kind == "to_torch" else generated_like(model, spec)
+    images = example_input(spec, batch=3, **small(spec))
+    torch._dynamo.reset()
+    assert_close(output(torch.compile(module, fullgraph=True, backend="eager"), images), output(model, images))
 
 
 def test_the_export_command_writes_what_onnxruntime_runs_folded(tmp_path: Path, cli: Any) -> None:
-    onnxruntime = pytest.importorskip("onnxruntime")
+    pytest.importorskip("onnxruntime")
     pytest.importorskip("onnxscript")
     spec = "papers/cifar_resnet"
     model = randomize_(to_torch(spec, **small(spec))).eval()
@@ -94,7 +122,7 @@ def test_the_export_command_writes_what_onnxruntime_runs_folded(tmp_path: Path, 
     result = cli("export", spec, *cli_args(spec), "--weights", str(weights), "--fold", "-o", str(path))
     assert result.returncode == 0, result.stderr
     assert result.stdout == f"wrote {path}\n"
-    session = onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    session = one_thread_session(path)
     images = example_input(spec, batch=2, **small(spec))
     (actual,) = session.run(None, {INPUT_NAME: images.numpy()})
     assert_close(actual, output(model, images))

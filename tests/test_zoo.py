@@ -28,6 +28,8 @@ ZOO = [
     ("specs/timm/resnet50_gn.arch", None, 25_557_032, None),
     ("specs/timm/ecaresnet50d.arch", None, 25_576_350, None),
     ("specs/timm/resnetblur50.arch", None, 25_557_032, None),
+    ("specs/timm/skresnet18.arch", None, 11_958_056, None),
+    ("specs/timm/res2net50_26w_4s.arch", None, 25_699_120, None),
     ("specs/timm/resnetrs50.arch", None, 35_691_912, None),
     ("specs/timm/resnetv2_50.arch", None, 25_549_352, None),
     ("specs/timm/resnetv2_101.arch", None, 44_541_480, None),

@@ -3,6 +3,7 @@ every weight and statistic moved off its initial value, so no layer is an identi
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 import pytest
@@ -24,37 +25,29 @@ QUICK = {
 The rest repeat those blocks at other depths and widths; CI runs them too."""
 
 
-FAMILIES = QUICK | {
-    "torchvision/resnext50_32x4d",  # grouped convolutions
-    "timm/seresnet50",  # squeeze-and-excitation: global pooling, multiply
-    "timm/resnet50d",  # deep stem, average-pool shortcut
-    "timm/ecaresnet50d",  # conv1d over channels, reshapes
-    "timm/resnet50_gn",  # group norm
-    "keras/resnet50v2",  # pre-activation, a source chosen per call
-    "papers/preact_resnet18",
-}
-"""One spec of each kind of block the zoo has: what the ONNX round trip (a dynamo trace and an
-onnxruntime session, a minute or more per large model on 2 cores) runs for. The other specs repeat
-these blocks at other depths; `torch.export` and `torch.compile` still run for every spec."""
-
-
-def family_params() -> list[Any]:
-    return [pytest.param(name, id=name, marks=() if name in QUICK else pytest.mark.slow) for name in sorted(FAMILIES)]
-
-
 NETWORKS = {"papers/cifar_resnet": "ResNet20"}
-"""The network of a file that defines several: its smallest (the others repeat its block)."""
+"""The network of a file that defines several, where its first is not its smallest (the others
+repeat its blocks); a file not named here runs its first network."""
+
+
+@functools.cache
+def network_of(name: str) -> str | None:
+    """The one network a zoo spec runs here: None where the file defines one."""
+    from resnet_dsl.network.loader import load_program
+
+    names = [network.name for network in load_program(SPECS / f"{name}.arch").main.networks]
+    return None if len(names) == 1 else NETWORKS.get(name, names[0])
 
 
 def small(name: str) -> dict[str, Any]:
     """`load`'s keyword arguments for a zoo spec at 64x64 (its one network where it has several)."""
-    network = NETWORKS.get(name)
+    network = network_of(name)
     return {"overrides": SMALL_INPUT, **({"network": network} if network else {})}
 
 
 def cli_args(name: str) -> list[str]:
     """The same, as command-line options."""
-    network = NETWORKS.get(name)
+    network = network_of(name)
     return ["--set", "input=64x64x3", *(["--network", network] if network else [])]
 
 

@@ -3,7 +3,7 @@
 Each model is built on the meta device (shapes, no storage: ResNet-152 in a fraction of a
 second), so the fast suite can compare our parameter counts, MACs and activation sizes with
 the real constructors. Parameters are counted as Keras counts them (BatchNorm's running mean
-and variance included, `num_batches_tracked` not); MACs are torch's own FLOP counter halved
+and variance included, `num_batches_tracked` not; see `parameter_count`); MACs are torch's own FLOP counter halved
 (it counts convolutions and matrix products, as our MACs do); activations are the outputs of
 every leaf module, one entry per call (torchvision's blocks call one ReLU module three times).
 """
@@ -38,20 +38,29 @@ def section_of(child: str) -> str:
 
 @functools.cache
 def constructor(library: str, name: str, **kwargs: int) -> torch.nn.Module:
-    """`torchvision.models.<name>()` or `timm.create_model(<name>)`, on the meta device."""
-    with torch.device("meta"):
-        if library == "timm":
-            timm = pytest.importorskip("timm")
-            return timm.create_model(name, pretrained=False, **kwargs).eval()
-        torchvision = pytest.importorskip("torchvision")
-        return getattr(torchvision.models, name)(**kwargs).eval()
+    """`torchvision.models.<name>()` or `timm.create_model(<name>)`, on the meta device (on the
+    CPU where the constructor computes with tensors itself, as torchvision's RegNet does)."""
+    try:
+        with torch.device("meta"):
+            return _construct(library, name, **kwargs)
+    except NotImplementedError:  # "Cannot copy out of meta tensor"
+        return _construct(library, name, **kwargs)
+
+
+def _construct(library: str, name: str, **kwargs: int) -> torch.nn.Module:
+    if library == "timm":
+        timm = pytest.importorskip("timm")
+        return timm.create_model(name, pretrained=False, **kwargs).eval()
+    torchvision = pytest.importorskip("torchvision")
+    return getattr(torchvision.models, name)(**kwargs).eval()
 
 
 def parameter_count(module: torch.nn.Module) -> tuple[int, int]:
-    """(trainable, non-trainable) as Keras counts them: every parameter, and the running statistics."""
+    """(trainable, non-trainable) as Keras counts them: every parameter, and every floating-point
+    buffer (BatchNorm's running statistics, a fixed blur filter; not `num_batches_tracked`)."""
     trainable = sum(p.numel() for p in module.parameters())
-    statistics = sum(b.numel() for name, b in module.named_buffers() if name.rsplit(".", 1)[-1].startswith("running_"))
-    return trainable, statistics
+    fixed = sum(b.numel() for b in module.buffers() if b.is_floating_point())
+    return trainable, fixed
 
 
 @functools.cache
@@ -66,7 +75,7 @@ def sections(library: str, name: str, size: int) -> dict[str, Section]:
                 hooks.append(module.register_forward_hook(_count_into(floats, section_of(child_name))))
     try:
         with torch.no_grad(), FlopCounterMode(display=False) as counter:
-            model(torch.zeros(1, 3, size, size, device="meta"))
+            model(torch.zeros(1, 3, size, size, device=next(model.parameters()).device))
     finally:
         for hook in hooks:
             hook.remove()

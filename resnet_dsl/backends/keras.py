@@ -16,7 +16,7 @@ from typing import Any, TypeVar
 
 import keras
 
-from resnet_dsl.backends.keras_layers import Pad2D, blur_kernel
+from resnet_dsl.backends.keras_layers import ChannelSplit, Pad2D, Select, blur_kernel
 from resnet_dsl.language.errors import ArchError
 from resnet_dsl.network import model as nw
 from resnet_dsl.network.api import Spec, resolve
@@ -163,6 +163,14 @@ def _pad(config: nw.PadConfig, name: str) -> keras.layers.Layer:
     return Pad2D(config.padding, mode=config.mode, name=name)
 
 
+def _split(config: nw.SplitConfig, name: str) -> keras.layers.Layer:
+    return ChannelSplit(config.groups, config.index, name=name)
+
+
+def _select(config: nw.SelectConfig, name: str) -> keras.layers.Layer:
+    return Select(name=name)
+
+
 def _blur(config: nw.BlurConfig, name: str) -> keras.layers.Layer:
     return keras.layers.DepthwiseConv2D(
         config.kernel_size,
@@ -291,6 +299,8 @@ LAYER_FACTORIES: dict[str, Callable[[Any, str], keras.layers.Layer]] = {
     "channelpad": _channelpad,
     "pad": _pad,
     "blur": _blur,
+    "split": _split,
+    "select": _select,
     "subsample": _subsample,
     "upsample": _upsample,
     "depthwise_conv2d": _depthwise_conv2d,

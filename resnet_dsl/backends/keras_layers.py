@@ -54,3 +54,36 @@ class Pad2D(keras.layers.Layer):
 
     def get_config(self):
         return {**super().get_config(), "padding": self.padding, "mode": self.mode}
+
+
+class ChannelSplit(keras.layers.Layer):
+    """The `index`-th of `groups` equal groups of the channels (torch.split's)."""
+
+    def __init__(self, groups, index, **kwargs):
+        super().__init__(**kwargs)
+        self.groups, self.index = groups, index
+
+    def call(self, x):
+        size = x.shape[-1] // self.groups
+        return x[..., self.index * size : (self.index + 1) * size]
+
+    def compute_output_shape(self, shape):
+        return (*shape[:-1], shape[-1] // self.groups)
+
+    def get_config(self):
+        return {**super().get_config(), "groups": self.groups, "index": self.index}
+
+
+class Select(keras.layers.Layer):
+    """Branches weighted by a softmax across them of an attention gate, one channel
+    group per branch, and summed (the Selective Kernel's attention)."""
+
+    def call(self, inputs):
+        attention, *branches = inputs
+        stacked = keras.ops.stack(branches, axis=-2)
+        shape = [-1] + [1] * (len(stacked.shape) - 3) + [len(branches), stacked.shape[-1]]
+        weights = keras.ops.softmax(keras.ops.reshape(attention, shape), axis=-2)
+        return keras.ops.sum(stacked * weights, axis=-2)
+
+    def compute_output_shape(self, shapes):
+        return shapes[1]

@@ -27,6 +27,7 @@ from resnet_dsl.backends.torch_modules import (
     AvgPool2dSame,
     Blur2d,
     ChannelPad,
+    ChannelSplit,
     Conv1dChannelsLast,
     Conv2dSame,
     Dense,
@@ -159,10 +160,19 @@ def _multiply(tensors: list[torch.Tensor]) -> torch.Tensor:
     return result
 
 
+def _select(attention: torch.Tensor, branches: list[torch.Tensor]) -> torch.Tensor:
+    """sum_i softmax_i(attention) * b_i, a channel group of the attention per branch (timm's
+    SelectiveKernelAttn: `view(B, n, C, 1, 1)`, softmax over the branches)."""
+    stacked = torch.stack(branches, 1)
+    weights = attention.reshape(attention.shape[0], len(branches), -1, *[1] * (stacked.dim() - 3))
+    return (stacked * weights.softmax(1)).sum(1)
+
+
 MERGE_FUNCTIONS: dict[str, Callable[[list[torch.Tensor]], torch.Tensor]] = {
     "add": lambda tensors: sum(tensors[1:], tensors[0]),
     "multiply": _multiply,
     "concat": lambda tensors: torch.cat(tensors, dim=1),
+    "select": lambda tensors: _select(tensors[0], tensors[1:]),
 }
 
 
@@ -243,6 +253,10 @@ def _zeropad(config: nw.ZeroPaddingConfig, node: torch_layout.Node) -> nn.Module
 
 def _pad(config: nw.PadConfig, node: torch_layout.Node) -> nn.Module:
     return pad_module(config.padding, config.mode)
+
+
+def _split(config: nw.SplitConfig, node: torch_layout.Node) -> nn.Module:
+    return ChannelSplit(config.groups, config.index)
 
 
 def _blur(config: nw.BlurConfig, node: torch_layout.Node) -> nn.Module:
@@ -352,6 +366,7 @@ FACTORIES: dict[str, Callable[[Any, torch_layout.Node], nn.Module]] = {
     "zeropad": _zeropad,
     "pad": _pad,
     "blur": _blur,
+    "split": _split,
     "maxpool": _pool,
     "avgpool": _pool,
     "global_avgpool": _global_pool,

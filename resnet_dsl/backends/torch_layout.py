@@ -174,25 +174,22 @@ class Layout:
     def placed(self) -> dict[str, str]:
         """IR layer name -> the path the spec states for it (`torch="features.{stage_number}.0"`),
         its fields filled in from the block it stands in."""
-        fields: dict[str, dict[str, str | int]] = {}
-        index = 0
-        for stage_index, stage in enumerate(self.network.stages):
-            for block_index, block in enumerate(stage.blocks):
-                fields[block.name] = {
-                    "stage": stage.label,
-                    "stage_index": stage_index,
-                    "stage_number": stage_index + 1,
-                    "block_index": block_index,
-                    "block_number": block_index + 1,
-                    "index": index,
-                    "number": index + 1,
-                }
-                index += 1
+        fields = naming.torch_fields([(stage.label, [b.name for b in stage.blocks]) for stage in self.network.stages])
         built = self.built_paths()
+        layers = [layer for layer in self.network.layers if layer.origin.torch is not None and layer.name in built]
+        # Within a block, in the order the spec writes them (torchvision makes `proj` before
+        # `f`, though `f` runs first): the order modules are made is the state_dict's.
+        groups = list(dict.fromkeys((layer.origin.section, layer.origin.block) for layer in layers))
+        layers.sort(
+            key=lambda layer: (
+                groups.index((layer.origin.section, layer.origin.block)),
+                layer.span.line,
+                layer.span.column,
+            )
+        )
         return {
             layer.name: naming.torch_path(layer.origin.torch, fields.get(layer.origin.block or "", {}))
-            for layer in self.network.layers
-            if layer.origin.torch is not None and layer.name in built
+            for layer in layers
         }
 
     def module_paths(self) -> dict[str, str]:
@@ -205,11 +202,8 @@ class Layout:
         that name a parameter (a layer scale's weight) rather than a module."""
         built, placed = self.built_paths(), self.placed()
         moves = {built[name]: path for name, path in placed.items()}
-        parameters = tuple(path for name, path in placed.items() if name in self._scales())
-        return moves, parameters
-
-    def _scales(self) -> set[str]:
-        return {layer.name for layer in self.network.layers if layer.kind == "layer_scale"}
+        scales = {layer.name for layer in self.network.layers if layer.kind == "layer_scale"}
+        return moves, tuple(path for name, path in placed.items() if name in scales)
 
 
 def layout(network: nw.Network) -> Layout:

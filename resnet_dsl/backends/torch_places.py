@@ -17,7 +17,7 @@ from resnet_dsl.language.errors import ArchError
 from resnet_dsl.network import model as nw
 from resnet_dsl.network import naming
 
-MERGES = frozenset({"add", "multiply", "concat"})
+MERGES = frozenset({"add", "multiply", "concat", "select"})
 """Kinds computed in `forward` from several tensors, with no module of their own."""
 
 

@@ -12,7 +12,6 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 
 from resnet_dsl.codegen.keras_views import (
-    KERAS_CLASSES,
     Apply,
     Arg,
     Assign,
@@ -24,6 +23,7 @@ from resnet_dsl.codegen.keras_views import (
     LayerRenderer,
     Return,
     Statement,
+    keras_callee,
 )
 from resnet_dsl.codegen.pysource import (
     AND,
@@ -159,7 +159,7 @@ class BlockBuilder(BlockSteps):
     def apply(self, step: Step, kind: str, renderer: LayerRenderer, expressions: Expressions, indent: int) -> Apply:
         name = step.pattern.source("name", expressions)
         if step.call is None:
-            layer = Call(f"layers.{KERAS_CLASSES[kind]}", (Arg(name, "name"),))
+            layer = Call(keras_callee(kind), (Arg(name, "name"),))
             return Apply(indent, step.target, layer, step.sources, True)
         layer, call_args = renderer.call(step.call, kind, name)
         return Apply(indent, step.target, layer, step.sources[:1], False, call_args)

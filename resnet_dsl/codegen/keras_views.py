@@ -37,6 +37,8 @@ KERAS_CLASSES: dict[str, str] = {
     "channelpad": "ZeroPadding2D",
     "pad": "Pad2D",
     "blur": "DepthwiseConv2D",
+    "split": "ChannelSplit",
+    "select": "Select",
     "subsample": "MaxPooling2D",
     "upsample": "UpSampling2D",
     "depthwise_conv2d": "DepthwiseConv2D",
@@ -106,11 +108,11 @@ CUSTOM_ARGS: dict[str, Callable[[Mapping[str, str]], tuple[Arg, ...]]] = {
 """Kinds whose Keras arguments are not their options one for one (see `network.py`'s configs):
 the arguments from the options' source, by option name."""
 
-HELPER_KINDS: dict[str, str] = {"pad": "Pad2D", "blur": "blur_kernel"}
+HELPER_KINDS: dict[str, str] = {"pad": "Pad2D", "blur": "blur_kernel", "split": "ChannelSplit", "select": "Select"}
 """The helper of `backends/keras_layers.py` each kind of layer needs in a generated module."""
 
 
-OWN_CLASSES = frozenset({"pad"})
+OWN_CLASSES = frozenset({"pad", "split", "select"})
 """Kinds whose Keras class is not in `keras.layers` but in the generated module itself."""
 
 
@@ -143,6 +145,7 @@ POSITIONAL_FIELDS: dict[str, tuple[str, ...]] = {
     "maxpool": ("pool_size",),
     "avgpool": ("pool_size",),
     "dropout": ("rate",),
+    "split": ("groups", "index"),
     "drop_path": ("rate",),
 }
 """Config fields written by position when a layer is rendered from its config; each is
@@ -275,9 +278,7 @@ def layer_from_config(config: nw.LayerConfig, name: str) -> tuple[Call, tuple[Ar
         return Call(keras_callee(config.kind), (*CONFIG_ARGS[config.kind](config), Arg(py_string(name), "name"))), ()
     if config.kind in CONFIG_SOURCED:
         fields = {field: py_value(getattr(config, field)) for field in type(config).model_fields if field != "kind"}
-        return Call(
-            f"layers.{KERAS_CLASSES[config.kind]}", (*CUSTOM_ARGS[config.kind](fields), Arg(py_string(name), "name"))
-        ), ()
+        return Call(keras_callee(config.kind), (*CUSTOM_ARGS[config.kind](fields), Arg(py_string(name), "name"))), ()
     positional = POSITIONAL_FIELDS.get(config.kind, ())
     args = [Arg(py_value(compact(getattr(config, name_)))) for name_ in positional]
     call_args = []
@@ -288,7 +289,7 @@ def layer_from_config(config: nw.LayerConfig, name: str) -> tuple[Call, tuple[Ar
         arg = Arg(py_value(compact(value)), name_)
         (call_args if name_ in CALL_KEYWORDS else args).append(arg)
     args.append(Arg(py_string(name), "name"))
-    return Call(f"layers.{KERAS_CLASSES[config.kind]}", tuple(args)), tuple(call_args)
+    return Call(keras_callee(config.kind), tuple(args)), tuple(call_args)
 
 
 def _config_sources(config: nw.PadConfig | nw.BlurConfig) -> dict[str, str]:
@@ -337,7 +338,7 @@ class LayerRenderer:
         ordered = [keywords[o.name] for o in op.options if o.name in keywords]
         args = [*positional, *(a for a in ordered if a.keyword not in CALL_KEYWORDS), Arg(name, "name")]
         call_args = tuple(a for a in ordered if a.keyword in CALL_KEYWORDS)
-        return Call(f"layers.{KERAS_CLASSES[kind]}", tuple(args)), call_args
+        return Call(keras_callee(kind), tuple(args)), call_args
 
     def value(self, op: ops.Op, option: str, expr: ir.Expr) -> str:
         source = self.expressions.source(expr)

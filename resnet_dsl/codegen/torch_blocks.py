@@ -21,6 +21,7 @@ from resnet_dsl.codegen.pysource import (
     has_call,
     identifier,
 )
+from resnet_dsl.codegen.torch_containers import MERGE_SOURCES, module_expression, nested
 from resnet_dsl.codegen.torch_views import (
     BLOCK_LOCALS,
     Call,
@@ -126,6 +127,14 @@ class BlockClass:
                 path = node.layer.origin.path
                 lines.append(f"# {escape(path or '')}")
             parent = node.module.rpartition(".")[0]
+            if "." in parent:  # nested containers (SK's `conv1.paths.0.conv`): the outermost made whole
+                top = parent.partition(".")[0]
+                inside = [n for n in scope.nodes if n.module and n.module.startswith(top + ".")]
+                lines += (
+                    [] if top in done else call_lines(f"self.{top} = ", nested(top, inside, sources, helpers), "", 8)
+                )
+                done.add(top)
+                continue
             if parent in done:
                 continue
             if not parent:
@@ -403,7 +412,9 @@ def forward_body(
         if parent:
             while end < len(nodes) and nodes[end].module and nodes[end].module.rpartition(".")[0] == parent:
                 end += 1
-            expression = f"self.{parent}({source})"
+            whole = end - position == sum(1 for n in nodes if n.module and n.module.rpartition(".")[0] == parent)
+            end = end if whole else position + 1  # members that run apart (Res2Net's `convs.0`): each alone
+            expression = f"{module_expression(parent if whole else node.module)}({source})"
         elif node.module is None:
             rank = len(node.layer.output_shape)
             operands = [
@@ -431,12 +442,6 @@ def forward_body(
 
 
 PATH_VARIABLES = {None: "x", "pre": "x", "main": "out", "out": "out", "shortcut": "identity"}
-
-MERGE_SOURCES = {
-    "add": lambda operands: " + ".join(operands),
-    "multiply": lambda operands: " * ".join(operands),
-    "concat": lambda operands: f"torch.cat([{', '.join(operands)}], dim=1)",
-}
 
 
 def _variable(path: str | None, held: dict[str, str], last_use: Mapping[str, int], position: int) -> str:

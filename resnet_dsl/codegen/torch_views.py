@@ -194,11 +194,11 @@ class LayerSource:
         if isinstance(config, nw.ActivationConfig):
             return self.activation("activation", helpers)
         if isinstance(config, nw.ZeroPaddingConfig):
-            written = self.symbolic.get("padding")
-            if written is not None and not written.startswith("("):  # one amount for every side, `kernel // 2`
-                return Call("nn.ZeroPad2d", (("", written),))
             (top, bottom), (left, right) = config.padding
             sides = (left, right, top, bottom)
+            written = self.symbolic.get("padding")
+            if written is not None and not written.startswith("(") and len(set(sides)) == 1:
+                return Call("nn.ZeroPad2d", (("", written),))  # one amount for every side, `kernel // 2`
             return Call("nn.ZeroPad2d", (("", py_value(sides[0] if len(set(sides)) == 1 else sides)),))
         if isinstance(config, nw.PadConfig):
             if "padding" in self.symbolic or "mode" in self.symbolic:  # chosen per instance
@@ -208,6 +208,9 @@ class LayerSource:
             sides = (left, right, top, bottom)
             pad = "nn.ReflectionPad2d" if config.mode == "reflect" else "nn.ReplicationPad2d"
             return Call(pad, (("", py_value(sides[0] if len(set(sides)) == 1 else sides)),))
+        if isinstance(config, nw.SplitConfig):
+            helpers.add("ChannelSplit")
+            return Call("ChannelSplit", (("", self.option("groups")), ("", self.option("index"))))
         if isinstance(config, nw.BlurConfig):
             helpers.add("Blur2d")
             size, stride = self.option("kernel_size"), self.option("strides")
@@ -407,6 +410,10 @@ def channels_after(layer: nw.Layer, operands: Sequence[str], written: Mapping[st
         return f"{before} + " + (f"sum({written['padding']})" if "padding" in written else str(sum(config.padding[1])))
     if isinstance(config, nw.ConcatConfig):
         return " + ".join(operands)
+    if isinstance(config, nw.SplitConfig):
+        return f"{_operand(before)} // {_operand(written.get('groups', str(config.groups)))}"
+    if isinstance(config, nw.SelectConfig):
+        return operands[1]
     if isinstance(config, nw.ReshapeConfig):
         return str(layer.output_shape[-1])
     return before

@@ -69,9 +69,16 @@ def excerpt(span: Span, source_line: str | None) -> list[str]:
     start = max(span.column, 1)
     same_line = span.end_line == span.line and span.end_column > start
     end = span.end_column if same_line else start + 1
-    before = printable(source_line[: start - 1])  # escaped, so the caret counts what is shown
-    width = max(len(printable(source_line[start - 1 : end - 1])), 1)
-    return [f" {number} | {printable(source_line)}", f" {' ' * len(number)} | {' ' * len(before)}{'^' * width}"]
+    first = max(0, min(start - 1 - EXCERPT_WIDTH // 2, len(source_line) - EXCERPT_WIDTH))
+    shown = source_line[first : first + EXCERPT_WIDTH]  # a long line: the part around the span
+    lead, tail = ("..." if first else ""), ("..." if first + EXCERPT_WIDTH < len(source_line) else "")
+    before = lead + printable(shown[: start - 1 - first])  # escaped, so the caret counts what is shown
+    width = max(len(printable(shown[start - 1 - first : end - 1 - first])), 1)
+    return [f" {number} | {lead}{printable(shown)}{tail}", f" {' ' * len(number)} | {' ' * len(before)}{'^' * width}"]
+
+
+EXCERPT_WIDTH = 200
+"""Characters of a source line an error shows: a 10,000-character line was echoed whole."""
 
 
 def did_you_mean(word: str, choices: Iterable[str]) -> str | None:

@@ -106,6 +106,15 @@ class BlurConfig(Frozen):
     strides: Pair = (2, 2)
 
 
+class SplitConfig(Frozen):
+    """One of `groups` equal groups of the channels, the `index`-th (0-based): Res2Net's and the
+    Selective Kernel's `torch.split(x, C // groups, 1)[index]`. No parameters."""
+
+    kind: Literal["split"] = "split"
+    groups: int
+    index: int
+
+
 class ChannelPaddingConfig(Frozen):
     """Zeros before and after the channels (option A shortcuts). Keras: `ZeroPadding2D` told the
     input is channels-first, so its second padded axis is the channels: one built-in layer."""
@@ -233,6 +242,15 @@ class MultiplyConfig(Frozen):
     kind: Literal["multiply"] = "multiply"
 
 
+class SelectConfig(Frozen):
+    """`select(attention, b0, b1, ...)`: the branches weighted by a softmax across them of the
+    attention's channels, taken as one equal group per branch, and summed (the Selective Kernel's
+    and ResNeSt's split attention): sum_i softmax_i(a) * b_i. The attention is a gate, (n x C)
+    or (1, 1, n x C) for branches (H, W, C). No parameters."""
+
+    kind: Literal["select"] = "select"
+
+
 class ConcatConfig(Frozen):
     """Concatenation along the channels (Keras's `Concatenate(axis=-1)`)."""
 
@@ -248,6 +266,7 @@ LayerConfig = Annotated[
     | ZeroPaddingConfig
     | PadConfig
     | BlurConfig
+    | SplitConfig
     | ChannelPaddingConfig
     | SubsampleConfig
     | UpSamplingConfig
@@ -265,7 +284,8 @@ LayerConfig = Annotated[
     | LayerScaleConfig
     | AddConfig
     | MultiplyConfig
-    | ConcatConfig,
+    | ConcatConfig
+    | SelectConfig,
     Field(discriminator="kind"),
 ]
 

@@ -162,6 +162,7 @@ TORCH_KINDS: dict[str, str] = {
     "channelpad": "pad",
     "pad": "pad",
     "blur": "aa",
+    "split": "split",
     "subsample": "subsample",
     "upsample": "upsample",
     "reshape": "reshape",
@@ -320,6 +321,18 @@ def torch_path_error(pattern: str, inside_block: bool) -> str | None:
     if any(reserved_by_torch(part) or keyword.iskeyword(part) for part in plain.split(".")):
         return f"the torch path {pattern!r} names an attribute nn.Module holds itself"
     return None
+
+
+def torch_fields(stages: list[tuple[str, list[str]]]) -> dict[str, dict[str, str | int]]:
+    """Block name -> the values of TORCH_FIELDS for it, from each stage's label and block names."""
+    fields: dict[str, dict[str, str | int]] = {}
+    for stage_index, (label, blocks) in enumerate(stages):
+        for block_index, block in enumerate(blocks):
+            index = len(fields)
+            fields[block] = {"stage": label, "stage_index": stage_index, "stage_number": stage_index + 1,
+                             "block_index": block_index, "block_number": block_index + 1,
+                             "index": index, "number": index + 1}  # fmt: skip
+    return fields
 
 
 def torch_path(pattern: str, fields: dict[str, str | int]) -> str:

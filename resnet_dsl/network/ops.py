@@ -298,6 +298,13 @@ OPS: dict[str, Op] = {
         build=lambda o: nw.BlurConfig.model_construct(kernel_size=o["size"], strides=o["stride"]),
         suffix=lambda o: "blur",
     ),
+    "split": Op(
+        "split",
+        (Option("groups", positive_int), Option("index", integer)),
+        positional=2,
+        build=lambda o: nw.SplitConfig.model_construct(groups=o["groups"], index=o["index"]),
+        suffix=lambda o: "split",
+    ),
     "subsample": Op(
         "subsample",
         (Option("stride", pair),),
@@ -382,6 +389,7 @@ OPS: dict[str, Op] = {
     "add": Op("add", (), 0, build=lambda o: nw.AddConfig.model_construct(), suffix=lambda o: "add"),
     "multiply": Op("multiply", (), 0, build=lambda o: nw.MultiplyConfig.model_construct(), suffix=lambda o: "multiply"),
     "concat": Op("concat", (), 0, build=lambda o: nw.ConcatConfig.model_construct(), suffix=lambda o: "concat"),
+    "select": Op("select", (), 0, build=lambda o: nw.SelectConfig.model_construct(), suffix=lambda o: "select"),
 }
 OPS.update({name: _named_activation(name) for name in sorted(ACTIVATIONS) if name != "linear"})
 
@@ -394,10 +402,10 @@ ALIASES = {
     "layernorm": "ln",
 }
 
-MERGES = frozenset({"add", "multiply", "concat"})
+MERGES = frozenset({"add", "multiply", "concat", "select"})
 """Ops that join paths; they stand first in a block's `out` chain and take path names."""
 
-MERGE_KINDS = frozenset({"add", "multiply", "concat"})
+MERGE_KINDS = frozenset({"add", "multiply", "concat", "select"})
 """The config kinds those ops make: layers with several inputs, called on a list of tensors."""
 
 

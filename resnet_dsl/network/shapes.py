@@ -82,6 +82,8 @@ def infer(config: nw.LayerConfig, inputs: list[nw.Shape]) -> tuple[nw.Shape, nw.
         return _multiply(inputs), NO_PARAMS, 0
     if kind == "concat":
         return _concat(inputs), NO_PARAMS, 0
+    if kind == "select":
+        return _select(inputs), NO_PARAMS, 0
     (shape,) = inputs
     if kind == "conv2d":
         channels = _image(shape, "conv")[2]
@@ -147,6 +149,20 @@ def infer(config: nw.LayerConfig, inputs: list[nw.Shape]) -> tuple[nw.Shape, nw.
         height, width = _windowed(shape, "blur", config.kernel_size, config.strides, "valid")
         taps = config.kernel_size[0] * config.kernel_size[1] * channels
         return (height, width, channels), nw.Params.model_construct(non_trainable=taps), height * width * taps
+    if kind == "split":
+        channels = shape[-1]
+        if config.index < 0 or config.index >= config.groups:
+            raise ShapeError(
+                f"split({config.groups}, {config.index}) takes group {config.index} of {config.groups},"
+                " which does not exist",
+                f"the groups are 0 to {config.groups - 1}",
+            )
+        if channels % config.groups:
+            raise ShapeError(
+                f"split into {config.groups} groups needs channels that {config.groups} divides, got {channels}",
+                "give the layer before it a multiple of the groups as its channels",
+            )
+        return (*shape[:-1], channels // config.groups), NO_PARAMS, 0
     if kind == "channelpad":
         height, width, channels = _image(shape, "zeropad")
         low, high = config.padding[1]
@@ -261,3 +277,24 @@ def _reshape(shape: nw.Shape, target: nw.Shape) -> nw.Shape:
             "the dimensions must multiply to the same number of values; one may be -1",
         )
     return target
+
+
+def _select(inputs: list[nw.Shape]) -> nw.Shape:
+    """`select(attention, b0, b1, ...)`: branches of one shape, and a gate of one channel group each."""
+    attention, branches = inputs[0], inputs[1:]
+    if len(branches) < 2:
+        raise ShapeError("select needs an attention and at least two branches", "select(attention, b0, b1)")
+    first = branches[0]
+    if len(first) != 3:
+        raise NotAnImage(f"select's branches must be images (height, width, channels), got {fmt(first)}")
+    for other in branches[1:]:
+        if other != first:
+            raise ShapeError(f"select's branches differ in shape: {fmt(first)} and {fmt(other)}")
+    wanted = len(branches) * first[-1]
+    if attention[-1] != wanted or any(d != 1 for d in attention[:-1]):
+        raise ShapeError(
+            f"select's attention must be a gate of {len(branches)} x {first[-1]} = {wanted} channels"
+            f" for {len(branches)} branches {fmt(first)}, got {fmt(attention)}",
+            f"end the attention path with conv({len(branches)} * channels, 1) on a global_avgpool(keepdims=true)",
+        )
+    return first

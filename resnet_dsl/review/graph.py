@@ -17,6 +17,7 @@ from resnet_dsl.language.errors import printable
 from resnet_dsl.language.ir import BlockDef
 from resnet_dsl.network.model import (
     ActivationConfig,
+    BlurConfig,
     ChannelPaddingConfig,
     Conv2DConfig,
     DenseConfig,
@@ -29,10 +30,12 @@ from resnet_dsl.network.model import (
     Layer,
     LayerScaleConfig,
     Network,
+    PadConfig,
     PoolConfig,
     ReshapeConfig,
     SeparableConv2DConfig,
     Shape,
+    SplitConfig,
     StageInstance,
     SubsampleConfig,
     UpSamplingConfig,
@@ -135,6 +138,12 @@ def _what(layer: Layer) -> str:
             return activation
         case DropoutConfig(rate=rate):
             return f"dropout {rate}"
+        case PadConfig(padding=((top, bottom), (left, right)), mode=mode):
+            return f"pad {mode} {top} {bottom} {left} {right}"
+        case BlurConfig(kernel_size=kernel, strides=strides):
+            return f"blur {shape_text(kernel)}, stride {_stride(strides)}"
+        case SplitConfig(groups=groups, index=index):
+            return f"split: group {index + 1} of {groups}"
         case LayerScaleConfig(value=value):
             return f"layer scale, from {value:g}"
         case DropPathConfig(rate=rate):

@@ -75,18 +75,35 @@ class LayerNormChannels(nn.LayerNorm):
         return super().forward(x)
 
 
+class MovedSequential(nn.Sequential):
+    """An nn.Sequential some of whose children `rehome` registered elsewhere: it runs
+    the modules it was made with, in order, wherever they are registered now."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        for module in self.__dict__["made_with"]:
+            x = module(x)
+        return x
+
+    def _get_name(self) -> str:
+        return "Sequential"
+
+
 def rehome(model: nn.Module, paths: dict, parameters: tuple = ()) -> nn.Module:
     """Register each module at the path a zoo's state_dict names it by (built path
     -> that path, e.g. "layer1.0.conv_dw1" -> "features.1.0.block.0"); a path in
     `parameters` names the module's one parameter (torchvision's `layer_scale`).
     Forward still finds every module where it was built: it stays there as a plain
-    attribute, no longer a child; so does a child of the model that only held
-    moved modules (a stage of blocks)."""
+    attribute, no longer a child (an nn.Sequential runs what it was made with); so
+    does a child of the model that holds containers only (a stage of blocks)."""
     had_children = {id(m) for m in model.modules() if m._modules}
     for built, path in paths.items():
         module = model.get_submodule(built)
         holder_path, _, attribute = built.rpartition(".")
         holder = model.get_submodule(holder_path)
+        runs = isinstance(holder, nn.Sequential)
+        if runs and not isinstance(holder, MovedSequential):
+            object.__setattr__(holder, "made_with", list(holder._modules.values()))
+            holder.__class__ = MovedSequential
         del holder._modules[attribute]
         object.__setattr__(holder, attribute, module)
         *parents, name = path.split(".")
@@ -111,7 +128,7 @@ def rehome(model: nn.Module, paths: dict, parameters: tuple = ()) -> nn.Module:
                 owner.add_module(str(index), children.get(str(index), nn.Identity()))
     for name, child in list(model._modules.items()):
         inside = [m for m in child.modules() if m is not child]
-        if inside and all(id(m) in had_children and not m._modules for m in inside):
+        if inside and all(id(m) in had_children for m in inside):  # containers only
             del model._modules[name]
             object.__setattr__(model, name, child)
     return model
