@@ -22,6 +22,10 @@ _COUNTS = re.compile(r"(\d+) (passed|failed|skipped|errors?|xfailed|xpassed)")
 
 
 def measure(args: list[str]) -> dict:
+    """The whole suite as `scripts/test.sh` runs it: one pytest-xdist worker per core unless
+    `args` say otherwise (`-n 0`: one process)."""
+    if not any(arg == "-n" or arg.startswith(("-n", "--numprocesses")) for arg in args):
+        args = ["-n", "auto", *args]
     start = time.monotonic()
     result = subprocess.run(
         [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", *args],
@@ -48,9 +52,10 @@ def sentence(figures: dict) -> str:
         return f"The whole suite has not been timed since its last changes: {figures['note']}"
     minutes, seconds = divmod(figures["seconds"], 60)
     counts = ", ".join(f"{n} {kind}" for kind, n in figures["counts"].items())
+    args = " ".join(figures.get("pytest_args") or [])
     return (
         f"The last timed run of the whole suite (`scripts/suite_figures.py`: {figures['tests']} tests, {counts}; "
-        f"slow ones included) took {minutes} min {seconds:02d} s on a {figures['cores']}-core machine."
+        f"slow ones included; `pytest {args}`) took {minutes} min {seconds:02d} s on a {figures['cores']}-core machine."
     )
 
 

@@ -2,7 +2,7 @@
 # The whole test suite, set-up included: a virtual environment with the package and its
 # keras, torch, onnx and test extras; the programs some tests drive (Graphviz, Neovim, Node's npm
 # tools for the VS Code extension); then lint (ruff) and every test (pytest). Extra arguments
-# go to pytest. Without root, what cannot be installed is named in one line, and its tests skip.
+# go to pytest, which runs one worker per core (PYTEST_WORKERS=N to choose). Without root, what cannot be installed is named in one line, and its tests skip.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PYTHON=${PYTHON:-python3}
@@ -40,4 +40,5 @@ fi
 
 .venv/bin/python -m ruff check .
 .venv/bin/python -m ruff format --check .
-.venv/bin/python -m pytest "$@"
+# One pytest worker per core (pytest-xdist); `-n 0` in the arguments runs them in one process.
+.venv/bin/python -m pytest -n "${PYTEST_WORKERS:-auto}" "$@"

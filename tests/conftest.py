@@ -10,6 +10,14 @@ from pathlib import Path
 
 import pytest
 
+# Under pytest-xdist each worker gets its share of the cores for TensorFlow's and torch's thread
+# pools (each would take every core, and the workers would fight over them). Set before either loads.
+_WORKERS = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
+if _WORKERS > 1:
+    _THREADS = str(max(1, (os.cpu_count() or 1) // _WORKERS))
+    for _name in ("OMP_NUM_THREADS", "TF_NUM_INTRAOP_THREADS", "TF_NUM_INTEROP_THREADS"):
+        os.environ.setdefault(_name, _THREADS)
+
 # torchvision and timm import triton, which crashes the process when TensorFlow was loaded
 # before it; loaded first, the two coexist. So the torch side comes in before any test module.
 with contextlib.suppress(ImportError):

@@ -33,6 +33,7 @@ from resnet_dsl.codegen import keras as codegen
 from resnet_dsl.codegen import keras_views, pysource, to_python, views
 from resnet_dsl.language.errors import ArchError
 from resnet_dsl.language.ir import LayerCall
+from resnet_dsl.network import functions as functions_module
 from resnet_dsl.network import ops, option_values
 from resnet_dsl.network.api import loads
 from resnet_dsl.network.expand import layer_config
@@ -93,6 +94,10 @@ def generated() -> dict[str, str]:
     return {spec: to_python(spec) for spec in SHIPPED_SPECS}
 
 
+SPEC_FUNCTIONS = {name for name in functions_module.FUNCTIONS if name not in functions_module.PYTHON}
+"""The spec language's functions generated code calls by their Python names: int, max, round..."""
+
+
 def bound_names(tree: ast.AST) -> set[str]:
     """Every name the module itself defines: functions, parameters, assignment and loop targets."""
     names: set[str] = set()
@@ -125,16 +130,16 @@ def allowed_call(call: ast.Call, functions: set[str]) -> bool:
         return text.rpartition(".")[2] in pysource.INITIALIZER_CLASSES.values()
     if isinstance(func, ast.Attribute) and func.attr == "clone" and isinstance(func.value, ast.Call):
         return ast.unparse(func.value.func) == "keras.initializers.get"
-    return isinstance(func, ast.Name) and func.id in functions
+    if text in functions_module.PYTHON.values():  # math.ceil, math.floor
+        return True
+    return isinstance(func, ast.Name) and (func.id in functions or func.id in SPEC_FUNCTIONS)
 
 
 def assert_plain_keras_module(source: str) -> ast.Module:
     """Imports only Keras, calls only what builds a model, names only what it defines."""
     tree = ast.parse(source)
-    assert [ast.unparse(n) for n in tree.body if isinstance(n, (ast.Import, ast.ImportFrom))] == [
-        "import keras",
-        "from keras import layers",
-    ]
+    imports = [ast.unparse(n) for n in tree.body if isinstance(n, (ast.Import, ast.ImportFrom))]
+    assert [line for line in imports if line != "import math"] == ["import keras", "from keras import layers"]
     assert all(
         isinstance(n, (ast.Import, ast.ImportFrom, ast.FunctionDef))
         or (isinstance(n, ast.Expr) and isinstance(n.value, ast.Constant))
@@ -144,7 +149,7 @@ def assert_plain_keras_module(source: str) -> ast.Module:
     bad_calls = [ast.unparse(c) for c in ast.walk(tree) if isinstance(c, ast.Call) and not allowed_call(c, functions)]
     assert not bad_calls
     loaded = {n.id for n in ast.walk(tree) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Load)}
-    assert loaded - bound_names(tree) <= {"range", "float", "None", "True", "False"}
+    assert loaded - bound_names(tree) <= {"range", "float", "None", "True", "False", *SPEC_FUNCTIONS}
     assert not [n.attr for n in ast.walk(tree) if isinstance(n, ast.Attribute) and n.attr.startswith("__")]
     return tree
 
@@ -205,7 +210,8 @@ def test_one_function_per_block_used_each_called_by_build_model(generated: dict[
         tree = ast.parse(source)
         functions = [n for n in tree.body if isinstance(n, ast.FunctionDef)]
         network = resnet_dsl.load(spec)
-        assert [f.name for f in functions] == [*(block.name for block in network.blocks), "build_model"]
+        helpers = [f.name for f in functions if f.name in functions_module.SOURCES]  # make_divisible
+        assert [f.name for f in functions] == [*helpers, *(block.name for block in network.blocks), "build_model"]
         build_model = functions[-1]
         called = {c.func.id for c in ast.walk(build_model) if isinstance(c, ast.Call) and isinstance(c.func, ast.Name)}
         assert called - {"range"} == {block.name for block in network.blocks}
@@ -746,8 +752,11 @@ def test_positional_arguments_are_in_keras_order() -> None:
     keras = pytest.importorskip("keras")
     import inspect
 
+    from resnet_dsl.backends import keras_layers
+
     def leading(kind: str, count: int) -> tuple[str, ...]:
-        cls = getattr(keras.layers, keras_views.KERAS_CLASSES[kind])
+        name = keras_views.KERAS_CLASSES[kind]
+        cls = getattr(keras.layers, name, None) or getattr(keras_layers, name)  # ours: ChannelSplit, Select
         return tuple(list(inspect.signature(cls).parameters)[:count])
 
     for kind, fields in keras_views.POSITIONAL_FIELDS.items():

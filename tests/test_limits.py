@@ -104,11 +104,11 @@ def test_derived_blocks_are_resolved_in_linear_time() -> None:
     """800 blocks each derived from the one before took 21 s (a quadratic scan per step of
     each chain); the depth limit stops such a chain at once, and 3,000 blocks derived from
     one base (the wide case, which no limit stops) are all checked quickly."""
-    started = time.perf_counter()
+    started = time.process_time()  # CPU time: another process on the cores does not count
     assert check(block_chain(800)) == "the block is derived more than 100 levels deep"
     wide = BLOCK + "".join(f"block c{i} = b(filters = {i})\n" for i in range(3000)) + net()
     assert check(wide) is None
-    assert time.perf_counter() - started < 10
+    assert time.process_time() - started < 10
 
 
 def items_value(extra: int) -> str:
@@ -145,9 +145,9 @@ def test_a_reused_value_is_not_walked_again_on_every_evaluation() -> None:
     block = f"block w(filters, p) {{\n{lets}  main {{ relu }}\n  out = add(main, shortcut)\n}}\n"
     params = ", a = [1, 2, 3, 4, 5, 6, 7, 8, 9, 10], c = [a, a, a, a, a, a, a, a, a, a]"
     params += ", d = [c, c, c, c, c, c, c, c, c, c], e = [d, d, d, d]"
-    started = time.perf_counter()
+    started = time.process_time()  # CPU time: another process on the cores does not count
     assert check(block + net(params, "  stage s: w(4, e) * 300\n")) is None
-    assert time.perf_counter() - started < 5
+    assert time.process_time() - started < 5
 
 
 def test_integers_up_to_2_53_minus_1_work_written_or_computed() -> None:
@@ -232,9 +232,9 @@ def test_ordering_5000_paths_is_fast() -> None:
     paths = "".join(f"  p{i} from p{i - 1} {{ relu }}\n" for i in range(count - 1, 0, -1))
     text = f"block big(filters) {{\n{paths}  p0 {{ relu }}\n  out = add(p{count - 1}, input)\n}}\n" + net()
     block = loads_program(text).main.blocks[0]
-    started = time.perf_counter()
+    started = time.process_time()  # CPU time: another process on the cores does not count
     order = path_order(block)
-    assert time.perf_counter() - started < 1
+    assert time.process_time() - started < 1
     assert [path.name for path in order] == [f"p{i}" for i in range(count)]
 
 

@@ -344,7 +344,8 @@ def _scope(
     """Name the layers of one module: the spec's dotted paths and containers first, then `as`
     names, then numbered bases."""
     members = list(members)
-    skipped = {layers[name].inputs[0]: name for name in folded if name in {m.name for m in members}}
+    # the paddings folded into this module's layers (a walk of the members, not of every folded layer)
+    skipped = {layers[m.name].inputs[0]: m.name for m in members if m.name in folded}
     kept = [layer for layer in members if layer.name not in skipped]
     placed = {
         layer.name: places.check_path(layer.origin.alias or "", layer.span, f"layer '{layer.name}'")

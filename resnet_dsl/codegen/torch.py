@@ -108,7 +108,9 @@ class ModelClass:
     network: nw.Network
     layout: torch_layout.Layout
     name: str
-    block_classes: Mapping[str, str]
+    block_classes: Mapping[tuple[str, str], str]
+    """(block definition, instance name) -> its class: a call's `as` may give instances of several
+    definitions one name (keras.applications' ConvNeXt downsamplings)."""
     blocks: Mapping[str, ir.BlockDef]
     param_idents: Mapping[str, Mapping[str, str]]
     classes_layer: str | None
@@ -176,7 +178,7 @@ class ModelClass:
         for _, run in itertools.groupby(instances, key=lambda pair: self.run_key(*pair)):
             run = list(run)
             instance, scope = run[0]
-            call = Call(self.block_classes[instance.name], self.block_args(instance, scope))
+            call = Call(self.block_classes[instance.block, instance.name], self.block_args(instance, scope))
             items.append(("", call) if len(run) == 1 else ("", f"*({flat_call(call)} for _ in range({len(run)}))"))
         return Call("nn.Sequential", tuple(items))
 
@@ -191,7 +193,7 @@ class ModelClass:
 
     def run_key(self, instance: nw.BlockInstance, scope: torch_layout.Scope) -> Any:
         return (
-            self.block_classes[instance.name],
+            self.block_classes[instance.block, instance.name],
             torch_value(instance.args),
             scope.nodes[0].in_channels if scope.nodes else 0,
         )
@@ -313,7 +315,7 @@ def module_view(network: nw.Network, source: str) -> TorchModuleView:
     taken = set(MODULE_NAMES) | set(HELPERS)
     network_class = class_name(network.name, taken)
     param_idents = {block.name: _param_identifiers(block) for block in used}
-    block_classes: dict[str, str] = {}
+    block_classes: dict[tuple[str, str], str] = {}
     helpers: set[str] = set()
     classes = []
     for block in used:
@@ -321,7 +323,7 @@ def module_view(network: nw.Network, source: str) -> TorchModuleView:
         names = variant_names(block.name, [pairs[0][1] for pairs, _ in groups])
         for variant, (pairs, optional) in zip(names, groups, strict=True):
             name = identifier(variant, taken)
-            block_classes.update((instance.name, name) for instance, _ in pairs)
+            block_classes.update(((instance.block, instance.name), name) for instance, _ in pairs)
             containers = {
                 parent: class_name(f"{name}_{parent}", taken)
                 for parent, kind in pairs[0][1].containers

@@ -194,11 +194,11 @@ class LayerSource:
         if isinstance(config, nw.ActivationConfig):
             return self.activation("activation", helpers)
         if isinstance(config, nw.ZeroPaddingConfig):
-            written = self.symbolic.get("padding")
-            if written is not None and not written.startswith("("):  # one amount for every side, `kernel // 2`
-                return Call("nn.ZeroPad2d", (("", written),))
             (top, bottom), (left, right) = config.padding
             sides = (left, right, top, bottom)
+            written = self.symbolic.get("padding")
+            if written is not None and not written.startswith("(") and len(set(sides)) == 1:
+                return Call("nn.ZeroPad2d", (("", written),))  # one amount for every side, `kernel // 2`
             return Call("nn.ZeroPad2d", (("", py_value(sides[0] if len(set(sides)) == 1 else sides)),))
         if isinstance(config, nw.PadConfig):
             if "padding" in self.symbolic or "mode" in self.symbolic:  # chosen per instance
