@@ -88,5 +88,5 @@ def test_timm_weights_load_and_give_its_outputs(spec: str, name: str, trainable:
     with torch.no_grad():
         expected = reference(images)
         assert expected.abs().max().item() > 0.1, "a model whose output is near zero proves nothing"
-        torch.testing.assert_close(model(images), expected, rtol=1e-4, atol=1e-5)
-        torch.testing.assert_close(generated(images), expected, rtol=1e-4, atol=1e-5)
+        torch.testing.assert_close(model(images), expected, rtol=1e-5, atol=1e-6)
+        torch.testing.assert_close(generated(images), expected, rtol=1e-5, atol=1e-6)
