@@ -39,7 +39,33 @@ class Call:
     """A call whose arguments may be calls: (keyword or "", value)."""
 
     callee: str
-    args: tuple[tuple[str, str | Call], ...] = ()
+    args: tuple[tuple[str, str | Call | Chosen], ...] = ()
+
+
+@dataclass(frozen=True)
+class Chosen:
+    """A module made only where `condition` holds, else `otherwise` (`nn.Identity()`, `None`)."""
+
+    call: Call
+    condition: str
+    otherwise: str = "nn.Identity()"
+
+    def flat(self) -> str:
+        return f"{flat_call(self.call)} if {self.condition} else {self.otherwise}"
+
+    def lines(self, head: str, tail: str, indent: int) -> list[str]:
+        """As `ruff format` lays it out: on one line if it fits, else parenthesised, one part a line."""
+        flat = head + self.flat() + tail
+        if indent + len(flat) <= LINE_LENGTH:
+            return [flat]
+        made = exploded_lines("", self.call, "", indent + 4) if self.call.args else [flat_call(self.call)]
+        return [  # the call exploded, so that ruff keeps the parts apart at 120 columns too
+            f"{head}(",
+            *("    " + line for line in made),
+            f"    if {self.condition}",
+            f"    else {self.otherwise}",
+            ")" + tail,
+        ]
 
 
 @dataclass(frozen=True)
@@ -88,11 +114,18 @@ def call_lines(head: str, call: Call, tail: str, indent: int) -> list[str]:
     flat = head + flat_call(call) + tail
     if indent + len(flat) <= LINE_LENGTH:
         return [flat]
+    return exploded_lines(head, call, tail, indent)
+
+
+def exploded_lines(head: str, call: Call, tail: str, indent: int) -> list[str]:
+    """`call_lines` one argument per line, whatever fits: a trailing comma ruff keeps at any width."""
     lines = [f"{head}{call.callee}("]
     for keyword, value in call.args:
         prefix = f"{keyword}=" if keyword else ""
         if isinstance(value, Call):
             lines += ["    " + line for line in call_lines(prefix, value, ",", indent + 4)]
+        elif isinstance(value, Chosen):
+            lines += ["    " + line for line in value.lines(prefix, ",", indent + 4)]
         elif indent + 4 + len(prefix) + len(value) + 1 > LINE_LENGTH and value.startswith("{"):
             lines += [f"    {prefix}{{", *(f"        {item}," for item in dict_items(value)), "    },"]
         else:
@@ -118,7 +151,10 @@ def dict_items(literal: str) -> list[str]:
 
 
 def flat_call(call: Call) -> str:
-    parts = [(f"{k}=" if k else "") + (flat_call(v) if isinstance(v, Call) else v) for k, v in call.args]
+    parts = [
+        (f"{k}=" if k else "") + (flat_call(v) if isinstance(v, Call) else v.flat() if isinstance(v, Chosen) else v)
+        for k, v in call.args
+    ]
     return f"{call.callee}({', '.join(parts)})"
 
 

@@ -137,85 +137,6 @@ def norm_initialized(
     return module
 
 
-class BottleneckDShortcut(nn.Module):
-    """The `bottleneck_d` block: paths main and shortcut, merged by add(main, shortcut).
-
-    Args:
-        in_channels: the channels of the input.
-        filters: required.
-        stride: 1 by default.
-    """
-
-    def __init__(self, in_channels, filters, stride=1) -> None:
-        super().__init__()
-        # main
-        self.conv1 = initialized(
-            nn.Conv2d(in_channels, filters, 1, bias=False),
-            {
-                "name": "variance_scaling",
-                "distribution": "untruncated_normal",
-                "mode": "fan_out",
-                "scale": 2.0,
-            },
-        )
-        self.bn1 = nn.BatchNorm2d(filters)
-        self.act1 = nn.ReLU(inplace=True)
-        self.conv2 = initialized(
-            nn.Conv2d(filters, filters, 3, stride=stride, padding=1, bias=False),
-            {
-                "name": "variance_scaling",
-                "distribution": "untruncated_normal",
-                "mode": "fan_out",
-                "scale": 2.0,
-            },
-        )
-        self.bn2 = nn.BatchNorm2d(filters)
-        self.act2 = nn.ReLU(inplace=True)
-        self.conv3 = initialized(
-            nn.Conv2d(filters, 4 * filters, 1, bias=False),
-            {
-                "name": "variance_scaling",
-                "distribution": "untruncated_normal",
-                "mode": "fan_out",
-                "scale": 2.0,
-            },
-        )
-        self.bn3 = norm_initialized(nn.BatchNorm2d(4 * filters), gamma="zeros")
-        # shortcut
-        self.downsample = nn.Sequential(
-            nn.Identity(),
-            initialized(
-                nn.Conv2d(in_channels, 4 * filters, 1, bias=False),
-                {
-                    "name": "variance_scaling",
-                    "distribution": "untruncated_normal",
-                    "mode": "fan_out",
-                    "scale": 2.0,
-                },
-            ),
-            nn.BatchNorm2d(4 * filters),
-        )
-        # out
-        self.act3 = nn.ReLU(inplace=True)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        # main
-        out = self.conv1(x)
-        out = self.bn1(out)
-        out = self.act1(out)
-        out = self.conv2(out)
-        out = self.bn2(out)
-        out = self.act2(out)
-        out = self.conv3(out)
-        out = self.bn3(out)
-        # shortcut
-        identity = self.downsample(x)
-        # out
-        out += identity
-        out = self.act3(out)
-        return out
-
-
 class BottleneckD(nn.Module):
     """The `bottleneck_d` block: paths main and shortcut, merged by add(main, shortcut).
 
@@ -227,69 +148,7 @@ class BottleneckD(nn.Module):
 
     def __init__(self, in_channels, filters, stride=1) -> None:
         super().__init__()
-        # main
-        self.conv1 = initialized(
-            nn.Conv2d(in_channels, filters, 1, bias=False),
-            {
-                "name": "variance_scaling",
-                "distribution": "untruncated_normal",
-                "mode": "fan_out",
-                "scale": 2.0,
-            },
-        )
-        self.bn1 = nn.BatchNorm2d(filters)
-        self.act1 = nn.ReLU(inplace=True)
-        self.conv2 = initialized(
-            nn.Conv2d(filters, filters, 3, stride=stride, padding=1, bias=False),
-            {
-                "name": "variance_scaling",
-                "distribution": "untruncated_normal",
-                "mode": "fan_out",
-                "scale": 2.0,
-            },
-        )
-        self.bn2 = nn.BatchNorm2d(filters)
-        self.act2 = nn.ReLU(inplace=True)
-        self.conv3 = initialized(
-            nn.Conv2d(filters, 4 * filters, 1, bias=False),
-            {
-                "name": "variance_scaling",
-                "distribution": "untruncated_normal",
-                "mode": "fan_out",
-                "scale": 2.0,
-            },
-        )
-        self.bn3 = norm_initialized(nn.BatchNorm2d(4 * filters), gamma="zeros")
-        # out
-        self.act3 = nn.ReLU(inplace=True)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        # main
-        out = self.conv1(x)
-        out = self.bn1(out)
-        out = self.act1(out)
-        out = self.conv2(out)
-        out = self.bn2(out)
-        out = self.act2(out)
-        out = self.conv3(out)
-        out = self.bn3(out)
-        # out
-        out += x
-        out = self.act3(out)
-        return out
-
-
-class BottleneckDShortcutAvgPool(nn.Module):
-    """The `bottleneck_d` block: paths main and shortcut, merged by add(main, shortcut).
-
-    Args:
-        in_channels: the channels of the input.
-        filters: required.
-        stride: 1 by default.
-    """
-
-    def __init__(self, in_channels, filters, stride=1) -> None:
-        super().__init__()
+        project = stride != 1 or in_channels != 4 * filters
         # main
         self.conv1 = initialized(
             nn.Conv2d(in_channels, filters, 1, bias=False),
@@ -324,18 +183,22 @@ class BottleneckDShortcutAvgPool(nn.Module):
         )
         self.bn3 = norm_initialized(nn.BatchNorm2d(4 * filters), gamma="zeros")
         # shortcut
-        self.downsample = nn.Sequential(
-            AvgPool2dSame(2, stride),
-            initialized(
-                nn.Conv2d(in_channels, 4 * filters, 1, bias=False),
-                {
-                    "name": "variance_scaling",
-                    "distribution": "untruncated_normal",
-                    "mode": "fan_out",
-                    "scale": 2.0,
-                },
-            ),
-            nn.BatchNorm2d(4 * filters),
+        self.downsample = (
+            nn.Sequential(
+                AvgPool2dSame(2, stride) if stride != 1 else nn.Identity(),
+                initialized(
+                    nn.Conv2d(in_channels, 4 * filters, 1, bias=False),
+                    {
+                        "name": "variance_scaling",
+                        "distribution": "untruncated_normal",
+                        "mode": "fan_out",
+                        "scale": 2.0,
+                    },
+                ),
+                nn.BatchNorm2d(4 * filters),
+            )
+            if project
+            else None
         )
         # out
         self.act3 = nn.ReLU(inplace=True)
@@ -351,7 +214,9 @@ class BottleneckDShortcutAvgPool(nn.Module):
         out = self.conv3(out)
         out = self.bn3(out)
         # shortcut
-        identity = self.downsample(x)
+        identity = x
+        if self.downsample is not None:
+            identity = self.downsample(x)
         # out
         out += identity
         out = self.act3(out)
@@ -402,22 +267,22 @@ class ResNet50D(nn.Module):
         self.maxpool1 = nn.MaxPool2d(3, 2, padding=1)
         # stage conv2
         self.layer1 = nn.Sequential(
-            BottleneckDShortcut(64, 64),
+            BottleneckD(64, 64),
             *(BottleneckD(256, 64) for _ in range(2)),
         )
         # stage conv3
         self.layer2 = nn.Sequential(
-            BottleneckDShortcutAvgPool(256, 128, stride=2),
+            BottleneckD(256, 128, stride=2),
             *(BottleneckD(512, 128) for _ in range(3)),
         )
         # stage conv4
         self.layer3 = nn.Sequential(
-            BottleneckDShortcutAvgPool(512, 256, stride=2),
+            BottleneckD(512, 256, stride=2),
             *(BottleneckD(1024, 256) for _ in range(5)),
         )
         # stage conv5
         self.layer4 = nn.Sequential(
-            BottleneckDShortcutAvgPool(1024, 512, stride=2),
+            BottleneckD(1024, 512, stride=2),
             *(BottleneckD(2048, 512) for _ in range(2)),
         )
         # head
