@@ -23,7 +23,7 @@ from resnet_dsl.codegen.pysource import (
     identifier,
 )
 from resnet_dsl.codegen.torch_containers import MERGE_SOURCES, module_expression, nested
-from resnet_dsl.codegen.torch_union import Union
+from resnet_dsl.codegen.torch_union import Union, shortcut_entry
 from resnet_dsl.codegen.torch_views import (
     BLOCK_LOCALS,
     Call,
@@ -79,7 +79,10 @@ class BlockClass:
             before = channels[node.inputs[0]]
             operands = [channels[name] for name in node.inputs]
             channels[node.name] = channels_after(node.layer, operands, written)
-            sources[node.name] = LayerSource(node, before, written)
+            mode = self.union.paddings.get(node.name, "")
+            if mode == "written" and "padding" not in written:
+                raise AssertionError(f"{node.name}: instances pad differently, but not by the spec's option")
+            sources[node.name] = LayerSource(node, before, written, mode)
         params, doc, defaults = self.signature()
         path_classes: list[ClassView] = []
         flags = self.flags(expressions)
@@ -94,12 +97,18 @@ class BlockClass:
         init_method = Method("__init__", ("self", "in_channels", *params), " -> None", (), tuple(init))
         optional = self.optional_modules(scope)
         guards = {name: f"self.{flag}" for name, (flag, _) in flags.items()}
+        steps = dict(enumerate(scope.nodes))
+        identity = {  # a shortcut left out is the block's input (`shortcut_entry`)
+            node.name: scope.input
+            for step, node in steps.items()
+            if shortcut_entry(steps, step) and (node.module or "").partition(".")[0] in optional
+        }
         forward = Method(
             "forward",
             ("self", "x: torch.Tensor"),
             " -> torch.Tensor",
             (),
-            tuple(forward_body(scope, self.layers, optional, guards)),
+            tuple(forward_body(scope, self.layers, optional, guards, identity)),
         )
         return [*path_classes, ClassView(self.name, tuple(doc), (init_method, forward))]
 
@@ -203,8 +212,11 @@ class BlockClass:
                 continue
             top = parent.partition(".")[0] if "." in parent else parent
             members = [n for n in scope.nodes if n.module and n.module.startswith(top + ".")]
-            if self.shared_conditions(members):
+            shared = self.shared_conditions(members)
+            if shared:
                 found.add(top)
+            if dict(scope.containers).get(parent) == "dict" and self.own_conditions(node.name, shared):
+                found.add(node.module)  # None in the path's class: asked where the block runs it alone
         return frozenset(found)
 
     def path_class(
@@ -384,15 +396,16 @@ def forward_body(
     layers: Mapping[str, nw.Layer],
     optional: frozenset[str] = frozenset(),
     guards: Mapping[str, str] | None = None,
+    fallbacks: Mapping[str, str] | None = None,
 ) -> list[str]:
     """The paths in order: each module applied to what feeds it, a container called once (and
     only `if self.downsample is not None` where it may be None, a merge only where its flag
     says so); an add into its first operand."""
-    guards = guards or {}
+    guards, fallbacks = guards or {}, fallbacks or {}
     holder = {scope.input: "x"}
     last_use: dict[str, int] = {}
     for position, node in enumerate(scope.nodes):
-        for name in node.inputs:
+        for name in (*node.inputs, *([fallbacks[node.name]] if node.name in fallbacks else [])):
             last_use[name] = position
     held: dict[str, str] = {"x": scope.input}
     maybe_absent = {n.name for n in scope.nodes if n.module and _attribute(n.module) in optional} | set(guards)
@@ -431,12 +444,18 @@ def forward_body(
             line = f"{target} += {holder[node.inputs[1]]}"
         else:
             line = f"{target} = {expression}"
+        alone = parent and end == position + 1 and node.module in optional  # a path class's member run apart
         guard = guards.get(node.name) or (
-            f"self.{_attribute(node.module)} is not None" if node.module and _attribute(node.module) in optional else ""
+            f"{module_expression(node.module)} is not None"
+            if alone
+            else f"self.{_attribute(node.module)} is not None"
+            if node.module and _attribute(node.module) in optional
+            else ""
         )
-        if guard:  # where it is left out, what feeds it goes on
-            if target != source:
-                lines.append(f"{target} = {source}")
+        if guard:  # where it is left out, what feeds it goes on (a shortcut: the block's input)
+            fallback = holder[fallbacks[node.name]] if node.name in fallbacks else source
+            if target != fallback:
+                lines.append(f"{target} = {fallback}")
             lines += [f"if {guard}:", f"    {line}"]
         else:
             lines.append(line)

@@ -24,6 +24,8 @@ from resnet_dsl.network.evaluate import condition
 from resnet_dsl.network.expand import Defaults
 
 Instance = tuple[nw.BlockInstance, torch_layout.Scope]
+Member = tuple[Instance, dict[str, int], dict[str, Any]]
+"""An instance with the step of each of its layers and its parameters' values."""
 
 
 @dataclass(frozen=True)
@@ -37,6 +39,8 @@ class Union:
     """Each node's call (None: a merge)."""
     conditions: Mapping[str, tuple[ir.Expr, ...]]
     """The spec's conditions of each node some instance leaves out (its path's, then its own)."""
+    paddings: Mapping[str, str]
+    """A convolution whose instances pad differently -> how the class pads (`LayerSource.padding_mode`)."""
 
     @property
     def instances(self) -> list[nw.BlockInstance]:
@@ -48,7 +52,7 @@ class _Draft:
     """A class being gathered: its nodes by step, the instances it makes."""
 
     nodes: dict[int, torch_layout.Node]
-    members: list[tuple[Instance, dict[str, int]]]
+    members: list[Member]
     input: str
 
 
@@ -69,25 +73,52 @@ def block_unions(
         env = builder.instance_env(instance)
         present = [index for index, step in enumerate(steps) if all(condition(c, env) for c in step.conditions)]
         step_of = dict(zip(instance.layers, present, strict=True))
+        member = (pair, step_of, env)
         for draft in drafts:
             merged = _merge(draft, pair, step_of)
-            members = [*draft.members, (pair, step_of)]
-            if (
-                merged is not None
-                and all(_fits(merged, *member, steps) for member in members)
-                and _whole_containers(merged, [set(made.values()) for _, made in members], steps)
-            ):
+            members = [*draft.members, member]
+            if merged is not None and _shared(merged, members, steps):
                 draft.nodes = merged
-                draft.members.append((pair, step_of))
+                draft.members.append(member)
                 break
         else:
             draft = _Draft({}, [], scope.input)
             merged = _merge(draft, pair, step_of)
-            assert merged is not None and _fits(merged, pair, step_of, steps), block.name  # an instance fits itself
+            assert merged is not None and _shared(merged, [member], steps), block.name  # an instance fits itself
             draft.nodes = merged
-            draft.members.append((pair, step_of))
+            draft.members.append(member)
             drafts.append(draft)
     return [_union(draft, steps) for draft in drafts]
+
+
+def _shared(nodes: dict[int, torch_layout.Node], members: Sequence[Member], steps: Sequence[Any]) -> bool:
+    """Whether one class of `nodes` makes every member."""
+    having = [set(step_of.values()) for _, step_of, _ in members]
+    optional = attribute_conditions(nodes, having, steps)
+    return (
+        all(_fits(nodes, member, steps, optional) for member in members)
+        and _whole_containers(nodes, having, steps)
+        and padding_modes(nodes, members) is not None
+    )
+
+
+def attribute_conditions(
+    nodes: Mapping[int, torch_layout.Node], having: Sequence[set[int]], steps: Sequence[Any]
+) -> dict[str, tuple[ir.Expr, ...]]:
+    """Each attribute of the block that is None where its conditions fail: those all its
+    members share, of the conditions of members some instances leave out."""
+    varying = {step: steps[step].conditions for step in nodes if not all(step in made for made in having)}
+    members: dict[str, list[int]] = {}
+    for step, node in nodes.items():
+        if node.module is not None:
+            members.setdefault(node.module.partition(".")[0], []).append(step)
+    found = {}
+    for attribute, steps_in in members.items():
+        first = varying.get(steps_in[0], ())
+        shared = tuple(c for c in first if all(c in varying.get(step, ()) for step in steps_in))
+        if shared:
+            found[attribute] = shared
+    return found
 
 
 def _merge(draft: _Draft, pair: Instance, step_of: Mapping[str, int]) -> dict[int, torch_layout.Node] | None:
@@ -126,12 +157,16 @@ def _nearer(mine: str, theirs: str, nodes: Mapping[str, torch_layout.Node]) -> s
 
 
 def _fits(
-    nodes: Mapping[int, torch_layout.Node], pair: Instance, step_of: Mapping[str, int], steps: Sequence[Any]
+    nodes: Mapping[int, torch_layout.Node],
+    member: Member,
+    steps: Sequence[Any],
+    optional: Mapping[str, tuple[ir.Expr, ...]],
 ) -> bool:
-    """Whether the class of `nodes` computes what `pair` does: the same module, kind, padding and
-    in-place add wherever it has the node, fed by what the class feeds it once the nodes it
-    leaves out (by its conditions, not folded away) hand on their first input."""
-    _, scope = pair
+    """Whether the class of `nodes` computes what `pair` does: the same module, kind and
+    in-place add wherever it has the node (paddings: `padding_modes`), fed by what the class feeds it once the nodes it
+    leaves out (by its conditions, not folded away) hand on their first input; a shortcut whose
+    attribute is None here, the block's input (`forward`'s `identity = x`)."""
+    (_, scope), step_of, env = member
     by_name = {node.name: step for step, node in nodes.items()}
     own = {step_of[node.name]: node for node in scope.nodes}
     made = set(step_of.values())
@@ -144,6 +179,9 @@ def _fits(
             step = by_name[name]
             if step in own:
                 return own[step].name
+            tests = optional.get((nodes[step].module or "").partition(".")[0], ())
+            if shortcut_entry(nodes, step) and tests and not all(condition(c, env) for c in tests):
+                return scope.input
             name = nodes[step].inputs[0]
         return scope.input
 
@@ -153,11 +191,21 @@ def _fits(
             continue
         if (mine.module, mine.layer.kind, mine.inplace) != (node.module, node.layer.kind, node.inplace):
             return False
-        if torch_layout.fixed_padding(mine) != torch_layout.fixed_padding(node):
-            return False
         if tuple(resolve(name) for name in node.inputs) != mine.inputs:
             return False
     return resolve(list(nodes.values())[-1].name) == scope.output
+
+
+def shortcut_entry(nodes: Mapping[int, torch_layout.Node], step: int) -> bool:
+    """Whether a node opens the shortcut and its attribute: left out, the identity stands in."""
+    node = nodes[step]
+    if node.layer.origin.path != "shortcut" or node.module is None:
+        return False
+    attribute = node.module.partition(".")[0]
+    before = [other for key, other in nodes.items() if key < step]
+    return not any(other.module and other.module.partition(".")[0] == attribute for other in before) and not any(
+        other.name == node.inputs[0] and other.layer.origin.path == "shortcut" for other in before
+    )
 
 
 def _whole_containers(nodes: Mapping[int, torch_layout.Node], having: Sequence[set[int]], steps: Sequence[Any]) -> bool:
@@ -190,9 +238,40 @@ def parent_is_sequential(nodes: Mapping[int, torch_layout.Node], parent: str) ->
     return all(module.rpartition(".")[2].isdigit() for module in modules)
 
 
+CONVOLUTIONS = (nw.Conv2DConfig, nw.DepthwiseConv2DConfig, nw.SeparableConv2DConfig)
+
+
+def padding_modes(nodes: Mapping[int, torch_layout.Node], members: Sequence[Member]) -> dict[str, str] | None:
+    """Each node whose instances pad differently -> how one class pads them all: Conv2dSame
+    where every one is Keras's `same` and none has a padding folded in; the spec's option as
+    torch's string where each is `valid` or a symmetric `same` at stride 1. None: no way."""
+    seen: dict[int, list[torch_layout.Node]] = {}
+    for (_, scope), step_of, _ in members:
+        for node in scope.nodes:
+            seen.setdefault(step_of[node.name], []).append(node)
+    modes = {}
+    for step, found in seen.items():
+        if len({torch_layout.fixed_padding(node) for node in found}) == 1:
+            continue
+        configs = [node.layer.config for node in found]
+        if not all(isinstance(config, CONVOLUTIONS) for config in configs):
+            return None
+        if any(node.padding != (0, 0) for node in found):
+            return None  # a zero padding folded in: the layer before differs too
+        if all(config.padding == "same" for config in configs):
+            modes[nodes[step].name] = "dynamic"
+        elif all(config.padding == "valid" or config.strides == (1, 1) for config in configs) and all(
+            torch_layout.fixed_padding(node) is not None for node in found
+        ):
+            modes[nodes[step].name] = "written"
+        else:
+            return None
+    return modes
+
+
 def _union(draft: _Draft, steps: Sequence[Any]) -> Union:
-    members = [pair for pair, _ in draft.members]
-    having = [set(step_of.values()) for _, step_of in draft.members]
+    members = [pair for pair, _, _ in draft.members]
+    having = [set(step_of.values()) for _, step_of, _ in draft.members]
     nodes = tuple(draft.nodes.values())
     containers: dict[str, torch_layout.Container] = {}
     for _, scope in members:
@@ -204,4 +283,7 @@ def _union(draft: _Draft, steps: Sequence[Any]) -> Union:
         for step, node in draft.nodes.items()
         if not all(step in made for made in having)
     }
-    return Union(tuple(members), scope, {node.name: steps[step].call for step, node in draft.nodes.items()}, conditions)
+    calls = {node.name: steps[step].call for step, node in draft.nodes.items()}
+    paddings = padding_modes(draft.nodes, draft.members)
+    assert paddings is not None  # checked as each instance joined
+    return Union(tuple(members), scope, calls, conditions, paddings)

@@ -205,6 +205,10 @@ class LayerSource:
     channels: str
     """The source of its input's channel count: `in_channels`, `4 * filters`, `64`."""
     symbolic: Mapping[str, str]
+    padding_mode: str = ""
+    """Where a convolution's instances pad differently: `dynamic` (Keras's `same` at every
+    instance, asymmetric at some: Conv2dSame), `written` (`valid` or a symmetric `same` at
+    stride 1: the spec's option as the string torch takes)."""
 
     def option(self, field: str) -> str:
         if field in self.symbolic:
@@ -339,8 +343,10 @@ class LayerSource:
         for field, keyword, default in (("strides", "stride", (1, 1)), ("dilation_rate", "dilation", (1, 1))):
             if field in self.symbolic or getattr(config, field) != default:
                 args.append((keyword, self.option(field)))
-        padding = torch_layout.conv_padding(self.node)  # every instance of a class has the same
-        if padding is None:
+        padding = torch_layout.conv_padding(self.node)  # every instance of a class has the same, or a mode
+        if self.padding_mode == "written":
+            args.append(("padding", self.symbolic["padding"]))
+        elif padding is None or self.padding_mode == "dynamic":
             callee = "Conv2dSame"
         elif padding != (0, 0):
             args.append(("padding", py_value(compact(padding))))
@@ -372,7 +378,9 @@ class LayerSource:
             if field in self.symbolic or getattr(config, field) != default:
                 args.append((keyword, self.option(field)))
         padding = torch_layout.conv_padding(self.node)
-        if padding is None:
+        if self.padding_mode == "written":
+            args.append(("padding", self.symbolic["padding"]))
+        elif padding is None or self.padding_mode == "dynamic":
             callee = "Conv2dSame"
             helpers.add(callee)
         elif padding != (0, 0):

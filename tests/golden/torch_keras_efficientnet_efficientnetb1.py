@@ -156,193 +156,6 @@ def initialized(
     return module
 
 
-class MbconvProjectExpand(nn.Module):
-    """The `expand` path of the `mbconv` block.
-
-    Args:
-        in_channels: as the block's.
-        hidden: as the block's.
-    """
-
-    def __init__(self, in_channels, hidden) -> None:
-        super().__init__()
-        self.expand_conv = initialized(
-            nn.Conv2d(in_channels, hidden, 1, bias=False),
-            {
-                "name": "variance_scaling",
-                "distribution": "truncated_normal",
-                "mode": "fan_out",
-                "scale": 2.0,
-            },
-        )
-        self.expand_bn = nn.BatchNorm2d(hidden, eps=0.001, momentum=0.01)
-        self.expand_activation = nn.SiLU()
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = self.expand_conv(x)
-        x = self.expand_bn(x)
-        x = self.expand_activation(x)
-        return x
-
-
-class MbconvProjectSe(nn.Module):
-    """The `se` path of the `mbconv` block.
-
-    Args:
-        hidden: as the block's.
-        squeeze: as the block's.
-    """
-
-    def __init__(self, hidden, squeeze) -> None:
-        super().__init__()
-        self.se_squeeze = nn.AdaptiveAvgPool2d(1)
-        self.se_reduce = initialized(
-            nn.Conv2d(hidden, squeeze, 1),
-            {
-                "name": "variance_scaling",
-                "distribution": "truncated_normal",
-                "mode": "fan_out",
-                "scale": 2.0,
-            },
-        )
-        self.se_reduce_activation = nn.SiLU()
-        self.se_expand = initialized(
-            nn.Conv2d(squeeze, hidden, 1),
-            {
-                "name": "variance_scaling",
-                "distribution": "truncated_normal",
-                "mode": "fan_out",
-                "scale": 2.0,
-            },
-        )
-        self.se_expand_activation = nn.Sigmoid()
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = self.se_squeeze(x)
-        x = self.se_reduce(x)
-        x = self.se_reduce_activation(x)
-        x = self.se_expand(x)
-        x = self.se_expand_activation(x)
-        return x
-
-
-class MbconvProjectProject(nn.Module):
-    """The `project` path of the `mbconv` block.
-
-    Args:
-        filters: as the block's.
-        rate: as the block's.
-        hidden: as the block's.
-        residual: as the block's.
-    """
-
-    def __init__(self, filters, rate, hidden, residual) -> None:
-        super().__init__()
-        self.project_conv = initialized(
-            nn.Conv2d(hidden, filters, 1, bias=False),
-            {
-                "name": "variance_scaling",
-                "distribution": "truncated_normal",
-                "mode": "fan_out",
-                "scale": 2.0,
-            },
-        )
-        self.project_bn = nn.BatchNorm2d(filters, eps=0.001, momentum=0.01)
-        self.drop = DropPath(rate) if residual else None
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = self.project_conv(x)
-        x = self.project_bn(x)
-        if self.drop is not None:
-            x = self.drop(x)
-        return x
-
-
-class MbconvProject(nn.Module):
-    """keras.applications' MBConv `block`: a 1x1 expansion, a depthwise convolution,
-    squeeze and excitation gating it, a linear 1x1 projection; the add only where the
-    block keeps its shape.
-
-    Args:
-        in_channels: the channels of the input.
-        filters: the output channels (required).
-        kernel: the depthwise kernel (3 by default).
-        stride: the depthwise stride (1 by default).
-        expand_ratio: the expansion of the 1x1 convolution (1: none) (6 by default).
-        rate: the stochastic depth rate (0.2 by default).
-    """
-
-    def __init__(
-        self,
-        in_channels,
-        filters,
-        kernel=3,
-        stride=1,
-        expand_ratio=6,
-        rate=0.2,
-    ) -> None:
-        super().__init__()
-        hidden = in_channels * expand_ratio
-        squeeze = max(1, int(in_channels * 0.25))
-        residual = stride == 1 and in_channels == filters
-        self.residual = residual
-        # expand
-        self.expand = (
-            MbconvProjectExpand(
-                in_channels,
-                hidden,
-            )
-            if expand_ratio != 1
-            else None
-        )
-        # main
-        self.dwconv = initialized(
-            nn.Conv2d(
-                hidden,
-                hidden,
-                kernel,
-                stride=stride,
-                padding=1,
-                groups=hidden,
-                bias=False,
-            ),
-            {
-                "name": "variance_scaling",
-                "distribution": "truncated_normal",
-                "mode": "fan_out",
-                "scale": 2.0,
-            },
-            depthwise=True,
-        )
-        self.bn = nn.BatchNorm2d(hidden, eps=0.001, momentum=0.01)
-        self.activation = nn.SiLU()
-        # se
-        self.se = MbconvProjectSe(hidden, squeeze)
-        # project
-        self.project = MbconvProjectProject(filters, rate, hidden, residual)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        # expand
-        expand = x
-        if self.expand is not None:
-            expand = self.expand(x)
-        # main
-        out = self.dwconv(expand)
-        out = self.bn(out)
-        out = self.activation(out)
-        # se
-        se = self.se(out)
-        # out
-        out = out * se
-        # project
-        project = self.project(out)
-        # out
-        out = project
-        if self.residual:
-            out = project + x
-        return out
-
-
 class MbconvExpand(nn.Module):
     """The `expand` path of the `mbconv` block.
 
@@ -413,173 +226,7 @@ class MbconvSe(nn.Module):
         return x
 
 
-class MbconvProject_(nn.Module):
-    """The `project` path of the `mbconv` block.
-
-    Args:
-        filters: as the block's.
-        hidden: as the block's.
-    """
-
-    def __init__(self, filters, hidden) -> None:
-        super().__init__()
-        self.project_conv = initialized(
-            nn.Conv2d(hidden, filters, 1, bias=False),
-            {
-                "name": "variance_scaling",
-                "distribution": "truncated_normal",
-                "mode": "fan_out",
-                "scale": 2.0,
-            },
-        )
-        self.project_bn = nn.BatchNorm2d(filters, eps=0.001, momentum=0.01)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = self.project_conv(x)
-        x = self.project_bn(x)
-        return x
-
-
-class Mbconv(nn.Module):
-    """keras.applications' MBConv `block`: a 1x1 expansion, a depthwise convolution,
-    squeeze and excitation gating it, a linear 1x1 projection; the add only where the
-    block keeps its shape.
-
-    Args:
-        in_channels: the channels of the input.
-        filters: the output channels (required).
-        kernel: the depthwise kernel (3 by default).
-        stride: the depthwise stride (1 by default).
-        expand_ratio: the expansion of the 1x1 convolution (1: none) (6 by default).
-        rate: the stochastic depth rate (0.2 by default).
-    """
-
-    def __init__(
-        self,
-        in_channels,
-        filters,
-        kernel=3,
-        stride=1,
-        expand_ratio=6,
-        rate=0.2,
-    ) -> None:
-        super().__init__()
-        hidden = in_channels * expand_ratio
-        squeeze = max(1, int(in_channels * 0.25))
-        # expand
-        self.expand = MbconvExpand(in_channels, hidden)
-        # main
-        self.dwconv = initialized(
-            Conv2dSame(
-                hidden,
-                hidden,
-                kernel,
-                stride=stride,
-                groups=hidden,
-                bias=False,
-            ),
-            {
-                "name": "variance_scaling",
-                "distribution": "truncated_normal",
-                "mode": "fan_out",
-                "scale": 2.0,
-            },
-            depthwise=True,
-        )
-        self.bn = nn.BatchNorm2d(hidden, eps=0.001, momentum=0.01)
-        self.activation = nn.SiLU()
-        # se
-        self.se = MbconvSe(hidden, squeeze)
-        # project
-        self.project = MbconvProject_(filters, hidden)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        # expand
-        expand = self.expand(x)
-        # main
-        out = self.dwconv(expand)
-        out = self.bn(out)
-        out = self.activation(out)
-        # se
-        se = self.se(out)
-        # out
-        out = out * se
-        # project
-        project = self.project(out)
-        return project
-
-
-class Mbconv_3Expand(nn.Module):
-    """The `expand` path of the `mbconv` block.
-
-    Args:
-        in_channels: as the block's.
-        hidden: as the block's.
-    """
-
-    def __init__(self, in_channels, hidden) -> None:
-        super().__init__()
-        self.expand_conv = initialized(
-            nn.Conv2d(in_channels, hidden, 1, bias=False),
-            {
-                "name": "variance_scaling",
-                "distribution": "truncated_normal",
-                "mode": "fan_out",
-                "scale": 2.0,
-            },
-        )
-        self.expand_bn = nn.BatchNorm2d(hidden, eps=0.001, momentum=0.01)
-        self.expand_activation = nn.SiLU()
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = self.expand_conv(x)
-        x = self.expand_bn(x)
-        x = self.expand_activation(x)
-        return x
-
-
-class Mbconv_3Se(nn.Module):
-    """The `se` path of the `mbconv` block.
-
-    Args:
-        hidden: as the block's.
-        squeeze: as the block's.
-    """
-
-    def __init__(self, hidden, squeeze) -> None:
-        super().__init__()
-        self.se_squeeze = nn.AdaptiveAvgPool2d(1)
-        self.se_reduce = initialized(
-            nn.Conv2d(hidden, squeeze, 1),
-            {
-                "name": "variance_scaling",
-                "distribution": "truncated_normal",
-                "mode": "fan_out",
-                "scale": 2.0,
-            },
-        )
-        self.se_reduce_activation = nn.SiLU()
-        self.se_expand = initialized(
-            nn.Conv2d(squeeze, hidden, 1),
-            {
-                "name": "variance_scaling",
-                "distribution": "truncated_normal",
-                "mode": "fan_out",
-                "scale": 2.0,
-            },
-        )
-        self.se_expand_activation = nn.Sigmoid()
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = self.se_squeeze(x)
-        x = self.se_reduce(x)
-        x = self.se_reduce_activation(x)
-        x = self.se_expand(x)
-        x = self.se_expand_activation(x)
-        return x
-
-
-class Mbconv_3Project(nn.Module):
+class MbconvProject(nn.Module):
     """The `project` path of the `mbconv` block.
 
     Args:
@@ -611,7 +258,7 @@ class Mbconv_3Project(nn.Module):
         return x
 
 
-class Mbconv_3(nn.Module):
+class Mbconv(nn.Module):
     """keras.applications' MBConv `block`: a 1x1 expansion, a depthwise convolution,
     squeeze and excitation gating it, a linear 1x1 projection; the add only where the
     block keeps its shape.
@@ -640,15 +287,14 @@ class Mbconv_3(nn.Module):
         residual = stride == 1 and in_channels == filters
         self.residual = residual
         # expand
-        self.expand = Mbconv_3Expand(in_channels, hidden)
+        self.expand = MbconvExpand(in_channels, hidden) if expand_ratio != 1 else None
         # main
         self.dwconv = initialized(
-            nn.Conv2d(
+            Conv2dSame(
                 hidden,
                 hidden,
                 kernel,
                 stride=stride,
-                padding=2,
                 groups=hidden,
                 bias=False,
             ),
@@ -663,13 +309,15 @@ class Mbconv_3(nn.Module):
         self.bn = nn.BatchNorm2d(hidden, eps=0.001, momentum=0.01)
         self.activation = nn.SiLU()
         # se
-        self.se = Mbconv_3Se(hidden, squeeze)
+        self.se = MbconvSe(hidden, squeeze)
         # project
-        self.project = Mbconv_3Project(filters, rate, hidden, residual)
+        self.project = MbconvProject(filters, rate, hidden, residual)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         # expand
-        expand = self.expand(x)
+        expand = x
+        if self.expand is not None:
+            expand = self.expand(x)
         # main
         out = self.dwconv(expand)
         out = self.bn(out)
@@ -706,36 +354,36 @@ class EfficientNetB1(nn.Module):
         self.stem_activation = nn.SiLU()
         # stage stage1
         self.layer1 = nn.Sequential(
-            MbconvProject(32, 16, expand_ratio=1),
-            MbconvProject(16, 16, expand_ratio=1),
+            Mbconv(32, 16, expand_ratio=1),
+            Mbconv(16, 16, expand_ratio=1),
         )
         # stage stage2
         self.layer2 = nn.Sequential(
             Mbconv(16, 24, stride=2),
-            *(MbconvProject(24, 24) for _ in range(2)),
+            *(Mbconv(24, 24) for _ in range(2)),
         )
         # stage stage3
         self.layer3 = nn.Sequential(
             Mbconv(24, 40, kernel=5, stride=2),
-            *(Mbconv_3(40, 40, kernel=5) for _ in range(2)),
+            *(Mbconv(40, 40, kernel=5) for _ in range(2)),
         )
         # stage stage4
         self.layer4 = nn.Sequential(
             Mbconv(40, 80, stride=2),
-            *(MbconvProject(80, 80) for _ in range(3)),
+            *(Mbconv(80, 80) for _ in range(3)),
         )
         # stage stage5
         self.layer5 = nn.Sequential(
-            Mbconv_3(80, 112, kernel=5),
-            *(Mbconv_3(112, 112, kernel=5) for _ in range(3)),
+            Mbconv(80, 112, kernel=5),
+            *(Mbconv(112, 112, kernel=5) for _ in range(3)),
         )
         # stage stage6
         self.layer6 = nn.Sequential(
             Mbconv(112, 192, kernel=5, stride=2),
-            *(Mbconv_3(192, 192, kernel=5) for _ in range(4)),
+            *(Mbconv(192, 192, kernel=5) for _ in range(4)),
         )
         # stage stage7
-        self.layer7 = nn.Sequential(MbconvProject(192, 320), MbconvProject(320, 320))
+        self.layer7 = nn.Sequential(Mbconv(192, 320), Mbconv(320, 320))
         # head
         self.top_conv = initialized(
             nn.Conv2d(320, 1280, 1, bias=False),

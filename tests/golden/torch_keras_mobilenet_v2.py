@@ -200,13 +200,14 @@ class InvertedResBlock(nn.Module):
             else None
         )
         # main
+        self.pad = nn.ZeroPad2d((0, 1, 0, 1)) if stride == 2 else None
         self.depthwise = initialized(
             nn.Conv2d(
                 expansion * in_channels,
                 expansion * in_channels,
                 3,
                 stride=stride,
-                padding=1,
+                padding="same" if stride == 1 else "valid",
                 groups=expansion * in_channels,
                 bias=False,
             ),
@@ -229,7 +230,10 @@ class InvertedResBlock(nn.Module):
         if self.expand is not None:
             expand = self.expand(x)
         # main
-        out = self.depthwise(expand)
+        out = expand
+        if self.pad is not None:
+            out = self.pad(expand)
+        out = self.depthwise(out)
         out = self.depthwise_BN(out)
         out = self.depthwise_relu(out)
         out = self.project(out)
@@ -237,87 +241,6 @@ class InvertedResBlock(nn.Module):
         # out
         if self.residual:
             out += x
-        return out
-
-
-class InvertedResBlockPadExpand(nn.Module):
-    """The `expand` path of the `inverted_res_block` block.
-
-    Args:
-        expansion: as the block's.
-        in_channels: as the block's.
-    """
-
-    def __init__(self, expansion, in_channels) -> None:
-        super().__init__()
-        self.expand = initialized(
-            nn.Conv2d(in_channels, expansion * in_channels, 1, bias=False),
-        )
-        self.expand_BN = nn.BatchNorm2d(
-            expansion * in_channels,
-            eps=0.001,
-            momentum=0.001,
-        )
-        self.expand_relu = nn.ReLU6(inplace=True)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = self.expand(x)
-        x = self.expand_BN(x)
-        x = self.expand_relu(x)
-        return x
-
-
-class InvertedResBlockPad(nn.Module):
-    """keras.applications' `_inverted_res_block`.
-
-    Args:
-        in_channels: the channels of the input.
-        filters: the output channels, before the width multiplier (required).
-        stride: the depthwise convolution's stride (1 by default).
-        expansion: the expansion factor of the 1x1 convolution (the first block: 1, and
-            none) (6 by default).
-        alpha: the width multiplier (1.0 by default).
-    """
-
-    def __init__(self, in_channels, filters, stride=1, expansion=6, alpha=1.0) -> None:
-        super().__init__()
-        pointwise = make_divisible(int(filters * alpha), 8)
-        # expand
-        self.expand = InvertedResBlockPadExpand(expansion, in_channels)
-        # main
-        self.pad = nn.ZeroPad2d((0, 1, 0, 1))
-        self.depthwise = initialized(
-            nn.Conv2d(
-                expansion * in_channels,
-                expansion * in_channels,
-                3,
-                stride=stride,
-                groups=expansion * in_channels,
-                bias=False,
-            ),
-            depthwise=True,
-        )
-        self.depthwise_BN = nn.BatchNorm2d(
-            expansion * in_channels,
-            eps=0.001,
-            momentum=0.001,
-        )
-        self.depthwise_relu = nn.ReLU6(inplace=True)
-        self.project = initialized(
-            nn.Conv2d(expansion * in_channels, pointwise, 1, bias=False),
-        )
-        self.project_BN = nn.BatchNorm2d(pointwise, eps=0.001, momentum=0.001)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        # expand
-        expand = self.expand(x)
-        # main
-        out = self.pad(expand)
-        out = self.depthwise(out)
-        out = self.depthwise_BN(out)
-        out = self.depthwise_relu(out)
-        out = self.project(out)
-        out = self.project_BN(out)
         return out
 
 
@@ -334,17 +257,17 @@ class MobileNetV2(nn.Module):
         self.layer1 = nn.Sequential(InvertedResBlock(32, 16, expansion=1))
         # stage stage2
         self.layer2 = nn.Sequential(
-            InvertedResBlockPad(16, 24, stride=2),
+            InvertedResBlock(16, 24, stride=2),
             InvertedResBlock(24, 24),
         )
         # stage stage3
         self.layer3 = nn.Sequential(
-            InvertedResBlockPad(24, 32, stride=2),
+            InvertedResBlock(24, 32, stride=2),
             *(InvertedResBlock(32, 32) for _ in range(2)),
         )
         # stage stage4
         self.layer4 = nn.Sequential(
-            InvertedResBlockPad(32, 64, stride=2),
+            InvertedResBlock(32, 64, stride=2),
             *(InvertedResBlock(64, 64) for _ in range(3)),
         )
         # stage stage5
@@ -354,7 +277,7 @@ class MobileNetV2(nn.Module):
         )
         # stage stage6
         self.layer6 = nn.Sequential(
-            InvertedResBlockPad(96, 160, stride=2),
+            InvertedResBlock(96, 160, stride=2),
             *(InvertedResBlock(160, 160) for _ in range(2)),
         )
         # stage stage7

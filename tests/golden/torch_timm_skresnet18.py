@@ -352,7 +352,8 @@ class SkBasic(nn.Module):
         p0 = self.p0(p0)
         # p1
         p1 = self.conv1.paths[1].conv(x1)
-        p1 = self.p1.subsample1(p1)
+        if self.p1.subsample1 is not None:
+            p1 = self.p1.subsample1(p1)
         p1 = self.conv1.paths[1].bn(p1)
         p1 = self.p1.act1(p1)
         # out
