@@ -50,6 +50,7 @@ WEIGHTED = frozenset(
         "groupnorm",
         "layernorm",
         "layer_scale",
+        "normalize",
     }
 )
 """Kinds with parameters or buffers: their attribute names are state_dict keys."""

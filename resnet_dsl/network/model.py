@@ -232,6 +232,22 @@ class LayerScaleConfig(Frozen):
     value: float = 1e-6
 
 
+class RescaleConfig(Frozen):
+    """`x * scale + offset`, fixed, a number or one per channel (Keras's `Rescaling`)."""
+
+    kind: Literal["rescale"] = "rescale"
+    scale: float | tuple[float, ...]
+    offset: float | tuple[float, ...] = 0.0
+
+
+class NormalizeConfig(Frozen):
+    """`(x - mean) / sqrt(variance)` per channel: Keras's `Normalization`, its statistics weights."""
+
+    kind: Literal["normalize"] = "normalize"
+    mean: float | tuple[float, ...] = 0.0
+    variance: float | tuple[float, ...] = 1.0
+
+
 class AddConfig(Frozen):
     kind: Literal["add"] = "add"
 
@@ -282,6 +298,8 @@ LayerConfig = Annotated[
     | DropoutConfig
     | DropPathConfig
     | LayerScaleConfig
+    | RescaleConfig
+    | NormalizeConfig
     | AddConfig
     | MultiplyConfig
     | ConcatConfig

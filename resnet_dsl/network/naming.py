@@ -154,6 +154,8 @@ TORCH_KINDS: dict[str, str] = {
     "dropout": "dropout",
     "drop_path": "drop_path",
     "layer_scale": "layer_scale",
+    "rescale": "rescale",
+    "normalize": "normalize",
     "activation": "act",
     "depthwise_conv2d": "conv_dw",
     "separable_conv2d": "conv_sep",

@@ -69,6 +69,46 @@ class DropPath(nn.Module):
         return f"p={self.p}"
 
 
+def per_channel(value) -> torch.Tensor:
+    """A number, or one per channel, as a tensor that broadcasts over NCHW's channels."""
+    tensor = torch.as_tensor(value, dtype=torch.float32)
+    return tensor.reshape(-1, 1, 1) if tensor.dim() else tensor
+
+
+class Rescale(nn.Module):
+    """Keras's Rescaling: x * scale + offset, fixed numbers (one, or one per channel)."""
+
+    def __init__(self, scale, offset=0.0):
+        super().__init__()
+        self.scale, self.offset = scale, offset
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        scale, offset = per_channel(self.scale), per_channel(self.offset)
+        if x.dim() != 4:  # channels last: Keras's axis
+            scale, offset = scale.flatten(), offset.flatten()
+        return x * scale.to(x) + offset.to(x)
+
+    def extra_repr(self) -> str:
+        return f"scale={self.scale}, offset={self.offset}"
+
+
+class Normalize(nn.Module):
+    """Keras's Normalization: (x - mean) / max(sqrt(variance), 1e-7) per channel, its
+    statistics buffers named as Keras's weights (`mean`, `variance`, `count`)."""
+
+    def __init__(self, channels: int, mean=0.0, variance=1.0):
+        super().__init__()
+        for name, value in (("mean", mean), ("variance", variance)):
+            value = torch.as_tensor(value, dtype=torch.float32)
+            self.register_buffer(name, value.expand(channels).clone())
+        self.register_buffer("count", torch.zeros((), dtype=torch.int64))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        shape = (-1, 1, 1) if x.dim() == 4 else (-1,)
+        mean, variance = self.mean.reshape(shape), self.variance.reshape(shape)
+        return (x - mean) / torch.sqrt(variance).clamp_min(1e-7)
+
+
 def keras_init_(
     tensor: torch.Tensor,
     name: str,
@@ -1136,11 +1176,13 @@ class Mbconv_6(nn.Module):
 
 
 class EfficientNetB0(nn.Module):
-    """EfficientNetB0: 5,288,548 parameters and 42,065 buffer elements with the defaults."""
+    """EfficientNetB0: 5,288,548 parameters and 42,072 buffer elements with the defaults."""
 
     def __init__(self, classes: int = 1000) -> None:
         super().__init__()
         # stem
+        self.rescaling = Rescale(0.00392156862745098, 0.0)
+        self.normalization = Normalize(3, 0.0, 1.0)
         self.stem_conv = initialized(
             Conv2dSame(3, 32, 3, stride=2, bias=False),
             {
@@ -1206,6 +1248,8 @@ class EfficientNetB0(nn.Module):
         )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = self.rescaling(x)
+        x = self.normalization(x)
         x = self.stem_conv(x)
         x = self.stem_bn(x)
         x = self.stem_activation(x)
