@@ -134,7 +134,7 @@ def test_torch_keyword_is_gone_with_a_hint_to_write_as() -> None:
         resnet_dsl.loads(old)
     rendered = error.value.render()
     assert "torch= is gone" in rendered and ":4:36:" in rendered, rendered
-    assert 'hint: write conv(...) as "features.' in rendered, rendered
+    assert 'hint: write conv(...) as "features.{number}.1"' in rendered, rendered
 
 
 def test_module_paths_outside_blocks_take_no_fields_and_defaults_none() -> None:

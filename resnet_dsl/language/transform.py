@@ -155,10 +155,11 @@ class ToIR(Transformer):
         args = list(args or ())
         for arg in args:
             if arg.name == TORCH_PATH:
+                path = arg.value.value if isinstance(arg.value, ir.Str) else "features.{stage_number}.{block_index}"
                 raise ArchError(
                     "torch= is gone: a layer's torch module path is its `as` name",
                     arg.span,
-                    f'write {op}(...) as "features.{{stage_number}}.{{block_index}}.block.0" (fields as before)',
+                    f'write {op}(...) as "{path}" (the same path, fields and all)',
                 )
         return ir.LayerCall.model_construct(
             op=str(op),
