@@ -37,6 +37,8 @@ from resnet_dsl.backends.torch_modules import (
     LayerNormChannels,
     LayerScale,
     MaxPool2dSame,
+    Normalize,
+    Rescale,
     ReshapeChannelsLast,
     SeparableConv2d,
     initialized,
@@ -370,6 +372,14 @@ def _drop_path(config: nw.DropPathConfig, node: torch_layout.Node) -> nn.Module:
     return DropPath(config.rate)
 
 
+def _rescale(config: nw.RescaleConfig, node: torch_layout.Node) -> nn.Module:
+    return Rescale(config.scale, config.offset)
+
+
+def _normalize(config: nw.NormalizeConfig, node: torch_layout.Node) -> nn.Module:
+    return Normalize(node.in_channels, config.mean, config.variance)
+
+
 FACTORIES: dict[str, Callable[[Any, torch_layout.Node], nn.Module]] = {
     "conv2d": _conv2d,
     "conv1d": _conv1d,
@@ -388,6 +398,8 @@ FACTORIES: dict[str, Callable[[Any, torch_layout.Node], nn.Module]] = {
     "dropout": _dropout,
     "drop_path": _drop_path,
     "layer_scale": _layer_scale,
+    "rescale": _rescale,
+    "normalize": _normalize,
     "channelpad": _channelpad,
     "subsample": _subsample,
     "upsample": _upsample,

@@ -103,6 +103,46 @@ class LayerScale(nn.Module):
         return x * self.weight
 
 
+def per_channel(value) -> torch.Tensor:
+    """A number, or one per channel, as a tensor that broadcasts over NCHW's channels."""
+    tensor = torch.as_tensor(value, dtype=torch.float32)
+    return tensor.reshape(-1, 1, 1) if tensor.dim() else tensor
+
+
+class Rescale(nn.Module):
+    """Keras's Rescaling: x * scale + offset, fixed numbers (one, or one per channel)."""
+
+    def __init__(self, scale, offset=0.0):
+        super().__init__()
+        self.scale, self.offset = scale, offset
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        scale, offset = per_channel(self.scale), per_channel(self.offset)
+        if x.dim() != 4:  # channels last: Keras's axis
+            scale, offset = scale.flatten(), offset.flatten()
+        return x * scale.to(x) + offset.to(x)
+
+    def extra_repr(self) -> str:
+        return f"scale={self.scale}, offset={self.offset}"
+
+
+class Normalize(nn.Module):
+    """Keras's Normalization: (x - mean) / max(sqrt(variance), 1e-7) per channel, its
+    statistics buffers named as Keras's weights (`mean`, `variance`, `count`)."""
+
+    def __init__(self, channels: int, mean=0.0, variance=1.0):
+        super().__init__()
+        for name, value in (("mean", mean), ("variance", variance)):
+            value = torch.as_tensor(value, dtype=torch.float32)
+            self.register_buffer(name, value.expand(channels).clone())
+        self.register_buffer("count", torch.zeros((), dtype=torch.int64))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        shape = (-1, 1, 1) if x.dim() == 4 else (-1,)
+        mean, variance = self.mean.reshape(shape), self.variance.reshape(shape)
+        return (x - mean) / torch.sqrt(variance).clamp_min(1e-7)
+
+
 class Conv1dChannelsLast(nn.Conv1d):
     """Keras's Conv1D on a (batch, steps, channels) tensor: torch's Conv1d between transposes.
     Its weight is torch's (out, in, kernel), so timm's ECA `conv.weight` loads as it is."""

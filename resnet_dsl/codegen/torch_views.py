@@ -241,6 +241,12 @@ class LayerSource:
         if isinstance(config, nw.LayerScaleConfig):
             helpers.add("LayerScale")
             return Call("LayerScale", (("", self.channels), ("", self.option("value"))))
+        if isinstance(config, nw.RescaleConfig):
+            helpers.add("Rescale")
+            return Call("Rescale", (("", self.option("scale")), ("", self.option("offset"))))
+        if isinstance(config, nw.NormalizeConfig):
+            helpers.add("Normalize")
+            return Call("Normalize", (("", self.channels), ("", self.option("mean")), ("", self.option("variance"))))
         if isinstance(config, nw.DropPathConfig):
             helpers.add("DropPath")
             return Call("DropPath", (("", self.option("rate")),))
