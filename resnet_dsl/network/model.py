@@ -341,9 +341,8 @@ class Origin(Frozen):
     unit: str | None = None
     """The label of the unit the layer stands in, where the spec writes one (`conv1: ...`)."""
     alias: str | None = None
-    """The name the spec gives the layer with `as "..."`; other back ends name it after it too."""
-    torch: str | None = None
-    """Where the torch module puts it, as written (`torch="features.{stage_number}.0"`)."""
+    """What the spec writes after `as`: the layer's name, which other back ends follow too, or
+    its torch module's path (`naming.module_path`: `"stem.conv"`, `"features.{stage_number}.0"`)."""
 
 
 class Layer(Frozen):

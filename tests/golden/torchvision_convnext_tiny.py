@@ -130,7 +130,7 @@ def build_model(input_shape=(224, 224, 3), classes=1000):
     x = convnext(x, 768, rate=0.1, name="stage4_block3")
 
     # head
-    x = layers.GlobalAveragePooling2D(keepdims=True, name="avg_pool")(x)
+    x = layers.GlobalAveragePooling2D(keepdims=True, name="avgpool")(x)
     x = layers.LayerNormalization(epsilon=1e-06, name="ln")(x)
     x = layers.Flatten(name="flatten")(x)
     x = layers.Dense(
