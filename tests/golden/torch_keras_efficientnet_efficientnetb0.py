@@ -891,34 +891,38 @@ class EfficientNetB0(nn.Module):
         self.stem_bn = nn.BatchNorm2d(32, eps=0.001, momentum=0.01)
         self.stem_activation = nn.SiLU()
         # stage stage1
-        self.layer1 = nn.Sequential(Mbconv(32, 16, expand_ratio=1))
+        self.layer1 = nn.Sequential(Mbconv(32, 16, expand_ratio=1, rate=0.0))
         # stage stage2
         self.layer2 = nn.Sequential(
-            MbconvExpand(16, 24, stride=2),
-            MbconvExpandProject_(24, 24),
+            MbconvExpand(16, 24, stride=2, rate=0.0125),
+            MbconvExpandProject_(24, 24, rate=0.025),
         )
         # stage stage3
         self.layer3 = nn.Sequential(
-            MbconvExpand(24, 40, kernel=5, stride=2),
-            Mbconv_4(40, 40, kernel=5),
+            MbconvExpand(24, 40, kernel=5, stride=2, rate=0.037500000000000006),
+            Mbconv_4(40, 40, kernel=5, rate=0.05),
         )
         # stage stage4
         self.layer4 = nn.Sequential(
-            MbconvExpand(40, 80, stride=2),
-            *(MbconvExpandProject_(80, 80) for _ in range(2)),
+            MbconvExpand(40, 80, stride=2, rate=0.0625),
+            MbconvExpandProject_(80, 80, rate=0.07500000000000001),
+            MbconvExpandProject_(80, 80, rate=0.08750000000000001),
         )
         # stage stage5
         self.layer5 = nn.Sequential(
-            Mbconv_5(80, 112, kernel=5),
-            *(Mbconv_4(112, 112, kernel=5) for _ in range(2)),
+            Mbconv_5(80, 112, kernel=5, rate=0.1),
+            Mbconv_4(112, 112, kernel=5, rate=0.1125),
+            Mbconv_4(112, 112, kernel=5, rate=0.125),
         )
         # stage stage6
         self.layer6 = nn.Sequential(
-            MbconvExpand(112, 192, kernel=5, stride=2),
-            *(Mbconv_4(192, 192, kernel=5) for _ in range(3)),
+            MbconvExpand(112, 192, kernel=5, stride=2, rate=0.1375),
+            Mbconv_4(192, 192, kernel=5, rate=0.15000000000000002),
+            Mbconv_4(192, 192, kernel=5, rate=0.1625),
+            Mbconv_4(192, 192, kernel=5, rate=0.17500000000000002),
         )
         # stage stage7
-        self.layer7 = nn.Sequential(Mbconv_6(192, 320))
+        self.layer7 = nn.Sequential(Mbconv_6(192, 320, rate=0.1875))
         # head
         self.top_conv = nn.Conv2d(320, 1280, 1, bias=False)
         self.top_bn = nn.BatchNorm2d(1280, eps=0.001, momentum=0.01)

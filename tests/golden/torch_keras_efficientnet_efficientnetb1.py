@@ -999,36 +999,48 @@ class EfficientNetB1(nn.Module):
         self.stem_activation = nn.SiLU()
         # stage stage1
         self.layer1 = nn.Sequential(
-            Mbconv(32, 16, expand_ratio=1),
-            MbconvProject_(16, 16, expand_ratio=1),
+            Mbconv(32, 16, expand_ratio=1, rate=0.0),
+            MbconvProject_(16, 16, expand_ratio=1, rate=0.008695652173913044),
         )
         # stage stage2
         self.layer2 = nn.Sequential(
-            MbconvExpand(16, 24, stride=2),
-            *(MbconvExpandProject_(24, 24) for _ in range(2)),
+            MbconvExpand(16, 24, stride=2, rate=0.017391304347826087),
+            MbconvExpandProject_(24, 24, rate=0.026086956521739136),
+            MbconvExpandProject_(24, 24, rate=0.034782608695652174),
         )
         # stage stage3
         self.layer3 = nn.Sequential(
-            MbconvExpand(24, 40, kernel=5, stride=2),
-            *(Mbconv_5(40, 40, kernel=5) for _ in range(2)),
+            MbconvExpand(24, 40, kernel=5, stride=2, rate=0.043478260869565216),
+            Mbconv_5(40, 40, kernel=5, rate=0.05217391304347827),
+            Mbconv_5(40, 40, kernel=5, rate=0.06086956521739131),
         )
         # stage stage4
         self.layer4 = nn.Sequential(
-            MbconvExpand(40, 80, stride=2),
-            *(MbconvExpandProject_(80, 80) for _ in range(3)),
+            MbconvExpand(40, 80, stride=2, rate=0.06956521739130435),
+            MbconvExpandProject_(80, 80, rate=0.0782608695652174),
+            MbconvExpandProject_(80, 80, rate=0.08695652173913043),
+            MbconvExpandProject_(80, 80, rate=0.09565217391304348),
         )
         # stage stage5
         self.layer5 = nn.Sequential(
-            Mbconv_6(80, 112, kernel=5),
-            *(Mbconv_5(112, 112, kernel=5) for _ in range(3)),
+            Mbconv_6(80, 112, kernel=5, rate=0.10434782608695654),
+            Mbconv_5(112, 112, kernel=5, rate=0.11304347826086956),
+            Mbconv_5(112, 112, kernel=5, rate=0.12173913043478261),
+            Mbconv_5(112, 112, kernel=5, rate=0.13043478260869565),
         )
         # stage stage6
         self.layer6 = nn.Sequential(
-            MbconvExpand(112, 192, kernel=5, stride=2),
-            *(Mbconv_5(192, 192, kernel=5) for _ in range(4)),
+            MbconvExpand(112, 192, kernel=5, stride=2, rate=0.1391304347826087),
+            Mbconv_5(192, 192, kernel=5, rate=0.14782608695652175),
+            Mbconv_5(192, 192, kernel=5, rate=0.1565217391304348),
+            Mbconv_5(192, 192, kernel=5, rate=0.16521739130434784),
+            Mbconv_5(192, 192, kernel=5, rate=0.17391304347826086),
         )
         # stage stage7
-        self.layer7 = nn.Sequential(Mbconv_7(192, 320), MbconvExpandProject_(320, 320))
+        self.layer7 = nn.Sequential(
+            Mbconv_7(192, 320, rate=0.1826086956521739),
+            MbconvExpandProject_(320, 320, rate=0.19130434782608696),
+        )
         # head
         self.top_conv = nn.Conv2d(320, 1280, 1, bias=False)
         self.top_bn = nn.BatchNorm2d(1280, eps=0.001, momentum=0.01)

@@ -247,21 +247,52 @@ class ConvNeXtSmall(nn.Module):
         self.conv1 = nn.Conv2d(3, 96, 4, stride=4)
         self.ln1 = LayerNormChannels(96, eps=1e-06)
         # stage stage1
-        self.layer1 = nn.Sequential(*(Convnext(96, 96, rate=0.4) for _ in range(3)))
+        self.layer1 = nn.Sequential(
+            Convnext(96, 96),
+            Convnext(96, 96, rate=0.011428571428571429),
+            Convnext(96, 96, rate=0.022857142857142857),
+        )
         # stage stage2
         self.layer2 = nn.Sequential(
-            ConvnextConv1Ln2(96, 192, downsample=True, rate=0.4),
-            *(Convnext(192, 192, rate=0.4) for _ in range(2)),
+            ConvnextConv1Ln2(96, 192, downsample=True, rate=0.03428571428571429),
+            Convnext(192, 192, rate=0.045714285714285714),
+            Convnext(192, 192, rate=0.05714285714285714),
         )
         # stage stage3
         self.layer3 = nn.Sequential(
-            ConvnextConv1Ln2(192, 384, downsample=True, rate=0.4),
-            *(Convnext(384, 384, rate=0.4) for _ in range(26)),
+            ConvnextConv1Ln2(192, 384, downsample=True, rate=0.06857142857142857),
+            Convnext(384, 384, rate=0.08),
+            Convnext(384, 384, rate=0.09142857142857143),
+            Convnext(384, 384, rate=0.10285714285714286),
+            Convnext(384, 384, rate=0.11428571428571428),
+            Convnext(384, 384, rate=0.12571428571428572),
+            Convnext(384, 384, rate=0.13714285714285715),
+            Convnext(384, 384, rate=0.14857142857142858),
+            Convnext(384, 384, rate=0.16),
+            Convnext(384, 384, rate=0.17142857142857143),
+            Convnext(384, 384, rate=0.18285714285714286),
+            Convnext(384, 384, rate=0.1942857142857143),
+            Convnext(384, 384, rate=0.2057142857142857),
+            Convnext(384, 384, rate=0.21714285714285717),
+            Convnext(384, 384, rate=0.22857142857142856),
+            Convnext(384, 384, rate=0.24000000000000002),
+            Convnext(384, 384, rate=0.25142857142857145),
+            Convnext(384, 384, rate=0.2628571428571429),
+            Convnext(384, 384, rate=0.2742857142857143),
+            Convnext(384, 384, rate=0.2857142857142857),
+            Convnext(384, 384, rate=0.29714285714285715),
+            Convnext(384, 384, rate=0.3085714285714286),
+            Convnext(384, 384, rate=0.32),
+            Convnext(384, 384, rate=0.33142857142857146),
+            Convnext(384, 384, rate=0.34285714285714286),
+            Convnext(384, 384, rate=0.3542857142857143),
+            Convnext(384, 384, rate=0.3657142857142857),
         )
         # stage stage4
         self.layer4 = nn.Sequential(
-            ConvnextConv1Ln2(384, 768, downsample=True, rate=0.4),
-            *(Convnext(768, 768, rate=0.4) for _ in range(2)),
+            ConvnextConv1Ln2(384, 768, downsample=True, rate=0.37714285714285717),
+            Convnext(768, 768, rate=0.3885714285714286),
+            Convnext(768, 768, rate=0.4),
         )
         # head
         self.avgpool1 = nn.AdaptiveAvgPool2d(1)

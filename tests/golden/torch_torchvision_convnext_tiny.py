@@ -247,21 +247,34 @@ class ConvNeXtTiny(nn.Module):
         self.conv1 = nn.Conv2d(3, 96, 4, stride=4)
         self.ln1 = LayerNormChannels(96, eps=1e-06)
         # stage stage1
-        self.layer1 = nn.Sequential(*(Convnext(96, 96, rate=0.1) for _ in range(3)))
+        self.layer1 = nn.Sequential(
+            Convnext(96, 96),
+            Convnext(96, 96, rate=0.0058823529411764705),
+            Convnext(96, 96, rate=0.011764705882352941),
+        )
         # stage stage2
         self.layer2 = nn.Sequential(
-            ConvnextConv1Ln2(96, 192, downsample=True, rate=0.1),
-            *(Convnext(192, 192, rate=0.1) for _ in range(2)),
+            ConvnextConv1Ln2(96, 192, downsample=True, rate=0.017647058823529415),
+            Convnext(192, 192, rate=0.023529411764705882),
+            Convnext(192, 192, rate=0.029411764705882353),
         )
         # stage stage3
         self.layer3 = nn.Sequential(
-            ConvnextConv1Ln2(192, 384, downsample=True, rate=0.1),
-            *(Convnext(384, 384, rate=0.1) for _ in range(8)),
+            ConvnextConv1Ln2(192, 384, downsample=True, rate=0.03529411764705883),
+            Convnext(384, 384, rate=0.0411764705882353),
+            Convnext(384, 384, rate=0.047058823529411764),
+            Convnext(384, 384, rate=0.052941176470588235),
+            Convnext(384, 384, rate=0.058823529411764705),
+            Convnext(384, 384, rate=0.06470588235294118),
+            Convnext(384, 384, rate=0.07058823529411766),
+            Convnext(384, 384, rate=0.07647058823529412),
+            Convnext(384, 384, rate=0.0823529411764706),
         )
         # stage stage4
         self.layer4 = nn.Sequential(
-            ConvnextConv1Ln2(384, 768, downsample=True, rate=0.1),
-            *(Convnext(768, 768, rate=0.1) for _ in range(2)),
+            ConvnextConv1Ln2(384, 768, downsample=True, rate=0.08823529411764706),
+            Convnext(768, 768, rate=0.09411764705882353),
+            Convnext(768, 768, rate=0.1),
         )
         # head
         self.avgpool1 = nn.AdaptiveAvgPool2d(1)

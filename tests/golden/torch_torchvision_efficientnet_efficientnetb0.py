@@ -422,31 +422,38 @@ class EfficientNetB0(nn.Module):
         self.bn1 = nn.BatchNorm2d(32)
         self.act1 = nn.SiLU()
         # stage stage1
-        self.layer1 = nn.Sequential(MbconvFirst(32, 16))
+        self.layer1 = nn.Sequential(MbconvFirst(32, 16, rate=0.0))
         # stage stage2
-        self.layer2 = nn.Sequential(Mbconv(16, 24, stride=2), MbconvProject_(24, 24))
+        self.layer2 = nn.Sequential(
+            Mbconv(16, 24, stride=2, rate=0.0125),
+            MbconvProject_(24, 24, rate=0.025),
+        )
         # stage stage3
         self.layer3 = nn.Sequential(
-            Mbconv(24, 40, kernel=5, stride=2),
-            MbconvProject_(40, 40, kernel=5),
+            Mbconv(24, 40, kernel=5, stride=2, rate=0.037500000000000006),
+            MbconvProject_(40, 40, kernel=5, rate=0.05),
         )
         # stage stage4
         self.layer4 = nn.Sequential(
-            Mbconv(40, 80, stride=2),
-            *(MbconvProject_(80, 80) for _ in range(2)),
+            Mbconv(40, 80, stride=2, rate=0.0625),
+            MbconvProject_(80, 80, rate=0.07500000000000001),
+            MbconvProject_(80, 80, rate=0.08750000000000001),
         )
         # stage stage5
         self.layer5 = nn.Sequential(
-            Mbconv(80, 112, kernel=5),
-            *(MbconvProject_(112, 112, kernel=5) for _ in range(2)),
+            Mbconv(80, 112, kernel=5, rate=0.1),
+            MbconvProject_(112, 112, kernel=5, rate=0.1125),
+            MbconvProject_(112, 112, kernel=5, rate=0.125),
         )
         # stage stage6
         self.layer6 = nn.Sequential(
-            Mbconv(112, 192, kernel=5, stride=2),
-            *(MbconvProject_(192, 192, kernel=5) for _ in range(3)),
+            Mbconv(112, 192, kernel=5, stride=2, rate=0.1375),
+            MbconvProject_(192, 192, kernel=5, rate=0.15000000000000002),
+            MbconvProject_(192, 192, kernel=5, rate=0.1625),
+            MbconvProject_(192, 192, kernel=5, rate=0.17500000000000002),
         )
         # stage stage7
-        self.layer7 = nn.Sequential(Mbconv(192, 320))
+        self.layer7 = nn.Sequential(Mbconv(192, 320, rate=0.1875))
         # head
         self.conv2 = nn.Conv2d(320, 1280, 1, bias=False)
         self.bn2 = nn.BatchNorm2d(1280)

@@ -515,34 +515,49 @@ class EfficientNetB1(nn.Module):
         self.bn1 = nn.BatchNorm2d(32)
         self.act1 = nn.SiLU()
         # stage stage1
-        self.layer1 = nn.Sequential(MbconvFirst(32, 16), MbconvFirstProject_(16, 16))
+        self.layer1 = nn.Sequential(
+            MbconvFirst(32, 16, rate=0.0),
+            MbconvFirstProject_(16, 16, rate=0.008695652173913044),
+        )
         # stage stage2
         self.layer2 = nn.Sequential(
-            Mbconv(16, 24, stride=2),
-            *(MbconvProject_(24, 24) for _ in range(2)),
+            Mbconv(16, 24, stride=2, rate=0.017391304347826087),
+            MbconvProject_(24, 24, rate=0.026086956521739136),
+            MbconvProject_(24, 24, rate=0.034782608695652174),
         )
         # stage stage3
         self.layer3 = nn.Sequential(
-            Mbconv(24, 40, kernel=5, stride=2),
-            *(MbconvProject_(40, 40, kernel=5) for _ in range(2)),
+            Mbconv(24, 40, kernel=5, stride=2, rate=0.043478260869565216),
+            MbconvProject_(40, 40, kernel=5, rate=0.05217391304347827),
+            MbconvProject_(40, 40, kernel=5, rate=0.06086956521739131),
         )
         # stage stage4
         self.layer4 = nn.Sequential(
-            Mbconv(40, 80, stride=2),
-            *(MbconvProject_(80, 80) for _ in range(3)),
+            Mbconv(40, 80, stride=2, rate=0.06956521739130435),
+            MbconvProject_(80, 80, rate=0.0782608695652174),
+            MbconvProject_(80, 80, rate=0.08695652173913043),
+            MbconvProject_(80, 80, rate=0.09565217391304348),
         )
         # stage stage5
         self.layer5 = nn.Sequential(
-            Mbconv(80, 112, kernel=5),
-            *(MbconvProject_(112, 112, kernel=5) for _ in range(3)),
+            Mbconv(80, 112, kernel=5, rate=0.10434782608695654),
+            MbconvProject_(112, 112, kernel=5, rate=0.11304347826086956),
+            MbconvProject_(112, 112, kernel=5, rate=0.12173913043478261),
+            MbconvProject_(112, 112, kernel=5, rate=0.13043478260869565),
         )
         # stage stage6
         self.layer6 = nn.Sequential(
-            Mbconv(112, 192, kernel=5, stride=2),
-            *(MbconvProject_(192, 192, kernel=5) for _ in range(4)),
+            Mbconv(112, 192, kernel=5, stride=2, rate=0.1391304347826087),
+            MbconvProject_(192, 192, kernel=5, rate=0.14782608695652175),
+            MbconvProject_(192, 192, kernel=5, rate=0.1565217391304348),
+            MbconvProject_(192, 192, kernel=5, rate=0.16521739130434784),
+            MbconvProject_(192, 192, kernel=5, rate=0.17391304347826086),
         )
         # stage stage7
-        self.layer7 = nn.Sequential(Mbconv(192, 320), MbconvProject_(320, 320))
+        self.layer7 = nn.Sequential(
+            Mbconv(192, 320, rate=0.1826086956521739),
+            MbconvProject_(320, 320, rate=0.19130434782608696),
+        )
         # head
         self.conv2 = nn.Conv2d(320, 1280, 1, bias=False)
         self.bn2 = nn.BatchNorm2d(1280)
