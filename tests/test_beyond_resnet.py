@@ -94,14 +94,14 @@ def test_torchvision_weights_load_strictly_and_give_its_outputs(spec: str, name:
 PLACED = """
 block b(filters) {
   main {
-    conv(filters, 3, padding=same, torch=PATH) -> relu
+    conv(filters, 3, padding=same) as PATH -> relu
   }
   out = add(main, shortcut)
 }
 
 network N(input = 8x8x2) {
   stem {
-    conv1: conv(2, 1, torch="features.0.0")
+    conv1: conv(2, 1) as "features.0.0"
   }
   stage s1: b(2) * 2
 }
@@ -115,10 +115,9 @@ network N(input = 8x8x2) {
         ('"f.{stage_index ** 2}"', "is not a field or arithmetic on fields"),
         ('"f..{index}"', "is not dotted names"),
         ('"f.{index}.forward"', "names an attribute nn.Module holds itself"),
-        ("1", "a layer's torch path is one string"),
     ],
 )
-def test_torch_path_errors_are_located(path: str, message: str) -> None:
+def test_module_path_errors_are_located(path: str, message: str) -> None:
     from resnet_dsl.language.errors import ArchError
 
     with pytest.raises(ArchError) as error:
@@ -127,24 +126,47 @@ def test_torch_path_errors_are_located(path: str, message: str) -> None:
     assert ":4:" in error.value.render()
 
 
-def test_torch_paths_outside_blocks_take_no_fields_and_defaults_none() -> None:
+def test_torch_keyword_is_gone_with_a_hint_to_write_as() -> None:
+    from resnet_dsl.language.errors import ArchError
+
+    old = PLACED.replace("padding=same) as PATH", 'padding=same, torch="features.{number}.1")')
+    with pytest.raises(ArchError) as error:
+        resnet_dsl.loads(old)
+    rendered = error.value.render()
+    assert "torch= is gone" in rendered and ":4:36:" in rendered, rendered
+    assert 'hint: write conv(...) as "features.{number}.1"' in rendered, rendered
+
+
+def test_module_paths_outside_blocks_take_no_fields_and_defaults_none() -> None:
     from resnet_dsl.language.errors import ArchError
 
     with pytest.raises(ArchError, match=r"has a field, \{index\}, outside a block"):
         resnet_dsl.loads(PLACED.replace("PATH", '"x"').replace('"features.0.0"', '"features.{index}"'))
-    with pytest.raises(ArchError, match="a default cannot place layers"):
-        resnet_dsl.loads(PLACED.replace("PATH", '"x"').replace("  stem {", '  defaults { conv(torch="a") }\n  stem {'))
+    with pytest.raises(ArchError, match="a default cannot name or place layers"):
+        resnet_dsl.loads(PLACED.replace("PATH", '"x"').replace("  stem {", '  defaults { conv as "a" }\n  stem {'))
 
 
-def test_torch_paths_place_modules_and_fmt_keeps_them() -> None:
+def test_two_modules_on_one_path_from_the_model_are_a_located_error() -> None:
+    from resnet_dsl.backends import torch_layout
+    from resnet_dsl.language.errors import ArchError
+
+    network = resnet_dsl.loads(PLACED.replace("PATH", '"features.{stage_number}"'))  # both blocks: features.1
+    with pytest.raises(ArchError) as error:
+        torch_layout.layout(network)
+    assert "torch module path 'features.1'" in error.value.message and error.value.span.line == 4
+
+
+def test_module_paths_place_modules_and_fmt_keeps_them() -> None:
     from resnet_dsl.network.loader import parse_module
     from resnet_dsl.review.formatter import format_source
 
     text = PLACED.replace("PATH", '"features.{number}.{2 * block_index + 1}"')
     assert format_source(text) == format_source(format_source(text))
     assert parse_module(format_source(text)) == parse_module(text)
-    assert 'conv(filters, 3, padding=same, torch="features.{number}.{2 * block_index + 1}")' in format_source(text)
-    model = to_torch(resnet_dsl.loads(text))
+    assert 'conv(filters, 3, padding=same) as "features.{number}.{2 * block_index + 1}"' in format_source(text)
+    network = resnet_dsl.loads(text)
+    assert [layer.name for layer in network.layers[1:3]] == ["conv1_conv", "s1_block1_1_conv"]  # paths name nothing
+    model = to_torch(network)
     assert list(model.state_dict()) == [
         "features.0.0.weight", "features.0.0.bias", "features.1.1.weight", "features.1.1.bias",
         "features.2.3.weight", "features.2.3.bias",

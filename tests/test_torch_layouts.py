@@ -1,4 +1,4 @@
-"""A spec's own torch layout (dotted `as` names, a stage's `as`): collisions are `check` errors.
+"""A spec's own torch layout (`as` module paths, a stage's `as`): collisions are `check` errors.
 
 Two modules on one path, a path through another module, a part that is one of nn.Module's own
 attributes: each is reported by `check` at the text that caused it (file:line:col, a caret, a
@@ -42,12 +42,17 @@ network Bad = ResNet18() {
 }
 """
 
+TWICE = SHORTCUT.replace('as "downsample.conv"', 'as "features.{stage_index}"').replace(
+    "basic(128) * (depths[1] - 1)", "down(128, stride=1)"
+)
+"""Both blocks of a stage place their projection at one path from the model."""
+
 # (what, spec, message, line, column, hint)
 CASES = [
     (
         "a module under another module",
         STEM.format(conv=' as "stem.conv"', bn=' as "stem.conv.bn"'),
-        "torch module path 'stem.conv.bn' of layer 'stem.conv.bn': 'stem.conv' is layer 'stem.conv', not a container",
+        "torch module path 'stem.conv.bn' of layer 'conv1_bn': 'stem.conv' is layer 'conv1_conv', not a container",
         5,
         66,
         "give each module its own path",
@@ -86,6 +91,23 @@ CASES = [
         "give each stage its own path",
     ),
     (
+        "a block's field in a stage's path",
+        'import "torchvision/resnet18"\n\nnetwork Bad = ResNet18() {\n'
+        '  stage conv3 as "stages.{block_index}": basic_projection(128), basic(128) * (depths[1] - 1)\n}\n',
+        "stage 'conv3': unknown field 'block_index' in {block_index} in the torch path 'stages.{block_index}'",
+        4,
+        3,
+        "a stage's path may use {stage}, {stage_index}, {stage_number}",
+    ),
+    (
+        "two blocks on one path from the model",
+        TWICE,
+        "torch module path 'features.1' of layer 'conv3_block2_0_conv': layer 'conv3_block1_0_conv' is there too",
+        9,
+        5,
+        "give each module its own path",
+    ),
+    (
         "a path's nn.Sequential and the spec's named container",
         SHORTCUT,
         "'downsample' is also the nn.Sequential of other layers",
@@ -120,15 +142,28 @@ def test_layout_collisions_are_located_check_errors(
 
 
 def test_a_spec_without_collisions_checks() -> None:
-    """The same stem with distinct paths is fine, and the names torch takes are the spec's."""
+    """The same stem with distinct paths is fine, and the names torch takes are the spec's; the
+    layers keep their own names (a path places a module, it names no layer)."""
     from resnet_dsl.backends import torch_layout
     from resnet_dsl.network.api import loads
 
     network = loads(STEM.format(conv=' as "stem.conv"', bn=' as "stem.norm"'))
     paths = torch_layout.layout(network).module_paths()
-    assert paths["stem.conv"] == "stem.conv"
-    assert paths["stem.norm"] == "stem.norm"
+    assert paths["conv1_conv"] == "stem.conv"
+    assert paths["conv1_bn"] == "stem.norm"
     assert paths["conv2_block1_1_conv"] == "layer1.0.conv1"
+
+
+def test_a_stages_path_takes_the_stages_fields() -> None:
+    """`stage conv3 as "stages.{stage_index}.blocks"` is the stage's path with its place filled in."""
+    from resnet_dsl.backends import torch_layout
+    from resnet_dsl.network.api import loads
+
+    text = 'import "torchvision/resnet18"\n\nnetwork Good = ResNet18() {\n'
+    text += '  stage conv3 as "stages.{stage_index}.x{stage_number}_{stage}": basic_projection(128), basic(128)\n}\n'
+    layout = torch_layout.layout(loads(text))
+    assert [stage.attribute for stage in layout.stages] == ["layer1", "stages.1.x2_conv3", "layer3", "layer4"]
+    assert layout.module_paths()["conv3_block1_1_conv"] == "stages.1.x2_conv3.0.conv1"
 
 
 def test_the_language_server_reports_a_collision_where_check_does() -> None:
@@ -137,4 +172,13 @@ def test_the_language_server_reports_a_collision_where_check_does() -> None:
     text = STEM.format(conv=' as "stem.conv"', bn=' as "stem.conv.bn"')
     errors = analyze("bad.arch", text).errors
     assert [(e.span.line, e.span.column) for e in errors] == [(5, 66)]
-    assert "'stem.conv' is layer 'stem.conv', not a container" in errors[0].message
+    assert "'stem.conv' is layer 'conv1_conv', not a container" in errors[0].message
+
+
+def test_the_language_server_reports_a_collision_from_the_model_where_check_does() -> None:
+    from resnet_dsl.integrations.lsp.analysis import analyze
+
+    text = TWICE
+    errors = analyze("bad.arch", text).errors
+    assert [(e.span.line, e.span.column) for e in errors] == [(9, 5)]
+    assert "layer 'conv3_block1_0_conv' is there too" in errors[0].message

@@ -72,7 +72,7 @@ HELD_ELSEWHERE = {
     "specs/torchvision/mobilenet_v2.arch": "tests/test_torchvision_mobile.py",
     "specs/torchvision/efficientnet.arch": "tests/test_torchvision_mobile.py",
 }
-"""Specs whose torch layout is stated layer by layer (`torch="features.1.0.block.0"`), not stages
+"""Specs whose torch layout is stated layer by layer (`as "features.1.0.block.0"`), not stages
 `layer1..4`: the test named holds their counts to the constructor and loads its state_dict."""
 
 

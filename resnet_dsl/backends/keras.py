@@ -16,7 +16,7 @@ from typing import Any, TypeVar
 
 import keras
 
-from resnet_dsl.backends.keras_layers import ChannelSplit, Pad2D, Select, blur_kernel
+from resnet_dsl.backends.keras_layers import ChannelSplit, Normalize, Pad2D, Select, blur_kernel
 from resnet_dsl.language.errors import ArchError
 from resnet_dsl.network import model as nw
 from resnet_dsl.network.api import Spec, resolve
@@ -277,6 +277,15 @@ def _layer_scale(config: nw.LayerScaleConfig, name: str) -> keras.layers.Layer:
     )
 
 
+def _rescale(config: nw.RescaleConfig, name: str) -> keras.layers.Layer:
+    return keras.layers.Rescaling(config.scale, offset=config.offset, name=name)
+
+
+def _normalize(config: nw.NormalizeConfig, name: str) -> keras.layers.Layer:
+    # Keras's own Normalization, its statistics weights that load by name (keras_layers.Normalize)
+    return Normalize(config.mean, config.variance, name=name)
+
+
 def _add(config: nw.AddConfig, name: str) -> keras.layers.Layer:
     return keras.layers.Add(name=name)
 
@@ -318,6 +327,8 @@ LAYER_FACTORIES: dict[str, Callable[[Any, str], keras.layers.Layer]] = {
     "dropout": _dropout,
     "drop_path": _drop_path,
     "layer_scale": _layer_scale,
+    "rescale": _rescale,
+    "normalize": _normalize,
     "add": _add,
     "multiply": _multiply,
     "concat": _concat,

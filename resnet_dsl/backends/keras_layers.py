@@ -1,6 +1,7 @@
 """The Keras pieces the language needs beyond `keras.layers`, standalone (Keras only).
 
-Reflect and replicate padding (Keras pads with zeros only) and the blur's fixed kernel.
+Reflect and replicate padding (Keras pads with zeros only), the blur's fixed kernel and a
+`Normalization` that starts at given statistics yet keeps them as weights.
 `to_keras` uses them, and the code generator copies their source into generated modules
 (`codegen.keras`), so both run the same code: they stay within 88 columns, as `ruff format`
 lays them out there.
@@ -54,6 +55,31 @@ class Pad2D(keras.layers.Layer):
 
     def get_config(self):
         return {**super().get_config(), "padding": self.padding, "mode": self.mode}
+
+
+class Normalize(keras.layers.Normalization):
+    """keras.layers.Normalization with its statistics as weights (`mean`, `variance`,
+    `count`, as an adapted one holds them, so they load by name), starting at `mean`
+    and `variance`; read at every call, so weights assigned later count."""
+
+    def __init__(self, mean=0.0, variance=1.0, **kwargs):
+        super().__init__(**kwargs)
+        self.initial = [v if isinstance(v, float | int) else list(v) for v in (mean, variance)]
+
+    def build(self, input_shape):
+        super().build(input_shape)
+        shape = self.adapt_mean.shape
+        mean, variance = (keras.ops.broadcast_to(v, shape) for v in self.initial)
+        self.adapt_mean.assign(mean)
+        self.adapt_variance.assign(variance)
+
+    def call(self, x):
+        self.finalize_state()
+        return super().call(x)
+
+    def get_config(self):
+        mean, variance = self.initial
+        return {**super().get_config(), "mean": mean, "variance": variance}
 
 
 class ChannelSplit(keras.layers.Layer):

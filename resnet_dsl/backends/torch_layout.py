@@ -11,10 +11,14 @@ padding that only feeds a convolution becomes that convolution's `padding`, as t
 writes it; a labelled unit with several layers of one weighted kind (timm's deep stem) is an
 nn.Sequential named by its label.
 
-A spec may lay its modules out as another zoo does, in two ways that are one construct: a dotted
-`as` name is a layer's module path in its scope (`as "stem.conv"` in the stem, `as
-"downsample.conv"` in a block; an integer part indexes an nn.Sequential: `as "maxpool.0"`), and
-a stage's `as` names its nn.Sequential of blocks (`stage conv2 as "stages.0.blocks": ...`).
+A spec lays its modules out as another zoo does with one construct, the layer's `as` name
+(`naming.module_path`): a dotted `as` name is a layer's module path in its scope (`as
+"stem.conv"` in the stem, `as "downsample.conv"` in a block; an integer part indexes an
+nn.Sequential: `as "maxpool.0"`), and a stage's `as` names its nn.Sequential of blocks (`stage
+conv2 as "stages.0.blocks": ...`). A path in a block that says which block it is in (`as
+"features.{2 * stage_index + 1}.{block_index}.block.0"`) is from the model: the model is built
+as above and `torch_modules.rehome` registers each such module there (with, in such a network,
+the stem's and head's placed layers, so the model's children come in the spec's order).
 Two modules on one path, a path through a module, or a part that is one of nn.Module's own
 attributes is a located error (`check` reports it). Where the result is the same, a zero padding before a max
 pool whose input cannot be negative becomes the pool's `padding` (`nn.MaxPool2d(3, 2, padding=1)`),
@@ -25,7 +29,7 @@ place (`nn.ReLU(inplace=True)`), as torchvision writes them.
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Literal
 
 from resnet_dsl.backends import torch_places as places
@@ -46,6 +50,7 @@ WEIGHTED = frozenset(
         "groupnorm",
         "layernorm",
         "layer_scale",
+        "normalize",
     }
 )
 """Kinds with parameters or buffers: their attribute names are state_dict keys."""
@@ -158,6 +163,8 @@ class Layout:
     stem: Scope
     stages: tuple[Stage, ...]
     head: Scope
+    stated: dict[str, str] = field(default_factory=dict)
+    """IR layer name -> its path from the model as the spec writes it (`torch_places.stated`)."""
 
     def built_paths(self) -> dict[str, str]:
         """IR layer name -> where the model is built with its module (`layer1.0.conv1`)."""
@@ -172,25 +179,9 @@ class Layout:
         return paths
 
     def placed(self) -> dict[str, str]:
-        """IR layer name -> the path the spec states for it (`torch="features.{stage_number}.0"`),
-        its fields filled in from the block it stands in."""
-        fields = naming.torch_fields([(stage.label, [b.name for b in stage.blocks]) for stage in self.network.stages])
-        built = self.built_paths()
-        layers = [layer for layer in self.network.layers if layer.origin.torch is not None and layer.name in built]
-        # Within a block, in the order the spec writes them (torchvision makes `proj` before
-        # `f`, though `f` runs first): the order modules are made is the state_dict's.
-        groups = list(dict.fromkeys((layer.origin.section, layer.origin.block) for layer in layers))
-        layers.sort(
-            key=lambda layer: (
-                groups.index((layer.origin.section, layer.origin.block)),
-                layer.span.line,
-                layer.span.column,
-            )
-        )
-        return {
-            layer.name: naming.torch_path(layer.origin.torch, fields.get(layer.origin.block or "", {}))
-            for layer in layers
-        }
+        """IR layer name -> the path from the model the spec states for it (`as
+        "features.{stage_number}.0"`), its fields filled in from the block it stands in."""
+        return places.filled(self.network, self.stated, self.built_paths())
 
     def module_paths(self) -> dict[str, str]:
         """IR layer name -> the dotted path of its module in the model (`layer1.0.conv1`), or of
@@ -209,6 +200,10 @@ class Layout:
 def layout(network: nw.Network) -> Layout:
     """Where every layer of a network goes in its torch model; an ArchError where two modules
     would share a path (`check` reports it)."""
+    stated = places.stated(network)
+    written = network
+    if stated:  # built where torchvision's layout puts them, then moved: no path in their scope
+        network = places.unplaced(network, stated)
     layers = {layer.name: layer for layer in network.layers}
     consumers: dict[str, int] = {}
     for layer in network.layers:
@@ -248,7 +243,11 @@ def layout(network: nw.Network) -> Layout:
         stages.append(Stage(stage_paths[position - 1], stage, blocks))
     head_input = head_layers[0].inputs[0] if head_layers else ""
     head = _scope(head_input, head_layers, layers, folded, consumers, taken)
-    return Layout(network, stem, tuple(stages), head)
+    made = Layout(network, stem, tuple(stages), head, stated)
+    if stated:
+        written_layers = {layer.name: layer for layer in written.layers}
+        places.check_unique(made.module_paths(), written_layers, {name: [] for name in made.placed()})
+    return made
 
 
 def _folded_paddings(

@@ -103,6 +103,46 @@ class LayerScale(nn.Module):
         return x * self.weight
 
 
+def per_channel(value) -> torch.Tensor:
+    """A number, or one per channel, as a tensor that broadcasts over NCHW's channels."""
+    tensor = torch.as_tensor(value, dtype=torch.float32)
+    return tensor.reshape(-1, 1, 1) if tensor.dim() else tensor
+
+
+class Rescale(nn.Module):
+    """Keras's Rescaling: x * scale + offset, fixed numbers (one, or one per channel)."""
+
+    def __init__(self, scale, offset=0.0):
+        super().__init__()
+        self.scale, self.offset = scale, offset
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        scale, offset = per_channel(self.scale), per_channel(self.offset)
+        if x.dim() != 4:  # channels last: Keras's axis
+            scale, offset = scale.flatten(), offset.flatten()
+        return x * scale.to(x) + offset.to(x)
+
+    def extra_repr(self) -> str:
+        return f"scale={self.scale}, offset={self.offset}"
+
+
+class Normalize(nn.Module):
+    """Keras's Normalization: (x - mean) / max(sqrt(variance), 1e-7) per channel, its
+    statistics buffers named as Keras's weights (`mean`, `variance`, `count`)."""
+
+    def __init__(self, channels: int, mean=0.0, variance=1.0):
+        super().__init__()
+        for name, value in (("mean", mean), ("variance", variance)):
+            value = torch.as_tensor(value, dtype=torch.float32)
+            self.register_buffer(name, value.expand(channels).clone())
+        self.register_buffer("count", torch.zeros((), dtype=torch.int64))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        shape = (-1, 1, 1) if x.dim() == 4 else (-1,)
+        mean, variance = self.mean.reshape(shape), self.variance.reshape(shape)
+        return (x - mean) / torch.sqrt(variance).clamp_min(1e-7)
+
+
 class Conv1dChannelsLast(nn.Conv1d):
     """Keras's Conv1D on a (batch, steps, channels) tensor: torch's Conv1d between transposes.
     Its weight is torch's (out, in, kernel), so timm's ECA `conv.weight` loads as it is."""
@@ -282,6 +322,35 @@ def named(**children: nn.Module) -> nn.Sequential:
     for name, child in children.items():
         sequential.add_module(name, child)
     return sequential
+
+
+def variance_scaling_(
+    tensor: torch.Tensor,
+    scale: float = 1.0,
+    mode: str = "fan_in",
+    distribution: str = "truncated_normal",
+    *,
+    groups: int = 1,
+    generator: torch.Generator | None = None,
+) -> torch.Tensor:
+    """Keras's VarianceScaling where torch.nn.init has no call that draws the same: its
+    truncated normal divides the deviation by that of a normal cut at two deviations, and a
+    depthwise kernel's fans count per input channel and multiplier (`groups`)."""
+    receptive = math.prod(tensor.shape[2:])
+    inputs = tensor.shape[1] if tensor.dim() > 1 else tensor.shape[0]
+    fan_in, fan_out = inputs * receptive * groups, tensor.shape[0] * receptive // groups
+    fan = {"fan_in": fan_in, "fan_out": fan_out}.get(mode, (fan_in + fan_out) / 2)
+    variance = scale / max(1.0, fan)
+    with torch.no_grad():
+        if distribution == "uniform":
+            limit = math.sqrt(3 * variance)
+            return nn.init.uniform_(tensor, -limit, limit, generator=generator)
+        std = math.sqrt(variance)
+        if distribution == "untruncated_normal":
+            return nn.init.normal_(tensor, 0.0, std, generator=generator)
+        std /= 0.87962566103423978
+        bounds = (-2 * std, 2 * std)
+        return nn.init.trunc_normal_(tensor, 0.0, std, *bounds, generator=generator)
 
 
 def keras_init_(

@@ -1,16 +1,17 @@
-"""A spec's own torch module paths, checked: dotted `as` names and a stage's `as`.
+"""A spec's own torch module paths, checked: `as` names that are module paths, and a stage's `as`.
 
 `as "stem.conv"` places a layer at that path in its scope (the model, or its block); an integer
 part indexes an nn.Sequential (`as "maxpool.0"`); `stage conv2 as "stages.0.blocks"` places a
-stage's blocks. Each part must be a Python name that is none of nn.Module's own attributes, and
-no two modules may share a path or run through one another: such a spec is a located error, so
-`check` reports it before any torch is imported.
+stage's blocks. A path in a block that says which block it is in (`as
+"features.{stage_number}.{block_index}.block.0"`) is from the model (`stated`). Each part must be
+a Python name that is none of nn.Module's own attributes, and no two modules may share a path or
+run through one another: such a spec is a located error, so `check` reports it before any torch
+is imported.
 """
 
 from __future__ import annotations
 
 import keyword
-import re
 
 from resnet_dsl.language import ir
 from resnet_dsl.language.errors import ArchError
@@ -21,15 +22,59 @@ MERGES = frozenset({"add", "multiply", "concat", "select"})
 """Kinds computed in `forward` from several tensors, with no module of their own."""
 
 
-PATH = re.compile(r"[A-Za-z_]\w*(\.\w+)+", re.ASCII)
-"""A module path: Python names and indices joined by dots. Another `as` name (`odd-name.1`,
-`1.x`) is one attribute, its other characters replaced (`odd_name_1`)."""
-
-
 def dotted(layer: nw.Layer) -> bool:
-    """Whether the spec places the layer itself: an `as` name that is a module path."""
-    alias = layer.origin.alias
-    return alias is not None and PATH.fullmatch(alias) is not None and layer.kind not in MERGES
+    """Whether the spec places the layer in its scope: an `as` name that is a module path."""
+    return naming.MODULE_PATH.fullmatch(layer.origin.alias or "") is not None and layer.kind not in MERGES
+
+
+def stated(network: nw.Network) -> dict[str, str]:
+    """Layer -> its path from the model, where the spec gives one that `torch_modules.rehome`
+    registers once the model is built: a block's layer whose path says which block it is in (a
+    field); and, in a network that has such paths, every stem and head layer with an `as` too,
+    so the model's children come in the order the spec writes them (torchvision's `features`
+    holds the stem, the blocks and the head's last convolution)."""
+    paths = {
+        layer.name: layer.origin.alias
+        for layer in network.layers
+        if layer.origin.block is not None and naming.has_fields(layer.origin.alias) and layer.kind not in MERGES
+    }
+    if not paths:
+        return {}
+    for layer in network.layers:
+        alias = layer.origin.alias
+        if layer.origin.section in ("stem", "head") and alias is not None and layer.kind not in MERGES:
+            check_path(alias, layer.span, f"layer '{layer.name}'")
+            paths[layer.name] = alias
+    return {name: path for name, path in paths.items() if path is not None}
+
+
+def unplaced(network: nw.Network, stated: dict[str, str]) -> nw.Network:
+    """The network with its `stated` layers' `as` texts dropped: built where torchvision's layout
+    puts them (numbered names), before `rehome` moves them."""
+    layers = tuple(
+        layer.model_copy(update={"origin": layer.origin.model_copy(update={"alias": None})})
+        if layer.name in stated
+        else layer
+        for layer in network.layers
+    )
+    return network.model_copy(update={"layers": layers})
+
+
+def filled(network: nw.Network, stated: dict[str, str], built: dict[str, str]) -> dict[str, str]:
+    """Layer -> its stated path with the fields filled in from the block it stands in, in the
+    order the modules are made: within a block, the order the spec writes them (torchvision makes
+    RegNet's `proj` before `f`, though `f` runs first), which is the state_dict's."""
+    if not stated:
+        return {}
+    fields = naming.torch_fields([(stage.label, [b.name for b in stage.blocks]) for stage in network.stages])
+    layers = [layer for layer in network.layers if layer.name in stated and layer.name in built]
+    groups = list(dict.fromkeys((layer.origin.section, layer.origin.block) for layer in layers))
+    layers.sort(
+        key=lambda layer: (groups.index((layer.origin.section, layer.origin.block)), layer.span.line, layer.span.column)
+    )
+    return {
+        layer.name: naming.torch_path(stated[layer.name], fields.get(layer.origin.block or "", {})) for layer in layers
+    }
 
 
 def parts(layer: nw.Layer) -> list[str]:
@@ -62,22 +107,32 @@ def check_path(text: str, span: ir.Span, what: str) -> list[str]:
 
 
 def stage_paths(network: nw.Network) -> list[str]:
-    """Each stage's module path: `layerN`, or the spec's `as`; none inside another."""
+    """Each stage's module path: `layerN`, or the spec's `as`, whose fields say which stage
+    (`stages.{stage_index}.blocks`); none inside another."""
     paths: list[str] = []
     for position, stage in enumerate(network.stages, start=1):
         if stage.alias is None:
             paths.append(naming.torch_stage(position))
             continue
-        check_path(stage.alias, stage.span, f"stage '{stage.label}'")
+        fields: dict[str, str | int] = {"stage": stage.label, "stage_index": position - 1, "stage_number": position}
+        try:
+            path = naming.torch_path(stage.alias, fields)
+        except ValueError as error:
+            raise ArchError(
+                f"stage '{stage.label}': {error} in the torch path {stage.alias!r}",
+                stage.span,
+                "a stage's path may use " + ", ".join(f"{{{name}}}" for name in fields),
+            ) from None
+        check_path(path, stage.span, f"stage '{stage.label}'")
         for other, before in zip(paths, network.stages, strict=False):
-            if other == stage.alias or other.startswith(stage.alias + ".") or stage.alias.startswith(other + "."):
+            if other == path or other.startswith(path + ".") or path.startswith(other + "."):
                 raise ArchError(
-                    f"stage '{stage.label}': torch module path '{stage.alias}' collides with '{other}' of "
+                    f"stage '{stage.label}': torch module path '{path}' collides with '{other}' of "
                     f"stage '{before.label}'",
                     stage.span,
                     "give each stage its own path, none inside another",
                 )
-        paths.append(stage.alias)
+        paths.append(path)
     for position, stage in enumerate(network.stages, start=1):  # a default name another stage's path holds
         if stage.alias is None and any(
             p.split(".")[0] == paths[position - 1] for p in paths if p != paths[position - 1]

@@ -14,6 +14,7 @@ try:
     import torch
 except ModuleNotFoundError as missing:  # say how to get it, and still name the missing module
     raise ModuleNotFoundError('PyTorch is required: pip install "resnet-dsl[torch]"', name=missing.name) from None
+import numpy as np
 from torch import nn
 
 from resnet_dsl.backends import torch_layout
@@ -73,6 +74,8 @@ def _torch_keys(layer: nw.Layer) -> tuple[str, ...]:
         return ("weight", "bias")
     if isinstance(config, nw.LayerScaleConfig):
         return ("weight",)
+    if isinstance(config, nw.NormalizeConfig):
+        return ("mean", "variance", "count")
     if isinstance(config, nw.SeparableConv2DConfig):
         weights = ("depthwise.weight", "pointwise.weight")
         return (*weights, "pointwise.bias") if config.use_bias else weights
@@ -85,7 +88,7 @@ def _to_torch_array(layer: nw.Layer, key: str, value: Any) -> Any:
     if isinstance(layer.config, nw.LayerScaleConfig):  # (1, 1, C, 1) -> (C, 1, 1)
         return value.reshape(-1, 1, 1).copy()
     if not key.endswith("weight") or value.ndim == 1:
-        return value.copy()
+        return np.array(value)  # a copy; a 0-d count an array, as torch.from_numpy needs
     if key == "depthwise.weight" or isinstance(layer.config, nw.DepthwiseConv2DConfig):
         height, width, channels, multiplier = value.shape  # -> (channels * multiplier, 1, kh, kw)
         return value.reshape(height, width, channels * multiplier).transpose(2, 0, 1)[:, None].copy()

@@ -55,6 +55,8 @@ KERAS_CLASSES: dict[str, str] = {
     "dropout": "Dropout",
     "drop_path": "Dropout",
     "layer_scale": "DepthwiseConv2D",
+    "rescale": "Rescaling",
+    "normalize": "Normalize",
     "add": "Add",
     "multiply": "Multiply",
     "concat": "Concatenate",
@@ -108,11 +110,17 @@ CUSTOM_ARGS: dict[str, Callable[[Mapping[str, str]], tuple[Arg, ...]]] = {
 """Kinds whose Keras arguments are not their options one for one (see `network.py`'s configs):
 the arguments from the options' source, by option name."""
 
-HELPER_KINDS: dict[str, str] = {"pad": "Pad2D", "blur": "blur_kernel", "split": "ChannelSplit", "select": "Select"}
+HELPER_KINDS: dict[str, str] = {
+    "pad": "Pad2D",
+    "blur": "blur_kernel",
+    "split": "ChannelSplit",
+    "select": "Select",
+    "normalize": "Normalize",
+}
 """The helper of `backends/keras_layers.py` each kind of layer needs in a generated module."""
 
 
-OWN_CLASSES = frozenset({"pad", "split", "select"})
+OWN_CLASSES = frozenset({"pad", "split", "select", "normalize"})
 """Kinds whose Keras class is not in `keras.layers` but in the generated module itself."""
 
 
@@ -147,6 +155,8 @@ POSITIONAL_FIELDS: dict[str, tuple[str, ...]] = {
     "dropout": ("rate",),
     "split": ("groups", "index"),
     "drop_path": ("rate",),
+    "rescale": ("scale",),
+    "normalize": ("mean", "variance"),
 }
 """Config fields written by position when a layer is rendered from its config; each is
 the leading parameter of its Keras class, in this order."""

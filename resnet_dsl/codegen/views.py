@@ -251,7 +251,8 @@ class BlockSteps:
             for i, unit, call, mark in calls:
                 label = naming.unit_label(path.name, i, unit.label)
                 suffix, expr = self.suffix(call)
-                name = naming.join(PREFIX, call.name) if call.name else naming.join(PREFIX, label, suffix + mark)
+                own = naming.own_name(call.name)
+                name = naming.join(PREFIX, own) if own else naming.join(PREFIX, label, suffix + mark)
                 conditions = tuple(c for c in (path.condition, call.condition) if c is not None)
                 steps.append(Step(call, NamePattern.of(name, expr), conditions, target, (target,)))
             sections.append((path.name, first, len(steps), source, keep))
@@ -286,7 +287,8 @@ class BlockSteps:
         for position, (call, mark) in enumerate(zip(block.after, unit_marks(block.after), strict=True)):
             suffix, expr = self.suffix(call)
             is_last = position == len(block.after) - 1
-            name = naming.join(PREFIX, call.name) if call.name else naming.out_name(PREFIX, suffix + mark, is_last)
+            own = naming.own_name(call.name)
+            name = naming.join(PREFIX, own) if own else naming.out_name(PREFIX, suffix + mark, is_last)
             conditions = (call.condition,) if call.condition is not None else ()
             steps.append(Step(call, NamePattern.of(name, expr), conditions, "x", ("x",)))
         sections.append(("out", first, len(steps), "", ""))

@@ -204,14 +204,13 @@ class LayerCall(Node):
     op: str
     args: tuple[Arg, ...] = ()
     name: str | None = None
+    """`as "..."`: a plain name names the layer (Keras's name, torch's attribute); a module path
+    (dotted, or with `{fields}`: `"stem.conv"`, `"features.{stage_number}.0"`) places its torch
+    module and leaves the name alone (`naming.module_path`)."""
     condition: Expr | None = None
     """Left out where this is false."""
     implicit: bool = False
     """Made by the parser, not written: the padding layer of `conv(..., padding=1)`."""
-    torch: str | None = None
-    """`torch="features.{stage_number}.{block_index}.block.0"`: where the torch module puts the
-    layer (a zoo's state_dict key), a pattern; written as the call's last keyword, kept apart
-    from the layer's options (see `naming.torch_path`)."""
 
 
 class Unit(Node):
@@ -362,7 +361,8 @@ class Stage(Node):
     anchor: str | None = None
     """The parent's stage the new one goes after or before."""
     alias: str | None = None
-    """`as "stages.0.blocks"`: the stage's torch module, where not torchvision's `layerN`."""
+    """`as "stages.{stage_index}.blocks"`: the stage's torch module (its fields: the stage's place),
+    where not torchvision's `layerN`."""
     removed: bool = False
 
 

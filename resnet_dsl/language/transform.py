@@ -153,20 +153,19 @@ class ToIR(Transformer):
 
     def layer(self, meta: Meta, op: Token, args: list | None, name: Token | None, condition: Any) -> ir.LayerCall:
         args = list(args or ())
-        torch = [arg for arg in args if arg.name == TORCH_PATH]
-        for arg in torch:
-            if not isinstance(arg.value, ir.Str) or len(torch) > 1:
+        for arg in args:
+            if arg.name == TORCH_PATH:
+                path = arg.value.value if isinstance(arg.value, ir.Str) else "features.{stage_number}.{block_index}"
                 raise ArchError(
-                    "a layer's torch path is one string" + ("" if len(torch) == 1 else ", given once"),
+                    "torch= is gone: a layer's torch module path is its `as` name",
                     arg.span,
-                    'e.g. torch="features.{stage_number}.{block_index}.block.0"',
+                    f'write {op}(...) as "{path}" (the same path, fields and all)',
                 )
         return ir.LayerCall.model_construct(
             op=str(op),
-            args=tuple(arg for arg in args if arg.name != TORCH_PATH),
+            args=tuple(args),
             name=None if name is None else _string(name, self.path),
             condition=condition,
-            torch=torch[0].value.value if torch else None,
             span=self._span(meta),
         )
 
@@ -323,7 +322,8 @@ _ESCAPES = {'"': '"', "\\": "\\", "n": "\n", "t": "\t"}
 
 
 TORCH_PATH = "torch"
-"""The keyword that places a layer in the torch module (`ir.LayerCall.torch`), not an option."""
+"""The keyword that once placed a layer in the torch module: now its `as` name does (one
+construct for a torch layout); kept to say so where an old spec writes it."""
 
 
 def _string(token: Token, path: str = "<string>") -> str:

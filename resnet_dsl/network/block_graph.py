@@ -223,7 +223,8 @@ def expand_block(
                     if call.condition is not None and not condition(call.condition, env):
                         continue
                     op, config, suffix = layer_config(call, env, defaults)
-                    name = naming.join(prefix, call.name) if call.name else naming.join(prefix, label, suffix + mark)
+                    own = naming.own_name(call.name)
+                    name = naming.join(prefix, own) if own else naming.join(prefix, label, suffix + mark)
                     tensor = builder.layer(call, op, config, name, tensor, labelled(origin(path.name), unit, call))
         tensors[path.name] = tensor
     tensors.setdefault("shortcut", source)  # an omitted shortcut is the identity
@@ -240,7 +241,8 @@ def expand_block(
             continue
         op, config, suffix = layer_config(call, env, defaults)
         is_last = position == len(after) - 1
-        name = naming.join(prefix, call.name) if call.name else naming.out_name(prefix, suffix + mark, is_last)
+        own = naming.own_name(call.name)
+        name = naming.join(prefix, own) if own else naming.out_name(prefix, suffix + mark, is_last)
         tensor = builder.layer(call, op, config, name, tensor, labelled(origin("out"), None, call))
 
 

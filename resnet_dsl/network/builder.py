@@ -124,7 +124,7 @@ class Builder:
                 if call.condition is not None and not condition(call.condition, env):
                     continue
                 op, config, suffix = layer_config(call, env, defaults)
-                name = call.name or naming.join(unit.label, suffix + mark)
+                name = naming.own_name(call.name) or naming.join(unit.label, suffix + mark)
                 source = self.layer(call, op, config, name, source, labelled(origin, unit, call))
         return source
 
@@ -132,11 +132,11 @@ class Builder:
 def labelled(origin: nw.Origin, unit: ir.Unit | None, call: ir.LayerCall) -> nw.Origin:
     """The origin with what the text says of the layer's own name: its unit's label and `as` name."""
     label = unit.label if unit is not None else None
-    if label is None and call.name is None and call.torch is None:
+    if label is None and call.name is None:
         return origin
-    if call.torch is not None and (error := naming.torch_path_error(call.torch, inside_block=origin.block is not None)):
+    if naming.has_fields(call.name) and (error := naming.torch_path_error(call.name, origin.block is not None)):
         raise ArchError(error, call.span, "fields: " + ", ".join(naming.TORCH_FIELDS))
-    return origin.model_copy(update={"unit": label, "alias": call.name, "torch": call.torch})
+    return origin.model_copy(update={"unit": label, "alias": call.name})
 
 
 def _changed(model: Any, **changes: Any) -> Any:

@@ -31,8 +31,8 @@ def evaluate_defaults(calls: tuple[ir.LayerCall, ...], env: Env) -> dict[str, di
         if call.condition is not None:
             raise ArchError("a default cannot be conditional", call.condition.span)
         op = _lookup(call)
-        if call.torch is not None:
-            raise ArchError("a default cannot place layers in the torch module", call.span, "write torch= on the layer")
+        if call.name is not None:
+            raise ArchError("a default cannot name or place layers", call.span, 'write as "..." on the layer')
         options = table.setdefault(op.name, {})
         for arg in call.args:
             if arg.name is None:

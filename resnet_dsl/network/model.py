@@ -232,6 +232,22 @@ class LayerScaleConfig(Frozen):
     value: float = 1e-6
 
 
+class RescaleConfig(Frozen):
+    """`x * scale + offset`, fixed, a number or one per channel (Keras's `Rescaling`)."""
+
+    kind: Literal["rescale"] = "rescale"
+    scale: float | tuple[float, ...]
+    offset: float | tuple[float, ...] = 0.0
+
+
+class NormalizeConfig(Frozen):
+    """`(x - mean) / sqrt(variance)` per channel: Keras's `Normalization`, its statistics weights."""
+
+    kind: Literal["normalize"] = "normalize"
+    mean: float | tuple[float, ...] = 0.0
+    variance: float | tuple[float, ...] = 1.0
+
+
 class AddConfig(Frozen):
     kind: Literal["add"] = "add"
 
@@ -282,6 +298,8 @@ LayerConfig = Annotated[
     | DropoutConfig
     | DropPathConfig
     | LayerScaleConfig
+    | RescaleConfig
+    | NormalizeConfig
     | AddConfig
     | MultiplyConfig
     | ConcatConfig
@@ -323,9 +341,8 @@ class Origin(Frozen):
     unit: str | None = None
     """The label of the unit the layer stands in, where the spec writes one (`conv1: ...`)."""
     alias: str | None = None
-    """The name the spec gives the layer with `as "..."`; other back ends name it after it too."""
-    torch: str | None = None
-    """Where the torch module puts it, as written (`torch="features.{stage_number}.0"`)."""
+    """What the spec writes after `as`: the layer's name, which other back ends follow too, or
+    its torch module's path (`naming.module_path`: `"stem.conv"`, `"features.{stage_number}.0"`)."""
 
 
 class Layer(Frozen):

@@ -45,6 +45,23 @@ BLOCK_FIELDS: dict[str, str] = {
 ResNet `{stage}_block{block_number}`, MobileNetV2 `block_{index}`, EfficientNet
 `block{stage_number}{block_letter}`, ConvNeXt `convnext_tiny_stage_{stage_index}_block_{block_index}`."""
 
+POSITION: dict[str, str] = {
+    "index": "the block's place among all the network's blocks, from 0",
+    "blocks": "how many blocks the network has",
+    "stage_index": "the stage's place among the network's stages, from 0",
+    "block_index": "the block's place in its stage, from 0",
+    "stage_blocks": "how many blocks its stage has",
+}
+"""What a block call's arguments, and a network's block defaults, may read besides the network's
+parameters: the block's position, as the zoos compute per-block rates (keras.applications'
+EfficientNet `drop_connect_rate * b / blocks` is `drop_connect_rate * index / blocks`)."""
+
+
+def position(index: int, blocks: int, stage_index: int, block_index: int, stage_blocks: int) -> dict[str, int]:
+    """The names of `POSITION` with their values for one block."""
+    return dict(zip(POSITION, (index, blocks, stage_index, block_index, stage_blocks), strict=True))
+
+
 _FIELD = re.compile(r"\{([^{}]*)\}")
 
 
@@ -154,6 +171,8 @@ TORCH_KINDS: dict[str, str] = {
     "dropout": "dropout",
     "drop_path": "drop_path",
     "layer_scale": "layer_scale",
+    "rescale": "rescale",
+    "normalize": "normalize",
     "activation": "act",
     "depthwise_conv2d": "conv_dw",
     "separable_conv2d": "conv_sep",
@@ -243,10 +262,34 @@ def torch_numbered(base: str, taken: set[str]) -> str:
     return name
 
 
-# A zoo's own layout (torchvision's ConvNeXt `features.1.0.block.0`, RegNet's
-# `trunk_output.block1.block1-0.f.a.0`) is stated in the spec, layer by layer:
-# `conv(..., torch="features.{stage_number}.{block_index}.block.0")`. The model is built as
-# above and each such module is then registered at its stated path (`torch_modules.rehome`).
+# A spec lays its torch modules out with one construct, the layer's `as` name: a plain name
+# (`as "fc"`) is the layer's name and its torch attribute; a module path (`as "stem.conv"`,
+# `as "features.{2 * stage_index + 1}.{block_index}.block.0"`) places its module and leaves the
+# layer's own (Keras) name as the table above makes it. In a block, a path is from the block's
+# module, unless it says which block it is in (a field): then it is from the model, and the
+# module is registered there after the model is built (`torch_modules.rehome`; torchvision's
+# ConvNeXt `features.1.0.block.0`, RegNet's `trunk_output.block1.block1-0.f.a.0`).
+
+MODULE_PATH = re.compile(r"[A-Za-z_]\w*(\.\w+)+", re.ASCII)
+"""A dotted module path without fields: Python names and indices joined by dots. Another `as`
+name (`odd-name.1`, `1.x`) is a plain name, its other characters replaced in torch (`odd_name_1`)."""
+
+
+def module_path(text: str | None) -> bool:
+    """Whether an `as` text places a torch module (dotted, or with a `{field}`) rather than
+    naming the layer."""
+    return text is not None and ("{" in text or MODULE_PATH.fullmatch(text) is not None)
+
+
+def has_fields(text: str | None) -> bool:
+    """Whether a module path says where its block is (`{block_index}`): a path from the model."""
+    return text is not None and "{" in text
+
+
+def own_name(text: str | None) -> str | None:
+    """The name an `as` text gives the layer itself: a plain name, not a module path."""
+    return None if module_path(text) else text
+
 
 TORCH_FIELDS: dict[str, str] = {
     "stage": "the stage's label",
@@ -257,7 +300,7 @@ TORCH_FIELDS: dict[str, str] = {
     "index": "the block's place among all the network's blocks, from 0",
     "number": "the block's place among all the network's blocks, from 1",
 }
-"""What a torch path pattern inside a block may say; a field may be integer arithmetic on them,
+"""What a module path inside a block may say; a field may be integer arithmetic on them,
 `{2 * stage_index + 1}` (torchvision's ConvNeXt puts each stage's downsampling between stages)."""
 
 _TORCH_FIELD = re.compile(r"\{([^{}]*)\}")

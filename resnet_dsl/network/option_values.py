@@ -182,6 +182,20 @@ def number(low: float, high: float, *, low_open: bool = False, high_open: bool =
     return convert
 
 
+def numbers(low: float, high: float, *, low_open: bool = False) -> Callable[[Any], float | tuple[float, ...]]:
+    """A number, or a list of them, one per channel (`[0.485, 0.456, 0.406]`), each in range."""
+    one = number(low, high, low_open=low_open)
+
+    def convert(value: Any) -> float | tuple[float, ...]:
+        if isinstance(value, tuple):
+            if not value:
+                raise BadValue("expected a number or one per channel, got an empty list")
+            return tuple(one(item) for item in value)
+        return one(value)
+
+    return convert
+
+
 def choice(*options: str) -> Callable[[Any], str]:
     def convert(value: Any) -> str:
         if not isinstance(value, str) or value not in options:

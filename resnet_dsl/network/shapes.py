@@ -127,6 +127,12 @@ def infer(config: nw.LayerConfig, inputs: list[nw.Shape]) -> tuple[nw.Shape, nw.
     if kind == "layer_scale":
         channels = _image(shape, "layer_scale")[2]
         return shape, nw.Params.model_construct(trainable=channels), 0
+    if kind == "rescale":
+        _per_channel(shape, "rescale", scale=config.scale, offset=config.offset)
+        return shape, NO_PARAMS, 0
+    if kind == "normalize":
+        _per_channel(shape, "normalize", mean=config.mean, variance=config.variance)
+        return shape, nw.Params.model_construct(non_trainable=2 * shape[-1] + 1), 0  # mean, variance, count
     if kind == "drop_path":
         _image(shape, "drop_path")  # one noise value per sample: Keras's noise_shape (None, 1, 1, 1)
         return shape, NO_PARAMS, 0
@@ -246,6 +252,16 @@ def _concat(inputs: list[nw.Shape]) -> nw.Shape:
                 "bring the paths to one spatial size first, e.g. subsample(2) or a strided conv on one path",
             )
     return (*first[:-1], sum(shape[-1] for shape in inputs))
+
+
+def _per_channel(shape: nw.Shape, what: str, **values: float | tuple[float, ...]) -> None:
+    """A list of values must give one per channel (a number is every channel's)."""
+    for option, value in values.items():
+        if isinstance(value, tuple) and len(value) not in (1, shape[-1]):
+            raise ShapeError(
+                f"{what}'s {option} gives {len(value)} values for {shape[-1]} channels",
+                f"give one number, or one per channel ({shape[-1]})",
+            )
 
 
 def _channels_only(what: str, axis: int, index: int, shape: nw.Shape) -> None:

@@ -136,8 +136,7 @@ def params_text(params: Iterable[ir.Param]) -> str:
 
 def layer_text(layer: ir.LayerCall) -> str:
     """`conv(64, 3, stride=2) as "name"`; a layer without arguments has no parentheses."""
-    args = args_text(layer.args) + (", " if layer.args and layer.torch is not None else "")
-    args += f"torch={string_literal(layer.torch)}" if layer.torch is not None else ""
+    args = args_text(layer.args)
     text = layer.op + (f"({args})" if args else "")
     text += f" as {string_literal(layer.name)}" if layer.name is not None else ""
     # A condition that is itself `a if b else c` would read as part of this one: parenthesize it.

@@ -30,8 +30,10 @@ from resnet_dsl.network.model import (
     Layer,
     LayerScaleConfig,
     Network,
+    NormalizeConfig,
     PadConfig,
     PoolConfig,
+    RescaleConfig,
     ReshapeConfig,
     SeparableConv2DConfig,
     Shape,
@@ -148,7 +150,16 @@ def _what(layer: Layer) -> str:
             return f"layer scale, from {value:g}"
         case DropPathConfig(rate=rate):
             return f"drop path {rate}"
+        case RescaleConfig(scale=scale, offset=offset):
+            return f"rescale x {_values(scale)}" + (f" + {_values(offset)}" if offset != 0.0 else "")
+        case NormalizeConfig(mean=mean, variance=variance):
+            return f"normalize: - {_values(mean)}, / sqrt {_values(variance)}"
     return layer.kind
+
+
+def _values(value: float | tuple[float, ...]) -> str:
+    """`0.00392`, or `[0.485, 0.456, 0.406]`: one number or one per channel."""
+    return f"[{', '.join(f'{v:.3g}' for v in value)}]" if isinstance(value, tuple) else f"{value:.3g}"
 
 
 def _layer_node(layer: Layer) -> str:
