@@ -19,10 +19,6 @@ KEPT_APART: dict[tuple[str, str], int] = {
     ("specs/keras/resnet50v2.arch", "bottleneck_v2"): 2,
     ("specs/keras/resnet101v2.arch", "bottleneck_v2"): 2,
     ("specs/keras/resnet152v2.arch", "bottleneck_v2"): 2,
-    # attributes numbered over the layers an instance has: `pre if downsample` takes `ln1`, so
-    # the main path's LayerNorm is `ln1` in one instance and `ln2` in the other
-    ("specs/torchvision/convnext_tiny.arch", "convnext"): 2,
-    ("specs/torchvision/convnext_small.arch", "convnext"): 2,
 }
 """Blocks whose instances still need several classes, and why (see the README's PyTorch section)."""
 

@@ -16,6 +16,7 @@ values go through `pysource`, as for the Keras target; the output is what `ruff 
 from __future__ import annotations
 
 import ast
+import dataclasses
 import itertools
 from collections import Counter
 from collections.abc import Mapping
@@ -321,16 +322,20 @@ def module_view(network: nw.Network, source: str) -> TorchModuleView:
     block_classes: dict[tuple[str, str], str] = {}
     helpers: set[str] = set()
     classes = []
+    renamed: dict[str, str] = {}
     for block in used:
-        unions = block_unions(block, instances[block.name], param_idents[block.name], layers, defaults)
+        pairs = instances[block.name]
+        unions = block_unions(block, pairs, param_idents[block.name], layers, defaults, layout.stated.keys())
         names = variant_names(block.name, [union.scope for union in unions])
         for variant, union in zip(names, unions, strict=True):
             name = identifier(variant, taken)
+            renamed.update(union.modules)
             block_classes.update(((instance.block, instance.name), name) for instance in union.instances)
             dicts = [parent for parent, kind in union.scope.containers if kind == "dict"]
             containers = {parent: class_name(f"{name}_{parent}", taken) for parent in dicts}
             builder = BlockClass(block, name, param_idents[block.name], union, layers, defaults, containers)
             classes += builder.build(helpers)
+    layout = _renamed(layout, renamed)
     classes_layer = _classes_layer(network)
     model = ModelClass(
         network,
@@ -381,6 +386,26 @@ def with_init_weights(
     constructor, *others = model.methods
     constructor = replace(constructor, body=(*constructor.body, "self.init_weights()"))
     return replace(model, methods=(constructor, torch_init.init_weights(modules, counts), *others))
+
+
+def _renamed(layout: torch_layout.Layout, modules: Mapping[str, str]) -> torch_layout.Layout:
+    """The layout with each block module named as its class names it (`BlockClass`'s union)."""
+    if not modules:
+        return layout
+    stages = tuple(
+        dataclasses.replace(
+            stage,
+            blocks=tuple(
+                dataclasses.replace(
+                    scope,
+                    nodes=tuple(dataclasses.replace(n, module=modules.get(n.name, n.module)) for n in scope.nodes),
+                )
+                for scope in stage.blocks
+            ),
+        )
+        for stage in layout.stages
+    )
+    return dataclasses.replace(layout, stages=stages)
 
 
 def _param_identifiers(block: ir.BlockDef) -> dict[str, str]:

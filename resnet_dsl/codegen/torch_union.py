@@ -12,7 +12,7 @@ against each instance. Only instances the check cannot reconcile get a class of 
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -41,6 +41,9 @@ class Union:
     """The spec's conditions of each node some instance leaves out (its path's, then its own)."""
     paddings: Mapping[str, str]
     """A convolution whose instances pad differently -> how the class pads (`LayerSource.padding_mode`)."""
+    modules: Mapping[str, str]
+    """An instance's layer whose module the class names otherwise -> the class's name for it
+    (only where the spec places the module itself: its built name is no state_dict key)."""
 
     @property
     def instances(self) -> list[nw.BlockInstance]:
@@ -62,8 +65,11 @@ def block_unions(
     idents: Mapping[str, str],
     layers: Mapping[str, nw.Layer],
     defaults: Defaults,
+    placed: Collection[str] = frozenset(),
 ) -> list[Union]:
-    """The classes of a block's instances: one, unless some instances cannot share it."""
+    """The classes of a block's instances: one, unless some instances cannot share it.
+    `placed`: the layers whose module the spec places (`as "features.1.0.block.2"`), whose built
+    attribute names may differ between instances (numbered over the layers each one has)."""
     builder = BlockSteps(block, idents, [instance for instance, _ in pairs], layers, defaults)
     _, steps, _ = builder.steps()
     builder.check_names(steps)
@@ -77,26 +83,28 @@ def block_unions(
         for draft in drafts:
             merged = _merge(draft, pair, step_of)
             members = [*draft.members, member]
-            if merged is not None and _shared(merged, members, steps):
+            if merged is not None and _shared(merged, members, steps, placed):
                 draft.nodes = merged
                 draft.members.append(member)
                 break
         else:
             draft = _Draft({}, [], scope.input)
             merged = _merge(draft, pair, step_of)
-            assert merged is not None and _shared(merged, [member], steps), block.name  # an instance fits itself
+            assert merged is not None and _shared(merged, [member], steps, placed), block.name  # fits itself
             draft.nodes = merged
             draft.members.append(member)
             drafts.append(draft)
     return [_union(draft, steps) for draft in drafts]
 
 
-def _shared(nodes: dict[int, torch_layout.Node], members: Sequence[Member], steps: Sequence[Any]) -> bool:
+def _shared(
+    nodes: dict[int, torch_layout.Node], members: Sequence[Member], steps: Sequence[Any], placed: Collection[str]
+) -> bool:
     """Whether one class of `nodes` makes every member."""
     having = [set(step_of.values()) for _, step_of, _ in members]
     optional = attribute_conditions(nodes, having, steps)
     return (
-        all(_fits(nodes, member, steps, optional) for member in members)
+        all(_fits(nodes, member, steps, optional, placed) for member in members)
         and _whole_containers(nodes, having, steps)
         and padding_modes(nodes, members) is not None
     )
@@ -128,6 +136,7 @@ def _merge(draft: _Draft, pair: Instance, step_of: Mapping[str, int]) -> dict[in
     names = {step: node.name for step, node in nodes.items()}
     rename = {scope.input: draft.input}
     by_name = {node.name: node for node in nodes.values()}
+    own_modules = {node.module for node in scope.nodes if node.module is not None}
     for node in scope.nodes:
         if any(name not in rename for name in node.inputs):
             return None
@@ -137,7 +146,9 @@ def _merge(draft: _Draft, pair: Instance, step_of: Mapping[str, int]) -> dict[in
             known = nodes[step]
             chosen = tuple(_nearer(mine, theirs, by_name) for mine, theirs in zip(inputs, known.inputs, strict=False))
             if len(inputs) == len(known.inputs) and chosen != known.inputs:
-                nodes[step] = by_name[known.name] = dataclasses.replace(known, inputs=chosen)
+                nodes[step] = by_name[known.name] = known = dataclasses.replace(known, inputs=chosen)
+            if known.module != node.module and known.module in own_modules:  # numbered over more layers here
+                nodes[step] = by_name[known.name] = dataclasses.replace(known, module=node.module)
             rename[node.name] = known.name
             continue
         nodes[step] = by_name[node.name] = dataclasses.replace(node, inputs=inputs)
@@ -161,6 +172,7 @@ def _fits(
     member: Member,
     steps: Sequence[Any],
     optional: Mapping[str, tuple[ir.Expr, ...]],
+    placed: Collection[str],
 ) -> bool:
     """Whether the class of `nodes` computes what `pair` does: the same module, kind and
     in-place add wherever it has the node (paddings: `padding_modes`), fed by what the class feeds it once the nodes it
@@ -189,7 +201,9 @@ def _fits(
         mine = own.get(step)
         if mine is None:
             continue
-        if (mine.module, mine.layer.kind, mine.inplace) != (node.module, node.layer.kind, node.inplace):
+        if (mine.layer.kind, mine.inplace) != (node.layer.kind, node.inplace):
+            return False
+        if mine.module != node.module and not (mine.name in placed and node.name in placed):
             return False
         if tuple(resolve(name) for name in node.inputs) != mine.inputs:
             return False
@@ -286,4 +300,10 @@ def _union(draft: _Draft, steps: Sequence[Any]) -> Union:
     calls = {node.name: steps[step].call for step, node in draft.nodes.items()}
     paddings = padding_modes(draft.nodes, draft.members)
     assert paddings is not None  # checked as each instance joined
-    return Union(tuple(members), scope, calls, conditions, paddings)
+    modules = {
+        node.name: draft.nodes[step_of[node.name]].module
+        for (_, own), step_of, _ in draft.members
+        for node in own.nodes
+        if node.module != draft.nodes[step_of[node.name]].module
+    }
+    return Union(tuple(members), scope, calls, conditions, paddings, modules)

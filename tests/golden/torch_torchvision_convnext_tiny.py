@@ -156,62 +156,18 @@ class Convnext(nn.Module):
         scale=1e-06,
     ) -> None:
         super().__init__()
-        # main
-        self.conv_dw1 = nn.Conv2d(
-            in_channels,
-            in_channels,
-            7,
-            padding=3,
-            groups=in_channels,
-        )
-        self.ln1 = LayerNormChannels(in_channels, eps=1e-06)
-        self.fc1 = Dense(in_channels, 4 * filters, bias=True, activation=nn.Identity())
-        self.act1 = nn.GELU()
-        self.fc2 = Dense(4 * filters, filters, bias=True, activation=nn.Identity())
-        self.layer_scale1 = LayerScale(filters, scale)
-        self.drop_path1 = DropPath(rate)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        # main
-        out = self.conv_dw1(x)
-        out = self.ln1(out)
-        out = self.fc1(out)
-        out = self.act1(out)
-        out = self.fc2(out)
-        out = self.layer_scale1(out)
-        out = self.drop_path1(out)
-        # out
-        out = out + x
-        return out
-
-
-class ConvnextConv1Ln2(nn.Module):
-    """torchvision's CNBlock: x + layer_scale * mlp(norm(dwconv(x))), stochastic depth on
-    the branch; with `downsample`, the stage's downsampling first, torchvision's
-    `features.{2k}`.
-
-    Args:
-        in_channels: the channels of the input.
-        filters: the block's channels (the MLP is 4 x wider) (required).
-        downsample: open the stage: LayerNorm, then a 2x2 convolution at stride 2 to
-            `filters` (False by default).
-        rate: the stochastic depth rate (0: the identity in training too) (0.0 by
-            default).
-        scale: the layer scale's initial value (1e-06 by default).
-    """
-
-    def __init__(
-        self,
-        in_channels,
-        filters,
-        downsample=False,
-        rate=0.0,
-        scale=1e-06,
-    ) -> None:
-        super().__init__()
         # pre
-        self.ln1 = LayerNormChannels(in_channels, eps=1e-06)
-        self.conv1 = nn.Conv2d(in_channels, filters, 2, stride=2)
+        self.ln1 = LayerNormChannels(in_channels, eps=1e-06) if downsample else None
+        self.conv1 = (
+            nn.Conv2d(
+                in_channels,
+                filters,
+                2,
+                stride=2,
+            )
+            if downsample
+            else None
+        )
         # main
         self.conv_dw1 = nn.Conv2d(filters, filters, 7, padding=3, groups=filters)
         self.ln2 = LayerNormChannels(filters, eps=1e-06)
@@ -223,8 +179,10 @@ class ConvnextConv1Ln2(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         # pre
-        x = self.ln1(x)
-        x = self.conv1(x)
+        if self.ln1 is not None:
+            x = self.ln1(x)
+        if self.conv1 is not None:
+            x = self.conv1(x)
         # main
         out = self.conv_dw1(x)
         out = self.ln2(out)
@@ -254,13 +212,13 @@ class ConvNeXtTiny(nn.Module):
         )
         # stage stage2
         self.layer2 = nn.Sequential(
-            ConvnextConv1Ln2(96, 192, downsample=True, rate=0.017647058823529415),
+            Convnext(96, 192, downsample=True, rate=0.017647058823529415),
             Convnext(192, 192, rate=0.023529411764705882),
             Convnext(192, 192, rate=0.029411764705882353),
         )
         # stage stage3
         self.layer3 = nn.Sequential(
-            ConvnextConv1Ln2(192, 384, downsample=True, rate=0.03529411764705883),
+            Convnext(192, 384, downsample=True, rate=0.03529411764705883),
             Convnext(384, 384, rate=0.0411764705882353),
             Convnext(384, 384, rate=0.047058823529411764),
             Convnext(384, 384, rate=0.052941176470588235),
@@ -272,7 +230,7 @@ class ConvNeXtTiny(nn.Module):
         )
         # stage stage4
         self.layer4 = nn.Sequential(
-            ConvnextConv1Ln2(384, 768, downsample=True, rate=0.08823529411764706),
+            Convnext(384, 768, downsample=True, rate=0.08823529411764706),
             Convnext(768, 768, rate=0.09411764705882353),
             Convnext(768, 768, rate=0.1),
         )
@@ -318,21 +276,21 @@ def build_model(classes: int = 1000) -> nn.Module:
         "conv1": "features.0.0",
         "ln1": "features.0.1",
         "layer1.0.conv_dw1": "features.1.0.block.0",
-        "layer1.0.ln1": "features.1.0.block.2",
+        "layer1.0.ln2": "features.1.0.block.2",
         "layer1.0.fc1": "features.1.0.block.3",
         "layer1.0.act1": "features.1.0.block.4",
         "layer1.0.fc2": "features.1.0.block.5",
         "layer1.0.layer_scale1": "features.1.0.layer_scale",
         "layer1.0.drop_path1": "features.1.0.stochastic_depth",
         "layer1.1.conv_dw1": "features.1.1.block.0",
-        "layer1.1.ln1": "features.1.1.block.2",
+        "layer1.1.ln2": "features.1.1.block.2",
         "layer1.1.fc1": "features.1.1.block.3",
         "layer1.1.act1": "features.1.1.block.4",
         "layer1.1.fc2": "features.1.1.block.5",
         "layer1.1.layer_scale1": "features.1.1.layer_scale",
         "layer1.1.drop_path1": "features.1.1.stochastic_depth",
         "layer1.2.conv_dw1": "features.1.2.block.0",
-        "layer1.2.ln1": "features.1.2.block.2",
+        "layer1.2.ln2": "features.1.2.block.2",
         "layer1.2.fc1": "features.1.2.block.3",
         "layer1.2.act1": "features.1.2.block.4",
         "layer1.2.fc2": "features.1.2.block.5",
@@ -348,14 +306,14 @@ def build_model(classes: int = 1000) -> nn.Module:
         "layer2.0.layer_scale1": "features.3.0.layer_scale",
         "layer2.0.drop_path1": "features.3.0.stochastic_depth",
         "layer2.1.conv_dw1": "features.3.1.block.0",
-        "layer2.1.ln1": "features.3.1.block.2",
+        "layer2.1.ln2": "features.3.1.block.2",
         "layer2.1.fc1": "features.3.1.block.3",
         "layer2.1.act1": "features.3.1.block.4",
         "layer2.1.fc2": "features.3.1.block.5",
         "layer2.1.layer_scale1": "features.3.1.layer_scale",
         "layer2.1.drop_path1": "features.3.1.stochastic_depth",
         "layer2.2.conv_dw1": "features.3.2.block.0",
-        "layer2.2.ln1": "features.3.2.block.2",
+        "layer2.2.ln2": "features.3.2.block.2",
         "layer2.2.fc1": "features.3.2.block.3",
         "layer2.2.act1": "features.3.2.block.4",
         "layer2.2.fc2": "features.3.2.block.5",
@@ -371,56 +329,56 @@ def build_model(classes: int = 1000) -> nn.Module:
         "layer3.0.layer_scale1": "features.5.0.layer_scale",
         "layer3.0.drop_path1": "features.5.0.stochastic_depth",
         "layer3.1.conv_dw1": "features.5.1.block.0",
-        "layer3.1.ln1": "features.5.1.block.2",
+        "layer3.1.ln2": "features.5.1.block.2",
         "layer3.1.fc1": "features.5.1.block.3",
         "layer3.1.act1": "features.5.1.block.4",
         "layer3.1.fc2": "features.5.1.block.5",
         "layer3.1.layer_scale1": "features.5.1.layer_scale",
         "layer3.1.drop_path1": "features.5.1.stochastic_depth",
         "layer3.2.conv_dw1": "features.5.2.block.0",
-        "layer3.2.ln1": "features.5.2.block.2",
+        "layer3.2.ln2": "features.5.2.block.2",
         "layer3.2.fc1": "features.5.2.block.3",
         "layer3.2.act1": "features.5.2.block.4",
         "layer3.2.fc2": "features.5.2.block.5",
         "layer3.2.layer_scale1": "features.5.2.layer_scale",
         "layer3.2.drop_path1": "features.5.2.stochastic_depth",
         "layer3.3.conv_dw1": "features.5.3.block.0",
-        "layer3.3.ln1": "features.5.3.block.2",
+        "layer3.3.ln2": "features.5.3.block.2",
         "layer3.3.fc1": "features.5.3.block.3",
         "layer3.3.act1": "features.5.3.block.4",
         "layer3.3.fc2": "features.5.3.block.5",
         "layer3.3.layer_scale1": "features.5.3.layer_scale",
         "layer3.3.drop_path1": "features.5.3.stochastic_depth",
         "layer3.4.conv_dw1": "features.5.4.block.0",
-        "layer3.4.ln1": "features.5.4.block.2",
+        "layer3.4.ln2": "features.5.4.block.2",
         "layer3.4.fc1": "features.5.4.block.3",
         "layer3.4.act1": "features.5.4.block.4",
         "layer3.4.fc2": "features.5.4.block.5",
         "layer3.4.layer_scale1": "features.5.4.layer_scale",
         "layer3.4.drop_path1": "features.5.4.stochastic_depth",
         "layer3.5.conv_dw1": "features.5.5.block.0",
-        "layer3.5.ln1": "features.5.5.block.2",
+        "layer3.5.ln2": "features.5.5.block.2",
         "layer3.5.fc1": "features.5.5.block.3",
         "layer3.5.act1": "features.5.5.block.4",
         "layer3.5.fc2": "features.5.5.block.5",
         "layer3.5.layer_scale1": "features.5.5.layer_scale",
         "layer3.5.drop_path1": "features.5.5.stochastic_depth",
         "layer3.6.conv_dw1": "features.5.6.block.0",
-        "layer3.6.ln1": "features.5.6.block.2",
+        "layer3.6.ln2": "features.5.6.block.2",
         "layer3.6.fc1": "features.5.6.block.3",
         "layer3.6.act1": "features.5.6.block.4",
         "layer3.6.fc2": "features.5.6.block.5",
         "layer3.6.layer_scale1": "features.5.6.layer_scale",
         "layer3.6.drop_path1": "features.5.6.stochastic_depth",
         "layer3.7.conv_dw1": "features.5.7.block.0",
-        "layer3.7.ln1": "features.5.7.block.2",
+        "layer3.7.ln2": "features.5.7.block.2",
         "layer3.7.fc1": "features.5.7.block.3",
         "layer3.7.act1": "features.5.7.block.4",
         "layer3.7.fc2": "features.5.7.block.5",
         "layer3.7.layer_scale1": "features.5.7.layer_scale",
         "layer3.7.drop_path1": "features.5.7.stochastic_depth",
         "layer3.8.conv_dw1": "features.5.8.block.0",
-        "layer3.8.ln1": "features.5.8.block.2",
+        "layer3.8.ln2": "features.5.8.block.2",
         "layer3.8.fc1": "features.5.8.block.3",
         "layer3.8.act1": "features.5.8.block.4",
         "layer3.8.fc2": "features.5.8.block.5",
@@ -436,14 +394,14 @@ def build_model(classes: int = 1000) -> nn.Module:
         "layer4.0.layer_scale1": "features.7.0.layer_scale",
         "layer4.0.drop_path1": "features.7.0.stochastic_depth",
         "layer4.1.conv_dw1": "features.7.1.block.0",
-        "layer4.1.ln1": "features.7.1.block.2",
+        "layer4.1.ln2": "features.7.1.block.2",
         "layer4.1.fc1": "features.7.1.block.3",
         "layer4.1.act1": "features.7.1.block.4",
         "layer4.1.fc2": "features.7.1.block.5",
         "layer4.1.layer_scale1": "features.7.1.layer_scale",
         "layer4.1.drop_path1": "features.7.1.stochastic_depth",
         "layer4.2.conv_dw1": "features.7.2.block.0",
-        "layer4.2.ln1": "features.7.2.block.2",
+        "layer4.2.ln2": "features.7.2.block.2",
         "layer4.2.fc1": "features.7.2.block.3",
         "layer4.2.act1": "features.7.2.block.4",
         "layer4.2.fc2": "features.7.2.block.5",
