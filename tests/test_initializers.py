@@ -19,7 +19,7 @@ import pytest
 import resnet_dsl
 from resnet_dsl.codegen import to_python
 from resnet_dsl.language.errors import ArchError
-from tests.conftest import REPO
+from tests.conftest import REPO, split_network
 from tests.test_codegen import import_source
 
 KAIMING = "variance_scaling(2.0, mode=fan_out, distribution=untruncated_normal)"
@@ -196,7 +196,111 @@ def test_timm_specs_zero_the_last_batchnorm_as_timm() -> None:
         for key, value in timm.create_model("seresnet50").state_dict().items()
         if not key.startswith("fc.")  # timm's classifier keeps nn.Linear's own draw
     }
-    ours = resnet_dsl.to_torch("specs/timm/seresnet50.arch").state_dict()
-    compared = zoo_statistics_match(ours, theirs)
-    assert "layer1.0.bn3.weight" in compared and (ours["layer1.0.bn3.weight"] == 0).all()
-    assert "layer4.2.se.fc1.weight" in compared
+    for module in (
+        resnet_dsl.to_torch("specs/timm/seresnet50.arch"),
+        import_source(to_python("specs/timm/seresnet50.arch", target="torch")).build_model(),
+    ):
+        ours = module.state_dict()
+        compared = zoo_statistics_match(ours, theirs)
+        assert "layer1.0.bn3.weight" in compared and (ours["layer1.0.bn3.weight"] == 0).all()
+        assert "layer4.2.se.fc1.weight" in compared
+
+
+# ----------------------------------------------- the generated init_weights --
+
+
+def assert_drawn_alike(ours: np.ndarray, theirs: np.ndarray, key: str) -> None:
+    """Two draws of one initializer, whatever it is: equal where it is a constant, else mean and
+    deviation within 6 standard errors, and as many values beyond one and two deviations (a
+    uniform, a normal and a truncated normal of one deviation differ there)."""
+    assert ours.shape == theirs.shape, key
+    std = float(theirs.std())
+    if std == 0:
+        assert (ours == theirs).all(), (key, ours.ravel()[:4], theirs.ravel()[:4])
+        return
+    n = ours.size
+    assert abs(ours.mean() - theirs.mean()) < 6 * std * math.sqrt(2 / n), (key, ours.mean(), theirs.mean())
+    assert abs(ours.std() - std) < 6 * std / math.sqrt(n), (key, ours.std(), std)
+    for width in (1, 2):
+        mine, reference = (float(np.mean(np.abs(sample - sample.mean()) > width * std)) for sample in (ours, theirs))
+        spread = math.sqrt(2 * max(reference, 1 / n) * (1 - reference) / n)
+        assert abs(mine - reference) < 6 * spread + 1e-9, (key, width, mine, reference)
+
+
+def drawn_tensors(ours: dict[str, Any], theirs: dict[str, Any], skip: tuple[str, ...] = ()) -> list[str]:
+    """Every weight and bias both state_dicts hold (running statistics aside), drawn alike."""
+    compared = []
+    for key, value in theirs.items():
+        if key.endswith(("weight", "bias")) and not key.startswith(skip):
+            assert_drawn_alike(ours[key].numpy(), value.numpy(), key)
+            compared.append(key)
+    return compared
+
+
+def generated_model(spec: str) -> Any:
+    return import_source(to_python(spec, target="torch")).build_model()
+
+
+@pytest.mark.torch
+def test_generated_init_weights_is_timms_for_every_tensor() -> None:
+    """The generated seresnet50's one init_weights pass against timm's own constructor: every
+    weight and bias drawn alike (kaiming fan-out convolutions, SE's biases zero, BatchNorm ones and
+    zeros but each block's last scale zero); timm's classifier keeps nn.Linear's own draw, and
+    so does ours, weight for weight (its bias: zeros, as Keras's)."""
+    torch = pytest.importorskip("torch")
+    timm = pytest.importorskip("timm")
+    torch.manual_seed(0)
+    theirs = timm.create_model("seresnet50").state_dict()
+    ours = generated_model("specs/timm/seresnet50.arch").state_dict()
+    # Biases of convolutions and of the classifier keep torch's own draw in timm; the language
+    # has no bias initializer, so ours start at zero, as Keras's do.
+    biases = [key for key in theirs if key.endswith("bias") and ("se." in key or key == "fc.bias")]
+    assert all((ours[key] == 0).all() for key in biases) and len(biases) == 33
+    compared = drawn_tensors(ours, {key: value for key, value in theirs.items() if key not in biases})
+    assert len(compared) == len([key for key in theirs if key.endswith(("weight", "bias"))]) - len(biases)
+    assert {"layer2.0.bn3.weight", "layer3.1.se.fc2.weight", "layer4.0.downsample.1.weight", "fc.weight"} <= set(
+        compared
+    )
+
+
+@pytest.mark.torch
+@pytest.mark.parametrize("spec", ["specs/torchvision/resnet18.arch", "specs/torchvision/resnext50_32x4d.arch"])
+def test_generated_init_weights_is_torchvisions_for_every_tensor(spec: str) -> None:
+    """Generated torchvision specs against torchvision's constructors, every tensor (grouped
+    convolutions included), the classifier's bias aside (Keras's zeros: the language has no
+    bias initializer)."""
+    torch = pytest.importorskip("torch")
+    torchvision = pytest.importorskip("torchvision")
+    torch.manual_seed(0)
+    name = spec.rpartition("/")[2].removesuffix(".arch")
+    theirs = getattr(torchvision.models, name)().state_dict()
+    compared = drawn_tensors(generated_model(spec).state_dict(), theirs, skip=("fc.bias",))
+    assert "fc.weight" in compared and "layer1.0.bn1.bias" in compared
+    assert sum(value.dim() == 4 for key, value in theirs.items() if key in compared) >= 20
+
+
+@pytest.mark.keras
+@pytest.mark.torch
+@pytest.mark.parametrize(
+    ("spec", "application"),
+    [("specs/keras/resnet50.arch", "ResNet50"), ("specs/keras/efficientnet.arch:EfficientNetB0", "EfficientNetB0")],
+)
+def test_generated_init_weights_is_keras_for_every_tensor(spec: str, application: str) -> None:
+    """Keras specs keep Keras's scheme, against keras.applications' own freshly built model, every
+    tensor: ResNet50's glorot_uniform kernels and zero biases; EfficientNet's truncated He normal
+    fan-out (the deviation divided by 0.8796), on depthwise kernels too, whose fans Keras counts
+    per input channel and multiplier, and its fan-out uniform classifier."""
+    pytest.importorskip("torch")
+    keras = pytest.importorskip("keras")
+    from resnet_dsl.backends.torch import keras_weights_to_torch
+
+    path, network = split_network(spec)
+    reference = getattr(keras.applications, application)(weights=None)
+    source = to_python(path, target="torch", **network)
+    theirs = import_source(source).build_model()
+    keras_weights_to_torch(resnet_dsl.load(path, **network), reference, theirs)
+    theirs_state = theirs.state_dict()
+    compared = drawn_tensors(import_source(source).build_model().state_dict(), theirs_state)
+    assert len(compared) == len([key for key in theirs_state if key.endswith(("weight", "bias"))])
+    depthwise = [key for key in compared if theirs_state[key].dim() == 4 and theirs_state[key].shape[1] == 1]
+    assert len(depthwise) == (16 if application == "EfficientNetB0" else 0)

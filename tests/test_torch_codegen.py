@@ -136,15 +136,18 @@ def test_readme_example_is_the_spec_and_what_it_generates(generated: dict[str, s
     spec = readme[readme.index(marker) + len(marker) :].partition(" -->")[0]
     after = readme[readme.index(marker) :]
     arch = after.split("```\n", 2)[1]
-    python = after.split("```python\n", 1)[1].split("```", 1)[0]
     assert arch in (REPO / spec).read_text(encoding="utf-8")
     source = generated[spec].splitlines()
-    position = 0
-    for line in python.splitlines():
-        if line.strip() == "...":
-            continue
-        assert line in source[position:], f"README's line is not in the generated {spec}: {line!r}"
-        position = source.index(line, position) + 1
+    section = after.split("\n### ", 1)[0]
+    excerpts = [block.split("```", 1)[0] for block in section.split("```python\n")[1:]]
+    assert len(excerpts) == 2  # the block's class, the network's init_weights
+    for python in excerpts:
+        position = 0
+        for line in python.splitlines():
+            if line.strip() == "...":
+                continue
+            assert line in source[position:], f"README's line is not in the generated {spec}: {line!r}"
+            position = source.index(line, position) + 1
 
 
 def test_deterministic_across_hash_seeds() -> None:

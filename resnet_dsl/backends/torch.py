@@ -191,10 +191,29 @@ def to_torch(spec: Spec, *, fold: bool = False, **load_kwargs: Any) -> nn.Module
             raise NotImplementedError(f"layer '{layer.name}': no torch equivalent of {layer.kind} yet")
     layout = torch_layout.layout(network)
     model = Model(layout)
+    init_weights(model, layout)
     moves, parameters = layout.rehomed()
     if moves:  # the paths the spec states (a zoo's state_dict keys)
         rehome(model, moves, parameters)
     return torch_fold.fold(model, network, inplace=True) if fold else model
+
+
+def init_weights(model: nn.Module, layout: torch_layout.Layout) -> None:
+    """Every layer's tensors drawn as the spec's initializers say, in one pass over the made model
+    (as the generated model's `init_weights`), so no module is wrapped in its initialisation."""
+    layers = {layer.name: layer for layer in layout.network.layers}
+    options = torch_layout.initializer_options
+    for name, path in layout.built_paths().items():
+        module, config = model.get_submodule(path), layers[name].config
+        if isinstance(config, (nw.Conv2DConfig, nw.Conv1DConfig, nw.DenseConfig)):
+            initialized(module, options(config.kernel_initializer))
+        elif isinstance(config, nw.DepthwiseConv2DConfig):
+            initialized(module, options(config.depthwise_initializer), depthwise=True)
+        elif isinstance(config, nw.SeparableConv2DConfig):
+            initialized(module.depthwise, options(config.depthwise_initializer), depthwise=True)
+            initialized(module.pointwise, options(config.pointwise_initializer))
+        elif isinstance(config, nw.BatchNormConfig):
+            norm_initialized(module, options(config.gamma_initializer), options(config.beta_initializer))
 
 
 # ------------------------------------------------------------ factories --
@@ -215,15 +234,13 @@ def _conv2d(config: nw.Conv2DConfig, node: torch_layout.Node) -> nn.Module:
     conv_class = Conv2dSame if padding is None else nn.Conv2d
     if padding:
         kwargs["padding"] = padding
-    conv = conv_class(node.in_channels, config.filters, config.kernel_size, **kwargs)
-    return initialized(conv, torch_layout.initializer_options(config.kernel_initializer))
+    return conv_class(node.in_channels, config.filters, config.kernel_size, **kwargs)
 
 
 def _conv1d(config: nw.Conv1DConfig, node: torch_layout.Node) -> nn.Module:
-    conv = Conv1dChannelsLast(
+    return Conv1dChannelsLast(
         node.in_channels, config.filters, config.kernel_size, padding=config.padding, bias=config.use_bias
     )
-    return initialized(conv, torch_layout.initializer_options(config.kernel_initializer))
 
 
 def _batchnorm(config: nw.BatchNormConfig, node: torch_layout.Node) -> nn.Module:
@@ -233,10 +250,7 @@ def _batchnorm(config: nw.BatchNormConfig, node: torch_layout.Node) -> nn.Module
     # A call-time `training` is Keras's default for callers that pass none; a torch module always
     # has a mode (`train()` / `eval()`), which decides, as the caller's `training` does in Keras.
     norm_class = nn.BatchNorm2d if rank == 4 else nn.BatchNorm1d
-    norm = norm_class(node.in_channels, eps=config.epsilon, momentum=torch_momentum(config.momentum))
-    gamma = torch_layout.initializer_options(config.gamma_initializer)
-    beta = torch_layout.initializer_options(config.beta_initializer)
-    return norm_initialized(norm, gamma, beta) if (gamma, beta) != ("ones", "zeros") else norm
+    return norm_class(node.in_channels, eps=config.epsilon, momentum=torch_momentum(config.momentum))
 
 
 def torch_momentum(momentum: float) -> float:
@@ -304,8 +318,7 @@ def _depthwise(
     conv_class = Conv2dSame if padding is None else nn.Conv2d
     if padding:
         kwargs["padding"] = padding
-    conv = conv_class(channels, channels * multiplier, config.kernel_size, bias=bias, **kwargs)
-    return initialized(conv, torch_layout.initializer_options(config.depthwise_initializer), depthwise=True)
+    return conv_class(channels, channels * multiplier, config.kernel_size, bias=bias, **kwargs)
 
 
 def _depthwise_conv2d(config: nw.DepthwiseConv2DConfig, node: torch_layout.Node) -> nn.Module:
@@ -315,7 +328,6 @@ def _depthwise_conv2d(config: nw.DepthwiseConv2DConfig, node: torch_layout.Node)
 def _separable_conv2d(config: nw.SeparableConv2DConfig, node: torch_layout.Node) -> nn.Module:
     depthwise = _depthwise(node, config.depth_multiplier, config, False)
     pointwise = nn.Conv2d(node.in_channels * config.depth_multiplier, config.filters, 1, bias=config.use_bias)
-    pointwise = initialized(pointwise, torch_layout.initializer_options(config.pointwise_initializer))
     return SeparableConv2d(depthwise, pointwise)
 
 
@@ -345,7 +357,7 @@ def _dense(config: nw.DenseConfig, node: torch_layout.Node) -> nn.Module:
     else:
         function = activation(config.activation)
         dense = Dense(node.in_channels, config.units, bias=config.use_bias, activation=function)
-    return initialized(dense, torch_layout.initializer_options(config.kernel_initializer))
+    return dense
 
 
 def _dropout(config: nw.DropoutConfig, node: torch_layout.Node) -> nn.Module:

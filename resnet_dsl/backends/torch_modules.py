@@ -324,6 +324,35 @@ def named(**children: nn.Module) -> nn.Sequential:
     return sequential
 
 
+def variance_scaling_(
+    tensor: torch.Tensor,
+    scale: float = 1.0,
+    mode: str = "fan_in",
+    distribution: str = "truncated_normal",
+    *,
+    groups: int = 1,
+    generator: torch.Generator | None = None,
+) -> torch.Tensor:
+    """Keras's VarianceScaling where torch.nn.init has no call that draws the same: its
+    truncated normal divides the deviation by that of a normal cut at two deviations, and a
+    depthwise kernel's fans count per input channel and multiplier (`groups`)."""
+    receptive = math.prod(tensor.shape[2:])
+    inputs = tensor.shape[1] if tensor.dim() > 1 else tensor.shape[0]
+    fan_in, fan_out = inputs * receptive * groups, tensor.shape[0] * receptive // groups
+    fan = {"fan_in": fan_in, "fan_out": fan_out}.get(mode, (fan_in + fan_out) / 2)
+    variance = scale / max(1.0, fan)
+    with torch.no_grad():
+        if distribution == "uniform":
+            limit = math.sqrt(3 * variance)
+            return nn.init.uniform_(tensor, -limit, limit, generator=generator)
+        std = math.sqrt(variance)
+        if distribution == "untruncated_normal":
+            return nn.init.normal_(tensor, 0.0, std, generator=generator)
+        std /= 0.87962566103423978
+        bounds = (-2 * std, 2 * std)
+        return nn.init.trunc_normal_(tensor, 0.0, std, *bounds, generator=generator)
+
+
 def keras_init_(
     tensor: torch.Tensor,
     name: str,

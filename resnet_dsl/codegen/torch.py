@@ -17,14 +17,16 @@ from __future__ import annotations
 
 import ast
 import itertools
+from collections import Counter
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import cache
 from pathlib import Path
 from typing import Any
 
 from resnet_dsl import __version__
 from resnet_dsl.backends import torch_layout
+from resnet_dsl.codegen import torch_init
 from resnet_dsl.codegen.pysource import (
     escape,
     function_preamble,
@@ -85,14 +87,11 @@ HELPERS: dict[str, tuple[str, ...]] = {
     "MovedSequential": (),
     "rehome": ("MovedSequential",),
     "named": (),
-    "keras_init_": (),
-    "fans": (),
-    "initialized": ("keras_init_", "fans"),
-    "norm_initialized": ("keras_init_",),
+    "variance_scaling_": (),
 }
 """`backends/torch_modules.py`'s standalone helpers, each with those it uses, in the order of its source."""
 
-NEEDS_MATH = frozenset({"same_pads", "MaxPool2dSame", "keras_init_", "fans", "Blur2d"})
+NEEDS_MATH = frozenset({"same_pads", "MaxPool2dSame", "variance_scaling_", "Blur2d", "math"})
 NEEDS_FUNCTIONAL = frozenset({"Conv2dSame", "MaxPool2dSame", "AvgPool2dSame", "ChannelPad", "Blur2d"})
 
 # ------------------------------------------------------------------ model --
@@ -354,7 +353,7 @@ def module_view(network: nw.Network, source: str) -> TorchModuleView:
         param_idents,
         classes_layer,
     ).build(helpers)
-    classes.append(model)
+    classes.append(with_init_weights(model, layout, block_classes, helpers))
     moves, parameters = layout.rehomed()
     if moves:
         helpers.add("rehome")
@@ -365,7 +364,7 @@ def module_view(network: nw.Network, source: str) -> TorchModuleView:
     function_imports, function_texts = function_preamble(functions_called(used))
     texts += function_texts
     imports = []
-    if NEEDS_MATH & set(helper_names) or function_imports:
+    if NEEDS_MATH & (set(helper_names) | helpers) or function_imports:
         imports.append("import math")
     imports += ["", "import torch"] if imports else ["import torch"]
     if NEEDS_FUNCTIONAL & set(helper_names):
@@ -375,6 +374,25 @@ def module_view(network: nw.Network, source: str) -> TorchModuleView:
     return TorchModuleView(
         escape(__version__), escape(source), doc_text(network.name), tuple(imports), tuple(texts), tuple(classes), build
     )
+
+
+def with_init_weights(
+    model: ClassView,
+    layout: torch_layout.Layout,
+    block_classes: Mapping[tuple[str, str], str],
+    helpers: set[str],
+) -> ClassView:
+    """The network's class with `init_weights`, which `__init__` calls last, as torchvision's
+    constructor initialises last."""
+    modules = torch_init.weighted_modules(layout, block_classes, helpers)
+    if not modules:
+        return model
+    counts = Counter(
+        block_classes[instance.block, instance.name] for stage in layout.stages for instance in stage.stage.blocks
+    )
+    constructor, *others = model.methods
+    constructor = replace(constructor, body=(*constructor.body, "self.init_weights()"))
+    return replace(model, methods=(constructor, torch_init.init_weights(modules, counts), *others))
 
 
 def _param_identifiers(block: ir.BlockDef) -> dict[str, str]:

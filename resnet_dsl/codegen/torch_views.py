@@ -190,7 +190,7 @@ class LayerSource:
                 args.append(("momentum", f"1 - {momentum}" if momentum.isidentifier() else f"1 - ({momentum})"))
             elif round(1 - config.momentum, 12) != 0.1:
                 args.append(("momentum", py_value(round(1 - config.momentum, 12))))
-            return self.norm_initialized(Call(norm, tuple(args)), helpers)
+            return Call(norm, tuple(args))
         if isinstance(config, nw.ActivationConfig):
             return self.activation("activation", helpers)
         if isinstance(config, nw.ZeroPaddingConfig):
@@ -270,7 +270,7 @@ class LayerSource:
             pointwise = [("", self.channels_times_multiplier()), ("", self.option("filters")), ("", "1")]
             if "use_bias" in self.symbolic or not config.use_bias:
                 pointwise.append(("bias", self.option("use_bias")))
-            made = self.initialized(Call("nn.Conv2d", tuple(pointwise)), helpers, "pointwise_initializer")
+            made = Call("nn.Conv2d", tuple(pointwise))
             return Call("SeparableConv2d", (("", self.depthwise(config, "False", helpers)), ("", made)))
         if isinstance(config, (nw.GroupNormConfig, nw.LayerNormConfig)):
             if config.axis not in (-1, len(self.node.in_shape)):
@@ -290,7 +290,7 @@ class LayerSource:
             ]
             if "use_bias" in self.symbolic or not config.use_bias:
                 args.append(("bias", self.option("use_bias")))
-            return self.initialized(Call("Conv1dChannelsLast", tuple(args)), helpers)
+            return Call("Conv1dChannelsLast", tuple(args))
         if isinstance(config, nw.ReshapeConfig):
             helpers.add("ReshapeChannelsLast")
             # As written (one dimension may be -1), so a block whose instances differ in
@@ -320,7 +320,7 @@ class LayerSource:
             args.append(("bias", self.option("use_bias")))
         if callee == "Conv2dSame":
             helpers.add(callee)
-        return self.initialized(Call(callee, tuple(args)), helpers)
+        return Call(callee, tuple(args))
 
     def channels_times_multiplier(self) -> str:
         config = self.node.layer.config
@@ -350,8 +350,7 @@ class LayerSource:
         args += [("groups", self.channels)]
         if bias != "True":
             args.append(("bias", bias))
-        made = self.initialized(Call(callee, tuple(args)), helpers, "depthwise_initializer")
-        return Call(made.callee, (*made.args, ("depthwise", "True")))
+        return Call(callee, tuple(args))
 
     def dense(self, config: nw.DenseConfig, helpers: set[str]) -> Call:
         args: list[tuple[str, str | Call]] = [("", self.channels), ("", self.option("units"))]
@@ -359,10 +358,10 @@ class LayerSource:
         if plain:
             if "use_bias" in self.symbolic or not config.use_bias:
                 args.append(("bias", self.option("use_bias")))
-            return self.initialized(Call("nn.Linear", tuple(args)), helpers)
+            return Call("nn.Linear", tuple(args))
         helpers.add("Dense")
         args += [("bias", self.option("use_bias")), ("activation", self.activation("activation", helpers))]
-        return self.initialized(Call("Dense", tuple(args)), helpers)
+        return Call("Dense", tuple(args))
 
     def activation(self, field: str, helpers: set[str]) -> Call:
         """`nn.ReLU()`; a function a parameter names is looked up when the block is made."""
@@ -376,29 +375,6 @@ class LayerSource:
             return Call("Exponential")
         inplace = (("inplace", "True"),) if self.node.inplace else ()
         return Call(f"nn.{class_name}", (*((k, py_value(v)) for k, v in args), *inplace))
-
-    def norm_initialized(self, norm: Call, helpers: set[str]) -> Call:
-        """A norm whose scale or shift does not start at Keras's ones and zeros (timm's last BN)."""
-        config = self.node.layer.config
-        sources: list[tuple[str, str | Call]] = []
-        for field, keyword, default in (("gamma_initializer", "gamma", "ones"), ("beta_initializer", "beta", "zeros")):
-            if field in self.symbolic:
-                sources.append((keyword, self.symbolic[field]))
-            elif getattr(config, field) != nw.Initializer.model_construct(name=default):
-                sources.append((keyword, torch_value(getattr(config, field))))
-        if not sources:
-            return norm
-        helpers.add("norm_initialized")
-        return Call("norm_initialized", (("", norm), *sources))
-
-    def initialized(self, layer: Call, helpers: set[str], field: str = "kernel_initializer") -> Call:
-        helpers.add("initialized")
-        if field in self.symbolic:
-            return Call("initialized", (("", layer), ("", self.symbolic[field])))
-        spec = getattr(self.node.layer.config, field)
-        if spec == nw.Initializer.model_construct(name="glorot_uniform"):
-            return Call("initialized", (("", layer),))
-        return Call("initialized", (("", layer), ("", torch_value(spec))))
 
 
 def channels_after(layer: nw.Layer, operands: Sequence[str], written: Mapping[str, str]) -> str:

@@ -137,11 +137,12 @@ def _edit_stages(base: str, stages: list[ir.Stage], stage: ir.Stage) -> list[ir.
     return [*stages[:at], *([] if stage.removed else [stage]), *stages[at + 1 :]]
 
 
-BlockDefaults = dict[str, dict[str, tuple[Any, ir.Arg]]]
+BlockDefaults = dict[str, dict[str, ir.Arg]]
 
 
 def evaluate_block_defaults(scope: Scope, calls: tuple[ir.LayerCall, ...], env: Env) -> BlockDefaults:
-    """`defaults { bottleneck(groups=32) }` -> {"bottleneck": {"groups": (32, arg)}}, checked."""
+    """`defaults { bottleneck(groups=32) }` -> {"bottleneck": {"groups": arg}}, checked; each value
+    is evaluated where a block takes it, as it may read the block's position (`index / blocks`)."""
     table: BlockDefaults = {}
     for call in calls:
         if ops.lookup(call.op) is not None or call.op == "names":  # names: expand.block_names
@@ -166,18 +167,18 @@ def evaluate_block_defaults(scope: Scope, calls: tuple[ir.LayerCall, ...], env: 
                     arg.span,
                     did_you_mean(arg.name, names) or f"its parameters are ({', '.join(names)})",
                 )
-            options[arg.name] = (evaluate(arg.value, env), arg)
+            options[arg.name] = arg
     return table
 
 
-def applicable_block_defaults(levels: list[tuple[str, set[str]]], table: BlockDefaults) -> dict[str, Any]:
-    """The network's block defaults that apply to a call: the nearest name's first, and none
-    for a parameter that a derivation in between sets itself."""
+def applicable_block_defaults(levels: list[tuple[str, set[str]]], table: BlockDefaults, env: Env) -> dict[str, Any]:
+    """The network's block defaults that apply to a call, evaluated in `env`: the nearest name's
+    first, and none for a parameter that a derivation in between sets itself."""
     values: dict[str, Any] = {}
     fixed: set[str] = set()
     for name, sets in levels:
-        for key, (value, _) in table.get(name, {}).items():
-            if key not in fixed:
-                values.setdefault(key, value)
+        for key, arg in table.get(name, {}).items():
+            if key not in fixed and key not in values:
+                values[key] = evaluate(arg.value, env)
         fixed |= sets
     return values

@@ -149,10 +149,10 @@ def expand(
     made = 0
     for stage_index, (stage, calls) in enumerate(plan):
         instances = []
-        for call, block, args, count in calls:
+        for call, block, bound in calls:
             if call.name is not None and (error := naming.pattern_error(call.name)):
                 raise ArchError(error, call.span, "fields: " + ", ".join(naming.BLOCK_FIELDS))
-            for _ in range(count):
+            for args in bound:
                 prefix = naming.block_name(
                     pattern if call.name is None else call.name, stage.label, stage_index, len(instances), made
                 )
@@ -201,8 +201,8 @@ def expand(
 
     used = {}
     for _, calls in plan:
-        for _, block, _, count in calls:
-            if count:
+        for _, block, bound in calls:
+            if bound:
                 used.setdefault(block.name, block)
     return nw.Network.model_construct(
         name=net.name,
@@ -246,13 +246,21 @@ NAMES = "names"
 
 
 def _plan(scope: Scope, net: ir.NetworkDef, env: Env) -> list:
-    """Resolve every stage's block calls and counts first. The layer limit is held by the
-    builder, on the layers really made (a plan's count of the layers conditions may leave out
-    refused networks under the limit), which bounds the work just as well: it stops at the
-    10,001st layer."""
+    """Resolve every stage's block calls and counts first, then each block's arguments, which
+    may read its position (`naming.POSITION`: `rate = 0.2 * index / blocks`). The layer limit
+    is held by the builder, on the layers really made (a plan's count of the layers conditions
+    may leave out refused networks under the limit), which bounds the work just as well: it
+    stops at the 10,001st layer."""
+    for param in net.params:
+        if param.name in naming.POSITION:
+            raise ArchError(
+                f"a network parameter cannot be called '{param.name}': block arguments read it as the block's position",
+                param.span,
+                "rename the parameter; the position names are " + ", ".join(naming.POSITION),
+            )
     block_defaults = evaluate_block_defaults(scope, net.defaults, env)
     resolved: dict[str, tuple[ir.BlockDef, list[tuple[str, set[str]]]]] = {}
-    plan = []
+    counted = []
     labels: dict[str, ir.Stage] = {}
     for stage in net.stages:
         if stage.label in labels:
@@ -262,10 +270,19 @@ def _plan(scope: Scope, net: ir.NetworkDef, env: Env) -> list:
         for call in stage.calls:
             if call.block not in resolved:
                 resolved[call.block] = resolve_block(scope, call.block, call.span)
-            block, levels = resolved[call.block]
-            fallback = applicable_block_defaults(levels, block_defaults)
-            args = bind_params(f"block '{block.name}'", block.params, call.args, env, call.span, fallback)
-            count = _repeat(call, env)
-            calls.append((call, block, args, count))
-        plan.append((stage, calls))
+            calls.append((call, *resolved[call.block], _repeat(call, env)))
+        counted.append((stage, calls))
+    blocks = sum(count for _, calls in counted for *_, count in calls)
+    plan, index = [], 0
+    for stage_index, (stage, calls) in enumerate(counted):
+        stage_blocks, block_index, bound_calls = sum(count for *_, count in calls), 0, []
+        for call, block, levels, count in calls:
+            bound = []
+            for _ in range(count):
+                here = {**env, **naming.position(index, blocks, stage_index, block_index, stage_blocks)}
+                fallback = applicable_block_defaults(levels, block_defaults, here)
+                bound.append(bind_params(f"block '{block.name}'", block.params, call.args, here, call.span, fallback))
+                index, block_index = index + 1, block_index + 1
+            bound_calls.append((call, block, bound))
+        plan.append((stage, bound_calls))
     return plan

@@ -45,6 +45,23 @@ BLOCK_FIELDS: dict[str, str] = {
 ResNet `{stage}_block{block_number}`, MobileNetV2 `block_{index}`, EfficientNet
 `block{stage_number}{block_letter}`, ConvNeXt `convnext_tiny_stage_{stage_index}_block_{block_index}`."""
 
+POSITION: dict[str, str] = {
+    "index": "the block's place among all the network's blocks, from 0",
+    "blocks": "how many blocks the network has",
+    "stage_index": "the stage's place among the network's stages, from 0",
+    "block_index": "the block's place in its stage, from 0",
+    "stage_blocks": "how many blocks its stage has",
+}
+"""What a block call's arguments, and a network's block defaults, may read besides the network's
+parameters: the block's position, as the zoos compute per-block rates (keras.applications'
+EfficientNet `drop_connect_rate * b / blocks` is `drop_connect_rate * index / blocks`)."""
+
+
+def position(index: int, blocks: int, stage_index: int, block_index: int, stage_blocks: int) -> dict[str, int]:
+    """The names of `POSITION` with their values for one block."""
+    return dict(zip(POSITION, (index, blocks, stage_index, block_index, stage_blocks), strict=True))
+
+
 _FIELD = re.compile(r"\{([^{}]*)\}")
 
 

@@ -6,8 +6,6 @@ the network, laid out as torchvision lays out a ResNet (stages `layer1`, `layer2
 so state_dict keys follow torchvision's. It takes NCHW input.
 """
 
-import math
-
 import torch
 from torch import nn
 
@@ -68,93 +66,6 @@ class LayerNormChannels(nn.LayerNorm):
         return super().forward(x)
 
 
-def keras_init_(
-    tensor: torch.Tensor,
-    name: str,
-    seed: int | None = None,
-    *,
-    fans: tuple[int, int],
-    **args: float | str,
-) -> torch.Tensor:
-    """Fill a weight in place as Keras's initializer `name` would (`fans`: fan in, fan
-    out); a seed draws the same values every time."""
-    rng = torch.Generator().manual_seed(seed) if seed is not None else None
-    fan_in, fan_out = fans
-    scales = {
-        "glorot_uniform": ("uniform", 1.0, (fan_in + fan_out) / 2),
-        "glorot_normal": ("normal", 1.0, (fan_in + fan_out) / 2),
-        "he_uniform": ("uniform", 2.0, fan_in),
-        "he_normal": ("normal", 2.0, fan_in),
-        "lecun_uniform": ("uniform", 1.0, fan_in),
-        "lecun_normal": ("normal", 1.0, fan_in),
-    }
-    with torch.no_grad():
-        if name == "variance_scaling":  # the general form of the six above
-            mode = str(args.get("mode", "fan_in"))
-            fan_avg = (fan_in + fan_out) / 2
-            fan = {"fan_in": fan_in, "fan_out": fan_out}.get(mode, fan_avg)
-            distribution = str(args.get("distribution", "truncated_normal"))
-            scales[name] = distribution, float(args.get("scale", 1.0)), fan
-        if name in scales:
-            distribution, scale, fan = scales[name]
-            variance = scale / max(1.0, fan)
-            if distribution == "uniform":
-                limit = math.sqrt(3 * variance)
-                return nn.init.uniform_(tensor, -limit, limit, generator=rng)
-            if distribution == "untruncated_normal":
-                return nn.init.normal_(tensor, 0.0, math.sqrt(variance), generator=rng)
-            # Keras divides by the deviation of a normal truncated at two deviations.
-            std = math.sqrt(variance) / 0.87962566103423978
-            bounds = (-2 * std, 2 * std)
-            return nn.init.trunc_normal_(tensor, 0.0, std, *bounds, generator=rng)
-        if name == "random_uniform":
-            low = float(args.get("minval", -0.05))
-            high = float(args.get("maxval", 0.05))
-            return nn.init.uniform_(tensor, low, high, generator=rng)
-        mean, std = float(args.get("mean", 0.0)), float(args.get("stddev", 0.05))
-        if name == "random_normal":
-            return nn.init.normal_(tensor, mean, std, generator=rng)
-        if name == "truncated_normal":
-            bounds = (mean - 2 * std, mean + 2 * std)
-            return nn.init.trunc_normal_(tensor, mean, std, *bounds, generator=rng)
-        if name == "orthogonal":
-            gain = float(args.get("gain", 1.0))
-            return nn.init.orthogonal_(tensor, gain, generator=rng)
-        if name == "zeros":
-            return nn.init.zeros_(tensor)
-        if name == "ones":
-            return nn.init.ones_(tensor)
-        if name == "constant":
-            return nn.init.constant_(tensor, float(args.get("value", 0.0)))
-    raise ValueError(f"unknown initializer {name!r}")
-
-
-def fans(weight: torch.Tensor) -> tuple[int, int]:
-    """(fan in, fan out) of a conv or linear weight, as Keras counts them."""
-    receptive = math.prod(weight.shape[2:])
-    return weight.shape[1] * receptive, weight.shape[0] * receptive
-
-
-def initialized(
-    module: nn.Module,
-    init: str | dict = "glorot_uniform",
-    depthwise: bool = False,
-) -> nn.Module:
-    """A convolution or linear layer, its weight drawn as the Keras initializer `init`
-    would (a name, or a dict such as {"name": "he_normal", "seed": 0}), bias zero.
-    Keras counts a depthwise kernel's fans per input channel and multiplier."""
-    options = {"name": init} if isinstance(init, str) else dict(init)
-    name, seed = options.pop("name"), options.pop("seed", None)
-    fan_in, fan_out = fans(module.weight)
-    if depthwise:
-        groups = module.groups
-        fan_in, fan_out = fan_in * groups, fan_out // groups
-    keras_init_(module.weight, name, seed, fans=(fan_in, fan_out), **options)
-    if module.bias is not None:
-        nn.init.zeros_(module.bias)
-    return module
-
-
 class ConvnextBlock(nn.Module):
     """keras.applications' ConvNeXtBlock: depthwise 7x7, LayerNorm, a pointwise MLP with
     GELU, a layer scale, stochastic depth (an identity at rate 0), the input added.
@@ -168,19 +79,26 @@ class ConvnextBlock(nn.Module):
     def __init__(self, in_channels, filters, rate=0.0) -> None:
         super().__init__()
         # main
-        self.depthwise_conv = initialized(
-            nn.Conv2d(in_channels, filters, 7, padding=3, groups=filters),
-            {"name": "truncated_normal", "stddev": 0.02},
+        self.depthwise_conv = nn.Conv2d(
+            in_channels,
+            filters,
+            7,
+            padding=3,
+            groups=filters,
         )
         self.layernorm = LayerNormChannels(filters, eps=1e-06)
-        self.pointwise_conv_1 = initialized(
-            Dense(filters, 4 * filters, bias=True, activation=nn.Identity()),
-            {"name": "truncated_normal", "stddev": 0.02},
+        self.pointwise_conv_1 = Dense(
+            filters,
+            4 * filters,
+            bias=True,
+            activation=nn.Identity(),
         )
         self.gelu = nn.GELU()
-        self.pointwise_conv_2 = initialized(
-            Dense(4 * filters, filters, bias=True, activation=nn.Identity()),
-            {"name": "truncated_normal", "stddev": 0.02},
+        self.pointwise_conv_2 = Dense(
+            4 * filters,
+            filters,
+            bias=True,
+            activation=nn.Identity(),
         )
         self.layer_scale = LayerScale(filters, 1e-06)
         self.identity = DropPath(rate)
@@ -212,10 +130,7 @@ class Downsampling_0(nn.Module):
         super().__init__()
         # main
         self.layernorm_0 = LayerNormChannels(in_channels, eps=1e-06)
-        self.conv_0 = initialized(
-            nn.Conv2d(in_channels, filters, 2, stride=2),
-            {"name": "truncated_normal", "stddev": 0.02},
-        )
+        self.conv_0 = nn.Conv2d(in_channels, filters, 2, stride=2)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         # main
@@ -236,10 +151,7 @@ class Downsampling_1(nn.Module):
         super().__init__()
         # main
         self.layernorm_1 = LayerNormChannels(in_channels, eps=1e-06)
-        self.conv_1 = initialized(
-            nn.Conv2d(in_channels, filters, 2, stride=2),
-            {"name": "truncated_normal", "stddev": 0.02},
-        )
+        self.conv_1 = nn.Conv2d(in_channels, filters, 2, stride=2)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         # main
@@ -260,10 +172,7 @@ class Downsampling_2(nn.Module):
         super().__init__()
         # main
         self.layernorm_2 = LayerNormChannels(in_channels, eps=1e-06)
-        self.conv_2 = initialized(
-            nn.Conv2d(in_channels, filters, 2, stride=2),
-            {"name": "truncated_normal", "stddev": 0.02},
-        )
+        self.conv_2 = nn.Conv2d(in_channels, filters, 2, stride=2)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         # main
@@ -278,10 +187,7 @@ class ConvNeXtTiny(nn.Module):
     def __init__(self, classes: int = 1000) -> None:
         super().__init__()
         # stem
-        self.convnext_tiny_stem_conv = initialized(
-            nn.Conv2d(3, 96, 4, stride=4),
-            {"name": "truncated_normal", "stddev": 0.02},
-        )
+        self.convnext_tiny_stem_conv = nn.Conv2d(3, 96, 4, stride=4)
         self.convnext_tiny_stem_layernorm = LayerNormChannels(96, eps=1e-06)
         # stage stage0
         self.layer1 = nn.Sequential(*(ConvnextBlock(96, 96) for _ in range(3)))
@@ -303,10 +209,23 @@ class ConvNeXtTiny(nn.Module):
             nn.Flatten(),
         )
         self.convnext_tiny_head_layernorm = LayerNormChannels(768, eps=1e-06)
-        self.convnext_tiny_head_dense = initialized(
-            Dense(768, classes, bias=True, activation=nn.Softmax(dim=1)),
-            {"name": "truncated_normal", "stddev": 0.02},
+        self.convnext_tiny_head_dense = Dense(
+            768,
+            classes,
+            bias=True,
+            activation=nn.Softmax(dim=1),
         )
+        self.init_weights()
+
+    def init_weights(self) -> None:
+        """The spec's initializers: one scheme per kind of layer, then what differs from it."""
+        for m in self.modules():
+            if isinstance(m, (nn.Conv2d, nn.Linear)):
+                nn.init.trunc_normal_(m.weight, std=0.02, a=-0.04, b=0.04)
+                nn.init.zeros_(m.bias)
+            elif isinstance(m, nn.LayerNorm):
+                nn.init.ones_(m.weight)
+                nn.init.zeros_(m.bias)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = self.convnext_tiny_stem_conv(x)

@@ -109,91 +109,33 @@ class Normalize(nn.Module):
         return (x - mean) / torch.sqrt(variance).clamp_min(1e-7)
 
 
-def keras_init_(
+def variance_scaling_(
     tensor: torch.Tensor,
-    name: str,
-    seed: int | None = None,
+    scale: float = 1.0,
+    mode: str = "fan_in",
+    distribution: str = "truncated_normal",
     *,
-    fans: tuple[int, int],
-    **args: float | str,
+    groups: int = 1,
+    generator: torch.Generator | None = None,
 ) -> torch.Tensor:
-    """Fill a weight in place as Keras's initializer `name` would (`fans`: fan in, fan
-    out); a seed draws the same values every time."""
-    rng = torch.Generator().manual_seed(seed) if seed is not None else None
-    fan_in, fan_out = fans
-    scales = {
-        "glorot_uniform": ("uniform", 1.0, (fan_in + fan_out) / 2),
-        "glorot_normal": ("normal", 1.0, (fan_in + fan_out) / 2),
-        "he_uniform": ("uniform", 2.0, fan_in),
-        "he_normal": ("normal", 2.0, fan_in),
-        "lecun_uniform": ("uniform", 1.0, fan_in),
-        "lecun_normal": ("normal", 1.0, fan_in),
-    }
+    """Keras's VarianceScaling where torch.nn.init has no call that draws the same: its
+    truncated normal divides the deviation by that of a normal cut at two deviations, and a
+    depthwise kernel's fans count per input channel and multiplier (`groups`)."""
+    receptive = math.prod(tensor.shape[2:])
+    inputs = tensor.shape[1] if tensor.dim() > 1 else tensor.shape[0]
+    fan_in, fan_out = inputs * receptive * groups, tensor.shape[0] * receptive // groups
+    fan = {"fan_in": fan_in, "fan_out": fan_out}.get(mode, (fan_in + fan_out) / 2)
+    variance = scale / max(1.0, fan)
     with torch.no_grad():
-        if name == "variance_scaling":  # the general form of the six above
-            mode = str(args.get("mode", "fan_in"))
-            fan_avg = (fan_in + fan_out) / 2
-            fan = {"fan_in": fan_in, "fan_out": fan_out}.get(mode, fan_avg)
-            distribution = str(args.get("distribution", "truncated_normal"))
-            scales[name] = distribution, float(args.get("scale", 1.0)), fan
-        if name in scales:
-            distribution, scale, fan = scales[name]
-            variance = scale / max(1.0, fan)
-            if distribution == "uniform":
-                limit = math.sqrt(3 * variance)
-                return nn.init.uniform_(tensor, -limit, limit, generator=rng)
-            if distribution == "untruncated_normal":
-                return nn.init.normal_(tensor, 0.0, math.sqrt(variance), generator=rng)
-            # Keras divides by the deviation of a normal truncated at two deviations.
-            std = math.sqrt(variance) / 0.87962566103423978
-            bounds = (-2 * std, 2 * std)
-            return nn.init.trunc_normal_(tensor, 0.0, std, *bounds, generator=rng)
-        if name == "random_uniform":
-            low = float(args.get("minval", -0.05))
-            high = float(args.get("maxval", 0.05))
-            return nn.init.uniform_(tensor, low, high, generator=rng)
-        mean, std = float(args.get("mean", 0.0)), float(args.get("stddev", 0.05))
-        if name == "random_normal":
-            return nn.init.normal_(tensor, mean, std, generator=rng)
-        if name == "truncated_normal":
-            bounds = (mean - 2 * std, mean + 2 * std)
-            return nn.init.trunc_normal_(tensor, mean, std, *bounds, generator=rng)
-        if name == "orthogonal":
-            gain = float(args.get("gain", 1.0))
-            return nn.init.orthogonal_(tensor, gain, generator=rng)
-        if name == "zeros":
-            return nn.init.zeros_(tensor)
-        if name == "ones":
-            return nn.init.ones_(tensor)
-        if name == "constant":
-            return nn.init.constant_(tensor, float(args.get("value", 0.0)))
-    raise ValueError(f"unknown initializer {name!r}")
-
-
-def fans(weight: torch.Tensor) -> tuple[int, int]:
-    """(fan in, fan out) of a conv or linear weight, as Keras counts them."""
-    receptive = math.prod(weight.shape[2:])
-    return weight.shape[1] * receptive, weight.shape[0] * receptive
-
-
-def initialized(
-    module: nn.Module,
-    init: str | dict = "glorot_uniform",
-    depthwise: bool = False,
-) -> nn.Module:
-    """A convolution or linear layer, its weight drawn as the Keras initializer `init`
-    would (a name, or a dict such as {"name": "he_normal", "seed": 0}), bias zero.
-    Keras counts a depthwise kernel's fans per input channel and multiplier."""
-    options = {"name": init} if isinstance(init, str) else dict(init)
-    name, seed = options.pop("name"), options.pop("seed", None)
-    fan_in, fan_out = fans(module.weight)
-    if depthwise:
-        groups = module.groups
-        fan_in, fan_out = fan_in * groups, fan_out // groups
-    keras_init_(module.weight, name, seed, fans=(fan_in, fan_out), **options)
-    if module.bias is not None:
-        nn.init.zeros_(module.bias)
-    return module
+        if distribution == "uniform":
+            limit = math.sqrt(3 * variance)
+            return nn.init.uniform_(tensor, -limit, limit, generator=generator)
+        std = math.sqrt(variance)
+        if distribution == "untruncated_normal":
+            return nn.init.normal_(tensor, 0.0, std, generator=generator)
+        std /= 0.87962566103423978
+        bounds = (-2 * std, 2 * std)
+        return nn.init.trunc_normal_(tensor, 0.0, std, *bounds, generator=generator)
 
 
 class MbconvSe(nn.Module):
@@ -208,25 +150,9 @@ class MbconvSe(nn.Module):
     def __init__(self, in_channels, hidden, squeeze) -> None:
         super().__init__()
         self.se_squeeze = nn.AdaptiveAvgPool2d(1)
-        self.se_reduce = initialized(
-            nn.Conv2d(in_channels, squeeze, 1),
-            {
-                "name": "variance_scaling",
-                "distribution": "truncated_normal",
-                "mode": "fan_out",
-                "scale": 2.0,
-            },
-        )
+        self.se_reduce = nn.Conv2d(in_channels, squeeze, 1)
         self.se_reduce_activation = nn.SiLU()
-        self.se_expand = initialized(
-            nn.Conv2d(squeeze, hidden, 1),
-            {
-                "name": "variance_scaling",
-                "distribution": "truncated_normal",
-                "mode": "fan_out",
-                "scale": 2.0,
-            },
-        )
+        self.se_expand = nn.Conv2d(squeeze, hidden, 1)
         self.se_expand_activation = nn.Sigmoid()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -248,15 +174,7 @@ class MbconvProject(nn.Module):
 
     def __init__(self, filters, in_channels) -> None:
         super().__init__()
-        self.project_conv = initialized(
-            nn.Conv2d(in_channels, filters, 1, bias=False),
-            {
-                "name": "variance_scaling",
-                "distribution": "truncated_normal",
-                "mode": "fan_out",
-                "scale": 2.0,
-            },
-        )
+        self.project_conv = nn.Conv2d(in_channels, filters, 1, bias=False)
         self.project_bn = nn.BatchNorm2d(filters, eps=0.001, momentum=0.01)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -292,23 +210,14 @@ class Mbconv(nn.Module):
         hidden = in_channels * expand_ratio
         squeeze = max(1, int(in_channels * 0.25))
         # main
-        self.dwconv = initialized(
-            nn.Conv2d(
-                in_channels,
-                in_channels,
-                kernel,
-                stride=stride,
-                padding=1,
-                groups=in_channels,
-                bias=False,
-            ),
-            {
-                "name": "variance_scaling",
-                "distribution": "truncated_normal",
-                "mode": "fan_out",
-                "scale": 2.0,
-            },
-            depthwise=True,
+        self.dwconv = nn.Conv2d(
+            in_channels,
+            in_channels,
+            kernel,
+            stride=stride,
+            padding=1,
+            groups=in_channels,
+            bias=False,
         )
         self.bn = nn.BatchNorm2d(in_channels, eps=0.001, momentum=0.01)
         self.activation = nn.SiLU()
@@ -341,15 +250,7 @@ class MbconvExpandExpand(nn.Module):
 
     def __init__(self, in_channels, hidden) -> None:
         super().__init__()
-        self.expand_conv = initialized(
-            nn.Conv2d(in_channels, hidden, 1, bias=False),
-            {
-                "name": "variance_scaling",
-                "distribution": "truncated_normal",
-                "mode": "fan_out",
-                "scale": 2.0,
-            },
-        )
+        self.expand_conv = nn.Conv2d(in_channels, hidden, 1, bias=False)
         self.expand_bn = nn.BatchNorm2d(hidden, eps=0.001, momentum=0.01)
         self.expand_activation = nn.SiLU()
 
@@ -371,25 +272,9 @@ class MbconvExpandSe(nn.Module):
     def __init__(self, hidden, squeeze) -> None:
         super().__init__()
         self.se_squeeze = nn.AdaptiveAvgPool2d(1)
-        self.se_reduce = initialized(
-            nn.Conv2d(hidden, squeeze, 1),
-            {
-                "name": "variance_scaling",
-                "distribution": "truncated_normal",
-                "mode": "fan_out",
-                "scale": 2.0,
-            },
-        )
+        self.se_reduce = nn.Conv2d(hidden, squeeze, 1)
         self.se_reduce_activation = nn.SiLU()
-        self.se_expand = initialized(
-            nn.Conv2d(squeeze, hidden, 1),
-            {
-                "name": "variance_scaling",
-                "distribution": "truncated_normal",
-                "mode": "fan_out",
-                "scale": 2.0,
-            },
-        )
+        self.se_expand = nn.Conv2d(squeeze, hidden, 1)
         self.se_expand_activation = nn.Sigmoid()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -411,15 +296,7 @@ class MbconvExpandProject(nn.Module):
 
     def __init__(self, filters, hidden) -> None:
         super().__init__()
-        self.project_conv = initialized(
-            nn.Conv2d(hidden, filters, 1, bias=False),
-            {
-                "name": "variance_scaling",
-                "distribution": "truncated_normal",
-                "mode": "fan_out",
-                "scale": 2.0,
-            },
-        )
+        self.project_conv = nn.Conv2d(hidden, filters, 1, bias=False)
         self.project_bn = nn.BatchNorm2d(filters, eps=0.001, momentum=0.01)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -457,22 +334,13 @@ class MbconvExpand(nn.Module):
         # expand
         self.expand = MbconvExpandExpand(in_channels, hidden)
         # main
-        self.dwconv = initialized(
-            Conv2dSame(
-                hidden,
-                hidden,
-                kernel,
-                stride=stride,
-                groups=hidden,
-                bias=False,
-            ),
-            {
-                "name": "variance_scaling",
-                "distribution": "truncated_normal",
-                "mode": "fan_out",
-                "scale": 2.0,
-            },
-            depthwise=True,
+        self.dwconv = Conv2dSame(
+            hidden,
+            hidden,
+            kernel,
+            stride=stride,
+            groups=hidden,
+            bias=False,
         )
         self.bn = nn.BatchNorm2d(hidden, eps=0.001, momentum=0.01)
         self.activation = nn.SiLU()
@@ -507,15 +375,7 @@ class MbconvExpandProjectExpand(nn.Module):
 
     def __init__(self, in_channels, hidden) -> None:
         super().__init__()
-        self.expand_conv = initialized(
-            nn.Conv2d(in_channels, hidden, 1, bias=False),
-            {
-                "name": "variance_scaling",
-                "distribution": "truncated_normal",
-                "mode": "fan_out",
-                "scale": 2.0,
-            },
-        )
+        self.expand_conv = nn.Conv2d(in_channels, hidden, 1, bias=False)
         self.expand_bn = nn.BatchNorm2d(hidden, eps=0.001, momentum=0.01)
         self.expand_activation = nn.SiLU()
 
@@ -537,25 +397,9 @@ class MbconvExpandProjectSe(nn.Module):
     def __init__(self, hidden, squeeze) -> None:
         super().__init__()
         self.se_squeeze = nn.AdaptiveAvgPool2d(1)
-        self.se_reduce = initialized(
-            nn.Conv2d(hidden, squeeze, 1),
-            {
-                "name": "variance_scaling",
-                "distribution": "truncated_normal",
-                "mode": "fan_out",
-                "scale": 2.0,
-            },
-        )
+        self.se_reduce = nn.Conv2d(hidden, squeeze, 1)
         self.se_reduce_activation = nn.SiLU()
-        self.se_expand = initialized(
-            nn.Conv2d(squeeze, hidden, 1),
-            {
-                "name": "variance_scaling",
-                "distribution": "truncated_normal",
-                "mode": "fan_out",
-                "scale": 2.0,
-            },
-        )
+        self.se_expand = nn.Conv2d(squeeze, hidden, 1)
         self.se_expand_activation = nn.Sigmoid()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -578,15 +422,7 @@ class MbconvExpandProjectProject(nn.Module):
 
     def __init__(self, filters, rate, hidden) -> None:
         super().__init__()
-        self.project_conv = initialized(
-            nn.Conv2d(hidden, filters, 1, bias=False),
-            {
-                "name": "variance_scaling",
-                "distribution": "truncated_normal",
-                "mode": "fan_out",
-                "scale": 2.0,
-            },
-        )
+        self.project_conv = nn.Conv2d(hidden, filters, 1, bias=False)
         self.project_bn = nn.BatchNorm2d(filters, eps=0.001, momentum=0.01)
         self.drop = DropPath(rate)
 
@@ -626,23 +462,14 @@ class MbconvExpandProject_(nn.Module):
         # expand
         self.expand = MbconvExpandProjectExpand(in_channels, hidden)
         # main
-        self.dwconv = initialized(
-            nn.Conv2d(
-                hidden,
-                hidden,
-                kernel,
-                stride=stride,
-                padding=1,
-                groups=hidden,
-                bias=False,
-            ),
-            {
-                "name": "variance_scaling",
-                "distribution": "truncated_normal",
-                "mode": "fan_out",
-                "scale": 2.0,
-            },
-            depthwise=True,
+        self.dwconv = nn.Conv2d(
+            hidden,
+            hidden,
+            kernel,
+            stride=stride,
+            padding=1,
+            groups=hidden,
+            bias=False,
         )
         self.bn = nn.BatchNorm2d(hidden, eps=0.001, momentum=0.01)
         self.activation = nn.SiLU()
@@ -679,15 +506,7 @@ class Mbconv_4Expand(nn.Module):
 
     def __init__(self, in_channels, hidden) -> None:
         super().__init__()
-        self.expand_conv = initialized(
-            nn.Conv2d(in_channels, hidden, 1, bias=False),
-            {
-                "name": "variance_scaling",
-                "distribution": "truncated_normal",
-                "mode": "fan_out",
-                "scale": 2.0,
-            },
-        )
+        self.expand_conv = nn.Conv2d(in_channels, hidden, 1, bias=False)
         self.expand_bn = nn.BatchNorm2d(hidden, eps=0.001, momentum=0.01)
         self.expand_activation = nn.SiLU()
 
@@ -709,25 +528,9 @@ class Mbconv_4Se(nn.Module):
     def __init__(self, hidden, squeeze) -> None:
         super().__init__()
         self.se_squeeze = nn.AdaptiveAvgPool2d(1)
-        self.se_reduce = initialized(
-            nn.Conv2d(hidden, squeeze, 1),
-            {
-                "name": "variance_scaling",
-                "distribution": "truncated_normal",
-                "mode": "fan_out",
-                "scale": 2.0,
-            },
-        )
+        self.se_reduce = nn.Conv2d(hidden, squeeze, 1)
         self.se_reduce_activation = nn.SiLU()
-        self.se_expand = initialized(
-            nn.Conv2d(squeeze, hidden, 1),
-            {
-                "name": "variance_scaling",
-                "distribution": "truncated_normal",
-                "mode": "fan_out",
-                "scale": 2.0,
-            },
-        )
+        self.se_expand = nn.Conv2d(squeeze, hidden, 1)
         self.se_expand_activation = nn.Sigmoid()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -750,15 +553,7 @@ class Mbconv_4Project(nn.Module):
 
     def __init__(self, filters, rate, hidden) -> None:
         super().__init__()
-        self.project_conv = initialized(
-            nn.Conv2d(hidden, filters, 1, bias=False),
-            {
-                "name": "variance_scaling",
-                "distribution": "truncated_normal",
-                "mode": "fan_out",
-                "scale": 2.0,
-            },
-        )
+        self.project_conv = nn.Conv2d(hidden, filters, 1, bias=False)
         self.project_bn = nn.BatchNorm2d(filters, eps=0.001, momentum=0.01)
         self.drop = DropPath(rate)
 
@@ -798,23 +593,14 @@ class Mbconv_4(nn.Module):
         # expand
         self.expand = Mbconv_4Expand(in_channels, hidden)
         # main
-        self.dwconv = initialized(
-            nn.Conv2d(
-                hidden,
-                hidden,
-                kernel,
-                stride=stride,
-                padding=2,
-                groups=hidden,
-                bias=False,
-            ),
-            {
-                "name": "variance_scaling",
-                "distribution": "truncated_normal",
-                "mode": "fan_out",
-                "scale": 2.0,
-            },
-            depthwise=True,
+        self.dwconv = nn.Conv2d(
+            hidden,
+            hidden,
+            kernel,
+            stride=stride,
+            padding=2,
+            groups=hidden,
+            bias=False,
         )
         self.bn = nn.BatchNorm2d(hidden, eps=0.001, momentum=0.01)
         self.activation = nn.SiLU()
@@ -851,15 +637,7 @@ class Mbconv_5Expand(nn.Module):
 
     def __init__(self, in_channels, hidden) -> None:
         super().__init__()
-        self.expand_conv = initialized(
-            nn.Conv2d(in_channels, hidden, 1, bias=False),
-            {
-                "name": "variance_scaling",
-                "distribution": "truncated_normal",
-                "mode": "fan_out",
-                "scale": 2.0,
-            },
-        )
+        self.expand_conv = nn.Conv2d(in_channels, hidden, 1, bias=False)
         self.expand_bn = nn.BatchNorm2d(hidden, eps=0.001, momentum=0.01)
         self.expand_activation = nn.SiLU()
 
@@ -881,25 +659,9 @@ class Mbconv_5Se(nn.Module):
     def __init__(self, hidden, squeeze) -> None:
         super().__init__()
         self.se_squeeze = nn.AdaptiveAvgPool2d(1)
-        self.se_reduce = initialized(
-            nn.Conv2d(hidden, squeeze, 1),
-            {
-                "name": "variance_scaling",
-                "distribution": "truncated_normal",
-                "mode": "fan_out",
-                "scale": 2.0,
-            },
-        )
+        self.se_reduce = nn.Conv2d(hidden, squeeze, 1)
         self.se_reduce_activation = nn.SiLU()
-        self.se_expand = initialized(
-            nn.Conv2d(squeeze, hidden, 1),
-            {
-                "name": "variance_scaling",
-                "distribution": "truncated_normal",
-                "mode": "fan_out",
-                "scale": 2.0,
-            },
-        )
+        self.se_expand = nn.Conv2d(squeeze, hidden, 1)
         self.se_expand_activation = nn.Sigmoid()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -921,15 +683,7 @@ class Mbconv_5Project(nn.Module):
 
     def __init__(self, filters, hidden) -> None:
         super().__init__()
-        self.project_conv = initialized(
-            nn.Conv2d(hidden, filters, 1, bias=False),
-            {
-                "name": "variance_scaling",
-                "distribution": "truncated_normal",
-                "mode": "fan_out",
-                "scale": 2.0,
-            },
-        )
+        self.project_conv = nn.Conv2d(hidden, filters, 1, bias=False)
         self.project_bn = nn.BatchNorm2d(filters, eps=0.001, momentum=0.01)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -967,23 +721,14 @@ class Mbconv_5(nn.Module):
         # expand
         self.expand = Mbconv_5Expand(in_channels, hidden)
         # main
-        self.dwconv = initialized(
-            nn.Conv2d(
-                hidden,
-                hidden,
-                kernel,
-                stride=stride,
-                padding=2,
-                groups=hidden,
-                bias=False,
-            ),
-            {
-                "name": "variance_scaling",
-                "distribution": "truncated_normal",
-                "mode": "fan_out",
-                "scale": 2.0,
-            },
-            depthwise=True,
+        self.dwconv = nn.Conv2d(
+            hidden,
+            hidden,
+            kernel,
+            stride=stride,
+            padding=2,
+            groups=hidden,
+            bias=False,
         )
         self.bn = nn.BatchNorm2d(hidden, eps=0.001, momentum=0.01)
         self.activation = nn.SiLU()
@@ -1018,15 +763,7 @@ class Mbconv_6Expand(nn.Module):
 
     def __init__(self, in_channels, hidden) -> None:
         super().__init__()
-        self.expand_conv = initialized(
-            nn.Conv2d(in_channels, hidden, 1, bias=False),
-            {
-                "name": "variance_scaling",
-                "distribution": "truncated_normal",
-                "mode": "fan_out",
-                "scale": 2.0,
-            },
-        )
+        self.expand_conv = nn.Conv2d(in_channels, hidden, 1, bias=False)
         self.expand_bn = nn.BatchNorm2d(hidden, eps=0.001, momentum=0.01)
         self.expand_activation = nn.SiLU()
 
@@ -1048,25 +785,9 @@ class Mbconv_6Se(nn.Module):
     def __init__(self, hidden, squeeze) -> None:
         super().__init__()
         self.se_squeeze = nn.AdaptiveAvgPool2d(1)
-        self.se_reduce = initialized(
-            nn.Conv2d(hidden, squeeze, 1),
-            {
-                "name": "variance_scaling",
-                "distribution": "truncated_normal",
-                "mode": "fan_out",
-                "scale": 2.0,
-            },
-        )
+        self.se_reduce = nn.Conv2d(hidden, squeeze, 1)
         self.se_reduce_activation = nn.SiLU()
-        self.se_expand = initialized(
-            nn.Conv2d(squeeze, hidden, 1),
-            {
-                "name": "variance_scaling",
-                "distribution": "truncated_normal",
-                "mode": "fan_out",
-                "scale": 2.0,
-            },
-        )
+        self.se_expand = nn.Conv2d(squeeze, hidden, 1)
         self.se_expand_activation = nn.Sigmoid()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -1088,15 +809,7 @@ class Mbconv_6Project(nn.Module):
 
     def __init__(self, filters, hidden) -> None:
         super().__init__()
-        self.project_conv = initialized(
-            nn.Conv2d(hidden, filters, 1, bias=False),
-            {
-                "name": "variance_scaling",
-                "distribution": "truncated_normal",
-                "mode": "fan_out",
-                "scale": 2.0,
-            },
-        )
+        self.project_conv = nn.Conv2d(hidden, filters, 1, bias=False)
         self.project_bn = nn.BatchNorm2d(filters, eps=0.001, momentum=0.01)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -1134,23 +847,14 @@ class Mbconv_6(nn.Module):
         # expand
         self.expand = Mbconv_6Expand(in_channels, hidden)
         # main
-        self.dwconv = initialized(
-            nn.Conv2d(
-                hidden,
-                hidden,
-                kernel,
-                stride=stride,
-                padding=1,
-                groups=hidden,
-                bias=False,
-            ),
-            {
-                "name": "variance_scaling",
-                "distribution": "truncated_normal",
-                "mode": "fan_out",
-                "scale": 2.0,
-            },
-            depthwise=True,
+        self.dwconv = nn.Conv2d(
+            hidden,
+            hidden,
+            kernel,
+            stride=stride,
+            padding=1,
+            groups=hidden,
+            bias=False,
         )
         self.bn = nn.BatchNorm2d(hidden, eps=0.001, momentum=0.01)
         self.activation = nn.SiLU()
@@ -1183,69 +887,83 @@ class EfficientNetB0(nn.Module):
         # stem
         self.rescaling = Rescale(0.00392156862745098, 0.0)
         self.normalization = Normalize(3, 0.0, 1.0)
-        self.stem_conv = initialized(
-            Conv2dSame(3, 32, 3, stride=2, bias=False),
-            {
-                "name": "variance_scaling",
-                "distribution": "truncated_normal",
-                "mode": "fan_out",
-                "scale": 2.0,
-            },
-        )
+        self.stem_conv = Conv2dSame(3, 32, 3, stride=2, bias=False)
         self.stem_bn = nn.BatchNorm2d(32, eps=0.001, momentum=0.01)
         self.stem_activation = nn.SiLU()
         # stage stage1
-        self.layer1 = nn.Sequential(Mbconv(32, 16, expand_ratio=1))
+        self.layer1 = nn.Sequential(Mbconv(32, 16, expand_ratio=1, rate=0.0))
         # stage stage2
         self.layer2 = nn.Sequential(
-            MbconvExpand(16, 24, stride=2),
-            MbconvExpandProject_(24, 24),
+            MbconvExpand(16, 24, stride=2, rate=0.0125),
+            MbconvExpandProject_(24, 24, rate=0.025),
         )
         # stage stage3
         self.layer3 = nn.Sequential(
-            MbconvExpand(24, 40, kernel=5, stride=2),
-            Mbconv_4(40, 40, kernel=5),
+            MbconvExpand(24, 40, kernel=5, stride=2, rate=0.037500000000000006),
+            Mbconv_4(40, 40, kernel=5, rate=0.05),
         )
         # stage stage4
         self.layer4 = nn.Sequential(
-            MbconvExpand(40, 80, stride=2),
-            *(MbconvExpandProject_(80, 80) for _ in range(2)),
+            MbconvExpand(40, 80, stride=2, rate=0.0625),
+            MbconvExpandProject_(80, 80, rate=0.07500000000000001),
+            MbconvExpandProject_(80, 80, rate=0.08750000000000001),
         )
         # stage stage5
         self.layer5 = nn.Sequential(
-            Mbconv_5(80, 112, kernel=5),
-            *(Mbconv_4(112, 112, kernel=5) for _ in range(2)),
+            Mbconv_5(80, 112, kernel=5, rate=0.1),
+            Mbconv_4(112, 112, kernel=5, rate=0.1125),
+            Mbconv_4(112, 112, kernel=5, rate=0.125),
         )
         # stage stage6
         self.layer6 = nn.Sequential(
-            MbconvExpand(112, 192, kernel=5, stride=2),
-            *(Mbconv_4(192, 192, kernel=5) for _ in range(3)),
+            MbconvExpand(112, 192, kernel=5, stride=2, rate=0.1375),
+            Mbconv_4(192, 192, kernel=5, rate=0.15000000000000002),
+            Mbconv_4(192, 192, kernel=5, rate=0.1625),
+            Mbconv_4(192, 192, kernel=5, rate=0.17500000000000002),
         )
         # stage stage7
-        self.layer7 = nn.Sequential(Mbconv_6(192, 320))
+        self.layer7 = nn.Sequential(Mbconv_6(192, 320, rate=0.1875))
         # head
-        self.top_conv = initialized(
-            nn.Conv2d(320, 1280, 1, bias=False),
-            {
-                "name": "variance_scaling",
-                "distribution": "truncated_normal",
-                "mode": "fan_out",
-                "scale": 2.0,
-            },
-        )
+        self.top_conv = nn.Conv2d(320, 1280, 1, bias=False)
         self.top_bn = nn.BatchNorm2d(1280, eps=0.001, momentum=0.01)
         self.top_activation = nn.SiLU()
         self.avg_pool = nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Flatten())
         self.top_dropout = nn.Dropout(0.2)
-        self.predictions = initialized(
-            Dense(1280, classes, bias=True, activation=nn.Softmax(dim=1)),
-            {
-                "name": "variance_scaling",
-                "distribution": "uniform",
-                "mode": "fan_out",
-                "scale": 0.3333333333333333,
-            },
-        )
+        self.predictions = Dense(1280, classes, bias=True, activation=nn.Softmax(dim=1))
+        self.init_weights()
+
+    def init_weights(self) -> None:
+        """The spec's initializers: one scheme per kind of layer, then what differs from it."""
+        for m in self.modules():
+            if isinstance(m, nn.Conv2d):
+                variance_scaling_(m.weight, 2.0, "fan_out", "truncated_normal")
+                if m.bias is not None:
+                    nn.init.zeros_(m.bias)
+            elif isinstance(m, nn.BatchNorm2d):
+                nn.init.ones_(m.weight)
+                nn.init.zeros_(m.bias)
+            elif isinstance(m, nn.Linear):
+                nn.init.kaiming_uniform_(m.weight, a=math.sqrt(5), mode="fan_out")
+                nn.init.zeros_(m.bias)
+        for m in self.modules():
+            if isinstance(
+                m,
+                (
+                    Mbconv,
+                    MbconvExpand,
+                    MbconvExpandProject_,
+                    Mbconv_4,
+                    Mbconv_5,
+                    Mbconv_6,
+                ),
+            ):
+                variance_scaling_(
+                    m.dwconv.weight,
+                    2.0,
+                    "fan_out",
+                    "truncated_normal",
+                    groups=m.dwconv.groups,
+                )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = self.rescaling(x)

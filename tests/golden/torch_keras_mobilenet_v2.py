@@ -48,93 +48,6 @@ class Dense(nn.Linear):
         return self.activation(super().forward(x))
 
 
-def keras_init_(
-    tensor: torch.Tensor,
-    name: str,
-    seed: int | None = None,
-    *,
-    fans: tuple[int, int],
-    **args: float | str,
-) -> torch.Tensor:
-    """Fill a weight in place as Keras's initializer `name` would (`fans`: fan in, fan
-    out); a seed draws the same values every time."""
-    rng = torch.Generator().manual_seed(seed) if seed is not None else None
-    fan_in, fan_out = fans
-    scales = {
-        "glorot_uniform": ("uniform", 1.0, (fan_in + fan_out) / 2),
-        "glorot_normal": ("normal", 1.0, (fan_in + fan_out) / 2),
-        "he_uniform": ("uniform", 2.0, fan_in),
-        "he_normal": ("normal", 2.0, fan_in),
-        "lecun_uniform": ("uniform", 1.0, fan_in),
-        "lecun_normal": ("normal", 1.0, fan_in),
-    }
-    with torch.no_grad():
-        if name == "variance_scaling":  # the general form of the six above
-            mode = str(args.get("mode", "fan_in"))
-            fan_avg = (fan_in + fan_out) / 2
-            fan = {"fan_in": fan_in, "fan_out": fan_out}.get(mode, fan_avg)
-            distribution = str(args.get("distribution", "truncated_normal"))
-            scales[name] = distribution, float(args.get("scale", 1.0)), fan
-        if name in scales:
-            distribution, scale, fan = scales[name]
-            variance = scale / max(1.0, fan)
-            if distribution == "uniform":
-                limit = math.sqrt(3 * variance)
-                return nn.init.uniform_(tensor, -limit, limit, generator=rng)
-            if distribution == "untruncated_normal":
-                return nn.init.normal_(tensor, 0.0, math.sqrt(variance), generator=rng)
-            # Keras divides by the deviation of a normal truncated at two deviations.
-            std = math.sqrt(variance) / 0.87962566103423978
-            bounds = (-2 * std, 2 * std)
-            return nn.init.trunc_normal_(tensor, 0.0, std, *bounds, generator=rng)
-        if name == "random_uniform":
-            low = float(args.get("minval", -0.05))
-            high = float(args.get("maxval", 0.05))
-            return nn.init.uniform_(tensor, low, high, generator=rng)
-        mean, std = float(args.get("mean", 0.0)), float(args.get("stddev", 0.05))
-        if name == "random_normal":
-            return nn.init.normal_(tensor, mean, std, generator=rng)
-        if name == "truncated_normal":
-            bounds = (mean - 2 * std, mean + 2 * std)
-            return nn.init.trunc_normal_(tensor, mean, std, *bounds, generator=rng)
-        if name == "orthogonal":
-            gain = float(args.get("gain", 1.0))
-            return nn.init.orthogonal_(tensor, gain, generator=rng)
-        if name == "zeros":
-            return nn.init.zeros_(tensor)
-        if name == "ones":
-            return nn.init.ones_(tensor)
-        if name == "constant":
-            return nn.init.constant_(tensor, float(args.get("value", 0.0)))
-    raise ValueError(f"unknown initializer {name!r}")
-
-
-def fans(weight: torch.Tensor) -> tuple[int, int]:
-    """(fan in, fan out) of a conv or linear weight, as Keras counts them."""
-    receptive = math.prod(weight.shape[2:])
-    return weight.shape[1] * receptive, weight.shape[0] * receptive
-
-
-def initialized(
-    module: nn.Module,
-    init: str | dict = "glorot_uniform",
-    depthwise: bool = False,
-) -> nn.Module:
-    """A convolution or linear layer, its weight drawn as the Keras initializer `init`
-    would (a name, or a dict such as {"name": "he_normal", "seed": 0}), bias zero.
-    Keras counts a depthwise kernel's fans per input channel and multiplier."""
-    options = {"name": init} if isinstance(init, str) else dict(init)
-    name, seed = options.pop("name"), options.pop("seed", None)
-    fan_in, fan_out = fans(module.weight)
-    if depthwise:
-        groups = module.groups
-        fan_in, fan_out = fan_in * groups, fan_out // groups
-    keras_init_(module.weight, name, seed, fans=(fan_in, fan_out), **options)
-    if module.bias is not None:
-        nn.init.zeros_(module.bias)
-    return module
-
-
 def make_divisible(value, divisor=8, min_value=None):
     """torchvision's and Keras's `_make_divisible`: the nearest multiple of `divisor`,
     at least `min_value` (default `divisor`) and never 10% below `value`."""
@@ -162,21 +75,18 @@ class InvertedResBlock(nn.Module):
         super().__init__()
         pointwise = make_divisible(int(filters * alpha), 8)
         # main
-        self.depthwise = initialized(
-            nn.Conv2d(
-                in_channels,
-                in_channels,
-                3,
-                stride=stride,
-                padding=1,
-                groups=in_channels,
-                bias=False,
-            ),
-            depthwise=True,
+        self.depthwise = nn.Conv2d(
+            in_channels,
+            in_channels,
+            3,
+            stride=stride,
+            padding=1,
+            groups=in_channels,
+            bias=False,
         )
         self.depthwise_BN = nn.BatchNorm2d(in_channels, eps=0.001, momentum=0.001)
         self.depthwise_relu = nn.ReLU6(inplace=True)
-        self.project = initialized(nn.Conv2d(in_channels, pointwise, 1, bias=False))
+        self.project = nn.Conv2d(in_channels, pointwise, 1, bias=False)
         self.project_BN = nn.BatchNorm2d(pointwise, eps=0.001, momentum=0.001)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -199,9 +109,7 @@ class InvertedResBlockExpandPadExpand(nn.Module):
 
     def __init__(self, expansion, in_channels) -> None:
         super().__init__()
-        self.expand = initialized(
-            nn.Conv2d(in_channels, expansion * in_channels, 1, bias=False),
-        )
+        self.expand = nn.Conv2d(in_channels, expansion * in_channels, 1, bias=False)
         self.expand_BN = nn.BatchNorm2d(
             expansion * in_channels,
             eps=0.001,
@@ -235,16 +143,13 @@ class InvertedResBlockExpandPad(nn.Module):
         self.expand = InvertedResBlockExpandPadExpand(expansion, in_channels)
         # main
         self.pad = nn.ZeroPad2d((0, 1, 0, 1))
-        self.depthwise = initialized(
-            nn.Conv2d(
-                expansion * in_channels,
-                expansion * in_channels,
-                3,
-                stride=stride,
-                groups=expansion * in_channels,
-                bias=False,
-            ),
-            depthwise=True,
+        self.depthwise = nn.Conv2d(
+            expansion * in_channels,
+            expansion * in_channels,
+            3,
+            stride=stride,
+            groups=expansion * in_channels,
+            bias=False,
         )
         self.depthwise_BN = nn.BatchNorm2d(
             expansion * in_channels,
@@ -252,9 +157,7 @@ class InvertedResBlockExpandPad(nn.Module):
             momentum=0.001,
         )
         self.depthwise_relu = nn.ReLU6(inplace=True)
-        self.project = initialized(
-            nn.Conv2d(expansion * in_channels, pointwise, 1, bias=False),
-        )
+        self.project = nn.Conv2d(expansion * in_channels, pointwise, 1, bias=False)
         self.project_BN = nn.BatchNorm2d(pointwise, eps=0.001, momentum=0.001)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -280,9 +183,7 @@ class InvertedResBlockExpandExpand(nn.Module):
 
     def __init__(self, expansion, in_channels) -> None:
         super().__init__()
-        self.expand = initialized(
-            nn.Conv2d(in_channels, expansion * in_channels, 1, bias=False),
-        )
+        self.expand = nn.Conv2d(in_channels, expansion * in_channels, 1, bias=False)
         self.expand_BN = nn.BatchNorm2d(
             expansion * in_channels,
             eps=0.001,
@@ -315,17 +216,14 @@ class InvertedResBlockExpand(nn.Module):
         # expand
         self.expand = InvertedResBlockExpandExpand(expansion, in_channels)
         # main
-        self.depthwise = initialized(
-            nn.Conv2d(
-                expansion * in_channels,
-                expansion * in_channels,
-                3,
-                stride=stride,
-                padding=1,
-                groups=expansion * in_channels,
-                bias=False,
-            ),
-            depthwise=True,
+        self.depthwise = nn.Conv2d(
+            expansion * in_channels,
+            expansion * in_channels,
+            3,
+            stride=stride,
+            padding=1,
+            groups=expansion * in_channels,
+            bias=False,
         )
         self.depthwise_BN = nn.BatchNorm2d(
             expansion * in_channels,
@@ -333,9 +231,7 @@ class InvertedResBlockExpand(nn.Module):
             momentum=0.001,
         )
         self.depthwise_relu = nn.ReLU6(inplace=True)
-        self.project = initialized(
-            nn.Conv2d(expansion * in_channels, pointwise, 1, bias=False),
-        )
+        self.project = nn.Conv2d(expansion * in_channels, pointwise, 1, bias=False)
         self.project_BN = nn.BatchNorm2d(pointwise, eps=0.001, momentum=0.001)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -362,9 +258,7 @@ class InvertedResBlock_4Expand(nn.Module):
 
     def __init__(self, expansion, in_channels) -> None:
         super().__init__()
-        self.expand = initialized(
-            nn.Conv2d(in_channels, expansion * in_channels, 1, bias=False),
-        )
+        self.expand = nn.Conv2d(in_channels, expansion * in_channels, 1, bias=False)
         self.expand_BN = nn.BatchNorm2d(
             expansion * in_channels,
             eps=0.001,
@@ -397,17 +291,14 @@ class InvertedResBlock_4(nn.Module):
         # expand
         self.expand = InvertedResBlock_4Expand(expansion, in_channels)
         # main
-        self.depthwise = initialized(
-            nn.Conv2d(
-                expansion * in_channels,
-                expansion * in_channels,
-                3,
-                stride=stride,
-                padding=1,
-                groups=expansion * in_channels,
-                bias=False,
-            ),
-            depthwise=True,
+        self.depthwise = nn.Conv2d(
+            expansion * in_channels,
+            expansion * in_channels,
+            3,
+            stride=stride,
+            padding=1,
+            groups=expansion * in_channels,
+            bias=False,
         )
         self.depthwise_BN = nn.BatchNorm2d(
             expansion * in_channels,
@@ -415,9 +306,7 @@ class InvertedResBlock_4(nn.Module):
             momentum=0.001,
         )
         self.depthwise_relu = nn.ReLU6(inplace=True)
-        self.project = initialized(
-            nn.Conv2d(expansion * in_channels, pointwise, 1, bias=False),
-        )
+        self.project = nn.Conv2d(expansion * in_channels, pointwise, 1, bias=False)
         self.project_BN = nn.BatchNorm2d(pointwise, eps=0.001, momentum=0.001)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -438,7 +327,7 @@ class MobileNetV2(nn.Module):
     def __init__(self, classes: int = 1000) -> None:
         super().__init__()
         # stem
-        self.Conv1 = initialized(Conv2dSame(3, 32, 3, stride=2, bias=False))
+        self.Conv1 = Conv2dSame(3, 32, 3, stride=2, bias=False)
         self.bn_Conv1 = nn.BatchNorm2d(32, eps=0.001, momentum=0.001)
         self.Conv1_relu = nn.ReLU6(inplace=True)
         # stage stage1
@@ -471,16 +360,27 @@ class MobileNetV2(nn.Module):
         # stage stage7
         self.layer7 = nn.Sequential(InvertedResBlock_4(160, 320))
         # head
-        self.Conv_1 = initialized(nn.Conv2d(320, 1280, 1, bias=False))
+        self.Conv_1 = nn.Conv2d(320, 1280, 1, bias=False)
         self.Conv_1_bn = nn.BatchNorm2d(1280, eps=0.001, momentum=0.001)
         self.out_relu = nn.ReLU6(inplace=True)
         self.global_average_pooling2d = nn.Sequential(
             nn.AdaptiveAvgPool2d(1),
             nn.Flatten(),
         )
-        self.predictions = initialized(
-            Dense(1280, classes, bias=True, activation=nn.Softmax(dim=1)),
-        )
+        self.predictions = Dense(1280, classes, bias=True, activation=nn.Softmax(dim=1))
+        self.init_weights()
+
+    def init_weights(self) -> None:
+        """The spec's initializers: one scheme per kind of layer, then what differs from it."""
+        for m in self.modules():
+            if isinstance(m, nn.Conv2d):
+                nn.init.xavier_uniform_(m.weight)
+            elif isinstance(m, nn.BatchNorm2d):
+                nn.init.ones_(m.weight)
+                nn.init.zeros_(m.bias)
+            elif isinstance(m, nn.Linear):
+                nn.init.xavier_uniform_(m.weight)
+                nn.init.zeros_(m.bias)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = self.Conv1(x)

@@ -6,97 +6,8 @@ the network, laid out as torchvision lays out a ResNet (stages `layer1`, `layer2
 so state_dict keys follow torchvision's. It takes NCHW input.
 """
 
-import math
-
 import torch
 from torch import nn
-
-
-def keras_init_(
-    tensor: torch.Tensor,
-    name: str,
-    seed: int | None = None,
-    *,
-    fans: tuple[int, int],
-    **args: float | str,
-) -> torch.Tensor:
-    """Fill a weight in place as Keras's initializer `name` would (`fans`: fan in, fan
-    out); a seed draws the same values every time."""
-    rng = torch.Generator().manual_seed(seed) if seed is not None else None
-    fan_in, fan_out = fans
-    scales = {
-        "glorot_uniform": ("uniform", 1.0, (fan_in + fan_out) / 2),
-        "glorot_normal": ("normal", 1.0, (fan_in + fan_out) / 2),
-        "he_uniform": ("uniform", 2.0, fan_in),
-        "he_normal": ("normal", 2.0, fan_in),
-        "lecun_uniform": ("uniform", 1.0, fan_in),
-        "lecun_normal": ("normal", 1.0, fan_in),
-    }
-    with torch.no_grad():
-        if name == "variance_scaling":  # the general form of the six above
-            mode = str(args.get("mode", "fan_in"))
-            fan_avg = (fan_in + fan_out) / 2
-            fan = {"fan_in": fan_in, "fan_out": fan_out}.get(mode, fan_avg)
-            distribution = str(args.get("distribution", "truncated_normal"))
-            scales[name] = distribution, float(args.get("scale", 1.0)), fan
-        if name in scales:
-            distribution, scale, fan = scales[name]
-            variance = scale / max(1.0, fan)
-            if distribution == "uniform":
-                limit = math.sqrt(3 * variance)
-                return nn.init.uniform_(tensor, -limit, limit, generator=rng)
-            if distribution == "untruncated_normal":
-                return nn.init.normal_(tensor, 0.0, math.sqrt(variance), generator=rng)
-            # Keras divides by the deviation of a normal truncated at two deviations.
-            std = math.sqrt(variance) / 0.87962566103423978
-            bounds = (-2 * std, 2 * std)
-            return nn.init.trunc_normal_(tensor, 0.0, std, *bounds, generator=rng)
-        if name == "random_uniform":
-            low = float(args.get("minval", -0.05))
-            high = float(args.get("maxval", 0.05))
-            return nn.init.uniform_(tensor, low, high, generator=rng)
-        mean, std = float(args.get("mean", 0.0)), float(args.get("stddev", 0.05))
-        if name == "random_normal":
-            return nn.init.normal_(tensor, mean, std, generator=rng)
-        if name == "truncated_normal":
-            bounds = (mean - 2 * std, mean + 2 * std)
-            return nn.init.trunc_normal_(tensor, mean, std, *bounds, generator=rng)
-        if name == "orthogonal":
-            gain = float(args.get("gain", 1.0))
-            return nn.init.orthogonal_(tensor, gain, generator=rng)
-        if name == "zeros":
-            return nn.init.zeros_(tensor)
-        if name == "ones":
-            return nn.init.ones_(tensor)
-        if name == "constant":
-            return nn.init.constant_(tensor, float(args.get("value", 0.0)))
-    raise ValueError(f"unknown initializer {name!r}")
-
-
-def fans(weight: torch.Tensor) -> tuple[int, int]:
-    """(fan in, fan out) of a conv or linear weight, as Keras counts them."""
-    receptive = math.prod(weight.shape[2:])
-    return weight.shape[1] * receptive, weight.shape[0] * receptive
-
-
-def initialized(
-    module: nn.Module,
-    init: str | dict = "glorot_uniform",
-    depthwise: bool = False,
-) -> nn.Module:
-    """A convolution or linear layer, its weight drawn as the Keras initializer `init`
-    would (a name, or a dict such as {"name": "he_normal", "seed": 0}), bias zero.
-    Keras counts a depthwise kernel's fans per input channel and multiplier."""
-    options = {"name": init} if isinstance(init, str) else dict(init)
-    name, seed = options.pop("name"), options.pop("seed", None)
-    fan_in, fan_out = fans(module.weight)
-    if depthwise:
-        groups = module.groups
-        fan_in, fan_out = fan_in * groups, fan_out // groups
-    keras_init_(module.weight, name, seed, fans=(fan_in, fan_out), **options)
-    if module.bias is not None:
-        nn.init.zeros_(module.bias)
-    return module
 
 
 class Preact(nn.Module):
@@ -117,12 +28,17 @@ class Preact(nn.Module):
         self.bn1 = nn.BatchNorm2d(in_channels)
         self.act1 = nn.ReLU(inplace=True)
         # main
-        self.conv1 = initialized(
-            nn.Conv2d(in_channels, filters, 3, stride=stride, padding=1, bias=False),
+        self.conv1 = nn.Conv2d(
+            in_channels,
+            filters,
+            3,
+            stride=stride,
+            padding=1,
+            bias=False,
         )
         self.bn2 = nn.BatchNorm2d(filters)
         self.act2 = nn.ReLU(inplace=True)
-        self.conv2 = initialized(nn.Conv2d(filters, filters, 3, padding=1, bias=False))
+        self.conv2 = nn.Conv2d(filters, filters, 3, padding=1, bias=False)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         # pre
@@ -156,15 +72,20 @@ class PreactShortcut(nn.Module):
         self.bn1 = nn.BatchNorm2d(in_channels)
         self.act1 = nn.ReLU(inplace=True)
         # main
-        self.conv1 = initialized(
-            nn.Conv2d(in_channels, filters, 3, stride=stride, padding=1, bias=False),
+        self.conv1 = nn.Conv2d(
+            in_channels,
+            filters,
+            3,
+            stride=stride,
+            padding=1,
+            bias=False,
         )
         self.bn2 = nn.BatchNorm2d(filters)
         self.act2 = nn.ReLU(inplace=True)
-        self.conv2 = initialized(nn.Conv2d(filters, filters, 3, padding=1, bias=False))
+        self.conv2 = nn.Conv2d(filters, filters, 3, padding=1, bias=False)
         # shortcut
         self.downsample = nn.Sequential(
-            initialized(nn.Conv2d(in_channels, filters, 1, stride=stride, bias=False)),
+            nn.Conv2d(in_channels, filters, 1, stride=stride, bias=False),
         )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -189,7 +110,7 @@ class PreActResNet18(nn.Module):
     def __init__(self, classes: int = 10) -> None:
         super().__init__()
         # stem
-        self.conv1 = initialized(nn.Conv2d(3, 64, 3, padding=1, bias=False))
+        self.conv1 = nn.Conv2d(3, 64, 3, padding=1, bias=False)
         # stage conv2
         self.layer1 = nn.Sequential(*(Preact(64, 64) for _ in range(2)))
         # stage conv3
@@ -206,7 +127,20 @@ class PreActResNet18(nn.Module):
         )
         # head
         self.avgpool1 = nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Flatten())
-        self.fc = initialized(nn.Linear(512, classes))
+        self.fc = nn.Linear(512, classes)
+        self.init_weights()
+
+    def init_weights(self) -> None:
+        """The spec's initializers: one scheme per kind of layer, then what differs from it."""
+        for m in self.modules():
+            if isinstance(m, nn.Conv2d):
+                nn.init.xavier_uniform_(m.weight)
+            elif isinstance(m, nn.BatchNorm2d):
+                nn.init.ones_(m.weight)
+                nn.init.zeros_(m.bias)
+            elif isinstance(m, nn.Linear):
+                nn.init.xavier_uniform_(m.weight)
+                nn.init.zeros_(m.bias)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = self.conv1(x)

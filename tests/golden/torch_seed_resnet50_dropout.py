@@ -6,8 +6,6 @@ the network, laid out as torchvision lays out a ResNet (stages `layer1`, `layer2
 so state_dict keys follow torchvision's. It takes NCHW input.
 """
 
-import math
-
 import torch
 from torch import nn
 
@@ -33,93 +31,6 @@ class FlattenChannelsLast(nn.Module):
         return torch.flatten(x.permute(0, 2, 3, 1) if x.dim() == 4 else x, 1)
 
 
-def keras_init_(
-    tensor: torch.Tensor,
-    name: str,
-    seed: int | None = None,
-    *,
-    fans: tuple[int, int],
-    **args: float | str,
-) -> torch.Tensor:
-    """Fill a weight in place as Keras's initializer `name` would (`fans`: fan in, fan
-    out); a seed draws the same values every time."""
-    rng = torch.Generator().manual_seed(seed) if seed is not None else None
-    fan_in, fan_out = fans
-    scales = {
-        "glorot_uniform": ("uniform", 1.0, (fan_in + fan_out) / 2),
-        "glorot_normal": ("normal", 1.0, (fan_in + fan_out) / 2),
-        "he_uniform": ("uniform", 2.0, fan_in),
-        "he_normal": ("normal", 2.0, fan_in),
-        "lecun_uniform": ("uniform", 1.0, fan_in),
-        "lecun_normal": ("normal", 1.0, fan_in),
-    }
-    with torch.no_grad():
-        if name == "variance_scaling":  # the general form of the six above
-            mode = str(args.get("mode", "fan_in"))
-            fan_avg = (fan_in + fan_out) / 2
-            fan = {"fan_in": fan_in, "fan_out": fan_out}.get(mode, fan_avg)
-            distribution = str(args.get("distribution", "truncated_normal"))
-            scales[name] = distribution, float(args.get("scale", 1.0)), fan
-        if name in scales:
-            distribution, scale, fan = scales[name]
-            variance = scale / max(1.0, fan)
-            if distribution == "uniform":
-                limit = math.sqrt(3 * variance)
-                return nn.init.uniform_(tensor, -limit, limit, generator=rng)
-            if distribution == "untruncated_normal":
-                return nn.init.normal_(tensor, 0.0, math.sqrt(variance), generator=rng)
-            # Keras divides by the deviation of a normal truncated at two deviations.
-            std = math.sqrt(variance) / 0.87962566103423978
-            bounds = (-2 * std, 2 * std)
-            return nn.init.trunc_normal_(tensor, 0.0, std, *bounds, generator=rng)
-        if name == "random_uniform":
-            low = float(args.get("minval", -0.05))
-            high = float(args.get("maxval", 0.05))
-            return nn.init.uniform_(tensor, low, high, generator=rng)
-        mean, std = float(args.get("mean", 0.0)), float(args.get("stddev", 0.05))
-        if name == "random_normal":
-            return nn.init.normal_(tensor, mean, std, generator=rng)
-        if name == "truncated_normal":
-            bounds = (mean - 2 * std, mean + 2 * std)
-            return nn.init.trunc_normal_(tensor, mean, std, *bounds, generator=rng)
-        if name == "orthogonal":
-            gain = float(args.get("gain", 1.0))
-            return nn.init.orthogonal_(tensor, gain, generator=rng)
-        if name == "zeros":
-            return nn.init.zeros_(tensor)
-        if name == "ones":
-            return nn.init.ones_(tensor)
-        if name == "constant":
-            return nn.init.constant_(tensor, float(args.get("value", 0.0)))
-    raise ValueError(f"unknown initializer {name!r}")
-
-
-def fans(weight: torch.Tensor) -> tuple[int, int]:
-    """(fan in, fan out) of a conv or linear weight, as Keras counts them."""
-    receptive = math.prod(weight.shape[2:])
-    return weight.shape[1] * receptive, weight.shape[0] * receptive
-
-
-def initialized(
-    module: nn.Module,
-    init: str | dict = "glorot_uniform",
-    depthwise: bool = False,
-) -> nn.Module:
-    """A convolution or linear layer, its weight drawn as the Keras initializer `init`
-    would (a name, or a dict such as {"name": "he_normal", "seed": 0}), bias zero.
-    Keras counts a depthwise kernel's fans per input channel and multiplier."""
-    options = {"name": init} if isinstance(init, str) else dict(init)
-    name, seed = options.pop("name"), options.pop("seed", None)
-    fan_in, fan_out = fans(module.weight)
-    if depthwise:
-        groups = module.groups
-        fan_in, fan_out = fan_in * groups, fan_out // groups
-    keras_init_(module.weight, name, seed, fans=(fan_in, fan_out), **options)
-    if module.bias is not None:
-        nn.init.zeros_(module.bias)
-    return module
-
-
 class Convolutional(nn.Module):
     """The seed notebook's convolutional block: the stride sits on the first 1x1
     convolution, and a strided 1x1 projection on the shortcut.
@@ -139,17 +50,17 @@ class Convolutional(nn.Module):
         if init is None:
             init = {"name": "glorot_uniform", "seed": 0}
         # main
-        self.conv1 = initialized(nn.Conv2d(in_channels, filters[0], 1, stride=s), init)
+        self.conv1 = nn.Conv2d(in_channels, filters[0], 1, stride=s)
         self.bn1 = nn.BatchNorm2d(filters[0], eps=0.001, momentum=0.01)
         self.act1 = nn.ReLU(inplace=True)
-        self.conv2 = initialized(nn.Conv2d(filters[0], filters[1], f, padding=1), init)
+        self.conv2 = nn.Conv2d(filters[0], filters[1], f, padding=1)
         self.bn2 = nn.BatchNorm2d(filters[1], eps=0.001, momentum=0.01)
         self.act2 = nn.ReLU(inplace=True)
-        self.conv3 = initialized(nn.Conv2d(filters[1], filters[2], 1), init)
+        self.conv3 = nn.Conv2d(filters[1], filters[2], 1)
         self.bn3 = nn.BatchNorm2d(filters[2], eps=0.001, momentum=0.01)
         # shortcut
         self.downsample = nn.Sequential(
-            initialized(nn.Conv2d(in_channels, filters[2], 1, stride=s), init),
+            nn.Conv2d(in_channels, filters[2], 1, stride=s),
             nn.BatchNorm2d(filters[2], eps=0.001, momentum=0.01),
         )
         # out
@@ -191,13 +102,13 @@ class Identity(nn.Module):
         if init is None:
             init = {"name": "random_uniform", "seed": 0}
         # main
-        self.conv1 = initialized(nn.Conv2d(in_channels, filters[0], 1), init)
+        self.conv1 = nn.Conv2d(in_channels, filters[0], 1)
         self.bn1 = nn.BatchNorm2d(filters[0], eps=0.001, momentum=0.01)
         self.act1 = nn.ReLU(inplace=True)
-        self.conv2 = initialized(nn.Conv2d(filters[0], filters[1], f, padding=1), init)
+        self.conv2 = nn.Conv2d(filters[0], filters[1], f, padding=1)
         self.bn2 = nn.BatchNorm2d(filters[1], eps=0.001, momentum=0.01)
         self.act2 = nn.ReLU(inplace=True)
-        self.conv3 = initialized(nn.Conv2d(filters[1], filters[2], 1), init)
+        self.conv3 = nn.Conv2d(filters[1], filters[2], 1)
         self.bn3 = nn.BatchNorm2d(filters[2], eps=0.001, momentum=0.01)
         # out
         self.act3 = nn.ReLU(inplace=True)
@@ -224,10 +135,7 @@ class ResNet50Dropout(nn.Module):
     def __init__(self, classes: int = 10) -> None:
         super().__init__()
         # stem
-        self.conv1 = initialized(
-            nn.Conv2d(3, 64, 7, stride=2, padding=3),
-            {"name": "glorot_uniform", "seed": 0},
-        )
+        self.conv1 = nn.Conv2d(3, 64, 7, stride=2, padding=3)
         self.bn1 = nn.BatchNorm2d(64, eps=0.001, momentum=0.01)
         self.act1 = nn.ReLU(inplace=True)
         self.maxpool1 = nn.MaxPool2d(3, 2)
@@ -255,9 +163,50 @@ class ResNet50Dropout(nn.Module):
         self.avg_pool = nn.AvgPool2d(2, 2)
         self.flatten1 = FlattenChannelsLast()
         self.dropout1 = nn.Dropout(0.5)
-        self.predictions = initialized(
-            Dense(2048, classes, bias=True, activation=nn.Softmax(dim=1)),
-            {"name": "glorot_uniform", "seed": 0},
+        self.predictions = Dense(2048, classes, bias=True, activation=nn.Softmax(dim=1))
+        self.init_weights()
+
+    def init_weights(self) -> None:
+        """The spec's initializers: one scheme per kind of layer, then what differs from it."""
+        for m in self.modules():
+            if isinstance(m, nn.Conv2d):
+                nn.init.uniform_(
+                    m.weight,
+                    -0.05,
+                    0.05,
+                    generator=torch.Generator().manual_seed(0),
+                )
+                nn.init.zeros_(m.bias)
+            elif isinstance(m, nn.BatchNorm2d):
+                nn.init.ones_(m.weight)
+                nn.init.zeros_(m.bias)
+            elif isinstance(m, nn.Linear):
+                nn.init.xavier_uniform_(
+                    m.weight,
+                    generator=torch.Generator().manual_seed(0),
+                )
+                nn.init.zeros_(m.bias)
+        for m in self.modules():
+            if isinstance(m, Convolutional):
+                nn.init.xavier_uniform_(
+                    m.conv1.weight,
+                    generator=torch.Generator().manual_seed(0),
+                )
+                nn.init.xavier_uniform_(
+                    m.conv2.weight,
+                    generator=torch.Generator().manual_seed(0),
+                )
+                nn.init.xavier_uniform_(
+                    m.conv3.weight,
+                    generator=torch.Generator().manual_seed(0),
+                )
+                nn.init.xavier_uniform_(
+                    m.downsample[0].weight,
+                    generator=torch.Generator().manual_seed(0),
+                )
+        nn.init.xavier_uniform_(
+            self.conv1.weight,
+            generator=torch.Generator().manual_seed(0),
         )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:

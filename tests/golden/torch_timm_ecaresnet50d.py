@@ -57,108 +57,6 @@ class ReshapeChannelsLast(nn.Module):
         return x.permute(0, 3, 1, 2) if x.dim() == 4 else x
 
 
-def keras_init_(
-    tensor: torch.Tensor,
-    name: str,
-    seed: int | None = None,
-    *,
-    fans: tuple[int, int],
-    **args: float | str,
-) -> torch.Tensor:
-    """Fill a weight in place as Keras's initializer `name` would (`fans`: fan in, fan
-    out); a seed draws the same values every time."""
-    rng = torch.Generator().manual_seed(seed) if seed is not None else None
-    fan_in, fan_out = fans
-    scales = {
-        "glorot_uniform": ("uniform", 1.0, (fan_in + fan_out) / 2),
-        "glorot_normal": ("normal", 1.0, (fan_in + fan_out) / 2),
-        "he_uniform": ("uniform", 2.0, fan_in),
-        "he_normal": ("normal", 2.0, fan_in),
-        "lecun_uniform": ("uniform", 1.0, fan_in),
-        "lecun_normal": ("normal", 1.0, fan_in),
-    }
-    with torch.no_grad():
-        if name == "variance_scaling":  # the general form of the six above
-            mode = str(args.get("mode", "fan_in"))
-            fan_avg = (fan_in + fan_out) / 2
-            fan = {"fan_in": fan_in, "fan_out": fan_out}.get(mode, fan_avg)
-            distribution = str(args.get("distribution", "truncated_normal"))
-            scales[name] = distribution, float(args.get("scale", 1.0)), fan
-        if name in scales:
-            distribution, scale, fan = scales[name]
-            variance = scale / max(1.0, fan)
-            if distribution == "uniform":
-                limit = math.sqrt(3 * variance)
-                return nn.init.uniform_(tensor, -limit, limit, generator=rng)
-            if distribution == "untruncated_normal":
-                return nn.init.normal_(tensor, 0.0, math.sqrt(variance), generator=rng)
-            # Keras divides by the deviation of a normal truncated at two deviations.
-            std = math.sqrt(variance) / 0.87962566103423978
-            bounds = (-2 * std, 2 * std)
-            return nn.init.trunc_normal_(tensor, 0.0, std, *bounds, generator=rng)
-        if name == "random_uniform":
-            low = float(args.get("minval", -0.05))
-            high = float(args.get("maxval", 0.05))
-            return nn.init.uniform_(tensor, low, high, generator=rng)
-        mean, std = float(args.get("mean", 0.0)), float(args.get("stddev", 0.05))
-        if name == "random_normal":
-            return nn.init.normal_(tensor, mean, std, generator=rng)
-        if name == "truncated_normal":
-            bounds = (mean - 2 * std, mean + 2 * std)
-            return nn.init.trunc_normal_(tensor, mean, std, *bounds, generator=rng)
-        if name == "orthogonal":
-            gain = float(args.get("gain", 1.0))
-            return nn.init.orthogonal_(tensor, gain, generator=rng)
-        if name == "zeros":
-            return nn.init.zeros_(tensor)
-        if name == "ones":
-            return nn.init.ones_(tensor)
-        if name == "constant":
-            return nn.init.constant_(tensor, float(args.get("value", 0.0)))
-    raise ValueError(f"unknown initializer {name!r}")
-
-
-def fans(weight: torch.Tensor) -> tuple[int, int]:
-    """(fan in, fan out) of a conv or linear weight, as Keras counts them."""
-    receptive = math.prod(weight.shape[2:])
-    return weight.shape[1] * receptive, weight.shape[0] * receptive
-
-
-def initialized(
-    module: nn.Module,
-    init: str | dict = "glorot_uniform",
-    depthwise: bool = False,
-) -> nn.Module:
-    """A convolution or linear layer, its weight drawn as the Keras initializer `init`
-    would (a name, or a dict such as {"name": "he_normal", "seed": 0}), bias zero.
-    Keras counts a depthwise kernel's fans per input channel and multiplier."""
-    options = {"name": init} if isinstance(init, str) else dict(init)
-    name, seed = options.pop("name"), options.pop("seed", None)
-    fan_in, fan_out = fans(module.weight)
-    if depthwise:
-        groups = module.groups
-        fan_in, fan_out = fan_in * groups, fan_out // groups
-    keras_init_(module.weight, name, seed, fans=(fan_in, fan_out), **options)
-    if module.bias is not None:
-        nn.init.zeros_(module.bias)
-    return module
-
-
-def norm_initialized(
-    module: nn.Module,
-    gamma: str | dict = "ones",
-    beta: str | dict = "zeros",
-) -> nn.Module:
-    """A norm layer, its scale and shift drawn as the Keras initializers `gamma` and
-    `beta` would (timm's zeroed last BatchNorm: gamma "zeros")."""
-    for tensor, init in ((module.weight, gamma), (module.bias, beta)):
-        options = {"name": init} if isinstance(init, str) else dict(init)
-        name, seed = options.pop("name"), options.pop("seed", None)
-        size = tensor.shape[0]
-        keras_init_(tensor, name, seed, fans=(size, size), **options)
-    return module
-
-
 class EcaBottleneckDShortcutSe(nn.Module):
     """The `se` path of the `eca_bottleneck_d` block.
 
@@ -170,9 +68,7 @@ class EcaBottleneckDShortcutSe(nn.Module):
         super().__init__()
         self.avgpool1 = nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Flatten())
         self.reshape1 = ReshapeChannelsLast((-1, 1))
-        self.conv = initialized(
-            Conv1dChannelsLast(1, 1, kernel, padding="same", bias=False),
-        )
+        self.conv = Conv1dChannelsLast(1, 1, kernel, padding="same", bias=False)
         self.reshape2 = ReshapeChannelsLast((1, 1, -1))
         self.act1 = nn.Sigmoid()
 
@@ -199,50 +95,25 @@ class EcaBottleneckDShortcut(nn.Module):
         super().__init__()
         kernel = 5 if 4 * filters <= 1024 else 7
         # main
-        self.conv1 = initialized(
-            nn.Conv2d(in_channels, filters, 1, bias=False),
-            {
-                "name": "variance_scaling",
-                "distribution": "untruncated_normal",
-                "mode": "fan_out",
-                "scale": 2.0,
-            },
-        )
+        self.conv1 = nn.Conv2d(in_channels, filters, 1, bias=False)
         self.bn1 = nn.BatchNorm2d(filters)
         self.act1 = nn.ReLU(inplace=True)
-        self.conv2 = initialized(
-            nn.Conv2d(filters, filters, 3, stride=stride, padding=1, bias=False),
-            {
-                "name": "variance_scaling",
-                "distribution": "untruncated_normal",
-                "mode": "fan_out",
-                "scale": 2.0,
-            },
+        self.conv2 = nn.Conv2d(
+            filters,
+            filters,
+            3,
+            stride=stride,
+            padding=1,
+            bias=False,
         )
         self.bn2 = nn.BatchNorm2d(filters)
         self.act2 = nn.ReLU(inplace=True)
-        self.conv3 = initialized(
-            nn.Conv2d(filters, 4 * filters, 1, bias=False),
-            {
-                "name": "variance_scaling",
-                "distribution": "untruncated_normal",
-                "mode": "fan_out",
-                "scale": 2.0,
-            },
-        )
-        self.bn3 = norm_initialized(nn.BatchNorm2d(4 * filters), gamma="zeros")
+        self.conv3 = nn.Conv2d(filters, 4 * filters, 1, bias=False)
+        self.bn3 = nn.BatchNorm2d(4 * filters)
         # shortcut
         self.downsample = nn.Sequential(
             nn.Identity(),
-            initialized(
-                nn.Conv2d(in_channels, 4 * filters, 1, bias=False),
-                {
-                    "name": "variance_scaling",
-                    "distribution": "untruncated_normal",
-                    "mode": "fan_out",
-                    "scale": 2.0,
-                },
-            ),
+            nn.Conv2d(in_channels, 4 * filters, 1, bias=False),
             nn.BatchNorm2d(4 * filters),
         )
         # se
@@ -282,9 +153,7 @@ class EcaBottleneckDSe(nn.Module):
         super().__init__()
         self.avgpool1 = nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Flatten())
         self.reshape1 = ReshapeChannelsLast((-1, 1))
-        self.conv = initialized(
-            Conv1dChannelsLast(1, 1, kernel, padding="same", bias=False),
-        )
+        self.conv = Conv1dChannelsLast(1, 1, kernel, padding="same", bias=False)
         self.reshape2 = ReshapeChannelsLast((1, 1, -1))
         self.act1 = nn.Sigmoid()
 
@@ -311,38 +180,21 @@ class EcaBottleneckD(nn.Module):
         super().__init__()
         kernel = 5 if 4 * filters <= 1024 else 7
         # main
-        self.conv1 = initialized(
-            nn.Conv2d(in_channels, filters, 1, bias=False),
-            {
-                "name": "variance_scaling",
-                "distribution": "untruncated_normal",
-                "mode": "fan_out",
-                "scale": 2.0,
-            },
-        )
+        self.conv1 = nn.Conv2d(in_channels, filters, 1, bias=False)
         self.bn1 = nn.BatchNorm2d(filters)
         self.act1 = nn.ReLU(inplace=True)
-        self.conv2 = initialized(
-            nn.Conv2d(filters, filters, 3, stride=stride, padding=1, bias=False),
-            {
-                "name": "variance_scaling",
-                "distribution": "untruncated_normal",
-                "mode": "fan_out",
-                "scale": 2.0,
-            },
+        self.conv2 = nn.Conv2d(
+            filters,
+            filters,
+            3,
+            stride=stride,
+            padding=1,
+            bias=False,
         )
         self.bn2 = nn.BatchNorm2d(filters)
         self.act2 = nn.ReLU(inplace=True)
-        self.conv3 = initialized(
-            nn.Conv2d(filters, 4 * filters, 1, bias=False),
-            {
-                "name": "variance_scaling",
-                "distribution": "untruncated_normal",
-                "mode": "fan_out",
-                "scale": 2.0,
-            },
-        )
-        self.bn3 = norm_initialized(nn.BatchNorm2d(4 * filters), gamma="zeros")
+        self.conv3 = nn.Conv2d(filters, 4 * filters, 1, bias=False)
+        self.bn3 = nn.BatchNorm2d(4 * filters)
         # se
         self.se = EcaBottleneckDSe(kernel)
         # out
@@ -378,9 +230,7 @@ class EcaBottleneckDShortcutAvgPoolSe(nn.Module):
         super().__init__()
         self.avgpool1 = nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Flatten())
         self.reshape1 = ReshapeChannelsLast((-1, 1))
-        self.conv = initialized(
-            Conv1dChannelsLast(1, 1, kernel, padding="same", bias=False),
-        )
+        self.conv = Conv1dChannelsLast(1, 1, kernel, padding="same", bias=False)
         self.reshape2 = ReshapeChannelsLast((1, 1, -1))
         self.act1 = nn.Sigmoid()
 
@@ -407,50 +257,25 @@ class EcaBottleneckDShortcutAvgPool(nn.Module):
         super().__init__()
         kernel = 5 if 4 * filters <= 1024 else 7
         # main
-        self.conv1 = initialized(
-            nn.Conv2d(in_channels, filters, 1, bias=False),
-            {
-                "name": "variance_scaling",
-                "distribution": "untruncated_normal",
-                "mode": "fan_out",
-                "scale": 2.0,
-            },
-        )
+        self.conv1 = nn.Conv2d(in_channels, filters, 1, bias=False)
         self.bn1 = nn.BatchNorm2d(filters)
         self.act1 = nn.ReLU(inplace=True)
-        self.conv2 = initialized(
-            nn.Conv2d(filters, filters, 3, stride=stride, padding=1, bias=False),
-            {
-                "name": "variance_scaling",
-                "distribution": "untruncated_normal",
-                "mode": "fan_out",
-                "scale": 2.0,
-            },
+        self.conv2 = nn.Conv2d(
+            filters,
+            filters,
+            3,
+            stride=stride,
+            padding=1,
+            bias=False,
         )
         self.bn2 = nn.BatchNorm2d(filters)
         self.act2 = nn.ReLU(inplace=True)
-        self.conv3 = initialized(
-            nn.Conv2d(filters, 4 * filters, 1, bias=False),
-            {
-                "name": "variance_scaling",
-                "distribution": "untruncated_normal",
-                "mode": "fan_out",
-                "scale": 2.0,
-            },
-        )
-        self.bn3 = norm_initialized(nn.BatchNorm2d(4 * filters), gamma="zeros")
+        self.conv3 = nn.Conv2d(filters, 4 * filters, 1, bias=False)
+        self.bn3 = nn.BatchNorm2d(4 * filters)
         # shortcut
         self.downsample = nn.Sequential(
             AvgPool2dSame(2, stride),
-            initialized(
-                nn.Conv2d(in_channels, 4 * filters, 1, bias=False),
-                {
-                    "name": "variance_scaling",
-                    "distribution": "untruncated_normal",
-                    "mode": "fan_out",
-                    "scale": 2.0,
-                },
-            ),
+            nn.Conv2d(in_channels, 4 * filters, 1, bias=False),
             nn.BatchNorm2d(4 * filters),
         )
         # se
@@ -486,37 +311,13 @@ class ECAResNet50D(nn.Module):
         super().__init__()
         # stem
         self.conv1 = nn.Sequential(
-            initialized(
-                nn.Conv2d(3, 32, 3, stride=2, padding=1, bias=False),
-                {
-                    "name": "variance_scaling",
-                    "distribution": "untruncated_normal",
-                    "mode": "fan_out",
-                    "scale": 2.0,
-                },
-            ),
+            nn.Conv2d(3, 32, 3, stride=2, padding=1, bias=False),
             nn.BatchNorm2d(32),
             nn.ReLU(inplace=True),
-            initialized(
-                nn.Conv2d(32, 32, 3, padding=1, bias=False),
-                {
-                    "name": "variance_scaling",
-                    "distribution": "untruncated_normal",
-                    "mode": "fan_out",
-                    "scale": 2.0,
-                },
-            ),
+            nn.Conv2d(32, 32, 3, padding=1, bias=False),
             nn.BatchNorm2d(32),
             nn.ReLU(inplace=True),
-            initialized(
-                nn.Conv2d(32, 64, 3, padding=1, bias=False),
-                {
-                    "name": "variance_scaling",
-                    "distribution": "untruncated_normal",
-                    "mode": "fan_out",
-                    "scale": 2.0,
-                },
-            ),
+            nn.Conv2d(32, 64, 3, padding=1, bias=False),
         )
         self.bn1 = nn.BatchNorm2d(64)
         self.act1 = nn.ReLU(inplace=True)
@@ -543,15 +344,28 @@ class ECAResNet50D(nn.Module):
         )
         # head
         self.avgpool1 = nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Flatten())
-        self.fc = initialized(
-            nn.Linear(2048, classes),
-            {
-                "name": "variance_scaling",
-                "distribution": "uniform",
-                "mode": "fan_in",
-                "scale": 0.3333333333333333,
-            },
-        )
+        self.fc = nn.Linear(2048, classes)
+        self.init_weights()
+
+    def init_weights(self) -> None:
+        """The spec's initializers: one scheme per kind of layer, then what differs from it."""
+        for m in self.modules():
+            if isinstance(m, nn.Conv2d):
+                nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
+            elif isinstance(m, nn.Conv1d):
+                nn.init.xavier_uniform_(m.weight)
+            elif isinstance(m, nn.BatchNorm2d):
+                nn.init.ones_(m.weight)
+                nn.init.zeros_(m.bias)
+            elif isinstance(m, nn.Linear):
+                nn.init.kaiming_uniform_(m.weight, a=math.sqrt(5))
+                nn.init.zeros_(m.bias)
+        for m in self.modules():
+            if isinstance(
+                m,
+                (EcaBottleneckDShortcut, EcaBottleneckD, EcaBottleneckDShortcutAvgPool),
+            ):
+                nn.init.zeros_(m.bn3.weight)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = self.conv1(x)

@@ -6,8 +6,6 @@ the network, laid out as torchvision lays out a ResNet (stages `layer1`, `layer2
 so state_dict keys follow torchvision's. It takes NCHW input.
 """
 
-import math
-
 import torch
 from torch import nn
 
@@ -134,93 +132,6 @@ def rehome(model: nn.Module, paths: dict, parameters: tuple = ()) -> nn.Module:
     return model
 
 
-def keras_init_(
-    tensor: torch.Tensor,
-    name: str,
-    seed: int | None = None,
-    *,
-    fans: tuple[int, int],
-    **args: float | str,
-) -> torch.Tensor:
-    """Fill a weight in place as Keras's initializer `name` would (`fans`: fan in, fan
-    out); a seed draws the same values every time."""
-    rng = torch.Generator().manual_seed(seed) if seed is not None else None
-    fan_in, fan_out = fans
-    scales = {
-        "glorot_uniform": ("uniform", 1.0, (fan_in + fan_out) / 2),
-        "glorot_normal": ("normal", 1.0, (fan_in + fan_out) / 2),
-        "he_uniform": ("uniform", 2.0, fan_in),
-        "he_normal": ("normal", 2.0, fan_in),
-        "lecun_uniform": ("uniform", 1.0, fan_in),
-        "lecun_normal": ("normal", 1.0, fan_in),
-    }
-    with torch.no_grad():
-        if name == "variance_scaling":  # the general form of the six above
-            mode = str(args.get("mode", "fan_in"))
-            fan_avg = (fan_in + fan_out) / 2
-            fan = {"fan_in": fan_in, "fan_out": fan_out}.get(mode, fan_avg)
-            distribution = str(args.get("distribution", "truncated_normal"))
-            scales[name] = distribution, float(args.get("scale", 1.0)), fan
-        if name in scales:
-            distribution, scale, fan = scales[name]
-            variance = scale / max(1.0, fan)
-            if distribution == "uniform":
-                limit = math.sqrt(3 * variance)
-                return nn.init.uniform_(tensor, -limit, limit, generator=rng)
-            if distribution == "untruncated_normal":
-                return nn.init.normal_(tensor, 0.0, math.sqrt(variance), generator=rng)
-            # Keras divides by the deviation of a normal truncated at two deviations.
-            std = math.sqrt(variance) / 0.87962566103423978
-            bounds = (-2 * std, 2 * std)
-            return nn.init.trunc_normal_(tensor, 0.0, std, *bounds, generator=rng)
-        if name == "random_uniform":
-            low = float(args.get("minval", -0.05))
-            high = float(args.get("maxval", 0.05))
-            return nn.init.uniform_(tensor, low, high, generator=rng)
-        mean, std = float(args.get("mean", 0.0)), float(args.get("stddev", 0.05))
-        if name == "random_normal":
-            return nn.init.normal_(tensor, mean, std, generator=rng)
-        if name == "truncated_normal":
-            bounds = (mean - 2 * std, mean + 2 * std)
-            return nn.init.trunc_normal_(tensor, mean, std, *bounds, generator=rng)
-        if name == "orthogonal":
-            gain = float(args.get("gain", 1.0))
-            return nn.init.orthogonal_(tensor, gain, generator=rng)
-        if name == "zeros":
-            return nn.init.zeros_(tensor)
-        if name == "ones":
-            return nn.init.ones_(tensor)
-        if name == "constant":
-            return nn.init.constant_(tensor, float(args.get("value", 0.0)))
-    raise ValueError(f"unknown initializer {name!r}")
-
-
-def fans(weight: torch.Tensor) -> tuple[int, int]:
-    """(fan in, fan out) of a conv or linear weight, as Keras counts them."""
-    receptive = math.prod(weight.shape[2:])
-    return weight.shape[1] * receptive, weight.shape[0] * receptive
-
-
-def initialized(
-    module: nn.Module,
-    init: str | dict = "glorot_uniform",
-    depthwise: bool = False,
-) -> nn.Module:
-    """A convolution or linear layer, its weight drawn as the Keras initializer `init`
-    would (a name, or a dict such as {"name": "he_normal", "seed": 0}), bias zero.
-    Keras counts a depthwise kernel's fans per input channel and multiplier."""
-    options = {"name": init} if isinstance(init, str) else dict(init)
-    name, seed = options.pop("name"), options.pop("seed", None)
-    fan_in, fan_out = fans(module.weight)
-    if depthwise:
-        groups = module.groups
-        fan_in, fan_out = fan_in * groups, fan_out // groups
-    keras_init_(module.weight, name, seed, fans=(fan_in, fan_out), **options)
-    if module.bias is not None:
-        nn.init.zeros_(module.bias)
-    return module
-
-
 class Convnext(nn.Module):
     """torchvision's CNBlock: x + layer_scale * mlp(norm(dwconv(x))), stochastic depth on
     the branch; with `downsample`, the stage's downsampling first, torchvision's
@@ -246,21 +157,17 @@ class Convnext(nn.Module):
     ) -> None:
         super().__init__()
         # main
-        self.conv_dw1 = initialized(
-            nn.Conv2d(in_channels, in_channels, 7, padding=3, groups=in_channels),
-            {"name": "truncated_normal", "stddev": 0.02},
-            depthwise=True,
+        self.conv_dw1 = nn.Conv2d(
+            in_channels,
+            in_channels,
+            7,
+            padding=3,
+            groups=in_channels,
         )
         self.ln1 = LayerNormChannels(in_channels, eps=1e-06)
-        self.fc1 = initialized(
-            Dense(in_channels, 4 * filters, bias=True, activation=nn.Identity()),
-            {"name": "truncated_normal", "stddev": 0.02},
-        )
+        self.fc1 = Dense(in_channels, 4 * filters, bias=True, activation=nn.Identity())
         self.act1 = nn.GELU()
-        self.fc2 = initialized(
-            Dense(4 * filters, filters, bias=True, activation=nn.Identity()),
-            {"name": "truncated_normal", "stddev": 0.02},
-        )
+        self.fc2 = Dense(4 * filters, filters, bias=True, activation=nn.Identity())
         self.layer_scale1 = LayerScale(filters, scale)
         self.drop_path1 = DropPath(rate)
 
@@ -304,26 +211,13 @@ class ConvnextConv1Ln2(nn.Module):
         super().__init__()
         # pre
         self.ln1 = LayerNormChannels(in_channels, eps=1e-06)
-        self.conv1 = initialized(
-            nn.Conv2d(in_channels, filters, 2, stride=2),
-            {"name": "truncated_normal", "stddev": 0.02},
-        )
+        self.conv1 = nn.Conv2d(in_channels, filters, 2, stride=2)
         # main
-        self.conv_dw1 = initialized(
-            nn.Conv2d(filters, filters, 7, padding=3, groups=filters),
-            {"name": "truncated_normal", "stddev": 0.02},
-            depthwise=True,
-        )
+        self.conv_dw1 = nn.Conv2d(filters, filters, 7, padding=3, groups=filters)
         self.ln2 = LayerNormChannels(filters, eps=1e-06)
-        self.fc1 = initialized(
-            Dense(filters, 4 * filters, bias=True, activation=nn.Identity()),
-            {"name": "truncated_normal", "stddev": 0.02},
-        )
+        self.fc1 = Dense(filters, 4 * filters, bias=True, activation=nn.Identity())
         self.act1 = nn.GELU()
-        self.fc2 = initialized(
-            Dense(4 * filters, filters, bias=True, activation=nn.Identity()),
-            {"name": "truncated_normal", "stddev": 0.02},
-        )
+        self.fc2 = Dense(4 * filters, filters, bias=True, activation=nn.Identity())
         self.layer_scale1 = LayerScale(filters, scale)
         self.drop_path1 = DropPath(rate)
 
@@ -350,36 +244,72 @@ class ConvNeXtSmall(nn.Module):
     def __init__(self, classes: int = 1000) -> None:
         super().__init__()
         # stem
-        self.conv1 = initialized(
-            nn.Conv2d(3, 96, 4, stride=4),
-            {"name": "truncated_normal", "stddev": 0.02},
-        )
+        self.conv1 = nn.Conv2d(3, 96, 4, stride=4)
         self.ln1 = LayerNormChannels(96, eps=1e-06)
         # stage stage1
-        self.layer1 = nn.Sequential(*(Convnext(96, 96, rate=0.4) for _ in range(3)))
+        self.layer1 = nn.Sequential(
+            Convnext(96, 96),
+            Convnext(96, 96, rate=0.011428571428571429),
+            Convnext(96, 96, rate=0.022857142857142857),
+        )
         # stage stage2
         self.layer2 = nn.Sequential(
-            ConvnextConv1Ln2(96, 192, downsample=True, rate=0.4),
-            *(Convnext(192, 192, rate=0.4) for _ in range(2)),
+            ConvnextConv1Ln2(96, 192, downsample=True, rate=0.03428571428571429),
+            Convnext(192, 192, rate=0.045714285714285714),
+            Convnext(192, 192, rate=0.05714285714285714),
         )
         # stage stage3
         self.layer3 = nn.Sequential(
-            ConvnextConv1Ln2(192, 384, downsample=True, rate=0.4),
-            *(Convnext(384, 384, rate=0.4) for _ in range(26)),
+            ConvnextConv1Ln2(192, 384, downsample=True, rate=0.06857142857142857),
+            Convnext(384, 384, rate=0.08),
+            Convnext(384, 384, rate=0.09142857142857143),
+            Convnext(384, 384, rate=0.10285714285714286),
+            Convnext(384, 384, rate=0.11428571428571428),
+            Convnext(384, 384, rate=0.12571428571428572),
+            Convnext(384, 384, rate=0.13714285714285715),
+            Convnext(384, 384, rate=0.14857142857142858),
+            Convnext(384, 384, rate=0.16),
+            Convnext(384, 384, rate=0.17142857142857143),
+            Convnext(384, 384, rate=0.18285714285714286),
+            Convnext(384, 384, rate=0.1942857142857143),
+            Convnext(384, 384, rate=0.2057142857142857),
+            Convnext(384, 384, rate=0.21714285714285717),
+            Convnext(384, 384, rate=0.22857142857142856),
+            Convnext(384, 384, rate=0.24000000000000002),
+            Convnext(384, 384, rate=0.25142857142857145),
+            Convnext(384, 384, rate=0.2628571428571429),
+            Convnext(384, 384, rate=0.2742857142857143),
+            Convnext(384, 384, rate=0.2857142857142857),
+            Convnext(384, 384, rate=0.29714285714285715),
+            Convnext(384, 384, rate=0.3085714285714286),
+            Convnext(384, 384, rate=0.32),
+            Convnext(384, 384, rate=0.33142857142857146),
+            Convnext(384, 384, rate=0.34285714285714286),
+            Convnext(384, 384, rate=0.3542857142857143),
+            Convnext(384, 384, rate=0.3657142857142857),
         )
         # stage stage4
         self.layer4 = nn.Sequential(
-            ConvnextConv1Ln2(384, 768, downsample=True, rate=0.4),
-            *(Convnext(768, 768, rate=0.4) for _ in range(2)),
+            ConvnextConv1Ln2(384, 768, downsample=True, rate=0.37714285714285717),
+            Convnext(768, 768, rate=0.3885714285714286),
+            Convnext(768, 768, rate=0.4),
         )
         # head
         self.avgpool1 = nn.AdaptiveAvgPool2d(1)
         self.ln2 = LayerNormChannels(768, eps=1e-06)
         self.flatten1 = FlattenChannelsLast()
-        self.fc1 = initialized(
-            nn.Linear(768, classes),
-            {"name": "truncated_normal", "stddev": 0.02},
-        )
+        self.fc1 = nn.Linear(768, classes)
+        self.init_weights()
+
+    def init_weights(self) -> None:
+        """The spec's initializers: one scheme per kind of layer, then what differs from it."""
+        for m in self.modules():
+            if isinstance(m, (nn.Conv2d, nn.Linear)):
+                nn.init.trunc_normal_(m.weight, std=0.02, a=-0.04, b=0.04)
+                nn.init.zeros_(m.bias)
+            elif isinstance(m, nn.LayerNorm):
+                nn.init.ones_(m.weight)
+                nn.init.zeros_(m.bias)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = self.conv1(x)

@@ -92,93 +92,6 @@ def rehome(model: nn.Module, paths: dict, parameters: tuple = ()) -> nn.Module:
     return model
 
 
-def keras_init_(
-    tensor: torch.Tensor,
-    name: str,
-    seed: int | None = None,
-    *,
-    fans: tuple[int, int],
-    **args: float | str,
-) -> torch.Tensor:
-    """Fill a weight in place as Keras's initializer `name` would (`fans`: fan in, fan
-    out); a seed draws the same values every time."""
-    rng = torch.Generator().manual_seed(seed) if seed is not None else None
-    fan_in, fan_out = fans
-    scales = {
-        "glorot_uniform": ("uniform", 1.0, (fan_in + fan_out) / 2),
-        "glorot_normal": ("normal", 1.0, (fan_in + fan_out) / 2),
-        "he_uniform": ("uniform", 2.0, fan_in),
-        "he_normal": ("normal", 2.0, fan_in),
-        "lecun_uniform": ("uniform", 1.0, fan_in),
-        "lecun_normal": ("normal", 1.0, fan_in),
-    }
-    with torch.no_grad():
-        if name == "variance_scaling":  # the general form of the six above
-            mode = str(args.get("mode", "fan_in"))
-            fan_avg = (fan_in + fan_out) / 2
-            fan = {"fan_in": fan_in, "fan_out": fan_out}.get(mode, fan_avg)
-            distribution = str(args.get("distribution", "truncated_normal"))
-            scales[name] = distribution, float(args.get("scale", 1.0)), fan
-        if name in scales:
-            distribution, scale, fan = scales[name]
-            variance = scale / max(1.0, fan)
-            if distribution == "uniform":
-                limit = math.sqrt(3 * variance)
-                return nn.init.uniform_(tensor, -limit, limit, generator=rng)
-            if distribution == "untruncated_normal":
-                return nn.init.normal_(tensor, 0.0, math.sqrt(variance), generator=rng)
-            # Keras divides by the deviation of a normal truncated at two deviations.
-            std = math.sqrt(variance) / 0.87962566103423978
-            bounds = (-2 * std, 2 * std)
-            return nn.init.trunc_normal_(tensor, 0.0, std, *bounds, generator=rng)
-        if name == "random_uniform":
-            low = float(args.get("minval", -0.05))
-            high = float(args.get("maxval", 0.05))
-            return nn.init.uniform_(tensor, low, high, generator=rng)
-        mean, std = float(args.get("mean", 0.0)), float(args.get("stddev", 0.05))
-        if name == "random_normal":
-            return nn.init.normal_(tensor, mean, std, generator=rng)
-        if name == "truncated_normal":
-            bounds = (mean - 2 * std, mean + 2 * std)
-            return nn.init.trunc_normal_(tensor, mean, std, *bounds, generator=rng)
-        if name == "orthogonal":
-            gain = float(args.get("gain", 1.0))
-            return nn.init.orthogonal_(tensor, gain, generator=rng)
-        if name == "zeros":
-            return nn.init.zeros_(tensor)
-        if name == "ones":
-            return nn.init.ones_(tensor)
-        if name == "constant":
-            return nn.init.constant_(tensor, float(args.get("value", 0.0)))
-    raise ValueError(f"unknown initializer {name!r}")
-
-
-def fans(weight: torch.Tensor) -> tuple[int, int]:
-    """(fan in, fan out) of a conv or linear weight, as Keras counts them."""
-    receptive = math.prod(weight.shape[2:])
-    return weight.shape[1] * receptive, weight.shape[0] * receptive
-
-
-def initialized(
-    module: nn.Module,
-    init: str | dict = "glorot_uniform",
-    depthwise: bool = False,
-) -> nn.Module:
-    """A convolution or linear layer, its weight drawn as the Keras initializer `init`
-    would (a name, or a dict such as {"name": "he_normal", "seed": 0}), bias zero.
-    Keras counts a depthwise kernel's fans per input channel and multiplier."""
-    options = {"name": init} if isinstance(init, str) else dict(init)
-    name, seed = options.pop("name"), options.pop("seed", None)
-    fan_in, fan_out = fans(module.weight)
-    if depthwise:
-        groups = module.groups
-        fan_in, fan_out = fan_in * groups, fan_out // groups
-    keras_init_(module.weight, name, seed, fans=(fan_in, fan_out), **options)
-    if module.bias is not None:
-        nn.init.zeros_(module.bias)
-    return module
-
-
 def make_divisible(value, divisor=8, min_value=None):
     """torchvision's and Keras's `_make_divisible`: the nearest multiple of `divisor`,
     at least `min_value` (default `divisor`) and never 10% below `value`."""
@@ -201,25 +114,9 @@ class MbconvFirstSe(nn.Module):
     def __init__(self, in_channels, squeeze) -> None:
         super().__init__()
         self.avgpool1 = nn.AdaptiveAvgPool2d(1)
-        self.fc1 = initialized(
-            nn.Conv2d(in_channels, squeeze, 1),
-            {
-                "name": "variance_scaling",
-                "distribution": "untruncated_normal",
-                "mode": "fan_out",
-                "scale": 2.0,
-            },
-        )
+        self.fc1 = nn.Conv2d(in_channels, squeeze, 1)
         self.act1 = nn.SiLU()
-        self.fc2 = initialized(
-            nn.Conv2d(squeeze, in_channels, 1),
-            {
-                "name": "variance_scaling",
-                "distribution": "untruncated_normal",
-                "mode": "fan_out",
-                "scale": 2.0,
-            },
-        )
+        self.fc2 = nn.Conv2d(squeeze, in_channels, 1)
         self.act2 = nn.Sigmoid()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -241,15 +138,7 @@ class MbconvFirstProject(nn.Module):
 
     def __init__(self, filters, in_channels) -> None:
         super().__init__()
-        self.conv1 = initialized(
-            nn.Conv2d(in_channels, filters, 1, bias=False),
-            {
-                "name": "variance_scaling",
-                "distribution": "untruncated_normal",
-                "mode": "fan_out",
-                "scale": 2.0,
-            },
-        )
+        self.conv1 = nn.Conv2d(in_channels, filters, 1, bias=False)
         self.bn1 = nn.BatchNorm2d(filters)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -273,9 +162,12 @@ class MbconvFirst(nn.Module):
         squeeze = max(1, in_channels // 4)
         # main
         self.pad1 = nn.ZeroPad2d(1)
-        self.conv_dw1 = initialized(
-            nn.Conv2d(in_channels, in_channels, 3, groups=in_channels, bias=False),
-            depthwise=True,
+        self.conv_dw1 = nn.Conv2d(
+            in_channels,
+            in_channels,
+            3,
+            groups=in_channels,
+            bias=False,
         )
         self.bn1 = nn.BatchNorm2d(in_channels)
         self.act1 = nn.SiLU()
@@ -310,25 +202,9 @@ class MbconvSe(nn.Module):
     def __init__(self, hidden, squeeze) -> None:
         super().__init__()
         self.avgpool1 = nn.AdaptiveAvgPool2d(1)
-        self.fc1 = initialized(
-            nn.Conv2d(hidden, squeeze, 1),
-            {
-                "name": "variance_scaling",
-                "distribution": "untruncated_normal",
-                "mode": "fan_out",
-                "scale": 2.0,
-            },
-        )
+        self.fc1 = nn.Conv2d(hidden, squeeze, 1)
         self.act1 = nn.SiLU()
-        self.fc2 = initialized(
-            nn.Conv2d(squeeze, hidden, 1),
-            {
-                "name": "variance_scaling",
-                "distribution": "untruncated_normal",
-                "mode": "fan_out",
-                "scale": 2.0,
-            },
-        )
+        self.fc2 = nn.Conv2d(squeeze, hidden, 1)
         self.act2 = nn.Sigmoid()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -350,15 +226,7 @@ class MbconvProject(nn.Module):
 
     def __init__(self, filters, hidden) -> None:
         super().__init__()
-        self.conv1 = initialized(
-            nn.Conv2d(hidden, filters, 1, bias=False),
-            {
-                "name": "variance_scaling",
-                "distribution": "untruncated_normal",
-                "mode": "fan_out",
-                "scale": 2.0,
-            },
-        )
+        self.conv1 = nn.Conv2d(hidden, filters, 1, bias=False)
         self.bn1 = nn.BatchNorm2d(filters)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -394,21 +262,17 @@ class Mbconv(nn.Module):
         hidden = make_divisible(in_channels * expand_ratio, 8)
         squeeze = max(1, in_channels // 4)
         # main
-        self.conv1 = initialized(
-            nn.Conv2d(in_channels, hidden, 1, bias=False),
-            {
-                "name": "variance_scaling",
-                "distribution": "untruncated_normal",
-                "mode": "fan_out",
-                "scale": 2.0,
-            },
-        )
+        self.conv1 = nn.Conv2d(in_channels, hidden, 1, bias=False)
         self.bn1 = nn.BatchNorm2d(hidden)
         self.act1 = nn.SiLU()
         self.pad1 = nn.ZeroPad2d(kernel // 2)
-        self.conv_dw1 = initialized(
-            nn.Conv2d(hidden, hidden, kernel, stride=stride, groups=hidden, bias=False),
-            depthwise=True,
+        self.conv_dw1 = nn.Conv2d(
+            hidden,
+            hidden,
+            kernel,
+            stride=stride,
+            groups=hidden,
+            bias=False,
         )
         self.bn2 = nn.BatchNorm2d(hidden)
         self.act2 = nn.SiLU()
@@ -446,25 +310,9 @@ class MbconvProjectSe(nn.Module):
     def __init__(self, hidden, squeeze) -> None:
         super().__init__()
         self.avgpool1 = nn.AdaptiveAvgPool2d(1)
-        self.fc1 = initialized(
-            nn.Conv2d(hidden, squeeze, 1),
-            {
-                "name": "variance_scaling",
-                "distribution": "untruncated_normal",
-                "mode": "fan_out",
-                "scale": 2.0,
-            },
-        )
+        self.fc1 = nn.Conv2d(hidden, squeeze, 1)
         self.act1 = nn.SiLU()
-        self.fc2 = initialized(
-            nn.Conv2d(squeeze, hidden, 1),
-            {
-                "name": "variance_scaling",
-                "distribution": "untruncated_normal",
-                "mode": "fan_out",
-                "scale": 2.0,
-            },
-        )
+        self.fc2 = nn.Conv2d(squeeze, hidden, 1)
         self.act2 = nn.Sigmoid()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -487,15 +335,7 @@ class MbconvProjectProject(nn.Module):
 
     def __init__(self, filters, rate, hidden) -> None:
         super().__init__()
-        self.conv1 = initialized(
-            nn.Conv2d(hidden, filters, 1, bias=False),
-            {
-                "name": "variance_scaling",
-                "distribution": "untruncated_normal",
-                "mode": "fan_out",
-                "scale": 2.0,
-            },
-        )
+        self.conv1 = nn.Conv2d(hidden, filters, 1, bias=False)
         self.bn1 = nn.BatchNorm2d(filters)
         self.drop_path1 = DropPath(rate)
 
@@ -533,21 +373,17 @@ class MbconvProject_(nn.Module):
         hidden = make_divisible(in_channels * expand_ratio, 8)
         squeeze = max(1, in_channels // 4)
         # main
-        self.conv1 = initialized(
-            nn.Conv2d(in_channels, hidden, 1, bias=False),
-            {
-                "name": "variance_scaling",
-                "distribution": "untruncated_normal",
-                "mode": "fan_out",
-                "scale": 2.0,
-            },
-        )
+        self.conv1 = nn.Conv2d(in_channels, hidden, 1, bias=False)
         self.bn1 = nn.BatchNorm2d(hidden)
         self.act1 = nn.SiLU()
         self.pad1 = nn.ZeroPad2d(kernel // 2)
-        self.conv_dw1 = initialized(
-            nn.Conv2d(hidden, hidden, kernel, stride=stride, groups=hidden, bias=False),
-            depthwise=True,
+        self.conv_dw1 = nn.Conv2d(
+            hidden,
+            hidden,
+            kernel,
+            stride=stride,
+            groups=hidden,
+            bias=False,
         )
         self.bn2 = nn.BatchNorm2d(hidden)
         self.act2 = nn.SiLU()
@@ -582,66 +418,67 @@ class EfficientNetB0(nn.Module):
     def __init__(self, classes: int = 1000) -> None:
         super().__init__()
         # stem
-        self.conv1 = initialized(
-            nn.Conv2d(3, 32, 3, stride=2, padding=1, bias=False),
-            {
-                "name": "variance_scaling",
-                "distribution": "untruncated_normal",
-                "mode": "fan_out",
-                "scale": 2.0,
-            },
-        )
+        self.conv1 = nn.Conv2d(3, 32, 3, stride=2, padding=1, bias=False)
         self.bn1 = nn.BatchNorm2d(32)
         self.act1 = nn.SiLU()
         # stage stage1
-        self.layer1 = nn.Sequential(MbconvFirst(32, 16))
+        self.layer1 = nn.Sequential(MbconvFirst(32, 16, rate=0.0))
         # stage stage2
-        self.layer2 = nn.Sequential(Mbconv(16, 24, stride=2), MbconvProject_(24, 24))
+        self.layer2 = nn.Sequential(
+            Mbconv(16, 24, stride=2, rate=0.0125),
+            MbconvProject_(24, 24, rate=0.025),
+        )
         # stage stage3
         self.layer3 = nn.Sequential(
-            Mbconv(24, 40, kernel=5, stride=2),
-            MbconvProject_(40, 40, kernel=5),
+            Mbconv(24, 40, kernel=5, stride=2, rate=0.037500000000000006),
+            MbconvProject_(40, 40, kernel=5, rate=0.05),
         )
         # stage stage4
         self.layer4 = nn.Sequential(
-            Mbconv(40, 80, stride=2),
-            *(MbconvProject_(80, 80) for _ in range(2)),
+            Mbconv(40, 80, stride=2, rate=0.0625),
+            MbconvProject_(80, 80, rate=0.07500000000000001),
+            MbconvProject_(80, 80, rate=0.08750000000000001),
         )
         # stage stage5
         self.layer5 = nn.Sequential(
-            Mbconv(80, 112, kernel=5),
-            *(MbconvProject_(112, 112, kernel=5) for _ in range(2)),
+            Mbconv(80, 112, kernel=5, rate=0.1),
+            MbconvProject_(112, 112, kernel=5, rate=0.1125),
+            MbconvProject_(112, 112, kernel=5, rate=0.125),
         )
         # stage stage6
         self.layer6 = nn.Sequential(
-            Mbconv(112, 192, kernel=5, stride=2),
-            *(MbconvProject_(192, 192, kernel=5) for _ in range(3)),
+            Mbconv(112, 192, kernel=5, stride=2, rate=0.1375),
+            MbconvProject_(192, 192, kernel=5, rate=0.15000000000000002),
+            MbconvProject_(192, 192, kernel=5, rate=0.1625),
+            MbconvProject_(192, 192, kernel=5, rate=0.17500000000000002),
         )
         # stage stage7
-        self.layer7 = nn.Sequential(Mbconv(192, 320))
+        self.layer7 = nn.Sequential(Mbconv(192, 320, rate=0.1875))
         # head
-        self.conv2 = initialized(
-            nn.Conv2d(320, 1280, 1, bias=False),
-            {
-                "name": "variance_scaling",
-                "distribution": "untruncated_normal",
-                "mode": "fan_out",
-                "scale": 2.0,
-            },
-        )
+        self.conv2 = nn.Conv2d(320, 1280, 1, bias=False)
         self.bn2 = nn.BatchNorm2d(1280)
         self.act2 = nn.SiLU()
         self.avgpool1 = nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Flatten())
         self.dropout1 = nn.Dropout(0.2)
-        self.fc1 = initialized(
-            nn.Linear(1280, classes),
-            {
-                "name": "variance_scaling",
-                "distribution": "uniform",
-                "mode": "fan_out",
-                "scale": 0.3333333333333333,
-            },
-        )
+        self.fc1 = nn.Linear(1280, classes)
+        self.init_weights()
+
+    def init_weights(self) -> None:
+        """The spec's initializers: one scheme per kind of layer, then what differs from it."""
+        for m in self.modules():
+            if isinstance(m, nn.Conv2d):
+                nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
+                if m.bias is not None:
+                    nn.init.zeros_(m.bias)
+            elif isinstance(m, nn.BatchNorm2d):
+                nn.init.ones_(m.weight)
+                nn.init.zeros_(m.bias)
+            elif isinstance(m, nn.Linear):
+                nn.init.kaiming_uniform_(m.weight, a=math.sqrt(5), mode="fan_out")
+                nn.init.zeros_(m.bias)
+        for m in self.modules():
+            if isinstance(m, (MbconvFirst, Mbconv, MbconvProject_)):
+                nn.init.xavier_uniform_(m.conv_dw1.weight)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = self.conv1(x)

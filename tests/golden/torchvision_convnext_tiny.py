@@ -90,23 +90,48 @@ def build_model(input_shape=(224, 224, 3), classes=1000):
     x = layers.LayerNormalization(epsilon=1e-06, name="stem_ln")(x)
 
     # stage stage1
-    for index in range(1, 4):
-        x = convnext(x, 96, rate=0.1, name=f"stage1_block{index}")
+    x = convnext(x, 96, name="stage1_block1")
+    x = convnext(x, 96, rate=0.0058823529411764705, name="stage1_block2")
+    x = convnext(x, 96, rate=0.011764705882352941, name="stage1_block3")
 
     # stage stage2
-    x = convnext(x, 192, downsample=True, rate=0.1, name="stage2_block1")
-    for index in range(2, 4):
-        x = convnext(x, 192, rate=0.1, name=f"stage2_block{index}")
+    x = convnext(
+        x,
+        192,
+        downsample=True,
+        rate=0.017647058823529415,
+        name="stage2_block1",
+    )
+    x = convnext(x, 192, rate=0.023529411764705882, name="stage2_block2")
+    x = convnext(x, 192, rate=0.029411764705882353, name="stage2_block3")
 
     # stage stage3
-    x = convnext(x, 384, downsample=True, rate=0.1, name="stage3_block1")
-    for index in range(2, 10):
-        x = convnext(x, 384, rate=0.1, name=f"stage3_block{index}")
+    x = convnext(
+        x,
+        384,
+        downsample=True,
+        rate=0.03529411764705883,
+        name="stage3_block1",
+    )
+    x = convnext(x, 384, rate=0.0411764705882353, name="stage3_block2")
+    x = convnext(x, 384, rate=0.047058823529411764, name="stage3_block3")
+    x = convnext(x, 384, rate=0.052941176470588235, name="stage3_block4")
+    x = convnext(x, 384, rate=0.058823529411764705, name="stage3_block5")
+    x = convnext(x, 384, rate=0.06470588235294118, name="stage3_block6")
+    x = convnext(x, 384, rate=0.07058823529411766, name="stage3_block7")
+    x = convnext(x, 384, rate=0.07647058823529412, name="stage3_block8")
+    x = convnext(x, 384, rate=0.0823529411764706, name="stage3_block9")
 
     # stage stage4
-    x = convnext(x, 768, downsample=True, rate=0.1, name="stage4_block1")
-    for index in range(2, 4):
-        x = convnext(x, 768, rate=0.1, name=f"stage4_block{index}")
+    x = convnext(
+        x,
+        768,
+        downsample=True,
+        rate=0.08823529411764706,
+        name="stage4_block1",
+    )
+    x = convnext(x, 768, rate=0.09411764705882353, name="stage4_block2")
+    x = convnext(x, 768, rate=0.1, name="stage4_block3")
 
     # head
     x = layers.GlobalAveragePooling2D(keepdims=True, name="avgpool")(x)
