@@ -120,53 +120,8 @@ class InvertedResidual(nn.Module):
     def __init__(self, in_channels, filters, stride=1, expand_ratio=6) -> None:
         super().__init__()
         hidden = round(in_channels * expand_ratio)
-        # main
-        self.conv1 = nn.Conv2d(in_channels, hidden, 1, bias=False)
-        self.bn1 = nn.BatchNorm2d(hidden)
-        self.act1 = nn.ReLU6(inplace=True)
-        self.pad1 = nn.ZeroPad2d(1)
-        self.conv_dw1 = nn.Conv2d(
-            hidden,
-            hidden,
-            3,
-            stride=stride,
-            groups=hidden,
-            bias=False,
-        )
-        self.bn2 = nn.BatchNorm2d(hidden)
-        self.act2 = nn.ReLU6(inplace=True)
-        self.conv2 = nn.Conv2d(hidden, filters, 1, bias=False)
-        self.bn3 = nn.BatchNorm2d(filters)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        # main
-        out = self.conv1(x)
-        out = self.bn1(out)
-        out = self.act1(out)
-        out = self.pad1(out)
-        out = self.conv_dw1(out)
-        out = self.bn2(out)
-        out = self.act2(out)
-        out = self.conv2(out)
-        out = self.bn3(out)
-        return out
-
-
-class InvertedResidual_2(nn.Module):
-    """torchvision's InvertedResidual: `conv.0` the expansion, `conv.1` the depthwise
-    convolution (each convolution, BatchNorm, ReLU6), `conv.2` and `conv.3` the
-    projection and its BatchNorm.
-
-    Args:
-        in_channels: the channels of the input.
-        filters: the output channels (required).
-        stride: the depthwise stride (1 by default).
-        expand_ratio: the expansion of the 1x1 convolution (6 by default).
-    """
-
-    def __init__(self, in_channels, filters, stride=1, expand_ratio=6) -> None:
-        super().__init__()
-        hidden = round(in_channels * expand_ratio)
+        residual = stride == 1 and in_channels == filters
+        self.residual = residual
         # main
         self.conv1 = nn.Conv2d(in_channels, hidden, 1, bias=False)
         self.bn1 = nn.BatchNorm2d(hidden)
@@ -197,7 +152,8 @@ class InvertedResidual_2(nn.Module):
         out = self.conv2(out)
         out = self.bn3(out)
         # out
-        out += x
+        if self.residual:
+            out += x
         return out
 
 
@@ -215,27 +171,27 @@ class MobileNetV2(nn.Module):
         # stage stage2
         self.layer2 = nn.Sequential(
             InvertedResidual(16, 24, stride=2),
-            InvertedResidual_2(24, 24),
+            InvertedResidual(24, 24),
         )
         # stage stage3
         self.layer3 = nn.Sequential(
             InvertedResidual(24, 32, stride=2),
-            *(InvertedResidual_2(32, 32) for _ in range(2)),
+            *(InvertedResidual(32, 32) for _ in range(2)),
         )
         # stage stage4
         self.layer4 = nn.Sequential(
             InvertedResidual(32, 64, stride=2),
-            *(InvertedResidual_2(64, 64) for _ in range(3)),
+            *(InvertedResidual(64, 64) for _ in range(3)),
         )
         # stage stage5
         self.layer5 = nn.Sequential(
             InvertedResidual(64, 96),
-            *(InvertedResidual_2(96, 96) for _ in range(2)),
+            *(InvertedResidual(96, 96) for _ in range(2)),
         )
         # stage stage6
         self.layer6 = nn.Sequential(
             InvertedResidual(96, 160, stride=2),
-            *(InvertedResidual_2(160, 160) for _ in range(2)),
+            *(InvertedResidual(160, 160) for _ in range(2)),
         )
         # stage stage7
         self.layer7 = nn.Sequential(InvertedResidual(160, 320))
@@ -260,10 +216,7 @@ class MobileNetV2(nn.Module):
                 nn.init.normal_(m.weight, std=0.01)
                 nn.init.zeros_(m.bias)
         for m in self.modules():
-            if isinstance(
-                m,
-                (InvertedResidualFirst, InvertedResidual, InvertedResidual_2),
-            ):
+            if isinstance(m, (InvertedResidualFirst, InvertedResidual)):
                 nn.init.xavier_uniform_(m.conv_dw1.weight)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
