@@ -98,28 +98,44 @@ def test_torchvision_rates_block_by_block(spec: str, network: str | None, name: 
 
 def _keras_rates(model: Any) -> dict[str, float]:
     """Each drop layer's rate by name: EfficientNet's `Dropout(noise_shape=(None, 1, 1, 1))`
-    (`block2b_drop`), ConvNeXt's `StochasticDepth` (`..._stochastic_depth`)."""
+    (`block2b_drop`), ConvNeXt's `StochasticDepth` (`..._stochastic_depth`), or at rate 0 its
+    linear activation (`..._identity`)."""
     rates = {}
     for layer in model.layers:
         if type(layer).__name__ == "StochasticDepth":
             rates[layer.name] = layer.drop_path_rate
         elif type(layer).__name__ == "Dropout" and layer.noise_shape is not None:
             rates[layer.name] = layer.rate
+        elif layer.name.endswith("_identity"):
+            rates[layer.name] = 0.0
     return rates
 
 
 KERAS = [
     ("specs/keras/efficientnet.arch", "EfficientNetB0", "EfficientNetB0", {}),
     ("specs/keras/efficientnet.arch", "EfficientNetB1", "EfficientNetB1", {}),
+    ("specs/keras/convnext_tiny.arch", None, "ConvNeXtTiny", {"drop_path_rate": 0.3}),
 ]
 
 
 @pytest.mark.keras
 @pytest.mark.parametrize(("spec", "network", "name", "overrides"), KERAS)
-def test_keras_applications_rates_block_by_block(spec: str, network: str, name: str, overrides: dict[str, str]) -> None:
+def test_keras_applications_rates_block_by_block(
+    spec: str, network: str | None, name: str, overrides: dict[str, float]
+) -> None:
     """Our network's drop layers, by their Keras names, against keras.applications' model."""
     keras = pytest.importorskip("keras")
-    theirs = _keras_rates(getattr(keras.applications, name)(weights=None, input_shape=(64, 64, 3)))
+    keras.utils.clear_session()  # no session number in ConvNeXt's names
+    if name == "ConvNeXtTiny":  # its rate is an argument of the family's builder only
+        from keras.src.applications.convnext import MODEL_CONFIGS, ConvNeXt
+
+        tiny = MODEL_CONFIGS["tiny"]
+        model = ConvNeXt(
+            tiny["depths"], tiny["projection_dims"], name="convnext_tiny", input_shape=(64, 64, 3), **overrides
+        )
+    else:
+        model = getattr(keras.applications, name)(weights=None, input_shape=(64, 64, 3))
+    theirs = _keras_rates(model)
     ours = _rates(resnet_dsl.load(spec, network=network, overrides={"input": "64x64x3", **overrides}))
     assert ours and set(ours) == set(theirs)
     assert ours == pytest.approx(theirs, rel=1e-6)

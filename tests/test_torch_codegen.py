@@ -393,23 +393,9 @@ def test_variant_classes_are_named_after_what_tells_them_apart(generated: dict[s
         tree = ast.parse(generated[spec])
         return [n.name for n in tree.body if isinstance(n, ast.ClassDef) and n.name not in HELPERS]
 
-    assert classes("specs/timm/resnet50d.arch") == [
-        "BottleneckDShortcut",  # stride 1: the projection, its pool left out (timm's nn.Identity)
-        "BottleneckD",
-        "BottleneckDShortcutAvgPool",
-        "ResNet50D",
-    ]
-    assert classes("specs/keras/resnet50v2.arch") == [
-        "BottleneckV2ShortcutConv",
-        "BottleneckV2",
-        "BottleneckV2ShortcutSubsample",
-        "ResNet50V2",
-    ]
-    assert classes("specs/timm/resnetv2_50.arch") == [
-        "PreactBottleneckShortcutDownsample",
-        "PreactBottleneckShortcut",
-        "PreactBottleneck",
-        "ResNetV2_50",
-    ]
+    assert classes("specs/timm/resnet50d.arch") == ["BottleneckD", "ResNet50D"]  # the pool: nn.Identity at stride 1
+    assert classes("specs/keras/resnet50v2.arch") == ["BottleneckV2", "BottleneckV2Shortcut", "ResNet50V2"]
+    assert classes("specs/timm/resnetv2_50.arch") == ["PreactBottleneckDownsample", "PreactBottleneck", "ResNetV2_50"]
     source = generated["specs/timm/resnet50d.arch"]
-    assert "BottleneckDShortcut(64, 64)" in source and "*(BottleneckD(256, 64) for _ in range(2))" in source
+    assert "BottleneckD(64, 64)" in source and "*(BottleneckD(256, 64) for _ in range(2))" in source
+    assert "AvgPool2dSame(2, stride) if stride != 1 else nn.Identity()," in source

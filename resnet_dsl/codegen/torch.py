@@ -36,8 +36,9 @@ from resnet_dsl.codegen.pysource import (
     py_value,
     same_value,
 )
-from resnet_dsl.codegen.torch_blocks import BlockClass, chain_forward, class_groups, init_body
+from resnet_dsl.codegen.torch_blocks import BlockClass, chain_forward, init_body
 from resnet_dsl.codegen.torch_names import variant_names
+from resnet_dsl.codegen.torch_union import block_unions
 from resnet_dsl.codegen.torch_views import (
     BLOCK_LOCALS,
     MODULE_NAMES,
@@ -321,27 +322,14 @@ def module_view(network: nw.Network, source: str) -> TorchModuleView:
     helpers: set[str] = set()
     classes = []
     for block in used:
-        groups = class_groups(block, instances[block.name])
-        names = variant_names(block.name, [pairs[0][1] for pairs, _ in groups])
-        for variant, (pairs, optional) in zip(names, groups, strict=True):
+        unions = block_unions(block, instances[block.name], param_idents[block.name], layers, defaults)
+        names = variant_names(block.name, [union.scope for union in unions])
+        for variant, union in zip(names, unions, strict=True):
             name = identifier(variant, taken)
-            block_classes.update(((instance.block, instance.name), name) for instance, _ in pairs)
-            containers = {
-                parent: class_name(f"{name}_{parent}", taken)
-                for parent, kind in pairs[0][1].containers
-                if kind == "dict"
-            }
-            builder = BlockClass(
-                block,
-                name,
-                param_idents[block.name],
-                [instance for instance, _ in pairs],
-                [scope for _, scope in pairs],
-                layers,
-                defaults,
-                optional,
-                containers,
-            )
+            block_classes.update(((instance.block, instance.name), name) for instance in union.instances)
+            dicts = [parent for parent, kind in union.scope.containers if kind == "dict"]
+            containers = {parent: class_name(f"{name}_{parent}", taken) for parent in dicts}
+            builder = BlockClass(block, name, param_idents[block.name], union, layers, defaults, containers)
             classes += builder.build(helpers)
     classes_layer = _classes_layer(network)
     model = ModelClass(

@@ -1,7 +1,7 @@
 """One `nn.Module` class per block definition, for the torch target.
 
-Which call made each layer comes from `views.BlockSteps` (checked against every instance);
-the modules and their attribute names from `torch_layout`. `__init__` makes them, path by path;
+The modules any instance has, with the spec's conditions and the call that made each, come
+from `torch_union`; their attribute names from `torch_layout`. `__init__` makes them, path by path;
 `forward` runs the paths on the variables torchvision uses (`out`, `shortcut`) and merges them.
 """
 
@@ -11,10 +11,11 @@ import itertools
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
 
 from resnet_dsl.backends import torch_layout
 from resnet_dsl.codegen.pysource import (
+    NOT,
+    OR,
     Expressions,
     escape,
     free_names,
@@ -22,21 +23,20 @@ from resnet_dsl.codegen.pysource import (
     identifier,
 )
 from resnet_dsl.codegen.torch_containers import MERGE_SOURCES, module_expression, nested
+from resnet_dsl.codegen.torch_union import Union, shortcut_entry
 from resnet_dsl.codegen.torch_views import (
     BLOCK_LOCALS,
     Call,
+    Chosen,
     ClassView,
     LayerSource,
     Method,
     TorchExpressions,
     call_lines,
     channels_after,
-    flat_call,
 )
 from resnet_dsl.codegen.views import (
     IN_CHANNELS,
-    LINE_LENGTH,
-    BlockSteps,
     arg_doc,
     block_summary,
     doc_text,
@@ -46,8 +46,7 @@ from resnet_dsl.codegen.views import (
 from resnet_dsl.language import ir
 from resnet_dsl.language.errors import ArchError
 from resnet_dsl.network import model as nw
-from resnet_dsl.network import naming, ops
-from resnet_dsl.network.evaluate import condition
+from resnet_dsl.network import ops
 from resnet_dsl.network.expand import Defaults
 
 # ----------------------------------------------------------------- blocks --
@@ -55,39 +54,40 @@ from resnet_dsl.network.expand import Defaults
 
 @dataclass(frozen=True)
 class BlockClass:
-    """The class of one block definition, checked against every instance of it."""
+    """The class of one block definition, made from the union of its instances (`torch_union`)."""
 
     block: ir.BlockDef
     name: str
     idents: Mapping[str, str]
-    instances: Sequence[nw.BlockInstance]
-    scopes: Sequence[torch_layout.Scope]
+    union: Union
     layers: Mapping[str, nw.Layer]
     defaults: Defaults
-    optional: frozenset[str] = frozenset()
-    """Paths some instances have and others not: their container is None where left out."""
     path_names: Mapping[str, str] = field(default_factory=dict)
     """The class name of each named path's container (`se` -> `SeBottleneckSe`)."""
 
     def build(self, helpers: set[str]) -> list[ClassView]:
         """The block's class, after the class of each of its named extra paths (`se`)."""
-        calls = self.calls()
-        self.check_layouts()
         names = self.names()
         expressions = TorchExpressions(names)
-        scope = self.scopes[0]
+        scope = self.union.scope
         channels: dict[str, str] = {scope.input: "in_channels"}
         sources: dict[str, LayerSource] = {}
         for node in scope.nodes:
             merge = node.layer.kind in torch_layout.MERGES
-            written = {} if merge else self.written(node.name, calls[node.name], expressions)
+            call = self.union.calls[node.name]
+            written = {} if merge or call is None else self.written(node.name, call, expressions)
             before = channels[node.inputs[0]]
             operands = [channels[name] for name in node.inputs]
             channels[node.name] = channels_after(node.layer, operands, written)
-            sources[node.name] = LayerSource(node, before, written)
+            mode = self.union.paddings.get(node.name, "")
+            if mode == "written" and "padding" not in written:
+                raise AssertionError(f"{node.name}: instances pad differently, but not by the spec's option")
+            sources[node.name] = LayerSource(node, before, written, mode)
         params, doc, defaults = self.signature()
         path_classes: list[ClassView] = []
-        body = self.attributes(scope, sources, helpers, expressions, path_classes)
+        flags = self.flags(expressions)
+        body = [f"self.{flag} = {test}" for flag, test in flags.values()]
+        body += self.attributes(scope, sources, helpers, expressions, path_classes)
         values: list[str] = []
         for let in reversed(self.block.lets):  # a value the class reads (a condition may not be)
             ident = names[let.name]
@@ -95,14 +95,53 @@ class BlockClass:
                 values.insert(0, f"{ident} = {expressions.source(let.value)}")
         init = ["super().__init__()", *defaults, *values, *body]
         init_method = Method("__init__", ("self", "in_channels", *params), " -> None", (), tuple(init))
+        optional = self.optional_modules(scope)
+        guards = {name: f"self.{flag}" for name, (flag, _) in flags.items()}
+        steps = dict(enumerate(scope.nodes))
+        identity = {  # a shortcut left out is the block's input (`shortcut_entry`)
+            node.name: scope.input
+            for step, node in steps.items()
+            if shortcut_entry(steps, step) and (node.module or "").partition(".")[0] in optional
+        }
         forward = Method(
             "forward",
             ("self", "x: torch.Tensor"),
             " -> torch.Tensor",
             (),
-            tuple(forward_body(scope, self.layers, self.optional_containers(scope))),
+            tuple(forward_body(scope, self.layers, optional, guards, identity)),
         )
         return [*path_classes, ClassView(self.name, tuple(doc), (init_method, forward))]
+
+    def test(self, conditions: Sequence[ir.Expr], expressions: Expressions) -> str:
+        """The spec's conditions as one Python test."""
+        if len(conditions) == 1:
+            return expressions.source(conditions[0], OR)
+        return " and ".join(expressions.source(c, NOT) for c in conditions)
+
+    def own_conditions(self, name: str, shared: Sequence[ir.Expr] = ()) -> tuple[ir.Expr, ...]:
+        """A node's conditions beyond those its container already tests."""
+        return tuple(c for c in self.union.conditions.get(name, ()) if c not in shared)
+
+    def shared_conditions(self, members: Sequence[torch_layout.Node]) -> tuple[ir.Expr, ...]:
+        """The conditions every member of a container has: the container's own."""
+        first = self.union.conditions.get(members[0].name, ())
+        return tuple(c for c in first if all(c in self.union.conditions.get(m.name, ()) for m in members))
+
+    def flags(self, expressions: Expressions) -> dict[str, tuple[str, str]]:
+        """Each merge some instances leave out -> the attribute that says whether to run it,
+        and its test (torchvision's `self.use_res_connect`)."""
+        taken = {node.module.partition(".")[0] for node in self.union.scope.nodes if node.module}
+        flags = {}
+        for node in self.union.scope.nodes:
+            conditions = self.union.conditions.get(node.name, ())
+            if node.module is not None or not conditions:
+                continue
+            only = conditions[0] if len(conditions) == 1 else None
+            base = expressions.names.get(only.id, "") if isinstance(only, ir.Name) else ""
+            flag = identifier(base or f"use_{node.layer.kind}", taken | set(BLOCK_LOCALS))
+            taken.add(flag)
+            flags[node.name] = (flag, self.test(conditions, expressions))
+        return flags
 
     def attributes(
         self,
@@ -113,13 +152,19 @@ class BlockClass:
         path_classes: list[ClassView],
     ) -> list[str]:
         """`__init__`'s modules, under a comment per path: a path's container made whole, as an
-        nn.Sequential or as an instance of the path's own class, `... if cond else None` where
-        instances differ on whether the path is there."""
+        nn.Sequential or as an instance of the path's own class; `... if cond else None` where
+        instances differ on having it, `nn.Identity()` for a layer a container's instances differ on."""
         lines: list[str] = []
         containers = dict(scope.containers)
-        conditions = {path.name: path.condition for path in self.block.paths}
         done: set[str] = set()
         path = None
+
+        def assign(attribute: str, made: Call, members: Sequence[torch_layout.Node]) -> list[str]:
+            shared = self.shared_conditions(members)
+            if shared:
+                return Chosen(made, self.test(shared, expressions), "None").lines(f"self.{attribute} = ", "", 8)
+            return call_lines(f"self.{attribute} = ", made, "", 8)
+
         for node in scope.nodes:
             if node.module is None:
                 continue
@@ -130,39 +175,49 @@ class BlockClass:
             if "." in parent:  # nested containers (SK's `conv1.paths.0.conv`): the outermost made whole
                 top = parent.partition(".")[0]
                 inside = [n for n in scope.nodes if n.module and n.module.startswith(top + ".")]
-                lines += (
-                    [] if top in done else call_lines(f"self.{top} = ", nested(top, inside, sources, helpers), "", 8)
-                )
+                lines += [] if top in done else assign(top, nested(top, inside, sources, helpers), inside)
                 done.add(top)
                 continue
             if parent in done:
                 continue
             if not parent:
-                lines += call_lines(f"self.{node.module} = ", sources[node.name].constructor(helpers), "", 8)
+                lines += assign(node.module, sources[node.name].constructor(helpers), [node])
                 continue
             done.add(parent)
             members = [n for n in scope.nodes if n.module and n.module.rpartition(".")[0] == parent]
             if containers.get(parent) == "sequential":
+                shared = self.shared_conditions(members)
                 at = {int(n.module.rpartition(".")[2]): n for n in members if n.module}
-                items = tuple(  # a layer a condition leaves out keeps its place, as nn.Identity
-                    ("", sources[at[i].name].constructor(helpers) if i in at else Call("nn.Identity"))
-                    for i in range(max(at) + 1)
-                )
-                made = Call("nn.Sequential", items)
+                items: list[tuple[str, str | Call | Chosen]] = []
+                for i in range(max(at) + 1):  # a layer a condition leaves out keeps its place, as nn.Identity
+                    own = self.own_conditions(at[i].name, shared) if i in at else ()
+                    made = sources[at[i].name].constructor(helpers) if i in at else Call("nn.Identity")
+                    items.append(("", Chosen(made, self.test(own, expressions)) if own else made))
+                lines += assign(parent, Call("nn.Sequential", tuple(items)), members)
             else:
                 made = self.path_class(parent, members, sources, helpers, expressions, path_classes)
-            condition = conditions.get(path or "")
-            if path in self.optional and condition is not None:
-                lines += optional_lines(f"self.{parent} = ", made, expressions.source(condition), 8)
-            else:
-                lines += call_lines(f"self.{parent} = ", made, "", 8)
+                lines += assign(parent, made, members)
         return lines
 
-    def optional_containers(self, scope: torch_layout.Scope) -> frozenset[str]:
-        """The containers of the paths some instances leave out."""
-        return frozenset(
-            n.module.rpartition(".")[0] for n in scope.nodes if n.module and n.layer.origin.path in self.optional
-        )
+    def optional_modules(self, scope: torch_layout.Scope) -> frozenset[str]:
+        """The attributes that are None where a condition leaves them out: a container whose
+        members share a condition, a module of the block's own."""
+        found = set()
+        for node in scope.nodes:
+            if node.module is None or node.name not in self.union.conditions:
+                continue
+            parent = node.module.rpartition(".")[0]
+            if not parent:
+                found.add(node.module)
+                continue
+            top = parent.partition(".")[0] if "." in parent else parent
+            members = [n for n in scope.nodes if n.module and n.module.startswith(top + ".")]
+            shared = self.shared_conditions(members)
+            if shared:
+                found.add(top)
+            if dict(scope.containers).get(parent) == "dict" and self.own_conditions(node.name, shared):
+                found.add(node.module)  # None in the path's class: asked where the block runs it alone
+        return frozenset(found)
 
     def path_class(
         self,
@@ -173,20 +228,24 @@ class BlockClass:
         expressions: TorchExpressions,
         path_classes: list[ClassView],
     ) -> Call:
-        """A named path (timm's `se`) as a small class of its own; the call that makes it."""
-        init = [
-            line
-            for node in members
-            for line in call_lines(
-                f"self.{node.module.rpartition('.')[2] if node.module else ''} = ",
-                sources[node.name].constructor(helpers),
-                "",
-                8,
-            )
-        ]
+        """A named path (timm's `se`) as a small class of its own; the call that makes it. A
+        layer some instances leave out is None there (the test passed in as an argument)."""
+        shared = self.shared_conditions(members)
+        init: list[str] = []
+        forward: list[str] = []
+        for node in members:
+            child = node.module.rpartition(".")[2] if node.module else ""
+            own = self.own_conditions(node.name, shared)
+            made = sources[node.name].constructor(helpers)
+            if own:
+                test = self.test(own, expressions)
+                init += Chosen(made, test, "None").lines(f"self.{child} = ", "", 8)
+                forward += [f"if self.{child} is not None:", f"    x = self.{child}(x)"]
+            else:
+                init += call_lines(f"self.{child} = ", made, "", 8)
+                forward.append(f"x = self.{child}(x)")
         names = [*self.idents.values(), "in_channels", *(self.names()[let.name] for let in self.block.lets)]
         used = [name for name in dict.fromkeys(names) if any(re.search(rf"\b{name}\b", line) for line in init)]
-        forward = [f"x = self.{node.module.rpartition('.')[2] if node.module else ''}(x)" for node in members]
         path = members[0].layer.origin.path or attribute
         name = self.path_names[attribute]
         doc = [f"The `{doc_text(path)}` path of the `{doc_text(self.block.name)}` block."]
@@ -199,15 +258,6 @@ class BlockClass:
         path_classes.append(ClassView(name, tuple(doc), methods))
         return Call(name, tuple(("", ident) for ident in used))
 
-    def calls(self) -> dict[str, ir.LayerCall | None]:
-        """Each layer of the first instance with the call that makes it (None: a merge)."""
-        builder = BlockSteps(self.block, self.idents, self.instances, self.layers, self.defaults)
-        _, steps, _ = builder.steps()
-        builder.check_names(steps)
-        env = builder.instance_env(self.instances[0])
-        present = [step.call for step in steps if all(condition(c, env) for c in step.conditions)]
-        return dict(zip(self.instances[0].layers, present, strict=True))
-
     def names(self) -> dict[str, str]:
         """Spec names in scope in `__init__` -> identifiers: parameters, `in_channels`, values."""
         taken = set(BLOCK_LOCALS) | set(self.idents.values())
@@ -215,17 +265,6 @@ class BlockClass:
         for let in self.block.lets:
             names[let.name] = identifier(let.name, taken)
         return names
-
-    def check_layouts(self) -> None:
-        """Every instance must have the modules the class makes, in the same places."""
-        first = layout_shape(self.scopes[0], self.optional)
-        for instance, scope in zip(self.instances, self.scopes, strict=True):
-            if layout_shape(scope, self.optional) != first:
-                raise ArchError(
-                    f"cannot generate torch code for block '{self.block.name}': {instance.name} lays its "
-                    f"modules out differently from {self.instances[0].name}",
-                    self.block.span,
-                )
 
     def written(self, layer: str, call: ir.LayerCall, expressions: Expressions) -> dict[str, str]:
         """Config field -> source, for the options the call writes with the block's parameters."""
@@ -342,39 +381,6 @@ def chain_forward(scope: torch_layout.Scope) -> list[str]:
     return lines
 
 
-def layout_shape(scope: torch_layout.Scope, leave_out: frozenset[str] = frozenset()) -> list[tuple[Any, ...]]:
-    """What a block class fixes: its modules, their kinds and paddings, which adds accumulate in
-    place, in order (the paths in `leave_out` left out)."""
-    paths = {n.name: n.layer.origin.path for n in scope.nodes}
-    paths[scope.input] = "input"
-    return [
-        (
-            n.module,
-            n.layer.kind,
-            torch_layout.fixed_padding(n),
-            n.inplace if n.module is None else None,
-            # where a module reads from: a source chosen per call must agree too
-            tuple(paths.get(name) for name in n.inputs) if n.module is not None else None,
-        )
-        for n in scope.nodes
-        if n.layer.origin.path not in leave_out
-    ]
-
-
-def optional_lines(head: str, call: Call, condition: str, indent: int) -> list[str]:
-    """`self.downsample = nn.Sequential(...) if project else None`, as `ruff format` lays it out."""
-    flat = f"{head}{flat_call(call)} if {condition} else None"
-    if indent + len(flat) <= LINE_LENGTH:
-        return [flat]
-    return [
-        f"{head}(",
-        *("    " + line for line in call_lines("", call, "", indent + 4)),
-        f"    if {condition}",
-        "    else None",
-        ")",
-    ]
-
-
 def _broadcast(variable: str, missing: int, optional: bool = False) -> str:
     """A (N, C) gate as (N, C, 1, 1), so it multiplies an image as Keras broadcasts it. A gate
     some instances leave out is then its source, an image: the class asks at run time."""
@@ -386,17 +392,23 @@ def _broadcast(variable: str, missing: int, optional: bool = False) -> str:
 
 
 def forward_body(
-    scope: torch_layout.Scope, layers: Mapping[str, nw.Layer], optional: frozenset[str] = frozenset()
+    scope: torch_layout.Scope,
+    layers: Mapping[str, nw.Layer],
+    optional: frozenset[str] = frozenset(),
+    guards: Mapping[str, str] | None = None,
+    fallbacks: Mapping[str, str] | None = None,
 ) -> list[str]:
     """The paths in order: each module applied to what feeds it, a container called once (and
-    only `if self.downsample is not None` where it may be None); an add into its first operand."""
+    only `if self.downsample is not None` where it may be None, a merge only where its flag
+    says so); an add into its first operand."""
+    guards, fallbacks = guards or {}, fallbacks or {}
     holder = {scope.input: "x"}
     last_use: dict[str, int] = {}
     for position, node in enumerate(scope.nodes):
-        for name in node.inputs:
+        for name in (*node.inputs, *([fallbacks[node.name]] if node.name in fallbacks else [])):
             last_use[name] = position
     held: dict[str, str] = {"x": scope.input}
-    maybe_absent = {n.name for n in scope.nodes if n.module and n.module.rpartition(".")[0] in optional}
+    maybe_absent = {n.name for n in scope.nodes if n.module and _attribute(n.module) in optional} | set(guards)
     lines: list[str] = []
     path = None
     position = 0
@@ -429,16 +441,32 @@ def forward_body(
         held[target] = output
         holder[output] = target
         if node.module is None and node.inplace and target == source:
-            lines.append(f"{target} += {holder[node.inputs[1]]}")
-        elif parent in optional:
-            if target != source:
-                lines.append(f"{target} = {source}")
-            lines += [f"if self.{parent} is not None:", f"    {target} = {expression}"]
+            line = f"{target} += {holder[node.inputs[1]]}"
         else:
-            lines.append(f"{target} = {expression}")
+            line = f"{target} = {expression}"
+        alone = parent and end == position + 1 and node.module in optional  # a path class's member run apart
+        guard = guards.get(node.name) or (
+            f"{module_expression(node.module)} is not None"
+            if alone
+            else f"self.{_attribute(node.module)} is not None"
+            if node.module and _attribute(node.module) in optional
+            else ""
+        )
+        if guard:  # where it is left out, what feeds it goes on (a shortcut: the block's input)
+            fallback = holder[fallbacks[node.name]] if node.name in fallbacks else source
+            if target != fallback:
+                lines.append(f"{target} = {fallback}")
+            lines += [f"if {guard}:", f"    {line}"]
+        else:
+            lines.append(line)
         position = end
     lines.append(f"return {holder[scope.output]}")
     return lines
+
+
+def _attribute(module: str) -> str:
+    """The block's attribute that holds a module: itself, or its outermost container."""
+    return module.partition(".")[0]
 
 
 PATH_VARIABLES = {None: "x", "pre": "x", "main": "out", "out": "out", "shortcut": "identity"}
@@ -454,47 +482,3 @@ def _variable(path: str | None, held: dict[str, str], last_use: Mapping[str, int
         if tensor is None or last_use.get(tensor, -1) <= position:
             return name
     raise AssertionError  # unreachable
-
-
-Instance = tuple[nw.BlockInstance, torch_layout.Scope]
-
-
-def class_groups(block: ir.BlockDef, pairs: Sequence[Instance]) -> list[tuple[list[Instance], frozenset[str]]]:
-    """The instances of a block, grouped by the class that makes them, each group with the paths
-    its instances differ on having (`shortcut if project`: `downsample` or None), the
-    instance that has them first. Instances whose modules differ otherwise get a class each."""
-    conditional = frozenset(  # a path whose source is chosen per call falls back to another tensor
-        path.name  # where it is left out, so its instances with and without it get a class each
-        for path in block.paths
-        if path.condition is not None
-        and path.source_if is None
-        and naming.TORCH_PATHS.get(path.name, path.name) is not None
-    )
-    groups: dict[tuple, list[Instance]] = {}
-    for pair in pairs:
-        groups.setdefault(tuple(layout_shape(pair[1], conditional)), []).append(pair)
-    result: list[tuple[list[Instance], frozenset[str]]] = []
-    for members in groups.values():
-        shapes: dict[str, set[tuple]] = {}
-        for _, scope in members:
-            for path in conditional:
-                nodes = [n for n in scope.nodes if n.layer.origin.path == path]
-                if nodes:
-                    shapes.setdefault(path, set()).add(
-                        tuple(layout_shape(torch_layout.Scope(scope.input, tuple(nodes))))
-                    )
-        having = {path: [pair for pair in members if _has_path(pair[1], path)] for path in shapes}
-        varying = frozenset(path for path, owners in having.items() if len(owners) != len(members))
-        full = [pair for pair in members if all(_has_path(pair[1], path) for path in varying)]
-        if all(len(shape) == 1 for shape in shapes.values()) and full:
-            result.append(([full[0], *(pair for pair in members if pair is not full[0])], varying))
-            continue
-        split: dict[tuple, list[Instance]] = {}  # paths that differ in their modules: a class each
-        for pair in members:
-            split.setdefault(tuple(layout_shape(pair[1])), []).append(pair)
-        result += [(group, frozenset()) for group in split.values()]
-    return result
-
-
-def _has_path(scope: torch_layout.Scope, path: str) -> bool:
-    return any(node.layer.origin.path == path for node in scope.nodes)

@@ -1,12 +1,12 @@
 """The names of a block's classes in generated torch code, after what tells them apart.
 
-Where one block definition needs several classes (its instances lay their modules out
-differently), the one with the fewest modules takes the block's name and each other is named
-after the paths whose modules it has beyond those all share: `BottleneckDShortcut` (a
-shortcut), and where two would still be one name, after the kinds of module only it has
-(`BottleneckV2ShortcutConv`, `BottleneckV2ShortcutSubsample`). A named path's own class
-adds the path's module to its block class's name (`SeBottleneckDShortcutSe`). Variants whose modules
-are the same (a padding folded in one and not the other) are numbered: `Fold`, `Fold_2`.
+Where one block definition needs several classes (its instances cannot share one, see
+`torch_union`), the one with the fewest modules takes the block's name and each other is named
+after the paths whose modules it has beyond those all share: `BottleneckV2Shortcut` (a
+shortcut), and where two would still be one name, after the kinds of module only it has. A
+named path's own class adds the path's module to its block class's name (`SeBottleneckSe`).
+Variants whose modules are the same (a padding folded in one and not the other) are numbered:
+`Fold`, `Fold_2`.
 """
 
 from __future__ import annotations

@@ -39,7 +39,33 @@ class Call:
     """A call whose arguments may be calls: (keyword or "", value)."""
 
     callee: str
-    args: tuple[tuple[str, str | Call], ...] = ()
+    args: tuple[tuple[str, str | Call | Chosen], ...] = ()
+
+
+@dataclass(frozen=True)
+class Chosen:
+    """A module made only where `condition` holds, else `otherwise` (`nn.Identity()`, `None`)."""
+
+    call: Call
+    condition: str
+    otherwise: str = "nn.Identity()"
+
+    def flat(self) -> str:
+        return f"{flat_call(self.call)} if {self.condition} else {self.otherwise}"
+
+    def lines(self, head: str, tail: str, indent: int) -> list[str]:
+        """As `ruff format` lays it out: on one line if it fits, else parenthesised, one part a line."""
+        flat = head + self.flat() + tail
+        if indent + len(flat) <= LINE_LENGTH:
+            return [flat]
+        made = exploded_lines("", self.call, "", indent + 4) if self.call.args else [flat_call(self.call)]
+        return [  # the call exploded, so that ruff keeps the parts apart at 120 columns too
+            f"{head}(",
+            *("    " + line for line in made),
+            f"    if {self.condition}",
+            f"    else {self.otherwise}",
+            ")" + tail,
+        ]
 
 
 @dataclass(frozen=True)
@@ -88,11 +114,18 @@ def call_lines(head: str, call: Call, tail: str, indent: int) -> list[str]:
     flat = head + flat_call(call) + tail
     if indent + len(flat) <= LINE_LENGTH:
         return [flat]
+    return exploded_lines(head, call, tail, indent)
+
+
+def exploded_lines(head: str, call: Call, tail: str, indent: int) -> list[str]:
+    """`call_lines` one argument per line, whatever fits: a trailing comma ruff keeps at any width."""
     lines = [f"{head}{call.callee}("]
     for keyword, value in call.args:
         prefix = f"{keyword}=" if keyword else ""
         if isinstance(value, Call):
             lines += ["    " + line for line in call_lines(prefix, value, ",", indent + 4)]
+        elif isinstance(value, Chosen):
+            lines += ["    " + line for line in value.lines(prefix, ",", indent + 4)]
         elif indent + 4 + len(prefix) + len(value) + 1 > LINE_LENGTH and value.startswith("{"):
             lines += [f"    {prefix}{{", *(f"        {item}," for item in dict_items(value)), "    },"]
         else:
@@ -118,7 +151,10 @@ def dict_items(literal: str) -> list[str]:
 
 
 def flat_call(call: Call) -> str:
-    parts = [(f"{k}=" if k else "") + (flat_call(v) if isinstance(v, Call) else v) for k, v in call.args]
+    parts = [
+        (f"{k}=" if k else "") + (flat_call(v) if isinstance(v, Call) else v.flat() if isinstance(v, Chosen) else v)
+        for k, v in call.args
+    ]
     return f"{call.callee}({', '.join(parts)})"
 
 
@@ -170,6 +206,10 @@ class LayerSource:
     channels: str
     """The source of its input's channel count: `in_channels`, `4 * filters`, `64`."""
     symbolic: Mapping[str, str]
+    padding_mode: str = ""
+    """Where a convolution's instances pad differently: `dynamic` (Keras's `same` at every
+    instance, asymmetric at some: Conv2dSame), `written` (`valid` or a symmetric `same` at
+    stride 1: the spec's option as the string torch takes)."""
 
     def option(self, field: str) -> str:
         if field in self.symbolic:
@@ -310,8 +350,10 @@ class LayerSource:
         for field, keyword, default in (("strides", "stride", (1, 1)), ("dilation_rate", "dilation", (1, 1))):
             if field in self.symbolic or getattr(config, field) != default:
                 args.append((keyword, self.option(field)))
-        padding = torch_layout.conv_padding(self.node)  # every instance of a class has the same
-        if padding is None:
+        padding = torch_layout.conv_padding(self.node)  # every instance of a class has the same, or a mode
+        if self.padding_mode == "written":
+            args.append(("padding", self.symbolic["padding"]))
+        elif padding is None or self.padding_mode == "dynamic":
             callee = "Conv2dSame"
         elif padding != (0, 0):
             args.append(("padding", py_value(compact(padding))))
@@ -343,7 +385,9 @@ class LayerSource:
             if field in self.symbolic or getattr(config, field) != default:
                 args.append((keyword, self.option(field)))
         padding = torch_layout.conv_padding(self.node)
-        if padding is None:
+        if self.padding_mode == "written":
+            args.append(("padding", self.symbolic["padding"]))
+        elif padding is None or self.padding_mode == "dynamic":
             callee = "Conv2dSame"
             helpers.add(callee)
         elif padding != (0, 0):

@@ -278,11 +278,13 @@ def _plan(scope: Scope, net: ir.NetworkDef, env: Env) -> list:
         stage_blocks, block_index, bound_calls = sum(count for *_, count in calls), 0, []
         for call, block, levels, count in calls:
             bound = []
-            for _ in range(count):
+            for copy in range(max(count, 1)):  # a call repeated 0 times is still checked, where it stands
                 here = {**env, **naming.position(index, blocks, stage_index, block_index, stage_blocks)}
                 fallback = applicable_block_defaults(levels, block_defaults, here)
-                bound.append(bind_params(f"block '{block.name}'", block.params, call.args, here, call.span, fallback))
-                index, block_index = index + 1, block_index + 1
+                args = bind_params(f"block '{block.name}'", block.params, call.args, here, call.span, fallback)
+                if copy < count:
+                    bound.append(args)
+                    index, block_index = index + 1, block_index + 1
             bound_calls.append((call, block, bound))
         plan.append((stage, bound_calls))
     return plan

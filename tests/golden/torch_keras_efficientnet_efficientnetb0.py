@@ -138,19 +138,39 @@ def variance_scaling_(
         return nn.init.trunc_normal_(tensor, 0.0, std, *bounds, generator=generator)
 
 
-class MbconvSe(nn.Module):
-    """The `se` path of the `mbconv` block.
+class MbconvExpand(nn.Module):
+    """The `expand` path of the `mbconv` block.
 
     Args:
         in_channels: as the block's.
         hidden: as the block's.
+    """
+
+    def __init__(self, in_channels, hidden) -> None:
+        super().__init__()
+        self.expand_conv = nn.Conv2d(in_channels, hidden, 1, bias=False)
+        self.expand_bn = nn.BatchNorm2d(hidden, eps=0.001, momentum=0.01)
+        self.expand_activation = nn.SiLU()
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = self.expand_conv(x)
+        x = self.expand_bn(x)
+        x = self.expand_activation(x)
+        return x
+
+
+class MbconvSe(nn.Module):
+    """The `se` path of the `mbconv` block.
+
+    Args:
+        hidden: as the block's.
         squeeze: as the block's.
     """
 
-    def __init__(self, in_channels, hidden, squeeze) -> None:
+    def __init__(self, hidden, squeeze) -> None:
         super().__init__()
         self.se_squeeze = nn.AdaptiveAvgPool2d(1)
-        self.se_reduce = nn.Conv2d(in_channels, squeeze, 1)
+        self.se_reduce = nn.Conv2d(hidden, squeeze, 1)
         self.se_reduce_activation = nn.SiLU()
         self.se_expand = nn.Conv2d(squeeze, hidden, 1)
         self.se_expand_activation = nn.Sigmoid()
@@ -169,17 +189,22 @@ class MbconvProject(nn.Module):
 
     Args:
         filters: as the block's.
-        in_channels: as the block's.
+        rate: as the block's.
+        hidden: as the block's.
+        residual: as the block's.
     """
 
-    def __init__(self, filters, in_channels) -> None:
+    def __init__(self, filters, rate, hidden, residual) -> None:
         super().__init__()
-        self.project_conv = nn.Conv2d(in_channels, filters, 1, bias=False)
+        self.project_conv = nn.Conv2d(hidden, filters, 1, bias=False)
         self.project_bn = nn.BatchNorm2d(filters, eps=0.001, momentum=0.01)
+        self.drop = DropPath(rate) if residual else None
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = self.project_conv(x)
         x = self.project_bn(x)
+        if self.drop is not None:
+            x = self.drop(x)
         return x
 
 
@@ -209,130 +234,10 @@ class Mbconv(nn.Module):
         super().__init__()
         hidden = in_channels * expand_ratio
         squeeze = max(1, int(in_channels * 0.25))
-        # main
-        self.dwconv = nn.Conv2d(
-            in_channels,
-            in_channels,
-            kernel,
-            stride=stride,
-            padding=1,
-            groups=in_channels,
-            bias=False,
-        )
-        self.bn = nn.BatchNorm2d(in_channels, eps=0.001, momentum=0.01)
-        self.activation = nn.SiLU()
-        # se
-        self.se = MbconvSe(in_channels, hidden, squeeze)
-        # project
-        self.project = MbconvProject(filters, in_channels)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        # main
-        out = self.dwconv(x)
-        out = self.bn(out)
-        out = self.activation(out)
-        # se
-        se = self.se(out)
-        # out
-        out = out * se
-        # project
-        project = self.project(out)
-        return project
-
-
-class MbconvExpandExpand(nn.Module):
-    """The `expand` path of the `mbconv` block.
-
-    Args:
-        in_channels: as the block's.
-        hidden: as the block's.
-    """
-
-    def __init__(self, in_channels, hidden) -> None:
-        super().__init__()
-        self.expand_conv = nn.Conv2d(in_channels, hidden, 1, bias=False)
-        self.expand_bn = nn.BatchNorm2d(hidden, eps=0.001, momentum=0.01)
-        self.expand_activation = nn.SiLU()
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = self.expand_conv(x)
-        x = self.expand_bn(x)
-        x = self.expand_activation(x)
-        return x
-
-
-class MbconvExpandSe(nn.Module):
-    """The `se` path of the `mbconv` block.
-
-    Args:
-        hidden: as the block's.
-        squeeze: as the block's.
-    """
-
-    def __init__(self, hidden, squeeze) -> None:
-        super().__init__()
-        self.se_squeeze = nn.AdaptiveAvgPool2d(1)
-        self.se_reduce = nn.Conv2d(hidden, squeeze, 1)
-        self.se_reduce_activation = nn.SiLU()
-        self.se_expand = nn.Conv2d(squeeze, hidden, 1)
-        self.se_expand_activation = nn.Sigmoid()
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = self.se_squeeze(x)
-        x = self.se_reduce(x)
-        x = self.se_reduce_activation(x)
-        x = self.se_expand(x)
-        x = self.se_expand_activation(x)
-        return x
-
-
-class MbconvExpandProject(nn.Module):
-    """The `project` path of the `mbconv` block.
-
-    Args:
-        filters: as the block's.
-        hidden: as the block's.
-    """
-
-    def __init__(self, filters, hidden) -> None:
-        super().__init__()
-        self.project_conv = nn.Conv2d(hidden, filters, 1, bias=False)
-        self.project_bn = nn.BatchNorm2d(filters, eps=0.001, momentum=0.01)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = self.project_conv(x)
-        x = self.project_bn(x)
-        return x
-
-
-class MbconvExpand(nn.Module):
-    """keras.applications' MBConv `block`: a 1x1 expansion, a depthwise convolution,
-    squeeze and excitation gating it, a linear 1x1 projection; the add only where the
-    block keeps its shape.
-
-    Args:
-        in_channels: the channels of the input.
-        filters: the output channels (required).
-        kernel: the depthwise kernel (3 by default).
-        stride: the depthwise stride (1 by default).
-        expand_ratio: the expansion of the 1x1 convolution (1: none) (6 by default).
-        rate: the stochastic depth rate (0.2 by default).
-    """
-
-    def __init__(
-        self,
-        in_channels,
-        filters,
-        kernel=3,
-        stride=1,
-        expand_ratio=6,
-        rate=0.2,
-    ) -> None:
-        super().__init__()
-        hidden = in_channels * expand_ratio
-        squeeze = max(1, int(in_channels * 0.25))
+        residual = stride == 1 and in_channels == filters
+        self.residual = residual
         # expand
-        self.expand = MbconvExpandExpand(in_channels, hidden)
+        self.expand = MbconvExpand(in_channels, hidden) if expand_ratio != 1 else None
         # main
         self.dwconv = Conv2dSame(
             hidden,
@@ -345,142 +250,15 @@ class MbconvExpand(nn.Module):
         self.bn = nn.BatchNorm2d(hidden, eps=0.001, momentum=0.01)
         self.activation = nn.SiLU()
         # se
-        self.se = MbconvExpandSe(hidden, squeeze)
+        self.se = MbconvSe(hidden, squeeze)
         # project
-        self.project = MbconvExpandProject(filters, hidden)
+        self.project = MbconvProject(filters, rate, hidden, residual)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         # expand
-        expand = self.expand(x)
-        # main
-        out = self.dwconv(expand)
-        out = self.bn(out)
-        out = self.activation(out)
-        # se
-        se = self.se(out)
-        # out
-        out = out * se
-        # project
-        project = self.project(out)
-        return project
-
-
-class MbconvExpandProjectExpand(nn.Module):
-    """The `expand` path of the `mbconv` block.
-
-    Args:
-        in_channels: as the block's.
-        hidden: as the block's.
-    """
-
-    def __init__(self, in_channels, hidden) -> None:
-        super().__init__()
-        self.expand_conv = nn.Conv2d(in_channels, hidden, 1, bias=False)
-        self.expand_bn = nn.BatchNorm2d(hidden, eps=0.001, momentum=0.01)
-        self.expand_activation = nn.SiLU()
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = self.expand_conv(x)
-        x = self.expand_bn(x)
-        x = self.expand_activation(x)
-        return x
-
-
-class MbconvExpandProjectSe(nn.Module):
-    """The `se` path of the `mbconv` block.
-
-    Args:
-        hidden: as the block's.
-        squeeze: as the block's.
-    """
-
-    def __init__(self, hidden, squeeze) -> None:
-        super().__init__()
-        self.se_squeeze = nn.AdaptiveAvgPool2d(1)
-        self.se_reduce = nn.Conv2d(hidden, squeeze, 1)
-        self.se_reduce_activation = nn.SiLU()
-        self.se_expand = nn.Conv2d(squeeze, hidden, 1)
-        self.se_expand_activation = nn.Sigmoid()
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = self.se_squeeze(x)
-        x = self.se_reduce(x)
-        x = self.se_reduce_activation(x)
-        x = self.se_expand(x)
-        x = self.se_expand_activation(x)
-        return x
-
-
-class MbconvExpandProjectProject(nn.Module):
-    """The `project` path of the `mbconv` block.
-
-    Args:
-        filters: as the block's.
-        rate: as the block's.
-        hidden: as the block's.
-    """
-
-    def __init__(self, filters, rate, hidden) -> None:
-        super().__init__()
-        self.project_conv = nn.Conv2d(hidden, filters, 1, bias=False)
-        self.project_bn = nn.BatchNorm2d(filters, eps=0.001, momentum=0.01)
-        self.drop = DropPath(rate)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = self.project_conv(x)
-        x = self.project_bn(x)
-        x = self.drop(x)
-        return x
-
-
-class MbconvExpandProject_(nn.Module):
-    """keras.applications' MBConv `block`: a 1x1 expansion, a depthwise convolution,
-    squeeze and excitation gating it, a linear 1x1 projection; the add only where the
-    block keeps its shape.
-
-    Args:
-        in_channels: the channels of the input.
-        filters: the output channels (required).
-        kernel: the depthwise kernel (3 by default).
-        stride: the depthwise stride (1 by default).
-        expand_ratio: the expansion of the 1x1 convolution (1: none) (6 by default).
-        rate: the stochastic depth rate (0.2 by default).
-    """
-
-    def __init__(
-        self,
-        in_channels,
-        filters,
-        kernel=3,
-        stride=1,
-        expand_ratio=6,
-        rate=0.2,
-    ) -> None:
-        super().__init__()
-        hidden = in_channels * expand_ratio
-        squeeze = max(1, int(in_channels * 0.25))
-        # expand
-        self.expand = MbconvExpandProjectExpand(in_channels, hidden)
-        # main
-        self.dwconv = nn.Conv2d(
-            hidden,
-            hidden,
-            kernel,
-            stride=stride,
-            padding=1,
-            groups=hidden,
-            bias=False,
-        )
-        self.bn = nn.BatchNorm2d(hidden, eps=0.001, momentum=0.01)
-        self.activation = nn.SiLU()
-        # se
-        self.se = MbconvExpandProjectSe(hidden, squeeze)
-        # project
-        self.project = MbconvExpandProjectProject(filters, rate, hidden)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        # expand
-        expand = self.expand(x)
+        expand = x
+        if self.expand is not None:
+            expand = self.expand(x)
         # main
         out = self.dwconv(expand)
         out = self.bn(out)
@@ -492,391 +270,10 @@ class MbconvExpandProject_(nn.Module):
         # project
         project = self.project(out)
         # out
-        out = project + x
+        out = project
+        if self.residual:
+            out = project + x
         return out
-
-
-class Mbconv_4Expand(nn.Module):
-    """The `expand` path of the `mbconv` block.
-
-    Args:
-        in_channels: as the block's.
-        hidden: as the block's.
-    """
-
-    def __init__(self, in_channels, hidden) -> None:
-        super().__init__()
-        self.expand_conv = nn.Conv2d(in_channels, hidden, 1, bias=False)
-        self.expand_bn = nn.BatchNorm2d(hidden, eps=0.001, momentum=0.01)
-        self.expand_activation = nn.SiLU()
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = self.expand_conv(x)
-        x = self.expand_bn(x)
-        x = self.expand_activation(x)
-        return x
-
-
-class Mbconv_4Se(nn.Module):
-    """The `se` path of the `mbconv` block.
-
-    Args:
-        hidden: as the block's.
-        squeeze: as the block's.
-    """
-
-    def __init__(self, hidden, squeeze) -> None:
-        super().__init__()
-        self.se_squeeze = nn.AdaptiveAvgPool2d(1)
-        self.se_reduce = nn.Conv2d(hidden, squeeze, 1)
-        self.se_reduce_activation = nn.SiLU()
-        self.se_expand = nn.Conv2d(squeeze, hidden, 1)
-        self.se_expand_activation = nn.Sigmoid()
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = self.se_squeeze(x)
-        x = self.se_reduce(x)
-        x = self.se_reduce_activation(x)
-        x = self.se_expand(x)
-        x = self.se_expand_activation(x)
-        return x
-
-
-class Mbconv_4Project(nn.Module):
-    """The `project` path of the `mbconv` block.
-
-    Args:
-        filters: as the block's.
-        rate: as the block's.
-        hidden: as the block's.
-    """
-
-    def __init__(self, filters, rate, hidden) -> None:
-        super().__init__()
-        self.project_conv = nn.Conv2d(hidden, filters, 1, bias=False)
-        self.project_bn = nn.BatchNorm2d(filters, eps=0.001, momentum=0.01)
-        self.drop = DropPath(rate)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = self.project_conv(x)
-        x = self.project_bn(x)
-        x = self.drop(x)
-        return x
-
-
-class Mbconv_4(nn.Module):
-    """keras.applications' MBConv `block`: a 1x1 expansion, a depthwise convolution,
-    squeeze and excitation gating it, a linear 1x1 projection; the add only where the
-    block keeps its shape.
-
-    Args:
-        in_channels: the channels of the input.
-        filters: the output channels (required).
-        kernel: the depthwise kernel (3 by default).
-        stride: the depthwise stride (1 by default).
-        expand_ratio: the expansion of the 1x1 convolution (1: none) (6 by default).
-        rate: the stochastic depth rate (0.2 by default).
-    """
-
-    def __init__(
-        self,
-        in_channels,
-        filters,
-        kernel=3,
-        stride=1,
-        expand_ratio=6,
-        rate=0.2,
-    ) -> None:
-        super().__init__()
-        hidden = in_channels * expand_ratio
-        squeeze = max(1, int(in_channels * 0.25))
-        # expand
-        self.expand = Mbconv_4Expand(in_channels, hidden)
-        # main
-        self.dwconv = nn.Conv2d(
-            hidden,
-            hidden,
-            kernel,
-            stride=stride,
-            padding=2,
-            groups=hidden,
-            bias=False,
-        )
-        self.bn = nn.BatchNorm2d(hidden, eps=0.001, momentum=0.01)
-        self.activation = nn.SiLU()
-        # se
-        self.se = Mbconv_4Se(hidden, squeeze)
-        # project
-        self.project = Mbconv_4Project(filters, rate, hidden)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        # expand
-        expand = self.expand(x)
-        # main
-        out = self.dwconv(expand)
-        out = self.bn(out)
-        out = self.activation(out)
-        # se
-        se = self.se(out)
-        # out
-        out = out * se
-        # project
-        project = self.project(out)
-        # out
-        out = project + x
-        return out
-
-
-class Mbconv_5Expand(nn.Module):
-    """The `expand` path of the `mbconv` block.
-
-    Args:
-        in_channels: as the block's.
-        hidden: as the block's.
-    """
-
-    def __init__(self, in_channels, hidden) -> None:
-        super().__init__()
-        self.expand_conv = nn.Conv2d(in_channels, hidden, 1, bias=False)
-        self.expand_bn = nn.BatchNorm2d(hidden, eps=0.001, momentum=0.01)
-        self.expand_activation = nn.SiLU()
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = self.expand_conv(x)
-        x = self.expand_bn(x)
-        x = self.expand_activation(x)
-        return x
-
-
-class Mbconv_5Se(nn.Module):
-    """The `se` path of the `mbconv` block.
-
-    Args:
-        hidden: as the block's.
-        squeeze: as the block's.
-    """
-
-    def __init__(self, hidden, squeeze) -> None:
-        super().__init__()
-        self.se_squeeze = nn.AdaptiveAvgPool2d(1)
-        self.se_reduce = nn.Conv2d(hidden, squeeze, 1)
-        self.se_reduce_activation = nn.SiLU()
-        self.se_expand = nn.Conv2d(squeeze, hidden, 1)
-        self.se_expand_activation = nn.Sigmoid()
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = self.se_squeeze(x)
-        x = self.se_reduce(x)
-        x = self.se_reduce_activation(x)
-        x = self.se_expand(x)
-        x = self.se_expand_activation(x)
-        return x
-
-
-class Mbconv_5Project(nn.Module):
-    """The `project` path of the `mbconv` block.
-
-    Args:
-        filters: as the block's.
-        hidden: as the block's.
-    """
-
-    def __init__(self, filters, hidden) -> None:
-        super().__init__()
-        self.project_conv = nn.Conv2d(hidden, filters, 1, bias=False)
-        self.project_bn = nn.BatchNorm2d(filters, eps=0.001, momentum=0.01)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = self.project_conv(x)
-        x = self.project_bn(x)
-        return x
-
-
-class Mbconv_5(nn.Module):
-    """keras.applications' MBConv `block`: a 1x1 expansion, a depthwise convolution,
-    squeeze and excitation gating it, a linear 1x1 projection; the add only where the
-    block keeps its shape.
-
-    Args:
-        in_channels: the channels of the input.
-        filters: the output channels (required).
-        kernel: the depthwise kernel (3 by default).
-        stride: the depthwise stride (1 by default).
-        expand_ratio: the expansion of the 1x1 convolution (1: none) (6 by default).
-        rate: the stochastic depth rate (0.2 by default).
-    """
-
-    def __init__(
-        self,
-        in_channels,
-        filters,
-        kernel=3,
-        stride=1,
-        expand_ratio=6,
-        rate=0.2,
-    ) -> None:
-        super().__init__()
-        hidden = in_channels * expand_ratio
-        squeeze = max(1, int(in_channels * 0.25))
-        # expand
-        self.expand = Mbconv_5Expand(in_channels, hidden)
-        # main
-        self.dwconv = nn.Conv2d(
-            hidden,
-            hidden,
-            kernel,
-            stride=stride,
-            padding=2,
-            groups=hidden,
-            bias=False,
-        )
-        self.bn = nn.BatchNorm2d(hidden, eps=0.001, momentum=0.01)
-        self.activation = nn.SiLU()
-        # se
-        self.se = Mbconv_5Se(hidden, squeeze)
-        # project
-        self.project = Mbconv_5Project(filters, hidden)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        # expand
-        expand = self.expand(x)
-        # main
-        out = self.dwconv(expand)
-        out = self.bn(out)
-        out = self.activation(out)
-        # se
-        se = self.se(out)
-        # out
-        out = out * se
-        # project
-        project = self.project(out)
-        return project
-
-
-class Mbconv_6Expand(nn.Module):
-    """The `expand` path of the `mbconv` block.
-
-    Args:
-        in_channels: as the block's.
-        hidden: as the block's.
-    """
-
-    def __init__(self, in_channels, hidden) -> None:
-        super().__init__()
-        self.expand_conv = nn.Conv2d(in_channels, hidden, 1, bias=False)
-        self.expand_bn = nn.BatchNorm2d(hidden, eps=0.001, momentum=0.01)
-        self.expand_activation = nn.SiLU()
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = self.expand_conv(x)
-        x = self.expand_bn(x)
-        x = self.expand_activation(x)
-        return x
-
-
-class Mbconv_6Se(nn.Module):
-    """The `se` path of the `mbconv` block.
-
-    Args:
-        hidden: as the block's.
-        squeeze: as the block's.
-    """
-
-    def __init__(self, hidden, squeeze) -> None:
-        super().__init__()
-        self.se_squeeze = nn.AdaptiveAvgPool2d(1)
-        self.se_reduce = nn.Conv2d(hidden, squeeze, 1)
-        self.se_reduce_activation = nn.SiLU()
-        self.se_expand = nn.Conv2d(squeeze, hidden, 1)
-        self.se_expand_activation = nn.Sigmoid()
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = self.se_squeeze(x)
-        x = self.se_reduce(x)
-        x = self.se_reduce_activation(x)
-        x = self.se_expand(x)
-        x = self.se_expand_activation(x)
-        return x
-
-
-class Mbconv_6Project(nn.Module):
-    """The `project` path of the `mbconv` block.
-
-    Args:
-        filters: as the block's.
-        hidden: as the block's.
-    """
-
-    def __init__(self, filters, hidden) -> None:
-        super().__init__()
-        self.project_conv = nn.Conv2d(hidden, filters, 1, bias=False)
-        self.project_bn = nn.BatchNorm2d(filters, eps=0.001, momentum=0.01)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = self.project_conv(x)
-        x = self.project_bn(x)
-        return x
-
-
-class Mbconv_6(nn.Module):
-    """keras.applications' MBConv `block`: a 1x1 expansion, a depthwise convolution,
-    squeeze and excitation gating it, a linear 1x1 projection; the add only where the
-    block keeps its shape.
-
-    Args:
-        in_channels: the channels of the input.
-        filters: the output channels (required).
-        kernel: the depthwise kernel (3 by default).
-        stride: the depthwise stride (1 by default).
-        expand_ratio: the expansion of the 1x1 convolution (1: none) (6 by default).
-        rate: the stochastic depth rate (0.2 by default).
-    """
-
-    def __init__(
-        self,
-        in_channels,
-        filters,
-        kernel=3,
-        stride=1,
-        expand_ratio=6,
-        rate=0.2,
-    ) -> None:
-        super().__init__()
-        hidden = in_channels * expand_ratio
-        squeeze = max(1, int(in_channels * 0.25))
-        # expand
-        self.expand = Mbconv_6Expand(in_channels, hidden)
-        # main
-        self.dwconv = nn.Conv2d(
-            hidden,
-            hidden,
-            kernel,
-            stride=stride,
-            padding=1,
-            groups=hidden,
-            bias=False,
-        )
-        self.bn = nn.BatchNorm2d(hidden, eps=0.001, momentum=0.01)
-        self.activation = nn.SiLU()
-        # se
-        self.se = Mbconv_6Se(hidden, squeeze)
-        # project
-        self.project = Mbconv_6Project(filters, hidden)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        # expand
-        expand = self.expand(x)
-        # main
-        out = self.dwconv(expand)
-        out = self.bn(out)
-        out = self.activation(out)
-        # se
-        se = self.se(out)
-        # out
-        out = out * se
-        # project
-        project = self.project(out)
-        return project
 
 
 class EfficientNetB0(nn.Module):
@@ -894,35 +291,35 @@ class EfficientNetB0(nn.Module):
         self.layer1 = nn.Sequential(Mbconv(32, 16, expand_ratio=1, rate=0.0))
         # stage stage2
         self.layer2 = nn.Sequential(
-            MbconvExpand(16, 24, stride=2, rate=0.0125),
-            MbconvExpandProject_(24, 24, rate=0.025),
+            Mbconv(16, 24, stride=2, rate=0.0125),
+            Mbconv(24, 24, rate=0.025),
         )
         # stage stage3
         self.layer3 = nn.Sequential(
-            MbconvExpand(24, 40, kernel=5, stride=2, rate=0.037500000000000006),
-            Mbconv_4(40, 40, kernel=5, rate=0.05),
+            Mbconv(24, 40, kernel=5, stride=2, rate=0.037500000000000006),
+            Mbconv(40, 40, kernel=5, rate=0.05),
         )
         # stage stage4
         self.layer4 = nn.Sequential(
-            MbconvExpand(40, 80, stride=2, rate=0.0625),
-            MbconvExpandProject_(80, 80, rate=0.07500000000000001),
-            MbconvExpandProject_(80, 80, rate=0.08750000000000001),
+            Mbconv(40, 80, stride=2, rate=0.0625),
+            Mbconv(80, 80, rate=0.07500000000000001),
+            Mbconv(80, 80, rate=0.08750000000000001),
         )
         # stage stage5
         self.layer5 = nn.Sequential(
-            Mbconv_5(80, 112, kernel=5, rate=0.1),
-            Mbconv_4(112, 112, kernel=5, rate=0.1125),
-            Mbconv_4(112, 112, kernel=5, rate=0.125),
+            Mbconv(80, 112, kernel=5, rate=0.1),
+            Mbconv(112, 112, kernel=5, rate=0.1125),
+            Mbconv(112, 112, kernel=5, rate=0.125),
         )
         # stage stage6
         self.layer6 = nn.Sequential(
-            MbconvExpand(112, 192, kernel=5, stride=2, rate=0.1375),
-            Mbconv_4(192, 192, kernel=5, rate=0.15000000000000002),
-            Mbconv_4(192, 192, kernel=5, rate=0.1625),
-            Mbconv_4(192, 192, kernel=5, rate=0.17500000000000002),
+            Mbconv(112, 192, kernel=5, stride=2, rate=0.1375),
+            Mbconv(192, 192, kernel=5, rate=0.15000000000000002),
+            Mbconv(192, 192, kernel=5, rate=0.1625),
+            Mbconv(192, 192, kernel=5, rate=0.17500000000000002),
         )
         # stage stage7
-        self.layer7 = nn.Sequential(Mbconv_6(192, 320, rate=0.1875))
+        self.layer7 = nn.Sequential(Mbconv(192, 320, rate=0.1875))
         # head
         self.top_conv = nn.Conv2d(320, 1280, 1, bias=False)
         self.top_bn = nn.BatchNorm2d(1280, eps=0.001, momentum=0.01)
@@ -946,17 +343,7 @@ class EfficientNetB0(nn.Module):
                 nn.init.kaiming_uniform_(m.weight, a=math.sqrt(5), mode="fan_out")
                 nn.init.zeros_(m.bias)
         for m in self.modules():
-            if isinstance(
-                m,
-                (
-                    Mbconv,
-                    MbconvExpand,
-                    MbconvExpandProject_,
-                    Mbconv_4,
-                    Mbconv_5,
-                    Mbconv_6,
-                ),
-            ):
+            if isinstance(m, Mbconv):
                 variance_scaling_(
                     m.dwconv.weight,
                     2.0,

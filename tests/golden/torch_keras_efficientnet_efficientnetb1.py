@@ -138,19 +138,39 @@ def variance_scaling_(
         return nn.init.trunc_normal_(tensor, 0.0, std, *bounds, generator=generator)
 
 
-class MbconvSe(nn.Module):
-    """The `se` path of the `mbconv` block.
+class MbconvExpand(nn.Module):
+    """The `expand` path of the `mbconv` block.
 
     Args:
         in_channels: as the block's.
         hidden: as the block's.
+    """
+
+    def __init__(self, in_channels, hidden) -> None:
+        super().__init__()
+        self.expand_conv = nn.Conv2d(in_channels, hidden, 1, bias=False)
+        self.expand_bn = nn.BatchNorm2d(hidden, eps=0.001, momentum=0.01)
+        self.expand_activation = nn.SiLU()
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = self.expand_conv(x)
+        x = self.expand_bn(x)
+        x = self.expand_activation(x)
+        return x
+
+
+class MbconvSe(nn.Module):
+    """The `se` path of the `mbconv` block.
+
+    Args:
+        hidden: as the block's.
         squeeze: as the block's.
     """
 
-    def __init__(self, in_channels, hidden, squeeze) -> None:
+    def __init__(self, hidden, squeeze) -> None:
         super().__init__()
         self.se_squeeze = nn.AdaptiveAvgPool2d(1)
-        self.se_reduce = nn.Conv2d(in_channels, squeeze, 1)
+        self.se_reduce = nn.Conv2d(hidden, squeeze, 1)
         self.se_reduce_activation = nn.SiLU()
         self.se_expand = nn.Conv2d(squeeze, hidden, 1)
         self.se_expand_activation = nn.Sigmoid()
@@ -169,17 +189,22 @@ class MbconvProject(nn.Module):
 
     Args:
         filters: as the block's.
-        in_channels: as the block's.
+        rate: as the block's.
+        hidden: as the block's.
+        residual: as the block's.
     """
 
-    def __init__(self, filters, in_channels) -> None:
+    def __init__(self, filters, rate, hidden, residual) -> None:
         super().__init__()
-        self.project_conv = nn.Conv2d(in_channels, filters, 1, bias=False)
+        self.project_conv = nn.Conv2d(hidden, filters, 1, bias=False)
         self.project_bn = nn.BatchNorm2d(filters, eps=0.001, momentum=0.01)
+        self.drop = DropPath(rate) if residual else None
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = self.project_conv(x)
         x = self.project_bn(x)
+        if self.drop is not None:
+            x = self.drop(x)
         return x
 
 
@@ -209,237 +234,10 @@ class Mbconv(nn.Module):
         super().__init__()
         hidden = in_channels * expand_ratio
         squeeze = max(1, int(in_channels * 0.25))
-        # main
-        self.dwconv = nn.Conv2d(
-            in_channels,
-            in_channels,
-            kernel,
-            stride=stride,
-            padding=1,
-            groups=in_channels,
-            bias=False,
-        )
-        self.bn = nn.BatchNorm2d(in_channels, eps=0.001, momentum=0.01)
-        self.activation = nn.SiLU()
-        # se
-        self.se = MbconvSe(in_channels, hidden, squeeze)
-        # project
-        self.project = MbconvProject(filters, in_channels)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        # main
-        out = self.dwconv(x)
-        out = self.bn(out)
-        out = self.activation(out)
-        # se
-        se = self.se(out)
-        # out
-        out = out * se
-        # project
-        project = self.project(out)
-        return project
-
-
-class MbconvProjectSe(nn.Module):
-    """The `se` path of the `mbconv` block.
-
-    Args:
-        in_channels: as the block's.
-        hidden: as the block's.
-        squeeze: as the block's.
-    """
-
-    def __init__(self, in_channels, hidden, squeeze) -> None:
-        super().__init__()
-        self.se_squeeze = nn.AdaptiveAvgPool2d(1)
-        self.se_reduce = nn.Conv2d(in_channels, squeeze, 1)
-        self.se_reduce_activation = nn.SiLU()
-        self.se_expand = nn.Conv2d(squeeze, hidden, 1)
-        self.se_expand_activation = nn.Sigmoid()
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = self.se_squeeze(x)
-        x = self.se_reduce(x)
-        x = self.se_reduce_activation(x)
-        x = self.se_expand(x)
-        x = self.se_expand_activation(x)
-        return x
-
-
-class MbconvProjectProject(nn.Module):
-    """The `project` path of the `mbconv` block.
-
-    Args:
-        filters: as the block's.
-        rate: as the block's.
-        in_channels: as the block's.
-    """
-
-    def __init__(self, filters, rate, in_channels) -> None:
-        super().__init__()
-        self.project_conv = nn.Conv2d(in_channels, filters, 1, bias=False)
-        self.project_bn = nn.BatchNorm2d(filters, eps=0.001, momentum=0.01)
-        self.drop = DropPath(rate)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = self.project_conv(x)
-        x = self.project_bn(x)
-        x = self.drop(x)
-        return x
-
-
-class MbconvProject_(nn.Module):
-    """keras.applications' MBConv `block`: a 1x1 expansion, a depthwise convolution,
-    squeeze and excitation gating it, a linear 1x1 projection; the add only where the
-    block keeps its shape.
-
-    Args:
-        in_channels: the channels of the input.
-        filters: the output channels (required).
-        kernel: the depthwise kernel (3 by default).
-        stride: the depthwise stride (1 by default).
-        expand_ratio: the expansion of the 1x1 convolution (1: none) (6 by default).
-        rate: the stochastic depth rate (0.2 by default).
-    """
-
-    def __init__(
-        self,
-        in_channels,
-        filters,
-        kernel=3,
-        stride=1,
-        expand_ratio=6,
-        rate=0.2,
-    ) -> None:
-        super().__init__()
-        hidden = in_channels * expand_ratio
-        squeeze = max(1, int(in_channels * 0.25))
-        # main
-        self.dwconv = nn.Conv2d(
-            in_channels,
-            in_channels,
-            kernel,
-            stride=stride,
-            padding=1,
-            groups=in_channels,
-            bias=False,
-        )
-        self.bn = nn.BatchNorm2d(in_channels, eps=0.001, momentum=0.01)
-        self.activation = nn.SiLU()
-        # se
-        self.se = MbconvProjectSe(in_channels, hidden, squeeze)
-        # project
-        self.project = MbconvProjectProject(filters, rate, in_channels)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        # main
-        out = self.dwconv(x)
-        out = self.bn(out)
-        out = self.activation(out)
-        # se
-        se = self.se(out)
-        # out
-        out = out * se
-        # project
-        project = self.project(out)
-        # out
-        out = project + x
-        return out
-
-
-class MbconvExpandExpand(nn.Module):
-    """The `expand` path of the `mbconv` block.
-
-    Args:
-        in_channels: as the block's.
-        hidden: as the block's.
-    """
-
-    def __init__(self, in_channels, hidden) -> None:
-        super().__init__()
-        self.expand_conv = nn.Conv2d(in_channels, hidden, 1, bias=False)
-        self.expand_bn = nn.BatchNorm2d(hidden, eps=0.001, momentum=0.01)
-        self.expand_activation = nn.SiLU()
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = self.expand_conv(x)
-        x = self.expand_bn(x)
-        x = self.expand_activation(x)
-        return x
-
-
-class MbconvExpandSe(nn.Module):
-    """The `se` path of the `mbconv` block.
-
-    Args:
-        hidden: as the block's.
-        squeeze: as the block's.
-    """
-
-    def __init__(self, hidden, squeeze) -> None:
-        super().__init__()
-        self.se_squeeze = nn.AdaptiveAvgPool2d(1)
-        self.se_reduce = nn.Conv2d(hidden, squeeze, 1)
-        self.se_reduce_activation = nn.SiLU()
-        self.se_expand = nn.Conv2d(squeeze, hidden, 1)
-        self.se_expand_activation = nn.Sigmoid()
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = self.se_squeeze(x)
-        x = self.se_reduce(x)
-        x = self.se_reduce_activation(x)
-        x = self.se_expand(x)
-        x = self.se_expand_activation(x)
-        return x
-
-
-class MbconvExpandProject(nn.Module):
-    """The `project` path of the `mbconv` block.
-
-    Args:
-        filters: as the block's.
-        hidden: as the block's.
-    """
-
-    def __init__(self, filters, hidden) -> None:
-        super().__init__()
-        self.project_conv = nn.Conv2d(hidden, filters, 1, bias=False)
-        self.project_bn = nn.BatchNorm2d(filters, eps=0.001, momentum=0.01)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = self.project_conv(x)
-        x = self.project_bn(x)
-        return x
-
-
-class MbconvExpand(nn.Module):
-    """keras.applications' MBConv `block`: a 1x1 expansion, a depthwise convolution,
-    squeeze and excitation gating it, a linear 1x1 projection; the add only where the
-    block keeps its shape.
-
-    Args:
-        in_channels: the channels of the input.
-        filters: the output channels (required).
-        kernel: the depthwise kernel (3 by default).
-        stride: the depthwise stride (1 by default).
-        expand_ratio: the expansion of the 1x1 convolution (1: none) (6 by default).
-        rate: the stochastic depth rate (0.2 by default).
-    """
-
-    def __init__(
-        self,
-        in_channels,
-        filters,
-        kernel=3,
-        stride=1,
-        expand_ratio=6,
-        rate=0.2,
-    ) -> None:
-        super().__init__()
-        hidden = in_channels * expand_ratio
-        squeeze = max(1, int(in_channels * 0.25))
+        residual = stride == 1 and in_channels == filters
+        self.residual = residual
         # expand
-        self.expand = MbconvExpandExpand(in_channels, hidden)
+        self.expand = MbconvExpand(in_channels, hidden) if expand_ratio != 1 else None
         # main
         self.dwconv = Conv2dSame(
             hidden,
@@ -452,142 +250,15 @@ class MbconvExpand(nn.Module):
         self.bn = nn.BatchNorm2d(hidden, eps=0.001, momentum=0.01)
         self.activation = nn.SiLU()
         # se
-        self.se = MbconvExpandSe(hidden, squeeze)
+        self.se = MbconvSe(hidden, squeeze)
         # project
-        self.project = MbconvExpandProject(filters, hidden)
+        self.project = MbconvProject(filters, rate, hidden, residual)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         # expand
-        expand = self.expand(x)
-        # main
-        out = self.dwconv(expand)
-        out = self.bn(out)
-        out = self.activation(out)
-        # se
-        se = self.se(out)
-        # out
-        out = out * se
-        # project
-        project = self.project(out)
-        return project
-
-
-class MbconvExpandProjectExpand(nn.Module):
-    """The `expand` path of the `mbconv` block.
-
-    Args:
-        in_channels: as the block's.
-        hidden: as the block's.
-    """
-
-    def __init__(self, in_channels, hidden) -> None:
-        super().__init__()
-        self.expand_conv = nn.Conv2d(in_channels, hidden, 1, bias=False)
-        self.expand_bn = nn.BatchNorm2d(hidden, eps=0.001, momentum=0.01)
-        self.expand_activation = nn.SiLU()
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = self.expand_conv(x)
-        x = self.expand_bn(x)
-        x = self.expand_activation(x)
-        return x
-
-
-class MbconvExpandProjectSe(nn.Module):
-    """The `se` path of the `mbconv` block.
-
-    Args:
-        hidden: as the block's.
-        squeeze: as the block's.
-    """
-
-    def __init__(self, hidden, squeeze) -> None:
-        super().__init__()
-        self.se_squeeze = nn.AdaptiveAvgPool2d(1)
-        self.se_reduce = nn.Conv2d(hidden, squeeze, 1)
-        self.se_reduce_activation = nn.SiLU()
-        self.se_expand = nn.Conv2d(squeeze, hidden, 1)
-        self.se_expand_activation = nn.Sigmoid()
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = self.se_squeeze(x)
-        x = self.se_reduce(x)
-        x = self.se_reduce_activation(x)
-        x = self.se_expand(x)
-        x = self.se_expand_activation(x)
-        return x
-
-
-class MbconvExpandProjectProject(nn.Module):
-    """The `project` path of the `mbconv` block.
-
-    Args:
-        filters: as the block's.
-        rate: as the block's.
-        hidden: as the block's.
-    """
-
-    def __init__(self, filters, rate, hidden) -> None:
-        super().__init__()
-        self.project_conv = nn.Conv2d(hidden, filters, 1, bias=False)
-        self.project_bn = nn.BatchNorm2d(filters, eps=0.001, momentum=0.01)
-        self.drop = DropPath(rate)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = self.project_conv(x)
-        x = self.project_bn(x)
-        x = self.drop(x)
-        return x
-
-
-class MbconvExpandProject_(nn.Module):
-    """keras.applications' MBConv `block`: a 1x1 expansion, a depthwise convolution,
-    squeeze and excitation gating it, a linear 1x1 projection; the add only where the
-    block keeps its shape.
-
-    Args:
-        in_channels: the channels of the input.
-        filters: the output channels (required).
-        kernel: the depthwise kernel (3 by default).
-        stride: the depthwise stride (1 by default).
-        expand_ratio: the expansion of the 1x1 convolution (1: none) (6 by default).
-        rate: the stochastic depth rate (0.2 by default).
-    """
-
-    def __init__(
-        self,
-        in_channels,
-        filters,
-        kernel=3,
-        stride=1,
-        expand_ratio=6,
-        rate=0.2,
-    ) -> None:
-        super().__init__()
-        hidden = in_channels * expand_ratio
-        squeeze = max(1, int(in_channels * 0.25))
-        # expand
-        self.expand = MbconvExpandProjectExpand(in_channels, hidden)
-        # main
-        self.dwconv = nn.Conv2d(
-            hidden,
-            hidden,
-            kernel,
-            stride=stride,
-            padding=1,
-            groups=hidden,
-            bias=False,
-        )
-        self.bn = nn.BatchNorm2d(hidden, eps=0.001, momentum=0.01)
-        self.activation = nn.SiLU()
-        # se
-        self.se = MbconvExpandProjectSe(hidden, squeeze)
-        # project
-        self.project = MbconvExpandProjectProject(filters, rate, hidden)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        # expand
-        expand = self.expand(x)
+        expand = x
+        if self.expand is not None:
+            expand = self.expand(x)
         # main
         out = self.dwconv(expand)
         out = self.bn(out)
@@ -599,391 +270,10 @@ class MbconvExpandProject_(nn.Module):
         # project
         project = self.project(out)
         # out
-        out = project + x
+        out = project
+        if self.residual:
+            out = project + x
         return out
-
-
-class Mbconv_5Expand(nn.Module):
-    """The `expand` path of the `mbconv` block.
-
-    Args:
-        in_channels: as the block's.
-        hidden: as the block's.
-    """
-
-    def __init__(self, in_channels, hidden) -> None:
-        super().__init__()
-        self.expand_conv = nn.Conv2d(in_channels, hidden, 1, bias=False)
-        self.expand_bn = nn.BatchNorm2d(hidden, eps=0.001, momentum=0.01)
-        self.expand_activation = nn.SiLU()
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = self.expand_conv(x)
-        x = self.expand_bn(x)
-        x = self.expand_activation(x)
-        return x
-
-
-class Mbconv_5Se(nn.Module):
-    """The `se` path of the `mbconv` block.
-
-    Args:
-        hidden: as the block's.
-        squeeze: as the block's.
-    """
-
-    def __init__(self, hidden, squeeze) -> None:
-        super().__init__()
-        self.se_squeeze = nn.AdaptiveAvgPool2d(1)
-        self.se_reduce = nn.Conv2d(hidden, squeeze, 1)
-        self.se_reduce_activation = nn.SiLU()
-        self.se_expand = nn.Conv2d(squeeze, hidden, 1)
-        self.se_expand_activation = nn.Sigmoid()
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = self.se_squeeze(x)
-        x = self.se_reduce(x)
-        x = self.se_reduce_activation(x)
-        x = self.se_expand(x)
-        x = self.se_expand_activation(x)
-        return x
-
-
-class Mbconv_5Project(nn.Module):
-    """The `project` path of the `mbconv` block.
-
-    Args:
-        filters: as the block's.
-        rate: as the block's.
-        hidden: as the block's.
-    """
-
-    def __init__(self, filters, rate, hidden) -> None:
-        super().__init__()
-        self.project_conv = nn.Conv2d(hidden, filters, 1, bias=False)
-        self.project_bn = nn.BatchNorm2d(filters, eps=0.001, momentum=0.01)
-        self.drop = DropPath(rate)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = self.project_conv(x)
-        x = self.project_bn(x)
-        x = self.drop(x)
-        return x
-
-
-class Mbconv_5(nn.Module):
-    """keras.applications' MBConv `block`: a 1x1 expansion, a depthwise convolution,
-    squeeze and excitation gating it, a linear 1x1 projection; the add only where the
-    block keeps its shape.
-
-    Args:
-        in_channels: the channels of the input.
-        filters: the output channels (required).
-        kernel: the depthwise kernel (3 by default).
-        stride: the depthwise stride (1 by default).
-        expand_ratio: the expansion of the 1x1 convolution (1: none) (6 by default).
-        rate: the stochastic depth rate (0.2 by default).
-    """
-
-    def __init__(
-        self,
-        in_channels,
-        filters,
-        kernel=3,
-        stride=1,
-        expand_ratio=6,
-        rate=0.2,
-    ) -> None:
-        super().__init__()
-        hidden = in_channels * expand_ratio
-        squeeze = max(1, int(in_channels * 0.25))
-        # expand
-        self.expand = Mbconv_5Expand(in_channels, hidden)
-        # main
-        self.dwconv = nn.Conv2d(
-            hidden,
-            hidden,
-            kernel,
-            stride=stride,
-            padding=2,
-            groups=hidden,
-            bias=False,
-        )
-        self.bn = nn.BatchNorm2d(hidden, eps=0.001, momentum=0.01)
-        self.activation = nn.SiLU()
-        # se
-        self.se = Mbconv_5Se(hidden, squeeze)
-        # project
-        self.project = Mbconv_5Project(filters, rate, hidden)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        # expand
-        expand = self.expand(x)
-        # main
-        out = self.dwconv(expand)
-        out = self.bn(out)
-        out = self.activation(out)
-        # se
-        se = self.se(out)
-        # out
-        out = out * se
-        # project
-        project = self.project(out)
-        # out
-        out = project + x
-        return out
-
-
-class Mbconv_6Expand(nn.Module):
-    """The `expand` path of the `mbconv` block.
-
-    Args:
-        in_channels: as the block's.
-        hidden: as the block's.
-    """
-
-    def __init__(self, in_channels, hidden) -> None:
-        super().__init__()
-        self.expand_conv = nn.Conv2d(in_channels, hidden, 1, bias=False)
-        self.expand_bn = nn.BatchNorm2d(hidden, eps=0.001, momentum=0.01)
-        self.expand_activation = nn.SiLU()
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = self.expand_conv(x)
-        x = self.expand_bn(x)
-        x = self.expand_activation(x)
-        return x
-
-
-class Mbconv_6Se(nn.Module):
-    """The `se` path of the `mbconv` block.
-
-    Args:
-        hidden: as the block's.
-        squeeze: as the block's.
-    """
-
-    def __init__(self, hidden, squeeze) -> None:
-        super().__init__()
-        self.se_squeeze = nn.AdaptiveAvgPool2d(1)
-        self.se_reduce = nn.Conv2d(hidden, squeeze, 1)
-        self.se_reduce_activation = nn.SiLU()
-        self.se_expand = nn.Conv2d(squeeze, hidden, 1)
-        self.se_expand_activation = nn.Sigmoid()
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = self.se_squeeze(x)
-        x = self.se_reduce(x)
-        x = self.se_reduce_activation(x)
-        x = self.se_expand(x)
-        x = self.se_expand_activation(x)
-        return x
-
-
-class Mbconv_6Project(nn.Module):
-    """The `project` path of the `mbconv` block.
-
-    Args:
-        filters: as the block's.
-        hidden: as the block's.
-    """
-
-    def __init__(self, filters, hidden) -> None:
-        super().__init__()
-        self.project_conv = nn.Conv2d(hidden, filters, 1, bias=False)
-        self.project_bn = nn.BatchNorm2d(filters, eps=0.001, momentum=0.01)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = self.project_conv(x)
-        x = self.project_bn(x)
-        return x
-
-
-class Mbconv_6(nn.Module):
-    """keras.applications' MBConv `block`: a 1x1 expansion, a depthwise convolution,
-    squeeze and excitation gating it, a linear 1x1 projection; the add only where the
-    block keeps its shape.
-
-    Args:
-        in_channels: the channels of the input.
-        filters: the output channels (required).
-        kernel: the depthwise kernel (3 by default).
-        stride: the depthwise stride (1 by default).
-        expand_ratio: the expansion of the 1x1 convolution (1: none) (6 by default).
-        rate: the stochastic depth rate (0.2 by default).
-    """
-
-    def __init__(
-        self,
-        in_channels,
-        filters,
-        kernel=3,
-        stride=1,
-        expand_ratio=6,
-        rate=0.2,
-    ) -> None:
-        super().__init__()
-        hidden = in_channels * expand_ratio
-        squeeze = max(1, int(in_channels * 0.25))
-        # expand
-        self.expand = Mbconv_6Expand(in_channels, hidden)
-        # main
-        self.dwconv = nn.Conv2d(
-            hidden,
-            hidden,
-            kernel,
-            stride=stride,
-            padding=2,
-            groups=hidden,
-            bias=False,
-        )
-        self.bn = nn.BatchNorm2d(hidden, eps=0.001, momentum=0.01)
-        self.activation = nn.SiLU()
-        # se
-        self.se = Mbconv_6Se(hidden, squeeze)
-        # project
-        self.project = Mbconv_6Project(filters, hidden)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        # expand
-        expand = self.expand(x)
-        # main
-        out = self.dwconv(expand)
-        out = self.bn(out)
-        out = self.activation(out)
-        # se
-        se = self.se(out)
-        # out
-        out = out * se
-        # project
-        project = self.project(out)
-        return project
-
-
-class Mbconv_7Expand(nn.Module):
-    """The `expand` path of the `mbconv` block.
-
-    Args:
-        in_channels: as the block's.
-        hidden: as the block's.
-    """
-
-    def __init__(self, in_channels, hidden) -> None:
-        super().__init__()
-        self.expand_conv = nn.Conv2d(in_channels, hidden, 1, bias=False)
-        self.expand_bn = nn.BatchNorm2d(hidden, eps=0.001, momentum=0.01)
-        self.expand_activation = nn.SiLU()
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = self.expand_conv(x)
-        x = self.expand_bn(x)
-        x = self.expand_activation(x)
-        return x
-
-
-class Mbconv_7Se(nn.Module):
-    """The `se` path of the `mbconv` block.
-
-    Args:
-        hidden: as the block's.
-        squeeze: as the block's.
-    """
-
-    def __init__(self, hidden, squeeze) -> None:
-        super().__init__()
-        self.se_squeeze = nn.AdaptiveAvgPool2d(1)
-        self.se_reduce = nn.Conv2d(hidden, squeeze, 1)
-        self.se_reduce_activation = nn.SiLU()
-        self.se_expand = nn.Conv2d(squeeze, hidden, 1)
-        self.se_expand_activation = nn.Sigmoid()
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = self.se_squeeze(x)
-        x = self.se_reduce(x)
-        x = self.se_reduce_activation(x)
-        x = self.se_expand(x)
-        x = self.se_expand_activation(x)
-        return x
-
-
-class Mbconv_7Project(nn.Module):
-    """The `project` path of the `mbconv` block.
-
-    Args:
-        filters: as the block's.
-        hidden: as the block's.
-    """
-
-    def __init__(self, filters, hidden) -> None:
-        super().__init__()
-        self.project_conv = nn.Conv2d(hidden, filters, 1, bias=False)
-        self.project_bn = nn.BatchNorm2d(filters, eps=0.001, momentum=0.01)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = self.project_conv(x)
-        x = self.project_bn(x)
-        return x
-
-
-class Mbconv_7(nn.Module):
-    """keras.applications' MBConv `block`: a 1x1 expansion, a depthwise convolution,
-    squeeze and excitation gating it, a linear 1x1 projection; the add only where the
-    block keeps its shape.
-
-    Args:
-        in_channels: the channels of the input.
-        filters: the output channels (required).
-        kernel: the depthwise kernel (3 by default).
-        stride: the depthwise stride (1 by default).
-        expand_ratio: the expansion of the 1x1 convolution (1: none) (6 by default).
-        rate: the stochastic depth rate (0.2 by default).
-    """
-
-    def __init__(
-        self,
-        in_channels,
-        filters,
-        kernel=3,
-        stride=1,
-        expand_ratio=6,
-        rate=0.2,
-    ) -> None:
-        super().__init__()
-        hidden = in_channels * expand_ratio
-        squeeze = max(1, int(in_channels * 0.25))
-        # expand
-        self.expand = Mbconv_7Expand(in_channels, hidden)
-        # main
-        self.dwconv = nn.Conv2d(
-            hidden,
-            hidden,
-            kernel,
-            stride=stride,
-            padding=1,
-            groups=hidden,
-            bias=False,
-        )
-        self.bn = nn.BatchNorm2d(hidden, eps=0.001, momentum=0.01)
-        self.activation = nn.SiLU()
-        # se
-        self.se = Mbconv_7Se(hidden, squeeze)
-        # project
-        self.project = Mbconv_7Project(filters, hidden)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        # expand
-        expand = self.expand(x)
-        # main
-        out = self.dwconv(expand)
-        out = self.bn(out)
-        out = self.activation(out)
-        # se
-        se = self.se(out)
-        # out
-        out = out * se
-        # project
-        project = self.project(out)
-        return project
 
 
 class EfficientNetB1(nn.Module):
@@ -1000,46 +290,46 @@ class EfficientNetB1(nn.Module):
         # stage stage1
         self.layer1 = nn.Sequential(
             Mbconv(32, 16, expand_ratio=1, rate=0.0),
-            MbconvProject_(16, 16, expand_ratio=1, rate=0.008695652173913044),
+            Mbconv(16, 16, expand_ratio=1, rate=0.008695652173913044),
         )
         # stage stage2
         self.layer2 = nn.Sequential(
-            MbconvExpand(16, 24, stride=2, rate=0.017391304347826087),
-            MbconvExpandProject_(24, 24, rate=0.026086956521739136),
-            MbconvExpandProject_(24, 24, rate=0.034782608695652174),
+            Mbconv(16, 24, stride=2, rate=0.017391304347826087),
+            Mbconv(24, 24, rate=0.026086956521739136),
+            Mbconv(24, 24, rate=0.034782608695652174),
         )
         # stage stage3
         self.layer3 = nn.Sequential(
-            MbconvExpand(24, 40, kernel=5, stride=2, rate=0.043478260869565216),
-            Mbconv_5(40, 40, kernel=5, rate=0.05217391304347827),
-            Mbconv_5(40, 40, kernel=5, rate=0.06086956521739131),
+            Mbconv(24, 40, kernel=5, stride=2, rate=0.043478260869565216),
+            Mbconv(40, 40, kernel=5, rate=0.05217391304347827),
+            Mbconv(40, 40, kernel=5, rate=0.06086956521739131),
         )
         # stage stage4
         self.layer4 = nn.Sequential(
-            MbconvExpand(40, 80, stride=2, rate=0.06956521739130435),
-            MbconvExpandProject_(80, 80, rate=0.0782608695652174),
-            MbconvExpandProject_(80, 80, rate=0.08695652173913043),
-            MbconvExpandProject_(80, 80, rate=0.09565217391304348),
+            Mbconv(40, 80, stride=2, rate=0.06956521739130435),
+            Mbconv(80, 80, rate=0.0782608695652174),
+            Mbconv(80, 80, rate=0.08695652173913043),
+            Mbconv(80, 80, rate=0.09565217391304348),
         )
         # stage stage5
         self.layer5 = nn.Sequential(
-            Mbconv_6(80, 112, kernel=5, rate=0.10434782608695654),
-            Mbconv_5(112, 112, kernel=5, rate=0.11304347826086956),
-            Mbconv_5(112, 112, kernel=5, rate=0.12173913043478261),
-            Mbconv_5(112, 112, kernel=5, rate=0.13043478260869565),
+            Mbconv(80, 112, kernel=5, rate=0.10434782608695654),
+            Mbconv(112, 112, kernel=5, rate=0.11304347826086956),
+            Mbconv(112, 112, kernel=5, rate=0.12173913043478261),
+            Mbconv(112, 112, kernel=5, rate=0.13043478260869565),
         )
         # stage stage6
         self.layer6 = nn.Sequential(
-            MbconvExpand(112, 192, kernel=5, stride=2, rate=0.1391304347826087),
-            Mbconv_5(192, 192, kernel=5, rate=0.14782608695652175),
-            Mbconv_5(192, 192, kernel=5, rate=0.1565217391304348),
-            Mbconv_5(192, 192, kernel=5, rate=0.16521739130434784),
-            Mbconv_5(192, 192, kernel=5, rate=0.17391304347826086),
+            Mbconv(112, 192, kernel=5, stride=2, rate=0.1391304347826087),
+            Mbconv(192, 192, kernel=5, rate=0.14782608695652175),
+            Mbconv(192, 192, kernel=5, rate=0.1565217391304348),
+            Mbconv(192, 192, kernel=5, rate=0.16521739130434784),
+            Mbconv(192, 192, kernel=5, rate=0.17391304347826086),
         )
         # stage stage7
         self.layer7 = nn.Sequential(
-            Mbconv_7(192, 320, rate=0.1826086956521739),
-            MbconvExpandProject_(320, 320, rate=0.19130434782608696),
+            Mbconv(192, 320, rate=0.1826086956521739),
+            Mbconv(320, 320, rate=0.19130434782608696),
         )
         # head
         self.top_conv = nn.Conv2d(320, 1280, 1, bias=False)
@@ -1064,18 +354,7 @@ class EfficientNetB1(nn.Module):
                 nn.init.kaiming_uniform_(m.weight, a=math.sqrt(5), mode="fan_out")
                 nn.init.zeros_(m.bias)
         for m in self.modules():
-            if isinstance(
-                m,
-                (
-                    Mbconv,
-                    MbconvProject_,
-                    MbconvExpand,
-                    MbconvExpandProject_,
-                    Mbconv_5,
-                    Mbconv_6,
-                    Mbconv_7,
-                ),
-            ):
+            if isinstance(m, Mbconv):
                 variance_scaling_(
                     m.dwconv.weight,
                     2.0,

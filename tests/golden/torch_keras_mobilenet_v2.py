@@ -59,6 +59,31 @@ def make_divisible(value, divisor=8, min_value=None):
     return rounded
 
 
+class InvertedResBlockExpand(nn.Module):
+    """The `expand` path of the `inverted_res_block` block.
+
+    Args:
+        expansion: as the block's.
+        in_channels: as the block's.
+    """
+
+    def __init__(self, expansion, in_channels) -> None:
+        super().__init__()
+        self.expand = nn.Conv2d(in_channels, expansion * in_channels, 1, bias=False)
+        self.expand_BN = nn.BatchNorm2d(
+            expansion * in_channels,
+            eps=0.001,
+            momentum=0.001,
+        )
+        self.expand_relu = nn.ReLU6(inplace=True)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = self.expand(x)
+        x = self.expand_BN(x)
+        x = self.expand_relu(x)
+        return x
+
+
 class InvertedResBlock(nn.Module):
     """keras.applications' `_inverted_res_block`.
 
@@ -74,80 +99,25 @@ class InvertedResBlock(nn.Module):
     def __init__(self, in_channels, filters, stride=1, expansion=6, alpha=1.0) -> None:
         super().__init__()
         pointwise = make_divisible(int(filters * alpha), 8)
-        # main
-        self.depthwise = nn.Conv2d(
-            in_channels,
-            in_channels,
-            3,
-            stride=stride,
-            padding=1,
-            groups=in_channels,
-            bias=False,
-        )
-        self.depthwise_BN = nn.BatchNorm2d(in_channels, eps=0.001, momentum=0.001)
-        self.depthwise_relu = nn.ReLU6(inplace=True)
-        self.project = nn.Conv2d(in_channels, pointwise, 1, bias=False)
-        self.project_BN = nn.BatchNorm2d(pointwise, eps=0.001, momentum=0.001)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        # main
-        out = self.depthwise(x)
-        out = self.depthwise_BN(out)
-        out = self.depthwise_relu(out)
-        out = self.project(out)
-        out = self.project_BN(out)
-        return out
-
-
-class InvertedResBlockExpandPadExpand(nn.Module):
-    """The `expand` path of the `inverted_res_block` block.
-
-    Args:
-        expansion: as the block's.
-        in_channels: as the block's.
-    """
-
-    def __init__(self, expansion, in_channels) -> None:
-        super().__init__()
-        self.expand = nn.Conv2d(in_channels, expansion * in_channels, 1, bias=False)
-        self.expand_BN = nn.BatchNorm2d(
-            expansion * in_channels,
-            eps=0.001,
-            momentum=0.001,
-        )
-        self.expand_relu = nn.ReLU6(inplace=True)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = self.expand(x)
-        x = self.expand_BN(x)
-        x = self.expand_relu(x)
-        return x
-
-
-class InvertedResBlockExpandPad(nn.Module):
-    """keras.applications' `_inverted_res_block`.
-
-    Args:
-        in_channels: the channels of the input.
-        filters: the output channels, before the width multiplier (required).
-        stride: the depthwise convolution's stride (1 by default).
-        expansion: the expansion factor of the 1x1 convolution (the first block: 1, and
-            none) (6 by default).
-        alpha: the width multiplier (1.0 by default).
-    """
-
-    def __init__(self, in_channels, filters, stride=1, expansion=6, alpha=1.0) -> None:
-        super().__init__()
-        pointwise = make_divisible(int(filters * alpha), 8)
+        residual = stride == 1 and in_channels == pointwise
+        self.residual = residual
         # expand
-        self.expand = InvertedResBlockExpandPadExpand(expansion, in_channels)
+        self.expand = (
+            InvertedResBlockExpand(
+                expansion,
+                in_channels,
+            )
+            if expansion != 1
+            else None
+        )
         # main
-        self.pad = nn.ZeroPad2d((0, 1, 0, 1))
+        self.pad = nn.ZeroPad2d((0, 1, 0, 1)) if stride == 2 else None
         self.depthwise = nn.Conv2d(
             expansion * in_channels,
             expansion * in_channels,
             3,
             stride=stride,
+            padding="same" if stride == 1 else "valid",
             groups=expansion * in_channels,
             bias=False,
         )
@@ -162,162 +132,21 @@ class InvertedResBlockExpandPad(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         # expand
-        expand = self.expand(x)
+        expand = x
+        if self.expand is not None:
+            expand = self.expand(x)
         # main
-        out = self.pad(expand)
+        out = expand
+        if self.pad is not None:
+            out = self.pad(expand)
         out = self.depthwise(out)
         out = self.depthwise_BN(out)
         out = self.depthwise_relu(out)
         out = self.project(out)
         out = self.project_BN(out)
-        return out
-
-
-class InvertedResBlockExpandExpand(nn.Module):
-    """The `expand` path of the `inverted_res_block` block.
-
-    Args:
-        expansion: as the block's.
-        in_channels: as the block's.
-    """
-
-    def __init__(self, expansion, in_channels) -> None:
-        super().__init__()
-        self.expand = nn.Conv2d(in_channels, expansion * in_channels, 1, bias=False)
-        self.expand_BN = nn.BatchNorm2d(
-            expansion * in_channels,
-            eps=0.001,
-            momentum=0.001,
-        )
-        self.expand_relu = nn.ReLU6(inplace=True)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = self.expand(x)
-        x = self.expand_BN(x)
-        x = self.expand_relu(x)
-        return x
-
-
-class InvertedResBlockExpand(nn.Module):
-    """keras.applications' `_inverted_res_block`.
-
-    Args:
-        in_channels: the channels of the input.
-        filters: the output channels, before the width multiplier (required).
-        stride: the depthwise convolution's stride (1 by default).
-        expansion: the expansion factor of the 1x1 convolution (the first block: 1, and
-            none) (6 by default).
-        alpha: the width multiplier (1.0 by default).
-    """
-
-    def __init__(self, in_channels, filters, stride=1, expansion=6, alpha=1.0) -> None:
-        super().__init__()
-        pointwise = make_divisible(int(filters * alpha), 8)
-        # expand
-        self.expand = InvertedResBlockExpandExpand(expansion, in_channels)
-        # main
-        self.depthwise = nn.Conv2d(
-            expansion * in_channels,
-            expansion * in_channels,
-            3,
-            stride=stride,
-            padding=1,
-            groups=expansion * in_channels,
-            bias=False,
-        )
-        self.depthwise_BN = nn.BatchNorm2d(
-            expansion * in_channels,
-            eps=0.001,
-            momentum=0.001,
-        )
-        self.depthwise_relu = nn.ReLU6(inplace=True)
-        self.project = nn.Conv2d(expansion * in_channels, pointwise, 1, bias=False)
-        self.project_BN = nn.BatchNorm2d(pointwise, eps=0.001, momentum=0.001)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        # expand
-        expand = self.expand(x)
-        # main
-        out = self.depthwise(expand)
-        out = self.depthwise_BN(out)
-        out = self.depthwise_relu(out)
-        out = self.project(out)
-        out = self.project_BN(out)
         # out
-        out += x
-        return out
-
-
-class InvertedResBlock_4Expand(nn.Module):
-    """The `expand` path of the `inverted_res_block` block.
-
-    Args:
-        expansion: as the block's.
-        in_channels: as the block's.
-    """
-
-    def __init__(self, expansion, in_channels) -> None:
-        super().__init__()
-        self.expand = nn.Conv2d(in_channels, expansion * in_channels, 1, bias=False)
-        self.expand_BN = nn.BatchNorm2d(
-            expansion * in_channels,
-            eps=0.001,
-            momentum=0.001,
-        )
-        self.expand_relu = nn.ReLU6(inplace=True)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = self.expand(x)
-        x = self.expand_BN(x)
-        x = self.expand_relu(x)
-        return x
-
-
-class InvertedResBlock_4(nn.Module):
-    """keras.applications' `_inverted_res_block`.
-
-    Args:
-        in_channels: the channels of the input.
-        filters: the output channels, before the width multiplier (required).
-        stride: the depthwise convolution's stride (1 by default).
-        expansion: the expansion factor of the 1x1 convolution (the first block: 1, and
-            none) (6 by default).
-        alpha: the width multiplier (1.0 by default).
-    """
-
-    def __init__(self, in_channels, filters, stride=1, expansion=6, alpha=1.0) -> None:
-        super().__init__()
-        pointwise = make_divisible(int(filters * alpha), 8)
-        # expand
-        self.expand = InvertedResBlock_4Expand(expansion, in_channels)
-        # main
-        self.depthwise = nn.Conv2d(
-            expansion * in_channels,
-            expansion * in_channels,
-            3,
-            stride=stride,
-            padding=1,
-            groups=expansion * in_channels,
-            bias=False,
-        )
-        self.depthwise_BN = nn.BatchNorm2d(
-            expansion * in_channels,
-            eps=0.001,
-            momentum=0.001,
-        )
-        self.depthwise_relu = nn.ReLU6(inplace=True)
-        self.project = nn.Conv2d(expansion * in_channels, pointwise, 1, bias=False)
-        self.project_BN = nn.BatchNorm2d(pointwise, eps=0.001, momentum=0.001)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        # expand
-        expand = self.expand(x)
-        # main
-        out = self.depthwise(expand)
-        out = self.depthwise_BN(out)
-        out = self.depthwise_relu(out)
-        out = self.project(out)
-        out = self.project_BN(out)
+        if self.residual:
+            out += x
         return out
 
 
@@ -334,31 +163,31 @@ class MobileNetV2(nn.Module):
         self.layer1 = nn.Sequential(InvertedResBlock(32, 16, expansion=1))
         # stage stage2
         self.layer2 = nn.Sequential(
-            InvertedResBlockExpandPad(16, 24, stride=2),
-            InvertedResBlockExpand(24, 24),
+            InvertedResBlock(16, 24, stride=2),
+            InvertedResBlock(24, 24),
         )
         # stage stage3
         self.layer3 = nn.Sequential(
-            InvertedResBlockExpandPad(24, 32, stride=2),
-            *(InvertedResBlockExpand(32, 32) for _ in range(2)),
+            InvertedResBlock(24, 32, stride=2),
+            *(InvertedResBlock(32, 32) for _ in range(2)),
         )
         # stage stage4
         self.layer4 = nn.Sequential(
-            InvertedResBlockExpandPad(32, 64, stride=2),
-            *(InvertedResBlockExpand(64, 64) for _ in range(3)),
+            InvertedResBlock(32, 64, stride=2),
+            *(InvertedResBlock(64, 64) for _ in range(3)),
         )
         # stage stage5
         self.layer5 = nn.Sequential(
-            InvertedResBlock_4(64, 96),
-            *(InvertedResBlockExpand(96, 96) for _ in range(2)),
+            InvertedResBlock(64, 96),
+            *(InvertedResBlock(96, 96) for _ in range(2)),
         )
         # stage stage6
         self.layer6 = nn.Sequential(
-            InvertedResBlockExpandPad(96, 160, stride=2),
-            *(InvertedResBlockExpand(160, 160) for _ in range(2)),
+            InvertedResBlock(96, 160, stride=2),
+            *(InvertedResBlock(160, 160) for _ in range(2)),
         )
         # stage stage7
-        self.layer7 = nn.Sequential(InvertedResBlock_4(160, 320))
+        self.layer7 = nn.Sequential(InvertedResBlock(160, 320))
         # head
         self.Conv_1 = nn.Conv2d(320, 1280, 1, bias=False)
         self.Conv_1_bn = nn.BatchNorm2d(1280, eps=0.001, momentum=0.001)

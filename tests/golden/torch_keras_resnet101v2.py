@@ -24,7 +24,7 @@ class Dense(nn.Linear):
         return self.activation(super().forward(x))
 
 
-class BottleneckV2ShortcutConv(nn.Module):
+class BottleneckV2(nn.Module):
     """keras.applications ResNet V2's block (`block2`): a pre-activation, a bottleneck main
     path with the stride on its 3x3 convolution, and a shortcut chosen per call.
 
@@ -88,67 +88,7 @@ class BottleneckV2ShortcutConv(nn.Module):
         return out
 
 
-class BottleneckV2(nn.Module):
-    """keras.applications ResNet V2's block (`block2`): a pre-activation, a bottleneck main
-    path with the stride on its 3x3 convolution, and a shortcut chosen per call.
-
-    Args:
-        in_channels: the channels of the input.
-        filters: the bottleneck width; the block outputs 4 x filters channels
-            (required).
-        kernel: the middle convolution's kernel size (3 by default).
-        stride: the stride of the 3x3 convolution and of the shortcut's subsampling (1
-            by default).
-        conv_shortcut: project the pre-activation (the first block of a stage) instead
-            of the input (False by default).
-    """
-
-    def __init__(
-        self,
-        in_channels,
-        filters,
-        kernel=3,
-        stride=1,
-        conv_shortcut=False,
-    ) -> None:
-        super().__init__()
-        # pre
-        self.bn1 = nn.BatchNorm2d(in_channels, eps=1.001e-05, momentum=0.01)
-        self.act1 = nn.ReLU(inplace=True)
-        # main
-        self.conv1 = nn.Conv2d(in_channels, filters, 1, bias=False)
-        self.bn2 = nn.BatchNorm2d(filters, eps=1.001e-05, momentum=0.01)
-        self.act2 = nn.ReLU(inplace=True)
-        self.conv2 = nn.Conv2d(
-            filters,
-            filters,
-            kernel,
-            stride=stride,
-            padding=1,
-            bias=False,
-        )
-        self.bn3 = nn.BatchNorm2d(filters, eps=1.001e-05, momentum=0.01)
-        self.act3 = nn.ReLU(inplace=True)
-        self.conv3 = nn.Conv2d(filters, 4 * filters, 1)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        # pre
-        x2 = self.bn1(x)
-        x2 = self.act1(x2)
-        # main
-        out = self.conv1(x2)
-        out = self.bn2(out)
-        out = self.act2(out)
-        out = self.conv2(out)
-        out = self.bn3(out)
-        out = self.act3(out)
-        out = self.conv3(out)
-        # out
-        out = x + out
-        return out
-
-
-class BottleneckV2ShortcutSubsample(nn.Module):
+class BottleneckV2Shortcut(nn.Module):
     """keras.applications ResNet V2's block (`block2`): a pre-activation, a bottleneck main
     path with the stride on its 3x3 convolution, and a shortcut chosen per call.
 
@@ -191,7 +131,14 @@ class BottleneckV2ShortcutSubsample(nn.Module):
         self.act3 = nn.ReLU(inplace=True)
         self.conv3 = nn.Conv2d(filters, 4 * filters, 1)
         # shortcut
-        self.downsample = nn.Sequential(nn.Identity(), nn.MaxPool2d(1, stride))
+        self.downsample = (
+            nn.Sequential(
+                nn.Identity(),
+                nn.MaxPool2d(1, stride),
+            )
+            if not conv_shortcut and stride != 1
+            else None
+        )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         # pre
@@ -206,7 +153,9 @@ class BottleneckV2ShortcutSubsample(nn.Module):
         out = self.act3(out)
         out = self.conv3(out)
         # shortcut
-        identity = self.downsample(x)
+        identity = x
+        if self.downsample is not None:
+            identity = self.downsample(x)
         # out
         out = identity + out
         return out
@@ -223,26 +172,26 @@ class ResNet101V2(nn.Module):
         self.maxpool1 = nn.MaxPool2d(3, 2)
         # stage conv2
         self.layer1 = nn.Sequential(
-            BottleneckV2ShortcutConv(64, 64, conv_shortcut=True),
-            BottleneckV2(256, 64),
-            BottleneckV2ShortcutSubsample(256, 64, stride=2),
+            BottleneckV2(64, 64, conv_shortcut=True),
+            BottleneckV2Shortcut(256, 64),
+            BottleneckV2Shortcut(256, 64, stride=2),
         )
         # stage conv3
         self.layer2 = nn.Sequential(
-            BottleneckV2ShortcutConv(256, 128, conv_shortcut=True),
-            *(BottleneckV2(512, 128) for _ in range(2)),
-            BottleneckV2ShortcutSubsample(512, 128, stride=2),
+            BottleneckV2(256, 128, conv_shortcut=True),
+            *(BottleneckV2Shortcut(512, 128) for _ in range(2)),
+            BottleneckV2Shortcut(512, 128, stride=2),
         )
         # stage conv4
         self.layer3 = nn.Sequential(
-            BottleneckV2ShortcutConv(512, 256, conv_shortcut=True),
-            *(BottleneckV2(1024, 256) for _ in range(21)),
-            BottleneckV2ShortcutSubsample(1024, 256, stride=2),
+            BottleneckV2(512, 256, conv_shortcut=True),
+            *(BottleneckV2Shortcut(1024, 256) for _ in range(21)),
+            BottleneckV2Shortcut(1024, 256, stride=2),
         )
         # stage conv5
         self.layer4 = nn.Sequential(
-            BottleneckV2ShortcutConv(1024, 512, conv_shortcut=True),
-            *(BottleneckV2(2048, 512) for _ in range(2)),
+            BottleneckV2(1024, 512, conv_shortcut=True),
+            *(BottleneckV2Shortcut(2048, 512) for _ in range(2)),
         )
         # head
         self.bn1 = nn.BatchNorm2d(2048, eps=1.001e-05, momentum=0.01)

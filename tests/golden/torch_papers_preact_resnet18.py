@@ -24,6 +24,7 @@ class Preact(nn.Module):
 
     def __init__(self, in_channels, filters, stride=1) -> None:
         super().__init__()
+        project = stride != 1 or in_channels != filters
         # pre
         self.bn1 = nn.BatchNorm2d(in_channels)
         self.act1 = nn.ReLU(inplace=True)
@@ -39,6 +40,14 @@ class Preact(nn.Module):
         self.bn2 = nn.BatchNorm2d(filters)
         self.act2 = nn.ReLU(inplace=True)
         self.conv2 = nn.Conv2d(filters, filters, 3, padding=1, bias=False)
+        # shortcut
+        self.downsample = (
+            nn.Sequential(
+                nn.Conv2d(in_channels, filters, 1, stride=stride, bias=False),
+            )
+            if project
+            else None
+        )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         # pre
@@ -49,56 +58,10 @@ class Preact(nn.Module):
         out = self.bn2(out)
         out = self.act2(out)
         out = self.conv2(out)
-        # out
-        out += x
-        return out
-
-
-class PreactShortcut(nn.Module):
-    """The pre-activation basic block, identity and projection in one definition: the
-    shortcut is the block's input, or, where the stride or the width changes, a 1x1
-    projection of the pre-activation.
-
-    Args:
-        in_channels: the channels of the input.
-        filters: the output channels of both convolutions (required).
-        stride: the stride of the first convolution and of the projection (1 by
-            default).
-    """
-
-    def __init__(self, in_channels, filters, stride=1) -> None:
-        super().__init__()
-        # pre
-        self.bn1 = nn.BatchNorm2d(in_channels)
-        self.act1 = nn.ReLU(inplace=True)
-        # main
-        self.conv1 = nn.Conv2d(
-            in_channels,
-            filters,
-            3,
-            stride=stride,
-            padding=1,
-            bias=False,
-        )
-        self.bn2 = nn.BatchNorm2d(filters)
-        self.act2 = nn.ReLU(inplace=True)
-        self.conv2 = nn.Conv2d(filters, filters, 3, padding=1, bias=False)
         # shortcut
-        self.downsample = nn.Sequential(
-            nn.Conv2d(in_channels, filters, 1, stride=stride, bias=False),
-        )
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        # pre
-        x = self.bn1(x)
-        x = self.act1(x)
-        # main
-        out = self.conv1(x)
-        out = self.bn2(out)
-        out = self.act2(out)
-        out = self.conv2(out)
-        # shortcut
-        identity = self.downsample(x)
+        identity = x
+        if self.downsample is not None:
+            identity = self.downsample(x2)
         # out
         out += identity
         return out
@@ -114,17 +77,11 @@ class PreActResNet18(nn.Module):
         # stage conv2
         self.layer1 = nn.Sequential(*(Preact(64, 64) for _ in range(2)))
         # stage conv3
-        self.layer2 = nn.Sequential(PreactShortcut(64, 128, stride=2), Preact(128, 128))
+        self.layer2 = nn.Sequential(Preact(64, 128, stride=2), Preact(128, 128))
         # stage conv4
-        self.layer3 = nn.Sequential(
-            PreactShortcut(128, 256, stride=2),
-            Preact(256, 256),
-        )
+        self.layer3 = nn.Sequential(Preact(128, 256, stride=2), Preact(256, 256))
         # stage conv5
-        self.layer4 = nn.Sequential(
-            PreactShortcut(256, 512, stride=2),
-            Preact(512, 512),
-        )
+        self.layer4 = nn.Sequential(Preact(256, 512, stride=2), Preact(512, 512))
         # head
         self.avgpool1 = nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Flatten())
         self.fc = nn.Linear(512, classes)

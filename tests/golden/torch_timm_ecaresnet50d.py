@@ -57,91 +57,6 @@ class ReshapeChannelsLast(nn.Module):
         return x.permute(0, 3, 1, 2) if x.dim() == 4 else x
 
 
-class EcaBottleneckDShortcutSe(nn.Module):
-    """The `se` path of the `eca_bottleneck_d` block.
-
-    Args:
-        kernel: as the block's.
-    """
-
-    def __init__(self, kernel) -> None:
-        super().__init__()
-        self.avgpool1 = nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Flatten())
-        self.reshape1 = ReshapeChannelsLast((-1, 1))
-        self.conv = Conv1dChannelsLast(1, 1, kernel, padding="same", bias=False)
-        self.reshape2 = ReshapeChannelsLast((1, 1, -1))
-        self.act1 = nn.Sigmoid()
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = self.avgpool1(x)
-        x = self.reshape1(x)
-        x = self.conv(x)
-        x = self.reshape2(x)
-        x = self.act1(x)
-        return x
-
-
-class EcaBottleneckDShortcut(nn.Module):
-    """ResNet-D's bottleneck with ECA.
-
-    Args:
-        in_channels: the channels of the input.
-        filters: the block outputs 4 x filters channels (required).
-        stride: the stride of the 3x3 convolution and of the shortcut's average pool (1
-            by default).
-    """
-
-    def __init__(self, in_channels, filters, stride=1) -> None:
-        super().__init__()
-        kernel = 5 if 4 * filters <= 1024 else 7
-        # main
-        self.conv1 = nn.Conv2d(in_channels, filters, 1, bias=False)
-        self.bn1 = nn.BatchNorm2d(filters)
-        self.act1 = nn.ReLU(inplace=True)
-        self.conv2 = nn.Conv2d(
-            filters,
-            filters,
-            3,
-            stride=stride,
-            padding=1,
-            bias=False,
-        )
-        self.bn2 = nn.BatchNorm2d(filters)
-        self.act2 = nn.ReLU(inplace=True)
-        self.conv3 = nn.Conv2d(filters, 4 * filters, 1, bias=False)
-        self.bn3 = nn.BatchNorm2d(4 * filters)
-        # shortcut
-        self.downsample = nn.Sequential(
-            nn.Identity(),
-            nn.Conv2d(in_channels, 4 * filters, 1, bias=False),
-            nn.BatchNorm2d(4 * filters),
-        )
-        # se
-        self.se = EcaBottleneckDShortcutSe(kernel)
-        # out
-        self.act3 = nn.ReLU(inplace=True)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        # main
-        out = self.conv1(x)
-        out = self.bn1(out)
-        out = self.act1(out)
-        out = self.conv2(out)
-        out = self.bn2(out)
-        out = self.act2(out)
-        out = self.conv3(out)
-        out = self.bn3(out)
-        # shortcut
-        identity = self.downsample(x)
-        # se
-        se = self.se(out)
-        # out
-        out = out * se
-        out += identity
-        out = self.act3(out)
-        return out
-
-
 class EcaBottleneckDSe(nn.Module):
     """The `se` path of the `eca_bottleneck_d` block.
 
@@ -178,6 +93,7 @@ class EcaBottleneckD(nn.Module):
 
     def __init__(self, in_channels, filters, stride=1) -> None:
         super().__init__()
+        project = stride != 1 or in_channels != 4 * filters
         kernel = 5 if 4 * filters <= 1024 else 7
         # main
         self.conv1 = nn.Conv2d(in_channels, filters, 1, bias=False)
@@ -195,6 +111,16 @@ class EcaBottleneckD(nn.Module):
         self.act2 = nn.ReLU(inplace=True)
         self.conv3 = nn.Conv2d(filters, 4 * filters, 1, bias=False)
         self.bn3 = nn.BatchNorm2d(4 * filters)
+        # shortcut
+        self.downsample = (
+            nn.Sequential(
+                AvgPool2dSame(2, stride) if stride != 1 else nn.Identity(),
+                nn.Conv2d(in_channels, 4 * filters, 1, bias=False),
+                nn.BatchNorm2d(4 * filters),
+            )
+            if project
+            else None
+        )
         # se
         self.se = EcaBottleneckDSe(kernel)
         # out
@@ -210,91 +136,10 @@ class EcaBottleneckD(nn.Module):
         out = self.act2(out)
         out = self.conv3(out)
         out = self.bn3(out)
-        # se
-        se = self.se(out)
-        # out
-        out = out * se
-        out += x
-        out = self.act3(out)
-        return out
-
-
-class EcaBottleneckDShortcutAvgPoolSe(nn.Module):
-    """The `se` path of the `eca_bottleneck_d` block.
-
-    Args:
-        kernel: as the block's.
-    """
-
-    def __init__(self, kernel) -> None:
-        super().__init__()
-        self.avgpool1 = nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Flatten())
-        self.reshape1 = ReshapeChannelsLast((-1, 1))
-        self.conv = Conv1dChannelsLast(1, 1, kernel, padding="same", bias=False)
-        self.reshape2 = ReshapeChannelsLast((1, 1, -1))
-        self.act1 = nn.Sigmoid()
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = self.avgpool1(x)
-        x = self.reshape1(x)
-        x = self.conv(x)
-        x = self.reshape2(x)
-        x = self.act1(x)
-        return x
-
-
-class EcaBottleneckDShortcutAvgPool(nn.Module):
-    """ResNet-D's bottleneck with ECA.
-
-    Args:
-        in_channels: the channels of the input.
-        filters: the block outputs 4 x filters channels (required).
-        stride: the stride of the 3x3 convolution and of the shortcut's average pool (1
-            by default).
-    """
-
-    def __init__(self, in_channels, filters, stride=1) -> None:
-        super().__init__()
-        kernel = 5 if 4 * filters <= 1024 else 7
-        # main
-        self.conv1 = nn.Conv2d(in_channels, filters, 1, bias=False)
-        self.bn1 = nn.BatchNorm2d(filters)
-        self.act1 = nn.ReLU(inplace=True)
-        self.conv2 = nn.Conv2d(
-            filters,
-            filters,
-            3,
-            stride=stride,
-            padding=1,
-            bias=False,
-        )
-        self.bn2 = nn.BatchNorm2d(filters)
-        self.act2 = nn.ReLU(inplace=True)
-        self.conv3 = nn.Conv2d(filters, 4 * filters, 1, bias=False)
-        self.bn3 = nn.BatchNorm2d(4 * filters)
         # shortcut
-        self.downsample = nn.Sequential(
-            AvgPool2dSame(2, stride),
-            nn.Conv2d(in_channels, 4 * filters, 1, bias=False),
-            nn.BatchNorm2d(4 * filters),
-        )
-        # se
-        self.se = EcaBottleneckDShortcutAvgPoolSe(kernel)
-        # out
-        self.act3 = nn.ReLU(inplace=True)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        # main
-        out = self.conv1(x)
-        out = self.bn1(out)
-        out = self.act1(out)
-        out = self.conv2(out)
-        out = self.bn2(out)
-        out = self.act2(out)
-        out = self.conv3(out)
-        out = self.bn3(out)
-        # shortcut
-        identity = self.downsample(x)
+        identity = x
+        if self.downsample is not None:
+            identity = self.downsample(x)
         # se
         se = self.se(out)
         # out
@@ -324,22 +169,22 @@ class ECAResNet50D(nn.Module):
         self.maxpool1 = nn.MaxPool2d(3, 2, padding=1)
         # stage conv2
         self.layer1 = nn.Sequential(
-            EcaBottleneckDShortcut(64, 64),
+            EcaBottleneckD(64, 64),
             *(EcaBottleneckD(256, 64) for _ in range(2)),
         )
         # stage conv3
         self.layer2 = nn.Sequential(
-            EcaBottleneckDShortcutAvgPool(256, 128, stride=2),
+            EcaBottleneckD(256, 128, stride=2),
             *(EcaBottleneckD(512, 128) for _ in range(3)),
         )
         # stage conv4
         self.layer3 = nn.Sequential(
-            EcaBottleneckDShortcutAvgPool(512, 256, stride=2),
+            EcaBottleneckD(512, 256, stride=2),
             *(EcaBottleneckD(1024, 256) for _ in range(5)),
         )
         # stage conv5
         self.layer4 = nn.Sequential(
-            EcaBottleneckDShortcutAvgPool(1024, 512, stride=2),
+            EcaBottleneckD(1024, 512, stride=2),
             *(EcaBottleneckD(2048, 512) for _ in range(2)),
         )
         # head
@@ -361,10 +206,7 @@ class ECAResNet50D(nn.Module):
                 nn.init.kaiming_uniform_(m.weight, a=math.sqrt(5))
                 nn.init.zeros_(m.bias)
         for m in self.modules():
-            if isinstance(
-                m,
-                (EcaBottleneckDShortcut, EcaBottleneckD, EcaBottleneckDShortcutAvgPool),
-            ):
+            if isinstance(m, EcaBottleneckD):
                 nn.init.zeros_(m.bn3.weight)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:

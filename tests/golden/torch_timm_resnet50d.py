@@ -35,60 +35,6 @@ class AvgPool2dSame(nn.AvgPool2d):
         return super().forward(F.pad(x, pads)) / counts
 
 
-class BottleneckDShortcut(nn.Module):
-    """The `bottleneck_d` block: paths main and shortcut, merged by add(main, shortcut).
-
-    Args:
-        in_channels: the channels of the input.
-        filters: required.
-        stride: 1 by default.
-    """
-
-    def __init__(self, in_channels, filters, stride=1) -> None:
-        super().__init__()
-        # main
-        self.conv1 = nn.Conv2d(in_channels, filters, 1, bias=False)
-        self.bn1 = nn.BatchNorm2d(filters)
-        self.act1 = nn.ReLU(inplace=True)
-        self.conv2 = nn.Conv2d(
-            filters,
-            filters,
-            3,
-            stride=stride,
-            padding=1,
-            bias=False,
-        )
-        self.bn2 = nn.BatchNorm2d(filters)
-        self.act2 = nn.ReLU(inplace=True)
-        self.conv3 = nn.Conv2d(filters, 4 * filters, 1, bias=False)
-        self.bn3 = nn.BatchNorm2d(4 * filters)
-        # shortcut
-        self.downsample = nn.Sequential(
-            nn.Identity(),
-            nn.Conv2d(in_channels, 4 * filters, 1, bias=False),
-            nn.BatchNorm2d(4 * filters),
-        )
-        # out
-        self.act3 = nn.ReLU(inplace=True)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        # main
-        out = self.conv1(x)
-        out = self.bn1(out)
-        out = self.act1(out)
-        out = self.conv2(out)
-        out = self.bn2(out)
-        out = self.act2(out)
-        out = self.conv3(out)
-        out = self.bn3(out)
-        # shortcut
-        identity = self.downsample(x)
-        # out
-        out += identity
-        out = self.act3(out)
-        return out
-
-
 class BottleneckD(nn.Module):
     """The `bottleneck_d` block: paths main and shortcut, merged by add(main, shortcut).
 
@@ -100,52 +46,7 @@ class BottleneckD(nn.Module):
 
     def __init__(self, in_channels, filters, stride=1) -> None:
         super().__init__()
-        # main
-        self.conv1 = nn.Conv2d(in_channels, filters, 1, bias=False)
-        self.bn1 = nn.BatchNorm2d(filters)
-        self.act1 = nn.ReLU(inplace=True)
-        self.conv2 = nn.Conv2d(
-            filters,
-            filters,
-            3,
-            stride=stride,
-            padding=1,
-            bias=False,
-        )
-        self.bn2 = nn.BatchNorm2d(filters)
-        self.act2 = nn.ReLU(inplace=True)
-        self.conv3 = nn.Conv2d(filters, 4 * filters, 1, bias=False)
-        self.bn3 = nn.BatchNorm2d(4 * filters)
-        # out
-        self.act3 = nn.ReLU(inplace=True)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        # main
-        out = self.conv1(x)
-        out = self.bn1(out)
-        out = self.act1(out)
-        out = self.conv2(out)
-        out = self.bn2(out)
-        out = self.act2(out)
-        out = self.conv3(out)
-        out = self.bn3(out)
-        # out
-        out += x
-        out = self.act3(out)
-        return out
-
-
-class BottleneckDShortcutAvgPool(nn.Module):
-    """The `bottleneck_d` block: paths main and shortcut, merged by add(main, shortcut).
-
-    Args:
-        in_channels: the channels of the input.
-        filters: required.
-        stride: 1 by default.
-    """
-
-    def __init__(self, in_channels, filters, stride=1) -> None:
-        super().__init__()
+        project = stride != 1 or in_channels != 4 * filters
         # main
         self.conv1 = nn.Conv2d(in_channels, filters, 1, bias=False)
         self.bn1 = nn.BatchNorm2d(filters)
@@ -163,10 +64,14 @@ class BottleneckDShortcutAvgPool(nn.Module):
         self.conv3 = nn.Conv2d(filters, 4 * filters, 1, bias=False)
         self.bn3 = nn.BatchNorm2d(4 * filters)
         # shortcut
-        self.downsample = nn.Sequential(
-            AvgPool2dSame(2, stride),
-            nn.Conv2d(in_channels, 4 * filters, 1, bias=False),
-            nn.BatchNorm2d(4 * filters),
+        self.downsample = (
+            nn.Sequential(
+                AvgPool2dSame(2, stride) if stride != 1 else nn.Identity(),
+                nn.Conv2d(in_channels, 4 * filters, 1, bias=False),
+                nn.BatchNorm2d(4 * filters),
+            )
+            if project
+            else None
         )
         # out
         self.act3 = nn.ReLU(inplace=True)
@@ -182,7 +87,9 @@ class BottleneckDShortcutAvgPool(nn.Module):
         out = self.conv3(out)
         out = self.bn3(out)
         # shortcut
-        identity = self.downsample(x)
+        identity = x
+        if self.downsample is not None:
+            identity = self.downsample(x)
         # out
         out += identity
         out = self.act3(out)
@@ -209,22 +116,22 @@ class ResNet50D(nn.Module):
         self.maxpool1 = nn.MaxPool2d(3, 2, padding=1)
         # stage conv2
         self.layer1 = nn.Sequential(
-            BottleneckDShortcut(64, 64),
+            BottleneckD(64, 64),
             *(BottleneckD(256, 64) for _ in range(2)),
         )
         # stage conv3
         self.layer2 = nn.Sequential(
-            BottleneckDShortcutAvgPool(256, 128, stride=2),
+            BottleneckD(256, 128, stride=2),
             *(BottleneckD(512, 128) for _ in range(3)),
         )
         # stage conv4
         self.layer3 = nn.Sequential(
-            BottleneckDShortcutAvgPool(512, 256, stride=2),
+            BottleneckD(512, 256, stride=2),
             *(BottleneckD(1024, 256) for _ in range(5)),
         )
         # stage conv5
         self.layer4 = nn.Sequential(
-            BottleneckDShortcutAvgPool(1024, 512, stride=2),
+            BottleneckD(1024, 512, stride=2),
             *(BottleneckD(2048, 512) for _ in range(2)),
         )
         # head
@@ -244,10 +151,7 @@ class ResNet50D(nn.Module):
                 nn.init.kaiming_uniform_(m.weight, a=math.sqrt(5))
                 nn.init.zeros_(m.bias)
         for m in self.modules():
-            if isinstance(
-                m,
-                (BottleneckDShortcut, BottleneckD, BottleneckDShortcutAvgPool),
-            ):
+            if isinstance(m, BottleneckD):
                 nn.init.zeros_(m.bn3.weight)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:

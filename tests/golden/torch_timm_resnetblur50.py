@@ -72,6 +72,8 @@ class BlurBottleneck(nn.Module):
         self.conv2 = nn.Conv2d(filters, filters, 3, padding=1, bias=False)
         self.bn2 = nn.BatchNorm2d(filters)
         self.act2 = nn.ReLU(inplace=True)
+        self.pad1 = nn.ReflectionPad2d(1) if stride != 1 else None
+        self.aa1 = Blur2d(filters, 3, stride) if stride != 1 else None
         self.conv3 = nn.Conv2d(filters, 4 * filters, 1, bias=False)
         self.bn3 = nn.BatchNorm2d(4 * filters)
         # shortcut
@@ -94,62 +96,16 @@ class BlurBottleneck(nn.Module):
         out = self.conv2(out)
         out = self.bn2(out)
         out = self.act2(out)
+        if self.pad1 is not None:
+            out = self.pad1(out)
+        if self.aa1 is not None:
+            out = self.aa1(out)
         out = self.conv3(out)
         out = self.bn3(out)
         # shortcut
         identity = x
         if self.downsample is not None:
             identity = self.downsample(x)
-        # out
-        out += identity
-        out = self.act3(out)
-        return out
-
-
-class BlurBottleneckPad1Aa1(nn.Module):
-    """timm's Bottleneck with aa_layer=BlurPool2d.
-
-    Args:
-        in_channels: the channels of the input.
-        filters: the block outputs 4 x filters channels (required).
-        stride: the stride of the blur (and of the projection) (1 by default).
-    """
-
-    def __init__(self, in_channels, filters, stride=1) -> None:
-        super().__init__()
-        # main
-        self.conv1 = nn.Conv2d(in_channels, filters, 1, bias=False)
-        self.bn1 = nn.BatchNorm2d(filters)
-        self.act1 = nn.ReLU(inplace=True)
-        self.conv2 = nn.Conv2d(filters, filters, 3, padding=1, bias=False)
-        self.bn2 = nn.BatchNorm2d(filters)
-        self.act2 = nn.ReLU(inplace=True)
-        self.pad1 = nn.ReflectionPad2d(1)
-        self.aa1 = Blur2d(filters, 3, stride)
-        self.conv3 = nn.Conv2d(filters, 4 * filters, 1, bias=False)
-        self.bn3 = nn.BatchNorm2d(4 * filters)
-        # shortcut
-        self.downsample = nn.Sequential(
-            nn.Conv2d(in_channels, 4 * filters, 1, stride=stride, bias=False),
-            nn.BatchNorm2d(4 * filters),
-        )
-        # out
-        self.act3 = nn.ReLU(inplace=True)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        # main
-        out = self.conv1(x)
-        out = self.bn1(out)
-        out = self.act1(out)
-        out = self.conv2(out)
-        out = self.bn2(out)
-        out = self.act2(out)
-        out = self.pad1(out)
-        out = self.aa1(out)
-        out = self.conv3(out)
-        out = self.bn3(out)
-        # shortcut
-        identity = self.downsample(x)
         # out
         out += identity
         out = self.act3(out)
@@ -175,17 +131,17 @@ class ResNetBlur50(nn.Module):
         )
         # stage conv3
         self.layer2 = nn.Sequential(
-            BlurBottleneckPad1Aa1(256, 128, stride=2),
+            BlurBottleneck(256, 128, stride=2),
             *(BlurBottleneck(512, 128) for _ in range(3)),
         )
         # stage conv4
         self.layer3 = nn.Sequential(
-            BlurBottleneckPad1Aa1(512, 256, stride=2),
+            BlurBottleneck(512, 256, stride=2),
             *(BlurBottleneck(1024, 256) for _ in range(5)),
         )
         # stage conv5
         self.layer4 = nn.Sequential(
-            BlurBottleneckPad1Aa1(1024, 512, stride=2),
+            BlurBottleneck(1024, 512, stride=2),
             *(BlurBottleneck(2048, 512) for _ in range(2)),
         )
         # head
@@ -205,7 +161,7 @@ class ResNetBlur50(nn.Module):
                 nn.init.kaiming_uniform_(m.weight, a=math.sqrt(5))
                 nn.init.zeros_(m.bias)
         for m in self.modules():
-            if isinstance(m, (BlurBottleneck, BlurBottleneckPad1Aa1)):
+            if isinstance(m, BlurBottleneck):
                 nn.init.zeros_(m.bn3.weight)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:

@@ -35,93 +35,6 @@ class AvgPool2dSame(nn.AvgPool2d):
         return super().forward(F.pad(x, pads)) / counts
 
 
-class SeBottleneckDShortcutSe(nn.Module):
-    """The `se` path of the `se_bottleneck_d` block.
-
-    Args:
-        filters: as the block's.
-        reduction: as the block's.
-    """
-
-    def __init__(self, filters, reduction) -> None:
-        super().__init__()
-        self.avgpool1 = nn.AdaptiveAvgPool2d(1)
-        self.fc1 = nn.Conv2d(4 * filters, 4 * filters // reduction, 1)
-        self.act1 = nn.ReLU(inplace=True)
-        self.fc2 = nn.Conv2d(4 * filters // reduction, 4 * filters, 1)
-        self.act2 = nn.Sigmoid()
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = self.avgpool1(x)
-        x = self.fc1(x)
-        x = self.act1(x)
-        x = self.fc2(x)
-        x = self.act2(x)
-        return x
-
-
-class SeBottleneckDShortcut(nn.Module):
-    """ResNet-D's bottleneck with squeeze-and-excitation (timm's `se`, its convolutions
-    `fc1`, `fc2`).
-
-    Args:
-        in_channels: the channels of the input.
-        filters: the block outputs 4 x filters channels (required).
-        stride: the stride of the 3x3 convolution and of the shortcut's average pool (1
-            by default).
-        reduction: the squeeze's channel reduction (4 by default).
-    """
-
-    def __init__(self, in_channels, filters, stride=1, reduction=4) -> None:
-        super().__init__()
-        # main
-        self.conv1 = nn.Conv2d(in_channels, filters, 1, bias=False)
-        self.bn1 = nn.BatchNorm2d(filters)
-        self.act1 = nn.ReLU(inplace=True)
-        self.conv2 = nn.Conv2d(
-            filters,
-            filters,
-            3,
-            stride=stride,
-            padding=1,
-            bias=False,
-        )
-        self.bn2 = nn.BatchNorm2d(filters)
-        self.act2 = nn.ReLU(inplace=True)
-        self.conv3 = nn.Conv2d(filters, 4 * filters, 1, bias=False)
-        self.bn3 = nn.BatchNorm2d(4 * filters)
-        # shortcut
-        self.downsample = nn.Sequential(
-            nn.Identity(),
-            nn.Conv2d(in_channels, 4 * filters, 1, bias=False),
-            nn.BatchNorm2d(4 * filters),
-        )
-        # se
-        self.se = SeBottleneckDShortcutSe(filters, reduction)
-        # out
-        self.act3 = nn.ReLU(inplace=True)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        # main
-        out = self.conv1(x)
-        out = self.bn1(out)
-        out = self.act1(out)
-        out = self.conv2(out)
-        out = self.bn2(out)
-        out = self.act2(out)
-        out = self.conv3(out)
-        out = self.bn3(out)
-        # shortcut
-        identity = self.downsample(x)
-        # se
-        se = self.se(out)
-        # out
-        out = out * se
-        out += identity
-        out = self.act3(out)
-        return out
-
-
 class SeBottleneckDSe(nn.Module):
     """The `se` path of the `se_bottleneck_d` block.
 
@@ -161,6 +74,7 @@ class SeBottleneckD(nn.Module):
 
     def __init__(self, in_channels, filters, stride=1, reduction=4) -> None:
         super().__init__()
+        project = stride != 1 or in_channels != 4 * filters
         # main
         self.conv1 = nn.Conv2d(in_channels, filters, 1, bias=False)
         self.bn1 = nn.BatchNorm2d(filters)
@@ -177,6 +91,16 @@ class SeBottleneckD(nn.Module):
         self.act2 = nn.ReLU(inplace=True)
         self.conv3 = nn.Conv2d(filters, 4 * filters, 1, bias=False)
         self.bn3 = nn.BatchNorm2d(4 * filters)
+        # shortcut
+        self.downsample = (
+            nn.Sequential(
+                AvgPool2dSame(2, stride) if stride != 1 else nn.Identity(),
+                nn.Conv2d(in_channels, 4 * filters, 1, bias=False),
+                nn.BatchNorm2d(4 * filters),
+            )
+            if project
+            else None
+        )
         # se
         self.se = SeBottleneckDSe(filters, reduction)
         # out
@@ -192,93 +116,10 @@ class SeBottleneckD(nn.Module):
         out = self.act2(out)
         out = self.conv3(out)
         out = self.bn3(out)
-        # se
-        se = self.se(out)
-        # out
-        out = out * se
-        out += x
-        out = self.act3(out)
-        return out
-
-
-class SeBottleneckDShortcutAvgPoolSe(nn.Module):
-    """The `se` path of the `se_bottleneck_d` block.
-
-    Args:
-        filters: as the block's.
-        reduction: as the block's.
-    """
-
-    def __init__(self, filters, reduction) -> None:
-        super().__init__()
-        self.avgpool1 = nn.AdaptiveAvgPool2d(1)
-        self.fc1 = nn.Conv2d(4 * filters, 4 * filters // reduction, 1)
-        self.act1 = nn.ReLU(inplace=True)
-        self.fc2 = nn.Conv2d(4 * filters // reduction, 4 * filters, 1)
-        self.act2 = nn.Sigmoid()
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = self.avgpool1(x)
-        x = self.fc1(x)
-        x = self.act1(x)
-        x = self.fc2(x)
-        x = self.act2(x)
-        return x
-
-
-class SeBottleneckDShortcutAvgPool(nn.Module):
-    """ResNet-D's bottleneck with squeeze-and-excitation (timm's `se`, its convolutions
-    `fc1`, `fc2`).
-
-    Args:
-        in_channels: the channels of the input.
-        filters: the block outputs 4 x filters channels (required).
-        stride: the stride of the 3x3 convolution and of the shortcut's average pool (1
-            by default).
-        reduction: the squeeze's channel reduction (4 by default).
-    """
-
-    def __init__(self, in_channels, filters, stride=1, reduction=4) -> None:
-        super().__init__()
-        # main
-        self.conv1 = nn.Conv2d(in_channels, filters, 1, bias=False)
-        self.bn1 = nn.BatchNorm2d(filters)
-        self.act1 = nn.ReLU(inplace=True)
-        self.conv2 = nn.Conv2d(
-            filters,
-            filters,
-            3,
-            stride=stride,
-            padding=1,
-            bias=False,
-        )
-        self.bn2 = nn.BatchNorm2d(filters)
-        self.act2 = nn.ReLU(inplace=True)
-        self.conv3 = nn.Conv2d(filters, 4 * filters, 1, bias=False)
-        self.bn3 = nn.BatchNorm2d(4 * filters)
         # shortcut
-        self.downsample = nn.Sequential(
-            AvgPool2dSame(2, stride),
-            nn.Conv2d(in_channels, 4 * filters, 1, bias=False),
-            nn.BatchNorm2d(4 * filters),
-        )
-        # se
-        self.se = SeBottleneckDShortcutAvgPoolSe(filters, reduction)
-        # out
-        self.act3 = nn.ReLU(inplace=True)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        # main
-        out = self.conv1(x)
-        out = self.bn1(out)
-        out = self.act1(out)
-        out = self.conv2(out)
-        out = self.bn2(out)
-        out = self.act2(out)
-        out = self.conv3(out)
-        out = self.bn3(out)
-        # shortcut
-        identity = self.downsample(x)
+        identity = x
+        if self.downsample is not None:
+            identity = self.downsample(x)
         # se
         se = self.se(out)
         # out
@@ -312,22 +153,22 @@ class ResNetRS50(nn.Module):
         )
         # stage conv2
         self.layer1 = nn.Sequential(
-            SeBottleneckDShortcut(64, 64),
+            SeBottleneckD(64, 64),
             *(SeBottleneckD(256, 64) for _ in range(2)),
         )
         # stage conv3
         self.layer2 = nn.Sequential(
-            SeBottleneckDShortcutAvgPool(256, 128, stride=2),
+            SeBottleneckD(256, 128, stride=2),
             *(SeBottleneckD(512, 128) for _ in range(3)),
         )
         # stage conv4
         self.layer3 = nn.Sequential(
-            SeBottleneckDShortcutAvgPool(512, 256, stride=2),
+            SeBottleneckD(512, 256, stride=2),
             *(SeBottleneckD(1024, 256) for _ in range(5)),
         )
         # stage conv5
         self.layer4 = nn.Sequential(
-            SeBottleneckDShortcutAvgPool(1024, 512, stride=2),
+            SeBottleneckD(1024, 512, stride=2),
             *(SeBottleneckD(2048, 512) for _ in range(2)),
         )
         # head
@@ -349,10 +190,7 @@ class ResNetRS50(nn.Module):
                 nn.init.kaiming_uniform_(m.weight, a=math.sqrt(5))
                 nn.init.zeros_(m.bias)
         for m in self.modules():
-            if isinstance(
-                m,
-                (SeBottleneckDShortcut, SeBottleneckD, SeBottleneckDShortcutAvgPool),
-            ):
+            if isinstance(m, SeBottleneckD):
                 nn.init.zeros_(m.bn3.weight)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:

@@ -26,7 +26,7 @@ def named(**children: nn.Module) -> nn.Sequential:
     return sequential
 
 
-class PreactBottleneckShortcutDownsample(nn.Module):
+class PreactBottleneckDownsample(nn.Module):
     """The `shortcut` path of the `preact_bottleneck` block.
 
     Args:
@@ -44,64 +44,6 @@ class PreactBottleneckShortcutDownsample(nn.Module):
         return x
 
 
-class PreactBottleneckShortcut(nn.Module):
-    """timm's PreActBottleneck: BatchNorm and ReLU before each convolution, nothing after
-    the add. The first block of a stage projects the pre-activated input; the others add
-    the raw input.
-
-    Args:
-        in_channels: the channels of the input.
-        filters: the bottleneck width; the block outputs 4 x filters channels
-            (required).
-        stride: the stride of the 3x3 convolution and of the projection (1 by default).
-    """
-
-    def __init__(self, in_channels, filters, stride=1) -> None:
-        super().__init__()
-        # pre
-        self.norm1 = nn.BatchNorm2d(in_channels)
-        self.act1 = nn.ReLU(inplace=True)
-        # main
-        self.conv1 = nn.Conv2d(in_channels, filters, 1, bias=False)
-        self.norm2 = nn.BatchNorm2d(filters)
-        self.act2 = nn.ReLU(inplace=True)
-        self.conv2 = nn.Conv2d(
-            filters,
-            filters,
-            3,
-            stride=stride,
-            padding=1,
-            bias=False,
-        )
-        self.norm3 = nn.BatchNorm2d(filters)
-        self.act3 = nn.ReLU(inplace=True)
-        self.conv3 = nn.Conv2d(filters, 4 * filters, 1, bias=False)
-        # shortcut
-        self.downsample = PreactBottleneckShortcutDownsample(
-            filters,
-            stride,
-            in_channels,
-        )
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        # pre
-        x = self.norm1(x)
-        x = self.act1(x)
-        # main
-        out = self.conv1(x)
-        out = self.norm2(out)
-        out = self.act2(out)
-        out = self.conv2(out)
-        out = self.norm3(out)
-        out = self.act3(out)
-        out = self.conv3(out)
-        # shortcut
-        identity = self.downsample(x)
-        # out
-        out += identity
-        return out
-
-
 class PreactBottleneck(nn.Module):
     """timm's PreActBottleneck: BatchNorm and ReLU before each convolution, nothing after
     the add. The first block of a stage projects the pre-activated input; the others add
@@ -116,6 +58,7 @@ class PreactBottleneck(nn.Module):
 
     def __init__(self, in_channels, filters, stride=1) -> None:
         super().__init__()
+        project = stride != 1 or in_channels != 4 * filters
         # pre
         self.norm1 = nn.BatchNorm2d(in_channels)
         self.act1 = nn.ReLU(inplace=True)
@@ -134,6 +77,16 @@ class PreactBottleneck(nn.Module):
         self.norm3 = nn.BatchNorm2d(filters)
         self.act3 = nn.ReLU(inplace=True)
         self.conv3 = nn.Conv2d(filters, 4 * filters, 1, bias=False)
+        # shortcut
+        self.downsample = (
+            PreactBottleneckDownsample(
+                filters,
+                stride,
+                in_channels,
+            )
+            if project
+            else None
+        )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         # pre
@@ -147,8 +100,12 @@ class PreactBottleneck(nn.Module):
         out = self.norm3(out)
         out = self.act3(out)
         out = self.conv3(out)
+        # shortcut
+        identity = x
+        if self.downsample is not None:
+            identity = self.downsample(x2)
         # out
-        out += x
+        out += identity
         return out
 
 
@@ -166,25 +123,25 @@ class ResNetV2_50(nn.Module):
         self.stages = nn.Sequential(
             named(
                 blocks=nn.Sequential(
-                    PreactBottleneckShortcut(64, 64),
+                    PreactBottleneck(64, 64),
                     *(PreactBottleneck(256, 64) for _ in range(2)),
                 ),
             ),
             named(
                 blocks=nn.Sequential(
-                    PreactBottleneckShortcut(256, 128, stride=2),
+                    PreactBottleneck(256, 128, stride=2),
                     *(PreactBottleneck(512, 128) for _ in range(3)),
                 ),
             ),
             named(
                 blocks=nn.Sequential(
-                    PreactBottleneckShortcut(512, 256, stride=2),
+                    PreactBottleneck(512, 256, stride=2),
                     *(PreactBottleneck(1024, 256) for _ in range(5)),
                 ),
             ),
             named(
                 blocks=nn.Sequential(
-                    PreactBottleneckShortcut(1024, 512, stride=2),
+                    PreactBottleneck(1024, 512, stride=2),
                     *(PreactBottleneck(2048, 512) for _ in range(2)),
                 ),
             ),

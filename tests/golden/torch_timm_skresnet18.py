@@ -84,13 +84,20 @@ class SkBasicP0(nn.Module):
 
 
 class SkBasicP1(nn.Module):
-    """The `p1` path of the `sk_basic` block."""
+    """The `p1` path of the `sk_basic` block.
 
-    def __init__(self) -> None:
+    Args:
+        stride: as the block's.
+    """
+
+    def __init__(self, stride) -> None:
         super().__init__()
+        self.subsample1 = nn.MaxPool2d(1, stride) if stride != 1 else None
         self.act1 = nn.ReLU(inplace=True)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.subsample1 is not None:
+            x = self.subsample1(x)
         x = self.act1(x)
         return x
 
@@ -139,7 +146,17 @@ class SkBasic(nn.Module):
 
     def __init__(self, in_channels, filters, stride=1) -> None:
         super().__init__()
+        project = stride != 1 or in_channels != filters
         attention = make_divisible(filters / 8, 16)
+        # shortcut
+        self.downsample = (
+            nn.Sequential(
+                nn.Conv2d(in_channels, filters, 1, stride=stride, bias=False),
+                nn.BatchNorm2d(filters),
+            )
+            if project
+            else None
+        )
         # x0
         self.x0 = SkBasicX0()
         # x1
@@ -178,7 +195,7 @@ class SkBasic(nn.Module):
         )
         self.p0 = SkBasicP0()
         # p1
-        self.p1 = SkBasicP1()
+        self.p1 = SkBasicP1(stride)
         # attn
         self.attn = SkBasicAttn()
         # main
@@ -187,187 +204,10 @@ class SkBasic(nn.Module):
         self.act1 = nn.ReLU(inplace=True)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        # x0
-        x0 = self.x0(x)
-        # x1
-        x1 = self.x1(x)
-        # p0
-        p0 = self.conv1.paths[0](x0)
-        p0 = self.p0(p0)
-        # p1
-        p1 = self.conv1.paths[1](x1)
-        p1 = self.p1(p1)
-        # out
-        out = p0 + p1
-        # attn
-        attn = self.attn.avgpool1(out)
-        attn = self.conv1.attn.fc_reduce(attn)
-        attn = self.conv1.attn.bn(attn)
-        attn = self.attn.act1(attn)
-        attn = self.conv1.attn.fc_select(attn)
-        # out
-        out = (torch.stack([p0, p1], 1) * attn.unflatten(1, (2, -1)).softmax(1)).sum(1)
-        # main
-        out = self.conv2(out)
-        # out
-        out += x
-        out = self.act1(out)
-        return out
-
-
-class SkBasicShortcutP1X0(nn.Module):
-    """The `x0` path of the `sk_basic` block."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.split1 = ChannelSplit(2, 0)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = self.split1(x)
-        return x
-
-
-class SkBasicShortcutP1X1(nn.Module):
-    """The `x1` path of the `sk_basic` block."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.split1 = ChannelSplit(2, 1)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = self.split1(x)
-        return x
-
-
-class SkBasicShortcutP1P0(nn.Module):
-    """The `p0` path of the `sk_basic` block."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.act1 = nn.ReLU(inplace=True)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = self.act1(x)
-        return x
-
-
-class SkBasicShortcutP1P1(nn.Module):
-    """The `p1` path of the `sk_basic` block.
-
-    Args:
-        stride: as the block's.
-    """
-
-    def __init__(self, stride) -> None:
-        super().__init__()
-        self.subsample1 = nn.MaxPool2d(1, stride)
-        self.act1 = nn.ReLU(inplace=True)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = self.subsample1(x)
-        x = self.act1(x)
-        return x
-
-
-class SkBasicShortcutP1Attn(nn.Module):
-    """The `attn` path of the `sk_basic` block."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.avgpool1 = nn.AdaptiveAvgPool2d(1)
-        self.act1 = nn.ReLU(inplace=True)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = self.avgpool1(x)
-        x = self.act1(x)
-        return x
-
-
-class SkBasicShortcutP1Conv2(nn.Module):
-    """The `main` path of the `sk_basic` block.
-
-    Args:
-        filters: as the block's.
-    """
-
-    def __init__(self, filters) -> None:
-        super().__init__()
-        self.conv = nn.Conv2d(filters, filters, 3, padding=1, bias=False)
-        self.bn = nn.BatchNorm2d(filters)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = self.conv(x)
-        x = self.bn(x)
-        return x
-
-
-class SkBasicShortcutP1(nn.Module):
-    """timm's SelectiveKernelBasic: split input, kernels 3 and 3 dilated by 2, attention
-    ratio 1/8.
-
-    Args:
-        in_channels: the channels of the input.
-        filters: the output channels of both convolutions (required).
-        stride: the stride of the selective kernel and of the projection (1 by default).
-    """
-
-    def __init__(self, in_channels, filters, stride=1) -> None:
-        super().__init__()
-        attention = make_divisible(filters / 8, 16)
         # shortcut
-        self.downsample = nn.Sequential(
-            nn.Conv2d(in_channels, filters, 1, stride=stride, bias=False),
-            nn.BatchNorm2d(filters),
-        )
-        # x0
-        self.x0 = SkBasicShortcutP1X0()
-        # x1
-        self.x1 = SkBasicShortcutP1X1()
-        # p0
-        self.conv1 = named(
-            paths=nn.Sequential(
-                named(
-                    conv=nn.Conv2d(
-                        in_channels // 2,
-                        filters,
-                        3,
-                        stride=stride,
-                        padding=1,
-                        bias=False,
-                    ),
-                    bn=nn.BatchNorm2d(filters),
-                ),
-                named(
-                    conv=nn.Conv2d(
-                        in_channels // 2,
-                        filters,
-                        3,
-                        dilation=2,
-                        padding=2,
-                        bias=False,
-                    ),
-                    bn=nn.BatchNorm2d(filters),
-                ),
-            ),
-            attn=named(
-                fc_reduce=nn.Conv2d(filters, attention, 1, bias=False),
-                bn=nn.BatchNorm2d(attention),
-                fc_select=nn.Conv2d(attention, 2 * filters, 1, bias=False),
-            ),
-        )
-        self.p0 = SkBasicShortcutP1P0()
-        # p1
-        self.p1 = SkBasicShortcutP1P1(stride)
-        # attn
-        self.attn = SkBasicShortcutP1Attn()
-        # main
-        self.conv2 = SkBasicShortcutP1Conv2(filters)
-        # out
-        self.act1 = nn.ReLU(inplace=True)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        # shortcut
-        identity = self.downsample(x)
+        identity = x
+        if self.downsample is not None:
+            identity = self.downsample(x)
         # x0
         x0 = self.x0(x)
         # x1
@@ -377,7 +217,8 @@ class SkBasicShortcutP1(nn.Module):
         p0 = self.p0(p0)
         # p1
         p1 = self.conv1.paths[1].conv(x1)
-        p1 = self.p1.subsample1(p1)
+        if self.p1.subsample1 is not None:
+            p1 = self.p1.subsample1(p1)
         p1 = self.conv1.paths[1].bn(p1)
         p1 = self.p1.act1(p1)
         # out
@@ -411,20 +252,11 @@ class SKResNet18(nn.Module):
         # stage conv2
         self.layer1 = nn.Sequential(*(SkBasic(64, 64) for _ in range(2)))
         # stage conv3
-        self.layer2 = nn.Sequential(
-            SkBasicShortcutP1(64, 128, stride=2),
-            SkBasic(128, 128),
-        )
+        self.layer2 = nn.Sequential(SkBasic(64, 128, stride=2), SkBasic(128, 128))
         # stage conv4
-        self.layer3 = nn.Sequential(
-            SkBasicShortcutP1(128, 256, stride=2),
-            SkBasic(256, 256),
-        )
+        self.layer3 = nn.Sequential(SkBasic(128, 256, stride=2), SkBasic(256, 256))
         # stage conv5
-        self.layer4 = nn.Sequential(
-            SkBasicShortcutP1(256, 512, stride=2),
-            SkBasic(512, 512),
-        )
+        self.layer4 = nn.Sequential(SkBasic(256, 512, stride=2), SkBasic(512, 512))
         # head
         self.avgpool1 = nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Flatten())
         self.fc = nn.Linear(512, classes)

@@ -221,17 +221,22 @@ class MbconvProject(nn.Module):
 
     Args:
         filters: as the block's.
+        rate: as the block's.
         hidden: as the block's.
+        residual: as the block's.
     """
 
-    def __init__(self, filters, hidden) -> None:
+    def __init__(self, filters, rate, hidden, residual) -> None:
         super().__init__()
         self.conv1 = nn.Conv2d(hidden, filters, 1, bias=False)
         self.bn1 = nn.BatchNorm2d(filters)
+        self.drop_path1 = DropPath(rate) if residual else None
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = self.conv1(x)
         x = self.bn1(x)
+        if self.drop_path1 is not None:
+            x = self.drop_path1(x)
         return x
 
 
@@ -261,6 +266,8 @@ class Mbconv(nn.Module):
         super().__init__()
         hidden = make_divisible(in_channels * expand_ratio, 8)
         squeeze = max(1, in_channels // 4)
+        residual = stride == 1 and in_channels == filters
+        self.residual = residual
         # main
         self.conv1 = nn.Conv2d(in_channels, hidden, 1, bias=False)
         self.bn1 = nn.BatchNorm2d(hidden)
@@ -279,118 +286,7 @@ class Mbconv(nn.Module):
         # se
         self.se = MbconvSe(hidden, squeeze)
         # project
-        self.project = MbconvProject(filters, hidden)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        # main
-        out = self.conv1(x)
-        out = self.bn1(out)
-        out = self.act1(out)
-        out = self.pad1(out)
-        out = self.conv_dw1(out)
-        out = self.bn2(out)
-        out = self.act2(out)
-        # se
-        se = self.se(out)
-        # out
-        out = out * se
-        # project
-        project = self.project(out)
-        return project
-
-
-class MbconvProjectSe(nn.Module):
-    """The `se` path of the `mbconv` block.
-
-    Args:
-        hidden: as the block's.
-        squeeze: as the block's.
-    """
-
-    def __init__(self, hidden, squeeze) -> None:
-        super().__init__()
-        self.avgpool1 = nn.AdaptiveAvgPool2d(1)
-        self.fc1 = nn.Conv2d(hidden, squeeze, 1)
-        self.act1 = nn.SiLU()
-        self.fc2 = nn.Conv2d(squeeze, hidden, 1)
-        self.act2 = nn.Sigmoid()
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = self.avgpool1(x)
-        x = self.fc1(x)
-        x = self.act1(x)
-        x = self.fc2(x)
-        x = self.act2(x)
-        return x
-
-
-class MbconvProjectProject(nn.Module):
-    """The `project` path of the `mbconv` block.
-
-    Args:
-        filters: as the block's.
-        rate: as the block's.
-        hidden: as the block's.
-    """
-
-    def __init__(self, filters, rate, hidden) -> None:
-        super().__init__()
-        self.conv1 = nn.Conv2d(hidden, filters, 1, bias=False)
-        self.bn1 = nn.BatchNorm2d(filters)
-        self.drop_path1 = DropPath(rate)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = self.conv1(x)
-        x = self.bn1(x)
-        x = self.drop_path1(x)
-        return x
-
-
-class MbconvProject_(nn.Module):
-    """torchvision's MBConv with an expansion: `block.0` the expansion, `block.1` the
-    depthwise convolution, `block.2` squeeze-and-excitation (`fc1`, `fc2`), `block.3`
-    the projection.
-
-    Args:
-        in_channels: the channels of the input.
-        filters: the output channels (required).
-        kernel: the depthwise kernel (3 by default).
-        stride: the depthwise stride (1 by default).
-        expand_ratio: the expansion of the 1x1 convolution (6 by default).
-        rate: the stochastic depth rate (0.2 by default).
-    """
-
-    def __init__(
-        self,
-        in_channels,
-        filters,
-        kernel=3,
-        stride=1,
-        expand_ratio=6,
-        rate=0.2,
-    ) -> None:
-        super().__init__()
-        hidden = make_divisible(in_channels * expand_ratio, 8)
-        squeeze = max(1, in_channels // 4)
-        # main
-        self.conv1 = nn.Conv2d(in_channels, hidden, 1, bias=False)
-        self.bn1 = nn.BatchNorm2d(hidden)
-        self.act1 = nn.SiLU()
-        self.pad1 = nn.ZeroPad2d(kernel // 2)
-        self.conv_dw1 = nn.Conv2d(
-            hidden,
-            hidden,
-            kernel,
-            stride=stride,
-            groups=hidden,
-            bias=False,
-        )
-        self.bn2 = nn.BatchNorm2d(hidden)
-        self.act2 = nn.SiLU()
-        # se
-        self.se = MbconvProjectSe(hidden, squeeze)
-        # project
-        self.project = MbconvProjectProject(filters, rate, hidden)
+        self.project = MbconvProject(filters, rate, hidden, residual)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         # main
@@ -408,7 +304,9 @@ class MbconvProject_(nn.Module):
         # project
         project = self.project(out)
         # out
-        out = project + x
+        out = project
+        if self.residual:
+            out = project + x
         return out
 
 
@@ -426,31 +324,31 @@ class EfficientNetB0(nn.Module):
         # stage stage2
         self.layer2 = nn.Sequential(
             Mbconv(16, 24, stride=2, rate=0.0125),
-            MbconvProject_(24, 24, rate=0.025),
+            Mbconv(24, 24, rate=0.025),
         )
         # stage stage3
         self.layer3 = nn.Sequential(
             Mbconv(24, 40, kernel=5, stride=2, rate=0.037500000000000006),
-            MbconvProject_(40, 40, kernel=5, rate=0.05),
+            Mbconv(40, 40, kernel=5, rate=0.05),
         )
         # stage stage4
         self.layer4 = nn.Sequential(
             Mbconv(40, 80, stride=2, rate=0.0625),
-            MbconvProject_(80, 80, rate=0.07500000000000001),
-            MbconvProject_(80, 80, rate=0.08750000000000001),
+            Mbconv(80, 80, rate=0.07500000000000001),
+            Mbconv(80, 80, rate=0.08750000000000001),
         )
         # stage stage5
         self.layer5 = nn.Sequential(
             Mbconv(80, 112, kernel=5, rate=0.1),
-            MbconvProject_(112, 112, kernel=5, rate=0.1125),
-            MbconvProject_(112, 112, kernel=5, rate=0.125),
+            Mbconv(112, 112, kernel=5, rate=0.1125),
+            Mbconv(112, 112, kernel=5, rate=0.125),
         )
         # stage stage6
         self.layer6 = nn.Sequential(
             Mbconv(112, 192, kernel=5, stride=2, rate=0.1375),
-            MbconvProject_(192, 192, kernel=5, rate=0.15000000000000002),
-            MbconvProject_(192, 192, kernel=5, rate=0.1625),
-            MbconvProject_(192, 192, kernel=5, rate=0.17500000000000002),
+            Mbconv(192, 192, kernel=5, rate=0.15000000000000002),
+            Mbconv(192, 192, kernel=5, rate=0.1625),
+            Mbconv(192, 192, kernel=5, rate=0.17500000000000002),
         )
         # stage stage7
         self.layer7 = nn.Sequential(Mbconv(192, 320, rate=0.1875))
@@ -477,7 +375,7 @@ class EfficientNetB0(nn.Module):
                 nn.init.kaiming_uniform_(m.weight, a=math.sqrt(5), mode="fan_out")
                 nn.init.zeros_(m.bias)
         for m in self.modules():
-            if isinstance(m, (MbconvFirst, Mbconv, MbconvProject_)):
+            if isinstance(m, (MbconvFirst, Mbconv)):
                 nn.init.xavier_uniform_(m.conv_dw1.weight)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -511,6 +409,7 @@ def build_model(classes: int = 1000) -> nn.Module:
         "conv1": "features.0.0",
         "bn1": "features.0.1",
         "act1": "features.0.2",
+        "layer1.0.pad1": "features.1.0.pad1",
         "layer1.0.conv_dw1": "features.1.0.block.0.0",
         "layer1.0.bn1": "features.1.0.block.0.1",
         "layer1.0.act1": "features.1.0.block.0.2",
@@ -524,6 +423,7 @@ def build_model(classes: int = 1000) -> nn.Module:
         "layer2.0.conv1": "features.2.0.block.0.0",
         "layer2.0.bn1": "features.2.0.block.0.1",
         "layer2.0.act1": "features.2.0.block.0.2",
+        "layer2.0.pad1": "features.2.0.pad1",
         "layer2.0.conv_dw1": "features.2.0.block.1.0",
         "layer2.0.bn2": "features.2.0.block.1.1",
         "layer2.0.act2": "features.2.0.block.1.2",
@@ -537,6 +437,7 @@ def build_model(classes: int = 1000) -> nn.Module:
         "layer2.1.conv1": "features.2.1.block.0.0",
         "layer2.1.bn1": "features.2.1.block.0.1",
         "layer2.1.act1": "features.2.1.block.0.2",
+        "layer2.1.pad1": "features.2.1.pad1",
         "layer2.1.conv_dw1": "features.2.1.block.1.0",
         "layer2.1.bn2": "features.2.1.block.1.1",
         "layer2.1.act2": "features.2.1.block.1.2",
@@ -551,6 +452,7 @@ def build_model(classes: int = 1000) -> nn.Module:
         "layer3.0.conv1": "features.3.0.block.0.0",
         "layer3.0.bn1": "features.3.0.block.0.1",
         "layer3.0.act1": "features.3.0.block.0.2",
+        "layer3.0.pad1": "features.3.0.pad1",
         "layer3.0.conv_dw1": "features.3.0.block.1.0",
         "layer3.0.bn2": "features.3.0.block.1.1",
         "layer3.0.act2": "features.3.0.block.1.2",
@@ -564,6 +466,7 @@ def build_model(classes: int = 1000) -> nn.Module:
         "layer3.1.conv1": "features.3.1.block.0.0",
         "layer3.1.bn1": "features.3.1.block.0.1",
         "layer3.1.act1": "features.3.1.block.0.2",
+        "layer3.1.pad1": "features.3.1.pad1",
         "layer3.1.conv_dw1": "features.3.1.block.1.0",
         "layer3.1.bn2": "features.3.1.block.1.1",
         "layer3.1.act2": "features.3.1.block.1.2",
@@ -578,6 +481,7 @@ def build_model(classes: int = 1000) -> nn.Module:
         "layer4.0.conv1": "features.4.0.block.0.0",
         "layer4.0.bn1": "features.4.0.block.0.1",
         "layer4.0.act1": "features.4.0.block.0.2",
+        "layer4.0.pad1": "features.4.0.pad1",
         "layer4.0.conv_dw1": "features.4.0.block.1.0",
         "layer4.0.bn2": "features.4.0.block.1.1",
         "layer4.0.act2": "features.4.0.block.1.2",
@@ -591,6 +495,7 @@ def build_model(classes: int = 1000) -> nn.Module:
         "layer4.1.conv1": "features.4.1.block.0.0",
         "layer4.1.bn1": "features.4.1.block.0.1",
         "layer4.1.act1": "features.4.1.block.0.2",
+        "layer4.1.pad1": "features.4.1.pad1",
         "layer4.1.conv_dw1": "features.4.1.block.1.0",
         "layer4.1.bn2": "features.4.1.block.1.1",
         "layer4.1.act2": "features.4.1.block.1.2",
@@ -605,6 +510,7 @@ def build_model(classes: int = 1000) -> nn.Module:
         "layer4.2.conv1": "features.4.2.block.0.0",
         "layer4.2.bn1": "features.4.2.block.0.1",
         "layer4.2.act1": "features.4.2.block.0.2",
+        "layer4.2.pad1": "features.4.2.pad1",
         "layer4.2.conv_dw1": "features.4.2.block.1.0",
         "layer4.2.bn2": "features.4.2.block.1.1",
         "layer4.2.act2": "features.4.2.block.1.2",
@@ -619,6 +525,7 @@ def build_model(classes: int = 1000) -> nn.Module:
         "layer5.0.conv1": "features.5.0.block.0.0",
         "layer5.0.bn1": "features.5.0.block.0.1",
         "layer5.0.act1": "features.5.0.block.0.2",
+        "layer5.0.pad1": "features.5.0.pad1",
         "layer5.0.conv_dw1": "features.5.0.block.1.0",
         "layer5.0.bn2": "features.5.0.block.1.1",
         "layer5.0.act2": "features.5.0.block.1.2",
@@ -632,6 +539,7 @@ def build_model(classes: int = 1000) -> nn.Module:
         "layer5.1.conv1": "features.5.1.block.0.0",
         "layer5.1.bn1": "features.5.1.block.0.1",
         "layer5.1.act1": "features.5.1.block.0.2",
+        "layer5.1.pad1": "features.5.1.pad1",
         "layer5.1.conv_dw1": "features.5.1.block.1.0",
         "layer5.1.bn2": "features.5.1.block.1.1",
         "layer5.1.act2": "features.5.1.block.1.2",
@@ -646,6 +554,7 @@ def build_model(classes: int = 1000) -> nn.Module:
         "layer5.2.conv1": "features.5.2.block.0.0",
         "layer5.2.bn1": "features.5.2.block.0.1",
         "layer5.2.act1": "features.5.2.block.0.2",
+        "layer5.2.pad1": "features.5.2.pad1",
         "layer5.2.conv_dw1": "features.5.2.block.1.0",
         "layer5.2.bn2": "features.5.2.block.1.1",
         "layer5.2.act2": "features.5.2.block.1.2",
@@ -660,6 +569,7 @@ def build_model(classes: int = 1000) -> nn.Module:
         "layer6.0.conv1": "features.6.0.block.0.0",
         "layer6.0.bn1": "features.6.0.block.0.1",
         "layer6.0.act1": "features.6.0.block.0.2",
+        "layer6.0.pad1": "features.6.0.pad1",
         "layer6.0.conv_dw1": "features.6.0.block.1.0",
         "layer6.0.bn2": "features.6.0.block.1.1",
         "layer6.0.act2": "features.6.0.block.1.2",
@@ -673,6 +583,7 @@ def build_model(classes: int = 1000) -> nn.Module:
         "layer6.1.conv1": "features.6.1.block.0.0",
         "layer6.1.bn1": "features.6.1.block.0.1",
         "layer6.1.act1": "features.6.1.block.0.2",
+        "layer6.1.pad1": "features.6.1.pad1",
         "layer6.1.conv_dw1": "features.6.1.block.1.0",
         "layer6.1.bn2": "features.6.1.block.1.1",
         "layer6.1.act2": "features.6.1.block.1.2",
@@ -687,6 +598,7 @@ def build_model(classes: int = 1000) -> nn.Module:
         "layer6.2.conv1": "features.6.2.block.0.0",
         "layer6.2.bn1": "features.6.2.block.0.1",
         "layer6.2.act1": "features.6.2.block.0.2",
+        "layer6.2.pad1": "features.6.2.pad1",
         "layer6.2.conv_dw1": "features.6.2.block.1.0",
         "layer6.2.bn2": "features.6.2.block.1.1",
         "layer6.2.act2": "features.6.2.block.1.2",
@@ -701,6 +613,7 @@ def build_model(classes: int = 1000) -> nn.Module:
         "layer6.3.conv1": "features.6.3.block.0.0",
         "layer6.3.bn1": "features.6.3.block.0.1",
         "layer6.3.act1": "features.6.3.block.0.2",
+        "layer6.3.pad1": "features.6.3.pad1",
         "layer6.3.conv_dw1": "features.6.3.block.1.0",
         "layer6.3.bn2": "features.6.3.block.1.1",
         "layer6.3.act2": "features.6.3.block.1.2",
@@ -715,6 +628,7 @@ def build_model(classes: int = 1000) -> nn.Module:
         "layer7.0.conv1": "features.7.0.block.0.0",
         "layer7.0.bn1": "features.7.0.block.0.1",
         "layer7.0.act1": "features.7.0.block.0.2",
+        "layer7.0.pad1": "features.7.0.pad1",
         "layer7.0.conv_dw1": "features.7.0.block.1.0",
         "layer7.0.bn2": "features.7.0.block.1.1",
         "layer7.0.act2": "features.7.0.block.1.2",

@@ -133,17 +133,22 @@ class MbconvFirstProject(nn.Module):
 
     Args:
         filters: as the block's.
+        rate: as the block's.
         in_channels: as the block's.
+        residual: as the block's.
     """
 
-    def __init__(self, filters, in_channels) -> None:
+    def __init__(self, filters, rate, in_channels, residual) -> None:
         super().__init__()
         self.conv1 = nn.Conv2d(in_channels, filters, 1, bias=False)
         self.bn1 = nn.BatchNorm2d(filters)
+        self.drop_path1 = DropPath(rate) if residual else None
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = self.conv1(x)
         x = self.bn1(x)
+        if self.drop_path1 is not None:
+            x = self.drop_path1(x)
         return x
 
 
@@ -160,6 +165,8 @@ class MbconvFirst(nn.Module):
     def __init__(self, in_channels, filters, rate=0.2) -> None:
         super().__init__()
         squeeze = max(1, in_channels // 4)
+        residual = in_channels == filters
+        self.residual = residual
         # main
         self.pad1 = nn.ZeroPad2d(1)
         self.conv_dw1 = nn.Conv2d(
@@ -174,98 +181,7 @@ class MbconvFirst(nn.Module):
         # se
         self.se = MbconvFirstSe(in_channels, squeeze)
         # project
-        self.project = MbconvFirstProject(filters, in_channels)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        # main
-        out = self.pad1(x)
-        out = self.conv_dw1(out)
-        out = self.bn1(out)
-        out = self.act1(out)
-        # se
-        se = self.se(out)
-        # out
-        out = out * se
-        # project
-        project = self.project(out)
-        return project
-
-
-class MbconvFirstProjectSe(nn.Module):
-    """The `se` path of the `mbconv_first` block.
-
-    Args:
-        in_channels: as the block's.
-        squeeze: as the block's.
-    """
-
-    def __init__(self, in_channels, squeeze) -> None:
-        super().__init__()
-        self.avgpool1 = nn.AdaptiveAvgPool2d(1)
-        self.fc1 = nn.Conv2d(in_channels, squeeze, 1)
-        self.act1 = nn.SiLU()
-        self.fc2 = nn.Conv2d(squeeze, in_channels, 1)
-        self.act2 = nn.Sigmoid()
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = self.avgpool1(x)
-        x = self.fc1(x)
-        x = self.act1(x)
-        x = self.fc2(x)
-        x = self.act2(x)
-        return x
-
-
-class MbconvFirstProjectProject(nn.Module):
-    """The `project` path of the `mbconv_first` block.
-
-    Args:
-        filters: as the block's.
-        rate: as the block's.
-        in_channels: as the block's.
-    """
-
-    def __init__(self, filters, rate, in_channels) -> None:
-        super().__init__()
-        self.conv1 = nn.Conv2d(in_channels, filters, 1, bias=False)
-        self.bn1 = nn.BatchNorm2d(filters)
-        self.drop_path1 = DropPath(rate)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = self.conv1(x)
-        x = self.bn1(x)
-        x = self.drop_path1(x)
-        return x
-
-
-class MbconvFirstProject_(nn.Module):
-    """torchvision's MBConv without an expansion (the first stage): its layers sit one
-    place earlier.
-
-    Args:
-        in_channels: the channels of the input.
-        filters: the output channels (required).
-        rate: the stochastic depth rate (0.2 by default).
-    """
-
-    def __init__(self, in_channels, filters, rate=0.2) -> None:
-        super().__init__()
-        squeeze = max(1, in_channels // 4)
-        # main
-        self.pad1 = nn.ZeroPad2d(1)
-        self.conv_dw1 = nn.Conv2d(
-            in_channels,
-            in_channels,
-            3,
-            groups=in_channels,
-            bias=False,
-        )
-        self.bn1 = nn.BatchNorm2d(in_channels)
-        self.act1 = nn.SiLU()
-        # se
-        self.se = MbconvFirstProjectSe(in_channels, squeeze)
-        # project
-        self.project = MbconvFirstProjectProject(filters, rate, in_channels)
+        self.project = MbconvFirstProject(filters, rate, in_channels, residual)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         # main
@@ -280,7 +196,9 @@ class MbconvFirstProject_(nn.Module):
         # project
         project = self.project(out)
         # out
-        out = project + x
+        out = project
+        if self.residual:
+            out = project + x
         return out
 
 
@@ -314,17 +232,22 @@ class MbconvProject(nn.Module):
 
     Args:
         filters: as the block's.
+        rate: as the block's.
         hidden: as the block's.
+        residual: as the block's.
     """
 
-    def __init__(self, filters, hidden) -> None:
+    def __init__(self, filters, rate, hidden, residual) -> None:
         super().__init__()
         self.conv1 = nn.Conv2d(hidden, filters, 1, bias=False)
         self.bn1 = nn.BatchNorm2d(filters)
+        self.drop_path1 = DropPath(rate) if residual else None
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = self.conv1(x)
         x = self.bn1(x)
+        if self.drop_path1 is not None:
+            x = self.drop_path1(x)
         return x
 
 
@@ -354,6 +277,8 @@ class Mbconv(nn.Module):
         super().__init__()
         hidden = make_divisible(in_channels * expand_ratio, 8)
         squeeze = max(1, in_channels // 4)
+        residual = stride == 1 and in_channels == filters
+        self.residual = residual
         # main
         self.conv1 = nn.Conv2d(in_channels, hidden, 1, bias=False)
         self.bn1 = nn.BatchNorm2d(hidden)
@@ -372,118 +297,7 @@ class Mbconv(nn.Module):
         # se
         self.se = MbconvSe(hidden, squeeze)
         # project
-        self.project = MbconvProject(filters, hidden)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        # main
-        out = self.conv1(x)
-        out = self.bn1(out)
-        out = self.act1(out)
-        out = self.pad1(out)
-        out = self.conv_dw1(out)
-        out = self.bn2(out)
-        out = self.act2(out)
-        # se
-        se = self.se(out)
-        # out
-        out = out * se
-        # project
-        project = self.project(out)
-        return project
-
-
-class MbconvProjectSe(nn.Module):
-    """The `se` path of the `mbconv` block.
-
-    Args:
-        hidden: as the block's.
-        squeeze: as the block's.
-    """
-
-    def __init__(self, hidden, squeeze) -> None:
-        super().__init__()
-        self.avgpool1 = nn.AdaptiveAvgPool2d(1)
-        self.fc1 = nn.Conv2d(hidden, squeeze, 1)
-        self.act1 = nn.SiLU()
-        self.fc2 = nn.Conv2d(squeeze, hidden, 1)
-        self.act2 = nn.Sigmoid()
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = self.avgpool1(x)
-        x = self.fc1(x)
-        x = self.act1(x)
-        x = self.fc2(x)
-        x = self.act2(x)
-        return x
-
-
-class MbconvProjectProject(nn.Module):
-    """The `project` path of the `mbconv` block.
-
-    Args:
-        filters: as the block's.
-        rate: as the block's.
-        hidden: as the block's.
-    """
-
-    def __init__(self, filters, rate, hidden) -> None:
-        super().__init__()
-        self.conv1 = nn.Conv2d(hidden, filters, 1, bias=False)
-        self.bn1 = nn.BatchNorm2d(filters)
-        self.drop_path1 = DropPath(rate)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = self.conv1(x)
-        x = self.bn1(x)
-        x = self.drop_path1(x)
-        return x
-
-
-class MbconvProject_(nn.Module):
-    """torchvision's MBConv with an expansion: `block.0` the expansion, `block.1` the
-    depthwise convolution, `block.2` squeeze-and-excitation (`fc1`, `fc2`), `block.3`
-    the projection.
-
-    Args:
-        in_channels: the channels of the input.
-        filters: the output channels (required).
-        kernel: the depthwise kernel (3 by default).
-        stride: the depthwise stride (1 by default).
-        expand_ratio: the expansion of the 1x1 convolution (6 by default).
-        rate: the stochastic depth rate (0.2 by default).
-    """
-
-    def __init__(
-        self,
-        in_channels,
-        filters,
-        kernel=3,
-        stride=1,
-        expand_ratio=6,
-        rate=0.2,
-    ) -> None:
-        super().__init__()
-        hidden = make_divisible(in_channels * expand_ratio, 8)
-        squeeze = max(1, in_channels // 4)
-        # main
-        self.conv1 = nn.Conv2d(in_channels, hidden, 1, bias=False)
-        self.bn1 = nn.BatchNorm2d(hidden)
-        self.act1 = nn.SiLU()
-        self.pad1 = nn.ZeroPad2d(kernel // 2)
-        self.conv_dw1 = nn.Conv2d(
-            hidden,
-            hidden,
-            kernel,
-            stride=stride,
-            groups=hidden,
-            bias=False,
-        )
-        self.bn2 = nn.BatchNorm2d(hidden)
-        self.act2 = nn.SiLU()
-        # se
-        self.se = MbconvProjectSe(hidden, squeeze)
-        # project
-        self.project = MbconvProjectProject(filters, rate, hidden)
+        self.project = MbconvProject(filters, rate, hidden, residual)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         # main
@@ -501,7 +315,9 @@ class MbconvProject_(nn.Module):
         # project
         project = self.project(out)
         # out
-        out = project + x
+        out = project
+        if self.residual:
+            out = project + x
         return out
 
 
@@ -517,46 +333,46 @@ class EfficientNetB1(nn.Module):
         # stage stage1
         self.layer1 = nn.Sequential(
             MbconvFirst(32, 16, rate=0.0),
-            MbconvFirstProject_(16, 16, rate=0.008695652173913044),
+            MbconvFirst(16, 16, rate=0.008695652173913044),
         )
         # stage stage2
         self.layer2 = nn.Sequential(
             Mbconv(16, 24, stride=2, rate=0.017391304347826087),
-            MbconvProject_(24, 24, rate=0.026086956521739136),
-            MbconvProject_(24, 24, rate=0.034782608695652174),
+            Mbconv(24, 24, rate=0.026086956521739136),
+            Mbconv(24, 24, rate=0.034782608695652174),
         )
         # stage stage3
         self.layer3 = nn.Sequential(
             Mbconv(24, 40, kernel=5, stride=2, rate=0.043478260869565216),
-            MbconvProject_(40, 40, kernel=5, rate=0.05217391304347827),
-            MbconvProject_(40, 40, kernel=5, rate=0.06086956521739131),
+            Mbconv(40, 40, kernel=5, rate=0.05217391304347827),
+            Mbconv(40, 40, kernel=5, rate=0.06086956521739131),
         )
         # stage stage4
         self.layer4 = nn.Sequential(
             Mbconv(40, 80, stride=2, rate=0.06956521739130435),
-            MbconvProject_(80, 80, rate=0.0782608695652174),
-            MbconvProject_(80, 80, rate=0.08695652173913043),
-            MbconvProject_(80, 80, rate=0.09565217391304348),
+            Mbconv(80, 80, rate=0.0782608695652174),
+            Mbconv(80, 80, rate=0.08695652173913043),
+            Mbconv(80, 80, rate=0.09565217391304348),
         )
         # stage stage5
         self.layer5 = nn.Sequential(
             Mbconv(80, 112, kernel=5, rate=0.10434782608695654),
-            MbconvProject_(112, 112, kernel=5, rate=0.11304347826086956),
-            MbconvProject_(112, 112, kernel=5, rate=0.12173913043478261),
-            MbconvProject_(112, 112, kernel=5, rate=0.13043478260869565),
+            Mbconv(112, 112, kernel=5, rate=0.11304347826086956),
+            Mbconv(112, 112, kernel=5, rate=0.12173913043478261),
+            Mbconv(112, 112, kernel=5, rate=0.13043478260869565),
         )
         # stage stage6
         self.layer6 = nn.Sequential(
             Mbconv(112, 192, kernel=5, stride=2, rate=0.1391304347826087),
-            MbconvProject_(192, 192, kernel=5, rate=0.14782608695652175),
-            MbconvProject_(192, 192, kernel=5, rate=0.1565217391304348),
-            MbconvProject_(192, 192, kernel=5, rate=0.16521739130434784),
-            MbconvProject_(192, 192, kernel=5, rate=0.17391304347826086),
+            Mbconv(192, 192, kernel=5, rate=0.14782608695652175),
+            Mbconv(192, 192, kernel=5, rate=0.1565217391304348),
+            Mbconv(192, 192, kernel=5, rate=0.16521739130434784),
+            Mbconv(192, 192, kernel=5, rate=0.17391304347826086),
         )
         # stage stage7
         self.layer7 = nn.Sequential(
             Mbconv(192, 320, rate=0.1826086956521739),
-            MbconvProject_(320, 320, rate=0.19130434782608696),
+            Mbconv(320, 320, rate=0.19130434782608696),
         )
         # head
         self.conv2 = nn.Conv2d(320, 1280, 1, bias=False)
@@ -581,10 +397,7 @@ class EfficientNetB1(nn.Module):
                 nn.init.kaiming_uniform_(m.weight, a=math.sqrt(5), mode="fan_out")
                 nn.init.zeros_(m.bias)
         for m in self.modules():
-            if isinstance(
-                m,
-                (MbconvFirst, MbconvFirstProject_, Mbconv, MbconvProject_),
-            ):
+            if isinstance(m, (MbconvFirst, Mbconv)):
                 nn.init.xavier_uniform_(m.conv_dw1.weight)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -618,6 +431,7 @@ def build_model(classes: int = 1000) -> nn.Module:
         "conv1": "features.0.0",
         "bn1": "features.0.1",
         "act1": "features.0.2",
+        "layer1.0.pad1": "features.1.0.pad1",
         "layer1.0.conv_dw1": "features.1.0.block.0.0",
         "layer1.0.bn1": "features.1.0.block.0.1",
         "layer1.0.act1": "features.1.0.block.0.2",
@@ -628,6 +442,7 @@ def build_model(classes: int = 1000) -> nn.Module:
         "layer1.0.se.act2": "features.1.0.block.1.scale_activation",
         "layer1.0.project.conv1": "features.1.0.block.2.0",
         "layer1.0.project.bn1": "features.1.0.block.2.1",
+        "layer1.1.pad1": "features.1.1.pad1",
         "layer1.1.conv_dw1": "features.1.1.block.0.0",
         "layer1.1.bn1": "features.1.1.block.0.1",
         "layer1.1.act1": "features.1.1.block.0.2",
@@ -642,6 +457,7 @@ def build_model(classes: int = 1000) -> nn.Module:
         "layer2.0.conv1": "features.2.0.block.0.0",
         "layer2.0.bn1": "features.2.0.block.0.1",
         "layer2.0.act1": "features.2.0.block.0.2",
+        "layer2.0.pad1": "features.2.0.pad1",
         "layer2.0.conv_dw1": "features.2.0.block.1.0",
         "layer2.0.bn2": "features.2.0.block.1.1",
         "layer2.0.act2": "features.2.0.block.1.2",
@@ -655,6 +471,7 @@ def build_model(classes: int = 1000) -> nn.Module:
         "layer2.1.conv1": "features.2.1.block.0.0",
         "layer2.1.bn1": "features.2.1.block.0.1",
         "layer2.1.act1": "features.2.1.block.0.2",
+        "layer2.1.pad1": "features.2.1.pad1",
         "layer2.1.conv_dw1": "features.2.1.block.1.0",
         "layer2.1.bn2": "features.2.1.block.1.1",
         "layer2.1.act2": "features.2.1.block.1.2",
@@ -669,6 +486,7 @@ def build_model(classes: int = 1000) -> nn.Module:
         "layer2.2.conv1": "features.2.2.block.0.0",
         "layer2.2.bn1": "features.2.2.block.0.1",
         "layer2.2.act1": "features.2.2.block.0.2",
+        "layer2.2.pad1": "features.2.2.pad1",
         "layer2.2.conv_dw1": "features.2.2.block.1.0",
         "layer2.2.bn2": "features.2.2.block.1.1",
         "layer2.2.act2": "features.2.2.block.1.2",
@@ -683,6 +501,7 @@ def build_model(classes: int = 1000) -> nn.Module:
         "layer3.0.conv1": "features.3.0.block.0.0",
         "layer3.0.bn1": "features.3.0.block.0.1",
         "layer3.0.act1": "features.3.0.block.0.2",
+        "layer3.0.pad1": "features.3.0.pad1",
         "layer3.0.conv_dw1": "features.3.0.block.1.0",
         "layer3.0.bn2": "features.3.0.block.1.1",
         "layer3.0.act2": "features.3.0.block.1.2",
@@ -696,6 +515,7 @@ def build_model(classes: int = 1000) -> nn.Module:
         "layer3.1.conv1": "features.3.1.block.0.0",
         "layer3.1.bn1": "features.3.1.block.0.1",
         "layer3.1.act1": "features.3.1.block.0.2",
+        "layer3.1.pad1": "features.3.1.pad1",
         "layer3.1.conv_dw1": "features.3.1.block.1.0",
         "layer3.1.bn2": "features.3.1.block.1.1",
         "layer3.1.act2": "features.3.1.block.1.2",
@@ -710,6 +530,7 @@ def build_model(classes: int = 1000) -> nn.Module:
         "layer3.2.conv1": "features.3.2.block.0.0",
         "layer3.2.bn1": "features.3.2.block.0.1",
         "layer3.2.act1": "features.3.2.block.0.2",
+        "layer3.2.pad1": "features.3.2.pad1",
         "layer3.2.conv_dw1": "features.3.2.block.1.0",
         "layer3.2.bn2": "features.3.2.block.1.1",
         "layer3.2.act2": "features.3.2.block.1.2",
@@ -724,6 +545,7 @@ def build_model(classes: int = 1000) -> nn.Module:
         "layer4.0.conv1": "features.4.0.block.0.0",
         "layer4.0.bn1": "features.4.0.block.0.1",
         "layer4.0.act1": "features.4.0.block.0.2",
+        "layer4.0.pad1": "features.4.0.pad1",
         "layer4.0.conv_dw1": "features.4.0.block.1.0",
         "layer4.0.bn2": "features.4.0.block.1.1",
         "layer4.0.act2": "features.4.0.block.1.2",
@@ -737,6 +559,7 @@ def build_model(classes: int = 1000) -> nn.Module:
         "layer4.1.conv1": "features.4.1.block.0.0",
         "layer4.1.bn1": "features.4.1.block.0.1",
         "layer4.1.act1": "features.4.1.block.0.2",
+        "layer4.1.pad1": "features.4.1.pad1",
         "layer4.1.conv_dw1": "features.4.1.block.1.0",
         "layer4.1.bn2": "features.4.1.block.1.1",
         "layer4.1.act2": "features.4.1.block.1.2",
@@ -751,6 +574,7 @@ def build_model(classes: int = 1000) -> nn.Module:
         "layer4.2.conv1": "features.4.2.block.0.0",
         "layer4.2.bn1": "features.4.2.block.0.1",
         "layer4.2.act1": "features.4.2.block.0.2",
+        "layer4.2.pad1": "features.4.2.pad1",
         "layer4.2.conv_dw1": "features.4.2.block.1.0",
         "layer4.2.bn2": "features.4.2.block.1.1",
         "layer4.2.act2": "features.4.2.block.1.2",
@@ -765,6 +589,7 @@ def build_model(classes: int = 1000) -> nn.Module:
         "layer4.3.conv1": "features.4.3.block.0.0",
         "layer4.3.bn1": "features.4.3.block.0.1",
         "layer4.3.act1": "features.4.3.block.0.2",
+        "layer4.3.pad1": "features.4.3.pad1",
         "layer4.3.conv_dw1": "features.4.3.block.1.0",
         "layer4.3.bn2": "features.4.3.block.1.1",
         "layer4.3.act2": "features.4.3.block.1.2",
@@ -779,6 +604,7 @@ def build_model(classes: int = 1000) -> nn.Module:
         "layer5.0.conv1": "features.5.0.block.0.0",
         "layer5.0.bn1": "features.5.0.block.0.1",
         "layer5.0.act1": "features.5.0.block.0.2",
+        "layer5.0.pad1": "features.5.0.pad1",
         "layer5.0.conv_dw1": "features.5.0.block.1.0",
         "layer5.0.bn2": "features.5.0.block.1.1",
         "layer5.0.act2": "features.5.0.block.1.2",
@@ -792,6 +618,7 @@ def build_model(classes: int = 1000) -> nn.Module:
         "layer5.1.conv1": "features.5.1.block.0.0",
         "layer5.1.bn1": "features.5.1.block.0.1",
         "layer5.1.act1": "features.5.1.block.0.2",
+        "layer5.1.pad1": "features.5.1.pad1",
         "layer5.1.conv_dw1": "features.5.1.block.1.0",
         "layer5.1.bn2": "features.5.1.block.1.1",
         "layer5.1.act2": "features.5.1.block.1.2",
@@ -806,6 +633,7 @@ def build_model(classes: int = 1000) -> nn.Module:
         "layer5.2.conv1": "features.5.2.block.0.0",
         "layer5.2.bn1": "features.5.2.block.0.1",
         "layer5.2.act1": "features.5.2.block.0.2",
+        "layer5.2.pad1": "features.5.2.pad1",
         "layer5.2.conv_dw1": "features.5.2.block.1.0",
         "layer5.2.bn2": "features.5.2.block.1.1",
         "layer5.2.act2": "features.5.2.block.1.2",
@@ -820,6 +648,7 @@ def build_model(classes: int = 1000) -> nn.Module:
         "layer5.3.conv1": "features.5.3.block.0.0",
         "layer5.3.bn1": "features.5.3.block.0.1",
         "layer5.3.act1": "features.5.3.block.0.2",
+        "layer5.3.pad1": "features.5.3.pad1",
         "layer5.3.conv_dw1": "features.5.3.block.1.0",
         "layer5.3.bn2": "features.5.3.block.1.1",
         "layer5.3.act2": "features.5.3.block.1.2",
@@ -834,6 +663,7 @@ def build_model(classes: int = 1000) -> nn.Module:
         "layer6.0.conv1": "features.6.0.block.0.0",
         "layer6.0.bn1": "features.6.0.block.0.1",
         "layer6.0.act1": "features.6.0.block.0.2",
+        "layer6.0.pad1": "features.6.0.pad1",
         "layer6.0.conv_dw1": "features.6.0.block.1.0",
         "layer6.0.bn2": "features.6.0.block.1.1",
         "layer6.0.act2": "features.6.0.block.1.2",
@@ -847,6 +677,7 @@ def build_model(classes: int = 1000) -> nn.Module:
         "layer6.1.conv1": "features.6.1.block.0.0",
         "layer6.1.bn1": "features.6.1.block.0.1",
         "layer6.1.act1": "features.6.1.block.0.2",
+        "layer6.1.pad1": "features.6.1.pad1",
         "layer6.1.conv_dw1": "features.6.1.block.1.0",
         "layer6.1.bn2": "features.6.1.block.1.1",
         "layer6.1.act2": "features.6.1.block.1.2",
@@ -861,6 +692,7 @@ def build_model(classes: int = 1000) -> nn.Module:
         "layer6.2.conv1": "features.6.2.block.0.0",
         "layer6.2.bn1": "features.6.2.block.0.1",
         "layer6.2.act1": "features.6.2.block.0.2",
+        "layer6.2.pad1": "features.6.2.pad1",
         "layer6.2.conv_dw1": "features.6.2.block.1.0",
         "layer6.2.bn2": "features.6.2.block.1.1",
         "layer6.2.act2": "features.6.2.block.1.2",
@@ -875,6 +707,7 @@ def build_model(classes: int = 1000) -> nn.Module:
         "layer6.3.conv1": "features.6.3.block.0.0",
         "layer6.3.bn1": "features.6.3.block.0.1",
         "layer6.3.act1": "features.6.3.block.0.2",
+        "layer6.3.pad1": "features.6.3.pad1",
         "layer6.3.conv_dw1": "features.6.3.block.1.0",
         "layer6.3.bn2": "features.6.3.block.1.1",
         "layer6.3.act2": "features.6.3.block.1.2",
@@ -889,6 +722,7 @@ def build_model(classes: int = 1000) -> nn.Module:
         "layer6.4.conv1": "features.6.4.block.0.0",
         "layer6.4.bn1": "features.6.4.block.0.1",
         "layer6.4.act1": "features.6.4.block.0.2",
+        "layer6.4.pad1": "features.6.4.pad1",
         "layer6.4.conv_dw1": "features.6.4.block.1.0",
         "layer6.4.bn2": "features.6.4.block.1.1",
         "layer6.4.act2": "features.6.4.block.1.2",
@@ -903,6 +737,7 @@ def build_model(classes: int = 1000) -> nn.Module:
         "layer7.0.conv1": "features.7.0.block.0.0",
         "layer7.0.bn1": "features.7.0.block.0.1",
         "layer7.0.act1": "features.7.0.block.0.2",
+        "layer7.0.pad1": "features.7.0.pad1",
         "layer7.0.conv_dw1": "features.7.0.block.1.0",
         "layer7.0.bn2": "features.7.0.block.1.1",
         "layer7.0.act2": "features.7.0.block.1.2",
@@ -916,6 +751,7 @@ def build_model(classes: int = 1000) -> nn.Module:
         "layer7.1.conv1": "features.7.1.block.0.0",
         "layer7.1.bn1": "features.7.1.block.0.1",
         "layer7.1.act1": "features.7.1.block.0.2",
+        "layer7.1.pad1": "features.7.1.pad1",
         "layer7.1.conv_dw1": "features.7.1.block.1.0",
         "layer7.1.bn2": "features.7.1.block.1.1",
         "layer7.1.act2": "features.7.1.block.1.2",

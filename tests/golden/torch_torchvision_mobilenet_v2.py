@@ -120,53 +120,8 @@ class InvertedResidual(nn.Module):
     def __init__(self, in_channels, filters, stride=1, expand_ratio=6) -> None:
         super().__init__()
         hidden = round(in_channels * expand_ratio)
-        # main
-        self.conv1 = nn.Conv2d(in_channels, hidden, 1, bias=False)
-        self.bn1 = nn.BatchNorm2d(hidden)
-        self.act1 = nn.ReLU6(inplace=True)
-        self.pad1 = nn.ZeroPad2d(1)
-        self.conv_dw1 = nn.Conv2d(
-            hidden,
-            hidden,
-            3,
-            stride=stride,
-            groups=hidden,
-            bias=False,
-        )
-        self.bn2 = nn.BatchNorm2d(hidden)
-        self.act2 = nn.ReLU6(inplace=True)
-        self.conv2 = nn.Conv2d(hidden, filters, 1, bias=False)
-        self.bn3 = nn.BatchNorm2d(filters)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        # main
-        out = self.conv1(x)
-        out = self.bn1(out)
-        out = self.act1(out)
-        out = self.pad1(out)
-        out = self.conv_dw1(out)
-        out = self.bn2(out)
-        out = self.act2(out)
-        out = self.conv2(out)
-        out = self.bn3(out)
-        return out
-
-
-class InvertedResidual_2(nn.Module):
-    """torchvision's InvertedResidual: `conv.0` the expansion, `conv.1` the depthwise
-    convolution (each convolution, BatchNorm, ReLU6), `conv.2` and `conv.3` the
-    projection and its BatchNorm.
-
-    Args:
-        in_channels: the channels of the input.
-        filters: the output channels (required).
-        stride: the depthwise stride (1 by default).
-        expand_ratio: the expansion of the 1x1 convolution (6 by default).
-    """
-
-    def __init__(self, in_channels, filters, stride=1, expand_ratio=6) -> None:
-        super().__init__()
-        hidden = round(in_channels * expand_ratio)
+        residual = stride == 1 and in_channels == filters
+        self.residual = residual
         # main
         self.conv1 = nn.Conv2d(in_channels, hidden, 1, bias=False)
         self.bn1 = nn.BatchNorm2d(hidden)
@@ -197,7 +152,8 @@ class InvertedResidual_2(nn.Module):
         out = self.conv2(out)
         out = self.bn3(out)
         # out
-        out += x
+        if self.residual:
+            out += x
         return out
 
 
@@ -215,27 +171,27 @@ class MobileNetV2(nn.Module):
         # stage stage2
         self.layer2 = nn.Sequential(
             InvertedResidual(16, 24, stride=2),
-            InvertedResidual_2(24, 24),
+            InvertedResidual(24, 24),
         )
         # stage stage3
         self.layer3 = nn.Sequential(
             InvertedResidual(24, 32, stride=2),
-            *(InvertedResidual_2(32, 32) for _ in range(2)),
+            *(InvertedResidual(32, 32) for _ in range(2)),
         )
         # stage stage4
         self.layer4 = nn.Sequential(
             InvertedResidual(32, 64, stride=2),
-            *(InvertedResidual_2(64, 64) for _ in range(3)),
+            *(InvertedResidual(64, 64) for _ in range(3)),
         )
         # stage stage5
         self.layer5 = nn.Sequential(
             InvertedResidual(64, 96),
-            *(InvertedResidual_2(96, 96) for _ in range(2)),
+            *(InvertedResidual(96, 96) for _ in range(2)),
         )
         # stage stage6
         self.layer6 = nn.Sequential(
             InvertedResidual(96, 160, stride=2),
-            *(InvertedResidual_2(160, 160) for _ in range(2)),
+            *(InvertedResidual(160, 160) for _ in range(2)),
         )
         # stage stage7
         self.layer7 = nn.Sequential(InvertedResidual(160, 320))
@@ -260,10 +216,7 @@ class MobileNetV2(nn.Module):
                 nn.init.normal_(m.weight, std=0.01)
                 nn.init.zeros_(m.bias)
         for m in self.modules():
-            if isinstance(
-                m,
-                (InvertedResidualFirst, InvertedResidual, InvertedResidual_2),
-            ):
+            if isinstance(m, (InvertedResidualFirst, InvertedResidual)):
                 nn.init.xavier_uniform_(m.conv_dw1.weight)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -297,6 +250,7 @@ def build_model(classes: int = 1000) -> nn.Module:
         "conv1": "features.0.0",
         "bn1": "features.0.1",
         "act1": "features.0.2",
+        "layer1.0.pad1": "features.1.pad1",
         "layer1.0.conv_dw1": "features.1.conv.0.0",
         "layer1.0.bn1": "features.1.conv.0.1",
         "layer1.0.act1": "features.1.conv.0.2",
@@ -305,6 +259,7 @@ def build_model(classes: int = 1000) -> nn.Module:
         "layer2.0.conv1": "features.2.conv.0.0",
         "layer2.0.bn1": "features.2.conv.0.1",
         "layer2.0.act1": "features.2.conv.0.2",
+        "layer2.0.pad1": "features.2.pad1",
         "layer2.0.conv_dw1": "features.2.conv.1.0",
         "layer2.0.bn2": "features.2.conv.1.1",
         "layer2.0.act2": "features.2.conv.1.2",
@@ -313,6 +268,7 @@ def build_model(classes: int = 1000) -> nn.Module:
         "layer2.1.conv1": "features.3.conv.0.0",
         "layer2.1.bn1": "features.3.conv.0.1",
         "layer2.1.act1": "features.3.conv.0.2",
+        "layer2.1.pad1": "features.3.pad1",
         "layer2.1.conv_dw1": "features.3.conv.1.0",
         "layer2.1.bn2": "features.3.conv.1.1",
         "layer2.1.act2": "features.3.conv.1.2",
@@ -321,6 +277,7 @@ def build_model(classes: int = 1000) -> nn.Module:
         "layer3.0.conv1": "features.4.conv.0.0",
         "layer3.0.bn1": "features.4.conv.0.1",
         "layer3.0.act1": "features.4.conv.0.2",
+        "layer3.0.pad1": "features.4.pad1",
         "layer3.0.conv_dw1": "features.4.conv.1.0",
         "layer3.0.bn2": "features.4.conv.1.1",
         "layer3.0.act2": "features.4.conv.1.2",
@@ -329,6 +286,7 @@ def build_model(classes: int = 1000) -> nn.Module:
         "layer3.1.conv1": "features.5.conv.0.0",
         "layer3.1.bn1": "features.5.conv.0.1",
         "layer3.1.act1": "features.5.conv.0.2",
+        "layer3.1.pad1": "features.5.pad1",
         "layer3.1.conv_dw1": "features.5.conv.1.0",
         "layer3.1.bn2": "features.5.conv.1.1",
         "layer3.1.act2": "features.5.conv.1.2",
@@ -337,6 +295,7 @@ def build_model(classes: int = 1000) -> nn.Module:
         "layer3.2.conv1": "features.6.conv.0.0",
         "layer3.2.bn1": "features.6.conv.0.1",
         "layer3.2.act1": "features.6.conv.0.2",
+        "layer3.2.pad1": "features.6.pad1",
         "layer3.2.conv_dw1": "features.6.conv.1.0",
         "layer3.2.bn2": "features.6.conv.1.1",
         "layer3.2.act2": "features.6.conv.1.2",
@@ -345,6 +304,7 @@ def build_model(classes: int = 1000) -> nn.Module:
         "layer4.0.conv1": "features.7.conv.0.0",
         "layer4.0.bn1": "features.7.conv.0.1",
         "layer4.0.act1": "features.7.conv.0.2",
+        "layer4.0.pad1": "features.7.pad1",
         "layer4.0.conv_dw1": "features.7.conv.1.0",
         "layer4.0.bn2": "features.7.conv.1.1",
         "layer4.0.act2": "features.7.conv.1.2",
@@ -353,6 +313,7 @@ def build_model(classes: int = 1000) -> nn.Module:
         "layer4.1.conv1": "features.8.conv.0.0",
         "layer4.1.bn1": "features.8.conv.0.1",
         "layer4.1.act1": "features.8.conv.0.2",
+        "layer4.1.pad1": "features.8.pad1",
         "layer4.1.conv_dw1": "features.8.conv.1.0",
         "layer4.1.bn2": "features.8.conv.1.1",
         "layer4.1.act2": "features.8.conv.1.2",
@@ -361,6 +322,7 @@ def build_model(classes: int = 1000) -> nn.Module:
         "layer4.2.conv1": "features.9.conv.0.0",
         "layer4.2.bn1": "features.9.conv.0.1",
         "layer4.2.act1": "features.9.conv.0.2",
+        "layer4.2.pad1": "features.9.pad1",
         "layer4.2.conv_dw1": "features.9.conv.1.0",
         "layer4.2.bn2": "features.9.conv.1.1",
         "layer4.2.act2": "features.9.conv.1.2",
@@ -369,6 +331,7 @@ def build_model(classes: int = 1000) -> nn.Module:
         "layer4.3.conv1": "features.10.conv.0.0",
         "layer4.3.bn1": "features.10.conv.0.1",
         "layer4.3.act1": "features.10.conv.0.2",
+        "layer4.3.pad1": "features.10.pad1",
         "layer4.3.conv_dw1": "features.10.conv.1.0",
         "layer4.3.bn2": "features.10.conv.1.1",
         "layer4.3.act2": "features.10.conv.1.2",
@@ -377,6 +340,7 @@ def build_model(classes: int = 1000) -> nn.Module:
         "layer5.0.conv1": "features.11.conv.0.0",
         "layer5.0.bn1": "features.11.conv.0.1",
         "layer5.0.act1": "features.11.conv.0.2",
+        "layer5.0.pad1": "features.11.pad1",
         "layer5.0.conv_dw1": "features.11.conv.1.0",
         "layer5.0.bn2": "features.11.conv.1.1",
         "layer5.0.act2": "features.11.conv.1.2",
@@ -385,6 +349,7 @@ def build_model(classes: int = 1000) -> nn.Module:
         "layer5.1.conv1": "features.12.conv.0.0",
         "layer5.1.bn1": "features.12.conv.0.1",
         "layer5.1.act1": "features.12.conv.0.2",
+        "layer5.1.pad1": "features.12.pad1",
         "layer5.1.conv_dw1": "features.12.conv.1.0",
         "layer5.1.bn2": "features.12.conv.1.1",
         "layer5.1.act2": "features.12.conv.1.2",
@@ -393,6 +358,7 @@ def build_model(classes: int = 1000) -> nn.Module:
         "layer5.2.conv1": "features.13.conv.0.0",
         "layer5.2.bn1": "features.13.conv.0.1",
         "layer5.2.act1": "features.13.conv.0.2",
+        "layer5.2.pad1": "features.13.pad1",
         "layer5.2.conv_dw1": "features.13.conv.1.0",
         "layer5.2.bn2": "features.13.conv.1.1",
         "layer5.2.act2": "features.13.conv.1.2",
@@ -401,6 +367,7 @@ def build_model(classes: int = 1000) -> nn.Module:
         "layer6.0.conv1": "features.14.conv.0.0",
         "layer6.0.bn1": "features.14.conv.0.1",
         "layer6.0.act1": "features.14.conv.0.2",
+        "layer6.0.pad1": "features.14.pad1",
         "layer6.0.conv_dw1": "features.14.conv.1.0",
         "layer6.0.bn2": "features.14.conv.1.1",
         "layer6.0.act2": "features.14.conv.1.2",
@@ -409,6 +376,7 @@ def build_model(classes: int = 1000) -> nn.Module:
         "layer6.1.conv1": "features.15.conv.0.0",
         "layer6.1.bn1": "features.15.conv.0.1",
         "layer6.1.act1": "features.15.conv.0.2",
+        "layer6.1.pad1": "features.15.pad1",
         "layer6.1.conv_dw1": "features.15.conv.1.0",
         "layer6.1.bn2": "features.15.conv.1.1",
         "layer6.1.act2": "features.15.conv.1.2",
@@ -417,6 +385,7 @@ def build_model(classes: int = 1000) -> nn.Module:
         "layer6.2.conv1": "features.16.conv.0.0",
         "layer6.2.bn1": "features.16.conv.0.1",
         "layer6.2.act1": "features.16.conv.0.2",
+        "layer6.2.pad1": "features.16.pad1",
         "layer6.2.conv_dw1": "features.16.conv.1.0",
         "layer6.2.bn2": "features.16.conv.1.1",
         "layer6.2.act2": "features.16.conv.1.2",
@@ -425,6 +394,7 @@ def build_model(classes: int = 1000) -> nn.Module:
         "layer7.0.conv1": "features.17.conv.0.0",
         "layer7.0.bn1": "features.17.conv.0.1",
         "layer7.0.act1": "features.17.conv.0.2",
+        "layer7.0.pad1": "features.17.pad1",
         "layer7.0.conv_dw1": "features.17.conv.1.0",
         "layer7.0.bn2": "features.17.conv.1.1",
         "layer7.0.act2": "features.17.conv.1.2",

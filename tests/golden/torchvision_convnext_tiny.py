@@ -58,9 +58,13 @@ def convnext(x, filters, downsample=False, rate=0.0, scale=1e-06, *, name):
         1,
         use_bias=False,
         depthwise_initializer=keras.initializers.Constant(scale),
-        name=f"{name}_5_layer_scale",
+        name=f"{name}_layer_scale",
     )(x)
-    x = layers.Dropout(rate, noise_shape=(None, 1, 1, 1), name=f"{name}_6_drop_path")(x)
+    x = layers.Dropout(
+        rate,
+        noise_shape=(None, 1, 1, 1),
+        name=f"{name}_stochastic_depth",
+    )(x)
     # out
     x = layers.Add(name=f"{name}_out")([x, shortcut])
     return x

@@ -1,0 +1,289 @@
+"""The instances of one block definition, as the classes that make them: one class per block.
+
+Instances differ where the spec's conditions differ (`shortcut if project`, `avgpool(...) if
+stride != 1`, `add(...) if residual`): the class makes every module any instance has, each
+under the spec's conditions, computed in `__init__` from its arguments (`self.downsample =
+nn.Sequential(...) if project else None`, `nn.Identity()` for a layer left out of a container,
+a flag for a merge). A layer left out hands on its first input, as the expander does; that
+and everything else a class fixes (module paths, kinds, paddings, in-place adds) is checked
+against each instance. Only instances the check cannot reconcile get a class of their own.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from resnet_dsl.backends import torch_layout
+from resnet_dsl.codegen.views import BlockSteps
+from resnet_dsl.language import ir
+from resnet_dsl.network import model as nw
+from resnet_dsl.network.evaluate import condition
+from resnet_dsl.network.expand import Defaults
+
+Instance = tuple[nw.BlockInstance, torch_layout.Scope]
+Member = tuple[Instance, dict[str, int], dict[str, Any]]
+"""An instance with the step of each of its layers and its parameters' values."""
+
+
+@dataclass(frozen=True)
+class Union:
+    """One class's view of its instances: every node any of them has, in the spec's order."""
+
+    pairs: tuple[Instance, ...]
+    scope: torch_layout.Scope
+    """The nodes, named as the first instance that has each; inputs renamed to match."""
+    calls: Mapping[str, ir.LayerCall | None]
+    """Each node's call (None: a merge)."""
+    conditions: Mapping[str, tuple[ir.Expr, ...]]
+    """The spec's conditions of each node some instance leaves out (its path's, then its own)."""
+    paddings: Mapping[str, str]
+    """A convolution whose instances pad differently -> how the class pads (`LayerSource.padding_mode`)."""
+
+    @property
+    def instances(self) -> list[nw.BlockInstance]:
+        return [instance for instance, _ in self.pairs]
+
+
+@dataclass
+class _Draft:
+    """A class being gathered: its nodes by step, the instances it makes."""
+
+    nodes: dict[int, torch_layout.Node]
+    members: list[Member]
+    input: str
+
+
+def block_unions(
+    block: ir.BlockDef,
+    pairs: Sequence[Instance],
+    idents: Mapping[str, str],
+    layers: Mapping[str, nw.Layer],
+    defaults: Defaults,
+) -> list[Union]:
+    """The classes of a block's instances: one, unless some instances cannot share it."""
+    builder = BlockSteps(block, idents, [instance for instance, _ in pairs], layers, defaults)
+    _, steps, _ = builder.steps()
+    builder.check_names(steps)
+    drafts: list[_Draft] = []
+    for pair in pairs:
+        instance, scope = pair
+        env = builder.instance_env(instance)
+        present = [index for index, step in enumerate(steps) if all(condition(c, env) for c in step.conditions)]
+        step_of = dict(zip(instance.layers, present, strict=True))
+        member = (pair, step_of, env)
+        for draft in drafts:
+            merged = _merge(draft, pair, step_of)
+            members = [*draft.members, member]
+            if merged is not None and _shared(merged, members, steps):
+                draft.nodes = merged
+                draft.members.append(member)
+                break
+        else:
+            draft = _Draft({}, [], scope.input)
+            merged = _merge(draft, pair, step_of)
+            assert merged is not None and _shared(merged, [member], steps), block.name  # an instance fits itself
+            draft.nodes = merged
+            draft.members.append(member)
+            drafts.append(draft)
+    return [_union(draft, steps) for draft in drafts]
+
+
+def _shared(nodes: dict[int, torch_layout.Node], members: Sequence[Member], steps: Sequence[Any]) -> bool:
+    """Whether one class of `nodes` makes every member."""
+    having = [set(step_of.values()) for _, step_of, _ in members]
+    optional = attribute_conditions(nodes, having, steps)
+    return (
+        all(_fits(nodes, member, steps, optional) for member in members)
+        and _whole_containers(nodes, having, steps)
+        and padding_modes(nodes, members) is not None
+    )
+
+
+def attribute_conditions(
+    nodes: Mapping[int, torch_layout.Node], having: Sequence[set[int]], steps: Sequence[Any]
+) -> dict[str, tuple[ir.Expr, ...]]:
+    """Each attribute of the block that is None where its conditions fail: those all its
+    members share, of the conditions of members some instances leave out."""
+    varying = {step: steps[step].conditions for step in nodes if not all(step in made for made in having)}
+    members: dict[str, list[int]] = {}
+    for step, node in nodes.items():
+        if node.module is not None:
+            members.setdefault(node.module.partition(".")[0], []).append(step)
+    found = {}
+    for attribute, steps_in in members.items():
+        first = varying.get(steps_in[0], ())
+        shared = tuple(c for c in first if all(c in varying.get(step, ()) for step in steps_in))
+        if shared:
+            found[attribute] = shared
+    return found
+
+
+def _merge(draft: _Draft, pair: Instance, step_of: Mapping[str, int]) -> dict[int, torch_layout.Node] | None:
+    """The draft's nodes with those of `pair` it lacks, inputs renamed; None where they clash."""
+    _, scope = pair
+    nodes = dict(draft.nodes)
+    names = {step: node.name for step, node in nodes.items()}
+    rename = {scope.input: draft.input}
+    by_name = {node.name: node for node in nodes.values()}
+    for node in scope.nodes:
+        if any(name not in rename for name in node.inputs):
+            return None
+        inputs = tuple(rename[name] for name in node.inputs)
+        step = step_of[node.name]
+        if step in nodes:  # a node it feeds from that the class lacked (`avgpool if stride != 1`) comes first
+            known = nodes[step]
+            chosen = tuple(_nearer(mine, theirs, by_name) for mine, theirs in zip(inputs, known.inputs, strict=False))
+            if len(inputs) == len(known.inputs) and chosen != known.inputs:
+                nodes[step] = by_name[known.name] = dataclasses.replace(known, inputs=chosen)
+            rename[node.name] = known.name
+            continue
+        nodes[step] = by_name[node.name] = dataclasses.replace(node, inputs=inputs)
+        names[step] = rename[node.name] = node.name
+    ordered = dict(sorted(nodes.items()))
+    modules = [node.module for node in ordered.values() if node.module is not None]
+    return ordered if len(modules) == len(set(modules)) else None
+
+
+def _nearer(mine: str, theirs: str, nodes: Mapping[str, torch_layout.Node]) -> str:
+    """`mine` where it reaches `theirs` through first inputs (a layer between them that the
+    class lacked), else `theirs`."""
+    name = mine
+    while name in nodes and name != theirs:
+        name = nodes[name].inputs[0]
+    return mine if name == theirs else theirs
+
+
+def _fits(
+    nodes: Mapping[int, torch_layout.Node],
+    member: Member,
+    steps: Sequence[Any],
+    optional: Mapping[str, tuple[ir.Expr, ...]],
+) -> bool:
+    """Whether the class of `nodes` computes what `pair` does: the same module, kind and
+    in-place add wherever it has the node (paddings: `padding_modes`), fed by what the class feeds it once the nodes it
+    leaves out (by its conditions, not folded away) hand on their first input; a shortcut whose
+    attribute is None here, the block's input (`forward`'s `identity = x`)."""
+    (_, scope), step_of, env = member
+    by_name = {node.name: step for step, node in nodes.items()}
+    own = {step_of[node.name]: node for node in scope.nodes}
+    made = set(step_of.values())
+    if any(step in made and step not in own for step in nodes):
+        return False  # folded into a neighbour here, a module of its own elsewhere
+
+    def resolve(name: str) -> str | None:
+        """The step (as a name of this instance) that feeds where the class reads `name`."""
+        while name in by_name:
+            step = by_name[name]
+            if step in own:
+                return own[step].name
+            tests = optional.get((nodes[step].module or "").partition(".")[0], ())
+            if shortcut_entry(nodes, step) and tests and not all(condition(c, env) for c in tests):
+                return scope.input
+            name = nodes[step].inputs[0]
+        return scope.input
+
+    for step, node in nodes.items():
+        mine = own.get(step)
+        if mine is None:
+            continue
+        if (mine.module, mine.layer.kind, mine.inplace) != (node.module, node.layer.kind, node.inplace):
+            return False
+        if tuple(resolve(name) for name in node.inputs) != mine.inputs:
+            return False
+    return resolve(list(nodes.values())[-1].name) == scope.output
+
+
+def shortcut_entry(nodes: Mapping[int, torch_layout.Node], step: int) -> bool:
+    """Whether a node opens the shortcut and its attribute: left out, the identity stands in."""
+    node = nodes[step]
+    if node.layer.origin.path != "shortcut" or node.module is None:
+        return False
+    attribute = node.module.partition(".")[0]
+    before = [other for key, other in nodes.items() if key < step]
+    return not any(other.module and other.module.partition(".")[0] == attribute for other in before) and not any(
+        other.name == node.inputs[0] and other.layer.origin.path == "shortcut" for other in before
+    )
+
+
+def _whole_containers(nodes: Mapping[int, torch_layout.Node], having: Sequence[set[int]], steps: Sequence[Any]) -> bool:
+    """A nested container (SK's `conv1.paths.0`) is made whole or not at all: each instance has
+    all of its members or none, and where that varies they share their conditions. A path's
+    own class (`se`) some instance leaves out needs a condition its members share."""
+    groups: dict[str, list[int]] = {}
+    for step, node in nodes.items():
+        parent = (node.module or "").rpartition(".")[0]
+        if parent and ("." in parent or not parent_is_sequential(nodes, parent)):
+            groups.setdefault(parent.partition(".")[0], []).append(step)
+    for members in groups.values():
+        present = {tuple(step in made for step in members) for made in having}
+        varies = len(present) > 1
+        if any((nodes[step].module or "").count(".") > 1 for step in members):
+            if any(len(set(flags)) > 1 for flags in present):
+                return False
+            if varies and len({steps[step].conditions for step in members}) != 1:
+                return False
+        elif (False,) * len(members) in present and varies:
+            first = steps[members[0]].conditions
+            if not any(all(c in steps[step].conditions for step in members) for c in first):
+                return False
+    return True
+
+
+def parent_is_sequential(nodes: Mapping[int, torch_layout.Node], parent: str) -> bool:
+    """Whether a container's children are numbered (an nn.Sequential)."""
+    modules = [node.module for node in nodes.values() if node.module and node.module.startswith(parent + ".")]
+    return all(module.rpartition(".")[2].isdigit() for module in modules)
+
+
+CONVOLUTIONS = (nw.Conv2DConfig, nw.DepthwiseConv2DConfig, nw.SeparableConv2DConfig)
+
+
+def padding_modes(nodes: Mapping[int, torch_layout.Node], members: Sequence[Member]) -> dict[str, str] | None:
+    """Each node whose instances pad differently -> how one class pads them all: Conv2dSame
+    where every one is Keras's `same` and none has a padding folded in; the spec's option as
+    torch's string where each is `valid` or a symmetric `same` at stride 1. None: no way."""
+    seen: dict[int, list[torch_layout.Node]] = {}
+    for (_, scope), step_of, _ in members:
+        for node in scope.nodes:
+            seen.setdefault(step_of[node.name], []).append(node)
+    modes = {}
+    for step, found in seen.items():
+        if len({torch_layout.fixed_padding(node) for node in found}) == 1:
+            continue
+        configs = [node.layer.config for node in found]
+        if not all(isinstance(config, CONVOLUTIONS) for config in configs):
+            return None
+        if any(node.padding != (0, 0) for node in found):
+            return None  # a zero padding folded in: the layer before differs too
+        if all(config.padding == "same" for config in configs):
+            modes[nodes[step].name] = "dynamic"
+        elif all(config.padding == "valid" or config.strides == (1, 1) for config in configs) and all(
+            torch_layout.fixed_padding(node) is not None for node in found
+        ):
+            modes[nodes[step].name] = "written"
+        else:
+            return None
+    return modes
+
+
+def _union(draft: _Draft, steps: Sequence[Any]) -> Union:
+    members = [pair for pair, _, _ in draft.members]
+    having = [set(step_of.values()) for _, step_of, _ in draft.members]
+    nodes = tuple(draft.nodes.values())
+    containers: dict[str, torch_layout.Container] = {}
+    for _, scope in members:
+        for parent, kind in scope.containers:
+            containers.setdefault(parent, kind)
+    scope = torch_layout.Scope(draft.input, nodes, tuple(containers.items()))
+    conditions = {
+        node.name: steps[step].conditions
+        for step, node in draft.nodes.items()
+        if not all(step in made for made in having)
+    }
+    calls = {node.name: steps[step].call for step, node in draft.nodes.items()}
+    paddings = padding_modes(draft.nodes, draft.members)
+    assert paddings is not None  # checked as each instance joined
+    return Union(tuple(members), scope, calls, conditions, paddings)
