@@ -176,6 +176,23 @@ def test_module_paths_place_modules_and_fmt_keeps_them() -> None:
     assert [name for name, _ in model.layer1[0].named_children()] == ["act1"]
 
 
+def test_a_stage_path_that_says_which_block_holds_each_blocks_modules() -> None:
+    """`stage s1 as "features.{number}"`: each block's module is there, its layers at their own
+    paths or names in it, the rest by torchvision's numbered names; both PyTorch back ends."""
+    text = PLACED.replace("PATH", '"body.0"').replace("stage s1:", 'stage s1 as "features.{number}":')
+    network = resnet_dsl.loads(text)
+    keys = [
+        "features.0.0.weight", "features.0.0.bias", "features.1.body.0.weight", "features.1.body.0.bias",
+        "features.2.body.0.weight", "features.2.body.0.bias",
+    ]  # fmt: skip
+    for model in (to_torch(network), import_source(to_python(network, target="torch")).build_model()):
+        assert list(model.state_dict()) == keys
+        assert [name for name, _ in model.features[1].named_children()] == ["body", "act1"]
+        assert "layer1" not in model._modules
+        images = torch.randn(1, 2, 8, 8, generator=torch.Generator().manual_seed(0))
+        assert model(images).shape == (1, 2, 8, 8)
+
+
 def test_the_readme_shows_the_shipped_convnext_block() -> None:
     from tests.conftest import REPO
 

@@ -304,3 +304,36 @@ def test_generated_init_weights_is_keras_for_every_tensor(spec: str, application
     assert len(compared) == len([key for key in theirs_state if key.endswith(("weight", "bias"))])
     depthwise = [key for key in compared if theirs_state[key].dim() == 4 and theirs_state[key].shape[1] == 1]
     assert len(depthwise) == (16 if application == "EfficientNetB0" else 0)
+
+
+PER_INSTANCE = """
+block b(filters, k = glorot_uniform(seed=1)) {
+  main {
+    conv(filters, 3, padding=same, init=k) -> bn(gamma_init=k)
+  }
+  out = add(main, input) -> relu
+}
+network N(input = 16x16x8, classes = 4) {
+  stem { conv(8, 3, padding=same, init=he_normal(seed=2)) -> relu }
+  stage s1: b(8), b(8, k=he_uniform(seed=3)), b(8, k=variance_scaling(2.0, mode=fan_out, seed=4)), b(8, k=zeros)
+  head { global_avgpool -> dense(classes, init=glorot_uniform(seed=5)) }
+}
+"""
+
+
+@pytest.mark.torch
+def test_initializers_a_block_parameter_chooses_per_instance() -> None:
+    """Instances of one block class initialised differently (a parameter chooses), a BatchNorm's
+    scale by a fan-scaled initializer (Keras counts a vector's fans as its length): the generated
+    init_weights draws, seed for seed, what to_torch draws."""
+    torch = pytest.importorskip("torch")
+    network = resnet_dsl.loads(PER_INSTANCE)
+    source = to_python(network, target="torch")
+    assert source.count("class B(") == 1
+    ours = import_source(source).build_model().state_dict()
+    theirs = resnet_dsl.to_torch(network).state_dict()
+    assert list(ours) == list(theirs)
+    for key, value in theirs.items():
+        if key.endswith(("weight", "bias")):
+            torch.testing.assert_close(ours[key], value, rtol=1e-5, atol=1e-6, msg=key)
+    assert (ours["layer1.3.bn1.weight"] == 0).all() and ours["layer1.1.bn1.weight"].std() > 0

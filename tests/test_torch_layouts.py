@@ -91,13 +91,13 @@ CASES = [
         "give each stage its own path",
     ),
     (
-        "a block's field in a stage's path",
+        "an unknown field in a stage's path",
         'import "torchvision/resnet18"\n\nnetwork Bad = ResNet18() {\n'
-        '  stage conv3 as "stages.{block_index}": basic_projection(128), basic(128) * (depths[1] - 1)\n}\n',
-        "stage 'conv3': unknown field 'block_index' in {block_index} in the torch path 'stages.{block_index}'",
+        '  stage conv3 as "stages.{block}": basic_projection(128), basic(128) * (depths[1] - 1)\n}\n',
+        "stage 'conv3': unknown field 'block' in {block} in the torch path 'stages.{block}'",
         4,
         3,
-        "a stage's path may use {stage}, {stage_index}, {stage_number}",
+        "fields: stage, stage_index",
     ),
     (
         "two blocks on one path from the model",

@@ -15,10 +15,12 @@ A spec lays its modules out as another zoo does with one construct, the layer's 
 (`naming.module_path`): a dotted `as` name is a layer's module path in its scope (`as
 "stem.conv"` in the stem, `as "downsample.conv"` in a block; an integer part indexes an
 nn.Sequential: `as "maxpool.0"`), and a stage's `as` names its nn.Sequential of blocks (`stage
-conv2 as "stages.0.blocks": ...`). A path in a block that says which block it is in (`as
-"features.{2 * stage_index + 1}.{block_index}.block.0"`) is from the model: the model is built
-as above and `torch_modules.rehome` registers each such module there (with, in such a network,
-the stem's and head's placed layers, so the model's children come in the spec's order).
+conv2 as "stages.{stage_index}.blocks": ...`). A path that says which block it is in is from the
+model: a stage's (`as "features.{stage_number}.{block_index}"`, each block's module, its layers
+there at their own paths or names) or a block layer's (`as "features.{2 * stage_index}.0"`). The
+model is then built as above and `torch_modules.rehome` registers each such module at its path
+(with, in such a network, the stem's and head's placed layers, so the model's children come in
+the spec's order).
 Two modules on one path, a path through a module, or a part that is one of nn.Module's own
 attributes is a located error (`check` reports it). Where the result is the same, a zero padding before a max
 pool whose input cannot be negative becomes the pool's `padding` (`nn.MaxPool2d(3, 2, padding=1)`),
@@ -243,6 +245,12 @@ def layout(network: nw.Network) -> Layout:
         stages.append(Stage(stage_paths[position - 1], stage, blocks))
     head_input = head_layers[0].inputs[0] if head_layers else ""
     head = _scope(head_input, head_layers, layers, folded, consumers, taken)
+    blocks = places.block_modules(network)
+    for stage in stages:  # a block whose stage's path says which block: the rest of it goes there too
+        for instance, scope in zip(stage.stage.blocks, stage.blocks, strict=True):
+            if instance.name in blocks:
+                moved = (node for node in scope.nodes if node.module is not None and node.name not in stated)
+                stated |= {node.name: f"{blocks[instance.name]}.{node.module}" for node in moved}
     made = Layout(network, stem, tuple(stages), head, stated)
     if stated:
         written_layers = {layer.name: layer for layer in written.layers}

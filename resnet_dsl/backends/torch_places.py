@@ -2,8 +2,9 @@
 
 `as "stem.conv"` places a layer at that path in its scope (the model, or its block); an integer
 part indexes an nn.Sequential (`as "maxpool.0"`); `stage conv2 as "stages.0.blocks"` places a
-stage's blocks. A path in a block that says which block it is in (`as
-"features.{stage_number}.{block_index}.block.0"`) is from the model (`stated`). Each part must be
+stage's blocks. A path that says which block it is in is from the model (`stated`): a block
+layer's (`as "features.{2 * stage_index}.0"`), or a stage's, which is then each block's module
+(`stage s as "features.{stage_number}.{block_index}"`, `block_modules`). Each part must be
 a Python name that is none of nn.Module's own attributes, and no two modules may share a path or
 run through one another: such a spec is a located error, so `check` reports it before any torch
 is imported.
@@ -30,22 +31,43 @@ def dotted(layer: nw.Layer) -> bool:
 def stated(network: nw.Network) -> dict[str, str]:
     """Layer -> its path from the model, where the spec gives one that `torch_modules.rehome`
     registers once the model is built: a block's layer whose path says which block it is in (a
-    field); and, in a network that has such paths, every stem and head layer with an `as` too,
+    field), or whose stage's path does (`block_modules`: the layer's path, or plain name, from
+    there); and, in a network that has such paths, every stem and head layer with an `as` too,
     so the model's children come in the order the spec writes them (torchvision's `features`
     holds the stem, the blocks and the head's last convolution)."""
-    paths = {
-        layer.name: layer.origin.alias
-        for layer in network.layers
-        if layer.origin.block is not None and naming.has_fields(layer.origin.alias) and layer.kind not in MERGES
-    }
-    if not paths:
+    blocks = block_modules(network)
+    paths: dict[str, str] = {}
+    for layer in network.layers:
+        alias, block = layer.origin.alias, layer.origin.block
+        if block is None or alias is None or layer.kind in MERGES:
+            continue
+        if naming.has_fields(alias):
+            paths[layer.name] = alias
+        elif block in blocks:
+            check_path(alias, layer.span, f"layer '{layer.name}'")
+            paths[layer.name] = f"{blocks[block]}.{alias}"
+    if not paths and not blocks:
         return {}
     for layer in network.layers:
         alias = layer.origin.alias
         if layer.origin.section in ("stem", "head") and alias is not None and layer.kind not in MERGES:
             check_path(alias, layer.span, f"layer '{layer.name}'")
             paths[layer.name] = alias
-    return {name: path for name, path in paths.items() if path is not None}
+    return paths
+
+
+def block_modules(network: nw.Network) -> dict[str, str]:
+    """Block -> its module's path from the model, where its stage's `as` says which block
+    (`stage s as "features.{stage_number}.{block_index}": ...`); its layers go there, each at its
+    own path or name in the block, once the model is built."""
+    blocks: dict[str, str] = {}
+    for stage in network.stages:
+        if stage.alias is None or not naming.field_names(stage.alias) - set(naming.STAGE_FIELDS):
+            continue
+        if error := naming.torch_path_error(stage.alias, inside_block=True):
+            raise ArchError(f"stage '{stage.label}': {error}", stage.span, "fields: " + ", ".join(naming.TORCH_FIELDS))
+        blocks |= {block.name: stage.alias for block in stage.blocks}
+    return blocks
 
 
 def unplaced(network: nw.Network, stated: dict[str, str]) -> nw.Network:
@@ -111,8 +133,8 @@ def stage_paths(network: nw.Network) -> list[str]:
     (`stages.{stage_index}.blocks`); none inside another."""
     paths: list[str] = []
     for position, stage in enumerate(network.stages, start=1):
-        if stage.alias is None:
-            paths.append(naming.torch_stage(position))
+        if stage.alias is None or not naming.field_names(stage.alias) <= set(naming.STAGE_FIELDS):
+            paths.append(naming.torch_stage(position))  # built there; moved to its blocks' paths
             continue
         fields: dict[str, str | int] = {"stage": stage.label, "stage_index": position - 1, "stage_number": position}
         try:
@@ -134,7 +156,7 @@ def stage_paths(network: nw.Network) -> list[str]:
                 )
         paths.append(path)
     for position, stage in enumerate(network.stages, start=1):  # a default name another stage's path holds
-        if stage.alias is None and any(
+        if paths[position - 1] == naming.torch_stage(position) and any(
             p.split(".")[0] == paths[position - 1] for p in paths if p != paths[position - 1]
         ):
             raise ArchError(

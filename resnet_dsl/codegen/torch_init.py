@@ -69,10 +69,11 @@ class Weighted:
     """(`weight` or `bias`, the call that fills it, its tensor written as TENSOR)."""
 
 
-def init_call(init: nw.Initializer, groups: bool | None = None) -> tuple[Call, set[str]]:
+def init_call(init: nw.Initializer, groups: bool | None = None, vector: bool = False) -> tuple[Call, set[str]]:
     """A Keras initializer as one `torch.nn.init` call on TENSOR, and the helpers it needs
     (`variance_scaling_`, `math`). `groups`: a depthwise kernel, whose fans Keras counts per
-    input channel and multiplier (True: a multiplier of 1, False: another, None: not depthwise)."""
+    input channel and multiplier (True: a multiplier of 1, False: another, None: not depthwise).
+    `vector`: a norm's scale or shift, whose fans torch does not count (Keras: its length)."""
     args = dict(init.args)
     generator = (("generator", f"torch.Generator().manual_seed({init.seed})"),) if init.seed is not None else ()
     tensor = ("", TENSOR)
@@ -105,18 +106,23 @@ def init_call(init: nw.Initializer, groups: bool | None = None) -> tuple[Call, s
         distribution = str(args.get("distribution", "truncated_normal"))
     else:
         raise ValueError(f"unknown initializer {init.name!r}")
-    return scaled_call(scale, mode, distribution, groups, generator)
+    return scaled_call(scale, mode, distribution, groups, generator, vector)
 
 
 def scaled_call(
-    scale: float, mode: str, distribution: str, groups: bool | None, generator: tuple[tuple[str, str], ...]
+    scale: float,
+    mode: str,
+    distribution: str,
+    groups: bool | None,
+    generator: tuple[tuple[str, str], ...],
+    vector: bool = False,
 ) -> tuple[Call, set[str]]:
     """`variance_scaling(scale, mode, distribution)` as torch's own call where one draws the same:
     xavier_* for fan_avg at scale 1, kaiming_* for fan_in or fan_out at a gain it names."""
     tensor = ("", TENSOR)
     if groups is True and mode == "fan_avg":  # a multiplier of 1 moves as many to fan in as from fan out
         groups = None
-    if groups is None and distribution in ("uniform", "untruncated_normal"):
+    if groups is None and not vector and distribution in ("uniform", "untruncated_normal"):
         kind = "uniform_" if distribution == "uniform" else "normal_"
         if mode == "fan_avg" and scale == 1.0:
             return Call(f"nn.init.xavier_{kind}", (tensor, *generator)), set()
@@ -176,8 +182,8 @@ def node_tensors(node: torch_layout.Node, helpers: set[str]) -> Iterable[tuple[s
         yield "", "nn.Linear", kernel(config.kernel_initializer, config.use_bias)
     elif isinstance(config, nw.BatchNormConfig):
         norm = "nn.BatchNorm2d" if len(node.in_shape) == 3 else "nn.BatchNorm1d"
-        gamma, gamma_needs = init_call(config.gamma_initializer)
-        beta, beta_needs = init_call(config.beta_initializer)
+        gamma, gamma_needs = init_call(config.gamma_initializer, vector=True)
+        beta, beta_needs = init_call(config.beta_initializer, vector=True)
         helpers.update(gamma_needs | beta_needs)
         yield "", norm, (("weight", gamma), ("bias", beta))
     elif isinstance(config, (nw.GroupNormConfig, nw.LayerNormConfig)):

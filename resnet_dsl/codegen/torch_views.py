@@ -163,7 +163,8 @@ def flat_call(call: Call) -> str:
 
 @dataclass(frozen=True)
 class TorchExpressions(Expressions):
-    """Spec expressions as Python for torch: an initializer is the dict `initialized` takes."""
+    """Spec expressions as Python for torch: an initializer (a block's argument) is a dict of its
+    options; the model's `init_weights` (`torch_init`) states each layer's from the network."""
 
     def _render(self, expr: ir.Expr) -> tuple[str, int]:
         if not isinstance(expr, ir.Call) or expr.func in functions.FUNCTIONS:
@@ -181,7 +182,7 @@ class TorchExpressions(Expressions):
 
 
 def torch_value(value: Any) -> str:
-    """An evaluated value as source; an initializer as the dict `initialized` takes."""
+    """An evaluated value as source; an initializer as its name, or a dict of its options."""
     if isinstance(value, nw.Initializer):
         options = torch_layout.initializer_options(value)
         if isinstance(options, str):

@@ -286,6 +286,23 @@ def has_fields(text: str | None) -> bool:
     return text is not None and "{" in text
 
 
+STAGE_FIELDS = ("stage", "stage_index", "stage_number")
+"""The fields a stage's own path may say; one that says more (`{block_index}`) is each block's."""
+
+
+def field_names(pattern: str) -> set[str]:
+    """The field names a path uses (`{2 * stage_index + 1}` -> stage_index); none where a field
+    is not arithmetic (`torch_path_error` says so)."""
+    names: set[str] = set()
+    for match in _TORCH_FIELD.finditer(pattern):
+        try:
+            tree = ast.parse(match.group(1).strip(), mode="eval")
+        except SyntaxError:
+            continue
+        names |= {node.id for node in ast.walk(tree) if isinstance(node, ast.Name)}
+    return names
+
+
 def own_name(text: str | None) -> str | None:
     """The name an `as` text gives the layer itself: a plain name, not a module path."""
     return None if module_path(text) else text

@@ -92,6 +92,35 @@ def rehome(model: nn.Module, paths: dict, parameters: tuple = ()) -> nn.Module:
     return model
 
 
+def variance_scaling_(
+    tensor: torch.Tensor,
+    scale: float = 1.0,
+    mode: str = "fan_in",
+    distribution: str = "truncated_normal",
+    *,
+    groups: int = 1,
+    generator: torch.Generator | None = None,
+) -> torch.Tensor:
+    """Keras's VarianceScaling where torch.nn.init has no call that draws the same: its
+    truncated normal divides the deviation by that of a normal cut at two deviations, and a
+    depthwise kernel's fans count per input channel and multiplier (`groups`)."""
+    receptive = math.prod(tensor.shape[2:])
+    inputs = tensor.shape[1] if tensor.dim() > 1 else tensor.shape[0]
+    fan_in, fan_out = inputs * receptive * groups, tensor.shape[0] * receptive // groups
+    fan = {"fan_in": fan_in, "fan_out": fan_out}.get(mode, (fan_in + fan_out) / 2)
+    variance = scale / max(1.0, fan)
+    with torch.no_grad():
+        if distribution == "uniform":
+            limit = math.sqrt(3 * variance)
+            return nn.init.uniform_(tensor, -limit, limit, generator=generator)
+        std = math.sqrt(variance)
+        if distribution == "untruncated_normal":
+            return nn.init.normal_(tensor, 0.0, std, generator=generator)
+        std /= 0.87962566103423978
+        bounds = (-2 * std, 2 * std)
+        return nn.init.trunc_normal_(tensor, 0.0, std, *bounds, generator=generator)
+
+
 def make_divisible(value, divisor=8, min_value=None):
     """torchvision's and Keras's `_make_divisible`: the nearest multiple of `divisor`,
     at least `min_value` (default `divisor`) and never 10% below `value`."""
@@ -376,7 +405,13 @@ class EfficientNetB0(nn.Module):
                 nn.init.zeros_(m.bias)
         for m in self.modules():
             if isinstance(m, (MbconvFirst, Mbconv)):
-                nn.init.xavier_uniform_(m.conv_dw1.weight)
+                variance_scaling_(
+                    m.conv_dw1.weight,
+                    2.0,
+                    "fan_in",
+                    "untruncated_normal",
+                    groups=m.conv_dw1.groups,
+                )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = self.conv1(x)
@@ -409,6 +444,7 @@ def build_model(classes: int = 1000) -> nn.Module:
         "conv1": "features.0.0",
         "bn1": "features.0.1",
         "act1": "features.0.2",
+        "layer1.0.pad1": "features.1.0.pad1",
         "layer1.0.conv_dw1": "features.1.0.block.0.0",
         "layer1.0.bn1": "features.1.0.block.0.1",
         "layer1.0.act1": "features.1.0.block.0.2",
@@ -422,6 +458,7 @@ def build_model(classes: int = 1000) -> nn.Module:
         "layer2.0.conv1": "features.2.0.block.0.0",
         "layer2.0.bn1": "features.2.0.block.0.1",
         "layer2.0.act1": "features.2.0.block.0.2",
+        "layer2.0.pad1": "features.2.0.pad1",
         "layer2.0.conv_dw1": "features.2.0.block.1.0",
         "layer2.0.bn2": "features.2.0.block.1.1",
         "layer2.0.act2": "features.2.0.block.1.2",
@@ -435,6 +472,7 @@ def build_model(classes: int = 1000) -> nn.Module:
         "layer2.1.conv1": "features.2.1.block.0.0",
         "layer2.1.bn1": "features.2.1.block.0.1",
         "layer2.1.act1": "features.2.1.block.0.2",
+        "layer2.1.pad1": "features.2.1.pad1",
         "layer2.1.conv_dw1": "features.2.1.block.1.0",
         "layer2.1.bn2": "features.2.1.block.1.1",
         "layer2.1.act2": "features.2.1.block.1.2",
@@ -449,6 +487,7 @@ def build_model(classes: int = 1000) -> nn.Module:
         "layer3.0.conv1": "features.3.0.block.0.0",
         "layer3.0.bn1": "features.3.0.block.0.1",
         "layer3.0.act1": "features.3.0.block.0.2",
+        "layer3.0.pad1": "features.3.0.pad1",
         "layer3.0.conv_dw1": "features.3.0.block.1.0",
         "layer3.0.bn2": "features.3.0.block.1.1",
         "layer3.0.act2": "features.3.0.block.1.2",
@@ -462,6 +501,7 @@ def build_model(classes: int = 1000) -> nn.Module:
         "layer3.1.conv1": "features.3.1.block.0.0",
         "layer3.1.bn1": "features.3.1.block.0.1",
         "layer3.1.act1": "features.3.1.block.0.2",
+        "layer3.1.pad1": "features.3.1.pad1",
         "layer3.1.conv_dw1": "features.3.1.block.1.0",
         "layer3.1.bn2": "features.3.1.block.1.1",
         "layer3.1.act2": "features.3.1.block.1.2",
@@ -476,6 +516,7 @@ def build_model(classes: int = 1000) -> nn.Module:
         "layer4.0.conv1": "features.4.0.block.0.0",
         "layer4.0.bn1": "features.4.0.block.0.1",
         "layer4.0.act1": "features.4.0.block.0.2",
+        "layer4.0.pad1": "features.4.0.pad1",
         "layer4.0.conv_dw1": "features.4.0.block.1.0",
         "layer4.0.bn2": "features.4.0.block.1.1",
         "layer4.0.act2": "features.4.0.block.1.2",
@@ -489,6 +530,7 @@ def build_model(classes: int = 1000) -> nn.Module:
         "layer4.1.conv1": "features.4.1.block.0.0",
         "layer4.1.bn1": "features.4.1.block.0.1",
         "layer4.1.act1": "features.4.1.block.0.2",
+        "layer4.1.pad1": "features.4.1.pad1",
         "layer4.1.conv_dw1": "features.4.1.block.1.0",
         "layer4.1.bn2": "features.4.1.block.1.1",
         "layer4.1.act2": "features.4.1.block.1.2",
@@ -503,6 +545,7 @@ def build_model(classes: int = 1000) -> nn.Module:
         "layer4.2.conv1": "features.4.2.block.0.0",
         "layer4.2.bn1": "features.4.2.block.0.1",
         "layer4.2.act1": "features.4.2.block.0.2",
+        "layer4.2.pad1": "features.4.2.pad1",
         "layer4.2.conv_dw1": "features.4.2.block.1.0",
         "layer4.2.bn2": "features.4.2.block.1.1",
         "layer4.2.act2": "features.4.2.block.1.2",
@@ -517,6 +560,7 @@ def build_model(classes: int = 1000) -> nn.Module:
         "layer5.0.conv1": "features.5.0.block.0.0",
         "layer5.0.bn1": "features.5.0.block.0.1",
         "layer5.0.act1": "features.5.0.block.0.2",
+        "layer5.0.pad1": "features.5.0.pad1",
         "layer5.0.conv_dw1": "features.5.0.block.1.0",
         "layer5.0.bn2": "features.5.0.block.1.1",
         "layer5.0.act2": "features.5.0.block.1.2",
@@ -530,6 +574,7 @@ def build_model(classes: int = 1000) -> nn.Module:
         "layer5.1.conv1": "features.5.1.block.0.0",
         "layer5.1.bn1": "features.5.1.block.0.1",
         "layer5.1.act1": "features.5.1.block.0.2",
+        "layer5.1.pad1": "features.5.1.pad1",
         "layer5.1.conv_dw1": "features.5.1.block.1.0",
         "layer5.1.bn2": "features.5.1.block.1.1",
         "layer5.1.act2": "features.5.1.block.1.2",
@@ -544,6 +589,7 @@ def build_model(classes: int = 1000) -> nn.Module:
         "layer5.2.conv1": "features.5.2.block.0.0",
         "layer5.2.bn1": "features.5.2.block.0.1",
         "layer5.2.act1": "features.5.2.block.0.2",
+        "layer5.2.pad1": "features.5.2.pad1",
         "layer5.2.conv_dw1": "features.5.2.block.1.0",
         "layer5.2.bn2": "features.5.2.block.1.1",
         "layer5.2.act2": "features.5.2.block.1.2",
@@ -558,6 +604,7 @@ def build_model(classes: int = 1000) -> nn.Module:
         "layer6.0.conv1": "features.6.0.block.0.0",
         "layer6.0.bn1": "features.6.0.block.0.1",
         "layer6.0.act1": "features.6.0.block.0.2",
+        "layer6.0.pad1": "features.6.0.pad1",
         "layer6.0.conv_dw1": "features.6.0.block.1.0",
         "layer6.0.bn2": "features.6.0.block.1.1",
         "layer6.0.act2": "features.6.0.block.1.2",
@@ -571,6 +618,7 @@ def build_model(classes: int = 1000) -> nn.Module:
         "layer6.1.conv1": "features.6.1.block.0.0",
         "layer6.1.bn1": "features.6.1.block.0.1",
         "layer6.1.act1": "features.6.1.block.0.2",
+        "layer6.1.pad1": "features.6.1.pad1",
         "layer6.1.conv_dw1": "features.6.1.block.1.0",
         "layer6.1.bn2": "features.6.1.block.1.1",
         "layer6.1.act2": "features.6.1.block.1.2",
@@ -585,6 +633,7 @@ def build_model(classes: int = 1000) -> nn.Module:
         "layer6.2.conv1": "features.6.2.block.0.0",
         "layer6.2.bn1": "features.6.2.block.0.1",
         "layer6.2.act1": "features.6.2.block.0.2",
+        "layer6.2.pad1": "features.6.2.pad1",
         "layer6.2.conv_dw1": "features.6.2.block.1.0",
         "layer6.2.bn2": "features.6.2.block.1.1",
         "layer6.2.act2": "features.6.2.block.1.2",
@@ -599,6 +648,7 @@ def build_model(classes: int = 1000) -> nn.Module:
         "layer6.3.conv1": "features.6.3.block.0.0",
         "layer6.3.bn1": "features.6.3.block.0.1",
         "layer6.3.act1": "features.6.3.block.0.2",
+        "layer6.3.pad1": "features.6.3.pad1",
         "layer6.3.conv_dw1": "features.6.3.block.1.0",
         "layer6.3.bn2": "features.6.3.block.1.1",
         "layer6.3.act2": "features.6.3.block.1.2",
@@ -613,6 +663,7 @@ def build_model(classes: int = 1000) -> nn.Module:
         "layer7.0.conv1": "features.7.0.block.0.0",
         "layer7.0.bn1": "features.7.0.block.0.1",
         "layer7.0.act1": "features.7.0.block.0.2",
+        "layer7.0.pad1": "features.7.0.pad1",
         "layer7.0.conv_dw1": "features.7.0.block.1.0",
         "layer7.0.bn2": "features.7.0.block.1.1",
         "layer7.0.act2": "features.7.0.block.1.2",

@@ -92,6 +92,35 @@ def rehome(model: nn.Module, paths: dict, parameters: tuple = ()) -> nn.Module:
     return model
 
 
+def variance_scaling_(
+    tensor: torch.Tensor,
+    scale: float = 1.0,
+    mode: str = "fan_in",
+    distribution: str = "truncated_normal",
+    *,
+    groups: int = 1,
+    generator: torch.Generator | None = None,
+) -> torch.Tensor:
+    """Keras's VarianceScaling where torch.nn.init has no call that draws the same: its
+    truncated normal divides the deviation by that of a normal cut at two deviations, and a
+    depthwise kernel's fans count per input channel and multiplier (`groups`)."""
+    receptive = math.prod(tensor.shape[2:])
+    inputs = tensor.shape[1] if tensor.dim() > 1 else tensor.shape[0]
+    fan_in, fan_out = inputs * receptive * groups, tensor.shape[0] * receptive // groups
+    fan = {"fan_in": fan_in, "fan_out": fan_out}.get(mode, (fan_in + fan_out) / 2)
+    variance = scale / max(1.0, fan)
+    with torch.no_grad():
+        if distribution == "uniform":
+            limit = math.sqrt(3 * variance)
+            return nn.init.uniform_(tensor, -limit, limit, generator=generator)
+        std = math.sqrt(variance)
+        if distribution == "untruncated_normal":
+            return nn.init.normal_(tensor, 0.0, std, generator=generator)
+        std /= 0.87962566103423978
+        bounds = (-2 * std, 2 * std)
+        return nn.init.trunc_normal_(tensor, 0.0, std, *bounds, generator=generator)
+
+
 def make_divisible(value, divisor=8, min_value=None):
     """torchvision's and Keras's `_make_divisible`: the nearest multiple of `divisor`,
     at least `min_value` (default `divisor`) and never 10% below `value`."""
@@ -398,7 +427,13 @@ class EfficientNetB1(nn.Module):
                 nn.init.zeros_(m.bias)
         for m in self.modules():
             if isinstance(m, (MbconvFirst, Mbconv)):
-                nn.init.xavier_uniform_(m.conv_dw1.weight)
+                variance_scaling_(
+                    m.conv_dw1.weight,
+                    2.0,
+                    "fan_in",
+                    "untruncated_normal",
+                    groups=m.conv_dw1.groups,
+                )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = self.conv1(x)
@@ -431,6 +466,7 @@ def build_model(classes: int = 1000) -> nn.Module:
         "conv1": "features.0.0",
         "bn1": "features.0.1",
         "act1": "features.0.2",
+        "layer1.0.pad1": "features.1.0.pad1",
         "layer1.0.conv_dw1": "features.1.0.block.0.0",
         "layer1.0.bn1": "features.1.0.block.0.1",
         "layer1.0.act1": "features.1.0.block.0.2",
@@ -441,6 +477,7 @@ def build_model(classes: int = 1000) -> nn.Module:
         "layer1.0.se.act2": "features.1.0.block.1.scale_activation",
         "layer1.0.project.conv1": "features.1.0.block.2.0",
         "layer1.0.project.bn1": "features.1.0.block.2.1",
+        "layer1.1.pad1": "features.1.1.pad1",
         "layer1.1.conv_dw1": "features.1.1.block.0.0",
         "layer1.1.bn1": "features.1.1.block.0.1",
         "layer1.1.act1": "features.1.1.block.0.2",
@@ -455,6 +492,7 @@ def build_model(classes: int = 1000) -> nn.Module:
         "layer2.0.conv1": "features.2.0.block.0.0",
         "layer2.0.bn1": "features.2.0.block.0.1",
         "layer2.0.act1": "features.2.0.block.0.2",
+        "layer2.0.pad1": "features.2.0.pad1",
         "layer2.0.conv_dw1": "features.2.0.block.1.0",
         "layer2.0.bn2": "features.2.0.block.1.1",
         "layer2.0.act2": "features.2.0.block.1.2",
@@ -468,6 +506,7 @@ def build_model(classes: int = 1000) -> nn.Module:
         "layer2.1.conv1": "features.2.1.block.0.0",
         "layer2.1.bn1": "features.2.1.block.0.1",
         "layer2.1.act1": "features.2.1.block.0.2",
+        "layer2.1.pad1": "features.2.1.pad1",
         "layer2.1.conv_dw1": "features.2.1.block.1.0",
         "layer2.1.bn2": "features.2.1.block.1.1",
         "layer2.1.act2": "features.2.1.block.1.2",
@@ -482,6 +521,7 @@ def build_model(classes: int = 1000) -> nn.Module:
         "layer2.2.conv1": "features.2.2.block.0.0",
         "layer2.2.bn1": "features.2.2.block.0.1",
         "layer2.2.act1": "features.2.2.block.0.2",
+        "layer2.2.pad1": "features.2.2.pad1",
         "layer2.2.conv_dw1": "features.2.2.block.1.0",
         "layer2.2.bn2": "features.2.2.block.1.1",
         "layer2.2.act2": "features.2.2.block.1.2",
@@ -496,6 +536,7 @@ def build_model(classes: int = 1000) -> nn.Module:
         "layer3.0.conv1": "features.3.0.block.0.0",
         "layer3.0.bn1": "features.3.0.block.0.1",
         "layer3.0.act1": "features.3.0.block.0.2",
+        "layer3.0.pad1": "features.3.0.pad1",
         "layer3.0.conv_dw1": "features.3.0.block.1.0",
         "layer3.0.bn2": "features.3.0.block.1.1",
         "layer3.0.act2": "features.3.0.block.1.2",
@@ -509,6 +550,7 @@ def build_model(classes: int = 1000) -> nn.Module:
         "layer3.1.conv1": "features.3.1.block.0.0",
         "layer3.1.bn1": "features.3.1.block.0.1",
         "layer3.1.act1": "features.3.1.block.0.2",
+        "layer3.1.pad1": "features.3.1.pad1",
         "layer3.1.conv_dw1": "features.3.1.block.1.0",
         "layer3.1.bn2": "features.3.1.block.1.1",
         "layer3.1.act2": "features.3.1.block.1.2",
@@ -523,6 +565,7 @@ def build_model(classes: int = 1000) -> nn.Module:
         "layer3.2.conv1": "features.3.2.block.0.0",
         "layer3.2.bn1": "features.3.2.block.0.1",
         "layer3.2.act1": "features.3.2.block.0.2",
+        "layer3.2.pad1": "features.3.2.pad1",
         "layer3.2.conv_dw1": "features.3.2.block.1.0",
         "layer3.2.bn2": "features.3.2.block.1.1",
         "layer3.2.act2": "features.3.2.block.1.2",
@@ -537,6 +580,7 @@ def build_model(classes: int = 1000) -> nn.Module:
         "layer4.0.conv1": "features.4.0.block.0.0",
         "layer4.0.bn1": "features.4.0.block.0.1",
         "layer4.0.act1": "features.4.0.block.0.2",
+        "layer4.0.pad1": "features.4.0.pad1",
         "layer4.0.conv_dw1": "features.4.0.block.1.0",
         "layer4.0.bn2": "features.4.0.block.1.1",
         "layer4.0.act2": "features.4.0.block.1.2",
@@ -550,6 +594,7 @@ def build_model(classes: int = 1000) -> nn.Module:
         "layer4.1.conv1": "features.4.1.block.0.0",
         "layer4.1.bn1": "features.4.1.block.0.1",
         "layer4.1.act1": "features.4.1.block.0.2",
+        "layer4.1.pad1": "features.4.1.pad1",
         "layer4.1.conv_dw1": "features.4.1.block.1.0",
         "layer4.1.bn2": "features.4.1.block.1.1",
         "layer4.1.act2": "features.4.1.block.1.2",
@@ -564,6 +609,7 @@ def build_model(classes: int = 1000) -> nn.Module:
         "layer4.2.conv1": "features.4.2.block.0.0",
         "layer4.2.bn1": "features.4.2.block.0.1",
         "layer4.2.act1": "features.4.2.block.0.2",
+        "layer4.2.pad1": "features.4.2.pad1",
         "layer4.2.conv_dw1": "features.4.2.block.1.0",
         "layer4.2.bn2": "features.4.2.block.1.1",
         "layer4.2.act2": "features.4.2.block.1.2",
@@ -578,6 +624,7 @@ def build_model(classes: int = 1000) -> nn.Module:
         "layer4.3.conv1": "features.4.3.block.0.0",
         "layer4.3.bn1": "features.4.3.block.0.1",
         "layer4.3.act1": "features.4.3.block.0.2",
+        "layer4.3.pad1": "features.4.3.pad1",
         "layer4.3.conv_dw1": "features.4.3.block.1.0",
         "layer4.3.bn2": "features.4.3.block.1.1",
         "layer4.3.act2": "features.4.3.block.1.2",
@@ -592,6 +639,7 @@ def build_model(classes: int = 1000) -> nn.Module:
         "layer5.0.conv1": "features.5.0.block.0.0",
         "layer5.0.bn1": "features.5.0.block.0.1",
         "layer5.0.act1": "features.5.0.block.0.2",
+        "layer5.0.pad1": "features.5.0.pad1",
         "layer5.0.conv_dw1": "features.5.0.block.1.0",
         "layer5.0.bn2": "features.5.0.block.1.1",
         "layer5.0.act2": "features.5.0.block.1.2",
@@ -605,6 +653,7 @@ def build_model(classes: int = 1000) -> nn.Module:
         "layer5.1.conv1": "features.5.1.block.0.0",
         "layer5.1.bn1": "features.5.1.block.0.1",
         "layer5.1.act1": "features.5.1.block.0.2",
+        "layer5.1.pad1": "features.5.1.pad1",
         "layer5.1.conv_dw1": "features.5.1.block.1.0",
         "layer5.1.bn2": "features.5.1.block.1.1",
         "layer5.1.act2": "features.5.1.block.1.2",
@@ -619,6 +668,7 @@ def build_model(classes: int = 1000) -> nn.Module:
         "layer5.2.conv1": "features.5.2.block.0.0",
         "layer5.2.bn1": "features.5.2.block.0.1",
         "layer5.2.act1": "features.5.2.block.0.2",
+        "layer5.2.pad1": "features.5.2.pad1",
         "layer5.2.conv_dw1": "features.5.2.block.1.0",
         "layer5.2.bn2": "features.5.2.block.1.1",
         "layer5.2.act2": "features.5.2.block.1.2",
@@ -633,6 +683,7 @@ def build_model(classes: int = 1000) -> nn.Module:
         "layer5.3.conv1": "features.5.3.block.0.0",
         "layer5.3.bn1": "features.5.3.block.0.1",
         "layer5.3.act1": "features.5.3.block.0.2",
+        "layer5.3.pad1": "features.5.3.pad1",
         "layer5.3.conv_dw1": "features.5.3.block.1.0",
         "layer5.3.bn2": "features.5.3.block.1.1",
         "layer5.3.act2": "features.5.3.block.1.2",
@@ -647,6 +698,7 @@ def build_model(classes: int = 1000) -> nn.Module:
         "layer6.0.conv1": "features.6.0.block.0.0",
         "layer6.0.bn1": "features.6.0.block.0.1",
         "layer6.0.act1": "features.6.0.block.0.2",
+        "layer6.0.pad1": "features.6.0.pad1",
         "layer6.0.conv_dw1": "features.6.0.block.1.0",
         "layer6.0.bn2": "features.6.0.block.1.1",
         "layer6.0.act2": "features.6.0.block.1.2",
@@ -660,6 +712,7 @@ def build_model(classes: int = 1000) -> nn.Module:
         "layer6.1.conv1": "features.6.1.block.0.0",
         "layer6.1.bn1": "features.6.1.block.0.1",
         "layer6.1.act1": "features.6.1.block.0.2",
+        "layer6.1.pad1": "features.6.1.pad1",
         "layer6.1.conv_dw1": "features.6.1.block.1.0",
         "layer6.1.bn2": "features.6.1.block.1.1",
         "layer6.1.act2": "features.6.1.block.1.2",
@@ -674,6 +727,7 @@ def build_model(classes: int = 1000) -> nn.Module:
         "layer6.2.conv1": "features.6.2.block.0.0",
         "layer6.2.bn1": "features.6.2.block.0.1",
         "layer6.2.act1": "features.6.2.block.0.2",
+        "layer6.2.pad1": "features.6.2.pad1",
         "layer6.2.conv_dw1": "features.6.2.block.1.0",
         "layer6.2.bn2": "features.6.2.block.1.1",
         "layer6.2.act2": "features.6.2.block.1.2",
@@ -688,6 +742,7 @@ def build_model(classes: int = 1000) -> nn.Module:
         "layer6.3.conv1": "features.6.3.block.0.0",
         "layer6.3.bn1": "features.6.3.block.0.1",
         "layer6.3.act1": "features.6.3.block.0.2",
+        "layer6.3.pad1": "features.6.3.pad1",
         "layer6.3.conv_dw1": "features.6.3.block.1.0",
         "layer6.3.bn2": "features.6.3.block.1.1",
         "layer6.3.act2": "features.6.3.block.1.2",
@@ -702,6 +757,7 @@ def build_model(classes: int = 1000) -> nn.Module:
         "layer6.4.conv1": "features.6.4.block.0.0",
         "layer6.4.bn1": "features.6.4.block.0.1",
         "layer6.4.act1": "features.6.4.block.0.2",
+        "layer6.4.pad1": "features.6.4.pad1",
         "layer6.4.conv_dw1": "features.6.4.block.1.0",
         "layer6.4.bn2": "features.6.4.block.1.1",
         "layer6.4.act2": "features.6.4.block.1.2",
@@ -716,6 +772,7 @@ def build_model(classes: int = 1000) -> nn.Module:
         "layer7.0.conv1": "features.7.0.block.0.0",
         "layer7.0.bn1": "features.7.0.block.0.1",
         "layer7.0.act1": "features.7.0.block.0.2",
+        "layer7.0.pad1": "features.7.0.pad1",
         "layer7.0.conv_dw1": "features.7.0.block.1.0",
         "layer7.0.bn2": "features.7.0.block.1.1",
         "layer7.0.act2": "features.7.0.block.1.2",
@@ -729,6 +786,7 @@ def build_model(classes: int = 1000) -> nn.Module:
         "layer7.1.conv1": "features.7.1.block.0.0",
         "layer7.1.bn1": "features.7.1.block.0.1",
         "layer7.1.act1": "features.7.1.block.0.2",
+        "layer7.1.pad1": "features.7.1.pad1",
         "layer7.1.conv_dw1": "features.7.1.block.1.0",
         "layer7.1.bn2": "features.7.1.block.1.1",
         "layer7.1.act2": "features.7.1.block.1.2",

@@ -6,6 +6,8 @@ the network, laid out as torchvision lays out a ResNet (stages `layer1`, `layer2
 so state_dict keys follow torchvision's. It takes NCHW input.
 """
 
+import math
+
 import torch
 from torch import nn
 
@@ -67,6 +69,35 @@ def rehome(model: nn.Module, paths: dict, parameters: tuple = ()) -> nn.Module:
             del model._modules[name]
             object.__setattr__(model, name, child)
     return model
+
+
+def variance_scaling_(
+    tensor: torch.Tensor,
+    scale: float = 1.0,
+    mode: str = "fan_in",
+    distribution: str = "truncated_normal",
+    *,
+    groups: int = 1,
+    generator: torch.Generator | None = None,
+) -> torch.Tensor:
+    """Keras's VarianceScaling where torch.nn.init has no call that draws the same: its
+    truncated normal divides the deviation by that of a normal cut at two deviations, and a
+    depthwise kernel's fans count per input channel and multiplier (`groups`)."""
+    receptive = math.prod(tensor.shape[2:])
+    inputs = tensor.shape[1] if tensor.dim() > 1 else tensor.shape[0]
+    fan_in, fan_out = inputs * receptive * groups, tensor.shape[0] * receptive // groups
+    fan = {"fan_in": fan_in, "fan_out": fan_out}.get(mode, (fan_in + fan_out) / 2)
+    variance = scale / max(1.0, fan)
+    with torch.no_grad():
+        if distribution == "uniform":
+            limit = math.sqrt(3 * variance)
+            return nn.init.uniform_(tensor, -limit, limit, generator=generator)
+        std = math.sqrt(variance)
+        if distribution == "untruncated_normal":
+            return nn.init.normal_(tensor, 0.0, std, generator=generator)
+        std /= 0.87962566103423978
+        bounds = (-2 * std, 2 * std)
+        return nn.init.trunc_normal_(tensor, 0.0, std, *bounds, generator=generator)
 
 
 class InvertedResidualFirst(nn.Module):
@@ -217,7 +248,13 @@ class MobileNetV2(nn.Module):
                 nn.init.zeros_(m.bias)
         for m in self.modules():
             if isinstance(m, (InvertedResidualFirst, InvertedResidual)):
-                nn.init.xavier_uniform_(m.conv_dw1.weight)
+                variance_scaling_(
+                    m.conv_dw1.weight,
+                    2.0,
+                    "fan_in",
+                    "untruncated_normal",
+                    groups=m.conv_dw1.groups,
+                )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = self.conv1(x)
@@ -250,6 +287,7 @@ def build_model(classes: int = 1000) -> nn.Module:
         "conv1": "features.0.0",
         "bn1": "features.0.1",
         "act1": "features.0.2",
+        "layer1.0.pad1": "features.1.pad1",
         "layer1.0.conv_dw1": "features.1.conv.0.0",
         "layer1.0.bn1": "features.1.conv.0.1",
         "layer1.0.act1": "features.1.conv.0.2",
@@ -258,6 +296,7 @@ def build_model(classes: int = 1000) -> nn.Module:
         "layer2.0.conv1": "features.2.conv.0.0",
         "layer2.0.bn1": "features.2.conv.0.1",
         "layer2.0.act1": "features.2.conv.0.2",
+        "layer2.0.pad1": "features.2.pad1",
         "layer2.0.conv_dw1": "features.2.conv.1.0",
         "layer2.0.bn2": "features.2.conv.1.1",
         "layer2.0.act2": "features.2.conv.1.2",
@@ -266,6 +305,7 @@ def build_model(classes: int = 1000) -> nn.Module:
         "layer2.1.conv1": "features.3.conv.0.0",
         "layer2.1.bn1": "features.3.conv.0.1",
         "layer2.1.act1": "features.3.conv.0.2",
+        "layer2.1.pad1": "features.3.pad1",
         "layer2.1.conv_dw1": "features.3.conv.1.0",
         "layer2.1.bn2": "features.3.conv.1.1",
         "layer2.1.act2": "features.3.conv.1.2",
@@ -274,6 +314,7 @@ def build_model(classes: int = 1000) -> nn.Module:
         "layer3.0.conv1": "features.4.conv.0.0",
         "layer3.0.bn1": "features.4.conv.0.1",
         "layer3.0.act1": "features.4.conv.0.2",
+        "layer3.0.pad1": "features.4.pad1",
         "layer3.0.conv_dw1": "features.4.conv.1.0",
         "layer3.0.bn2": "features.4.conv.1.1",
         "layer3.0.act2": "features.4.conv.1.2",
@@ -282,6 +323,7 @@ def build_model(classes: int = 1000) -> nn.Module:
         "layer3.1.conv1": "features.5.conv.0.0",
         "layer3.1.bn1": "features.5.conv.0.1",
         "layer3.1.act1": "features.5.conv.0.2",
+        "layer3.1.pad1": "features.5.pad1",
         "layer3.1.conv_dw1": "features.5.conv.1.0",
         "layer3.1.bn2": "features.5.conv.1.1",
         "layer3.1.act2": "features.5.conv.1.2",
@@ -290,6 +332,7 @@ def build_model(classes: int = 1000) -> nn.Module:
         "layer3.2.conv1": "features.6.conv.0.0",
         "layer3.2.bn1": "features.6.conv.0.1",
         "layer3.2.act1": "features.6.conv.0.2",
+        "layer3.2.pad1": "features.6.pad1",
         "layer3.2.conv_dw1": "features.6.conv.1.0",
         "layer3.2.bn2": "features.6.conv.1.1",
         "layer3.2.act2": "features.6.conv.1.2",
@@ -298,6 +341,7 @@ def build_model(classes: int = 1000) -> nn.Module:
         "layer4.0.conv1": "features.7.conv.0.0",
         "layer4.0.bn1": "features.7.conv.0.1",
         "layer4.0.act1": "features.7.conv.0.2",
+        "layer4.0.pad1": "features.7.pad1",
         "layer4.0.conv_dw1": "features.7.conv.1.0",
         "layer4.0.bn2": "features.7.conv.1.1",
         "layer4.0.act2": "features.7.conv.1.2",
@@ -306,6 +350,7 @@ def build_model(classes: int = 1000) -> nn.Module:
         "layer4.1.conv1": "features.8.conv.0.0",
         "layer4.1.bn1": "features.8.conv.0.1",
         "layer4.1.act1": "features.8.conv.0.2",
+        "layer4.1.pad1": "features.8.pad1",
         "layer4.1.conv_dw1": "features.8.conv.1.0",
         "layer4.1.bn2": "features.8.conv.1.1",
         "layer4.1.act2": "features.8.conv.1.2",
@@ -314,6 +359,7 @@ def build_model(classes: int = 1000) -> nn.Module:
         "layer4.2.conv1": "features.9.conv.0.0",
         "layer4.2.bn1": "features.9.conv.0.1",
         "layer4.2.act1": "features.9.conv.0.2",
+        "layer4.2.pad1": "features.9.pad1",
         "layer4.2.conv_dw1": "features.9.conv.1.0",
         "layer4.2.bn2": "features.9.conv.1.1",
         "layer4.2.act2": "features.9.conv.1.2",
@@ -322,6 +368,7 @@ def build_model(classes: int = 1000) -> nn.Module:
         "layer4.3.conv1": "features.10.conv.0.0",
         "layer4.3.bn1": "features.10.conv.0.1",
         "layer4.3.act1": "features.10.conv.0.2",
+        "layer4.3.pad1": "features.10.pad1",
         "layer4.3.conv_dw1": "features.10.conv.1.0",
         "layer4.3.bn2": "features.10.conv.1.1",
         "layer4.3.act2": "features.10.conv.1.2",
@@ -330,6 +377,7 @@ def build_model(classes: int = 1000) -> nn.Module:
         "layer5.0.conv1": "features.11.conv.0.0",
         "layer5.0.bn1": "features.11.conv.0.1",
         "layer5.0.act1": "features.11.conv.0.2",
+        "layer5.0.pad1": "features.11.pad1",
         "layer5.0.conv_dw1": "features.11.conv.1.0",
         "layer5.0.bn2": "features.11.conv.1.1",
         "layer5.0.act2": "features.11.conv.1.2",
@@ -338,6 +386,7 @@ def build_model(classes: int = 1000) -> nn.Module:
         "layer5.1.conv1": "features.12.conv.0.0",
         "layer5.1.bn1": "features.12.conv.0.1",
         "layer5.1.act1": "features.12.conv.0.2",
+        "layer5.1.pad1": "features.12.pad1",
         "layer5.1.conv_dw1": "features.12.conv.1.0",
         "layer5.1.bn2": "features.12.conv.1.1",
         "layer5.1.act2": "features.12.conv.1.2",
@@ -346,6 +395,7 @@ def build_model(classes: int = 1000) -> nn.Module:
         "layer5.2.conv1": "features.13.conv.0.0",
         "layer5.2.bn1": "features.13.conv.0.1",
         "layer5.2.act1": "features.13.conv.0.2",
+        "layer5.2.pad1": "features.13.pad1",
         "layer5.2.conv_dw1": "features.13.conv.1.0",
         "layer5.2.bn2": "features.13.conv.1.1",
         "layer5.2.act2": "features.13.conv.1.2",
@@ -354,6 +404,7 @@ def build_model(classes: int = 1000) -> nn.Module:
         "layer6.0.conv1": "features.14.conv.0.0",
         "layer6.0.bn1": "features.14.conv.0.1",
         "layer6.0.act1": "features.14.conv.0.2",
+        "layer6.0.pad1": "features.14.pad1",
         "layer6.0.conv_dw1": "features.14.conv.1.0",
         "layer6.0.bn2": "features.14.conv.1.1",
         "layer6.0.act2": "features.14.conv.1.2",
@@ -362,6 +413,7 @@ def build_model(classes: int = 1000) -> nn.Module:
         "layer6.1.conv1": "features.15.conv.0.0",
         "layer6.1.bn1": "features.15.conv.0.1",
         "layer6.1.act1": "features.15.conv.0.2",
+        "layer6.1.pad1": "features.15.pad1",
         "layer6.1.conv_dw1": "features.15.conv.1.0",
         "layer6.1.bn2": "features.15.conv.1.1",
         "layer6.1.act2": "features.15.conv.1.2",
@@ -370,6 +422,7 @@ def build_model(classes: int = 1000) -> nn.Module:
         "layer6.2.conv1": "features.16.conv.0.0",
         "layer6.2.bn1": "features.16.conv.0.1",
         "layer6.2.act1": "features.16.conv.0.2",
+        "layer6.2.pad1": "features.16.pad1",
         "layer6.2.conv_dw1": "features.16.conv.1.0",
         "layer6.2.bn2": "features.16.conv.1.1",
         "layer6.2.act2": "features.16.conv.1.2",
@@ -378,6 +431,7 @@ def build_model(classes: int = 1000) -> nn.Module:
         "layer7.0.conv1": "features.17.conv.0.0",
         "layer7.0.bn1": "features.17.conv.0.1",
         "layer7.0.act1": "features.17.conv.0.2",
+        "layer7.0.pad1": "features.17.pad1",
         "layer7.0.conv_dw1": "features.17.conv.1.0",
         "layer7.0.bn2": "features.17.conv.1.1",
         "layer7.0.act2": "features.17.conv.1.2",

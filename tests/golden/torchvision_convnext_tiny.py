@@ -31,7 +31,7 @@ def convnext(x, filters, downsample=False, rate=0.0, scale=1e-06, *, name):
             filters,
             2,
             strides=2,
-            kernel_initializer=keras.initializers.TruncatedNormal(stddev=0.02),
+            kernel_initializer=keras.initializers.RandomNormal(stddev=0.02),
             name=f"{name}_preact_conv",
         )(x)
     shortcut = x
@@ -39,28 +39,32 @@ def convnext(x, filters, downsample=False, rate=0.0, scale=1e-06, *, name):
     x = layers.DepthwiseConv2D(
         7,
         padding="same",
-        depthwise_initializer=keras.initializers.TruncatedNormal(stddev=0.02),
+        depthwise_initializer=keras.initializers.RandomNormal(stddev=0.02),
         name=f"{name}_1_dwconv",
     )(x)
     x = layers.LayerNormalization(epsilon=1e-06, name=f"{name}_2_ln")(x)
     x = layers.Dense(
         4 * filters,
-        kernel_initializer=keras.initializers.TruncatedNormal(stddev=0.02),
+        kernel_initializer=keras.initializers.RandomNormal(stddev=0.02),
         name=f"{name}_3_dense",
     )(x)
     x = layers.Activation("gelu", name=f"{name}_3_gelu")(x)
     x = layers.Dense(
         filters,
-        kernel_initializer=keras.initializers.TruncatedNormal(stddev=0.02),
+        kernel_initializer=keras.initializers.RandomNormal(stddev=0.02),
         name=f"{name}_4_dense",
     )(x)
     x = layers.DepthwiseConv2D(
         1,
         use_bias=False,
         depthwise_initializer=keras.initializers.Constant(scale),
-        name=f"{name}_5_layer_scale",
+        name=f"{name}_layer_scale",
     )(x)
-    x = layers.Dropout(rate, noise_shape=(None, 1, 1, 1), name=f"{name}_6_drop_path")(x)
+    x = layers.Dropout(
+        rate,
+        noise_shape=(None, 1, 1, 1),
+        name=f"{name}_stochastic_depth",
+    )(x)
     # out
     x = layers.Add(name=f"{name}_out")([x, shortcut])
     return x
@@ -80,7 +84,7 @@ def build_model(input_shape=(224, 224, 3), classes=1000):
         96,
         4,
         strides=4,
-        kernel_initializer=keras.initializers.TruncatedNormal(stddev=0.02),
+        kernel_initializer=keras.initializers.RandomNormal(stddev=0.02),
         name="stem_conv",
     )(inputs)
     x = layers.LayerNormalization(epsilon=1e-06, name="stem_ln")(x)
@@ -135,7 +139,7 @@ def build_model(input_shape=(224, 224, 3), classes=1000):
     x = layers.Flatten(name="flatten")(x)
     x = layers.Dense(
         classes,
-        kernel_initializer=keras.initializers.TruncatedNormal(stddev=0.02),
+        kernel_initializer=keras.initializers.RandomNormal(stddev=0.02),
         name="dense",
     )(x)
     return keras.Model(inputs, x, name="ConvNeXtTiny")
