@@ -184,3 +184,16 @@ def test_torch_computes_what_keras_computes_and_holds_the_statistics_as_buffers(
         assert not any("rescale" in key for key in state) and not list(module.normalize1.parameters())
         keras_weights_to_torch(network, model, module)
         assert_close(torch_output(module, images()), expected, 1e-5)
+
+
+@pytest.mark.keras
+def test_a_keras_file_reloads_with_normalize_as_a_custom_object(keras: Any, tmp_path: Any) -> None:
+    from resnet_dsl.backends.keras import to_keras
+    from resnet_dsl.backends.keras_layers import Normalize
+
+    model = to_keras(resnet_dsl.loads(SPEC))
+    model.get_layer("normalization").weights[0].assign(np.asarray([0.1, 0.2, 0.3], np.float32))
+    model.save(tmp_path / "model.keras")
+    loaded = keras.models.load_model(tmp_path / "model.keras", custom_objects={"Normalize": Normalize})
+    np.testing.assert_allclose(np.asarray(loaded(images())), np.asarray(model(images())), rtol=1e-6)
+    assert np.asarray(loaded.get_layer("normalization").weights[0]).tolist() == pytest.approx([0.1, 0.2, 0.3])
