@@ -28,9 +28,9 @@ KAIMING = "variance_scaling(2.0, mode=fan_out, distribution=untruncated_normal)"
 def resnet18_with(init: str) -> resnet_dsl.Network:
     """torchvision's resnet18 spec with its convolutions initialised by `init`."""
     text = (REPO / "specs/torchvision/resnet18.arch").read_text(encoding="utf-8")
-    declared = f"conv(use_bias=false, init={KAIMING})"
+    declared = f"conv(use_bias=false, init={KAIMING},"
     assert declared in text
-    return resnet_dsl.loads(text.replace(declared, f"conv(use_bias=false, init={init})"))
+    return resnet_dsl.loads(text.replace(declared, f"conv(use_bias=false, init={init},"))
 
 
 def assert_same_statistics(ours: np.ndarray, theirs: np.ndarray, expected_std: float, key: str) -> None:
@@ -191,11 +191,7 @@ def test_timm_specs_zero_the_last_batchnorm_as_timm() -> None:
     torch = pytest.importorskip("torch")
     timm = pytest.importorskip("timm")
     torch.manual_seed(0)
-    theirs = {
-        key: value
-        for key, value in timm.create_model("seresnet50").state_dict().items()
-        if not key.startswith("fc.")  # timm's classifier keeps nn.Linear's own draw
-    }
+    theirs = timm.create_model("seresnet50").state_dict()
     for module in (
         resnet_dsl.to_torch("specs/timm/seresnet50.arch"),
         import_source(to_python("specs/timm/seresnet50.arch", target="torch")).build_model(),
@@ -242,22 +238,26 @@ def generated_model(spec: str) -> Any:
 
 
 @pytest.mark.torch
-def test_generated_init_weights_is_timms_for_every_tensor() -> None:
-    """The generated seresnet50's one init_weights pass against timm's own constructor: every
-    weight and bias drawn alike (kaiming fan-out convolutions, SE's biases zero, BatchNorm ones and
-    zeros but each block's last scale zero); timm's classifier keeps nn.Linear's own draw, and
-    so does ours, weight for weight (its bias: zeros, as Keras's)."""
+@pytest.mark.parametrize("built_by", ["to_torch", "generated"])
+def test_init_weights_is_timms_for_every_tensor(built_by: str) -> None:
+    """seresnet50's one init_weights pass (generated, and to_torch's) against timm's own
+    constructor: every weight and bias drawn alike (kaiming fan-out convolutions, BatchNorm ones
+    and zeros but each block's last scale zero), and the biases timm leaves to torch's own draw
+    (SE's convolutions, the classifier's) uniform within 1 / sqrt(fan_in) of their layer, as
+    the spec's `bias_init=variance_scaling(1 / 3, mode=fan_in, distribution=uniform)` says."""
     torch = pytest.importorskip("torch")
     timm = pytest.importorskip("timm")
+    torch.set_num_threads(1)
     torch.manual_seed(0)
     theirs = timm.create_model("seresnet50").state_dict()
-    ours = generated_model("specs/timm/seresnet50.arch").state_dict()
-    # Biases of convolutions and of the classifier keep torch's own draw in timm; the language
-    # has no bias initializer, so ours start at zero, as Keras's do.
-    biases = [key for key in theirs if key.endswith("bias") and ("se." in key or key == "fc.bias")]
-    assert all((ours[key] == 0).all() for key in biases) and len(biases) == 33
-    compared = drawn_tensors(ours, {key: value for key, value in theirs.items() if key not in biases})
-    assert len(compared) == len([key for key in theirs if key.endswith(("weight", "bias"))]) - len(biases)
+    spec = "specs/timm/seresnet50.arch"
+    ours = (resnet_dsl.to_torch(spec) if built_by == "to_torch" else generated_model(spec)).state_dict()
+    compared = drawn_tensors(ours, theirs)
+    assert len(compared) == len([key for key in theirs if key.endswith(("weight", "bias"))])
+    biases = [key for key in compared if key.endswith("bias") and ("se." in key or key == "fc.bias")]
+    assert len(biases) == 33 and all(ours[key].abs().max() > 0 for key in biases)
+    fan_in = theirs["layer4.2.se.fc2.weight"][0].numel()  # 128 channels in, a 1x1 kernel
+    assert ours["layer4.2.se.fc2.bias"].abs().max() <= 1 / math.sqrt(fan_in)
     assert {"layer2.0.bn3.weight", "layer3.1.se.fc2.weight", "layer4.0.downsample.1.weight", "fc.weight"} <= set(
         compared
     )
@@ -267,15 +267,14 @@ def test_generated_init_weights_is_timms_for_every_tensor() -> None:
 @pytest.mark.parametrize("spec", ["specs/torchvision/resnet18.arch", "specs/torchvision/resnext50_32x4d.arch"])
 def test_generated_init_weights_is_torchvisions_for_every_tensor(spec: str) -> None:
     """Generated torchvision specs against torchvision's constructors, every tensor (grouped
-    convolutions included), the classifier's bias aside (Keras's zeros: the language has no
-    bias initializer)."""
+    convolutions included; the classifier's bias nn.Linear's own draw, as `bias_init=` says)."""
     torch = pytest.importorskip("torch")
     torchvision = pytest.importorskip("torchvision")
     torch.manual_seed(0)
     name = spec.rpartition("/")[2].removesuffix(".arch")
     theirs = getattr(torchvision.models, name)().state_dict()
-    compared = drawn_tensors(generated_model(spec).state_dict(), theirs, skip=("fc.bias",))
-    assert "fc.weight" in compared and "layer1.0.bn1.bias" in compared
+    compared = drawn_tensors(generated_model(spec).state_dict(), theirs)
+    assert {"fc.weight", "fc.bias", "layer1.0.bn1.bias"} <= set(compared)
     assert sum(value.dim() == 4 for key, value in theirs.items() if key in compared) >= 20
 
 
@@ -337,3 +336,27 @@ def test_initializers_a_block_parameter_chooses_per_instance() -> None:
         if key.endswith(("weight", "bias")):
             torch.testing.assert_close(ours[key], value, rtol=1e-5, atol=1e-6, msg=key)
     assert (ours["layer1.3.bn1.weight"] == 0).all() and ours["layer1.1.bn1.weight"].std() > 0
+
+
+# ------------------------------------------------------------------ biases --
+
+
+@pytest.mark.keras
+@pytest.mark.torch
+@pytest.mark.parametrize("built_by", ["to_keras", "generated"])
+def test_keras_draws_a_bias_with_its_kernels_fans(built_by: str) -> None:
+    """Keras would count a bias's fans as its length; `bias_init=` counts its layer kernel's,
+    as torch does: timm's SE biases and classifier bias, built by to_keras and by the generated
+    Keras code, drawn as timm's own constructor draws them (uniform within 1 / sqrt(fan_in))."""
+    torch = pytest.importorskip("torch")
+    timm = pytest.importorskip("timm")
+    torch.manual_seed(0)
+    theirs = timm.create_model("seresnet50").state_dict()
+    network = resnet_dsl.load("specs/timm/seresnet50.arch", overrides={"input": "32x32x3"})
+    model = resnet_dsl.to_keras(network) if built_by == "to_keras" else import_source(to_python(network)).build_model()
+    se = [layer.name for layer in network.layers if layer.kind == "conv2d" and layer.config.use_bias]
+    assert len(se) == 32
+    for ours, key in [(se[-1], "layer4.2.se.fc2.bias"), (se[-2], "layer4.2.se.fc1.bias"), ("fc", "fc.bias")]:
+        bias = model.get_layer(ours).get_weights()[1]
+        assert_drawn_alike(bias, theirs[key].numpy(), key)
+        assert np.abs(bias).max() <= 1 / math.sqrt(theirs[key.replace("bias", "weight")][0].numel()), key

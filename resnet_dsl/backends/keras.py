@@ -16,11 +16,12 @@ from typing import Any, TypeVar
 
 import keras
 
-from resnet_dsl.backends.keras_layers import ChannelSplit, Normalize, Pad2D, Select, blur_kernel
+from resnet_dsl.backends.keras_layers import ChannelSplit, Normalize, Pad2D, Select, blur_kernel, kernel_fan_bias
 from resnet_dsl.language.errors import ArchError
 from resnet_dsl.network import model as nw
 from resnet_dsl.network.api import Spec, resolve
 from resnet_dsl.network.ops import MERGE_KINDS
+from resnet_dsl.network.shapes import kernel_shape
 
 T = TypeVar("T")
 
@@ -88,6 +89,9 @@ def _apply(layer: nw.Layer, tensors: dict[str, keras.KerasTensor]) -> keras.Kera
         return keras.Input(shape=config.shape, name=layer.name)
     keras_layer = LAYER_FACTORIES[config.kind](config, layer.name)
     inputs = [tensors[name] for name in layer.inputs]
+    shape = kernel_shape(config, inputs[0].shape[-1])
+    if shape is not None:  # set before the layer builds its bias
+        keras_layer.bias_initializer = kernel_fan_bias(initializer(config.bias_initializer), shape)
     # Merges take their operands as a list, in IR order: the order fixes Keras's layer order.
     call_input = inputs if config.kind in MERGE_KINDS else inputs[0]
     return keras_layer(call_input, **_call_kwargs(config))

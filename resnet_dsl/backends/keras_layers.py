@@ -1,7 +1,8 @@
 """The Keras pieces the language needs beyond `keras.layers`, standalone (Keras only).
 
-Reflect and replicate padding (Keras pads with zeros only), the blur's fixed kernel and a
-`Normalization` that starts at given statistics yet keeps them as weights.
+Reflect and replicate padding (Keras pads with zeros only), the blur's fixed kernel, a
+`Normalization` that starts at given statistics yet keeps them as weights, and a bias drawn
+with its kernel's fans (torch's own bias draw).
 `to_keras` uses them, and the code generator copies their source into generated modules
 (`codegen.keras`), so both run the same code: they stay within 88 columns, as `ruff format`
 lays them out there.
@@ -22,6 +23,30 @@ def blur_kernel(size):
             row = [a + b for a, b in zip([0.0, *row], [*row, 0.0], strict=True)]
         taps.append([value / sum(row) for value in row])
     return [[[[a * b]] for b in taps[1]] for a in taps[0]]
+
+
+def kernel_fan_bias(initializer, kernel_shape):
+    """A bias initializer that counts the fans of its layer's kernel (`kernel_shape`, as
+    Keras shapes it: (rows, columns, in, out)), as torch's own bias draw does, where Keras
+    counts the bias's length: a VarianceScaling becomes the fixed draw it makes at those
+    fans (nn.Linear's bias: uniform within 1 / sqrt(fan_in)); any other is kept."""
+    if not isinstance(initializer, keras.initializers.VarianceScaling):
+        return initializer
+    receptive = 1
+    for size in kernel_shape[:-2]:
+        receptive *= size
+    fan_in, fan_out = kernel_shape[-2] * receptive, kernel_shape[-1] * receptive
+    fans = {"fan_in": fan_in, "fan_out": fan_out, "fan_avg": (fan_in + fan_out) / 2}
+    variance = initializer.scale / max(1.0, fans[initializer.mode])
+    seed = initializer.get_config()["seed"]
+    if initializer.distribution == "uniform":
+        limit = (3 * variance) ** 0.5
+        return keras.initializers.RandomUniform(-limit, limit, seed=seed)
+    if initializer.distribution == "untruncated_normal":
+        return keras.initializers.RandomNormal(stddev=variance**0.5, seed=seed)
+    # Keras divides by the deviation of a normal truncated at two deviations.
+    stddev = variance**0.5 / 0.87962566103423978
+    return keras.initializers.TruncatedNormal(stddev=stddev, seed=seed)
 
 
 class Pad2D(keras.layers.Layer):

@@ -206,12 +206,13 @@ def init_weights(model: nn.Module, layout: torch_layout.Layout) -> None:
     for name, path in layout.built_paths().items():
         module, config = model.get_submodule(path), layers[name].config
         if isinstance(config, (nw.Conv2DConfig, nw.Conv1DConfig, nw.DenseConfig)):
-            initialized(module, options(config.kernel_initializer))
+            initialized(module, options(config.kernel_initializer), bias=options(config.bias_initializer))
         elif isinstance(config, nw.DepthwiseConv2DConfig):
-            initialized(module, options(config.depthwise_initializer), depthwise=True)
+            bias = options(config.bias_initializer)
+            initialized(module, options(config.depthwise_initializer), depthwise=True, bias=bias)
         elif isinstance(config, nw.SeparableConv2DConfig):
             initialized(module.depthwise, options(config.depthwise_initializer), depthwise=True)
-            initialized(module.pointwise, options(config.pointwise_initializer))
+            initialized(module.pointwise, options(config.pointwise_initializer), bias=options(config.bias_initializer))
         elif isinstance(config, nw.BatchNormConfig):
             norm_initialized(module, options(config.gamma_initializer), options(config.beta_initializer))
 

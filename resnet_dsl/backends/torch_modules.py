@@ -418,19 +418,21 @@ def initialized(
     module: nn.Module,
     init: str | dict = "glorot_uniform",
     depthwise: bool = False,
+    bias: str | dict = "zeros",
 ) -> nn.Module:
     """A convolution or linear layer, its weight drawn as the Keras initializer `init`
-    would (a name, or a dict such as {"name": "he_normal", "seed": 0}), bias zero.
+    would (a name, or a dict such as {"name": "he_normal", "seed": 0}), its bias as `bias`
+    with the kernel's fans (torch's own bias draw: variance_scaling(1/3, fan_in, uniform)).
     Keras counts a depthwise kernel's fans per input channel and multiplier."""
-    options = {"name": init} if isinstance(init, str) else dict(init)
-    name, seed = options.pop("name"), options.pop("seed", None)
     fan_in, fan_out = fans(module.weight)
     if depthwise:
         groups = module.groups
         fan_in, fan_out = fan_in * groups, fan_out // groups
-    keras_init_(module.weight, name, seed, fans=(fan_in, fan_out), **options)
-    if module.bias is not None:
-        nn.init.zeros_(module.bias)
+    for tensor, spec in ((module.weight, init), (module.bias, bias)):
+        if tensor is not None:
+            options = {"name": spec} if isinstance(spec, str) else dict(spec)
+            name, seed = options.pop("name"), options.pop("seed", None)
+            keras_init_(tensor, name, seed, fans=(fan_in, fan_out), **options)
     return module
 
 

@@ -126,8 +126,11 @@ class ModelBuilder:
         """The stem or the head: each layer from its config, in order."""
         layers = self.network.section(section)
         statements: list[Statement] = [Blank(0), Comment(4, section)] if layers else []
+        shapes = {layer.name: layer.output_shape for layer in self.network.layers}
         for layer in layers:
-            constructor, call_args = layer_from_config(layer.config, layer.name)
+            channels = shapes[layer.inputs[0]][-1] if layer.inputs else 0
+            outputs = "classes" if layer is classes else None
+            constructor, call_args = layer_from_config(layer.config, layer.name, channels, outputs)
             if layer is classes:
                 constructor = Call(constructor.callee, (Arg("classes"), *constructor.args[1:]))
             statements.append(Apply(4, "x", constructor, (tensor,), False, call_args))
@@ -228,6 +231,8 @@ def module_view(network: nw.Network, source: str) -> ModuleView:
     imports, helpers = function_preamble(functions_called(used))
     kinds = {layer.kind for layer in network.layers}
     wanted = {HELPER_KINDS[kind] for kind in kinds if kind in HELPER_KINDS}
+    if any(getattr(layer.config, "use_bias", False) and biased(layer.config) for layer in network.layers):
+        wanted.add("kernel_fan_bias")
     helpers += [text for name, text in layer_helpers().items() if name in wanted]
     return ModuleView(
         escape(__version__), escape(source), doc_text(network.name), (*functions, model), tuple(imports), tuple(helpers)
@@ -245,6 +250,12 @@ def layer_helpers() -> dict[str, str]:
         for node in ast.parse(text).body
         if isinstance(node, (ast.FunctionDef, ast.ClassDef))
     }
+
+
+def biased(config: nw.LayerConfig) -> bool:
+    """Whether a layer's bias starts otherwise than at zero (then `kernel_fan_bias` draws it)."""
+    init = getattr(config, "bias_initializer", None)
+    return init is not None and init.name != "zeros"
 
 
 def param_identifiers(block: ir.BlockDef) -> dict[str, str]:

@@ -161,7 +161,7 @@ class BlockBuilder(BlockSteps):
         if step.call is None:
             layer = Call(keras_callee(kind), (Arg(name, "name"),))
             return Apply(indent, step.target, layer, step.sources, True)
-        layer, call_args = renderer.call(step.call, kind, name)
+        layer, call_args = renderer.call(step.call, kind, name, step.sources[0])
         return Apply(indent, step.target, layer, step.sources[:1], False, call_args)
 
     def clone(self) -> frozenset[str]:

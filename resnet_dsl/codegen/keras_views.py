@@ -25,6 +25,7 @@ from resnet_dsl.network import ops, option_values
 from resnet_dsl.network.expand import (
     Defaults,
 )
+from resnet_dsl.network.shapes import kernel_shape
 
 # ------------------------------------------------------------ Keras tables --
 
@@ -278,8 +279,34 @@ class ModuleView:
 # ---------------------------------------------------------- layer calls --
 
 
-def layer_from_config(config: nw.LayerConfig, name: str) -> tuple[Call, tuple[Arg, ...]]:
-    """A layer of the stem or head from its typed config, leaving out what Keras defaults to.
+def kernel_shape_source(kind: str, sources: Mapping[str, str], channels: str) -> str | None:
+    """The source of a biased layer's kernel shape as Keras shapes it, for `kernel_fan_bias`
+    (`channels`: the source of its input's channel count), or None for a layer without one."""
+    kernel = sources.get("kernel", "1")
+    pair = f"*{kernel}" if kernel.startswith("(") else f"{kernel}, {kernel}" if kernel.isdigit() else None
+    pair = pair or f"*(({kernel}, {kernel}) if isinstance({kernel}, int) else {kernel})"
+    if kind == "conv2d":
+        groups = sources.get("groups", "1")
+        inputs = channels if groups == "1" else f"{channels} // {groups}"
+        return f"({pair}, {inputs}, {sources['filters']})"
+    if kind == "conv1d":
+        return f"({kernel}, {channels}, {sources['filters']})"
+    if kind == "depthwise_conv2d":
+        return f"({pair}, {channels}, {sources.get('depth_multiplier', '1')})"
+    if kind == "separable_conv2d":
+        multiplier = sources.get("depth_multiplier", "1")
+        return f"(1, 1, {channels if multiplier == '1' else f'{channels} * {multiplier}'}, {sources['filters']})"
+    if kind == "dense":
+        return f"({channels}, {sources['units']})"
+    return None
+
+
+def layer_from_config(
+    config: nw.LayerConfig, name: str, channels: int = 0, outputs: str | None = None
+) -> tuple[Call, tuple[Arg, ...]]:
+    """A layer of the stem or head from its typed config, leaving out what Keras defaults to
+    (`channels`: its input's, whose kernel's fans a bias initializer counts; `outputs`: the
+    source of its outputs where a parameter gives them, `classes`).
 
     Config fields are Keras's keywords and their defaults Keras's (the equivalence tests
     hold both to that), so an omitted setting means the same layer.
@@ -297,6 +324,12 @@ def layer_from_config(config: nw.LayerConfig, name: str) -> tuple[Call, tuple[Ar
         if name_ == "kind" or name_ in positional or (not info.is_required() and value == info.default):
             continue
         arg = Arg(py_value(compact(value)), name_)
+        if name_ == "bias_initializer":
+            if not getattr(config, "use_bias", False):
+                continue
+            shape = [str(size) for size in kernel_shape(config, channels) or ()]
+            shape[-1] = outputs or shape[-1]
+            arg = Arg(f"kernel_fan_bias({arg.value}, ({', '.join(shape)}))", name_)
         (call_args if name_ in CALL_KEYWORDS else args).append(arg)
     args.append(Arg(py_string(name), "name"))
     return Call(keras_callee(config.kind), tuple(args)), tuple(call_args)
@@ -324,7 +357,7 @@ class LayerRenderer:
     clone: frozenset[str]
     """Spec names of the parameters whose initializers every layer must copy (see `unseeded`)."""
 
-    def call(self, call: ir.LayerCall, kind: str, name: str) -> tuple[Call, tuple[Arg, ...]]:
+    def call(self, call: ir.LayerCall, kind: str, name: str, tensor: str = "x") -> tuple[Call, tuple[Arg, ...]]:
         op = ops.lookup(call.op)
         assert op is not None  # the network was expanded, so every op is known
         positional: list[Arg] = []
@@ -343,6 +376,12 @@ class LayerRenderer:
             if option not in sources:
                 keywords[option] = Arg(py_value(value), keras_keyword(kind, option))
                 sources[option] = py_value(value)
+        if "bias_init" in keywords:  # the kernel's fans, from the layer's input tensor
+            shape = kernel_shape_source(kind, sources, f"{tensor}.shape[-1]")
+            drawn = f"kernel_fan_bias({sources['bias_init']}, {shape})"
+            keywords["bias_init"] = Arg(drawn, "bias_initializer")
+            if sources.get("use_bias") == "False" or shape is None:
+                del keywords["bias_init"]
         if kind in CUSTOM_ARGS:
             return Call(keras_callee(kind), (*CUSTOM_ARGS[kind](sources), Arg(name, "name"))), ()
         ordered = [keywords[o.name] for o in op.options if o.name in keywords]

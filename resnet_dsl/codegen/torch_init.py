@@ -57,6 +57,18 @@ TENSOR = "{tensor}"
 
 
 @dataclass(frozen=True)
+class Statements:
+    """Lines that fill TENSOR where one call cannot: a bias drawn with its kernel's fans, as
+    torch's own `reset_parameters` writes it (`bound = 1 / math.sqrt(fan_in)`)."""
+
+    lines: tuple[tuple[str, Call | None], ...]
+    """(text, None) for a line as it is, (head, call) for `head` + a call laid out as ruff would."""
+
+
+Statement = Call | Statements
+
+
+@dataclass(frozen=True)
 class Weighted:
     """One module with initialised tensors: its torch class, where it is, and a statement per tensor."""
 
@@ -65,8 +77,8 @@ class Weighted:
     """Its built path in the model: `layer1.0.conv1`."""
     block: tuple[str, str] | None
     """(its block's class, its path in the block), for a module of a block."""
-    tensors: tuple[tuple[str, Call], ...]
-    """(`weight` or `bias`, the call that fills it, its tensor written as TENSOR)."""
+    tensors: tuple[tuple[str, Statement], ...]
+    """(`weight` or `bias`, the statement that fills it, its tensor written as TENSOR)."""
 
 
 def init_call(init: nw.Initializer, groups: bool | None = None, vector: bool = False) -> tuple[Call, set[str]]:
@@ -139,6 +151,43 @@ def scaled_call(
     return Call("variance_scaling_", (*args, *generator)), {"variance_scaling_"}
 
 
+def bias_statement(init: nw.Initializer, groups: bool | None = None) -> tuple[Statement, set[str]]:
+    """A bias's initializer: a fan-scaled one counts the fans of its module's weight (torch's
+    `_calculate_fan_in_and_fan_out`, Keras's count for a depthwise kernel), any other is `init_call`'s."""
+    args = dict(init.args)
+    if init.name in KERAS_SCALINGS:
+        scale, mode, distribution = KERAS_SCALINGS[init.name]
+    elif init.name == "variance_scaling":
+        scale = float(args.get("scale", 1.0))
+        mode = str(args.get("mode", "fan_in"))
+        distribution = str(args.get("distribution", "truncated_normal"))
+    else:
+        return init_call(init, vector=True)
+    names = {"fan_in": "fan_in, _", "fan_out": "_, fan_out"}.get(mode, "fan_in, fan_out")
+    weight = ("", "{module}.weight")
+    lines: list[tuple[str, Call | None]] = [(f"{names} = ", Call("nn.init._calculate_fan_in_and_fan_out", (weight,)))]
+    if groups is not None and not (groups and mode == "fan_avg"):  # Keras's count for a depthwise kernel
+        lines += [
+            (f"{fan} {op}= {{module}}.groups", None) for fan, op in (("fan_in", "*"), ("fan_out", "//")) if fan in names
+        ]
+    fan = {"fan_in": "fan_in", "fan_out": "fan_out"}.get(mode, "(fan_in + fan_out) / 2")
+    tensor = ("", TENSOR)
+    generator = (("generator", f"torch.Generator().manual_seed({init.seed})"),) if init.seed is not None else ()
+    if distribution == "uniform":
+        bound = f"1 / math.sqrt({fan})" if math.isclose(scale, 1 / 3) else f"math.sqrt({py_value(3 * scale)} / {fan})"
+        draw = Call("nn.init.uniform_", (tensor, ("", "-bound"), ("", "bound"), *generator))
+        lines += [(f"bound = {bound}", None), ("", draw)]
+    elif distribution == "untruncated_normal":
+        lines.append(
+            ("", Call("nn.init.normal_", (tensor, ("std", f"math.sqrt({py_value(scale)} / {fan})"), *generator)))
+        )
+    else:  # Keras divides by the deviation of a normal cut at two deviations
+        lines.append((f"std = math.sqrt({py_value(scale)} / {fan}) / 0.87962566103423978", None))
+        bounds = (("std", "std"), ("a", "-2 * std"), ("b", "2 * std"))
+        lines.append(("", Call("nn.init.trunc_normal_", (tensor, *bounds, *generator))))
+    return Statements(tuple(lines)), {"math"}
+
+
 def weighted_modules(
     layout: torch_layout.Layout, block_classes: Mapping[tuple[str, str], str], helpers: set[str]
 ) -> list[Weighted]:
@@ -163,23 +212,29 @@ def node_tensors(node: torch_layout.Node, helpers: set[str]) -> Iterable[tuple[s
     """(path below the layer's module, torch class, its tensors' statements) per module of a layer."""
     config = node.layer.config
 
-    def kernel(init: nw.Initializer, bias: bool, groups: bool | None = None) -> tuple[tuple[str, Call], ...]:
+    def kernel(
+        init: nw.Initializer, bias: nw.Initializer | None, groups: bool | None = None
+    ) -> tuple[tuple[str, Statement], ...]:
         call, needs = init_call(init, groups)
         helpers.update(needs)
-        zeros = Call("nn.init.zeros_", (("", TENSOR),))
-        return (("weight", call), *((("bias", zeros),) if bias else ()))
+        if bias is None:
+            return (("weight", call),)
+        statement, bias_needs = bias_statement(bias, groups)
+        helpers.update(bias_needs)
+        return ("weight", call), ("bias", statement)
 
+    bias = getattr(config, "bias_initializer", None) if getattr(config, "use_bias", False) else None
     if isinstance(config, nw.Conv2DConfig):
-        yield "", "nn.Conv2d", kernel(config.kernel_initializer, config.use_bias)
+        yield "", "nn.Conv2d", kernel(config.kernel_initializer, bias)
     elif isinstance(config, nw.DepthwiseConv2DConfig):
-        yield "", "nn.Conv2d", kernel(config.depthwise_initializer, config.use_bias, config.depth_multiplier == 1)
+        yield "", "nn.Conv2d", kernel(config.depthwise_initializer, bias, config.depth_multiplier == 1)
     elif isinstance(config, nw.SeparableConv2DConfig):
-        yield ".depthwise", "nn.Conv2d", kernel(config.depthwise_initializer, False, config.depth_multiplier == 1)
-        yield ".pointwise", "nn.Conv2d", kernel(config.pointwise_initializer, config.use_bias)
+        yield ".depthwise", "nn.Conv2d", kernel(config.depthwise_initializer, None, config.depth_multiplier == 1)
+        yield ".pointwise", "nn.Conv2d", kernel(config.pointwise_initializer, bias)
     elif isinstance(config, nw.Conv1DConfig):
-        yield "", "nn.Conv1d", kernel(config.kernel_initializer, config.use_bias)
+        yield "", "nn.Conv1d", kernel(config.kernel_initializer, bias)
     elif isinstance(config, nw.DenseConfig):
-        yield "", "nn.Linear", kernel(config.kernel_initializer, config.use_bias)
+        yield "", "nn.Linear", kernel(config.kernel_initializer, bias)
     elif isinstance(config, nw.BatchNormConfig):
         norm = "nn.BatchNorm2d" if len(node.in_shape) == 3 else "nn.BatchNorm1d"
         gamma, gamma_needs = init_call(config.gamma_initializer, vector=True)
@@ -202,9 +257,21 @@ def written(call: Call, tensor: str) -> Call:
     return Call(call.callee, args)
 
 
+def statement_lines(statement: Statement, tensor: str, indent: int) -> list[str]:
+    """The statement filling `tensor`, laid out for a body indented by `indent`."""
+    if isinstance(statement, Call):
+        return call_lines("", written(statement, tensor), "", indent)
+    module = tensor.rpartition(".")[0]
+    lines: list[str] = []
+    for text, call in statement.lines:
+        text = text.replace("{module}", module)
+        lines += [text] if call is None else call_lines(text, written(call, tensor), "", indent)
+    return lines
+
+
 def init_weights(modules: list[Weighted], block_counts: Mapping[str, int]) -> Method:
     """`init_weights`: the common scheme per torch class as one loop, then what differs."""
-    common: dict[str, dict[str, Call]] = {}
+    common: dict[str, dict[str, Statement]] = {}
     for torch_class in BRANCH_ORDER:
         members = [module for module in modules if module.torch_class == torch_class]
         if members:
@@ -220,7 +287,7 @@ def init_weights(modules: list[Weighted], block_counts: Mapping[str, int]) -> Me
         body: list[str] = []
         for name, call in tensors.items():
             holders = sum(any(n == name for n, _ in module.tensors) for module in members)
-            line = call_lines("", written(call, f"m.{name}"), "", 16 if holders == len(members) else 20)
+            line = statement_lines(call, f"m.{name}", 16 if holders == len(members) else 20)
             if holders == len(members):
                 body += line
             else:
@@ -233,31 +300,31 @@ def init_weights(modules: list[Weighted], block_counts: Mapping[str, int]) -> Me
 
 
 def exceptions(
-    modules: list[Weighted], common: Mapping[str, Mapping[str, Call]], counts: Mapping[str, int]
+    modules: list[Weighted], common: Mapping[str, Mapping[str, Statement]], counts: Mapping[str, int]
 ) -> list[str]:
     """The tensors the loop draws otherwise than the spec says: per block class where every
     instance of it differs alike, else per module path."""
-    differing: list[tuple[Weighted, str, Call]] = [
+    differing: list[tuple[Weighted, str, Statement]] = [
         (module, name, call)
         for module in modules
         for name, call in module.tensors
         if common.get(module.torch_class, {}).get(name) != call
     ]
-    by_block: dict[tuple[str, str, str, Call], int] = Counter(
+    by_block: dict[tuple[str, str, str, Statement], int] = Counter(
         (module.block[0], module.block[1], name, call) for module, name, call in differing if module.block
     )
     shared = {key for key, seen in by_block.items() if seen == counts.get(key[0])}
     per_class: dict[str, list[str]] = {}
     lines: list[str] = []
-    done: set[tuple[str, str, str, Call]] = set()
+    done: set[tuple[str, str, str, Statement]] = set()
     for module, name, call in differing:
         key = (module.block[0], module.block[1], name, call) if module.block else None
         if key is None or key not in shared:
-            lines += call_lines("", written(call, module_expression(module.path) + f".{name}"), "", 8)
+            lines += statement_lines(call, module_expression(module.path) + f".{name}", 8)
         elif key not in done:
             done.add(key)
             tensor = "m" + module_expression(key[1])[len("self") :] + f".{name}"
-            per_class.setdefault(key[0], []).extend(call_lines("", written(call, tensor), "", 16))
+            per_class.setdefault(key[0], []).extend(statement_lines(call, tensor, 16))
     if not per_class:
         return lines
     return [*isinstance_loop(per_class), *lines]

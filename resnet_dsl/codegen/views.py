@@ -65,6 +65,7 @@ KERAS_KEYWORDS: dict[str, str] = {
     "shape": "target_shape",
     "gamma_init": "gamma_initializer",
     "beta_init": "beta_initializer",
+    "bias_init": "bias_initializer",
 }
 """Op options (`ops.OPS`) whose Keras keyword differs; every other option keeps its name,
 which is also its field in the typed config."""
@@ -481,7 +482,8 @@ def wrapped(text: str, indent: int) -> str:
     head = text[:opening]
     if not items:
         return text
-    return head + "\n" + "".join(f"    {item},\n" for item in items) + ")"
+    parts = [wrapped(item, indent + 4).replace("\n", "\n    ") for item in items]  # a long call in a call
+    return head + "\n" + "".join(f"    {part},\n" for part in parts) + ")"
 
 
 @cache

@@ -49,6 +49,8 @@ class Conv2DConfig(Frozen):
     groups: int = 1
     use_bias: bool = True
     kernel_initializer: Initializer = Initializer.model_construct(name="glorot_uniform")
+    bias_initializer: Initializer = Initializer.model_construct(name="zeros")
+    """The bias's; a fan-scaled one counts the fans of the layer's kernel, as torch's own draw does."""
 
 
 class Conv1DConfig(Frozen):
@@ -61,6 +63,7 @@ class Conv1DConfig(Frozen):
     padding: Literal["valid", "same"] = "valid"
     use_bias: bool = True
     kernel_initializer: Initializer = Initializer.model_construct(name="glorot_uniform")
+    bias_initializer: Initializer = Initializer.model_construct(name="zeros")
 
 
 class BatchNormConfig(Frozen):
@@ -86,9 +89,8 @@ class ZeroPaddingConfig(Frozen):
 
 
 class PadConfig(Frozen):
-    """Height and width padded by reflecting the image at its edge (`reflect`: torch's
-    `ReflectionPad2d`, the edge itself not repeated) or by repeating its edge pixels
-    (`replicate`: `ReplicationPad2d`), as timm pads before a blur."""
+    """Height and width padded by reflecting the image at its edge (`reflect`: torch's `ReflectionPad2d`,
+    the edge not repeated) or by repeating its edge pixels (`replicate`), as timm pads before a blur."""
 
     kind: Literal["pad"] = "pad"
     padding: tuple[Pair, Pair]
@@ -96,10 +98,9 @@ class PadConfig(Frozen):
 
 
 class BlurConfig(Frozen):
-    """A fixed, non-trainable depthwise blur (anti-aliased downsampling, timm's `BlurPool2d`):
-    each channel convolved with the normalised binomial filter of `kernel_size` taps per axis
-    (3: [1, 2, 1] / 4, as an outer product), no padding. Keras: a `DepthwiseConv2D` that is not
-    trainable; torch: a non-persistent buffer, so no state_dict key, as timm has none."""
+    """A fixed, non-trainable depthwise blur (anti-aliased downsampling, timm's `BlurPool2d`): each channel
+    convolved with the normalised binomial filter of `kernel_size` taps per axis (3: [1, 2, 1] / 4, outer
+    product), no padding. Keras: an untrainable `DepthwiseConv2D`; torch: a non-persistent buffer, as timm's."""
 
     kind: Literal["blur"] = "blur"
     kernel_size: Pair
@@ -148,6 +149,7 @@ class DepthwiseConv2DConfig(Frozen):
     dilation_rate: Pair = (1, 1)
     use_bias: bool = True
     depthwise_initializer: Initializer = Initializer.model_construct(name="glorot_uniform")
+    bias_initializer: Initializer = Initializer.model_construct(name="zeros")
 
 
 class SeparableConv2DConfig(Frozen):
@@ -161,6 +163,7 @@ class SeparableConv2DConfig(Frozen):
     use_bias: bool = True
     depthwise_initializer: Initializer = Initializer.model_construct(name="glorot_uniform")
     pointwise_initializer: Initializer = Initializer.model_construct(name="glorot_uniform")
+    bias_initializer: Initializer = Initializer.model_construct(name="zeros")
 
 
 class GroupNormConfig(Frozen):
@@ -206,6 +209,7 @@ class DenseConfig(Frozen):
     activation: str = "linear"
     use_bias: bool = True
     kernel_initializer: Initializer = Initializer.model_construct(name="glorot_uniform")
+    bias_initializer: Initializer = Initializer.model_construct(name="zeros")
 
 
 class DropoutConfig(Frozen):
@@ -214,19 +218,17 @@ class DropoutConfig(Frozen):
 
 
 class DropPathConfig(Frozen):
-    """Stochastic depth ("drop path"): in training, each sample's whole tensor is zeroed with
-    probability `rate` and the others scaled by 1 / (1 - rate); the identity at inference. No
-    parameters, no MACs (torchvision's `StochasticDepth(p, "row")`; Keras: a `Dropout` whose
-    noise has one value per sample)."""
+    """Stochastic depth ("drop path"): in training, each sample's whole tensor is zeroed with probability
+    `rate` and the others scaled by 1 / (1 - rate); the identity at inference. No parameters, no MACs
+    (torchvision's `StochasticDepth(p, "row")`; Keras: a `Dropout` whose noise has one value per sample)."""
 
     kind: Literal["drop_path"] = "drop_path"
     rate: float
 
 
 class LayerScaleConfig(Frozen):
-    """A learnable scale per channel, starting at `value` (ConvNeXt's layer scale): one
-    parameter per channel, no MACs (an elementwise product, as BatchNorm's scale). Keras: a
-    built-in 1x1 `DepthwiseConv2D` without bias; torch: a `(C, 1, 1)` weight, as torchvision's."""
+    """A learnable scale per channel, starting at `value` (ConvNeXt's layer scale): one parameter per
+    channel, no MACs. Keras: a 1x1 `DepthwiseConv2D` without bias; torch: a `(C, 1, 1)` weight, as torchvision's."""
 
     kind: Literal["layer_scale"] = "layer_scale"
     value: float = 1e-6
@@ -259,10 +261,9 @@ class MultiplyConfig(Frozen):
 
 
 class SelectConfig(Frozen):
-    """`select(attention, b0, b1, ...)`: the branches weighted by a softmax across them of the
-    attention's channels, taken as one equal group per branch, and summed (the Selective Kernel's
-    and ResNeSt's split attention): sum_i softmax_i(a) * b_i. The attention is a gate, (n x C)
-    or (1, 1, n x C) for branches (H, W, C). No parameters."""
+    """`select(attention, b0, b1, ...)`: the branches weighted by a softmax across them of the attention's
+    channels, one equal group per branch, and summed (the Selective Kernel's and ResNeSt's split attention):
+    sum_i softmax_i(a) * b_i. The attention is a gate, (n x C) or (1, 1, n x C) for branches (H, W, C)."""
 
     kind: Literal["select"] = "select"
 

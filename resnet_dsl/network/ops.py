@@ -76,6 +76,9 @@ def window_padding(value: Any) -> str:
 _VALID_OR_SAME = choice("valid", "same")
 PADDING = window_padding
 
+_ZEROS = nw.Initializer.model_construct(name="zeros")
+"""A bias's default (Keras's); `bias_init=` draws it otherwise, its fans the layer kernel's."""
+
 _conv = Op(
     "conv",
     (
@@ -87,6 +90,7 @@ _conv = Op(
         Option("groups", positive_int, 1),
         Option("use_bias", boolean, True),
         Option("init", initializer, nw.Initializer.model_construct(name="glorot_uniform")),
+        Option("bias_init", initializer, _ZEROS),
     ),
     positional=2,
     build=lambda o: (
@@ -100,6 +104,7 @@ _conv = Op(
             groups=o["groups"],
             use_bias=o["use_bias"],
             kernel_initializer=o["init"],
+            bias_initializer=o["bias_init"],
         )
     ),
     suffix=lambda o: "conv",
@@ -113,6 +118,7 @@ _conv1d = Op(
         Option("padding", PADDING, "valid"),
         Option("use_bias", boolean, True),
         Option("init", initializer, nw.Initializer.model_construct(name="glorot_uniform")),
+        Option("bias_init", initializer, _ZEROS),
     ),
     positional=2,
     build=lambda o: nw.Conv1DConfig.model_construct(
@@ -121,6 +127,7 @@ _conv1d = Op(
         padding=o["padding"],
         use_bias=o["use_bias"],
         kernel_initializer=o["init"],
+        bias_initializer=o["bias_init"],
     ),
     suffix=lambda o: "conv1d",
 )
@@ -224,6 +231,7 @@ _depthwise_conv = Op(
         Option("dilation", pair, (1, 1)),
         Option("use_bias", boolean, True),
         Option("init", initializer, _GLOROT),
+        Option("bias_init", initializer, _ZEROS),
     ),
     positional=1,
     build=lambda o: (
@@ -236,6 +244,7 @@ _depthwise_conv = Op(
             dilation_rate=o["dilation"],
             use_bias=o["use_bias"],
             depthwise_initializer=o["init"],
+            bias_initializer=o["bias_init"],
         )
     ),
     suffix=lambda o: "dwconv",
@@ -253,6 +262,7 @@ _separable_conv = Op(
         Option("use_bias", boolean, True),
         Option("depthwise_init", initializer, _GLOROT),
         Option("pointwise_init", initializer, _GLOROT),
+        Option("bias_init", initializer, _ZEROS),
     ),
     positional=2,
     build=lambda o: (
@@ -267,6 +277,7 @@ _separable_conv = Op(
             use_bias=o["use_bias"],
             depthwise_initializer=o["depthwise_init"],
             pointwise_initializer=o["pointwise_init"],
+            bias_initializer=o["bias_init"],
         )
     ),
     suffix=lambda o: "sepconv",
@@ -359,10 +370,15 @@ OPS: dict[str, Op] = {
             Option("activation", activation, "linear"),
             Option("use_bias", boolean, True),
             Option("init", initializer, nw.Initializer.model_construct(name="glorot_uniform")),
+            Option("bias_init", initializer, _ZEROS),
         ),
         positional=2,
         build=lambda o: nw.DenseConfig.model_construct(
-            units=o["units"], activation=o["activation"], use_bias=o["use_bias"], kernel_initializer=o["init"]
+            units=o["units"],
+            activation=o["activation"],
+            use_bias=o["use_bias"],
+            kernel_initializer=o["init"],
+            bias_initializer=o["bias_init"],
         ),
         suffix=lambda o: "dense",
     ),

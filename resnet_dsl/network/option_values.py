@@ -238,7 +238,7 @@ KERAS_KEYWORDS: dict[str, str] = {
     "pool_size": "write size= (or give it first: maxpool(3))",
     "kernel_initializer": "write init=",
     "depthwise_initializer": "write init=",
-    "bias_initializer": "biases start at zero; the language sets only init=",
+    "bias_initializer": "write bias_init=",
     "name": 'name a layer with as "name" after it: {op}(...) as "name"',
     "trainable": "only a fixed filter is not trainable: write it with weights=[...]",
     "data_format": "layers are channels-last as written; the torch back end converts",

@@ -314,3 +314,21 @@ def _select(inputs: list[nw.Shape]) -> nw.Shape:
             f"end the attention path with conv({len(branches)} * channels, 1) on a global_avgpool(keepdims=true)",
         )
     return first
+
+
+def kernel_shape(config: nw.LayerConfig, channels: int) -> tuple[int, ...] | None:
+    """The kernel whose fans a biased layer's bias initializer counts, as Keras shapes it, for
+    `channels` input channels (a separable convolution's bias follows its pointwise kernel)."""
+    if not getattr(config, "use_bias", False) or not hasattr(config, "bias_initializer"):
+        return None
+    if isinstance(config, nw.Conv2DConfig):
+        return (*config.kernel_size, channels // config.groups, config.filters)
+    if isinstance(config, nw.Conv1DConfig):
+        return config.kernel_size, channels, config.filters
+    if isinstance(config, nw.DepthwiseConv2DConfig):
+        return (*config.kernel_size, channels, config.depth_multiplier)
+    if isinstance(config, nw.SeparableConv2DConfig):
+        return 1, 1, channels * config.depth_multiplier, config.filters
+    if isinstance(config, nw.DenseConfig):
+        return channels, config.units
+    return None

@@ -6,6 +6,8 @@ the network, laid out as torchvision lays out a ResNet (stages `layer1`, `layer2
 so state_dict keys follow torchvision's. It takes NCHW input.
 """
 
+import math
+
 import torch
 from torch import nn
 
@@ -218,7 +220,9 @@ class RegNetY800MF(nn.Module):
             if isinstance(m, nn.Conv2d):
                 nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
                 if m.bias is not None:
-                    nn.init.zeros_(m.bias)
+                    fan_in, _ = nn.init._calculate_fan_in_and_fan_out(m.weight)
+                    bound = 1 / math.sqrt(fan_in)
+                    nn.init.uniform_(m.bias, -bound, bound)
             elif isinstance(m, nn.BatchNorm2d):
                 nn.init.ones_(m.weight)
                 nn.init.zeros_(m.bias)

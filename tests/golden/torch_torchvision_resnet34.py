@@ -145,7 +145,9 @@ class ResNet34(nn.Module):
                 nn.init.zeros_(m.bias)
             elif isinstance(m, nn.Linear):
                 nn.init.kaiming_uniform_(m.weight, a=math.sqrt(5))
-                nn.init.zeros_(m.bias)
+                fan_in, _ = nn.init._calculate_fan_in_and_fan_out(m.weight)
+                bound = 1 / math.sqrt(fan_in)
+                nn.init.uniform_(m.bias, -bound, bound)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = self.conv1(x)

@@ -9,6 +9,30 @@ import keras
 from keras import layers
 
 
+def kernel_fan_bias(initializer, kernel_shape):
+    """A bias initializer that counts the fans of its layer's kernel (`kernel_shape`, as
+    Keras shapes it: (rows, columns, in, out)), as torch's own bias draw does, where Keras
+    counts the bias's length: a VarianceScaling becomes the fixed draw it makes at those
+    fans (nn.Linear's bias: uniform within 1 / sqrt(fan_in)); any other is kept."""
+    if not isinstance(initializer, keras.initializers.VarianceScaling):
+        return initializer
+    receptive = 1
+    for size in kernel_shape[:-2]:
+        receptive *= size
+    fan_in, fan_out = kernel_shape[-2] * receptive, kernel_shape[-1] * receptive
+    fans = {"fan_in": fan_in, "fan_out": fan_out, "fan_avg": (fan_in + fan_out) / 2}
+    variance = initializer.scale / max(1.0, fans[initializer.mode])
+    seed = initializer.get_config()["seed"]
+    if initializer.distribution == "uniform":
+        limit = (3 * variance) ** 0.5
+        return keras.initializers.RandomUniform(-limit, limit, seed=seed)
+    if initializer.distribution == "untruncated_normal":
+        return keras.initializers.RandomNormal(stddev=variance**0.5, seed=seed)
+    # Keras divides by the deviation of a normal truncated at two deviations.
+    stddev = variance**0.5 / 0.87962566103423978
+    return keras.initializers.TruncatedNormal(stddev=stddev, seed=seed)
+
+
 def bottleneck_projection(x, filters, stride=2, groups=1, base_width=64, *, name):
     """torchvision's Bottleneck with a downsample, stride 2.
 
@@ -236,6 +260,14 @@ def build_model(input_shape=(224, 224, 3), classes=1000):
             distribution="uniform",
             mode="fan_in",
             scale=0.3333333333333333,
+        ),
+        bias_initializer=kernel_fan_bias(
+            keras.initializers.VarianceScaling(
+                distribution="uniform",
+                mode="fan_in",
+                scale=0.3333333333333333,
+            ),
+            (2048, classes),
         ),
         name="fc",
     )(x)
