@@ -463,7 +463,7 @@ SAMPLE_CALLS = [
     "global_avgpool", "global_maxpool", "flatten", "dense(4)", "dropout(0.5)", "add", "multiply", "concat",
     "zeropad(channels=[1, 2])", "subsample(2)", "upsample(2)", "depthwise_conv(3)", "separable_conv(8, 3)", "gn(3)",
     "ln", "reshape([192])", "global_avgpool(keepdims=true)", "conv1d(1, 3)", "drop_path(0.1)", "layer_scale(0.5)",
-    "pad(1, mode=replicate)", "blur(3)", "split(2, 1)", "select",
+    "pad(1, mode=replicate)", "blur(3)", "split(2, 1)", "select", "rescale(0.5, 1)", "normalize(0.5, 2)",
     "bn(gamma_init=zeros, beta_init=constant(0.5))",
 ]  # fmt: skip
 

@@ -11,11 +11,12 @@ import pytest
 import resnet_dsl
 from resnet_dsl.codegen import to_python
 from tests.conftest import ZOO_NETWORKS, split_network
+from tests.test_codegen import import_source
 
 KEPT_APART: dict[tuple[str, str], int] = {
     # `shortcut from (pre if conv_shortcut else input) { conv if conv_shortcut -> subsample if ... }`:
-    # the path is there in every instance, but its container reads `pre` in one and the input
-    # in another (a choice of source `forward` would have to make per instance)
+    # `to_torch` makes `downsample` as long as each instance needs, nn.Sequential(conv) or
+    # nn.Sequential(nn.Identity(), subsample); one class would append an nn.Identity to the first
     ("specs/keras/resnet50v2.arch", "bottleneck_v2"): 2,
     ("specs/keras/resnet101v2.arch", "bottleneck_v2"): 2,
     ("specs/keras/resnet152v2.arch", "bottleneck_v2"): 2,
@@ -78,3 +79,46 @@ def test_one_class_per_block_kind(entry: str) -> None:
         assert len(names) == KEPT_APART.get((spec, kind), 1), (kind, sorted(names))
     owners = [name for names in per_kind.values() for name in names]
     assert len(owners) == len(set(owners)), "two block kinds share a class"
+
+
+CHOSEN = """
+block b(filters, c = false) {
+  pre {
+    bn -> relu
+  }
+  shortcut from (pre if c else input) {
+    conv(filters, 1)
+  }
+  main {
+    conv(filters, 3, padding=same)
+  }
+  out = add(main, shortcut)
+}
+
+network N(input = 8x8x4) {
+  stage s: b(4, c=true), b(4)
+}
+"""
+
+
+@pytest.mark.torch
+def test_a_source_each_instance_chooses_is_chosen_in_forward() -> None:
+    """`shortcut from (pre if c else input)` with the shortcut's modules in both instances: one
+    class, which reads the source the instance's argument chooses, as `to_torch` does."""
+    torch = pytest.importorskip("torch")
+    from resnet_dsl.backends.torch import to_torch
+
+    network = resnet_dsl.loads(CHOSEN)
+    source = to_python(network, target="torch")
+    assert stage_classes(source, "N") == ["B", "B"]
+    assert "identity = self.downsample(x2 if self.c else x)" in source
+    module, reference = import_source(source).build_model().eval(), to_torch(network).eval()
+    with torch.no_grad():
+        for value in reference.state_dict().values():
+            if value.is_floating_point():
+                value.uniform_(0.5, 1.5, generator=torch.Generator().manual_seed(value.numel()))
+    module.load_state_dict(reference.state_dict(), strict=True)
+    assert list(module.state_dict()) == list(reference.state_dict())
+    images = torch.randn(2, 4, 8, 8, generator=torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        torch.testing.assert_close(module(images), reference(images), rtol=1e-5, atol=1e-6)

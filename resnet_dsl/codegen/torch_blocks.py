@@ -1,13 +1,12 @@
 """One `nn.Module` class per block definition, for the torch target.
 
 The modules any instance has, with the spec's conditions and the call that made each, come
-from `torch_union`; their attribute names from `torch_layout`. `__init__` makes them, path by path;
-`forward` runs the paths on the variables torchvision uses (`out`, `shortcut`) and merges them.
+from `torch_union`; their attribute names from `torch_layout`. `__init__` makes them, path by
+path, under those conditions; `torch_forward` writes `forward`.
 """
 
 from __future__ import annotations
 
-import itertools
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -22,7 +21,8 @@ from resnet_dsl.codegen.pysource import (
     has_call,
     identifier,
 )
-from resnet_dsl.codegen.torch_containers import MERGE_SOURCES, module_expression, nested
+from resnet_dsl.codegen.torch_containers import nested
+from resnet_dsl.codegen.torch_forward import forward_body
 from resnet_dsl.codegen.torch_union import Union, shortcut_entry
 from resnet_dsl.codegen.torch_views import (
     BLOCK_LOCALS,
@@ -85,8 +85,15 @@ class BlockClass:
             sources[node.name] = LayerSource(node, before, written, mode)
         params, doc, defaults = self.signature()
         path_classes: list[ClassView] = []
-        flags = self.flags(expressions)
-        body = [f"self.{flag} = {test}" for flag, test in flags.values()]
+        flags, choices = self.flags(expressions)
+        body = [f"self.{flag} = {test}" for flag, test in dict([*flags.values(), *choices.values()]).items()]
+        for name, (_, then, otherwise) in self.union.choices.items():
+            if channels[then] != channels[otherwise]:
+                raise ArchError(
+                    f"cannot generate torch code for block '{self.block.name}': the sources its instances "
+                    f"choose for '{name}' have different channels",
+                    self.block.span,
+                )
         body += self.attributes(scope, sources, helpers, expressions, path_classes)
         values: list[str] = []
         for let in reversed(self.block.lets):  # a value the class reads (a condition may not be)
@@ -97,6 +104,10 @@ class BlockClass:
         init_method = Method("__init__", ("self", "in_channels", *params), " -> None", (), tuple(init))
         optional = self.optional_modules(scope)
         guards = {name: f"self.{flag}" for name, (flag, _) in flags.items()}
+        sources_chosen = {
+            name: (f"self.{choices[name][0]}", then, otherwise)
+            for name, (_, then, otherwise) in self.union.choices.items()
+        }
         steps = dict(enumerate(scope.nodes))
         identity = {  # a shortcut left out is the block's input (`shortcut_entry`)
             node.name: scope.input
@@ -108,7 +119,7 @@ class BlockClass:
             ("self", "x: torch.Tensor"),
             " -> torch.Tensor",
             (),
-            tuple(forward_body(scope, self.layers, optional, guards, identity)),
+            tuple(forward_body(scope, self.layers, optional, guards, identity, sources_chosen)),
         )
         return [*path_classes, ClassView(self.name, tuple(doc), (init_method, forward))]
 
@@ -127,21 +138,28 @@ class BlockClass:
         first = self.union.conditions.get(members[0].name, ())
         return tuple(c for c in first if all(c in self.union.conditions.get(m.name, ()) for m in members))
 
-    def flags(self, expressions: Expressions) -> dict[str, tuple[str, str]]:
-        """Each merge some instances leave out -> the attribute that says whether to run it,
-        and its test (torchvision's `self.use_res_connect`)."""
+    def flags(self, expressions: Expressions) -> tuple[dict[str, tuple[str, str]], dict[str, tuple[str, str]]]:
+        """The attributes `forward` asks, with their tests: for each merge some instances leave
+        out, whether to run it (torchvision's `self.use_res_connect`); for each path whose
+        source each instance chooses, which source it reads."""
         taken = {node.module.partition(".")[0] for node in self.union.scope.nodes if node.module}
-        flags = {}
+        tests: dict[tuple[ir.Expr, ...], str] = {}
+
+        def flag(conditions: tuple[ir.Expr, ...], fallback: str) -> tuple[str, str]:
+            if conditions not in tests:
+                only = conditions[0] if len(conditions) == 1 else None
+                base = expressions.names.get(only.id, "") if isinstance(only, ir.Name) else ""
+                tests[conditions] = identifier(base or fallback, taken | set(BLOCK_LOCALS))
+                taken.add(tests[conditions])
+            return tests[conditions], self.test(conditions, expressions)
+
+        merges = {}
         for node in self.union.scope.nodes:
             conditions = self.union.conditions.get(node.name, ())
-            if node.module is not None or not conditions:
-                continue
-            only = conditions[0] if len(conditions) == 1 else None
-            base = expressions.names.get(only.id, "") if isinstance(only, ir.Name) else ""
-            flag = identifier(base or f"use_{node.layer.kind}", taken | set(BLOCK_LOCALS))
-            taken.add(flag)
-            flags[node.name] = (flag, self.test(conditions, expressions))
-        return flags
+            if node.module is None and conditions:
+                merges[node.name] = flag(conditions, f"use_{node.layer.kind}")
+        choices = {name: flag((test,), f"from_{then}") for name, (test, then, _) in self.union.choices.items()}
+        return merges, choices
 
     def attributes(
         self,
@@ -379,106 +397,3 @@ def chain_forward(scope: torch_layout.Scope) -> list[str]:
             called.add(parent)
             lines.append(line)
     return lines
-
-
-def _broadcast(variable: str, missing: int, optional: bool = False) -> str:
-    """A (N, C) gate as (N, C, 1, 1), so it multiplies an image as Keras broadcasts it. A gate
-    some instances leave out is then its source, an image: the class asks at run time."""
-    if missing != 2:
-        return variable
-    if optional:
-        return f"({variable} if {variable}.dim() == 4 else {variable}[:, :, None, None])"
-    return variable + "[:, :, None, None]"
-
-
-def forward_body(
-    scope: torch_layout.Scope,
-    layers: Mapping[str, nw.Layer],
-    optional: frozenset[str] = frozenset(),
-    guards: Mapping[str, str] | None = None,
-    fallbacks: Mapping[str, str] | None = None,
-) -> list[str]:
-    """The paths in order: each module applied to what feeds it, a container called once (and
-    only `if self.downsample is not None` where it may be None, a merge only where its flag
-    says so); an add into its first operand."""
-    guards, fallbacks = guards or {}, fallbacks or {}
-    holder = {scope.input: "x"}
-    last_use: dict[str, int] = {}
-    for position, node in enumerate(scope.nodes):
-        for name in (*node.inputs, *([fallbacks[node.name]] if node.name in fallbacks else [])):
-            last_use[name] = position
-    held: dict[str, str] = {"x": scope.input}
-    maybe_absent = {n.name for n in scope.nodes if n.module and _attribute(n.module) in optional} | set(guards)
-    lines: list[str] = []
-    path = None
-    position = 0
-    nodes = list(scope.nodes)
-    while position < len(nodes):
-        node = nodes[position]
-        if node.layer.origin.path != path:
-            path = node.layer.origin.path
-            lines.append(f"# {escape(path or '')}")
-        parent = node.module.rpartition(".")[0] if node.module else ""
-        end = position + 1
-        source = holder[node.inputs[0]]
-        if parent:
-            while end < len(nodes) and nodes[end].module and nodes[end].module.rpartition(".")[0] == parent:
-                end += 1
-            whole = end - position == sum(1 for n in nodes if n.module and n.module.rpartition(".")[0] == parent)
-            end = end if whole else position + 1  # members that run apart (Res2Net's `convs.0`): each alone
-            expression = f"{module_expression(parent if whole else node.module)}({source})"
-        elif node.module is None:
-            rank = len(node.layer.output_shape)
-            operands = [
-                _broadcast(holder[name], rank - len(layers[name].output_shape), name in maybe_absent)
-                for name in node.inputs
-            ]
-            expression = MERGE_SOURCES[node.layer.kind](operands)
-        else:
-            expression = f"self.{node.module}({source})"
-        output = nodes[end - 1].name
-        target = _variable(node.layer.origin.path, held, last_use, position)
-        held[target] = output
-        holder[output] = target
-        if node.module is None and node.inplace and target == source:
-            line = f"{target} += {holder[node.inputs[1]]}"
-        else:
-            line = f"{target} = {expression}"
-        alone = parent and end == position + 1 and node.module in optional  # a path class's member run apart
-        guard = guards.get(node.name) or (
-            f"{module_expression(node.module)} is not None"
-            if alone
-            else f"self.{_attribute(node.module)} is not None"
-            if node.module and _attribute(node.module) in optional
-            else ""
-        )
-        if guard:  # where it is left out, what feeds it goes on (a shortcut: the block's input)
-            fallback = holder[fallbacks[node.name]] if node.name in fallbacks else source
-            if target != fallback:
-                lines.append(f"{target} = {fallback}")
-            lines += [f"if {guard}:", f"    {line}"]
-        else:
-            lines.append(line)
-        position = end
-    lines.append(f"return {holder[scope.output]}")
-    return lines
-
-
-def _attribute(module: str) -> str:
-    """The block's attribute that holds a module: itself, or its outermost container."""
-    return module.partition(".")[0]
-
-
-PATH_VARIABLES = {None: "x", "pre": "x", "main": "out", "out": "out", "shortcut": "identity"}
-
-
-def _variable(path: str | None, held: dict[str, str], last_use: Mapping[str, int], position: int) -> str:
-    """The variable a path writes (torchvision's `out` and `identity`), unless it still holds a
-    tensor needed later: then the next free `out2`, ..."""
-    base = PATH_VARIABLES.get(path, identifier(path or "x", set(BLOCK_LOCALS)))
-    for number in itertools.count(1):
-        name = base if number == 1 else f"{base}{number}"
-        tensor = held.get(name)
-        if tensor is None or last_use.get(tensor, -1) <= position:
-            return name
-    raise AssertionError  # unreachable

@@ -41,6 +41,8 @@ class Union:
     """The spec's conditions of each node some instance leaves out (its path's, then its own)."""
     paddings: Mapping[str, str]
     """A convolution whose instances pad differently -> how the class pads (`LayerSource.padding_mode`)."""
+    choices: Mapping[str, Choice]
+    """A node whose source each instance chooses (`shortcut from (pre if conv_shortcut else input)`)."""
     modules: Mapping[str, str]
     """An instance's layer whose module the class names otherwise -> the class's name for it
     (only where the spec places the module itself: its built name is no state_dict key)."""
@@ -74,6 +76,7 @@ def block_unions(
     _, steps, _ = builder.steps()
     builder.check_names(steps)
     drafts: list[_Draft] = []
+    context = _Context(block, steps, placed, pairs[0][1].input)
     for pair in pairs:
         instance, scope = pair
         env = builder.instance_env(instance)
@@ -83,31 +86,87 @@ def block_unions(
         for draft in drafts:
             merged = _merge(draft, pair, step_of)
             members = [*draft.members, member]
-            if merged is not None and _shared(merged, members, steps, placed):
+            if merged is not None and _shared(merged, members, dataclasses.replace(context, input=draft.input)):
                 draft.nodes = merged
                 draft.members.append(member)
                 break
         else:
             draft = _Draft({}, [], scope.input)
             merged = _merge(draft, pair, step_of)
-            assert merged is not None and _shared(merged, [member], steps, placed), block.name  # fits itself
+            own = dataclasses.replace(context, input=scope.input)
+            assert merged is not None and _shared(merged, [member], own), block.name  # an instance fits itself
             draft.nodes = merged
             draft.members.append(member)
             drafts.append(draft)
-    return [_union(draft, steps) for draft in drafts]
+    return [_union(draft, dataclasses.replace(context, input=draft.input)) for draft in drafts]
 
 
-def _shared(
-    nodes: dict[int, torch_layout.Node], members: Sequence[Member], steps: Sequence[Any], placed: Collection[str]
-) -> bool:
+@dataclass(frozen=True)
+class _Context:
+    """What every check of one block's classes reads."""
+
+    block: ir.BlockDef
+    steps: Sequence[Any]
+    placed: Collection[str]
+    input: str
+    """The input's name in every draft: the first instance's."""
+
+
+def _shared(nodes: dict[int, torch_layout.Node], members: Sequence[Member], context: _Context) -> bool:
     """Whether one class of `nodes` makes every member."""
     having = [set(step_of.values()) for _, step_of, _ in members]
-    optional = attribute_conditions(nodes, having, steps)
+    optional = attribute_conditions(nodes, having, context.steps)
+    choices = source_choices(nodes, members, context)
     return (
-        all(_fits(nodes, member, steps, optional, placed) for member in members)
-        and _whole_containers(nodes, having, steps)
+        all(_fits(nodes, member, context, optional, choices) for member in members)
+        and _whole_containers(nodes, having, context.steps)
+        and _sequentials_as_built(nodes, members, optional)
         and padding_modes(nodes, members) is not None
     )
+
+
+Choice = tuple[ir.Expr, str, str]
+"""A path's source chosen per instance (`from (pre if conv_shortcut else input)`): the test, the
+tensor where it holds, the tensor where not (the names of nodes, or the block's input)."""
+
+
+Nodes = Mapping[int, torch_layout.Node]
+"""A class's nodes by the step of the block that makes each."""
+
+
+def source_choices(nodes: Nodes, members: Sequence[Member], context: _Context) -> dict[int, Choice]:
+    """The step of each path's first node -> its choice of source, where the instances that have
+    its attribute choose differently and the sources are the input or a path all of them have."""
+    having = [set(step_of.values()) for _, step_of, _ in members]
+    choices = {}
+    for path in context.block.paths:
+        if path.source_if is None or path.source_else is None:
+            continue
+        entries = [step for step, node in nodes.items() if node.layer.origin.path == path.name]
+        if not entries:
+            continue
+        attribute = (nodes[entries[0]].module or "").partition(".")[0]
+        steps = {step for step, node in nodes.items() if (node.module or "").partition(".")[0] == attribute}
+        chosen = {
+            condition(path.source_if, env) for (_, _, env), made in zip(members, having, strict=True) if steps & made
+        }
+        sources = (context.block.source_of(path), path.source_else)
+        tensors = [_path_tensor(name, nodes, having, context) for name in sources]
+        if len(chosen) > 1 and tensors[0] is not None and tensors[1] is not None:
+            choices[entries[0]] = (path.source_if, tensors[0], tensors[1])
+    return choices
+
+
+def _path_tensor(
+    path: str, nodes: Mapping[int, torch_layout.Node], having: Sequence[set[int]], context: _Context
+) -> str | None:
+    """The node a path ends at, where every instance has it (the input for `input`)."""
+    if path == ir.INPUT:
+        return context.input
+    steps = [step for step, node in nodes.items() if node.layer.origin.path == path]
+    if not steps or not all(steps[-1] in made for made in having):
+        return None
+    return nodes[steps[-1]].name
 
 
 def attribute_conditions(
@@ -151,6 +210,16 @@ def _merge(draft: _Draft, pair: Instance, step_of: Mapping[str, int]) -> dict[in
                 nodes[step] = by_name[known.name] = dataclasses.replace(known, module=node.module)
             rename[node.name] = known.name
             continue
+        path = node.layer.origin.path
+        mine = set(rename.values())
+        before = [
+            other
+            for key, other in sorted(nodes.items())
+            if key < step and other.layer.origin.path == path and other.module and other.name not in mine
+        ]
+        entry = inputs and not (inputs[0] in by_name and by_name[inputs[0]].layer.origin.path == path)
+        if path is not None and node.module and before and entry:  # the path's earlier layers are left out here
+            inputs = (before[-1].name, *inputs[1:])
         nodes[step] = by_name[node.name] = dataclasses.replace(node, inputs=inputs)
         names[step] = rename[node.name] = node.name
     ordered = dict(sorted(nodes.items()))
@@ -170,14 +239,15 @@ def _nearer(mine: str, theirs: str, nodes: Mapping[str, torch_layout.Node]) -> s
 def _fits(
     nodes: Mapping[int, torch_layout.Node],
     member: Member,
-    steps: Sequence[Any],
+    context: _Context,
     optional: Mapping[str, tuple[ir.Expr, ...]],
-    placed: Collection[str],
+    choices: Mapping[int, Choice],
 ) -> bool:
-    """Whether the class of `nodes` computes what `pair` does: the same module, kind and
-    in-place add wherever it has the node (paddings: `padding_modes`), fed by what the class feeds it once the nodes it
-    leaves out (by its conditions, not folded away) hand on their first input; a shortcut whose
-    attribute is None here, the block's input (`forward`'s `identity = x`)."""
+    """Whether the class of `nodes` computes what `pair` does: the same module and kind wherever
+    it has the node (paddings: `padding_modes`; in place where every instance is), fed by what
+    the class feeds it once the nodes it leaves out (by its conditions, not folded away) hand on
+    their first input; a shortcut whose attribute is None here, the block's input (`forward`'s
+    `identity = x`)."""
     (_, scope), step_of, env = member
     by_name = {node.name: step for step, node in nodes.items()}
     own = {step_of[node.name]: node for node in scope.nodes}
@@ -194,18 +264,25 @@ def _fits(
             tests = optional.get((nodes[step].module or "").partition(".")[0], ())
             if shortcut_entry(nodes, step) and tests and not all(condition(c, env) for c in tests):
                 return scope.input
-            name = nodes[step].inputs[0]
+            name = first_input(step)
         return scope.input
+
+    def first_input(step: int) -> str:
+        """What the class feeds a node first: its source, chosen per instance where the spec says so."""
+        if step in choices:
+            test, then, otherwise = choices[step]
+            return then if condition(test, env) else otherwise
+        return nodes[step].inputs[0]
 
     for step, node in nodes.items():
         mine = own.get(step)
         if mine is None:
             continue
-        if (mine.layer.kind, mine.inplace) != (node.layer.kind, node.inplace):
+        if mine.layer.kind != node.layer.kind:
             return False
-        if mine.module != node.module and not (mine.name in placed and node.name in placed):
+        if mine.module != node.module and not (mine.name in context.placed and node.name in context.placed):
             return False
-        if tuple(resolve(name) for name in node.inputs) != mine.inputs:
+        if tuple(resolve(name) for name in (first_input(step), *node.inputs[1:])) != mine.inputs:
             return False
     return resolve(list(nodes.values())[-1].name) == scope.output
 
@@ -220,6 +297,29 @@ def shortcut_entry(nodes: Mapping[int, torch_layout.Node], step: int) -> bool:
     return not any(other.module and other.module.partition(".")[0] == attribute for other in before) and not any(
         other.name == node.inputs[0] and other.layer.origin.path == "shortcut" for other in before
     )
+
+
+def _sequentials_as_built(
+    nodes: Mapping[int, torch_layout.Node], members: Sequence[Member], optional: Mapping[str, tuple[ir.Expr, ...]]
+) -> bool:
+    """An nn.Sequential the class makes is the one `to_torch` makes for each instance: as long
+    (a layer left out inside keeps its place as nn.Identity, but none is appended), and None
+    where the instance has none of its layers."""
+    containers: dict[str, dict[int, int]] = {}
+    for step, node in nodes.items():
+        parent, _, index = (node.module or "").rpartition(".")
+        if parent and "." not in parent and parent_is_sequential(nodes, parent):
+            containers.setdefault(parent, {})[int(index)] = step
+    for parent, at in containers.items():
+        for _, step_of, env in members:
+            made = set(step_of.values())
+            present = [index for index, step in at.items() if step in made]
+            if present and max(present) != max(at):
+                return False
+            tests = optional.get(parent, ())
+            if not present and not (tests and not all(condition(c, env) for c in tests)):
+                return False
+    return True
 
 
 def _whole_containers(nodes: Mapping[int, torch_layout.Node], having: Sequence[set[int]], steps: Sequence[Any]) -> bool:
@@ -283,15 +383,21 @@ def padding_modes(nodes: Mapping[int, torch_layout.Node], members: Sequence[Memb
     return modes
 
 
-def _union(draft: _Draft, steps: Sequence[Any]) -> Union:
+def _union(draft: _Draft, context: _Context) -> Union:
     members = [pair for pair, _, _ in draft.members]
     having = [set(step_of.values()) for _, step_of, _ in draft.members]
+    made = [(step_of[node.name], node) for (_, own), step_of, _ in draft.members for node in own.nodes]
+    safe = {  # in place only where it is in every instance (`out += identity`, not where identity is x)
+        step: all(node.inplace for at, node in made if at == step) for step in draft.nodes
+    }
+    draft.nodes = {step: dataclasses.replace(node, inplace=safe[step]) for step, node in draft.nodes.items()}
     nodes = tuple(draft.nodes.values())
     containers: dict[str, torch_layout.Container] = {}
     for _, scope in members:
         for parent, kind in scope.containers:
             containers.setdefault(parent, kind)
     scope = torch_layout.Scope(draft.input, nodes, tuple(containers.items()))
+    steps = context.steps
     conditions = {
         node.name: steps[step].conditions
         for step, node in draft.nodes.items()
@@ -306,4 +412,7 @@ def _union(draft: _Draft, steps: Sequence[Any]) -> Union:
         for node in own.nodes
         if node.module != draft.nodes[step_of[node.name]].module
     }
-    return Union(tuple(members), scope, calls, conditions, paddings, modules)
+    choices = {
+        draft.nodes[step].name: choice for step, choice in source_choices(draft.nodes, draft.members, context).items()
+    }
+    return Union(tuple(members), scope, calls, conditions, paddings, choices, modules)

@@ -67,14 +67,20 @@ class BottleneckV2(nn.Module):
         self.act3 = nn.ReLU(inplace=True)
         self.conv3 = nn.Conv2d(filters, 4 * filters, 1)
         # shortcut
-        self.downsample = nn.Sequential(nn.Conv2d(in_channels, 4 * filters, 1))
+        self.downsample = (
+            nn.Sequential(
+                nn.Conv2d(in_channels, 4 * filters, 1),
+            )
+            if conv_shortcut
+            else None
+        )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         # pre
-        x = self.bn1(x)
-        x = self.act1(x)
+        x2 = self.bn1(x)
+        x2 = self.act1(x2)
         # main
-        out = self.conv1(x)
+        out = self.conv1(x2)
         out = self.bn2(out)
         out = self.act2(out)
         out = self.conv2(out)
@@ -82,7 +88,9 @@ class BottleneckV2(nn.Module):
         out = self.act3(out)
         out = self.conv3(out)
         # shortcut
-        identity = self.downsample(x)
+        identity = x
+        if self.downsample is not None:
+            identity = self.downsample(x2)
         # out
         out = identity + out
         return out
@@ -131,14 +139,7 @@ class BottleneckV2Shortcut(nn.Module):
         self.act3 = nn.ReLU(inplace=True)
         self.conv3 = nn.Conv2d(filters, 4 * filters, 1)
         # shortcut
-        self.downsample = (
-            nn.Sequential(
-                nn.Identity(),
-                nn.MaxPool2d(1, stride),
-            )
-            if not conv_shortcut and stride != 1
-            else None
-        )
+        self.downsample = nn.Sequential(nn.Identity(), nn.MaxPool2d(1, stride))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         # pre
@@ -153,9 +154,7 @@ class BottleneckV2Shortcut(nn.Module):
         out = self.act3(out)
         out = self.conv3(out)
         # shortcut
-        identity = x
-        if self.downsample is not None:
-            identity = self.downsample(x)
+        identity = self.downsample(x)
         # out
         out = identity + out
         return out
@@ -173,25 +172,25 @@ class ResNet50V2(nn.Module):
         # stage conv2
         self.layer1 = nn.Sequential(
             BottleneckV2(64, 64, conv_shortcut=True),
-            BottleneckV2Shortcut(256, 64),
+            BottleneckV2(256, 64),
             BottleneckV2Shortcut(256, 64, stride=2),
         )
         # stage conv3
         self.layer2 = nn.Sequential(
             BottleneckV2(256, 128, conv_shortcut=True),
-            *(BottleneckV2Shortcut(512, 128) for _ in range(2)),
+            *(BottleneckV2(512, 128) for _ in range(2)),
             BottleneckV2Shortcut(512, 128, stride=2),
         )
         # stage conv4
         self.layer3 = nn.Sequential(
             BottleneckV2(512, 256, conv_shortcut=True),
-            *(BottleneckV2Shortcut(1024, 256) for _ in range(4)),
+            *(BottleneckV2(1024, 256) for _ in range(4)),
             BottleneckV2Shortcut(1024, 256, stride=2),
         )
         # stage conv5
         self.layer4 = nn.Sequential(
             BottleneckV2(1024, 512, conv_shortcut=True),
-            *(BottleneckV2Shortcut(2048, 512) for _ in range(2)),
+            *(BottleneckV2(2048, 512) for _ in range(2)),
         )
         # head
         self.bn1 = nn.BatchNorm2d(2048, eps=1.001e-05, momentum=0.01)
