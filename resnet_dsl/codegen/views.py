@@ -478,12 +478,11 @@ def wrapped(text: str, indent: int) -> str:
     if opening < 0:
         return text
     items.append(text[start:-1].strip())
-    items = [item for item in items if item]
+    items = [wrapped(item, indent + 4).replace("\n", "\n    ") for item in items if item]  # a call in a call too
     head = text[:opening]
     if not items:
         return text
-    parts = [wrapped(item, indent + 4).replace("\n", "\n    ") for item in items]  # a long call in a call
-    return head + "\n" + "".join(f"    {part},\n" for part in parts) + ")"
+    return head + "\n" + "".join(f"    {item},\n" for item in items) + ")"
 
 
 @cache
