@@ -360,3 +360,53 @@ def test_keras_draws_a_bias_with_its_kernels_fans(built_by: str) -> None:
         bias = model.get_layer(ours).get_weights()[1]
         assert_drawn_alike(bias, theirs[key].numpy(), key)
         assert np.abs(bias).max() <= 1 / math.sqrt(theirs[key.replace("bias", "weight")][0].numel()), key
+
+
+BIASED = """
+block b(filters) {
+  main {
+    conv(filters, 3, padding=same, bias_init=he_normal(seed=1)) -> relu
+  }
+  out = add(main, input)
+}
+network Biased(input = 16x16x8, classes = 4) {
+  stem {
+    depthwise_conv(3, padding=same, bias_init=variance_scaling(1 / 3, mode=fan_in, distribution=uniform, seed=2))
+    -> depthwise_conv(3, padding=same, depth_multiplier=2, bias_init=variance_scaling(2.0, mode=fan_avg, seed=3))
+    -> separable_conv(8, 3, padding=same, bias_init=glorot_uniform(seed=4))
+  }
+  stage s1: b(8)
+  head {
+    global_avgpool -> dense(classes, bias_init=variance_scaling(mode=fan_out, distribution=untruncated_normal, seed=5))
+  }
+}
+"""
+
+BIAS_LIMITS = {  # by hand: Keras's fans of each kernel (a depthwise one's per input channel and multiplier)
+    "depthwise_conv2d": [math.sqrt(3 / 3 / (9 * 8)), 2 * math.sqrt(2.0 / ((9 * 8 + 9 * 2) / 2)) / 0.87962566103423978],
+    "separable_conv2d": [math.sqrt(3 / ((16 + 8) / 2))],
+    "conv2d": [2 * math.sqrt(2.0 / (9 * 8)) / 0.87962566103423978],
+}
+
+
+@pytest.mark.torch
+@pytest.mark.keras
+def test_every_biased_layer_draws_its_bias_with_its_kernels_fans() -> None:
+    """`bias_init=` on each layer that has a bias (a depthwise convolution of multiplier 1 and 2,
+    a separable one, a convolution in a block, the classifier), in every mode and distribution:
+    the generated init_weights draws, seed for seed, what to_torch draws, and to_keras keeps
+    each bias within the bound its kernel's fans give."""
+    torch = pytest.importorskip("torch")
+    network = resnet_dsl.loads(BIASED)
+    ours = import_source(to_python(network, target="torch")).build_model().state_dict()
+    theirs = resnet_dsl.to_torch(network).state_dict()
+    biases = [key for key in theirs if key.endswith("bias")]
+    assert len(biases) == 5 and all(theirs[key].abs().max() > 0 for key in biases)
+    for key in biases:
+        torch.testing.assert_close(ours[key], theirs[key], rtol=1e-6, atol=1e-7, msg=key)
+    model = resnet_dsl.to_keras(network)
+    for kind, limits in BIAS_LIMITS.items():
+        layers = [layer.name for layer in network.layers if layer.kind == kind]
+        for name, limit in zip(layers, limits, strict=True):
+            bias = model.get_layer(name).get_weights()[-1]
+            assert np.abs(bias).max() <= limit + 1e-7 and np.abs(bias).max() > limit / 10, (name, limit)

@@ -170,7 +170,8 @@ def bias_statement(init: nw.Initializer, groups: bool | None = None) -> tuple[St
         lines += [
             (f"{fan} {op}= {{module}}.groups", None) for fan, op in (("fan_in", "*"), ("fan_out", "//")) if fan in names
         ]
-    fan = {"fan_in": "fan_in", "fan_out": "fan_out"}.get(mode, "(fan_in + fan_out) / 2")
+    fan = {"fan_in": "fan_in", "fan_out": "fan_out"}.get(mode, "fan")
+    lines += [("fan = (fan_in + fan_out) / 2", None)] if fan == "fan" else []
     tensor = ("", TENSOR)
     generator = (("generator", f"torch.Generator().manual_seed({init.seed})"),) if init.seed is not None else ()
     if distribution == "uniform":

@@ -79,6 +79,13 @@ PADDING = window_padding
 _ZEROS = nw.Initializer.model_construct(name="zeros")
 """A bias's default (Keras's); `bias_init=` draws it otherwise, its fans the layer kernel's."""
 
+
+def unbiased(o: dict[str, Any]) -> nw.Initializer:
+    """The bias initializer, zeros for a layer without a bias: there is nothing it draws, so
+    `conv(use_bias=false)` layers compare equal whatever a default says (diff, summary)."""
+    return o["bias_init"] if o["use_bias"] else _ZEROS
+
+
 _conv = Op(
     "conv",
     (
@@ -104,7 +111,7 @@ _conv = Op(
             groups=o["groups"],
             use_bias=o["use_bias"],
             kernel_initializer=o["init"],
-            bias_initializer=o["bias_init"],
+            bias_initializer=unbiased(o),
         )
     ),
     suffix=lambda o: "conv",
@@ -127,7 +134,7 @@ _conv1d = Op(
         padding=o["padding"],
         use_bias=o["use_bias"],
         kernel_initializer=o["init"],
-        bias_initializer=o["bias_init"],
+        bias_initializer=unbiased(o),
     ),
     suffix=lambda o: "conv1d",
 )
@@ -244,7 +251,7 @@ _depthwise_conv = Op(
             dilation_rate=o["dilation"],
             use_bias=o["use_bias"],
             depthwise_initializer=o["init"],
-            bias_initializer=o["bias_init"],
+            bias_initializer=unbiased(o),
         )
     ),
     suffix=lambda o: "dwconv",
@@ -277,7 +284,7 @@ _separable_conv = Op(
             use_bias=o["use_bias"],
             depthwise_initializer=o["depthwise_init"],
             pointwise_initializer=o["pointwise_init"],
-            bias_initializer=o["bias_init"],
+            bias_initializer=unbiased(o),
         )
     ),
     suffix=lambda o: "sepconv",
@@ -378,7 +385,7 @@ OPS: dict[str, Op] = {
             activation=o["activation"],
             use_bias=o["use_bias"],
             kernel_initializer=o["init"],
-            bias_initializer=o["bias_init"],
+            bias_initializer=unbiased(o),
         ),
         suffix=lambda o: "dense",
     ),
