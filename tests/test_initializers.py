@@ -410,3 +410,16 @@ def test_every_biased_layer_draws_its_bias_with_its_kernels_fans() -> None:
         for name, limit in zip(layers, limits, strict=True):
             bias = model.get_layer(name).get_weights()[-1]
             assert np.abs(bias).max() <= limit + 1e-7 and np.abs(bias).max() > limit / 10, (name, limit)
+
+
+@pytest.mark.keras
+def test_generated_keras_defines_kernel_fan_bias_where_a_parameter_gives_bias_init() -> None:
+    """A block parameter that is zeros in every instance still reaches `bias_init=` through
+    `kernel_fan_bias` in the generated function, so the module defines it and builds."""
+    network = resnet_dsl.loads(
+        "block b(filters, bi = zeros) {\n  main {\n    conv(filters, 3, padding=same, bias_init=bi) -> relu\n  }\n"
+        "  out = add(main, input)\n}\nnetwork P(input = 16x16x8, classes = 4) {\n  stem { conv(8, 3, padding=same) }\n"
+        "  stage s1: b(8)\n  head { global_avgpool -> dense(classes) }\n}\n"
+    )
+    model = import_source(to_python(network)).build_model()
+    assert model.count_params() == network.total_params.total

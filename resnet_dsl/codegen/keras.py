@@ -231,7 +231,7 @@ def module_view(network: nw.Network, source: str) -> ModuleView:
     imports, helpers = function_preamble(functions_called(used))
     kinds = {layer.kind for layer in network.layers}
     wanted = {HELPER_KINDS[kind] for kind in kinds if kind in HELPER_KINDS}
-    if any(getattr(layer.config, "use_bias", False) and biased(layer.config) for layer in network.layers):
+    if "kernel_fan_bias(" in repr((functions, model)):  # a call wrapped its bias initializer in it
         wanted.add("kernel_fan_bias")
     helpers += [text for name, text in layer_helpers().items() if name in wanted]
     return ModuleView(
@@ -250,12 +250,6 @@ def layer_helpers() -> dict[str, str]:
         for node in ast.parse(text).body
         if isinstance(node, (ast.FunctionDef, ast.ClassDef))
     }
-
-
-def biased(config: nw.LayerConfig) -> bool:
-    """Whether a layer's bias starts otherwise than at zero (then `kernel_fan_bias` draws it)."""
-    init = getattr(config, "bias_initializer", None)
-    return init is not None and init.name != "zeros"
 
 
 def param_identifiers(block: ir.BlockDef) -> dict[str, str]:
