@@ -17,6 +17,8 @@ except ModuleNotFoundError as missing:  # say how to get it, and still name the 
 import torch.nn.functional as F
 from torch import nn
 
+from resnet_dsl.network.option_values import variance_scaling_of
+
 
 def same_pads(x: torch.Tensor, *window: tuple | int) -> list:
     """F.pad's (left, right, top, bottom) for Keras's `padding="same"`, given the
@@ -365,23 +367,11 @@ def keras_init_(
     out); a seed draws the same values every time."""
     rng = torch.Generator().manual_seed(seed) if seed is not None else None
     fan_in, fan_out = fans
-    scales = {
-        "glorot_uniform": ("uniform", 1.0, (fan_in + fan_out) / 2),
-        "glorot_normal": ("normal", 1.0, (fan_in + fan_out) / 2),
-        "he_uniform": ("uniform", 2.0, fan_in),
-        "he_normal": ("normal", 2.0, fan_in),
-        "lecun_uniform": ("uniform", 1.0, fan_in),
-        "lecun_normal": ("normal", 1.0, fan_in),
-    }
     with torch.no_grad():
-        if name == "variance_scaling":  # the general form of the six above
-            mode = str(args.get("mode", "fan_in"))
-            fan_avg = (fan_in + fan_out) / 2
-            fan = {"fan_in": fan_in, "fan_out": fan_out}.get(mode, fan_avg)
-            distribution = str(args.get("distribution", "truncated_normal"))
-            scales[name] = distribution, float(args.get("scale", 1.0)), fan
-        if name in scales:
-            distribution, scale, fan = scales[name]
+        scaling = variance_scaling_of(name, args)
+        if scaling is not None:
+            scale, mode, distribution = scaling
+            fan = {"fan_in": fan_in, "fan_out": fan_out}.get(mode, (fan_in + fan_out) / 2)
             variance = scale / max(1.0, fan)
             if distribution == "uniform":
                 limit = math.sqrt(3 * variance)

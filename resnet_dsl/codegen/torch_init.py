@@ -25,16 +25,7 @@ from resnet_dsl.codegen.pysource import py_string, py_value
 from resnet_dsl.codegen.torch_containers import module_expression
 from resnet_dsl.codegen.torch_views import Call, Method, call_lines
 from resnet_dsl.network import model as nw
-
-KERAS_SCALINGS = {
-    "glorot_uniform": (1.0, "fan_avg", "uniform"),
-    "glorot_normal": (1.0, "fan_avg", "truncated_normal"),
-    "he_uniform": (2.0, "fan_in", "uniform"),
-    "he_normal": (2.0, "fan_in", "truncated_normal"),
-    "lecun_uniform": (1.0, "fan_in", "uniform"),
-    "lecun_normal": (1.0, "fan_in", "truncated_normal"),
-}
-"""Keras's named fan-scaled initializers as `variance_scaling(scale, mode, distribution)`."""
+from resnet_dsl.network.option_values import variance_scaling_of
 
 GAINS = {2.0: ("nonlinearity", '"relu"'), 1.0: ("nonlinearity", '"linear"')}
 """A variance scale as kaiming_*'s gain: 2 is ReLU's, 1 the identity's (1/3 is nn.Linear's own,
@@ -81,13 +72,18 @@ class Weighted:
     """(`weight` or `bias`, the statement that fills it, its tensor written as TENSOR)."""
 
 
+def seeded(init: nw.Initializer) -> tuple[tuple[str, str], ...]:
+    """The `generator=` argument of a seeded initializer's call; none without a seed."""
+    return (("generator", f"torch.Generator().manual_seed({init.seed})"),) if init.seed is not None else ()
+
+
 def init_call(init: nw.Initializer, groups: bool | None = None, vector: bool = False) -> tuple[Call, set[str]]:
     """A Keras initializer as one `torch.nn.init` call on TENSOR, and the helpers it needs
     (`variance_scaling_`, `math`). `groups`: a depthwise kernel, whose fans Keras counts per
     input channel and multiplier (True: a multiplier of 1, False: another, None: not depthwise).
     `vector`: a norm's scale or shift, whose fans torch does not count (Keras: its length)."""
     args = dict(init.args)
-    generator = (("generator", f"torch.Generator().manual_seed({init.seed})"),) if init.seed is not None else ()
+    generator = seeded(init)
     tensor = ("", TENSOR)
     if init.name in ("zeros", "ones"):
         return Call(f"nn.init.{init.name}_", (tensor,)), set()
@@ -110,15 +106,10 @@ def init_call(init: nw.Initializer, groups: bool | None = None, vector: bool = F
         return Call(
             "nn.init.orthogonal_", (tensor, *((("gain", py_value(gain)),) if gain != 1 else ()), *generator)
         ), set()
-    if init.name in KERAS_SCALINGS:
-        scale, mode, distribution = KERAS_SCALINGS[init.name]
-    elif init.name == "variance_scaling":
-        scale = float(args.get("scale", 1.0))
-        mode = str(args.get("mode", "fan_in"))
-        distribution = str(args.get("distribution", "truncated_normal"))
-    else:
+    scaling = variance_scaling_of(init.name, args)
+    if scaling is None:
         raise ValueError(f"unknown initializer {init.name!r}")
-    return scaled_call(scale, mode, distribution, groups, generator, vector)
+    return scaled_call(*scaling, groups, generator, vector)
 
 
 def scaled_call(
@@ -154,15 +145,10 @@ def scaled_call(
 def bias_statement(init: nw.Initializer, groups: bool | None = None) -> tuple[Statement, set[str]]:
     """A bias's initializer: a fan-scaled one counts the fans of its module's weight (torch's
     `_calculate_fan_in_and_fan_out`, Keras's count for a depthwise kernel), any other is `init_call`'s."""
-    args = dict(init.args)
-    if init.name in KERAS_SCALINGS:
-        scale, mode, distribution = KERAS_SCALINGS[init.name]
-    elif init.name == "variance_scaling":
-        scale = float(args.get("scale", 1.0))
-        mode = str(args.get("mode", "fan_in"))
-        distribution = str(args.get("distribution", "truncated_normal"))
-    else:
+    scaling = variance_scaling_of(init.name, dict(init.args))
+    if scaling is None:
         return init_call(init, vector=True)
+    scale, mode, distribution = scaling
     names = {"fan_in": "fan_in, _", "fan_out": "_, fan_out"}.get(mode, "fan_in, fan_out")
     weight = ("", "{module}.weight")
     lines: list[tuple[str, Call | None]] = [(f"{names} = ", Call("nn.init._calculate_fan_in_and_fan_out", (weight,)))]
@@ -173,7 +159,7 @@ def bias_statement(init: nw.Initializer, groups: bool | None = None) -> tuple[St
     fan = {"fan_in": "fan_in", "fan_out": "fan_out"}.get(mode, "fan")
     lines += [("fan = (fan_in + fan_out) / 2", None)] if fan == "fan" else []
     tensor = ("", TENSOR)
-    generator = (("generator", f"torch.Generator().manual_seed({init.seed})"),) if init.seed is not None else ()
+    generator = seeded(init)
     if distribution == "uniform":
         bound = f"1 / math.sqrt({fan})" if math.isclose(scale, 1 / 3) else f"math.sqrt({py_value(3 * scale)} / {fan})"
         draw = Call("nn.init.uniform_", (tensor, ("", "-bound"), ("", "bound"), *generator))

@@ -50,6 +50,31 @@ INITIALIZER_SYMBOLS: dict[str, frozenset[str]] = {
 }
 """Initializer options that take a symbol, and the symbols each takes (Keras's VarianceScaling)."""
 
+VARIANCE_SCALINGS: dict[str, tuple[float, str, str]] = {
+    "glorot_uniform": (1.0, "fan_avg", "uniform"),
+    "glorot_normal": (1.0, "fan_avg", "truncated_normal"),
+    "he_uniform": (2.0, "fan_in", "uniform"),
+    "he_normal": (2.0, "fan_in", "truncated_normal"),
+    "lecun_uniform": (1.0, "fan_in", "uniform"),
+    "lecun_normal": (1.0, "fan_in", "truncated_normal"),
+}
+"""Keras's named fan-scaled initializers as `variance_scaling(scale, mode, distribution)`."""
+
+
+def variance_scaling_of(name: str, args: dict[str, Any]) -> tuple[float, str, str] | None:
+    """(scale, mode, distribution) of a fan-scaled initializer, with Keras's defaults; None for
+    any other. Every backend draws the named ones as their general form."""
+    if name in VARIANCE_SCALINGS:
+        return VARIANCE_SCALINGS[name]
+    if name == "variance_scaling":
+        return (
+            float(args.get("scale", 1.0)),
+            str(args.get("mode", "fan_in")),
+            str(args.get("distribution", "truncated_normal")),
+        )
+    return None
+
+
 REQUIRED = object()
 
 
