@@ -59,6 +59,19 @@ def test_a_derived_block_is_its_base_with_other_defaults() -> None:
     assert [b.name for b in network.blocks] == ["unit", "down"]
 
 
+def test_a_derived_block_keeps_its_base_through_a_chain() -> None:
+    """The written-out block a derivation starts from stays with it (generated torch makes one
+    class of both); a derivation of a derivation keeps the first block, with its own defaults."""
+    unit, down = load().blocks
+    assert unit.base is None and unit.kind_def is unit
+    assert down.base == unit and down.kind_def.name == "unit"
+    assert down.param("stride") != unit.param("stride")  # the derivation's default, the base's kept apart
+    text = BASE.replace("s3: down(32)", "s3: grouped(32)") + "block grouped = down(groups = 2)\n"
+    chained = loads_program(text, "t.arch").expand(None, None)
+    assert [(b.name, b.kind_def.name) for b in chained.blocks] == [("unit", "unit"), ("grouped", "unit")]
+    assert chained.blocks[1].base == unit
+
+
 def test_block_defaults_apply_to_every_call_and_to_blocks_derived_from_it() -> None:
     network = load("network Grouped = Base() {\n  defaults {\n    unit(groups=4, width=2)\n  }\n}\n", "Grouped")
     for name in ("s2_block1_1_conv", "s3_block1_1_conv"):  # unit, and down = unit(stride=2)

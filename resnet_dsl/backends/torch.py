@@ -87,11 +87,12 @@ class Model(nn.Module):
         self.stem_steps = register(self, layout.stem)
         self.stem_source = layout.stem.input
         self._stages: list[nn.Module] = []  # held, not looked up: `rehome` may move what holds them
+        kinds = {block.name: block.kind_def.name for block in layout.network.blocks}  # as generated code names them
         for stage in layout.stages:
             if stage.blocks:
                 blocks = nn.Sequential(
                     *(
-                        Graph(block, torch_layout.class_name(instance.block))
+                        Graph(block, torch_layout.class_name(kinds.get(instance.block, instance.block)))
                         for instance, block in zip(stage.stage.blocks, stage.blocks, strict=True)
                     )
                 )

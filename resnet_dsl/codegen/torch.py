@@ -1,10 +1,12 @@
 """Network -> one standalone PyTorch module, laid out as torchvision's `models/resnet.py`.
 
-One `nn.Module` class per block definition (`torch_blocks`): `__init__(in_channels, <the
-block's parameters>)` makes its layers as attributes, rendered from the spec's expressions
+One `nn.Module` class per kind of block (`torch_blocks`): `__init__(in_channels, <the block's
+parameters>)` makes its layers as attributes, rendered from the spec's expressions
 (`conv(4 * filters, 1)` becomes `nn.Conv2d(filters, 4 * filters, 1, ...)`), and `forward` runs
-the spec's paths. Then the network's class (here), whose stages are nn.Sequential `layer1`, ...,
-and `build_model`.
+the spec's paths. A derived block (`bottleneck_projection = bottleneck(stride=2)`) is its base's
+kind: its instances are the base's class made with the arguments the derivation binds
+(`Bottleneck(256, 128, stride=2)`), as torchvision has one `Bottleneck`. Then the network's
+class (here), whose stages are nn.Sequential `layer1`, ..., and `build_model`.
 
 Attribute names, and so state_dict keys, come from `torch_layout`, as `to_torch`'s do;
 instances of one block must agree on them, which is checked. The few helpers the module
@@ -116,6 +118,7 @@ class ModelClass:
     """(block definition, instance name) -> its class: a call's `as` may give instances of several
     definitions one name (keras.applications' ConvNeXt downsamplings)."""
     blocks: Mapping[str, ir.BlockDef]
+    """Each block the stages call -> the definition its class is made from (a derived block's base)."""
     param_idents: Mapping[str, Mapping[str, str]]
     classes_layer: str | None
     tree: torch_tree.Direct | None = None
@@ -325,14 +328,17 @@ def module_view(network: nw.Network, source: str) -> TorchModuleView:
     layout = tree.layout if tree is not None else layout
     defaults = evaluate_defaults(network.defaults, dict(network.params))
     layers = {layer.name: layer for layer in network.layers}
+    kinds = {block.name: block.kind_def for block in network.blocks}  # a derived block: its base's class
     instances: dict[str, list[tuple[nw.BlockInstance, torch_layout.Scope]]] = {}
     for stage in layout.stages:
         for instance, scope in zip(stage.stage.blocks, stage.blocks, strict=True):
-            instances.setdefault(instance.block, []).append((instance, scope))
-    used = [block for block in network.blocks if instances.get(block.name)]
+            instances.setdefault(kinds[instance.block].name, []).append((instance, scope))
+    used = list({kinds[block.name].name: kinds[block.name] for block in network.blocks}.values())
+    used = [block for block in used if instances.get(block.name)]
     taken = set(MODULE_NAMES) | set(HELPERS)
     network_class = class_name(network.name, taken)
-    param_idents = {block.name: _param_identifiers(block) for block in used}
+    idents = {block.name: _param_identifiers(block) for block in kinds.values()}
+    param_idents = {name: idents[block.name] for name, block in kinds.items()} | idents
     block_classes: dict[tuple[str, str], str] = {}
     helpers: set[str] = set()
     classes = []
@@ -359,7 +365,7 @@ def module_view(network: nw.Network, source: str) -> TorchModuleView:
         layout,
         network_class,
         block_classes,
-        {b.name: b for b in used},
+        kinds,
         param_idents,
         classes_layer,
         tree,

@@ -1,4 +1,4 @@
-"""One `nn.Module` class per block definition, for the torch target.
+"""One `nn.Module` class per kind of block (a derived block is its base's kind), for the torch target.
 
 The modules any instance has, with the spec's conditions and the call that made each, come
 from `torch_union`; their attribute names from `torch_layout`. `__init__` makes them, path by

@@ -290,6 +290,15 @@ class BlockDef(Node):
     merge: Merge
     after: tuple[LayerCall, ...] = ()
     """The layers after the merge, in `out = add(...) -> relu`."""
+    base: BlockDef | None = None
+    """For a derived block made plain (`bottleneck_projection = bottleneck(stride=2)`), the
+    written-out block its derivations start from: the same kind of block with other defaults,
+    which generated torch code makes one class of. None for a block written out."""
+
+    @property
+    def kind_def(self) -> BlockDef:
+        """The written-out definition of this kind of block: the base of a derived one, else itself."""
+        return self.base or self
 
     def param(self, name: str) -> Param | None:
         return next((p for p in self.params if p.name == name), None)

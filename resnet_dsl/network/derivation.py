@@ -47,8 +47,9 @@ def _override_defaults(kind: str, owner: str, params: tuple[ir.Param, ...], chai
 
 def resolve_block(scope: Scope, name: str, span: ir.Span) -> tuple[ir.BlockDef, list[tuple[str, set[str]]]]:
     """A block by name, a derived one as a plain definition (its base's, renamed, with new
-    defaults); and, from it down to its base definition, each name with the parameters
-    that derivation sets (so a network's block defaults know which of them still apply)."""
+    defaults, the base kept as its `base`); and, from it down to its base definition, each
+    name with the parameters that derivation sets (so a network's block defaults know which
+    of them still apply)."""
     item = scope.blocks.get(name)
     chain: list[ir.DerivedBlock] = []
     seen: set[str] = set()
@@ -73,7 +74,8 @@ def resolve_block(scope: Scope, name: str, span: ir.Span) -> tuple[ir.BlockDef, 
     if not chain:
         return item, names
     doc = next((d.doc for d in chain if d.doc.text), item.doc)
-    return item.model_copy(update={"name": chain[0].name, "params": params, "doc": doc}), names
+    update = {"name": chain[0].name, "params": params, "doc": doc, "base": item}
+    return item.model_copy(update=update), names
 
 
 def resolve_network(scope: Scope, item: ir.NetworkDef | ir.DerivedNetwork) -> ir.NetworkDef:

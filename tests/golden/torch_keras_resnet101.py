@@ -24,55 +24,6 @@ class Dense(nn.Linear):
         return self.activation(super().forward(x))
 
 
-class BottleneckV1Projection(nn.Module):
-    """keras.applications ResNet v1's first block of a stage (stride 1 in conv2).
-
-    Args:
-        in_channels: the channels of the input.
-        filters: the bottleneck width; the block outputs 4 x filters channels
-            (required).
-        kernel: the middle convolution's kernel size (3 by default).
-        stride: the stride of the first 1x1 convolution and of the projection (2 by
-            default).
-    """
-
-    def __init__(self, in_channels, filters, kernel=3, stride=2) -> None:
-        super().__init__()
-        # main
-        self.conv1 = nn.Conv2d(in_channels, filters, 1, stride=stride)
-        self.bn1 = nn.BatchNorm2d(filters, eps=1.001e-05, momentum=0.01)
-        self.act1 = nn.ReLU(inplace=True)
-        self.conv2 = nn.Conv2d(filters, filters, kernel, padding=1)
-        self.bn2 = nn.BatchNorm2d(filters, eps=1.001e-05, momentum=0.01)
-        self.act2 = nn.ReLU(inplace=True)
-        self.conv3 = nn.Conv2d(filters, 4 * filters, 1)
-        self.bn3 = nn.BatchNorm2d(4 * filters, eps=1.001e-05, momentum=0.01)
-        # shortcut
-        self.downsample = nn.Sequential(
-            nn.Conv2d(in_channels, 4 * filters, 1, stride=stride),
-            nn.BatchNorm2d(4 * filters, eps=1.001e-05, momentum=0.01),
-        )
-        # out
-        self.act3 = nn.ReLU(inplace=True)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        # main
-        out = self.conv1(x)
-        out = self.bn1(out)
-        out = self.act1(out)
-        out = self.conv2(out)
-        out = self.bn2(out)
-        out = self.act2(out)
-        out = self.conv3(out)
-        out = self.bn3(out)
-        # shortcut
-        identity = self.downsample(x)
-        # out
-        out = identity + out
-        out = self.act3(out)
-        return out
-
-
 class BottleneckV1(nn.Module):
     """keras.applications ResNet v1 (`block1`): the stride on the first 1x1 convolution,
     four times `filters` out, the shortcut added first; a strided 1x1 projection on the
@@ -89,6 +40,7 @@ class BottleneckV1(nn.Module):
 
     def __init__(self, in_channels, filters, kernel=3, stride=1) -> None:
         super().__init__()
+        project = stride != 1 or in_channels != 4 * filters
         # main
         self.conv1 = nn.Conv2d(in_channels, filters, 1, stride=stride)
         self.bn1 = nn.BatchNorm2d(filters, eps=1.001e-05, momentum=0.01)
@@ -98,6 +50,15 @@ class BottleneckV1(nn.Module):
         self.act2 = nn.ReLU(inplace=True)
         self.conv3 = nn.Conv2d(filters, 4 * filters, 1)
         self.bn3 = nn.BatchNorm2d(4 * filters, eps=1.001e-05, momentum=0.01)
+        # shortcut
+        self.downsample = (
+            nn.Sequential(
+                nn.Conv2d(in_channels, 4 * filters, 1, stride=stride),
+                nn.BatchNorm2d(4 * filters, eps=1.001e-05, momentum=0.01),
+            )
+            if project
+            else None
+        )
         # out
         self.act3 = nn.ReLU(inplace=True)
 
@@ -111,8 +72,12 @@ class BottleneckV1(nn.Module):
         out = self.act2(out)
         out = self.conv3(out)
         out = self.bn3(out)
+        # shortcut
+        identity = x
+        if self.downsample is not None:
+            identity = self.downsample(x)
         # out
-        out = x + out
+        out = identity + out
         out = self.act3(out)
         return out
 
@@ -129,22 +94,22 @@ class ResNet101(nn.Module):
         self.maxpool1 = nn.MaxPool2d(3, 2, padding=1)
         # stage conv2
         self.layer1 = nn.Sequential(
-            BottleneckV1Projection(64, 64, stride=1),
+            BottleneckV1(64, 64),
             *(BottleneckV1(256, 64) for _ in range(2)),
         )
         # stage conv3
         self.layer2 = nn.Sequential(
-            BottleneckV1Projection(256, 128),
+            BottleneckV1(256, 128, stride=2),
             *(BottleneckV1(512, 128) for _ in range(3)),
         )
         # stage conv4
         self.layer3 = nn.Sequential(
-            BottleneckV1Projection(512, 256),
+            BottleneckV1(512, 256, stride=2),
             *(BottleneckV1(1024, 256) for _ in range(22)),
         )
         # stage conv5
         self.layer4 = nn.Sequential(
-            BottleneckV1Projection(1024, 512),
+            BottleneckV1(1024, 512, stride=2),
             *(BottleneckV1(2048, 512) for _ in range(2)),
         )
         # head

@@ -26,47 +26,7 @@ class Basic(nn.Module):
 
     def __init__(self, in_channels, filters, stride=1) -> None:
         super().__init__()
-        # main
-        self.conv1 = nn.Conv2d(
-            in_channels,
-            filters,
-            3,
-            stride=stride,
-            padding=1,
-            bias=False,
-        )
-        self.bn1 = nn.BatchNorm2d(filters)
-        self.act1 = nn.ReLU(inplace=True)
-        self.conv2 = nn.Conv2d(filters, filters, 3, padding=1, bias=False)
-        self.bn2 = nn.BatchNorm2d(filters)
-        # out
-        self.act2 = nn.ReLU(inplace=True)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        # main
-        out = self.conv1(x)
-        out = self.bn1(out)
-        out = self.act1(out)
-        out = self.conv2(out)
-        out = self.bn2(out)
-        # out
-        out += x
-        out = self.act2(out)
-        return out
-
-
-class BasicProjection(nn.Module):
-    """torchvision's BasicBlock with a downsample, stride 2.
-
-    Args:
-        in_channels: the channels of the input.
-        filters: the output channels of both convolutions (required).
-        stride: the stride of the first 3x3 convolution and of the projection (2 by
-            default).
-    """
-
-    def __init__(self, in_channels, filters, stride=2) -> None:
-        super().__init__()
+        project = stride != 1 or in_channels != filters
         # main
         self.conv1 = nn.Conv2d(
             in_channels,
@@ -81,9 +41,13 @@ class BasicProjection(nn.Module):
         self.conv2 = nn.Conv2d(filters, filters, 3, padding=1, bias=False)
         self.bn2 = nn.BatchNorm2d(filters)
         # shortcut
-        self.downsample = nn.Sequential(
-            nn.Conv2d(in_channels, filters, 1, stride=stride, bias=False),
-            nn.BatchNorm2d(filters),
+        self.downsample = (
+            nn.Sequential(
+                nn.Conv2d(in_channels, filters, 1, stride=stride, bias=False),
+                nn.BatchNorm2d(filters),
+            )
+            if project
+            else None
         )
         # out
         self.act2 = nn.ReLU(inplace=True)
@@ -96,7 +60,9 @@ class BasicProjection(nn.Module):
         out = self.conv2(out)
         out = self.bn2(out)
         # shortcut
-        identity = self.downsample(x)
+        identity = x
+        if self.downsample is not None:
+            identity = self.downsample(x)
         # out
         out += identity
         out = self.act2(out)
@@ -117,17 +83,17 @@ class ResNet34(nn.Module):
         self.layer1 = nn.Sequential(*(Basic(64, 64) for _ in range(3)))
         # stage conv3
         self.layer2 = nn.Sequential(
-            BasicProjection(64, 128),
+            Basic(64, 128, stride=2),
             *(Basic(128, 128) for _ in range(3)),
         )
         # stage conv4
         self.layer3 = nn.Sequential(
-            BasicProjection(128, 256),
+            Basic(128, 256, stride=2),
             *(Basic(256, 256) for _ in range(5)),
         )
         # stage conv5
         self.layer4 = nn.Sequential(
-            BasicProjection(256, 512),
+            Basic(256, 512, stride=2),
             *(Basic(512, 512) for _ in range(2)),
         )
         # head

@@ -12,63 +12,6 @@ import torch
 from torch import nn
 
 
-class BottleneckProjection(nn.Module):
-    """torchvision's Bottleneck with a downsample, stride 2.
-
-    Args:
-        in_channels: the channels of the input.
-        filters: the block outputs 4 x filters channels (required).
-        stride: the stride of the 3x3 convolution and of the projection (2 by default).
-        groups: the groups of the 3x3 convolution (1 by default).
-        base_width: the width per group, for 64 filters (64 by default).
-    """
-
-    def __init__(self, in_channels, filters, stride=2, groups=1, base_width=64) -> None:
-        super().__init__()
-        width = filters * base_width // 64 * groups
-        # main
-        self.conv1 = nn.Conv2d(in_channels, width, 1, bias=False)
-        self.bn1 = nn.BatchNorm2d(width)
-        self.act1 = nn.ReLU(inplace=True)
-        self.conv2 = nn.Conv2d(
-            width,
-            width,
-            3,
-            stride=stride,
-            padding=1,
-            groups=groups,
-            bias=False,
-        )
-        self.bn2 = nn.BatchNorm2d(width)
-        self.act2 = nn.ReLU(inplace=True)
-        self.conv3 = nn.Conv2d(width, 4 * filters, 1, bias=False)
-        self.bn3 = nn.BatchNorm2d(4 * filters)
-        # shortcut
-        self.downsample = nn.Sequential(
-            nn.Conv2d(in_channels, 4 * filters, 1, stride=stride, bias=False),
-            nn.BatchNorm2d(4 * filters),
-        )
-        # out
-        self.act3 = nn.ReLU(inplace=True)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        # main
-        out = self.conv1(x)
-        out = self.bn1(out)
-        out = self.act1(out)
-        out = self.conv2(out)
-        out = self.bn2(out)
-        out = self.act2(out)
-        out = self.conv3(out)
-        out = self.bn3(out)
-        # shortcut
-        identity = self.downsample(x)
-        # out
-        out += identity
-        out = self.act3(out)
-        return out
-
-
 class Bottleneck(nn.Module):
     """torchvision's Bottleneck, \"ResNet v1.5\": the stride sits on the 3x3 convolution,
     whose width is int(filters * base_width / 64) * groups (ResNeXt: 32 groups,
@@ -86,6 +29,7 @@ class Bottleneck(nn.Module):
     def __init__(self, in_channels, filters, stride=1, groups=1, base_width=64) -> None:
         super().__init__()
         width = filters * base_width // 64 * groups
+        project = stride != 1 or in_channels != 4 * filters
         # main
         self.conv1 = nn.Conv2d(in_channels, width, 1, bias=False)
         self.bn1 = nn.BatchNorm2d(width)
@@ -103,6 +47,15 @@ class Bottleneck(nn.Module):
         self.act2 = nn.ReLU(inplace=True)
         self.conv3 = nn.Conv2d(width, 4 * filters, 1, bias=False)
         self.bn3 = nn.BatchNorm2d(4 * filters)
+        # shortcut
+        self.downsample = (
+            nn.Sequential(
+                nn.Conv2d(in_channels, 4 * filters, 1, stride=stride, bias=False),
+                nn.BatchNorm2d(4 * filters),
+            )
+            if project
+            else None
+        )
         # out
         self.act3 = nn.ReLU(inplace=True)
 
@@ -116,8 +69,12 @@ class Bottleneck(nn.Module):
         out = self.act2(out)
         out = self.conv3(out)
         out = self.bn3(out)
+        # shortcut
+        identity = x
+        if self.downsample is not None:
+            identity = self.downsample(x)
         # out
-        out += x
+        out += identity
         out = self.act3(out)
         return out
 
@@ -134,22 +91,22 @@ class ResNeXt101_32x8d(nn.Module):
         self.maxpool1 = nn.MaxPool2d(3, 2, padding=1)
         # stage conv2
         self.layer1 = nn.Sequential(
-            BottleneckProjection(64, 64, stride=1, groups=32, base_width=8),
+            Bottleneck(64, 64, groups=32, base_width=8),
             *(Bottleneck(256, 64, groups=32, base_width=8) for _ in range(2)),
         )
         # stage conv3
         self.layer2 = nn.Sequential(
-            BottleneckProjection(256, 128, groups=32, base_width=8),
+            Bottleneck(256, 128, stride=2, groups=32, base_width=8),
             *(Bottleneck(512, 128, groups=32, base_width=8) for _ in range(3)),
         )
         # stage conv4
         self.layer3 = nn.Sequential(
-            BottleneckProjection(512, 256, groups=32, base_width=8),
+            Bottleneck(512, 256, stride=2, groups=32, base_width=8),
             *(Bottleneck(1024, 256, groups=32, base_width=8) for _ in range(22)),
         )
         # stage conv5
         self.layer4 = nn.Sequential(
-            BottleneckProjection(1024, 512, groups=32, base_width=8),
+            Bottleneck(1024, 512, stride=2, groups=32, base_width=8),
             *(Bottleneck(2048, 512, groups=32, base_width=8) for _ in range(2)),
         )
         # head
