@@ -6,7 +6,9 @@ parameters>)` makes its layers as attributes, rendered from the spec's expressio
 the spec's paths. A derived block (`bottleneck_projection = bottleneck(stride=2)`) is its base's
 kind: its instances are the base's class made with the arguments the derivation binds
 (`Bottleneck(256, 128, stride=2)`), as torchvision has one `Bottleneck`. Then the network's
-class (here), whose stages are nn.Sequential `layer1`, ..., and `build_model`.
+class (here), whose stages are nn.Sequential `layer1`, ..., and `build_model`. Where the spec
+places every block whole in another zoo's tree (torchvision's MobileNetV2: `features.{index + 1}`),
+the class builds that tree itself (`torch_tree`).
 
 Attribute names, and so state_dict keys, come from `torch_layout`, as `to_torch`'s do;
 instances of one block must agree on them, which is checked. The few helpers the module
@@ -391,7 +393,14 @@ def module_view(network: nw.Network, source: str) -> TorchModuleView:
     imports.append("from torch import nn")
     build = _build_model(network, network_class, classes_layer is not None, moves, parameters)
     return TorchModuleView(
-        escape(__version__), escape(source), doc_text(network.name), tuple(imports), tuple(texts), tuple(classes), build
+        escape(__version__),
+        escape(source),
+        doc_text(network.name),
+        tuple(imports),
+        tuple(texts),
+        tuple(classes),
+        build,
+        tree is not None,
     )
 
 

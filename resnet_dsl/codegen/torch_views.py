@@ -105,6 +105,8 @@ class TorchModuleView:
     helpers: tuple[str, ...]
     classes: tuple[ClassView, ...]
     build_model: Method
+    zoo_tree: bool = False
+    """The model builds the module tree its spec states (`torch_tree`), not torchvision's ResNet's."""
 
 
 # ------------------------------------------------------------ layout text --

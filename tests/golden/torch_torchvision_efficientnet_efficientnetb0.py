@@ -2,8 +2,8 @@
 """EfficientNetB0 as a PyTorch module: `build_model()` returns it.
 
 Nothing but PyTorch is needed. One nn.Module per residual block the network uses, then
-the network, laid out as torchvision lays out a ResNet (stages `layer1`, `layer2`, ...),
-so state_dict keys follow torchvision's. It takes NCHW input.
+the network, which builds the module tree its spec states, as the zoo's own model does,
+so state_dict keys follow the zoo's. It takes NCHW input.
 """
 
 import math
