@@ -26,6 +26,8 @@ TREES = [
     pytest.param("specs/torchvision/efficientnet.arch", "EfficientNetB1", "efficientnet_b1", FEATURES, id="b1"),
     pytest.param("specs/torchvision/regnet_y_400mf.arch", None, "regnet_y_400mf", TRUNK, id="400mf"),
     pytest.param("specs/torchvision/regnet_y_800mf.arch", None, "regnet_y_800mf", TRUNK, id="800mf"),
+    pytest.param("specs/torchvision/convnext_tiny.arch", None, "convnext_tiny", FEATURES, id="convnext_tiny"),
+    pytest.param("specs/torchvision/convnext_small.arch", None, "convnext_small", FEATURES, id="convnext_small"),
 ]
 
 

@@ -89,10 +89,9 @@ class MbconvFirst(nn.Module):
     Args:
         in_channels: the channels of the input.
         filters: the output channels (required).
-        rate: the stochastic depth rate (0.2 by default).
     """
 
-    def __init__(self, in_channels, filters, rate=0.2) -> None:
+    def __init__(self, in_channels, filters) -> None:
         super().__init__()
         squeeze = max(1, in_channels // 4)
         # main
@@ -223,7 +222,7 @@ class EfficientNetB0(nn.Module):
                 nn.BatchNorm2d(32),
                 nn.SiLU(),
             ),
-            nn.Sequential(MbconvFirst(32, 16, rate=0.0)),
+            nn.Sequential(MbconvFirst(32, 16)),
             nn.Sequential(
                 Mbconv(16, 24, stride=2, rate=0.0125),
                 Mbconv(24, 24, rate=0.025),
