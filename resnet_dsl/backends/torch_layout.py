@@ -20,7 +20,8 @@ model: a stage's (`as "features.{stage_number}.{block_index}"`, each block's mod
 there at their own paths or names) or a block layer's (`as "features.{2 * stage_index}.0"`). The
 model is then built as above and `torch_modules.rehome` registers each such module at its path
 (with, in such a network, the stem's and head's placed layers, so the model's children come in
-the spec's order).
+the spec's order); the generated source builds such a tree itself where the spec places every
+block whole (`codegen/torch_tree`).
 Two modules on one path, a path through a module, or a part that is one of nn.Module's own
 attributes is a located error (`check` reports it). Where the result is the same, a zero padding before a max
 pool whose input cannot be negative becomes the pool's `padding` (`nn.MaxPool2d(3, 2, padding=1)`),

@@ -6,7 +6,9 @@ parameters>)` makes its layers as attributes, rendered from the spec's expressio
 the spec's paths. A derived block (`bottleneck_projection = bottleneck(stride=2)`) is its base's
 kind: its instances are the base's class made with the arguments the derivation binds
 (`Bottleneck(256, 128, stride=2)`), as torchvision has one `Bottleneck`. Then the network's
-class (here), whose stages are nn.Sequential `layer1`, ..., and `build_model`.
+class (here), whose stages are nn.Sequential `layer1`, ..., and `build_model`. Where the spec
+places every block whole in another zoo's tree (torchvision's MobileNetV2: `features.{index + 1}`),
+the class builds that tree itself (`torch_tree`).
 
 Attribute names, and so state_dict keys, come from `torch_layout`, as `to_torch`'s do;
 instances of one block must agree on them, which is checked. The few helpers the module
@@ -29,7 +31,7 @@ from typing import Any
 
 from resnet_dsl import __version__
 from resnet_dsl.backends import torch_layout
-from resnet_dsl.codegen import torch_init
+from resnet_dsl.codegen import torch_init, torch_tree
 from resnet_dsl.codegen.pysource import (
     escape,
     function_preamble,
@@ -122,23 +124,33 @@ class ModelClass:
     """Each block the stages call -> the definition its class is made from (a derived block's base)."""
     param_idents: Mapping[str, Mapping[str, str]]
     classes_layer: str | None
+    tree: torch_tree.Direct | None = None
+    """The zoo's module tree, where the spec places every block whole (`torch_tree`)."""
 
     def build(self, helpers: set[str]) -> ClassView:
         network = self.network
         init = ["super().__init__()"]
-        for section, scope in (("stem", self.layout.stem), ("head", self.layout.head)):
-            if section == "head":
-                init += self.stages(helpers)
-            sources = {
-                node.name: LayerSource(
-                    node, str(node.in_channels), {"units": "classes"} if node.name == self.classes_layer else {}
-                )
-                for node in scope.nodes
-            }
-            init += init_body(scope, sources, helpers, section)
-        forward = chain_forward(self.layout.stem)
-        forward += self.stages_forward()
-        forward += chain_forward(self.layout.head)
+        sources = {
+            node.name: LayerSource(
+                node, str(node.in_channels), {"units": "classes"} if node.name == self.classes_layer else {}
+            )
+            for node in (*self.layout.stem.nodes, *self.layout.head.nodes)
+        }
+        if self.tree is not None:
+            blocks = [
+                [self.block_call(instance, scope) for instance, scope in zip(s.stage.blocks, s.blocks, strict=True)]
+                for s in self.layout.stages
+            ]
+            made, forward = torch_tree.model_body(self.tree, blocks, sources, helpers)
+            init += made
+        else:
+            for section, scope in (("stem", self.layout.stem), ("head", self.layout.head)):
+                if section == "head":
+                    init += self.stages(helpers)
+                init += init_body(scope, sources, helpers, section)
+            forward = chain_forward(self.layout.stem)
+            forward += self.stages_forward()
+            forward += chain_forward(self.layout.head)
         params = (
             ("self", f"classes: int = {py_value(dict(network.params)['classes'])}") if self.classes_layer else ("self",)
         )
@@ -185,10 +197,12 @@ class ModelClass:
         instances = list(zip(stage.stage.blocks, stage.blocks, strict=True))
         for _, run in itertools.groupby(instances, key=lambda pair: self.run_key(*pair)):
             run = list(run)
-            instance, scope = run[0]
-            call = Call(self.block_classes[instance.block, instance.name], self.block_args(instance, scope))
+            call = self.block_call(*run[0])
             items.append(("", call) if len(run) == 1 else ("", f"*({flat_call(call)} for _ in range({len(run)}))"))
         return Call("nn.Sequential", tuple(items))
+
+    def block_call(self, instance: nw.BlockInstance, scope: torch_layout.Scope) -> Call:
+        return Call(self.block_classes[instance.block, instance.name], self.block_args(instance, scope))
 
     def plain_stages(self) -> list[str]:
         lines = []
@@ -313,6 +327,8 @@ def activation_helper() -> str:
 def module_view(network: nw.Network, source: str) -> TorchModuleView:
     """The typed view of the whole generated file."""
     layout = torch_layout.layout(network)
+    tree = torch_tree.direct(layout)
+    layout = tree.layout if tree is not None else layout
     defaults = evaluate_defaults(network.defaults, dict(network.params))
     layers = {layer.name: layer for layer in network.layers}
     kinds = {block.name: block.kind_def for block in network.blocks}  # a derived block: its base's class
@@ -340,9 +356,12 @@ def module_view(network: nw.Network, source: str) -> TorchModuleView:
             block_classes.update(((instance.block, instance.name), name) for instance in union.instances)
             dicts = [parent for parent, kind in union.scope.containers if kind == "dict"]
             containers = {parent: class_name(f"{name}_{parent}", taken) for parent in dicts}
-            builder = BlockClass(block, name, param_idents[block.name], union, layers, defaults, containers)
+            builder = BlockClass(
+                block, name, param_idents[block.name], union, layers, defaults, containers, tree is not None
+            )
             classes += builder.build(helpers)
     layout = _renamed(layout, renamed)
+    tree = dataclasses.replace(tree, layout=layout) if tree is not None else None
     classes_layer = _classes_layer(network)
     model = ModelClass(
         network,
@@ -352,9 +371,10 @@ def module_view(network: nw.Network, source: str) -> TorchModuleView:
         kinds,
         param_idents,
         classes_layer,
+        tree,
     ).build(helpers)
-    classes.append(with_init_weights(model, layout, block_classes, helpers))
-    moves, parameters = layout.rehomed()
+    classes.append(with_init_weights(model, layout, block_classes, helpers, tree))
+    moves, parameters = layout.rehomed() if tree is None else ({}, ())
     if moves:
         helpers.add("rehome")
     helper_names = needed(helpers)
@@ -366,13 +386,22 @@ def module_view(network: nw.Network, source: str) -> TorchModuleView:
     imports = []
     if NEEDS_MATH & (set(helper_names) | helpers) or function_imports:
         imports.append("import math")
+    if "OrderedDict" in helpers:  # torchvision's named containers (RegNet's `block1-0`)
+        imports.append("from collections import OrderedDict")
     imports += ["", "import torch"] if imports else ["import torch"]
     if NEEDS_FUNCTIONAL & set(helper_names):
         imports.append("import torch.nn.functional as F")
     imports.append("from torch import nn")
     build = _build_model(network, network_class, classes_layer is not None, moves, parameters)
     return TorchModuleView(
-        escape(__version__), escape(source), doc_text(network.name), tuple(imports), tuple(texts), tuple(classes), build
+        escape(__version__),
+        escape(source),
+        doc_text(network.name),
+        tuple(imports),
+        tuple(texts),
+        tuple(classes),
+        build,
+        tree is not None,
     )
 
 
@@ -381,10 +410,11 @@ def with_init_weights(
     layout: torch_layout.Layout,
     block_classes: Mapping[tuple[str, str], str],
     helpers: set[str],
+    tree: torch_tree.Direct | None = None,
 ) -> ClassView:
     """The network's class with `init_weights`, which `__init__` calls last, as torchvision's
     constructor initialises last."""
-    modules = torch_init.weighted_modules(layout, block_classes, helpers)
+    modules = torch_init.weighted_modules(layout, block_classes, helpers, tree.homes if tree else None)
     if not modules:
         return model
     counts = Counter(

@@ -23,6 +23,7 @@ from resnet_dsl.codegen.pysource import (
 )
 from resnet_dsl.codegen.torch_containers import nested
 from resnet_dsl.codegen.torch_forward import forward_body
+from resnet_dsl.codegen.torch_tree import written_order
 from resnet_dsl.codegen.torch_union import Union, shortcut_entry
 from resnet_dsl.codegen.torch_views import (
     BLOCK_LOCALS,
@@ -64,6 +65,8 @@ class BlockClass:
     defaults: Defaults
     path_names: Mapping[str, str] = field(default_factory=dict)
     """The class name of each named path's container (`se` -> `SeBottleneckSe`)."""
+    placed: bool = False
+    """The spec places its modules (`torch_tree`): made in the order it writes them."""
 
     def build(self, helpers: set[str]) -> list[ClassView]:
         """The block's class, after the class of each of its named extra paths (`se`)."""
@@ -183,15 +186,17 @@ class BlockClass:
                 return Chosen(made, self.test(shared, expressions), "None").lines(f"self.{attribute} = ", "", 8)
             return call_lines(f"self.{attribute} = ", made, "", 8)
 
-        for node in scope.nodes:
+        for node in written_order(scope.nodes) if self.placed else scope.nodes:
             if node.module is None:
                 continue
             if node.layer.origin.path != path:
                 path = node.layer.origin.path
                 lines.append(f"# {escape(path or '')}")
             parent = node.module.rpartition(".")[0]
-            if "." in parent:  # nested containers (SK's `conv1.paths.0.conv`): the outermost made whole
-                top = parent.partition(".")[0]
+            top = parent.partition(".")[0]
+            deeper = [n for n in scope.nodes if n.module and n.module.count(".") > 1]
+            if parent and any(n.module.startswith(top + ".") for n in deeper if n.module):
+                # nested containers (SK's `conv1.paths.0.conv`): the outermost made whole
                 inside = [n for n in scope.nodes if n.module and n.module.startswith(top + ".")]
                 lines += [] if top in done else assign(top, nested(top, inside, sources, helpers), inside)
                 done.add(top)
@@ -215,7 +220,8 @@ class BlockClass:
             else:
                 made = self.path_class(parent, members, sources, helpers, expressions, path_classes)
                 lines += assign(parent, made, members)
-        return lines
+        ends = [*lines[1:], "# "]  # a path whose modules a container made earlier says nothing
+        return [line for line, after in zip(lines, ends, strict=True) if not (line[:2] == after[:2] == "# ")]
 
     def optional_modules(self, scope: torch_layout.Scope) -> frozenset[str]:
         """The attributes that are None where a condition leaves them out: a container whose

@@ -13,6 +13,7 @@ from collections.abc import Mapping
 from resnet_dsl.backends import torch_layout
 from resnet_dsl.codegen.pysource import escape, identifier
 from resnet_dsl.codegen.torch_containers import MERGE_SOURCES, module_expression
+from resnet_dsl.codegen.torch_tree import module_calls
 from resnet_dsl.codegen.torch_views import BLOCK_LOCALS
 from resnet_dsl.network import model as nw
 
@@ -52,6 +53,11 @@ def forward_body(
     path = None
     position = 0
     nodes = list(scope.nodes)
+    chained = [
+        index > 0 and node.inputs == (nodes[index - 1].name,) and node.name not in chosen
+        for index, node in enumerate(nodes)
+    ]
+    calls = {first: (end, called) for first, end, called in module_calls([n.module for n in nodes], chained)}
     while position < len(nodes):
         node = nodes[position]
         if node.layer.origin.path != path:
@@ -63,12 +69,9 @@ def forward_body(
         if node.name in chosen:  # `from (pre if conv_shortcut else input)`: each instance's own
             test, then, otherwise = chosen[node.name]
             source = f"{holder[then]} if {test} else {holder[otherwise]}"
-        if parent:
-            while end < len(nodes) and nodes[end].module and nodes[end].module.rpartition(".")[0] == parent:
-                end += 1
-            whole = end - position == sum(1 for n in nodes if n.module and n.module.rpartition(".")[0] == parent)
-            end = end if whole else position + 1  # members that run apart (Res2Net's `convs.0`): each alone
-            expression = f"{module_expression(parent if whole else node.module)}({source})"
+        if parent:  # a container called once where its members run together, else each alone (Res2Net's)
+            end, called = calls[position]
+            expression = f"{module_expression(called or '')}({source})"
         elif node.module is None:
             rank = len(node.layer.output_shape)
             operands = [

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import math
 from collections import Counter
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 from resnet_dsl.backends import torch_layout
@@ -176,14 +176,19 @@ def bias_statement(init: nw.Initializer, groups: bool | None = None) -> tuple[St
 
 
 def weighted_modules(
-    layout: torch_layout.Layout, block_classes: Mapping[tuple[str, str], str], helpers: set[str]
+    layout: torch_layout.Layout,
+    block_classes: Mapping[tuple[str, str], str],
+    helpers: set[str],
+    homes: Sequence[Sequence[str]] | None = None,
 ) -> list[Weighted]:
-    """Every module with initialised tensors, in the order the model makes them."""
+    """Every module with initialised tensors, in the order the model makes them; `homes`: each
+    stage's blocks' paths where the model is the zoo's tree (`torch_tree`)."""
     found: list[Weighted] = []
     scopes: list[tuple[str, str | None, torch_layout.Scope]] = [("", None, layout.stem)]
-    for stage in layout.stages:
+    for number, stage in enumerate(layout.stages):
         for index, (instance, scope) in enumerate(zip(stage.stage.blocks, stage.blocks, strict=True)):
-            scopes.append((f"{stage.attribute}.{index}.", block_classes[instance.block, instance.name], scope))
+            home = homes[number][index] if homes else f"{stage.attribute}.{index}"
+            scopes.append((f"{home}.", block_classes[instance.block, instance.name], scope))
     scopes.append(("", None, layout.head))
     for prefix, block, scope in scopes:
         for node in scope.nodes:

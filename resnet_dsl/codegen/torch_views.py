@@ -40,6 +40,8 @@ class Call:
 
     callee: str
     args: tuple[tuple[str, str | Call | Chosen], ...] = ()
+    brackets: str = "()"
+    """`[]` with no callee: a list (of pairs, for an OrderedDict)."""
 
 
 @dataclass(frozen=True)
@@ -103,6 +105,8 @@ class TorchModuleView:
     helpers: tuple[str, ...]
     classes: tuple[ClassView, ...]
     build_model: Method
+    zoo_tree: bool = False
+    """The model builds the module tree its spec states (`torch_tree`), not torchvision's ResNet's."""
 
 
 # ------------------------------------------------------------ layout text --
@@ -119,7 +123,7 @@ def call_lines(head: str, call: Call, tail: str, indent: int) -> list[str]:
 
 def exploded_lines(head: str, call: Call, tail: str, indent: int) -> list[str]:
     """`call_lines` one argument per line, whatever fits: a trailing comma ruff keeps at any width."""
-    lines = [f"{head}{call.callee}("]
+    lines = [f"{head}{call.callee}{call.brackets[0]}"]
     for keyword, value in call.args:
         prefix = f"{keyword}=" if keyword else ""
         if isinstance(value, Call):
@@ -130,7 +134,7 @@ def exploded_lines(head: str, call: Call, tail: str, indent: int) -> list[str]:
             lines += [f"    {prefix}{{", *(f"        {item}," for item in dict_items(value)), "    },"]
         else:
             lines.append(f"    {prefix}{value},")
-    lines.append(")" + tail)
+    lines.append(call.brackets[1] + tail)
     return lines
 
 
@@ -155,7 +159,7 @@ def flat_call(call: Call) -> str:
         (f"{k}=" if k else "") + (flat_call(v) if isinstance(v, Call) else v.flat() if isinstance(v, Chosen) else v)
         for k, v in call.args
     ]
-    return f"{call.callee}({', '.join(parts)})"
+    return f"{call.callee}{call.brackets[0]}{', '.join(parts)}{call.brackets[1]}"
 
 
 # ------------------------------------------------------------ expressions --

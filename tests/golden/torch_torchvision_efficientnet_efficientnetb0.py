@@ -2,8 +2,8 @@
 """EfficientNetB0 as a PyTorch module: `build_model()` returns it.
 
 Nothing but PyTorch is needed. One nn.Module per residual block the network uses, then
-the network, laid out as torchvision lays out a ResNet (stages `layer1`, `layer2`, ...),
-so state_dict keys follow torchvision's. It takes NCHW input.
+the network, which builds the module tree its spec states, as the zoo's own model does,
+so state_dict keys follow the zoo's. It takes NCHW input.
 """
 
 import math
@@ -33,63 +33,13 @@ class DropPath(nn.Module):
         return f"p={self.p}"
 
 
-class MovedSequential(nn.Sequential):
-    """An nn.Sequential some of whose children `rehome` registered elsewhere: it runs
-    the modules it was made with, in order, wherever they are registered now."""
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        for module in self.__dict__["made_with"]:
-            x = module(x)
-        return x
-
-    def _get_name(self) -> str:
-        return "Sequential"
-
-
-def rehome(model: nn.Module, paths: dict, parameters: tuple = ()) -> nn.Module:
-    """Register each module at the path a zoo's state_dict names it by (built path
-    -> that path, e.g. "layer1.0.conv_dw1" -> "features.1.0.block.0"); a path in
-    `parameters` names the module's one parameter (torchvision's `layer_scale`).
-    Forward still finds every module where it was built: it stays there as a plain
-    attribute, no longer a child (an nn.Sequential runs what it was made with); so
-    does a child of the model that holds containers only (a stage of blocks)."""
-    had_children = {id(m) for m in model.modules() if m._modules}
-    for built, path in paths.items():
-        module = model.get_submodule(built)
-        holder_path, _, attribute = built.rpartition(".")
-        holder = model.get_submodule(holder_path)
-        runs = isinstance(holder, nn.Sequential)
-        if runs and not isinstance(holder, MovedSequential):
-            object.__setattr__(holder, "made_with", list(holder._modules.values()))
-            holder.__class__ = MovedSequential
-        del holder._modules[attribute]
-        object.__setattr__(holder, attribute, module)
-        *parents, name = path.split(".")
-        owner = model
-        for depth, parent in enumerate(parents):
-            child = [*parents, name][depth + 1]
-            if parent not in owner._modules:
-                made = nn.Sequential() if child.isdigit() else nn.Module()
-                owner.add_module(parent, made)
-            owner = owner._modules[parent]
-        if path in parameters:
-            (weight,) = module.parameters()
-            owner.register_parameter(name, weight)
-        else:
-            owner.add_module(name, module)
-    for owner in list(model.modules()):  # by index, gaps (a torch-only Permute) kept
-        keys = list(owner._modules)
-        if isinstance(owner, nn.Sequential) and all(key.isdigit() for key in keys):
-            children = dict(owner._modules)
-            owner._modules.clear()
-            for index in range(max(map(int, children), default=-1) + 1):
-                owner.add_module(str(index), children.get(str(index), nn.Identity()))
-    for name, child in list(model._modules.items()):
-        inside = [m for m in child.modules() if m is not child]
-        if inside and all(id(m) in had_children for m in inside):  # containers only
-            del model._modules[name]
-            object.__setattr__(model, name, child)
-    return model
+def named(**children: nn.Module) -> nn.Sequential:
+    """An nn.Sequential whose children have names (timm's `stem.conv`, `stages.0.blocks`),
+    run in the order given."""
+    sequential = nn.Sequential()
+    for name, child in children.items():
+        sequential.add_module(name, child)
+    return sequential
 
 
 def variance_scaling_(
@@ -132,50 +82,6 @@ def make_divisible(value, divisor=8, min_value=None):
     return rounded
 
 
-class MbconvFirstSe(nn.Module):
-    """The `se` path of the `mbconv_first` block.
-
-    Args:
-        in_channels: as the block's.
-        squeeze: as the block's.
-    """
-
-    def __init__(self, in_channels, squeeze) -> None:
-        super().__init__()
-        self.avgpool1 = nn.AdaptiveAvgPool2d(1)
-        self.fc1 = nn.Conv2d(in_channels, squeeze, 1)
-        self.act1 = nn.SiLU()
-        self.fc2 = nn.Conv2d(squeeze, in_channels, 1)
-        self.act2 = nn.Sigmoid()
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = self.avgpool1(x)
-        x = self.fc1(x)
-        x = self.act1(x)
-        x = self.fc2(x)
-        x = self.act2(x)
-        return x
-
-
-class MbconvFirstProject(nn.Module):
-    """The `project` path of the `mbconv_first` block.
-
-    Args:
-        filters: as the block's.
-        in_channels: as the block's.
-    """
-
-    def __init__(self, filters, in_channels) -> None:
-        super().__init__()
-        self.conv1 = nn.Conv2d(in_channels, filters, 1, bias=False)
-        self.bn1 = nn.BatchNorm2d(filters)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = self.conv1(x)
-        x = self.bn1(x)
-        return x
-
-
 class MbconvFirst(nn.Module):
     """torchvision's MBConv without an expansion (the first stage): its layers sit one
     place earlier.
@@ -191,82 +97,36 @@ class MbconvFirst(nn.Module):
         squeeze = max(1, in_channels // 4)
         # main
         self.pad1 = nn.ZeroPad2d(1)
-        self.conv_dw1 = nn.Conv2d(
-            in_channels,
-            in_channels,
-            3,
-            groups=in_channels,
-            bias=False,
+        self.block = nn.Sequential(
+            nn.Sequential(
+                nn.Conv2d(in_channels, in_channels, 3, groups=in_channels, bias=False),
+                nn.BatchNorm2d(in_channels),
+                nn.SiLU(),
+            ),
+            named(
+                avgpool=nn.AdaptiveAvgPool2d(1),
+                fc1=nn.Conv2d(in_channels, squeeze, 1),
+                activation=nn.SiLU(),
+                fc2=nn.Conv2d(squeeze, in_channels, 1),
+                scale_activation=nn.Sigmoid(),
+            ),
+            nn.Sequential(
+                nn.Conv2d(in_channels, filters, 1, bias=False),
+                nn.BatchNorm2d(filters),
+            ),
         )
-        self.bn1 = nn.BatchNorm2d(in_channels)
-        self.act1 = nn.SiLU()
-        # se
-        self.se = MbconvFirstSe(in_channels, squeeze)
-        # project
-        self.project = MbconvFirstProject(filters, in_channels)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         # main
         out = self.pad1(x)
-        out = self.conv_dw1(out)
-        out = self.bn1(out)
-        out = self.act1(out)
+        out = self.block[0](out)
         # se
-        se = self.se(out)
+        se = self.block[1](out)
         # out
         out = out * se
         # project
-        project = self.project(out)
+        project = self.block[2](out)
         return project
-
-
-class MbconvSe(nn.Module):
-    """The `se` path of the `mbconv` block.
-
-    Args:
-        hidden: as the block's.
-        squeeze: as the block's.
-    """
-
-    def __init__(self, hidden, squeeze) -> None:
-        super().__init__()
-        self.avgpool1 = nn.AdaptiveAvgPool2d(1)
-        self.fc1 = nn.Conv2d(hidden, squeeze, 1)
-        self.act1 = nn.SiLU()
-        self.fc2 = nn.Conv2d(squeeze, hidden, 1)
-        self.act2 = nn.Sigmoid()
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = self.avgpool1(x)
-        x = self.fc1(x)
-        x = self.act1(x)
-        x = self.fc2(x)
-        x = self.act2(x)
-        return x
-
-
-class MbconvProject(nn.Module):
-    """The `project` path of the `mbconv` block.
-
-    Args:
-        filters: as the block's.
-        rate: as the block's.
-        hidden: as the block's.
-        residual: as the block's.
-    """
-
-    def __init__(self, filters, rate, hidden, residual) -> None:
-        super().__init__()
-        self.conv1 = nn.Conv2d(hidden, filters, 1, bias=False)
-        self.bn1 = nn.BatchNorm2d(filters)
-        self.drop_path1 = DropPath(rate) if residual else None
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = self.conv1(x)
-        x = self.bn1(x)
-        if self.drop_path1 is not None:
-            x = self.drop_path1(x)
-        return x
 
 
 class Mbconv(nn.Module):
@@ -298,40 +158,53 @@ class Mbconv(nn.Module):
         residual = stride == 1 and in_channels == filters
         self.residual = residual
         # main
-        self.conv1 = nn.Conv2d(in_channels, hidden, 1, bias=False)
-        self.bn1 = nn.BatchNorm2d(hidden)
-        self.act1 = nn.SiLU()
-        self.pad1 = nn.ZeroPad2d(kernel // 2)
-        self.conv_dw1 = nn.Conv2d(
-            hidden,
-            hidden,
-            kernel,
-            stride=stride,
-            groups=hidden,
-            bias=False,
+        self.block = nn.Sequential(
+            nn.Sequential(
+                nn.Conv2d(in_channels, hidden, 1, bias=False),
+                nn.BatchNorm2d(hidden),
+                nn.SiLU(),
+            ),
+            nn.Sequential(
+                nn.Conv2d(
+                    hidden,
+                    hidden,
+                    kernel,
+                    stride=stride,
+                    groups=hidden,
+                    bias=False,
+                ),
+                nn.BatchNorm2d(hidden),
+                nn.SiLU(),
+            ),
+            named(
+                avgpool=nn.AdaptiveAvgPool2d(1),
+                fc1=nn.Conv2d(hidden, squeeze, 1),
+                activation=nn.SiLU(),
+                fc2=nn.Conv2d(squeeze, hidden, 1),
+                scale_activation=nn.Sigmoid(),
+            ),
+            nn.Sequential(
+                nn.Conv2d(hidden, filters, 1, bias=False),
+                nn.BatchNorm2d(filters),
+            ),
         )
-        self.bn2 = nn.BatchNorm2d(hidden)
-        self.act2 = nn.SiLU()
-        # se
-        self.se = MbconvSe(hidden, squeeze)
+        self.pad1 = nn.ZeroPad2d(kernel // 2)
         # project
-        self.project = MbconvProject(filters, rate, hidden, residual)
+        self.stochastic_depth = DropPath(rate) if residual else None
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         # main
-        out = self.conv1(x)
-        out = self.bn1(out)
-        out = self.act1(out)
+        out = self.block[0](x)
         out = self.pad1(out)
-        out = self.conv_dw1(out)
-        out = self.bn2(out)
-        out = self.act2(out)
+        out = self.block[1](out)
         # se
-        se = self.se(out)
+        se = self.block[2](out)
         # out
         out = out * se
         # project
-        project = self.project(out)
+        project = self.block[3](out)
+        if self.stochastic_depth is not None:
+            project = self.stochastic_depth(project)
         # out
         out = project
         if self.residual:
@@ -344,50 +217,46 @@ class EfficientNetB0(nn.Module):
 
     def __init__(self, classes: int = 1000) -> None:
         super().__init__()
-        # stem
-        self.conv1 = nn.Conv2d(3, 32, 3, stride=2, padding=1, bias=False)
-        self.bn1 = nn.BatchNorm2d(32)
-        self.act1 = nn.SiLU()
-        # stage stage1
-        self.layer1 = nn.Sequential(MbconvFirst(32, 16, rate=0.0))
-        # stage stage2
-        self.layer2 = nn.Sequential(
-            Mbconv(16, 24, stride=2, rate=0.0125),
-            Mbconv(24, 24, rate=0.025),
+        self.features = nn.Sequential(
+            nn.Sequential(
+                nn.Conv2d(3, 32, 3, stride=2, padding=1, bias=False),
+                nn.BatchNorm2d(32),
+                nn.SiLU(),
+            ),
+            nn.Sequential(MbconvFirst(32, 16, rate=0.0)),
+            nn.Sequential(
+                Mbconv(16, 24, stride=2, rate=0.0125),
+                Mbconv(24, 24, rate=0.025),
+            ),
+            nn.Sequential(
+                Mbconv(24, 40, kernel=5, stride=2, rate=0.037500000000000006),
+                Mbconv(40, 40, kernel=5, rate=0.05),
+            ),
+            nn.Sequential(
+                Mbconv(40, 80, stride=2, rate=0.0625),
+                Mbconv(80, 80, rate=0.07500000000000001),
+                Mbconv(80, 80, rate=0.08750000000000001),
+            ),
+            nn.Sequential(
+                Mbconv(80, 112, kernel=5, rate=0.1),
+                Mbconv(112, 112, kernel=5, rate=0.1125),
+                Mbconv(112, 112, kernel=5, rate=0.125),
+            ),
+            nn.Sequential(
+                Mbconv(112, 192, kernel=5, stride=2, rate=0.1375),
+                Mbconv(192, 192, kernel=5, rate=0.15000000000000002),
+                Mbconv(192, 192, kernel=5, rate=0.1625),
+                Mbconv(192, 192, kernel=5, rate=0.17500000000000002),
+            ),
+            nn.Sequential(Mbconv(192, 320, rate=0.1875)),
+            nn.Sequential(
+                nn.Conv2d(320, 1280, 1, bias=False),
+                nn.BatchNorm2d(1280),
+                nn.SiLU(),
+            ),
         )
-        # stage stage3
-        self.layer3 = nn.Sequential(
-            Mbconv(24, 40, kernel=5, stride=2, rate=0.037500000000000006),
-            Mbconv(40, 40, kernel=5, rate=0.05),
-        )
-        # stage stage4
-        self.layer4 = nn.Sequential(
-            Mbconv(40, 80, stride=2, rate=0.0625),
-            Mbconv(80, 80, rate=0.07500000000000001),
-            Mbconv(80, 80, rate=0.08750000000000001),
-        )
-        # stage stage5
-        self.layer5 = nn.Sequential(
-            Mbconv(80, 112, kernel=5, rate=0.1),
-            Mbconv(112, 112, kernel=5, rate=0.1125),
-            Mbconv(112, 112, kernel=5, rate=0.125),
-        )
-        # stage stage6
-        self.layer6 = nn.Sequential(
-            Mbconv(112, 192, kernel=5, stride=2, rate=0.1375),
-            Mbconv(192, 192, kernel=5, rate=0.15000000000000002),
-            Mbconv(192, 192, kernel=5, rate=0.1625),
-            Mbconv(192, 192, kernel=5, rate=0.17500000000000002),
-        )
-        # stage stage7
-        self.layer7 = nn.Sequential(Mbconv(192, 320, rate=0.1875))
-        # head
-        self.conv2 = nn.Conv2d(320, 1280, 1, bias=False)
-        self.bn2 = nn.BatchNorm2d(1280)
-        self.act2 = nn.SiLU()
-        self.avgpool1 = nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Flatten())
-        self.dropout1 = nn.Dropout(0.2)
-        self.fc1 = nn.Linear(1280, classes)
+        self.avgpool = nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Flatten())
+        self.classifier = nn.Sequential(nn.Dropout(0.2), nn.Linear(1280, classes))
         self.init_weights()
 
     def init_weights(self) -> None:
@@ -404,32 +273,27 @@ class EfficientNetB0(nn.Module):
                 nn.init.kaiming_uniform_(m.weight, a=math.sqrt(5), mode="fan_out")
                 nn.init.zeros_(m.bias)
         for m in self.modules():
-            if isinstance(m, (MbconvFirst, Mbconv)):
+            if isinstance(m, MbconvFirst):
                 variance_scaling_(
-                    m.conv_dw1.weight,
+                    m.block[0][0].weight,
                     2.0,
                     "fan_in",
                     "untruncated_normal",
-                    groups=m.conv_dw1.groups,
+                    groups=m.block[0][0].groups,
+                )
+            elif isinstance(m, Mbconv):
+                variance_scaling_(
+                    m.block[1][0].weight,
+                    2.0,
+                    "fan_in",
+                    "untruncated_normal",
+                    groups=m.block[1][0].groups,
                 )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = self.conv1(x)
-        x = self.bn1(x)
-        x = self.act1(x)
-        x = self.layer1(x)
-        x = self.layer2(x)
-        x = self.layer3(x)
-        x = self.layer4(x)
-        x = self.layer5(x)
-        x = self.layer6(x)
-        x = self.layer7(x)
-        x = self.conv2(x)
-        x = self.bn2(x)
-        x = self.act2(x)
-        x = self.avgpool1(x)
-        x = self.dropout1(x)
-        x = self.fc1(x)
+        x = self.features(x)
+        x = self.avgpool(x)
+        x = self.classifier(x)
         return x
 
 
@@ -439,246 +303,4 @@ def build_model(classes: int = 1000) -> nn.Module:
     Args:
         classes: the number of classes.
     """
-    # where the spec places modules: built path -> the zoo's path
-    paths = {
-        "conv1": "features.0.0",
-        "bn1": "features.0.1",
-        "act1": "features.0.2",
-        "layer1.0.pad1": "features.1.0.pad1",
-        "layer1.0.conv_dw1": "features.1.0.block.0.0",
-        "layer1.0.bn1": "features.1.0.block.0.1",
-        "layer1.0.act1": "features.1.0.block.0.2",
-        "layer1.0.se.avgpool1": "features.1.0.block.1.avgpool",
-        "layer1.0.se.fc1": "features.1.0.block.1.fc1",
-        "layer1.0.se.act1": "features.1.0.block.1.activation",
-        "layer1.0.se.fc2": "features.1.0.block.1.fc2",
-        "layer1.0.se.act2": "features.1.0.block.1.scale_activation",
-        "layer1.0.project.conv1": "features.1.0.block.2.0",
-        "layer1.0.project.bn1": "features.1.0.block.2.1",
-        "layer2.0.conv1": "features.2.0.block.0.0",
-        "layer2.0.bn1": "features.2.0.block.0.1",
-        "layer2.0.act1": "features.2.0.block.0.2",
-        "layer2.0.pad1": "features.2.0.pad1",
-        "layer2.0.conv_dw1": "features.2.0.block.1.0",
-        "layer2.0.bn2": "features.2.0.block.1.1",
-        "layer2.0.act2": "features.2.0.block.1.2",
-        "layer2.0.se.avgpool1": "features.2.0.block.2.avgpool",
-        "layer2.0.se.fc1": "features.2.0.block.2.fc1",
-        "layer2.0.se.act1": "features.2.0.block.2.activation",
-        "layer2.0.se.fc2": "features.2.0.block.2.fc2",
-        "layer2.0.se.act2": "features.2.0.block.2.scale_activation",
-        "layer2.0.project.conv1": "features.2.0.block.3.0",
-        "layer2.0.project.bn1": "features.2.0.block.3.1",
-        "layer2.1.conv1": "features.2.1.block.0.0",
-        "layer2.1.bn1": "features.2.1.block.0.1",
-        "layer2.1.act1": "features.2.1.block.0.2",
-        "layer2.1.pad1": "features.2.1.pad1",
-        "layer2.1.conv_dw1": "features.2.1.block.1.0",
-        "layer2.1.bn2": "features.2.1.block.1.1",
-        "layer2.1.act2": "features.2.1.block.1.2",
-        "layer2.1.se.avgpool1": "features.2.1.block.2.avgpool",
-        "layer2.1.se.fc1": "features.2.1.block.2.fc1",
-        "layer2.1.se.act1": "features.2.1.block.2.activation",
-        "layer2.1.se.fc2": "features.2.1.block.2.fc2",
-        "layer2.1.se.act2": "features.2.1.block.2.scale_activation",
-        "layer2.1.project.conv1": "features.2.1.block.3.0",
-        "layer2.1.project.bn1": "features.2.1.block.3.1",
-        "layer2.1.project.drop_path1": "features.2.1.stochastic_depth",
-        "layer3.0.conv1": "features.3.0.block.0.0",
-        "layer3.0.bn1": "features.3.0.block.0.1",
-        "layer3.0.act1": "features.3.0.block.0.2",
-        "layer3.0.pad1": "features.3.0.pad1",
-        "layer3.0.conv_dw1": "features.3.0.block.1.0",
-        "layer3.0.bn2": "features.3.0.block.1.1",
-        "layer3.0.act2": "features.3.0.block.1.2",
-        "layer3.0.se.avgpool1": "features.3.0.block.2.avgpool",
-        "layer3.0.se.fc1": "features.3.0.block.2.fc1",
-        "layer3.0.se.act1": "features.3.0.block.2.activation",
-        "layer3.0.se.fc2": "features.3.0.block.2.fc2",
-        "layer3.0.se.act2": "features.3.0.block.2.scale_activation",
-        "layer3.0.project.conv1": "features.3.0.block.3.0",
-        "layer3.0.project.bn1": "features.3.0.block.3.1",
-        "layer3.1.conv1": "features.3.1.block.0.0",
-        "layer3.1.bn1": "features.3.1.block.0.1",
-        "layer3.1.act1": "features.3.1.block.0.2",
-        "layer3.1.pad1": "features.3.1.pad1",
-        "layer3.1.conv_dw1": "features.3.1.block.1.0",
-        "layer3.1.bn2": "features.3.1.block.1.1",
-        "layer3.1.act2": "features.3.1.block.1.2",
-        "layer3.1.se.avgpool1": "features.3.1.block.2.avgpool",
-        "layer3.1.se.fc1": "features.3.1.block.2.fc1",
-        "layer3.1.se.act1": "features.3.1.block.2.activation",
-        "layer3.1.se.fc2": "features.3.1.block.2.fc2",
-        "layer3.1.se.act2": "features.3.1.block.2.scale_activation",
-        "layer3.1.project.conv1": "features.3.1.block.3.0",
-        "layer3.1.project.bn1": "features.3.1.block.3.1",
-        "layer3.1.project.drop_path1": "features.3.1.stochastic_depth",
-        "layer4.0.conv1": "features.4.0.block.0.0",
-        "layer4.0.bn1": "features.4.0.block.0.1",
-        "layer4.0.act1": "features.4.0.block.0.2",
-        "layer4.0.pad1": "features.4.0.pad1",
-        "layer4.0.conv_dw1": "features.4.0.block.1.0",
-        "layer4.0.bn2": "features.4.0.block.1.1",
-        "layer4.0.act2": "features.4.0.block.1.2",
-        "layer4.0.se.avgpool1": "features.4.0.block.2.avgpool",
-        "layer4.0.se.fc1": "features.4.0.block.2.fc1",
-        "layer4.0.se.act1": "features.4.0.block.2.activation",
-        "layer4.0.se.fc2": "features.4.0.block.2.fc2",
-        "layer4.0.se.act2": "features.4.0.block.2.scale_activation",
-        "layer4.0.project.conv1": "features.4.0.block.3.0",
-        "layer4.0.project.bn1": "features.4.0.block.3.1",
-        "layer4.1.conv1": "features.4.1.block.0.0",
-        "layer4.1.bn1": "features.4.1.block.0.1",
-        "layer4.1.act1": "features.4.1.block.0.2",
-        "layer4.1.pad1": "features.4.1.pad1",
-        "layer4.1.conv_dw1": "features.4.1.block.1.0",
-        "layer4.1.bn2": "features.4.1.block.1.1",
-        "layer4.1.act2": "features.4.1.block.1.2",
-        "layer4.1.se.avgpool1": "features.4.1.block.2.avgpool",
-        "layer4.1.se.fc1": "features.4.1.block.2.fc1",
-        "layer4.1.se.act1": "features.4.1.block.2.activation",
-        "layer4.1.se.fc2": "features.4.1.block.2.fc2",
-        "layer4.1.se.act2": "features.4.1.block.2.scale_activation",
-        "layer4.1.project.conv1": "features.4.1.block.3.0",
-        "layer4.1.project.bn1": "features.4.1.block.3.1",
-        "layer4.1.project.drop_path1": "features.4.1.stochastic_depth",
-        "layer4.2.conv1": "features.4.2.block.0.0",
-        "layer4.2.bn1": "features.4.2.block.0.1",
-        "layer4.2.act1": "features.4.2.block.0.2",
-        "layer4.2.pad1": "features.4.2.pad1",
-        "layer4.2.conv_dw1": "features.4.2.block.1.0",
-        "layer4.2.bn2": "features.4.2.block.1.1",
-        "layer4.2.act2": "features.4.2.block.1.2",
-        "layer4.2.se.avgpool1": "features.4.2.block.2.avgpool",
-        "layer4.2.se.fc1": "features.4.2.block.2.fc1",
-        "layer4.2.se.act1": "features.4.2.block.2.activation",
-        "layer4.2.se.fc2": "features.4.2.block.2.fc2",
-        "layer4.2.se.act2": "features.4.2.block.2.scale_activation",
-        "layer4.2.project.conv1": "features.4.2.block.3.0",
-        "layer4.2.project.bn1": "features.4.2.block.3.1",
-        "layer4.2.project.drop_path1": "features.4.2.stochastic_depth",
-        "layer5.0.conv1": "features.5.0.block.0.0",
-        "layer5.0.bn1": "features.5.0.block.0.1",
-        "layer5.0.act1": "features.5.0.block.0.2",
-        "layer5.0.pad1": "features.5.0.pad1",
-        "layer5.0.conv_dw1": "features.5.0.block.1.0",
-        "layer5.0.bn2": "features.5.0.block.1.1",
-        "layer5.0.act2": "features.5.0.block.1.2",
-        "layer5.0.se.avgpool1": "features.5.0.block.2.avgpool",
-        "layer5.0.se.fc1": "features.5.0.block.2.fc1",
-        "layer5.0.se.act1": "features.5.0.block.2.activation",
-        "layer5.0.se.fc2": "features.5.0.block.2.fc2",
-        "layer5.0.se.act2": "features.5.0.block.2.scale_activation",
-        "layer5.0.project.conv1": "features.5.0.block.3.0",
-        "layer5.0.project.bn1": "features.5.0.block.3.1",
-        "layer5.1.conv1": "features.5.1.block.0.0",
-        "layer5.1.bn1": "features.5.1.block.0.1",
-        "layer5.1.act1": "features.5.1.block.0.2",
-        "layer5.1.pad1": "features.5.1.pad1",
-        "layer5.1.conv_dw1": "features.5.1.block.1.0",
-        "layer5.1.bn2": "features.5.1.block.1.1",
-        "layer5.1.act2": "features.5.1.block.1.2",
-        "layer5.1.se.avgpool1": "features.5.1.block.2.avgpool",
-        "layer5.1.se.fc1": "features.5.1.block.2.fc1",
-        "layer5.1.se.act1": "features.5.1.block.2.activation",
-        "layer5.1.se.fc2": "features.5.1.block.2.fc2",
-        "layer5.1.se.act2": "features.5.1.block.2.scale_activation",
-        "layer5.1.project.conv1": "features.5.1.block.3.0",
-        "layer5.1.project.bn1": "features.5.1.block.3.1",
-        "layer5.1.project.drop_path1": "features.5.1.stochastic_depth",
-        "layer5.2.conv1": "features.5.2.block.0.0",
-        "layer5.2.bn1": "features.5.2.block.0.1",
-        "layer5.2.act1": "features.5.2.block.0.2",
-        "layer5.2.pad1": "features.5.2.pad1",
-        "layer5.2.conv_dw1": "features.5.2.block.1.0",
-        "layer5.2.bn2": "features.5.2.block.1.1",
-        "layer5.2.act2": "features.5.2.block.1.2",
-        "layer5.2.se.avgpool1": "features.5.2.block.2.avgpool",
-        "layer5.2.se.fc1": "features.5.2.block.2.fc1",
-        "layer5.2.se.act1": "features.5.2.block.2.activation",
-        "layer5.2.se.fc2": "features.5.2.block.2.fc2",
-        "layer5.2.se.act2": "features.5.2.block.2.scale_activation",
-        "layer5.2.project.conv1": "features.5.2.block.3.0",
-        "layer5.2.project.bn1": "features.5.2.block.3.1",
-        "layer5.2.project.drop_path1": "features.5.2.stochastic_depth",
-        "layer6.0.conv1": "features.6.0.block.0.0",
-        "layer6.0.bn1": "features.6.0.block.0.1",
-        "layer6.0.act1": "features.6.0.block.0.2",
-        "layer6.0.pad1": "features.6.0.pad1",
-        "layer6.0.conv_dw1": "features.6.0.block.1.0",
-        "layer6.0.bn2": "features.6.0.block.1.1",
-        "layer6.0.act2": "features.6.0.block.1.2",
-        "layer6.0.se.avgpool1": "features.6.0.block.2.avgpool",
-        "layer6.0.se.fc1": "features.6.0.block.2.fc1",
-        "layer6.0.se.act1": "features.6.0.block.2.activation",
-        "layer6.0.se.fc2": "features.6.0.block.2.fc2",
-        "layer6.0.se.act2": "features.6.0.block.2.scale_activation",
-        "layer6.0.project.conv1": "features.6.0.block.3.0",
-        "layer6.0.project.bn1": "features.6.0.block.3.1",
-        "layer6.1.conv1": "features.6.1.block.0.0",
-        "layer6.1.bn1": "features.6.1.block.0.1",
-        "layer6.1.act1": "features.6.1.block.0.2",
-        "layer6.1.pad1": "features.6.1.pad1",
-        "layer6.1.conv_dw1": "features.6.1.block.1.0",
-        "layer6.1.bn2": "features.6.1.block.1.1",
-        "layer6.1.act2": "features.6.1.block.1.2",
-        "layer6.1.se.avgpool1": "features.6.1.block.2.avgpool",
-        "layer6.1.se.fc1": "features.6.1.block.2.fc1",
-        "layer6.1.se.act1": "features.6.1.block.2.activation",
-        "layer6.1.se.fc2": "features.6.1.block.2.fc2",
-        "layer6.1.se.act2": "features.6.1.block.2.scale_activation",
-        "layer6.1.project.conv1": "features.6.1.block.3.0",
-        "layer6.1.project.bn1": "features.6.1.block.3.1",
-        "layer6.1.project.drop_path1": "features.6.1.stochastic_depth",
-        "layer6.2.conv1": "features.6.2.block.0.0",
-        "layer6.2.bn1": "features.6.2.block.0.1",
-        "layer6.2.act1": "features.6.2.block.0.2",
-        "layer6.2.pad1": "features.6.2.pad1",
-        "layer6.2.conv_dw1": "features.6.2.block.1.0",
-        "layer6.2.bn2": "features.6.2.block.1.1",
-        "layer6.2.act2": "features.6.2.block.1.2",
-        "layer6.2.se.avgpool1": "features.6.2.block.2.avgpool",
-        "layer6.2.se.fc1": "features.6.2.block.2.fc1",
-        "layer6.2.se.act1": "features.6.2.block.2.activation",
-        "layer6.2.se.fc2": "features.6.2.block.2.fc2",
-        "layer6.2.se.act2": "features.6.2.block.2.scale_activation",
-        "layer6.2.project.conv1": "features.6.2.block.3.0",
-        "layer6.2.project.bn1": "features.6.2.block.3.1",
-        "layer6.2.project.drop_path1": "features.6.2.stochastic_depth",
-        "layer6.3.conv1": "features.6.3.block.0.0",
-        "layer6.3.bn1": "features.6.3.block.0.1",
-        "layer6.3.act1": "features.6.3.block.0.2",
-        "layer6.3.pad1": "features.6.3.pad1",
-        "layer6.3.conv_dw1": "features.6.3.block.1.0",
-        "layer6.3.bn2": "features.6.3.block.1.1",
-        "layer6.3.act2": "features.6.3.block.1.2",
-        "layer6.3.se.avgpool1": "features.6.3.block.2.avgpool",
-        "layer6.3.se.fc1": "features.6.3.block.2.fc1",
-        "layer6.3.se.act1": "features.6.3.block.2.activation",
-        "layer6.3.se.fc2": "features.6.3.block.2.fc2",
-        "layer6.3.se.act2": "features.6.3.block.2.scale_activation",
-        "layer6.3.project.conv1": "features.6.3.block.3.0",
-        "layer6.3.project.bn1": "features.6.3.block.3.1",
-        "layer6.3.project.drop_path1": "features.6.3.stochastic_depth",
-        "layer7.0.conv1": "features.7.0.block.0.0",
-        "layer7.0.bn1": "features.7.0.block.0.1",
-        "layer7.0.act1": "features.7.0.block.0.2",
-        "layer7.0.pad1": "features.7.0.pad1",
-        "layer7.0.conv_dw1": "features.7.0.block.1.0",
-        "layer7.0.bn2": "features.7.0.block.1.1",
-        "layer7.0.act2": "features.7.0.block.1.2",
-        "layer7.0.se.avgpool1": "features.7.0.block.2.avgpool",
-        "layer7.0.se.fc1": "features.7.0.block.2.fc1",
-        "layer7.0.se.act1": "features.7.0.block.2.activation",
-        "layer7.0.se.fc2": "features.7.0.block.2.fc2",
-        "layer7.0.se.act2": "features.7.0.block.2.scale_activation",
-        "layer7.0.project.conv1": "features.7.0.block.3.0",
-        "layer7.0.project.bn1": "features.7.0.block.3.1",
-        "conv2": "features.8.0",
-        "bn2": "features.8.1",
-        "act2": "features.8.2",
-        "avgpool1": "avgpool",
-        "dropout1": "classifier.0",
-        "fc1": "classifier.1",
-    }
-    return rehome(EfficientNetB0(classes), paths)
+    return EfficientNetB0(classes)

@@ -2,73 +2,14 @@
 """MobileNetV2 as a PyTorch module: `build_model()` returns it.
 
 Nothing but PyTorch is needed. One nn.Module per residual block the network uses, then
-the network, laid out as torchvision lays out a ResNet (stages `layer1`, `layer2`, ...),
-so state_dict keys follow torchvision's. It takes NCHW input.
+the network, which builds the module tree its spec states, as the zoo's own model does,
+so state_dict keys follow the zoo's. It takes NCHW input.
 """
 
 import math
 
 import torch
 from torch import nn
-
-
-class MovedSequential(nn.Sequential):
-    """An nn.Sequential some of whose children `rehome` registered elsewhere: it runs
-    the modules it was made with, in order, wherever they are registered now."""
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        for module in self.__dict__["made_with"]:
-            x = module(x)
-        return x
-
-    def _get_name(self) -> str:
-        return "Sequential"
-
-
-def rehome(model: nn.Module, paths: dict, parameters: tuple = ()) -> nn.Module:
-    """Register each module at the path a zoo's state_dict names it by (built path
-    -> that path, e.g. "layer1.0.conv_dw1" -> "features.1.0.block.0"); a path in
-    `parameters` names the module's one parameter (torchvision's `layer_scale`).
-    Forward still finds every module where it was built: it stays there as a plain
-    attribute, no longer a child (an nn.Sequential runs what it was made with); so
-    does a child of the model that holds containers only (a stage of blocks)."""
-    had_children = {id(m) for m in model.modules() if m._modules}
-    for built, path in paths.items():
-        module = model.get_submodule(built)
-        holder_path, _, attribute = built.rpartition(".")
-        holder = model.get_submodule(holder_path)
-        runs = isinstance(holder, nn.Sequential)
-        if runs and not isinstance(holder, MovedSequential):
-            object.__setattr__(holder, "made_with", list(holder._modules.values()))
-            holder.__class__ = MovedSequential
-        del holder._modules[attribute]
-        object.__setattr__(holder, attribute, module)
-        *parents, name = path.split(".")
-        owner = model
-        for depth, parent in enumerate(parents):
-            child = [*parents, name][depth + 1]
-            if parent not in owner._modules:
-                made = nn.Sequential() if child.isdigit() else nn.Module()
-                owner.add_module(parent, made)
-            owner = owner._modules[parent]
-        if path in parameters:
-            (weight,) = module.parameters()
-            owner.register_parameter(name, weight)
-        else:
-            owner.add_module(name, module)
-    for owner in list(model.modules()):  # by index, gaps (a torch-only Permute) kept
-        keys = list(owner._modules)
-        if isinstance(owner, nn.Sequential) and all(key.isdigit() for key in keys):
-            children = dict(owner._modules)
-            owner._modules.clear()
-            for index in range(max(map(int, children), default=-1) + 1):
-                owner.add_module(str(index), children.get(str(index), nn.Identity()))
-    for name, child in list(model._modules.items()):
-        inside = [m for m in child.modules() if m is not child]
-        if inside and all(id(m) in had_children for m in inside):  # containers only
-            del model._modules[name]
-            object.__setattr__(model, name, child)
-    return model
 
 
 def variance_scaling_(
@@ -113,26 +54,20 @@ class InvertedResidualFirst(nn.Module):
         super().__init__()
         # main
         self.pad1 = nn.ZeroPad2d(1)
-        self.conv_dw1 = nn.Conv2d(
-            in_channels,
-            in_channels,
-            3,
-            groups=in_channels,
-            bias=False,
+        self.conv = nn.Sequential(
+            nn.Sequential(
+                nn.Conv2d(in_channels, in_channels, 3, groups=in_channels, bias=False),
+                nn.BatchNorm2d(in_channels),
+                nn.ReLU6(inplace=True),
+            ),
+            nn.Conv2d(in_channels, filters, 1, bias=False),
+            nn.BatchNorm2d(filters),
         )
-        self.bn1 = nn.BatchNorm2d(in_channels)
-        self.act1 = nn.ReLU6(inplace=True)
-        self.conv1 = nn.Conv2d(in_channels, filters, 1, bias=False)
-        self.bn2 = nn.BatchNorm2d(filters)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         # main
         out = self.pad1(x)
-        out = self.conv_dw1(out)
-        out = self.bn1(out)
-        out = self.act1(out)
-        out = self.conv1(out)
-        out = self.bn2(out)
+        out = self.conv(out)
         return out
 
 
@@ -154,34 +89,29 @@ class InvertedResidual(nn.Module):
         residual = stride == 1 and in_channels == filters
         self.residual = residual
         # main
-        self.conv1 = nn.Conv2d(in_channels, hidden, 1, bias=False)
-        self.bn1 = nn.BatchNorm2d(hidden)
-        self.act1 = nn.ReLU6(inplace=True)
-        self.pad1 = nn.ZeroPad2d(1)
-        self.conv_dw1 = nn.Conv2d(
-            hidden,
-            hidden,
-            3,
-            stride=stride,
-            groups=hidden,
-            bias=False,
+        self.conv = nn.Sequential(
+            nn.Sequential(
+                nn.Conv2d(in_channels, hidden, 1, bias=False),
+                nn.BatchNorm2d(hidden),
+                nn.ReLU6(inplace=True),
+            ),
+            nn.Sequential(
+                nn.Conv2d(hidden, hidden, 3, stride=stride, groups=hidden, bias=False),
+                nn.BatchNorm2d(hidden),
+                nn.ReLU6(inplace=True),
+            ),
+            nn.Conv2d(hidden, filters, 1, bias=False),
+            nn.BatchNorm2d(filters),
         )
-        self.bn2 = nn.BatchNorm2d(hidden)
-        self.act2 = nn.ReLU6(inplace=True)
-        self.conv2 = nn.Conv2d(hidden, filters, 1, bias=False)
-        self.bn3 = nn.BatchNorm2d(filters)
+        self.pad1 = nn.ZeroPad2d(1)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         # main
-        out = self.conv1(x)
-        out = self.bn1(out)
-        out = self.act1(out)
+        out = self.conv[0](x)
         out = self.pad1(out)
-        out = self.conv_dw1(out)
-        out = self.bn2(out)
-        out = self.act2(out)
-        out = self.conv2(out)
-        out = self.bn3(out)
+        out = self.conv[1](out)
+        out = self.conv[2](out)
+        out = self.conv[3](out)
         # out
         if self.residual:
             out += x
@@ -193,46 +123,31 @@ class MobileNetV2(nn.Module):
 
     def __init__(self, classes: int = 1000) -> None:
         super().__init__()
-        # stem
-        self.conv1 = nn.Conv2d(3, 32, 3, stride=2, padding=1, bias=False)
-        self.bn1 = nn.BatchNorm2d(32)
-        self.act1 = nn.ReLU6(inplace=True)
-        # stage stage1
-        self.layer1 = nn.Sequential(InvertedResidualFirst(32, 16))
-        # stage stage2
-        self.layer2 = nn.Sequential(
+        self.features = nn.Sequential(
+            nn.Sequential(
+                nn.Conv2d(3, 32, 3, stride=2, padding=1, bias=False),
+                nn.BatchNorm2d(32),
+                nn.ReLU6(inplace=True),
+            ),
+            InvertedResidualFirst(32, 16),
             InvertedResidual(16, 24, stride=2),
             InvertedResidual(24, 24),
-        )
-        # stage stage3
-        self.layer3 = nn.Sequential(
             InvertedResidual(24, 32, stride=2),
             *(InvertedResidual(32, 32) for _ in range(2)),
-        )
-        # stage stage4
-        self.layer4 = nn.Sequential(
             InvertedResidual(32, 64, stride=2),
             *(InvertedResidual(64, 64) for _ in range(3)),
-        )
-        # stage stage5
-        self.layer5 = nn.Sequential(
             InvertedResidual(64, 96),
             *(InvertedResidual(96, 96) for _ in range(2)),
-        )
-        # stage stage6
-        self.layer6 = nn.Sequential(
             InvertedResidual(96, 160, stride=2),
             *(InvertedResidual(160, 160) for _ in range(2)),
+            InvertedResidual(160, 320),
+            nn.Sequential(
+                nn.Conv2d(320, 1280, 1, bias=False),
+                nn.BatchNorm2d(1280),
+                nn.ReLU6(inplace=True),
+            ),
         )
-        # stage stage7
-        self.layer7 = nn.Sequential(InvertedResidual(160, 320))
-        # head
-        self.conv2 = nn.Conv2d(320, 1280, 1, bias=False)
-        self.bn2 = nn.BatchNorm2d(1280)
-        self.act2 = nn.ReLU6(inplace=True)
-        self.avgpool1 = nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Flatten())
-        self.dropout1 = nn.Dropout(0.2)
-        self.fc1 = nn.Linear(1280, classes)
+        self.classifier = nn.Sequential(nn.Dropout(0.2), nn.Linear(1280, classes))
         self.init_weights()
 
     def init_weights(self) -> None:
@@ -247,32 +162,28 @@ class MobileNetV2(nn.Module):
                 nn.init.normal_(m.weight, std=0.01)
                 nn.init.zeros_(m.bias)
         for m in self.modules():
-            if isinstance(m, (InvertedResidualFirst, InvertedResidual)):
+            if isinstance(m, InvertedResidualFirst):
                 variance_scaling_(
-                    m.conv_dw1.weight,
+                    m.conv[0][0].weight,
                     2.0,
                     "fan_in",
                     "untruncated_normal",
-                    groups=m.conv_dw1.groups,
+                    groups=m.conv[0][0].groups,
+                )
+            elif isinstance(m, InvertedResidual):
+                variance_scaling_(
+                    m.conv[1][0].weight,
+                    2.0,
+                    "fan_in",
+                    "untruncated_normal",
+                    groups=m.conv[1][0].groups,
                 )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = self.conv1(x)
-        x = self.bn1(x)
-        x = self.act1(x)
-        x = self.layer1(x)
-        x = self.layer2(x)
-        x = self.layer3(x)
-        x = self.layer4(x)
-        x = self.layer5(x)
-        x = self.layer6(x)
-        x = self.layer7(x)
-        x = self.conv2(x)
-        x = self.bn2(x)
-        x = self.act2(x)
-        x = self.avgpool1(x)
-        x = self.dropout1(x)
-        x = self.fc1(x)
+        x = self.features(x)
+        x = nn.functional.adaptive_avg_pool2d(x, 1)
+        x = torch.flatten(x, 1)
+        x = self.classifier(x)
         return x
 
 
@@ -282,165 +193,4 @@ def build_model(classes: int = 1000) -> nn.Module:
     Args:
         classes: the number of classes.
     """
-    # where the spec places modules: built path -> the zoo's path
-    paths = {
-        "conv1": "features.0.0",
-        "bn1": "features.0.1",
-        "act1": "features.0.2",
-        "layer1.0.pad1": "features.1.pad1",
-        "layer1.0.conv_dw1": "features.1.conv.0.0",
-        "layer1.0.bn1": "features.1.conv.0.1",
-        "layer1.0.act1": "features.1.conv.0.2",
-        "layer1.0.conv1": "features.1.conv.1",
-        "layer1.0.bn2": "features.1.conv.2",
-        "layer2.0.conv1": "features.2.conv.0.0",
-        "layer2.0.bn1": "features.2.conv.0.1",
-        "layer2.0.act1": "features.2.conv.0.2",
-        "layer2.0.pad1": "features.2.pad1",
-        "layer2.0.conv_dw1": "features.2.conv.1.0",
-        "layer2.0.bn2": "features.2.conv.1.1",
-        "layer2.0.act2": "features.2.conv.1.2",
-        "layer2.0.conv2": "features.2.conv.2",
-        "layer2.0.bn3": "features.2.conv.3",
-        "layer2.1.conv1": "features.3.conv.0.0",
-        "layer2.1.bn1": "features.3.conv.0.1",
-        "layer2.1.act1": "features.3.conv.0.2",
-        "layer2.1.pad1": "features.3.pad1",
-        "layer2.1.conv_dw1": "features.3.conv.1.0",
-        "layer2.1.bn2": "features.3.conv.1.1",
-        "layer2.1.act2": "features.3.conv.1.2",
-        "layer2.1.conv2": "features.3.conv.2",
-        "layer2.1.bn3": "features.3.conv.3",
-        "layer3.0.conv1": "features.4.conv.0.0",
-        "layer3.0.bn1": "features.4.conv.0.1",
-        "layer3.0.act1": "features.4.conv.0.2",
-        "layer3.0.pad1": "features.4.pad1",
-        "layer3.0.conv_dw1": "features.4.conv.1.0",
-        "layer3.0.bn2": "features.4.conv.1.1",
-        "layer3.0.act2": "features.4.conv.1.2",
-        "layer3.0.conv2": "features.4.conv.2",
-        "layer3.0.bn3": "features.4.conv.3",
-        "layer3.1.conv1": "features.5.conv.0.0",
-        "layer3.1.bn1": "features.5.conv.0.1",
-        "layer3.1.act1": "features.5.conv.0.2",
-        "layer3.1.pad1": "features.5.pad1",
-        "layer3.1.conv_dw1": "features.5.conv.1.0",
-        "layer3.1.bn2": "features.5.conv.1.1",
-        "layer3.1.act2": "features.5.conv.1.2",
-        "layer3.1.conv2": "features.5.conv.2",
-        "layer3.1.bn3": "features.5.conv.3",
-        "layer3.2.conv1": "features.6.conv.0.0",
-        "layer3.2.bn1": "features.6.conv.0.1",
-        "layer3.2.act1": "features.6.conv.0.2",
-        "layer3.2.pad1": "features.6.pad1",
-        "layer3.2.conv_dw1": "features.6.conv.1.0",
-        "layer3.2.bn2": "features.6.conv.1.1",
-        "layer3.2.act2": "features.6.conv.1.2",
-        "layer3.2.conv2": "features.6.conv.2",
-        "layer3.2.bn3": "features.6.conv.3",
-        "layer4.0.conv1": "features.7.conv.0.0",
-        "layer4.0.bn1": "features.7.conv.0.1",
-        "layer4.0.act1": "features.7.conv.0.2",
-        "layer4.0.pad1": "features.7.pad1",
-        "layer4.0.conv_dw1": "features.7.conv.1.0",
-        "layer4.0.bn2": "features.7.conv.1.1",
-        "layer4.0.act2": "features.7.conv.1.2",
-        "layer4.0.conv2": "features.7.conv.2",
-        "layer4.0.bn3": "features.7.conv.3",
-        "layer4.1.conv1": "features.8.conv.0.0",
-        "layer4.1.bn1": "features.8.conv.0.1",
-        "layer4.1.act1": "features.8.conv.0.2",
-        "layer4.1.pad1": "features.8.pad1",
-        "layer4.1.conv_dw1": "features.8.conv.1.0",
-        "layer4.1.bn2": "features.8.conv.1.1",
-        "layer4.1.act2": "features.8.conv.1.2",
-        "layer4.1.conv2": "features.8.conv.2",
-        "layer4.1.bn3": "features.8.conv.3",
-        "layer4.2.conv1": "features.9.conv.0.0",
-        "layer4.2.bn1": "features.9.conv.0.1",
-        "layer4.2.act1": "features.9.conv.0.2",
-        "layer4.2.pad1": "features.9.pad1",
-        "layer4.2.conv_dw1": "features.9.conv.1.0",
-        "layer4.2.bn2": "features.9.conv.1.1",
-        "layer4.2.act2": "features.9.conv.1.2",
-        "layer4.2.conv2": "features.9.conv.2",
-        "layer4.2.bn3": "features.9.conv.3",
-        "layer4.3.conv1": "features.10.conv.0.0",
-        "layer4.3.bn1": "features.10.conv.0.1",
-        "layer4.3.act1": "features.10.conv.0.2",
-        "layer4.3.pad1": "features.10.pad1",
-        "layer4.3.conv_dw1": "features.10.conv.1.0",
-        "layer4.3.bn2": "features.10.conv.1.1",
-        "layer4.3.act2": "features.10.conv.1.2",
-        "layer4.3.conv2": "features.10.conv.2",
-        "layer4.3.bn3": "features.10.conv.3",
-        "layer5.0.conv1": "features.11.conv.0.0",
-        "layer5.0.bn1": "features.11.conv.0.1",
-        "layer5.0.act1": "features.11.conv.0.2",
-        "layer5.0.pad1": "features.11.pad1",
-        "layer5.0.conv_dw1": "features.11.conv.1.0",
-        "layer5.0.bn2": "features.11.conv.1.1",
-        "layer5.0.act2": "features.11.conv.1.2",
-        "layer5.0.conv2": "features.11.conv.2",
-        "layer5.0.bn3": "features.11.conv.3",
-        "layer5.1.conv1": "features.12.conv.0.0",
-        "layer5.1.bn1": "features.12.conv.0.1",
-        "layer5.1.act1": "features.12.conv.0.2",
-        "layer5.1.pad1": "features.12.pad1",
-        "layer5.1.conv_dw1": "features.12.conv.1.0",
-        "layer5.1.bn2": "features.12.conv.1.1",
-        "layer5.1.act2": "features.12.conv.1.2",
-        "layer5.1.conv2": "features.12.conv.2",
-        "layer5.1.bn3": "features.12.conv.3",
-        "layer5.2.conv1": "features.13.conv.0.0",
-        "layer5.2.bn1": "features.13.conv.0.1",
-        "layer5.2.act1": "features.13.conv.0.2",
-        "layer5.2.pad1": "features.13.pad1",
-        "layer5.2.conv_dw1": "features.13.conv.1.0",
-        "layer5.2.bn2": "features.13.conv.1.1",
-        "layer5.2.act2": "features.13.conv.1.2",
-        "layer5.2.conv2": "features.13.conv.2",
-        "layer5.2.bn3": "features.13.conv.3",
-        "layer6.0.conv1": "features.14.conv.0.0",
-        "layer6.0.bn1": "features.14.conv.0.1",
-        "layer6.0.act1": "features.14.conv.0.2",
-        "layer6.0.pad1": "features.14.pad1",
-        "layer6.0.conv_dw1": "features.14.conv.1.0",
-        "layer6.0.bn2": "features.14.conv.1.1",
-        "layer6.0.act2": "features.14.conv.1.2",
-        "layer6.0.conv2": "features.14.conv.2",
-        "layer6.0.bn3": "features.14.conv.3",
-        "layer6.1.conv1": "features.15.conv.0.0",
-        "layer6.1.bn1": "features.15.conv.0.1",
-        "layer6.1.act1": "features.15.conv.0.2",
-        "layer6.1.pad1": "features.15.pad1",
-        "layer6.1.conv_dw1": "features.15.conv.1.0",
-        "layer6.1.bn2": "features.15.conv.1.1",
-        "layer6.1.act2": "features.15.conv.1.2",
-        "layer6.1.conv2": "features.15.conv.2",
-        "layer6.1.bn3": "features.15.conv.3",
-        "layer6.2.conv1": "features.16.conv.0.0",
-        "layer6.2.bn1": "features.16.conv.0.1",
-        "layer6.2.act1": "features.16.conv.0.2",
-        "layer6.2.pad1": "features.16.pad1",
-        "layer6.2.conv_dw1": "features.16.conv.1.0",
-        "layer6.2.bn2": "features.16.conv.1.1",
-        "layer6.2.act2": "features.16.conv.1.2",
-        "layer6.2.conv2": "features.16.conv.2",
-        "layer6.2.bn3": "features.16.conv.3",
-        "layer7.0.conv1": "features.17.conv.0.0",
-        "layer7.0.bn1": "features.17.conv.0.1",
-        "layer7.0.act1": "features.17.conv.0.2",
-        "layer7.0.pad1": "features.17.pad1",
-        "layer7.0.conv_dw1": "features.17.conv.1.0",
-        "layer7.0.bn2": "features.17.conv.1.1",
-        "layer7.0.act2": "features.17.conv.1.2",
-        "layer7.0.conv2": "features.17.conv.2",
-        "layer7.0.bn3": "features.17.conv.3",
-        "conv2": "features.18.0",
-        "bn2": "features.18.1",
-        "act2": "features.18.2",
-        "dropout1": "classifier.0",
-        "fc1": "classifier.1",
-    }
-    return rehome(MobileNetV2(classes), paths)
+    return MobileNetV2(classes)

@@ -2,116 +2,24 @@
 """RegNetY400MF as a PyTorch module: `build_model()` returns it.
 
 Nothing but PyTorch is needed. One nn.Module per residual block the network uses, then
-the network, laid out as torchvision lays out a ResNet (stages `layer1`, `layer2`, ...),
-so state_dict keys follow torchvision's. It takes NCHW input.
+the network, which builds the module tree its spec states, as the zoo's own model does,
+so state_dict keys follow the zoo's. It takes NCHW input.
 """
 
 import math
+from collections import OrderedDict
 
 import torch
 from torch import nn
 
 
-class MovedSequential(nn.Sequential):
-    """An nn.Sequential some of whose children `rehome` registered elsewhere: it runs
-    the modules it was made with, in order, wherever they are registered now."""
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        for module in self.__dict__["made_with"]:
-            x = module(x)
-        return x
-
-    def _get_name(self) -> str:
-        return "Sequential"
-
-
-def rehome(model: nn.Module, paths: dict, parameters: tuple = ()) -> nn.Module:
-    """Register each module at the path a zoo's state_dict names it by (built path
-    -> that path, e.g. "layer1.0.conv_dw1" -> "features.1.0.block.0"); a path in
-    `parameters` names the module's one parameter (torchvision's `layer_scale`).
-    Forward still finds every module where it was built: it stays there as a plain
-    attribute, no longer a child (an nn.Sequential runs what it was made with); so
-    does a child of the model that holds containers only (a stage of blocks)."""
-    had_children = {id(m) for m in model.modules() if m._modules}
-    for built, path in paths.items():
-        module = model.get_submodule(built)
-        holder_path, _, attribute = built.rpartition(".")
-        holder = model.get_submodule(holder_path)
-        runs = isinstance(holder, nn.Sequential)
-        if runs and not isinstance(holder, MovedSequential):
-            object.__setattr__(holder, "made_with", list(holder._modules.values()))
-            holder.__class__ = MovedSequential
-        del holder._modules[attribute]
-        object.__setattr__(holder, attribute, module)
-        *parents, name = path.split(".")
-        owner = model
-        for depth, parent in enumerate(parents):
-            child = [*parents, name][depth + 1]
-            if parent not in owner._modules:
-                made = nn.Sequential() if child.isdigit() else nn.Module()
-                owner.add_module(parent, made)
-            owner = owner._modules[parent]
-        if path in parameters:
-            (weight,) = module.parameters()
-            owner.register_parameter(name, weight)
-        else:
-            owner.add_module(name, module)
-    for owner in list(model.modules()):  # by index, gaps (a torch-only Permute) kept
-        keys = list(owner._modules)
-        if isinstance(owner, nn.Sequential) and all(key.isdigit() for key in keys):
-            children = dict(owner._modules)
-            owner._modules.clear()
-            for index in range(max(map(int, children), default=-1) + 1):
-                owner.add_module(str(index), children.get(str(index), nn.Identity()))
-    for name, child in list(model._modules.items()):
-        inside = [m for m in child.modules() if m is not child]
-        if inside and all(id(m) in had_children for m in inside):  # containers only
-            del model._modules[name]
-            object.__setattr__(model, name, child)
-    return model
-
-
-class RegnetYSe(nn.Module):
-    """The `se` path of the `regnet_y` block.
-
-    Args:
-        filters: as the block's.
-        in_channels: as the block's.
-    """
-
-    def __init__(self, filters, in_channels) -> None:
-        super().__init__()
-        self.avgpool1 = nn.AdaptiveAvgPool2d(1)
-        self.fc1 = nn.Conv2d(filters, in_channels // 4, 1)
-        self.act1 = nn.ReLU(inplace=True)
-        self.fc2 = nn.Conv2d(in_channels // 4, filters, 1)
-        self.act2 = nn.Sigmoid()
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = self.avgpool1(x)
-        x = self.fc1(x)
-        x = self.act1(x)
-        x = self.fc2(x)
-        x = self.act2(x)
-        return x
-
-
-class RegnetYC(nn.Module):
-    """The `c` path of the `regnet_y` block.
-
-    Args:
-        filters: as the block's.
-    """
-
-    def __init__(self, filters) -> None:
-        super().__init__()
-        self.conv1 = nn.Conv2d(filters, filters, 1, bias=False)
-        self.bn1 = nn.BatchNorm2d(filters)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = self.conv1(x)
-        x = self.bn1(x)
-        return x
+def named(**children: nn.Module) -> nn.Sequential:
+    """An nn.Sequential whose children have names (timm's `stem.conv`, `stages.0.blocks`),
+    run in the order given."""
+    sequential = nn.Sequential()
+    for name, child in children.items():
+        sequential.add_module(name, child)
+    return sequential
 
 
 class RegnetY(nn.Module):
@@ -128,23 +36,8 @@ class RegnetY(nn.Module):
     def __init__(self, in_channels, filters, stride=1, group_width=8) -> None:
         super().__init__()
         project = stride != 1 or in_channels != filters
-        # main
-        self.conv1 = nn.Conv2d(in_channels, filters, 1, bias=False)
-        self.bn1 = nn.BatchNorm2d(filters)
-        self.act1 = nn.ReLU(inplace=True)
-        self.conv2 = nn.Conv2d(
-            filters,
-            filters,
-            3,
-            stride=stride,
-            padding=1,
-            groups=filters // group_width,
-            bias=False,
-        )
-        self.bn2 = nn.BatchNorm2d(filters)
-        self.act2 = nn.ReLU(inplace=True)
         # shortcut
-        self.downsample = (
+        self.proj = (
             nn.Sequential(
                 nn.Conv2d(in_channels, filters, 1, stride=stride, bias=False),
                 nn.BatchNorm2d(filters),
@@ -152,34 +45,58 @@ class RegnetY(nn.Module):
             if project
             else None
         )
-        # se
-        self.se = RegnetYSe(filters, in_channels)
-        # c
-        self.c = RegnetYC(filters)
+        # main
+        self.f = named(
+            a=nn.Sequential(
+                nn.Conv2d(in_channels, filters, 1, bias=False),
+                nn.BatchNorm2d(filters),
+                nn.ReLU(inplace=True),
+            ),
+            b=nn.Sequential(
+                nn.Conv2d(
+                    filters,
+                    filters,
+                    3,
+                    stride=stride,
+                    padding=1,
+                    groups=filters // group_width,
+                    bias=False,
+                ),
+                nn.BatchNorm2d(filters),
+                nn.ReLU(inplace=True),
+            ),
+            se=named(
+                avgpool=nn.AdaptiveAvgPool2d(1),
+                fc1=nn.Conv2d(filters, in_channels // 4, 1),
+                activation=nn.ReLU(inplace=True),
+                fc2=nn.Conv2d(in_channels // 4, filters, 1),
+                scale_activation=nn.Sigmoid(),
+            ),
+            c=nn.Sequential(
+                nn.Conv2d(filters, filters, 1, bias=False),
+                nn.BatchNorm2d(filters),
+            ),
+        )
         # out
-        self.act3 = nn.ReLU(inplace=True)
+        self.activation = nn.ReLU(inplace=True)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         # main
-        out = self.conv1(x)
-        out = self.bn1(out)
-        out = self.act1(out)
-        out = self.conv2(out)
-        out = self.bn2(out)
-        out = self.act2(out)
+        out = self.f.a(x)
+        out = self.f.b(out)
         # shortcut
         identity = x
-        if self.downsample is not None:
-            identity = self.downsample(x)
+        if self.proj is not None:
+            identity = self.proj(x)
         # se
-        se = self.se(out)
+        se = self.f.se(out)
         # out
         out = out * se
         # c
-        c = self.c(out)
+        c = self.f.c(out)
         # out
         out = c + identity
-        out = self.act3(out)
+        out = self.activation(out)
         return out
 
 
@@ -188,30 +105,67 @@ class RegNetY400MF(nn.Module):
 
     def __init__(self, classes: int = 1000) -> None:
         super().__init__()
-        # stem
-        self.conv1 = nn.Conv2d(3, 32, 3, stride=2, padding=1, bias=False)
-        self.bn1 = nn.BatchNorm2d(32)
-        self.act1 = nn.ReLU(inplace=True)
-        # stage block1
-        self.layer1 = nn.Sequential(RegnetY(32, 48, stride=2))
-        # stage block2
-        self.layer2 = nn.Sequential(
-            RegnetY(48, 104, stride=2),
-            *(RegnetY(104, 104) for _ in range(2)),
+        self.stem = nn.Sequential(
+            nn.Conv2d(3, 32, 3, stride=2, padding=1, bias=False),
+            nn.BatchNorm2d(32),
+            nn.ReLU(inplace=True),
         )
-        # stage block3
-        self.layer3 = nn.Sequential(
-            RegnetY(104, 208, stride=2),
-            *(RegnetY(208, 208) for _ in range(5)),
+        self.trunk_output = nn.Sequential(
+            OrderedDict(
+                [
+                    (
+                        "block1",
+                        nn.Sequential(
+                            OrderedDict([("block1-0", RegnetY(32, 48, stride=2))]),
+                        ),
+                    ),
+                    (
+                        "block2",
+                        nn.Sequential(
+                            OrderedDict(
+                                [
+                                    ("block2-0", RegnetY(48, 104, stride=2)),
+                                    ("block2-1", RegnetY(104, 104)),
+                                    ("block2-2", RegnetY(104, 104)),
+                                ],
+                            ),
+                        ),
+                    ),
+                    (
+                        "block3",
+                        nn.Sequential(
+                            OrderedDict(
+                                [
+                                    ("block3-0", RegnetY(104, 208, stride=2)),
+                                    ("block3-1", RegnetY(208, 208)),
+                                    ("block3-2", RegnetY(208, 208)),
+                                    ("block3-3", RegnetY(208, 208)),
+                                    ("block3-4", RegnetY(208, 208)),
+                                    ("block3-5", RegnetY(208, 208)),
+                                ],
+                            ),
+                        ),
+                    ),
+                    (
+                        "block4",
+                        nn.Sequential(
+                            OrderedDict(
+                                [
+                                    ("block4-0", RegnetY(208, 440, stride=2)),
+                                    ("block4-1", RegnetY(440, 440)),
+                                    ("block4-2", RegnetY(440, 440)),
+                                    ("block4-3", RegnetY(440, 440)),
+                                    ("block4-4", RegnetY(440, 440)),
+                                    ("block4-5", RegnetY(440, 440)),
+                                ],
+                            ),
+                        ),
+                    ),
+                ],
+            ),
         )
-        # stage block4
-        self.layer4 = nn.Sequential(
-            RegnetY(208, 440, stride=2),
-            *(RegnetY(440, 440) for _ in range(5)),
-        )
-        # head
-        self.avgpool1 = nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Flatten())
-        self.fc1 = nn.Linear(440, classes)
+        self.avgpool = nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Flatten())
+        self.fc = nn.Linear(440, classes)
         self.init_weights()
 
     def init_weights(self) -> None:
@@ -231,15 +185,10 @@ class RegNetY400MF(nn.Module):
                 nn.init.zeros_(m.bias)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = self.conv1(x)
-        x = self.bn1(x)
-        x = self.act1(x)
-        x = self.layer1(x)
-        x = self.layer2(x)
-        x = self.layer3(x)
-        x = self.layer4(x)
-        x = self.avgpool1(x)
-        x = self.fc1(x)
+        x = self.stem(x)
+        x = self.trunk_output(x)
+        x = self.avgpool(x)
+        x = self.fc(x)
         return x
 
 
@@ -249,244 +198,4 @@ def build_model(classes: int = 1000) -> nn.Module:
     Args:
         classes: the number of classes.
     """
-    # where the spec places modules: built path -> the zoo's path
-    paths = {
-        "conv1": "stem.0",
-        "bn1": "stem.1",
-        "act1": "stem.2",
-        "layer1.0.downsample.0": "trunk_output.block1.block1-0.proj.0",
-        "layer1.0.downsample.1": "trunk_output.block1.block1-0.proj.1",
-        "layer1.0.conv1": "trunk_output.block1.block1-0.f.a.0",
-        "layer1.0.bn1": "trunk_output.block1.block1-0.f.a.1",
-        "layer1.0.act1": "trunk_output.block1.block1-0.f.a.2",
-        "layer1.0.conv2": "trunk_output.block1.block1-0.f.b.0",
-        "layer1.0.bn2": "trunk_output.block1.block1-0.f.b.1",
-        "layer1.0.act2": "trunk_output.block1.block1-0.f.b.2",
-        "layer1.0.se.avgpool1": "trunk_output.block1.block1-0.f.se.avgpool",
-        "layer1.0.se.fc1": "trunk_output.block1.block1-0.f.se.fc1",
-        "layer1.0.se.act1": "trunk_output.block1.block1-0.f.se.activation",
-        "layer1.0.se.fc2": "trunk_output.block1.block1-0.f.se.fc2",
-        "layer1.0.se.act2": "trunk_output.block1.block1-0.f.se.scale_activation",
-        "layer1.0.c.conv1": "trunk_output.block1.block1-0.f.c.0",
-        "layer1.0.c.bn1": "trunk_output.block1.block1-0.f.c.1",
-        "layer1.0.act3": "trunk_output.block1.block1-0.activation",
-        "layer2.0.downsample.0": "trunk_output.block2.block2-0.proj.0",
-        "layer2.0.downsample.1": "trunk_output.block2.block2-0.proj.1",
-        "layer2.0.conv1": "trunk_output.block2.block2-0.f.a.0",
-        "layer2.0.bn1": "trunk_output.block2.block2-0.f.a.1",
-        "layer2.0.act1": "trunk_output.block2.block2-0.f.a.2",
-        "layer2.0.conv2": "trunk_output.block2.block2-0.f.b.0",
-        "layer2.0.bn2": "trunk_output.block2.block2-0.f.b.1",
-        "layer2.0.act2": "trunk_output.block2.block2-0.f.b.2",
-        "layer2.0.se.avgpool1": "trunk_output.block2.block2-0.f.se.avgpool",
-        "layer2.0.se.fc1": "trunk_output.block2.block2-0.f.se.fc1",
-        "layer2.0.se.act1": "trunk_output.block2.block2-0.f.se.activation",
-        "layer2.0.se.fc2": "trunk_output.block2.block2-0.f.se.fc2",
-        "layer2.0.se.act2": "trunk_output.block2.block2-0.f.se.scale_activation",
-        "layer2.0.c.conv1": "trunk_output.block2.block2-0.f.c.0",
-        "layer2.0.c.bn1": "trunk_output.block2.block2-0.f.c.1",
-        "layer2.0.act3": "trunk_output.block2.block2-0.activation",
-        "layer2.1.conv1": "trunk_output.block2.block2-1.f.a.0",
-        "layer2.1.bn1": "trunk_output.block2.block2-1.f.a.1",
-        "layer2.1.act1": "trunk_output.block2.block2-1.f.a.2",
-        "layer2.1.conv2": "trunk_output.block2.block2-1.f.b.0",
-        "layer2.1.bn2": "trunk_output.block2.block2-1.f.b.1",
-        "layer2.1.act2": "trunk_output.block2.block2-1.f.b.2",
-        "layer2.1.se.avgpool1": "trunk_output.block2.block2-1.f.se.avgpool",
-        "layer2.1.se.fc1": "trunk_output.block2.block2-1.f.se.fc1",
-        "layer2.1.se.act1": "trunk_output.block2.block2-1.f.se.activation",
-        "layer2.1.se.fc2": "trunk_output.block2.block2-1.f.se.fc2",
-        "layer2.1.se.act2": "trunk_output.block2.block2-1.f.se.scale_activation",
-        "layer2.1.c.conv1": "trunk_output.block2.block2-1.f.c.0",
-        "layer2.1.c.bn1": "trunk_output.block2.block2-1.f.c.1",
-        "layer2.1.act3": "trunk_output.block2.block2-1.activation",
-        "layer2.2.conv1": "trunk_output.block2.block2-2.f.a.0",
-        "layer2.2.bn1": "trunk_output.block2.block2-2.f.a.1",
-        "layer2.2.act1": "trunk_output.block2.block2-2.f.a.2",
-        "layer2.2.conv2": "trunk_output.block2.block2-2.f.b.0",
-        "layer2.2.bn2": "trunk_output.block2.block2-2.f.b.1",
-        "layer2.2.act2": "trunk_output.block2.block2-2.f.b.2",
-        "layer2.2.se.avgpool1": "trunk_output.block2.block2-2.f.se.avgpool",
-        "layer2.2.se.fc1": "trunk_output.block2.block2-2.f.se.fc1",
-        "layer2.2.se.act1": "trunk_output.block2.block2-2.f.se.activation",
-        "layer2.2.se.fc2": "trunk_output.block2.block2-2.f.se.fc2",
-        "layer2.2.se.act2": "trunk_output.block2.block2-2.f.se.scale_activation",
-        "layer2.2.c.conv1": "trunk_output.block2.block2-2.f.c.0",
-        "layer2.2.c.bn1": "trunk_output.block2.block2-2.f.c.1",
-        "layer2.2.act3": "trunk_output.block2.block2-2.activation",
-        "layer3.0.downsample.0": "trunk_output.block3.block3-0.proj.0",
-        "layer3.0.downsample.1": "trunk_output.block3.block3-0.proj.1",
-        "layer3.0.conv1": "trunk_output.block3.block3-0.f.a.0",
-        "layer3.0.bn1": "trunk_output.block3.block3-0.f.a.1",
-        "layer3.0.act1": "trunk_output.block3.block3-0.f.a.2",
-        "layer3.0.conv2": "trunk_output.block3.block3-0.f.b.0",
-        "layer3.0.bn2": "trunk_output.block3.block3-0.f.b.1",
-        "layer3.0.act2": "trunk_output.block3.block3-0.f.b.2",
-        "layer3.0.se.avgpool1": "trunk_output.block3.block3-0.f.se.avgpool",
-        "layer3.0.se.fc1": "trunk_output.block3.block3-0.f.se.fc1",
-        "layer3.0.se.act1": "trunk_output.block3.block3-0.f.se.activation",
-        "layer3.0.se.fc2": "trunk_output.block3.block3-0.f.se.fc2",
-        "layer3.0.se.act2": "trunk_output.block3.block3-0.f.se.scale_activation",
-        "layer3.0.c.conv1": "trunk_output.block3.block3-0.f.c.0",
-        "layer3.0.c.bn1": "trunk_output.block3.block3-0.f.c.1",
-        "layer3.0.act3": "trunk_output.block3.block3-0.activation",
-        "layer3.1.conv1": "trunk_output.block3.block3-1.f.a.0",
-        "layer3.1.bn1": "trunk_output.block3.block3-1.f.a.1",
-        "layer3.1.act1": "trunk_output.block3.block3-1.f.a.2",
-        "layer3.1.conv2": "trunk_output.block3.block3-1.f.b.0",
-        "layer3.1.bn2": "trunk_output.block3.block3-1.f.b.1",
-        "layer3.1.act2": "trunk_output.block3.block3-1.f.b.2",
-        "layer3.1.se.avgpool1": "trunk_output.block3.block3-1.f.se.avgpool",
-        "layer3.1.se.fc1": "trunk_output.block3.block3-1.f.se.fc1",
-        "layer3.1.se.act1": "trunk_output.block3.block3-1.f.se.activation",
-        "layer3.1.se.fc2": "trunk_output.block3.block3-1.f.se.fc2",
-        "layer3.1.se.act2": "trunk_output.block3.block3-1.f.se.scale_activation",
-        "layer3.1.c.conv1": "trunk_output.block3.block3-1.f.c.0",
-        "layer3.1.c.bn1": "trunk_output.block3.block3-1.f.c.1",
-        "layer3.1.act3": "trunk_output.block3.block3-1.activation",
-        "layer3.2.conv1": "trunk_output.block3.block3-2.f.a.0",
-        "layer3.2.bn1": "trunk_output.block3.block3-2.f.a.1",
-        "layer3.2.act1": "trunk_output.block3.block3-2.f.a.2",
-        "layer3.2.conv2": "trunk_output.block3.block3-2.f.b.0",
-        "layer3.2.bn2": "trunk_output.block3.block3-2.f.b.1",
-        "layer3.2.act2": "trunk_output.block3.block3-2.f.b.2",
-        "layer3.2.se.avgpool1": "trunk_output.block3.block3-2.f.se.avgpool",
-        "layer3.2.se.fc1": "trunk_output.block3.block3-2.f.se.fc1",
-        "layer3.2.se.act1": "trunk_output.block3.block3-2.f.se.activation",
-        "layer3.2.se.fc2": "trunk_output.block3.block3-2.f.se.fc2",
-        "layer3.2.se.act2": "trunk_output.block3.block3-2.f.se.scale_activation",
-        "layer3.2.c.conv1": "trunk_output.block3.block3-2.f.c.0",
-        "layer3.2.c.bn1": "trunk_output.block3.block3-2.f.c.1",
-        "layer3.2.act3": "trunk_output.block3.block3-2.activation",
-        "layer3.3.conv1": "trunk_output.block3.block3-3.f.a.0",
-        "layer3.3.bn1": "trunk_output.block3.block3-3.f.a.1",
-        "layer3.3.act1": "trunk_output.block3.block3-3.f.a.2",
-        "layer3.3.conv2": "trunk_output.block3.block3-3.f.b.0",
-        "layer3.3.bn2": "trunk_output.block3.block3-3.f.b.1",
-        "layer3.3.act2": "trunk_output.block3.block3-3.f.b.2",
-        "layer3.3.se.avgpool1": "trunk_output.block3.block3-3.f.se.avgpool",
-        "layer3.3.se.fc1": "trunk_output.block3.block3-3.f.se.fc1",
-        "layer3.3.se.act1": "trunk_output.block3.block3-3.f.se.activation",
-        "layer3.3.se.fc2": "trunk_output.block3.block3-3.f.se.fc2",
-        "layer3.3.se.act2": "trunk_output.block3.block3-3.f.se.scale_activation",
-        "layer3.3.c.conv1": "trunk_output.block3.block3-3.f.c.0",
-        "layer3.3.c.bn1": "trunk_output.block3.block3-3.f.c.1",
-        "layer3.3.act3": "trunk_output.block3.block3-3.activation",
-        "layer3.4.conv1": "trunk_output.block3.block3-4.f.a.0",
-        "layer3.4.bn1": "trunk_output.block3.block3-4.f.a.1",
-        "layer3.4.act1": "trunk_output.block3.block3-4.f.a.2",
-        "layer3.4.conv2": "trunk_output.block3.block3-4.f.b.0",
-        "layer3.4.bn2": "trunk_output.block3.block3-4.f.b.1",
-        "layer3.4.act2": "trunk_output.block3.block3-4.f.b.2",
-        "layer3.4.se.avgpool1": "trunk_output.block3.block3-4.f.se.avgpool",
-        "layer3.4.se.fc1": "trunk_output.block3.block3-4.f.se.fc1",
-        "layer3.4.se.act1": "trunk_output.block3.block3-4.f.se.activation",
-        "layer3.4.se.fc2": "trunk_output.block3.block3-4.f.se.fc2",
-        "layer3.4.se.act2": "trunk_output.block3.block3-4.f.se.scale_activation",
-        "layer3.4.c.conv1": "trunk_output.block3.block3-4.f.c.0",
-        "layer3.4.c.bn1": "trunk_output.block3.block3-4.f.c.1",
-        "layer3.4.act3": "trunk_output.block3.block3-4.activation",
-        "layer3.5.conv1": "trunk_output.block3.block3-5.f.a.0",
-        "layer3.5.bn1": "trunk_output.block3.block3-5.f.a.1",
-        "layer3.5.act1": "trunk_output.block3.block3-5.f.a.2",
-        "layer3.5.conv2": "trunk_output.block3.block3-5.f.b.0",
-        "layer3.5.bn2": "trunk_output.block3.block3-5.f.b.1",
-        "layer3.5.act2": "trunk_output.block3.block3-5.f.b.2",
-        "layer3.5.se.avgpool1": "trunk_output.block3.block3-5.f.se.avgpool",
-        "layer3.5.se.fc1": "trunk_output.block3.block3-5.f.se.fc1",
-        "layer3.5.se.act1": "trunk_output.block3.block3-5.f.se.activation",
-        "layer3.5.se.fc2": "trunk_output.block3.block3-5.f.se.fc2",
-        "layer3.5.se.act2": "trunk_output.block3.block3-5.f.se.scale_activation",
-        "layer3.5.c.conv1": "trunk_output.block3.block3-5.f.c.0",
-        "layer3.5.c.bn1": "trunk_output.block3.block3-5.f.c.1",
-        "layer3.5.act3": "trunk_output.block3.block3-5.activation",
-        "layer4.0.downsample.0": "trunk_output.block4.block4-0.proj.0",
-        "layer4.0.downsample.1": "trunk_output.block4.block4-0.proj.1",
-        "layer4.0.conv1": "trunk_output.block4.block4-0.f.a.0",
-        "layer4.0.bn1": "trunk_output.block4.block4-0.f.a.1",
-        "layer4.0.act1": "trunk_output.block4.block4-0.f.a.2",
-        "layer4.0.conv2": "trunk_output.block4.block4-0.f.b.0",
-        "layer4.0.bn2": "trunk_output.block4.block4-0.f.b.1",
-        "layer4.0.act2": "trunk_output.block4.block4-0.f.b.2",
-        "layer4.0.se.avgpool1": "trunk_output.block4.block4-0.f.se.avgpool",
-        "layer4.0.se.fc1": "trunk_output.block4.block4-0.f.se.fc1",
-        "layer4.0.se.act1": "trunk_output.block4.block4-0.f.se.activation",
-        "layer4.0.se.fc2": "trunk_output.block4.block4-0.f.se.fc2",
-        "layer4.0.se.act2": "trunk_output.block4.block4-0.f.se.scale_activation",
-        "layer4.0.c.conv1": "trunk_output.block4.block4-0.f.c.0",
-        "layer4.0.c.bn1": "trunk_output.block4.block4-0.f.c.1",
-        "layer4.0.act3": "trunk_output.block4.block4-0.activation",
-        "layer4.1.conv1": "trunk_output.block4.block4-1.f.a.0",
-        "layer4.1.bn1": "trunk_output.block4.block4-1.f.a.1",
-        "layer4.1.act1": "trunk_output.block4.block4-1.f.a.2",
-        "layer4.1.conv2": "trunk_output.block4.block4-1.f.b.0",
-        "layer4.1.bn2": "trunk_output.block4.block4-1.f.b.1",
-        "layer4.1.act2": "trunk_output.block4.block4-1.f.b.2",
-        "layer4.1.se.avgpool1": "trunk_output.block4.block4-1.f.se.avgpool",
-        "layer4.1.se.fc1": "trunk_output.block4.block4-1.f.se.fc1",
-        "layer4.1.se.act1": "trunk_output.block4.block4-1.f.se.activation",
-        "layer4.1.se.fc2": "trunk_output.block4.block4-1.f.se.fc2",
-        "layer4.1.se.act2": "trunk_output.block4.block4-1.f.se.scale_activation",
-        "layer4.1.c.conv1": "trunk_output.block4.block4-1.f.c.0",
-        "layer4.1.c.bn1": "trunk_output.block4.block4-1.f.c.1",
-        "layer4.1.act3": "trunk_output.block4.block4-1.activation",
-        "layer4.2.conv1": "trunk_output.block4.block4-2.f.a.0",
-        "layer4.2.bn1": "trunk_output.block4.block4-2.f.a.1",
-        "layer4.2.act1": "trunk_output.block4.block4-2.f.a.2",
-        "layer4.2.conv2": "trunk_output.block4.block4-2.f.b.0",
-        "layer4.2.bn2": "trunk_output.block4.block4-2.f.b.1",
-        "layer4.2.act2": "trunk_output.block4.block4-2.f.b.2",
-        "layer4.2.se.avgpool1": "trunk_output.block4.block4-2.f.se.avgpool",
-        "layer4.2.se.fc1": "trunk_output.block4.block4-2.f.se.fc1",
-        "layer4.2.se.act1": "trunk_output.block4.block4-2.f.se.activation",
-        "layer4.2.se.fc2": "trunk_output.block4.block4-2.f.se.fc2",
-        "layer4.2.se.act2": "trunk_output.block4.block4-2.f.se.scale_activation",
-        "layer4.2.c.conv1": "trunk_output.block4.block4-2.f.c.0",
-        "layer4.2.c.bn1": "trunk_output.block4.block4-2.f.c.1",
-        "layer4.2.act3": "trunk_output.block4.block4-2.activation",
-        "layer4.3.conv1": "trunk_output.block4.block4-3.f.a.0",
-        "layer4.3.bn1": "trunk_output.block4.block4-3.f.a.1",
-        "layer4.3.act1": "trunk_output.block4.block4-3.f.a.2",
-        "layer4.3.conv2": "trunk_output.block4.block4-3.f.b.0",
-        "layer4.3.bn2": "trunk_output.block4.block4-3.f.b.1",
-        "layer4.3.act2": "trunk_output.block4.block4-3.f.b.2",
-        "layer4.3.se.avgpool1": "trunk_output.block4.block4-3.f.se.avgpool",
-        "layer4.3.se.fc1": "trunk_output.block4.block4-3.f.se.fc1",
-        "layer4.3.se.act1": "trunk_output.block4.block4-3.f.se.activation",
-        "layer4.3.se.fc2": "trunk_output.block4.block4-3.f.se.fc2",
-        "layer4.3.se.act2": "trunk_output.block4.block4-3.f.se.scale_activation",
-        "layer4.3.c.conv1": "trunk_output.block4.block4-3.f.c.0",
-        "layer4.3.c.bn1": "trunk_output.block4.block4-3.f.c.1",
-        "layer4.3.act3": "trunk_output.block4.block4-3.activation",
-        "layer4.4.conv1": "trunk_output.block4.block4-4.f.a.0",
-        "layer4.4.bn1": "trunk_output.block4.block4-4.f.a.1",
-        "layer4.4.act1": "trunk_output.block4.block4-4.f.a.2",
-        "layer4.4.conv2": "trunk_output.block4.block4-4.f.b.0",
-        "layer4.4.bn2": "trunk_output.block4.block4-4.f.b.1",
-        "layer4.4.act2": "trunk_output.block4.block4-4.f.b.2",
-        "layer4.4.se.avgpool1": "trunk_output.block4.block4-4.f.se.avgpool",
-        "layer4.4.se.fc1": "trunk_output.block4.block4-4.f.se.fc1",
-        "layer4.4.se.act1": "trunk_output.block4.block4-4.f.se.activation",
-        "layer4.4.se.fc2": "trunk_output.block4.block4-4.f.se.fc2",
-        "layer4.4.se.act2": "trunk_output.block4.block4-4.f.se.scale_activation",
-        "layer4.4.c.conv1": "trunk_output.block4.block4-4.f.c.0",
-        "layer4.4.c.bn1": "trunk_output.block4.block4-4.f.c.1",
-        "layer4.4.act3": "trunk_output.block4.block4-4.activation",
-        "layer4.5.conv1": "trunk_output.block4.block4-5.f.a.0",
-        "layer4.5.bn1": "trunk_output.block4.block4-5.f.a.1",
-        "layer4.5.act1": "trunk_output.block4.block4-5.f.a.2",
-        "layer4.5.conv2": "trunk_output.block4.block4-5.f.b.0",
-        "layer4.5.bn2": "trunk_output.block4.block4-5.f.b.1",
-        "layer4.5.act2": "trunk_output.block4.block4-5.f.b.2",
-        "layer4.5.se.avgpool1": "trunk_output.block4.block4-5.f.se.avgpool",
-        "layer4.5.se.fc1": "trunk_output.block4.block4-5.f.se.fc1",
-        "layer4.5.se.act1": "trunk_output.block4.block4-5.f.se.activation",
-        "layer4.5.se.fc2": "trunk_output.block4.block4-5.f.se.fc2",
-        "layer4.5.se.act2": "trunk_output.block4.block4-5.f.se.scale_activation",
-        "layer4.5.c.conv1": "trunk_output.block4.block4-5.f.c.0",
-        "layer4.5.c.bn1": "trunk_output.block4.block4-5.f.c.1",
-        "layer4.5.act3": "trunk_output.block4.block4-5.activation",
-        "avgpool1": "avgpool",
-        "fc1": "fc",
-    }
-    return rehome(RegNetY400MF(classes), paths)
+    return RegNetY400MF(classes)

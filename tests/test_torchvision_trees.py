@@ -1,0 +1,48 @@
+"""Specs that place every module where a torchvision model holds it generate that model's own tree.
+
+The generated module builds torchvision's containers itself (`self.features = nn.Sequential(...)`,
+a block's `self.conv = nn.Sequential(...)`), as torchvision's model files do, with no helper
+that moves modules after the fact; printed, its top-level children are torchvision's. That the
+weights load key for key and give torchvision's outputs is held in tests/test_torchvision_mobile.py
+and tests/test_beyond_resnet.py.
+"""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+import resnet_dsl
+from resnet_dsl.codegen import to_python
+from tests.test_codegen import import_source
+
+FEATURES, TRUNK = "x = self.features(x)", "x = self.trunk_output(x)"
+
+# (spec, network, torchvision model, a line of the model's forward)
+TREES = [
+    pytest.param("specs/torchvision/mobilenet_v2.arch", None, "mobilenet_v2", FEATURES, id="mobilenet_v2"),
+    pytest.param("specs/torchvision/efficientnet.arch", "EfficientNetB0", "efficientnet_b0", FEATURES, id="b0"),
+    pytest.param("specs/torchvision/efficientnet.arch", "EfficientNetB1", "efficientnet_b1", FEATURES, id="b1"),
+    pytest.param("specs/torchvision/regnet_y_400mf.arch", None, "regnet_y_400mf", TRUNK, id="400mf"),
+    pytest.param("specs/torchvision/regnet_y_800mf.arch", None, "regnet_y_800mf", TRUNK, id="800mf"),
+]
+
+
+def children(printed: str) -> list[str]:
+    """The names of a printed module's top-level children: `  (features): Sequential(`."""
+    return re.findall(r"^  \(([^)]+)\): ", printed, re.MULTILINE)
+
+
+@pytest.mark.parametrize(("spec", "network", "name", "call"), TREES)
+def test_the_generated_model_is_torchvisions_tree(spec: str, network: str | None, name: str, call: str) -> None:
+    source = to_python(resnet_dsl.load(spec, network=network), target="torch")
+    for moved in ("rehome", "MovedSequential", "made_with", "paths = {"):
+        assert moved not in source, moved
+    assert call in source
+    torch = pytest.importorskip("torch")
+    torchvision = pytest.importorskip("torchvision")
+    torch.manual_seed(0)
+    ours, theirs = import_source(source).build_model(), getattr(torchvision.models, name)()
+    assert children(str(ours)) == children(str(theirs)) != []
+    assert list(ours.state_dict()) == list(theirs.state_dict())
