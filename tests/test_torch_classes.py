@@ -187,3 +187,91 @@ def test_a_source_each_instance_chooses_is_chosen_in_forward() -> None:
     images = torch.randn(2, 4, 8, 8, generator=torch.Generator().manual_seed(0))
     with torch.no_grad():
         torch.testing.assert_close(module(images), reference(images), rtol=1e-5, atol=1e-6)
+
+
+SAME = """
+block dw(kernel = 3, stride = 1, dilation = 1) {
+  main {
+    depthwise_conv(kernel, stride=stride, dilation=dilation, padding=same) -> bn
+    conv(8, kernel, dilation=dilation, padding=same)
+  }
+  shortcut {
+    conv(8, 1, stride=stride)
+  }
+  out = add(main, shortcut)
+}
+block strided(kernel = 3) {
+  main {
+    depthwise_conv(kernel, stride=2, padding=same)
+  }
+  shortcut {
+    conv(8, 1, stride=2)
+  }
+  out = add(main, shortcut)
+}
+
+network N(input = 15x15x4) {
+  stage s: dw(3), dw(3, stride=2), dw(5), dw(2), dw(3, dilation=2), dw(4, dilation=2), dw(1, stride=2)
+  stage t: strided(3), strided(5)
+}
+"""
+
+
+@pytest.mark.torch
+def test_conv2d_same_only_where_keras_same_is_asymmetric() -> None:
+    """Keras's `same` is torch's symmetric padding at stride 1 with an odd (dilated) kernel, and
+    none for a 1x1 kernel: a class whose instances need Conv2dSame at some of them makes it as
+    each is made (`conv2d_same`, timm's create_conv2d_pad), nn.Conv2d(padding=k // 2) at the
+    others; one whose instances all need it makes Conv2dSame. Module for module what `to_torch`
+    makes, the same state_dict and outputs."""
+    torch = pytest.importorskip("torch")
+    from resnet_dsl.backends.torch import to_torch
+
+    network = resnet_dsl.loads(SAME)
+    source = to_python(network, target="torch")
+    assert stage_classes(source, "N") == ["Dw"] * 7 + ["Strided"] * 2
+    assert "self.conv_dw1 = conv2d_same(" in source  # stride and kernel are the block's parameters
+    assert "self.conv1 = conv2d_same(in_channels, 8, kernel, dilation=dilation)" in source
+    assert "self.conv_dw1 = Conv2dSame(" in source  # `strided`: stride 2 at every instance
+    module, reference = import_source(source).build_model().eval(), to_torch(network).eval()
+    kinds = [type(m).__name__ for m in module.modules() if not list(m.children())]
+    assert kinds == [type(m).__name__ for m in reference.modules() if not list(m.children())]
+    depthwise = [(type(block.conv_dw1).__name__, block.conv_dw1.padding) for block in module.layer1]
+    assert depthwise == [
+        ("Conv2d", (1, 1)),
+        ("Conv2dSame", (0, 0)),
+        ("Conv2d", (2, 2)),
+        ("Conv2dSame", (0, 0)),
+        ("Conv2d", (2, 2)),
+        ("Conv2d", (3, 3)),
+        ("Conv2d", (0, 0)),
+    ]
+    with torch.no_grad():
+        for value in reference.state_dict().values():
+            if value.is_floating_point():
+                value.uniform_(0.5, 1.5, generator=torch.Generator().manual_seed(value.numel()))
+    module.load_state_dict(reference.state_dict(), strict=True)
+    assert list(module.state_dict()) == list(reference.state_dict())
+    images = torch.randn(2, 4, 15, 15, generator=torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        torch.testing.assert_close(module(images), reference(images), rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.torch
+def test_keras_efficientnet_pads_its_stride_1_depthwise_convolutions_as_torch_does() -> None:
+    """keras.applications' EfficientNet-B0: each MBConv's depthwise convolution is
+    nn.Conv2d(padding=k // 2) at stride 1, Conv2dSame only at stride 2, as `to_torch` makes it."""
+    pytest.importorskip("torch")
+    from resnet_dsl.backends.torch import to_torch
+
+    network = resnet_dsl.load("specs/keras/efficientnet.arch", network="EfficientNetB0")
+    source = to_python(network, target="torch")
+    assert "self.dwconv = conv2d_same(" in source and "self.dwconv = Conv2dSame(" not in source
+    module, reference = import_source(source).build_model(), to_torch(network)
+    made = [(type(m).__name__, m.stride, m.padding) for name, m in module.named_modules() if name.endswith("dwconv")]
+    assert made == [
+        (type(m).__name__, m.stride, m.padding) for name, m in reference.named_modules() if name.endswith("dwconv")
+    ]
+    assert len(made) == 16 and {kind for kind, stride, _ in made if stride == (1, 1)} == {"Conv2d"}
+    assert {kind for kind, stride, _ in made if stride == (2, 2)} == {"Conv2dSame"}
+    assert {padding for _, stride, padding in made if stride == (1, 1)} == {(1, 1), (2, 2)}

@@ -72,6 +72,7 @@ TEMPLATE = "torch_model.py.jinja"
 HELPERS: dict[str, tuple[str, ...]] = {
     "same_pads": (),
     "Conv2dSame": ("same_pads",),
+    "conv2d_same": ("Conv2dSame",),
     "MaxPool2dSame": ("same_pads",),
     "AvgPool2dSame": ("same_pads",),
     "Dense": (),

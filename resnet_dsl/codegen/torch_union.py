@@ -356,9 +356,12 @@ CONVOLUTIONS = (nw.Conv2DConfig, nw.DepthwiseConv2DConfig, nw.SeparableConv2DCon
 
 
 def padding_modes(nodes: Mapping[int, torch_layout.Node], members: Sequence[Member]) -> dict[str, str] | None:
-    """Each node whose instances pad differently -> how one class pads them all: Conv2dSame
-    where every one is Keras's `same` and none has a padding folded in; the spec's option as
-    torch's string where each is `valid` or a symmetric `same` at stride 1. None: no way."""
+    """Each node whose instances pad differently -> how one class pads them all, where none has
+    a padding folded in: where every one is Keras's `same`, Conv2dSame if it is asymmetric at
+    every instance (`dynamic`), else the module chosen as each instance is made (`chosen`:
+    `conv2d_same`, nn.Conv2d where stride 1 and the kernel make it symmetric, as timm chooses);
+    the spec's option as torch's string where each is `valid` or a symmetric `same` at stride 1
+    (`written`). None: no way."""
     seen: dict[int, list[torch_layout.Node]] = {}
     for (_, scope), step_of, _ in members:
         for node in scope.nodes:
@@ -373,7 +376,8 @@ def padding_modes(nodes: Mapping[int, torch_layout.Node], members: Sequence[Memb
         if any(node.padding != (0, 0) for node in found):
             return None  # a zero padding folded in: the layer before differs too
         if all(config.padding == "same" for config in configs):
-            modes[nodes[step].name] = "dynamic"
+            dynamic = all(torch_layout.conv_padding(node) is None for node in found)
+            modes[nodes[step].name] = "dynamic" if dynamic else "chosen"
         elif all(config.padding == "valid" or config.strides == (1, 1) for config in configs) and all(
             torch_layout.fixed_padding(node) is not None for node in found
         ):

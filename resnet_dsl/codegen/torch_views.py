@@ -212,8 +212,10 @@ class LayerSource:
     symbolic: Mapping[str, str]
     padding_mode: str = ""
     """Where a convolution's instances pad differently: `dynamic` (Keras's `same` at every
-    instance, asymmetric at some: Conv2dSame), `written` (`valid` or a symmetric `same` at
-    stride 1: the spec's option as the string torch takes)."""
+    instance, asymmetric at each: Conv2dSame), `chosen` (Keras's `same` at every instance,
+    symmetric at some: `conv2d_same`, which makes nn.Conv2d or Conv2dSame as the instance's
+    stride and kernel need), `written` (`valid` or a symmetric `same` at stride 1: the spec's
+    option as the string torch takes)."""
 
     def option(self, field: str) -> str:
         if field in self.symbolic:
@@ -350,24 +352,32 @@ class LayerSource:
             ("", self.option("filters")),
             ("", self.option("kernel_size")),
         ]
-        callee = "nn.Conv2d"
         for field, keyword, default in (("strides", "stride", (1, 1)), ("dilation_rate", "dilation", (1, 1))):
             if field in self.symbolic or getattr(config, field) != default:
                 args.append((keyword, self.option(field)))
-        padding = torch_layout.conv_padding(self.node)  # every instance of a class has the same, or a mode
-        if self.padding_mode == "written":
-            args.append(("padding", self.symbolic["padding"]))
-        elif padding is None or self.padding_mode == "dynamic":
-            callee = "Conv2dSame"
-        elif padding != (0, 0):
-            args.append(("padding", py_value(compact(padding))))
+        callee = self.padded(args)
         if "groups" in self.symbolic or config.groups != 1:
             args.append(("groups", self.option("groups")))
         if "use_bias" in self.symbolic or not config.use_bias:
             args.append(("bias", self.option("use_bias")))
-        if callee == "Conv2dSame":
+        if callee != "nn.Conv2d":
             helpers.add(callee)
         return Call(callee, tuple(args))
+
+    def padded(self, args: list[tuple[str, str | Call]]) -> str:
+        """The convolution's class (or `conv2d_same`, which chooses it per instance), its
+        padding appended to `args` where torch's own: every instance of a class pads alike, or
+        as its mode says."""
+        padding = torch_layout.conv_padding(self.node)
+        if self.padding_mode == "written":
+            args.append(("padding", self.symbolic["padding"]))
+        elif self.padding_mode == "chosen":
+            return "conv2d_same"
+        elif padding is None or self.padding_mode == "dynamic":
+            return "Conv2dSame"
+        elif padding != (0, 0):
+            args.append(("padding", py_value(compact(padding))))
+        return "nn.Conv2d"
 
     def channels_times_multiplier(self) -> str:
         config = self.node.layer.config
@@ -384,18 +394,12 @@ class LayerSource:
             ("", self.channels_times_multiplier()),
             ("", self.option("kernel_size")),
         ]
-        callee = "nn.Conv2d"
         for field, keyword, default in (("strides", "stride", (1, 1)), ("dilation_rate", "dilation", (1, 1))):
             if field in self.symbolic or getattr(config, field) != default:
                 args.append((keyword, self.option(field)))
-        padding = torch_layout.conv_padding(self.node)
-        if self.padding_mode == "written":
-            args.append(("padding", self.symbolic["padding"]))
-        elif padding is None or self.padding_mode == "dynamic":
-            callee = "Conv2dSame"
+        callee = self.padded(args)
+        if callee != "nn.Conv2d":
             helpers.add(callee)
-        elif padding != (0, 0):
-            args.append(("padding", py_value(compact(padding))))
         args += [("groups", self.channels)]
         if bias != "True":
             args.append(("bias", bias))

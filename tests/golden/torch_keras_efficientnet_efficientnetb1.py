@@ -34,6 +34,20 @@ class Conv2dSame(nn.Conv2d):
         return super().forward(F.pad(x, pads))
 
 
+def conv2d_same(in_channels, out_channels, kernel_size, **kwargs) -> nn.Conv2d:
+    """A convolution with Keras's `padding="same"`, chosen as it is made (timm's
+    create_conv2d_pad): nn.Conv2d with torch's padding where that is symmetric at
+    any input size (stride 1 and an odd dilated kernel, or a 1x1 kernel), else
+    Conv2dSame."""
+    window = kernel_size, kwargs.get("stride", 1), kwargs.get("dilation", 1)
+    kernel, stride, dilation = [v if isinstance(v, tuple) else (v, v) for v in window]
+    extents = [(k - 1) * d for k, d in zip(kernel, dilation, strict=True)]
+    if any(extents) and (stride != (1, 1) or any(e % 2 for e in extents)):
+        return Conv2dSame(in_channels, out_channels, kernel_size, **kwargs)
+    padding = extents[0] // 2, extents[1] // 2
+    return nn.Conv2d(in_channels, out_channels, kernel_size, padding=padding, **kwargs)
+
+
 class Dense(nn.Linear):
     """Keras's Dense: a linear layer on the last (channel) axis, then its activation."""
 
@@ -239,7 +253,7 @@ class Mbconv(nn.Module):
         # expand
         self.expand = MbconvExpand(in_channels, hidden) if expand_ratio != 1 else None
         # main
-        self.dwconv = Conv2dSame(
+        self.dwconv = conv2d_same(
             hidden,
             hidden,
             kernel,
