@@ -83,6 +83,15 @@ class BlockClass:
             operands = [channels[name] for name in node.inputs]
             channels[node.name] = channels_after(node.layer, operands, written)
             mode = self.union.paddings.get(node.name, "")
+            if mode == "folded":  # a zero padding each instance sizes alike (`zeropad(kernel // 2)`), folded in
+                amount = self.written(node.layer.inputs[0], self.union.folded[node.name], expressions).get("padding")
+                if amount is None or amount[:1] in "([":
+                    raise ArchError(
+                        f"cannot generate torch code for block '{self.block.name}': its instances pad "
+                        f"'{node.name}' by different amounts, not written as one number",
+                        self.block.span,
+                    )
+                written, mode = {**written, "padding": amount}, "written"
             if mode == "written" and "padding" not in written:
                 raise AssertionError(f"{node.name}: instances pad differently, but not by the spec's option")
             sources[node.name] = LayerSource(node, before, written, mode)

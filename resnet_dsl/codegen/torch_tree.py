@@ -6,10 +6,12 @@ layer of a block inside it, the model's `__init__` makes the zoo's containers wh
 ...)`), each block class registers its layers at their paths in it (`self.conv =
 nn.Sequential(nn.Sequential(...), ...)`), and `forward` calls a container once where its members
 run one after another (`x = self.features(x)`), member by member otherwise (`module_calls`).
-Every path is the layout's (`Layout.module_paths`), so the zoo's state_dict loads key for key. A
-layout this does not cover (a block's layer placed outside its block, as torchvision's ConvNeXt
-holds a stage's downsampling; a parameter placed alone) is built as `torch_layout` builds it and
-moved by `rehome` (`direct` says None).
+A block's first layers placed outside it (torchvision's ConvNeXt holds a stage's downsampling
+in `features.{2k}`) are the model's, run just before it; a layer scale placed in a block is its
+parameter (`self.layer_scale`). Every path is the layout's (`Layout.module_paths`), so the
+zoo's state_dict loads key for key. A layout this does not cover (a block's layer placed
+outside it that is not such a start, a parameter inside a container) is built as
+`torch_layout` builds it and moved by `rehome` (`direct` says None).
 """
 
 from __future__ import annotations

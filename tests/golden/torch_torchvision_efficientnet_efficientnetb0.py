@@ -95,10 +95,16 @@ class MbconvFirst(nn.Module):
         super().__init__()
         squeeze = max(1, in_channels // 4)
         # main
-        self.pad1 = nn.ZeroPad2d(1)
         self.block = nn.Sequential(
             nn.Sequential(
-                nn.Conv2d(in_channels, in_channels, 3, groups=in_channels, bias=False),
+                nn.Conv2d(
+                    in_channels,
+                    in_channels,
+                    3,
+                    padding=1,
+                    groups=in_channels,
+                    bias=False,
+                ),
                 nn.BatchNorm2d(in_channels),
                 nn.SiLU(),
             ),
@@ -117,8 +123,7 @@ class MbconvFirst(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         # main
-        out = self.pad1(x)
-        out = self.block[0](out)
+        out = self.block[0](x)
         # se
         se = self.block[1](out)
         # out
@@ -169,6 +174,7 @@ class Mbconv(nn.Module):
                     hidden,
                     kernel,
                     stride=stride,
+                    padding=kernel // 2,
                     groups=hidden,
                     bias=False,
                 ),
@@ -187,14 +193,12 @@ class Mbconv(nn.Module):
                 nn.BatchNorm2d(filters),
             ),
         )
-        self.pad1 = nn.ZeroPad2d(kernel // 2)
         # project
         self.stochastic_depth = DropPath(rate) if residual else None
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         # main
         out = self.block[0](x)
-        out = self.pad1(out)
         out = self.block[1](out)
         # se
         se = self.block[2](out)
