@@ -1,4 +1,5 @@
-"""Deployment of the torch models, for every shipped spec (the large ones under `-m slow`): ONNX
+"""Deployment of the torch models, for every shipped spec but a family's larger members
+(`tests/families.py`; the large ones under `-m slow`): ONNX
 through `to_onnx` (what `resnet-dsl export` writes), run by onnxruntime, and `torch.export`, of
 `to_torch`'s module; `torch.export` of the generated one; `torch.compile(fullgraph=True)` of both.
 
