@@ -1,7 +1,8 @@
-"""Deployment of the torch models, for every shipped spec but a family's larger members
-(`tests/families.py`; the large ones under `-m slow`): ONNX
-through `to_onnx` (what `resnet-dsl export` writes), run by onnxruntime, and `torch.export`, of
-`to_torch`'s module; `torch.export` of the generated one; `torch.compile(fullgraph=True)` of both.
+"""Deployment of the torch models: ONNX through `to_onnx` (what `resnet-dsl export` writes), run by
+onnxruntime, and `torch.export`, of `to_torch`'s module; `torch.export` of the generated one;
+`torch.compile(fullgraph=True)` of both. For every shipped spec (the large ones under `-m slow`)
+but a family's deeper members, whose code is a smaller one's but for its numbers
+(`tests/families.py`).
 
 Each check of each spec is its own test, so pytest-xdist spreads them; each test builds only the
 modules it needs. The ONNX round trip is the costly one (the dynamo exporter decomposes, translates
