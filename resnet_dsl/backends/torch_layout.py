@@ -271,7 +271,8 @@ def _folded_paddings(
     for layer in ordered:
         config = layer.config
         pool = isinstance(config, nw.PoolConfig) and layer.kind in ("maxpool", "avgpool")
-        if not (isinstance(config, nw.Conv2DConfig) or pool) or config.padding != "valid":
+        convolution = isinstance(config, (nw.Conv2DConfig, nw.DepthwiseConv2DConfig))
+        if not (convolution or pool) or config.padding != "valid":
             continue
         source = layers[layer.inputs[0]]
         edge = isinstance(source.config, nw.PadConfig) and source.config.mode == "replicate"

@@ -126,6 +126,8 @@ class ModelClass:
     classes_layer: str | None
     tree: torch_tree.Direct | None = None
     """The zoo's module tree, where the spec places every block whole (`torch_tree`)."""
+    class_params: Mapping[str, frozenset[str]] = dataclasses.field(default_factory=dict)
+    """A block class -> the parameters its `__init__` takes, where it takes fewer than the block's."""
 
     def build(self, helpers: set[str]) -> ClassView:
         network = self.network
@@ -134,7 +136,7 @@ class ModelClass:
             node.name: LayerSource(
                 node, str(node.in_channels), {"units": "classes"} if node.name == self.classes_layer else {}
             )
-            for node in (*self.layout.stem.nodes, *self.layout.head.nodes)
+            for node in (*self.layout.stem.nodes, *self.layout.head.nodes, *(self.tree.outside() if self.tree else ()))
         }
         if self.tree is not None:
             blocks = [
@@ -225,11 +227,15 @@ class ModelClass:
         block = self.blocks[instance.block]
         idents = self.param_idents[instance.block]
         values = dict(instance.args)
-        args = [("", str(self.layers_in(instance)))]
+        channels = self.layers_in(instance) if self.tree is None else self.network.layer(scope.input).output_shape[-1]
+        args = [("", str(channels))]
         bound: dict[str, Any] = {}
         by_keyword = False
+        taken = self.class_params.get(self.block_classes[instance.block, instance.name])
         for param in block.params:
             value = values[param.name]
+            if taken is not None and idents[param.name] not in taken:
+                continue
             if param.default is None and not by_keyword:
                 args.append(("", torch_value(value)))
             elif param.default is None or not same_value(value, default_value(param.default, bound)):
@@ -343,6 +349,7 @@ def module_view(network: nw.Network, source: str) -> TorchModuleView:
     idents = {block.name: _param_identifiers(block) for block in kinds.values()}
     param_idents = {name: idents[block.name] for name, block in kinds.items()} | idents
     block_classes: dict[tuple[str, str], str] = {}
+    class_params: dict[str, frozenset[str]] = {}
     helpers: set[str] = set()
     classes = []
     renamed: dict[str, str] = {}
@@ -359,7 +366,11 @@ def module_view(network: nw.Network, source: str) -> TorchModuleView:
             builder = BlockClass(
                 block, name, param_idents[block.name], union, layers, defaults, containers, tree is not None
             )
-            classes += builder.build(helpers)
+            made = builder.build(helpers)
+            kept = frozenset(param.partition("=")[0] for param in made[-1].methods[0].params[2:])
+            if len(kept) < len(param_idents[block.name]):
+                class_params[name] = kept
+            classes += made
     layout = _renamed(layout, renamed)
     tree = dataclasses.replace(tree, layout=layout) if tree is not None else None
     classes_layer = _classes_layer(network)
@@ -372,6 +383,7 @@ def module_view(network: nw.Network, source: str) -> TorchModuleView:
         param_idents,
         classes_layer,
         tree,
+        class_params,
     ).build(helpers)
     classes.append(with_init_weights(model, layout, block_classes, helpers, tree))
     moves, parameters = layout.rehomed() if tree is None else ({}, ())
@@ -414,7 +426,8 @@ def with_init_weights(
 ) -> ClassView:
     """The network's class with `init_weights`, which `__init__` calls last, as torchvision's
     constructor initialises last."""
-    modules = torch_init.weighted_modules(layout, block_classes, helpers, tree.homes if tree else None)
+    homes, before = (tree.homes, tree.before) if tree else (None, ())
+    modules = torch_init.weighted_modules(layout, block_classes, helpers, homes, before)
     if not modules:
         return model
     counts = Counter(

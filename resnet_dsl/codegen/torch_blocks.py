@@ -83,6 +83,15 @@ class BlockClass:
             operands = [channels[name] for name in node.inputs]
             channels[node.name] = channels_after(node.layer, operands, written)
             mode = self.union.paddings.get(node.name, "")
+            if mode == "folded":  # a zero padding each instance sizes alike (`zeropad(kernel // 2)`), folded in
+                amount = self.written(node.layer.inputs[0], self.union.folded[node.name], expressions).get("padding")
+                if amount is None or amount[:1] in "([":
+                    raise ArchError(
+                        f"cannot generate torch code for block '{self.block.name}': its instances pad "
+                        f"'{node.name}' by different amounts, not written as one number",
+                        self.block.span,
+                    )
+                written, mode = {**written, "padding": amount}, "written"
             if mode == "written" and "padding" not in written:
                 raise AssertionError(f"{node.name}: instances pad differently, but not by the spec's option")
             sources[node.name] = LayerSource(node, before, written, mode)
@@ -103,6 +112,15 @@ class BlockClass:
             ident = names[let.name]
             if any(re.search(rf"\b{ident}\b", line) for line in (*values, *body)):
                 values.insert(0, f"{ident} = {expressions.source(let.value)}")
+        if self.placed:  # a parameter only modules the model makes read (ConvNeXt's `downsample`): not the class's
+            read = (*defaults, *values, *body)
+            dropped = frozenset(
+                param.name
+                for param in self.block.params
+                if param.default is not None and not has_call(param.default) and not any(free_names(param.default))
+                if not any(re.search(rf"\b{self.idents[param.name]}\b", line) for line in read)
+            )
+            params, doc, defaults = self.signature(dropped) if dropped else (params, doc, defaults)
         init = ["super().__init__()", *defaults, *values, *body]
         init_method = Method("__init__", ("self", "in_channels", *params), " -> None", (), tuple(init))
         optional = self.optional_modules(scope)
@@ -122,7 +140,11 @@ class BlockClass:
             ("self", "x: torch.Tensor"),
             " -> torch.Tensor",
             (),
-            tuple(forward_body(scope, self.layers, optional, guards, identity, sources_chosen)),
+            tuple(
+                forward_body(
+                    scope, self.layers, optional, guards, identity, sources_chosen, self.parameter_nodes(scope)
+                )
+            ),
         )
         return [*path_classes, ClassView(self.name, tuple(doc), (init_method, forward))]
 
@@ -179,6 +201,7 @@ class BlockClass:
         containers = dict(scope.containers)
         done: set[str] = set()
         path = None
+        parameters = self.parameter_nodes(scope)
 
         def assign(attribute: str, made: Call, members: Sequence[torch_layout.Node]) -> list[str]:
             shared = self.shared_conditions(members)
@@ -203,6 +226,13 @@ class BlockClass:
                 continue
             if parent in done:
                 continue
+            if not parent and node.name in parameters:  # torchvision's CNBlock `layer_scale`
+                source = sources[node.name]
+                value = source.option("value")
+                value = value if re.fullmatch(r"[\w.]+", value) else f"({value})"
+                scaled = f"torch.ones({source.channels}, 1, 1) * {value}"
+                lines += assign(node.module, Call("nn.Parameter", (("", scaled),)), [node])
+                continue
             if not parent:
                 lines += assign(node.module, sources[node.name].constructor(helpers), [node])
                 continue
@@ -222,6 +252,12 @@ class BlockClass:
                 lines += assign(parent, made, members)
         ends = [*lines[1:], "# "]  # a path whose modules a container made earlier says nothing
         return [line for line, after in zip(lines, ends, strict=True) if not (line[:2] == after[:2] == "# ")]
+
+    def parameter_nodes(self, scope: torch_layout.Scope) -> frozenset[str]:
+        """Layer scales the spec places as the block's own parameter (torchvision's `layer_scale`)."""
+        if not self.placed:
+            return frozenset()
+        return frozenset(n.name for n in scope.nodes if n.layer.kind == "layer_scale" and "." not in (n.module or "."))
 
     def optional_modules(self, scope: torch_layout.Scope) -> frozenset[str]:
         """The attributes that are None where a condition leaves them out: a container whose
@@ -308,9 +344,9 @@ class BlockClass:
                 written[keras_keyword(kind, option.name)] = written[source]
         return written
 
-    def signature(self) -> tuple[list[str], list[str], list[str]]:
+    def signature(self, dropped: frozenset[str] = frozenset()) -> tuple[list[str], list[str], list[str]]:
         """Parameters after `in_channels`: Python defaults where the spec's are constants, None
-        where they are computed (then set first thing in `__init__`)."""
+        where they are computed (then set first thing in `__init__`); none for those `dropped`."""
         doc = [*block_summary(self.block), "", "Args:", "    in_channels: the channels of the input."]
         params: list[str] = []
         defaults: list[str] = []
@@ -329,6 +365,8 @@ class BlockClass:
                 defaults += [f"if {ident} is None:", f"    {ident} = {value}"]
                 shown = f"`{value}`" if docstring_safe(value) else "the spec's default"
                 doc += arg_doc(ident, what, f"None means {shown}{note}")
+                optional = True
+            elif param.name in dropped:
                 optional = True
             else:
                 value = TorchExpressions({}).source(param.default)

@@ -35,6 +35,7 @@ def forward_body(
     guards: Mapping[str, str] | None = None,
     fallbacks: Mapping[str, str] | None = None,
     chosen: Mapping[str, tuple[str, str, str]] | None = None,
+    parameters: frozenset[str] = frozenset(),
 ) -> list[str]:
     """The paths in order: each module applied to what feeds it, a container called once (and
     only `if self.downsample is not None` where it may be None, a merge only where its flag
@@ -79,6 +80,8 @@ def forward_body(
                 for name in node.inputs
             ]
             expression = MERGE_SOURCES[node.layer.kind](operands)
+        elif node.name in parameters:  # a parameter of the block's own: torchvision's `self.layer_scale * x`
+            expression = f"self.{node.module} * {source}"
         else:
             expression = f"self.{node.module}({source})"
         output = nodes[end - 1].name

@@ -180,6 +180,7 @@ def weighted_modules(
     block_classes: Mapping[tuple[str, str], str],
     helpers: set[str],
     homes: Sequence[Sequence[str]] | None = None,
+    before: Sequence[Sequence[Sequence[torch_layout.Node]]] = (),
 ) -> list[Weighted]:
     """Every module with initialised tensors, in the order the model makes them; `homes`: each
     stage's blocks' paths where the model is the zoo's tree (`torch_tree`)."""
@@ -188,6 +189,8 @@ def weighted_modules(
     for number, stage in enumerate(layout.stages):
         for index, (instance, scope) in enumerate(zip(stage.stage.blocks, stage.blocks, strict=True)):
             home = homes[number][index] if homes else f"{stage.attribute}.{index}"
+            if before and before[number][index]:  # made by the model, at their paths from it
+                scopes.append(("", None, torch_layout.Scope(scope.input, tuple(before[number][index]))))
             scopes.append((f"{home}.", block_classes[instance.block, instance.name], scope))
     scopes.append(("", None, layout.head))
     for prefix, block, scope in scopes:

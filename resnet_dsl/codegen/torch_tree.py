@@ -6,10 +6,12 @@ layer of a block inside it, the model's `__init__` makes the zoo's containers wh
 ...)`), each block class registers its layers at their paths in it (`self.conv =
 nn.Sequential(nn.Sequential(...), ...)`), and `forward` calls a container once where its members
 run one after another (`x = self.features(x)`), member by member otherwise (`module_calls`).
-Every path is the layout's (`Layout.module_paths`), so the zoo's state_dict loads key for key. A
-layout this does not cover (a block's layer placed outside its block, as torchvision's ConvNeXt
-holds a stage's downsampling; a parameter placed alone) is built as `torch_layout` builds it and
-moved by `rehome` (`direct` says None).
+A block's first layers placed outside it (torchvision's ConvNeXt holds a stage's downsampling
+in `features.{2k}`) are the model's, run just before it; a layer scale placed in a block is its
+parameter (`self.layer_scale`). Every path is the layout's (`Layout.module_paths`), so the
+zoo's state_dict loads key for key. A layout this does not cover (a block's layer placed
+outside it that is not such a start, a parameter inside a container) is built as
+`torch_layout` builds it and moved by `rehome` (`direct` says None).
 """
 
 from __future__ import annotations
@@ -36,6 +38,13 @@ class Direct:
     layout: torch_layout.Layout
     homes: tuple[tuple[str, ...], ...]
     """Per stage, each block's module path from the model (`features.3`)."""
+    before: tuple[tuple[tuple[torch_layout.Node, ...], ...], ...]
+    """Per stage, each block's first layers that the spec places outside it, at their paths from
+    the model: the model makes and runs them just before it (torchvision's ConvNeXt downsampling)."""
+
+    def outside(self) -> tuple[torch_layout.Node, ...]:
+        """The blocks' layers the model makes itself."""
+        return tuple(node for stage in self.before for first in stage for node in first)
 
     def functional(self, node: torch_layout.Node) -> bool:
         """A global pool of the model the spec places nowhere: written in `forward` as torchvision
@@ -50,26 +59,36 @@ def direct(layout: torch_layout.Layout) -> Direct | None:
     network = layout.network
     homes = places.block_modules(network)
     placed = layout.placed()
-    if any(network.layer(name).kind == "layer_scale" for name in placed):
-        return None  # a parameter registered alone (torchvision's `layer_scale`): `rehome` places it
     fields = naming.torch_fields([(stage.label, [b.name for b in stage.blocks]) for stage in network.stages])
-    stages, paths = [], []
+    stages, paths, outside = [], [], []
     for stage in layout.stages:
-        scopes, here = [], []
+        scopes, here, firsts = [], [], []
         for instance, scope in zip(stage.stage.blocks, stage.blocks, strict=True):
             if instance.name not in homes:
                 return None
             home = naming.torch_path(homes[instance.name], fields[instance.name])
-            nodes = []
+            nodes, first = [], []
             for node in scope.nodes:
                 path = placed.get(node.name) if node.module is not None else None
-                if node.module is not None and (path is None or not path.startswith(home + ".")):
-                    return None  # placed outside its block
-                nodes.append(node if path is None else dataclasses.replace(node, module=path[len(home) + 1 :]))
-            scopes.append(dataclasses.replace(scope, nodes=tuple(nodes), containers=containers(nodes)))
+                if node.module is not None and path is None:
+                    return None
+                if path is not None and not path.startswith(home + "."):
+                    first.append(dataclasses.replace(node, module=path))
+                else:
+                    nodes.append(node if path is None else dataclasses.replace(node, module=path[len(home) + 1 :]))
+            if not _leading_chain(scope, first, nodes):
+                return None
+            if any(n.layer.kind == "layer_scale" and "." in (n.module or "") for n in (*first, *nodes)):
+                return None  # a parameter inside a container: `rehome` places it
+            start = first[-1].name if first else scope.input
+            scopes.append(dataclasses.replace(scope, input=start, nodes=tuple(nodes), containers=containers(nodes)))
             here.append(home)
+            firsts.append(tuple(first))
         stages.append(dataclasses.replace(stage, blocks=tuple(scopes)))
         paths.append(tuple(here))
+        outside.append(tuple(firsts))
+    if any(node.layer.kind == "layer_scale" for node in (*layout.stem.nodes, *layout.head.nodes)):
+        return None
     model = layout.module_paths()
 
     def at_paths(scope: torch_layout.Scope) -> torch_layout.Scope:
@@ -77,7 +96,22 @@ def direct(layout: torch_layout.Layout) -> Direct | None:
         return dataclasses.replace(scope, nodes=nodes, containers=containers(nodes))
 
     made = dataclasses.replace(layout, stem=at_paths(layout.stem), stages=tuple(stages), head=at_paths(layout.head))
-    return Direct(made, tuple(paths))
+    return Direct(made, tuple(paths), tuple(outside))
+
+
+def _leading_chain(
+    scope: torch_layout.Scope, first: Sequence[torch_layout.Node], rest: Sequence[torch_layout.Node]
+) -> bool:
+    """Whether the layers placed outside the block come first, each fed by the one before from
+    the block's input, and only the last feeds the rest: the model may run them before it."""
+    if not first:
+        return True
+    if [node.name for node in scope.nodes[: len(first)]] != [node.name for node in first]:
+        return False
+    feeds = [scope.input, *(node.name for node in first)]
+    if any(node.inputs != (feeds[index],) for index, node in enumerate(first)):
+        return False
+    return not any(name in feeds[:-1] for node in rest for name in node.inputs)
 
 
 def containers(nodes: Sequence[torch_layout.Node]) -> tuple[tuple[str, torch_layout.Container], ...]:
@@ -172,8 +206,10 @@ def model_body(
     steps: list[tuple[str | None, Call | None]] = []  # (path, what makes it) in the order they run
     for node in layout.stem.nodes:
         steps.append((node.module, sources[node.name].constructor(helpers)))
-    for homes, calls in zip(tree.homes, blocks, strict=True):
-        steps += zip(homes, calls, strict=True)
+    for homes, calls, before in zip(tree.homes, blocks, tree.before, strict=True):
+        for home, call, first in zip(homes, calls, before, strict=True):
+            steps += [(node.module, sources[node.name].constructor(helpers)) for node in first]
+            steps.append((home, call))
     pools = {}
     for node in layout.head.nodes:
         if tree.functional(node):

@@ -46,6 +46,9 @@ class Union:
     modules: Mapping[str, str]
     """An instance's layer whose module the class names otherwise -> the class's name for it
     (only where the spec places the module itself: its built name is no state_dict key)."""
+    folded: Mapping[str, ir.LayerCall] = dataclasses.field(default_factory=dict)
+    """A convolution whose instances take in zero paddings of different sizes -> the padding's
+    call, whose amount the class writes (`zeropad(kernel // 2)`: `padding=kernel // 2`)."""
 
     @property
     def instances(self) -> list[nw.BlockInstance]:
@@ -121,7 +124,7 @@ def _shared(nodes: dict[int, torch_layout.Node], members: Sequence[Member], cont
         all(_fits(nodes, member, context, optional, choices) for member in members)
         and _whole_containers(nodes, having, context.steps)
         and _sequentials_as_built(nodes, members, optional)
-        and padding_modes(nodes, members) is not None
+        and padding_modes(nodes, members, context.steps) is not None
     )
 
 
@@ -355,13 +358,16 @@ def parent_is_sequential(nodes: Mapping[int, torch_layout.Node], parent: str) ->
 CONVOLUTIONS = (nw.Conv2DConfig, nw.DepthwiseConv2DConfig, nw.SeparableConv2DConfig)
 
 
-def padding_modes(nodes: Mapping[int, torch_layout.Node], members: Sequence[Member]) -> dict[str, str] | None:
+def padding_modes(
+    nodes: Mapping[int, torch_layout.Node], members: Sequence[Member], steps: Sequence[Any] = ()
+) -> dict[str, str] | None:
     """Each node whose instances pad differently -> how one class pads them all, where none has
     a padding folded in: where every one is Keras's `same`, Conv2dSame if it is asymmetric at
     every instance (`dynamic`), else the module chosen as each instance is made (`chosen`:
     `conv2d_same`, nn.Conv2d where stride 1 and the kernel make it symmetric, as timm chooses);
     the spec's option as torch's string where each is `valid` or a symmetric `same` at stride 1
-    (`written`). None: no way."""
+    (`written`); the zero padding's own amount where each folds one in (`folded`: `zeropad(kernel
+    // 2)` is `padding=kernel // 2`). None: no way."""
     seen: dict[int, list[torch_layout.Node]] = {}
     for (_, scope), step_of, _ in members:
         for node in scope.nodes:
@@ -373,8 +379,11 @@ def padding_modes(nodes: Mapping[int, torch_layout.Node], members: Sequence[Memb
         configs = [node.layer.config for node in found]
         if not all(isinstance(config, CONVOLUTIONS) for config in configs):
             return None
+        if all(config.padding == "valid" for config in configs) and _one_amount(found, members, steps):
+            modes[nodes[step].name] = "folded"
+            continue
         if any(node.padding != (0, 0) for node in found):
-            return None  # a zero padding folded in: the layer before differs too
+            return None  # a zero padding folded in only at some: the layer before differs too
         if all(config.padding == "same" for config in configs):
             dynamic = all(torch_layout.conv_padding(node) is None for node in found)
             modes[nodes[step].name] = "dynamic" if dynamic else "chosen"
@@ -385,6 +394,17 @@ def padding_modes(nodes: Mapping[int, torch_layout.Node], members: Sequence[Memb
         else:
             return None
     return modes
+
+
+def _one_amount(found: Sequence[torch_layout.Node], members: Sequence[Member], steps: Sequence[Any]) -> bool:
+    """Whether each instance folds in a zero padding as much on every side, sized by one
+    expression of the spec (`zeropad(kernel // 2)`), which the class can write as `padding=`."""
+    if not steps or not all(node.padding != (0, 0) and node.padding[0] == node.padding[1] for node in found):
+        return False
+    pad = found[0].layer.inputs[0]
+    call = steps[next(at[pad] for _, at, _ in members if pad in at)].call
+    amounts = [arg.value for arg in call.args if arg.name in (None, "padding")][:1]
+    return bool(amounts) and not isinstance(amounts[0], ir.ListExpr)
 
 
 def _union(draft: _Draft, context: _Context) -> Union:
@@ -408,7 +428,7 @@ def _union(draft: _Draft, context: _Context) -> Union:
         if not all(step in made for made in having)
     }
     calls = {node.name: steps[step].call for step, node in draft.nodes.items()}
-    paddings = padding_modes(draft.nodes, draft.members)
+    paddings = padding_modes(draft.nodes, draft.members, context.steps)
     assert paddings is not None  # checked as each instance joined
     modules = {
         node.name: draft.nodes[step_of[node.name]].module
@@ -419,4 +439,6 @@ def _union(draft: _Draft, context: _Context) -> Union:
     choices = {
         draft.nodes[step].name: choice for step, choice in source_choices(draft.nodes, draft.members, context).items()
     }
-    return Union(tuple(members), scope, calls, conditions, paddings, choices, modules)
+    pads = {node.name: node.layer.inputs[0] for node in nodes if paddings.get(node.name) == "folded"}
+    folded = {name: steps[next(at[pad] for _, at, _ in draft.members if pad in at)].call for name, pad in pads.items()}
+    return Union(tuple(members), scope, calls, conditions, paddings, choices, modules, folded)

@@ -2,8 +2,8 @@
 """ConvNeXtTiny as a PyTorch module: `build_model()` returns it.
 
 Nothing but PyTorch is needed. One nn.Module per residual block the network uses, then
-the network, laid out as torchvision lays out a ResNet (stages `layer1`, `layer2`, ...),
-so state_dict keys follow torchvision's. It takes NCHW input.
+the network, which builds the module tree its spec states, as the zoo's own model does,
+so state_dict keys follow the zoo's. It takes NCHW input.
 """
 
 import torch
@@ -45,18 +45,6 @@ class DropPath(nn.Module):
         return f"p={self.p}"
 
 
-class LayerScale(nn.Module):
-    """A learnable scale per channel (ConvNeXt's layer scale), its weight (C, 1, 1)
-    as torchvision holds it, starting at `value`."""
-
-    def __init__(self, channels: int, value: float):
-        super().__init__()
-        self.weight = nn.Parameter(torch.full((channels, 1, 1), float(value)))
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return x * self.weight
-
-
 class FlattenChannelsLast(nn.Module):
     """Keras's Flatten of an NHWC tensor: height, width, then channel order."""
 
@@ -73,65 +61,6 @@ class LayerNormChannels(nn.LayerNorm):
         return super().forward(x)
 
 
-class MovedSequential(nn.Sequential):
-    """An nn.Sequential some of whose children `rehome` registered elsewhere: it runs
-    the modules it was made with, in order, wherever they are registered now."""
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        for module in self.__dict__["made_with"]:
-            x = module(x)
-        return x
-
-    def _get_name(self) -> str:
-        return "Sequential"
-
-
-def rehome(model: nn.Module, paths: dict, parameters: tuple = ()) -> nn.Module:
-    """Register each module at the path a zoo's state_dict names it by (built path
-    -> that path, e.g. "layer1.0.conv_dw1" -> "features.1.0.block.0"); a path in
-    `parameters` names the module's one parameter (torchvision's `layer_scale`).
-    Forward still finds every module where it was built: it stays there as a plain
-    attribute, no longer a child (an nn.Sequential runs what it was made with); so
-    does a child of the model that holds containers only (a stage of blocks)."""
-    had_children = {id(m) for m in model.modules() if m._modules}
-    for built, path in paths.items():
-        module = model.get_submodule(built)
-        holder_path, _, attribute = built.rpartition(".")
-        holder = model.get_submodule(holder_path)
-        runs = isinstance(holder, nn.Sequential)
-        if runs and not isinstance(holder, MovedSequential):
-            object.__setattr__(holder, "made_with", list(holder._modules.values()))
-            holder.__class__ = MovedSequential
-        del holder._modules[attribute]
-        object.__setattr__(holder, attribute, module)
-        *parents, name = path.split(".")
-        owner = model
-        for depth, parent in enumerate(parents):
-            child = [*parents, name][depth + 1]
-            if parent not in owner._modules:
-                made = nn.Sequential() if child.isdigit() else nn.Module()
-                owner.add_module(parent, made)
-            owner = owner._modules[parent]
-        if path in parameters:
-            (weight,) = module.parameters()
-            owner.register_parameter(name, weight)
-        else:
-            owner.add_module(name, module)
-    for owner in list(model.modules()):  # by index, gaps (a torch-only Permute) kept
-        keys = list(owner._modules)
-        if isinstance(owner, nn.Sequential) and all(key.isdigit() for key in keys):
-            children = dict(owner._modules)
-            owner._modules.clear()
-            for index in range(max(map(int, children), default=-1) + 1):
-                owner.add_module(str(index), children.get(str(index), nn.Identity()))
-    for name, child in list(model._modules.items()):
-        inside = [m for m in child.modules() if m is not child]
-        if inside and all(id(m) in had_children for m in inside):  # containers only
-            del model._modules[name]
-            object.__setattr__(model, name, child)
-    return model
-
-
 class Convnext(nn.Module):
     """torchvision's CNBlock: x + layer_scale * mlp(norm(dwconv(x))), stochastic depth on
     the branch; with `downsample`, the stage's downsampling first, torchvision's
@@ -140,57 +69,30 @@ class Convnext(nn.Module):
     Args:
         in_channels: the channels of the input.
         filters: the block's channels (the MLP is 4 x wider) (required).
-        downsample: open the stage: LayerNorm, then a 2x2 convolution at stride 2 to
-            `filters` (False by default).
         rate: the stochastic depth rate (0: the identity in training too) (0.0 by
             default).
         scale: the layer scale's initial value (1e-06 by default).
     """
 
-    def __init__(
-        self,
-        in_channels,
-        filters,
-        downsample=False,
-        rate=0.0,
-        scale=1e-06,
-    ) -> None:
+    def __init__(self, in_channels, filters, rate=0.0, scale=1e-06) -> None:
         super().__init__()
-        # pre
-        self.ln1 = LayerNormChannels(in_channels, eps=1e-06) if downsample else None
-        self.conv1 = (
-            nn.Conv2d(
-                in_channels,
-                filters,
-                2,
-                stride=2,
-            )
-            if downsample
-            else None
-        )
         # main
-        self.conv_dw1 = nn.Conv2d(filters, filters, 7, padding=3, groups=filters)
-        self.ln2 = LayerNormChannels(filters, eps=1e-06)
-        self.fc1 = Dense(filters, 4 * filters, bias=True, activation=nn.Identity())
-        self.act1 = nn.GELU()
-        self.fc2 = Dense(4 * filters, filters, bias=True, activation=nn.Identity())
-        self.layer_scale1 = LayerScale(filters, scale)
-        self.drop_path1 = DropPath(rate)
+        self.block = nn.Sequential(
+            nn.Conv2d(in_channels, in_channels, 7, padding=3, groups=in_channels),
+            nn.Identity(),
+            LayerNormChannels(in_channels, eps=1e-06),
+            Dense(in_channels, 4 * filters, bias=True, activation=nn.Identity()),
+            nn.GELU(),
+            Dense(4 * filters, filters, bias=True, activation=nn.Identity()),
+        )
+        self.layer_scale = nn.Parameter(torch.ones(filters, 1, 1) * scale)
+        self.stochastic_depth = DropPath(rate)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        # pre
-        if self.ln1 is not None:
-            x = self.ln1(x)
-        if self.conv1 is not None:
-            x = self.conv1(x)
         # main
-        out = self.conv_dw1(x)
-        out = self.ln2(out)
-        out = self.fc1(out)
-        out = self.act1(out)
-        out = self.fc2(out)
-        out = self.layer_scale1(out)
-        out = self.drop_path1(out)
+        out = self.block(x)
+        out = self.layer_scale * out
+        out = self.stochastic_depth(out)
         # out
         out = out + x
         return out
@@ -201,44 +103,56 @@ class ConvNeXtTiny(nn.Module):
 
     def __init__(self, classes: int = 1000) -> None:
         super().__init__()
-        # stem
-        self.conv1 = nn.Conv2d(3, 96, 4, stride=4)
-        self.ln1 = LayerNormChannels(96, eps=1e-06)
-        # stage stage1
-        self.layer1 = nn.Sequential(
-            Convnext(96, 96),
-            Convnext(96, 96, rate=0.0058823529411764705),
-            Convnext(96, 96, rate=0.011764705882352941),
+        self.features = nn.Sequential(
+            nn.Sequential(
+                nn.Conv2d(3, 96, 4, stride=4),
+                LayerNormChannels(96, eps=1e-06),
+            ),
+            nn.Sequential(
+                Convnext(96, 96),
+                Convnext(96, 96, rate=0.0058823529411764705),
+                Convnext(96, 96, rate=0.011764705882352941),
+            ),
+            nn.Sequential(
+                LayerNormChannels(96, eps=1e-06),
+                nn.Conv2d(96, 192, 2, stride=2),
+            ),
+            nn.Sequential(
+                Convnext(192, 192, rate=0.017647058823529415),
+                Convnext(192, 192, rate=0.023529411764705882),
+                Convnext(192, 192, rate=0.029411764705882353),
+            ),
+            nn.Sequential(
+                LayerNormChannels(192, eps=1e-06),
+                nn.Conv2d(192, 384, 2, stride=2),
+            ),
+            nn.Sequential(
+                Convnext(384, 384, rate=0.03529411764705883),
+                Convnext(384, 384, rate=0.0411764705882353),
+                Convnext(384, 384, rate=0.047058823529411764),
+                Convnext(384, 384, rate=0.052941176470588235),
+                Convnext(384, 384, rate=0.058823529411764705),
+                Convnext(384, 384, rate=0.06470588235294118),
+                Convnext(384, 384, rate=0.07058823529411766),
+                Convnext(384, 384, rate=0.07647058823529412),
+                Convnext(384, 384, rate=0.0823529411764706),
+            ),
+            nn.Sequential(
+                LayerNormChannels(384, eps=1e-06),
+                nn.Conv2d(384, 768, 2, stride=2),
+            ),
+            nn.Sequential(
+                Convnext(768, 768, rate=0.08823529411764706),
+                Convnext(768, 768, rate=0.09411764705882353),
+                Convnext(768, 768, rate=0.1),
+            ),
         )
-        # stage stage2
-        self.layer2 = nn.Sequential(
-            Convnext(96, 192, downsample=True, rate=0.017647058823529415),
-            Convnext(192, 192, rate=0.023529411764705882),
-            Convnext(192, 192, rate=0.029411764705882353),
+        self.avgpool = nn.AdaptiveAvgPool2d(1)
+        self.classifier = nn.Sequential(
+            LayerNormChannels(768, eps=1e-06),
+            FlattenChannelsLast(),
+            nn.Linear(768, classes),
         )
-        # stage stage3
-        self.layer3 = nn.Sequential(
-            Convnext(192, 384, downsample=True, rate=0.03529411764705883),
-            Convnext(384, 384, rate=0.0411764705882353),
-            Convnext(384, 384, rate=0.047058823529411764),
-            Convnext(384, 384, rate=0.052941176470588235),
-            Convnext(384, 384, rate=0.058823529411764705),
-            Convnext(384, 384, rate=0.06470588235294118),
-            Convnext(384, 384, rate=0.07058823529411766),
-            Convnext(384, 384, rate=0.07647058823529412),
-            Convnext(384, 384, rate=0.0823529411764706),
-        )
-        # stage stage4
-        self.layer4 = nn.Sequential(
-            Convnext(384, 768, downsample=True, rate=0.08823529411764706),
-            Convnext(768, 768, rate=0.09411764705882353),
-            Convnext(768, 768, rate=0.1),
-        )
-        # head
-        self.avgpool1 = nn.AdaptiveAvgPool2d(1)
-        self.ln2 = LayerNormChannels(768, eps=1e-06)
-        self.flatten1 = FlattenChannelsLast()
-        self.fc1 = nn.Linear(768, classes)
         self.init_weights()
 
     def init_weights(self) -> None:
@@ -252,16 +166,9 @@ class ConvNeXtTiny(nn.Module):
                 nn.init.zeros_(m.bias)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = self.conv1(x)
-        x = self.ln1(x)
-        x = self.layer1(x)
-        x = self.layer2(x)
-        x = self.layer3(x)
-        x = self.layer4(x)
-        x = self.avgpool1(x)
-        x = self.ln2(x)
-        x = self.flatten1(x)
-        x = self.fc1(x)
+        x = self.features(x)
+        x = self.avgpool(x)
+        x = self.classifier(x)
         return x
 
 
@@ -271,165 +178,4 @@ def build_model(classes: int = 1000) -> nn.Module:
     Args:
         classes: the number of classes.
     """
-    # where the spec places modules: built path -> the zoo's path
-    paths = {
-        "conv1": "features.0.0",
-        "ln1": "features.0.1",
-        "layer1.0.conv_dw1": "features.1.0.block.0",
-        "layer1.0.ln2": "features.1.0.block.2",
-        "layer1.0.fc1": "features.1.0.block.3",
-        "layer1.0.act1": "features.1.0.block.4",
-        "layer1.0.fc2": "features.1.0.block.5",
-        "layer1.0.layer_scale1": "features.1.0.layer_scale",
-        "layer1.0.drop_path1": "features.1.0.stochastic_depth",
-        "layer1.1.conv_dw1": "features.1.1.block.0",
-        "layer1.1.ln2": "features.1.1.block.2",
-        "layer1.1.fc1": "features.1.1.block.3",
-        "layer1.1.act1": "features.1.1.block.4",
-        "layer1.1.fc2": "features.1.1.block.5",
-        "layer1.1.layer_scale1": "features.1.1.layer_scale",
-        "layer1.1.drop_path1": "features.1.1.stochastic_depth",
-        "layer1.2.conv_dw1": "features.1.2.block.0",
-        "layer1.2.ln2": "features.1.2.block.2",
-        "layer1.2.fc1": "features.1.2.block.3",
-        "layer1.2.act1": "features.1.2.block.4",
-        "layer1.2.fc2": "features.1.2.block.5",
-        "layer1.2.layer_scale1": "features.1.2.layer_scale",
-        "layer1.2.drop_path1": "features.1.2.stochastic_depth",
-        "layer2.0.ln1": "features.2.0",
-        "layer2.0.conv1": "features.2.1",
-        "layer2.0.conv_dw1": "features.3.0.block.0",
-        "layer2.0.ln2": "features.3.0.block.2",
-        "layer2.0.fc1": "features.3.0.block.3",
-        "layer2.0.act1": "features.3.0.block.4",
-        "layer2.0.fc2": "features.3.0.block.5",
-        "layer2.0.layer_scale1": "features.3.0.layer_scale",
-        "layer2.0.drop_path1": "features.3.0.stochastic_depth",
-        "layer2.1.conv_dw1": "features.3.1.block.0",
-        "layer2.1.ln2": "features.3.1.block.2",
-        "layer2.1.fc1": "features.3.1.block.3",
-        "layer2.1.act1": "features.3.1.block.4",
-        "layer2.1.fc2": "features.3.1.block.5",
-        "layer2.1.layer_scale1": "features.3.1.layer_scale",
-        "layer2.1.drop_path1": "features.3.1.stochastic_depth",
-        "layer2.2.conv_dw1": "features.3.2.block.0",
-        "layer2.2.ln2": "features.3.2.block.2",
-        "layer2.2.fc1": "features.3.2.block.3",
-        "layer2.2.act1": "features.3.2.block.4",
-        "layer2.2.fc2": "features.3.2.block.5",
-        "layer2.2.layer_scale1": "features.3.2.layer_scale",
-        "layer2.2.drop_path1": "features.3.2.stochastic_depth",
-        "layer3.0.ln1": "features.4.0",
-        "layer3.0.conv1": "features.4.1",
-        "layer3.0.conv_dw1": "features.5.0.block.0",
-        "layer3.0.ln2": "features.5.0.block.2",
-        "layer3.0.fc1": "features.5.0.block.3",
-        "layer3.0.act1": "features.5.0.block.4",
-        "layer3.0.fc2": "features.5.0.block.5",
-        "layer3.0.layer_scale1": "features.5.0.layer_scale",
-        "layer3.0.drop_path1": "features.5.0.stochastic_depth",
-        "layer3.1.conv_dw1": "features.5.1.block.0",
-        "layer3.1.ln2": "features.5.1.block.2",
-        "layer3.1.fc1": "features.5.1.block.3",
-        "layer3.1.act1": "features.5.1.block.4",
-        "layer3.1.fc2": "features.5.1.block.5",
-        "layer3.1.layer_scale1": "features.5.1.layer_scale",
-        "layer3.1.drop_path1": "features.5.1.stochastic_depth",
-        "layer3.2.conv_dw1": "features.5.2.block.0",
-        "layer3.2.ln2": "features.5.2.block.2",
-        "layer3.2.fc1": "features.5.2.block.3",
-        "layer3.2.act1": "features.5.2.block.4",
-        "layer3.2.fc2": "features.5.2.block.5",
-        "layer3.2.layer_scale1": "features.5.2.layer_scale",
-        "layer3.2.drop_path1": "features.5.2.stochastic_depth",
-        "layer3.3.conv_dw1": "features.5.3.block.0",
-        "layer3.3.ln2": "features.5.3.block.2",
-        "layer3.3.fc1": "features.5.3.block.3",
-        "layer3.3.act1": "features.5.3.block.4",
-        "layer3.3.fc2": "features.5.3.block.5",
-        "layer3.3.layer_scale1": "features.5.3.layer_scale",
-        "layer3.3.drop_path1": "features.5.3.stochastic_depth",
-        "layer3.4.conv_dw1": "features.5.4.block.0",
-        "layer3.4.ln2": "features.5.4.block.2",
-        "layer3.4.fc1": "features.5.4.block.3",
-        "layer3.4.act1": "features.5.4.block.4",
-        "layer3.4.fc2": "features.5.4.block.5",
-        "layer3.4.layer_scale1": "features.5.4.layer_scale",
-        "layer3.4.drop_path1": "features.5.4.stochastic_depth",
-        "layer3.5.conv_dw1": "features.5.5.block.0",
-        "layer3.5.ln2": "features.5.5.block.2",
-        "layer3.5.fc1": "features.5.5.block.3",
-        "layer3.5.act1": "features.5.5.block.4",
-        "layer3.5.fc2": "features.5.5.block.5",
-        "layer3.5.layer_scale1": "features.5.5.layer_scale",
-        "layer3.5.drop_path1": "features.5.5.stochastic_depth",
-        "layer3.6.conv_dw1": "features.5.6.block.0",
-        "layer3.6.ln2": "features.5.6.block.2",
-        "layer3.6.fc1": "features.5.6.block.3",
-        "layer3.6.act1": "features.5.6.block.4",
-        "layer3.6.fc2": "features.5.6.block.5",
-        "layer3.6.layer_scale1": "features.5.6.layer_scale",
-        "layer3.6.drop_path1": "features.5.6.stochastic_depth",
-        "layer3.7.conv_dw1": "features.5.7.block.0",
-        "layer3.7.ln2": "features.5.7.block.2",
-        "layer3.7.fc1": "features.5.7.block.3",
-        "layer3.7.act1": "features.5.7.block.4",
-        "layer3.7.fc2": "features.5.7.block.5",
-        "layer3.7.layer_scale1": "features.5.7.layer_scale",
-        "layer3.7.drop_path1": "features.5.7.stochastic_depth",
-        "layer3.8.conv_dw1": "features.5.8.block.0",
-        "layer3.8.ln2": "features.5.8.block.2",
-        "layer3.8.fc1": "features.5.8.block.3",
-        "layer3.8.act1": "features.5.8.block.4",
-        "layer3.8.fc2": "features.5.8.block.5",
-        "layer3.8.layer_scale1": "features.5.8.layer_scale",
-        "layer3.8.drop_path1": "features.5.8.stochastic_depth",
-        "layer4.0.ln1": "features.6.0",
-        "layer4.0.conv1": "features.6.1",
-        "layer4.0.conv_dw1": "features.7.0.block.0",
-        "layer4.0.ln2": "features.7.0.block.2",
-        "layer4.0.fc1": "features.7.0.block.3",
-        "layer4.0.act1": "features.7.0.block.4",
-        "layer4.0.fc2": "features.7.0.block.5",
-        "layer4.0.layer_scale1": "features.7.0.layer_scale",
-        "layer4.0.drop_path1": "features.7.0.stochastic_depth",
-        "layer4.1.conv_dw1": "features.7.1.block.0",
-        "layer4.1.ln2": "features.7.1.block.2",
-        "layer4.1.fc1": "features.7.1.block.3",
-        "layer4.1.act1": "features.7.1.block.4",
-        "layer4.1.fc2": "features.7.1.block.5",
-        "layer4.1.layer_scale1": "features.7.1.layer_scale",
-        "layer4.1.drop_path1": "features.7.1.stochastic_depth",
-        "layer4.2.conv_dw1": "features.7.2.block.0",
-        "layer4.2.ln2": "features.7.2.block.2",
-        "layer4.2.fc1": "features.7.2.block.3",
-        "layer4.2.act1": "features.7.2.block.4",
-        "layer4.2.fc2": "features.7.2.block.5",
-        "layer4.2.layer_scale1": "features.7.2.layer_scale",
-        "layer4.2.drop_path1": "features.7.2.stochastic_depth",
-        "avgpool1": "avgpool",
-        "ln2": "classifier.0",
-        "flatten1": "classifier.1",
-        "fc1": "classifier.2",
-    }
-    parameters = (
-        "features.1.0.layer_scale",
-        "features.1.1.layer_scale",
-        "features.1.2.layer_scale",
-        "features.3.0.layer_scale",
-        "features.3.1.layer_scale",
-        "features.3.2.layer_scale",
-        "features.5.0.layer_scale",
-        "features.5.1.layer_scale",
-        "features.5.2.layer_scale",
-        "features.5.3.layer_scale",
-        "features.5.4.layer_scale",
-        "features.5.5.layer_scale",
-        "features.5.6.layer_scale",
-        "features.5.7.layer_scale",
-        "features.5.8.layer_scale",
-        "features.7.0.layer_scale",
-        "features.7.1.layer_scale",
-        "features.7.2.layer_scale",
-    )
-    return rehome(ConvNeXtTiny(classes), paths, parameters)
+    return ConvNeXtTiny(classes)

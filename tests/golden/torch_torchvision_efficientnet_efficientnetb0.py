@@ -89,17 +89,22 @@ class MbconvFirst(nn.Module):
     Args:
         in_channels: the channels of the input.
         filters: the output channels (required).
-        rate: the stochastic depth rate (0.2 by default).
     """
 
-    def __init__(self, in_channels, filters, rate=0.2) -> None:
+    def __init__(self, in_channels, filters) -> None:
         super().__init__()
         squeeze = max(1, in_channels // 4)
         # main
-        self.pad1 = nn.ZeroPad2d(1)
         self.block = nn.Sequential(
             nn.Sequential(
-                nn.Conv2d(in_channels, in_channels, 3, groups=in_channels, bias=False),
+                nn.Conv2d(
+                    in_channels,
+                    in_channels,
+                    3,
+                    padding=1,
+                    groups=in_channels,
+                    bias=False,
+                ),
                 nn.BatchNorm2d(in_channels),
                 nn.SiLU(),
             ),
@@ -118,8 +123,7 @@ class MbconvFirst(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         # main
-        out = self.pad1(x)
-        out = self.block[0](out)
+        out = self.block[0](x)
         # se
         se = self.block[1](out)
         # out
@@ -170,6 +174,7 @@ class Mbconv(nn.Module):
                     hidden,
                     kernel,
                     stride=stride,
+                    padding=kernel // 2,
                     groups=hidden,
                     bias=False,
                 ),
@@ -188,14 +193,12 @@ class Mbconv(nn.Module):
                 nn.BatchNorm2d(filters),
             ),
         )
-        self.pad1 = nn.ZeroPad2d(kernel // 2)
         # project
         self.stochastic_depth = DropPath(rate) if residual else None
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         # main
         out = self.block[0](x)
-        out = self.pad1(out)
         out = self.block[1](out)
         # se
         se = self.block[2](out)
@@ -223,7 +226,7 @@ class EfficientNetB0(nn.Module):
                 nn.BatchNorm2d(32),
                 nn.SiLU(),
             ),
-            nn.Sequential(MbconvFirst(32, 16, rate=0.0)),
+            nn.Sequential(MbconvFirst(32, 16)),
             nn.Sequential(
                 Mbconv(16, 24, stride=2, rate=0.0125),
                 Mbconv(24, 24, rate=0.025),

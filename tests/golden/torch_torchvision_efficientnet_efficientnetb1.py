@@ -98,10 +98,16 @@ class MbconvFirst(nn.Module):
         residual = in_channels == filters
         self.residual = residual
         # main
-        self.pad1 = nn.ZeroPad2d(1)
         self.block = nn.Sequential(
             nn.Sequential(
-                nn.Conv2d(in_channels, in_channels, 3, groups=in_channels, bias=False),
+                nn.Conv2d(
+                    in_channels,
+                    in_channels,
+                    3,
+                    padding=1,
+                    groups=in_channels,
+                    bias=False,
+                ),
                 nn.BatchNorm2d(in_channels),
                 nn.SiLU(),
             ),
@@ -122,8 +128,7 @@ class MbconvFirst(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         # main
-        out = self.pad1(x)
-        out = self.block[0](out)
+        out = self.block[0](x)
         # se
         se = self.block[1](out)
         # out
@@ -180,6 +185,7 @@ class Mbconv(nn.Module):
                     hidden,
                     kernel,
                     stride=stride,
+                    padding=kernel // 2,
                     groups=hidden,
                     bias=False,
                 ),
@@ -198,14 +204,12 @@ class Mbconv(nn.Module):
                 nn.BatchNorm2d(filters),
             ),
         )
-        self.pad1 = nn.ZeroPad2d(kernel // 2)
         # project
         self.stochastic_depth = DropPath(rate) if residual else None
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         # main
         out = self.block[0](x)
-        out = self.pad1(out)
         out = self.block[1](out)
         # se
         se = self.block[2](out)

@@ -53,10 +53,16 @@ class InvertedResidualFirst(nn.Module):
     def __init__(self, in_channels, filters) -> None:
         super().__init__()
         # main
-        self.pad1 = nn.ZeroPad2d(1)
         self.conv = nn.Sequential(
             nn.Sequential(
-                nn.Conv2d(in_channels, in_channels, 3, groups=in_channels, bias=False),
+                nn.Conv2d(
+                    in_channels,
+                    in_channels,
+                    3,
+                    padding=1,
+                    groups=in_channels,
+                    bias=False,
+                ),
                 nn.BatchNorm2d(in_channels),
                 nn.ReLU6(inplace=True),
             ),
@@ -66,8 +72,7 @@ class InvertedResidualFirst(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         # main
-        out = self.pad1(x)
-        out = self.conv(out)
+        out = self.conv(x)
         return out
 
 
@@ -96,22 +101,25 @@ class InvertedResidual(nn.Module):
                 nn.ReLU6(inplace=True),
             ),
             nn.Sequential(
-                nn.Conv2d(hidden, hidden, 3, stride=stride, groups=hidden, bias=False),
+                nn.Conv2d(
+                    hidden,
+                    hidden,
+                    3,
+                    stride=stride,
+                    padding=1,
+                    groups=hidden,
+                    bias=False,
+                ),
                 nn.BatchNorm2d(hidden),
                 nn.ReLU6(inplace=True),
             ),
             nn.Conv2d(hidden, filters, 1, bias=False),
             nn.BatchNorm2d(filters),
         )
-        self.pad1 = nn.ZeroPad2d(1)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         # main
-        out = self.conv[0](x)
-        out = self.pad1(out)
-        out = self.conv[1](out)
-        out = self.conv[2](out)
-        out = self.conv[3](out)
+        out = self.conv(x)
         # out
         if self.residual:
             out += x
