@@ -4,6 +4,8 @@ representative's code holds of the member's."""
 
 from __future__ import annotations
 
+import functools
+
 import pytest
 
 import resnet_dsl
@@ -12,6 +14,7 @@ from resnet_dsl.language.errors import ArchError
 from tests.families import FAMILIES, up_to_numbers
 
 
+@functools.cache  # a representative serves several members
 def generated(name: str, target: str) -> str:
     """The spec's code for `target`, up to numbers; a located error's message where it has none."""
     file, _, network = name.partition(":")
