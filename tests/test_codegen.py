@@ -39,6 +39,7 @@ from resnet_dsl.network.api import loads
 from resnet_dsl.network.expand import layer_config
 from resnet_dsl.network.loader import parse_module
 from tests.conftest import REPO, SHIPPED_SPECS, ZOO_NETWORKS
+from tests.families import swept
 from tests.regen_golden import GOLDEN, golden_path
 
 SMALL = {"input": "32x32x3", "classes": 3}
@@ -674,14 +675,8 @@ def test_seeded_initializers_give_identical_weights_and_outputs(keras_pair: Call
     np.testing.assert_array_equal(np.asarray(generated_model(images)), np.asarray(reference(images)))
 
 
-LARGE = {spec for spec in SHIPPED_SPECS if "101" in spec or "152" in spec}
-"""Several seconds a build on two cores: marked slow, so `-m "not slow"` skips them."""
-
-
 @pytest.mark.keras
-@pytest.mark.parametrize(
-    "spec", [pytest.param(spec, marks=[pytest.mark.slow] if spec in LARGE else []) for spec in SHIPPED_SPECS]
-)
+@pytest.mark.parametrize("spec", [spec for spec in SHIPPED_SPECS if swept(spec)])  # a family's members: test_families
 def test_builds_the_model_to_keras_builds(keras_pair: Callable[..., tuple[Any, Any]], spec: str) -> None:
     generated_model, reference = keras_pair(spec)
     assert_same_model(generated_model, reference)

@@ -14,6 +14,7 @@ import numpy as np
 import pytest
 
 from tests.conftest import REPO, SHIPPED_SPECS
+from tests.families import swept
 from tests.test_codegen import import_source
 
 torch = pytest.importorskip("torch")
@@ -195,7 +196,9 @@ def test_hostile_layer_names_stay_attributes() -> None:
 
 FAST_SPECS = {"specs/seed/resnet50.arch", "specs/torchvision/resnet18.arch"}
 SPEC_PARAMS = [
-    pytest.param(spec, id=spec, marks=[] if spec in FAST_SPECS else [pytest.mark.slow]) for spec in SHIPPED_SPECS
+    pytest.param(spec, id=spec, marks=[] if spec in FAST_SPECS else [pytest.mark.slow])
+    for spec in SHIPPED_SPECS
+    if swept(spec)
 ]
 
 

@@ -1,10 +1,12 @@
-"""Deployment of the torch models, for every shipped spec (the large ones under `-m slow`): ONNX
-through `to_onnx` (what `resnet-dsl export` writes), run by onnxruntime, and `torch.export`, of
-`to_torch`'s module; `torch.export` of the generated one; `torch.compile(fullgraph=True)` of both.
+"""Deployment of the torch models: ONNX through `to_onnx` (what `resnet-dsl export` writes), run by
+onnxruntime, and `torch.export`, of `to_torch`'s module; `torch.export` of the generated one;
+`torch.compile(fullgraph=True)` of both. For every shipped spec (the large ones under `-m slow`)
+but a family's deeper members, whose code is a smaller one's but for its numbers
+(`tests/families.py`).
 
-Each check of each spec is its own test, so pytest-xdist spreads them; each test builds only the
-modules it needs. The ONNX round trip is the costly one (the dynamo exporter decomposes, translates
-and optimizes the graph in Python: about 8 s of one core for a ResNet-50, where `torch.export` takes
+One test a spec, so its two modules are built once for every check; pytest-xdist spreads the
+specs. The ONNX round trip is the costly check (the dynamo exporter decomposes, translates and
+optimizes the graph in Python: about 8 s of one core for a ResNet-50, where `torch.export` takes
 2 s; `bench/deploy_costs.py` measures each step), so nothing in it is done twice.
 
 `torch.compile` runs with the "eager" backend: dynamo must capture the whole forward pass as one
@@ -75,41 +77,33 @@ def one_thread_session(path: Path) -> Any:
 
 
 @pytest.mark.parametrize("spec", zoo_params())
-def test_onnxruntime_runs_the_export_of_to_torch(spec: str, tmp_path: Path) -> None:
-    """One capture: the exported program's outputs, then its ONNX file's under onnxruntime at two
-    batch sizes (neither the example's: the batch stays free)."""
+def test_the_spec_deploys(spec: str, tmp_path: Path) -> None:
+    """Each deployment path of one spec, on one `to_torch` module and one generated module."""
     pytest.importorskip("onnxruntime")
     pytest.importorskip("onnxscript")
     model = reference(spec)
-    program = exported(model, spec, **small(spec))
+    generated = generated_like(model, spec)
     images = example_input(spec, batch=3, **small(spec))
-    assert_close(output(program.module(), images), output(model, images))
+    expected = output(model, images)
+
+    # ONNX, one capture: the exported program's outputs, then its file's under onnxruntime at two
+    # batch sizes (neither the example's: the batch stays free).
+    program = exported(model, spec, **small(spec))
+    assert_close(output(program.module(), images), expected)
     path = tmp_path / "model.onnx"
     to_onnx(program, path)
     session = one_thread_session(path)
     path.unlink()  # a large spec's file is hundreds of MB; pytest keeps the last runs' tmp_path
     for batch in (1, 3):
-        images = example_input(spec, batch=batch, **small(spec))
-        (actual,) = session.run(None, {INPUT_NAME: images.numpy()})
-        assert_close(actual, output(model, images))
+        batch_images = example_input(spec, batch=batch, **small(spec))
+        (actual,) = session.run(None, {INPUT_NAME: batch_images.numpy()})
+        assert_close(actual, output(model, batch_images))
 
-
-@pytest.mark.parametrize("spec", zoo_params())
-def test_torch_export_captures_the_generated_module(spec: str) -> None:
-    model = reference(spec)
-    generated = generated_like(model, spec)
-    images = example_input(spec, batch=3, **small(spec))
-    assert_close(output(exported(generated, spec, **small(spec)).module(), images), output(model, images))
-
-
-@pytest.mark.parametrize("kind", ["to_torch", "generated"])
-@pytest.mark.parametrize("spec", zoo_params())
-def test_compile_captures_one_graph(spec: str, kind: str) -> None:
-    model = reference(spec)
-    module = model if kind == "to_torch" else generated_like(model, spec)
-    images = example_input(spec, batch=3, **small(spec))
-    torch._dynamo.reset()
-    assert_close(output(torch.compile(module, fullgraph=True, backend="eager"), images), output(model, images))
+    # torch.export of the generated module; torch.compile(fullgraph=True) of both
+    assert_close(output(exported(generated, spec, **small(spec)).module(), images), expected)
+    for module in (model, generated):
+        torch._dynamo.reset()
+        assert_close(output(torch.compile(module, fullgraph=True, backend="eager"), images), expected)
 
 
 def test_the_export_command_writes_what_onnxruntime_runs_folded(tmp_path: Path, cli: Any) -> None:

@@ -13,6 +13,7 @@ import resnet_dsl
 from resnet_dsl.review.archdiff import diff
 from resnet_dsl.review.formatter import format_source
 from tests.conftest import REPO
+from tests.families import swept
 
 SLOW = pytest.mark.slow
 
@@ -135,7 +136,7 @@ def build_both(spec: str, name: str | None) -> None:
     [
         pytest.param(spec, name, marks=[] if (spec, name) in BUILT_QUICKLY else [SLOW], id=ids((spec, name)))
         for spec, name, _, _ in [*ZOO, ("specs/seed/resnet50_dropout.arch", None, 0, None)]
-        if spec not in TORCH_ONLY
+        if spec not in TORCH_ONLY and swept(spec, name)
     ],
 )
 def test_builds_with_keras_and_through_generated_code(spec: str, name: str | None) -> None:

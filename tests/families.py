@@ -1,0 +1,54 @@
+"""Families of shipped networks: a deeper or wider member generates the same code as a smaller one
+but for its numbers (depths, widths, counts), so the costly sweeps (ONNX and `torch.export`,
+`torch.compile`, folding, Keras-torch agreement, building through Keras twice) run the smaller one;
+`tests/test_families.py` holds, for both targets, that each member's generated code is its
+representative's up to those numbers. What a member's size itself must show (its parameter
+counts, torchvision's and timm's weights loading, Python's recursion limit) is tested on it."""
+
+from __future__ import annotations
+
+import re
+
+FAMILIES: dict[str, str] = {
+    "keras/resnet101": "keras/resnet50",
+    "keras/resnet152": "keras/resnet50",
+    "keras/resnet101v2": "keras/resnet50v2",
+    "keras/resnet152v2": "keras/resnet50v2",
+    "papers/cifar_resnet:ResNet32": "papers/cifar_resnet:ResNet20",
+    "papers/cifar_resnet:ResNet44": "papers/cifar_resnet:ResNet20",
+    "papers/cifar_resnet:ResNet56": "papers/cifar_resnet:ResNet20",
+    "papers/cifar_resnet:ResNet110": "papers/cifar_resnet:ResNet20",
+    "papers/cifar_resnet:ResNet1202": "papers/cifar_resnet:ResNet20",
+    "timm/resnetv2_101": "timm/resnetv2_50",
+    "torchvision/resnet101": "torchvision/resnet50",
+    "torchvision/resnet152": "torchvision/resnet50",
+    "torchvision/resnext101_32x8d": "torchvision/resnext50_32x4d",
+    "torchvision/wide_resnet101_2": "torchvision/wide_resnet50_2",
+}
+"""A family's member -> the network whose code it repeats: `zoo/spec`, or `zoo/spec:Network`
+where the file defines several."""
+
+
+def zoo_name(spec: str, network: str | None = None) -> str:
+    """`specs/x/y.arch` (and a network of it) -> its name here: `x/y` or `x/y:Network`."""
+    name = spec.removeprefix("specs/").removesuffix(".arch")
+    return f"{name}:{network}" if network else name
+
+
+def swept(spec: str, network: str | None = None) -> bool:
+    """Whether the costly sweeps run this network: every one but a family's members."""
+    return zoo_name(spec, network) not in FAMILIES
+
+
+def up_to_numbers(source: str, spec: str, network: str) -> str:
+    """Generated source with what a family's members differ in taken out: the spec's path and the
+    network's name, every number, and the repetition of a stage's blocks (`*(Block(...) for _ in
+    range(5))` and a line repeated are one block)."""
+    text = source.replace(spec, "SPEC").replace(network, "NETWORK")
+    text = re.sub(r"\d+([,.]\d+)*", "N", text)  # 1,727,962 and 0.9 too
+    text = re.sub(r"\*\((.*\)) for _ in range\(N\)\)", r"\1", text)
+    lines: list[str] = []
+    for line in text.splitlines():
+        if not lines or line != lines[-1]:
+            lines.append(line)
+    return "\n".join(lines)
