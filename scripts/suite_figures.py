@@ -37,6 +37,7 @@ def measure(args: list[str]) -> dict:
     last = result.stdout.strip().splitlines()[-1] if result.stdout.strip() else ""
     counts = {kind.rstrip("s") if kind.startswith("error") else kind: int(n) for n, kind in _COUNTS.findall(last)}
     return {
+        "failures": [line for line in result.stdout.splitlines() if line.startswith(("FAILED ", "ERROR "))],
         "tests": sum(counts.values()),
         "counts": counts,
         "seconds": round(seconds),
@@ -61,6 +62,8 @@ def sentence(figures: dict) -> str:
 
 def main(argv: list[str]) -> int:
     figures = measure(argv)
+    for line in figures.pop("failures"):
+        print(line, file=sys.stderr)
     FIGURES.write_text(json.dumps(figures, indent=2) + "\n", encoding="utf-8")
     print(sentence(figures))
     return 0 if figures["status"] == 0 else 1

@@ -402,7 +402,7 @@ def test_variant_classes_are_named_after_what_tells_them_apart(generated: dict[s
     have, never numbered by first use (`BottleneckD2`, `BottleneckV22`)."""
 
     def classes(spec: str) -> list[str]:
-        from resnet_dsl.codegen.torch import HELPERS
+        from resnet_dsl.codegen.torch_helpers import HELPERS
 
         tree = ast.parse(generated[spec])
         return [n.name for n in tree.body if isinstance(n, ast.ClassDef) and n.name not in HELPERS]

@@ -13,20 +13,17 @@ the class builds that tree itself (`torch_tree`).
 Attribute names, and so state_dict keys, come from `torch_layout`, as `to_torch`'s do;
 instances of one block must agree on them, which is checked. The few helpers the module
 needs (Keras's `same` padding, initializers, channels-last flatten) are copied from
-`backends/torch_modules.py`'s source, so both back ends run the same code. Spec names and
+`backends/torch_modules.py`'s source (`torch_helpers`), so both back ends run the same code. Spec names and
 values go through `pysource`, as for the Keras target; the output is what `ruff format` writes.
 """
 
 from __future__ import annotations
 
-import ast
 import dataclasses
 import itertools
 from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
-from functools import cache
-from pathlib import Path
 from typing import Any
 
 from resnet_dsl import __version__
@@ -42,6 +39,14 @@ from resnet_dsl.codegen.pysource import (
     same_value,
 )
 from resnet_dsl.codegen.torch_blocks import BlockClass, chain_forward, init_body
+from resnet_dsl.codegen.torch_helpers import (
+    HELPERS,
+    NEEDS_FUNCTIONAL,
+    NEEDS_MATH,
+    activation_helper,
+    helper_sources,
+    needed,
+)
 from resnet_dsl.codegen.torch_names import variant_names
 from resnet_dsl.codegen.torch_union import block_unions
 from resnet_dsl.codegen.torch_views import (
@@ -68,38 +73,6 @@ from resnet_dsl.network import model as nw
 from resnet_dsl.network.expand import evaluate_defaults
 
 TEMPLATE = "torch_model.py.jinja"
-
-HELPERS: dict[str, tuple[str, ...]] = {
-    "same_pads": (),
-    "Conv2dSame": ("same_pads",),
-    "conv2d_same": ("Conv2dSame",),
-    "MaxPool2dSame": ("same_pads",),
-    "AvgPool2dSame": ("same_pads",),
-    "Dense": (),
-    "DropPath": (),
-    "LayerScale": (),
-    "per_channel": (),
-    "Rescale": ("per_channel",),
-    "Normalize": (),
-    "Conv1dChannelsLast": (),
-    "FlattenChannelsLast": (),
-    "Exponential": (),
-    "ChannelPad": (),
-    "pad_module": (),
-    "Blur2d": (),
-    "ChannelSplit": (),
-    "SeparableConv2d": (),
-    "LayerNormChannels": (),
-    "ReshapeChannelsLast": (),
-    "MovedSequential": (),
-    "rehome": ("MovedSequential",),
-    "named": (),
-    "variance_scaling_": (),
-}
-"""`backends/torch_modules.py`'s standalone helpers, each with those it uses, in the order of its source."""
-
-NEEDS_MATH = frozenset({"same_pads", "MaxPool2dSame", "variance_scaling_", "Blur2d", "math"})
-NEEDS_FUNCTIONAL = frozenset({"Conv2dSame", "MaxPool2dSame", "AvgPool2dSame", "ChannelPad", "Blur2d"})
 
 # ------------------------------------------------------------------ model --
 
@@ -278,56 +251,6 @@ def torch_layout_buffers(network: nw.Network) -> int:
 
 
 # -------------------------------------------------------------- rendering --
-
-
-@cache
-def helper_sources() -> dict[str, str]:
-    """The source of each helper in `backends/torch_modules.py`, read as text (torch is not imported)."""
-    path = Path(__file__).parent.parent / "backends" / "torch_modules.py"
-    text = path.read_text(encoding="utf-8")
-    sources = {}
-    for node in ast.parse(text).body:
-        if isinstance(node, (ast.FunctionDef, ast.ClassDef)):
-            name = node.name
-        elif isinstance(node, ast.Assign) and isinstance(node.targets[0], ast.Name):
-            name = node.targets[0].id
-        else:
-            continue
-        if name in HELPERS:
-            sources[name] = ast.get_source_segment(text, node) or ""
-    return sources
-
-
-def needed(direct: set[str]) -> list[str]:
-    """The helpers used and those they use, in `HELPERS`' order."""
-    wanted = set()
-    stack = [name for name in direct if name in HELPERS]
-    while stack:
-        name = stack.pop()
-        if name not in wanted:
-            wanted.add(name)
-            stack += HELPERS[name]
-    return [name for name in HELPERS if name in wanted]
-
-
-def activation_helper() -> str:
-    """`activation(name)`: Keras's activation of that name, for a block that takes it as a parameter."""
-    entries = []
-    for name, (class_name, args) in torch_layout.ACTIVATIONS.items():
-        arguments = ", ".join(f"{py_string(k)}: {py_value(v)}" for k, v in args)
-        made = "Exponential" if class_name == "Exponential" else f"nn.{class_name}"
-        entries.append(f"        {py_string(name)}: ({made}, {{{arguments}}}),")
-    return "\n".join(
-        [
-            "def activation(name: str) -> nn.Module:",
-            '    """Keras\'s activation `name` as a torch module."""',
-            "    modules = {",
-            *entries,
-            "    }",
-            "    module, arguments = modules[name]",
-            "    return module(**arguments)",
-        ]
-    )
 
 
 def module_view(network: nw.Network, source: str) -> TorchModuleView:

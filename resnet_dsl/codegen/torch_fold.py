@@ -10,13 +10,12 @@ dropout made the identity, for eval() only. Which modules fold is data, a table 
 
 from __future__ import annotations
 
-import ast
 from collections.abc import Iterable
-from pathlib import Path
 
 from resnet_dsl.backends.fold_plan import fold_plan
 from resnet_dsl.codegen import torch as torch_codegen
 from resnet_dsl.codegen.pysource import py_string
+from resnet_dsl.codegen.torch_helpers import BACKENDS, definitions
 from resnet_dsl.codegen.views import LINE_LENGTH
 from resnet_dsl.network import model as nw
 
@@ -75,10 +74,4 @@ def _tuple_lines(name: str, items: Iterable[str]) -> str:
 
 def helper_sources() -> dict[str, str]:
     """The source of each helper in `backends/torch_fold.py`, read as text (torch is not imported)."""
-    path = Path(__file__).parent.parent / "backends" / "torch_fold.py"
-    text = path.read_text(encoding="utf-8")
-    return {
-        node.name: ast.get_source_segment(text, node) or ""
-        for node in ast.parse(text).body
-        if isinstance(node, ast.FunctionDef) and node.name in HELPERS
-    }
+    return definitions(BACKENDS / "torch_fold.py", HELPERS)
