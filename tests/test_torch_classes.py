@@ -5,6 +5,7 @@ and matched to the spec's block instances, for every network of the zoo."""
 from __future__ import annotations
 
 import ast
+from typing import Any
 
 import pytest
 
@@ -55,6 +56,22 @@ def stage_classes(source: str, network: str) -> list[str]:
 
     Calls().visit(init)
     return found
+
+
+def assert_same_function(module: Any, reference: Any, shape: tuple[int, ...], atol: float) -> None:
+    """`reference`'s weights, moved off their initial values, load strictly into `module` (the same
+    keys in the same order), and the two give the same outputs."""
+    import torch
+
+    with torch.no_grad():
+        for value in reference.state_dict().values():
+            if value.is_floating_point():
+                value.uniform_(0.5, 1.5, generator=torch.Generator().manual_seed(value.numel()))
+    module.load_state_dict(reference.state_dict(), strict=True)
+    assert list(module.state_dict()) == list(reference.state_dict())
+    images = torch.randn(*shape, generator=torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        torch.testing.assert_close(module(images), reference(images), rtol=1e-5, atol=atol)
 
 
 @pytest.mark.parametrize("entry", ZOO_NETWORKS)
@@ -125,7 +142,7 @@ def test_blocks_derived_from_one_base_share_its_class_where_the_base_is_never_ca
     """Two derivations of `unit`, `unit` itself never called: one class `Unit` with `unit`'s
     defaults, each instance made with what its derivation binds; `to_torch` names them alike,
     and the generated module loads its state_dict strictly and computes what it computes."""
-    torch = pytest.importorskip("torch")
+    pytest.importorskip("torch")
     from resnet_dsl.backends.torch import to_torch
 
     network = resnet_dsl.loads(DERIVED_ONLY)
@@ -135,15 +152,7 @@ def test_blocks_derived_from_one_base_share_its_class_where_the_base_is_never_ca
     assert "Unit(4, 8, stride=2),\n            Unit(8, 8, stride=2, groups=2),\n            Unit(8, 8),\n" in source
     module, reference = import_source(source).build_model().eval(), to_torch(network).eval()
     assert [block._get_name() for block in reference.layer1] == ["Unit"] * 3
-    with torch.no_grad():
-        for value in reference.state_dict().values():
-            if value.is_floating_point():
-                value.uniform_(0.5, 1.5, generator=torch.Generator().manual_seed(value.numel()))
-    module.load_state_dict(reference.state_dict(), strict=True)
-    assert list(module.state_dict()) == list(reference.state_dict())
-    images = torch.randn(2, 4, 16, 16, generator=torch.Generator().manual_seed(0))
-    with torch.no_grad():
-        torch.testing.assert_close(module(images), reference(images), rtol=1e-5, atol=1e-6)
+    assert_same_function(module, reference, (2, 4, 16, 16), atol=1e-6)
 
 
 CHOSEN = """
@@ -170,7 +179,7 @@ network N(input = 8x8x4) {
 def test_a_source_each_instance_chooses_is_chosen_in_forward() -> None:
     """`shortcut from (pre if c else input)` with the shortcut's modules in both instances: one
     class, which reads the source the instance's argument chooses, as `to_torch` does."""
-    torch = pytest.importorskip("torch")
+    pytest.importorskip("torch")
     from resnet_dsl.backends.torch import to_torch
 
     network = resnet_dsl.loads(CHOSEN)
@@ -178,15 +187,7 @@ def test_a_source_each_instance_chooses_is_chosen_in_forward() -> None:
     assert stage_classes(source, "N") == ["B", "B"]
     assert "identity = self.downsample(x2 if self.c else x)" in source
     module, reference = import_source(source).build_model().eval(), to_torch(network).eval()
-    with torch.no_grad():
-        for value in reference.state_dict().values():
-            if value.is_floating_point():
-                value.uniform_(0.5, 1.5, generator=torch.Generator().manual_seed(value.numel()))
-    module.load_state_dict(reference.state_dict(), strict=True)
-    assert list(module.state_dict()) == list(reference.state_dict())
-    images = torch.randn(2, 4, 8, 8, generator=torch.Generator().manual_seed(0))
-    with torch.no_grad():
-        torch.testing.assert_close(module(images), reference(images), rtol=1e-5, atol=1e-6)
+    assert_same_function(module, reference, (2, 4, 8, 8), atol=1e-6)
 
 
 SAME = """
@@ -224,7 +225,7 @@ def test_conv2d_same_only_where_keras_same_is_asymmetric() -> None:
     each is made (`conv2d_same`, timm's create_conv2d_pad), nn.Conv2d(padding=k // 2) at the
     others; one whose instances all need it makes Conv2dSame. Module for module what `to_torch`
     makes, the same state_dict and outputs."""
-    torch = pytest.importorskip("torch")
+    pytest.importorskip("torch")
     from resnet_dsl.backends.torch import to_torch
 
     network = resnet_dsl.loads(SAME)
@@ -246,15 +247,7 @@ def test_conv2d_same_only_where_keras_same_is_asymmetric() -> None:
         ("Conv2d", (3, 3)),
         ("Conv2d", (0, 0)),
     ]
-    with torch.no_grad():
-        for value in reference.state_dict().values():
-            if value.is_floating_point():
-                value.uniform_(0.5, 1.5, generator=torch.Generator().manual_seed(value.numel()))
-    module.load_state_dict(reference.state_dict(), strict=True)
-    assert list(module.state_dict()) == list(reference.state_dict())
-    images = torch.randn(2, 4, 15, 15, generator=torch.Generator().manual_seed(0))
-    with torch.no_grad():
-        torch.testing.assert_close(module(images), reference(images), rtol=1e-5, atol=1e-5)
+    assert_same_function(module, reference, (2, 4, 15, 15), atol=1e-5)
 
 
 @pytest.mark.torch
