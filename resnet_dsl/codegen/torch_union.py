@@ -80,12 +80,17 @@ def block_unions(
     builder.check_names(steps)
     drafts: list[_Draft] = []
     context = _Context(block, steps, placed, pairs[0][1].input)
+    made_like: dict[str, _Draft] = {}  # an instance like one before -> the class that makes that one
     for pair in pairs:
         instance, scope = pair
         env = builder.instance_env(instance)
         present = [index for index, step in enumerate(steps) if all(condition(c, env) for c in step.conditions)]
         step_of = dict(zip(instance.layers, present, strict=True))
         member = (pair, step_of, env)
+        like = _likeness(instance, placed)
+        if like in made_like:  # its class was checked against that one, and every check since too
+            made_like[like].members.append(member)
+            continue
         for draft in drafts:
             merged = _merge(draft, pair, step_of)
             members = [*draft.members, member]
@@ -101,7 +106,16 @@ def block_unions(
             draft.nodes = merged
             draft.members.append(member)
             drafts.append(draft)
+        made_like[like] = draft
     return [_union(draft, dataclasses.replace(context, input=draft.input)) for draft in drafts]
+
+
+def _likeness(instance: nw.BlockInstance, placed: Collection[str]) -> str:
+    """What a class's checks read of an instance, but its name: its arguments, its input's shape
+    (the two make its layers), and which of its layers the spec places. Instances alike fit the
+    same classes, so a stage of 200 like blocks (ResNet-1202) is checked once, not 200 times over."""
+    where = tuple(name in placed for name in instance.layers)
+    return repr((instance.args, instance.input_shape, where))
 
 
 @dataclass(frozen=True)
