@@ -202,6 +202,7 @@ class BlockClass:
         done: set[str] = set()
         path = None
         parameters = self.parameter_nodes(scope)
+        deeper = [n.module for n in scope.nodes if n.module and n.module.count(".") > 1]  # in nested containers
 
         def assign(attribute: str, made: Call, members: Sequence[torch_layout.Node]) -> list[str]:
             shared = self.shared_conditions(members)
@@ -217,8 +218,7 @@ class BlockClass:
                 lines.append(f"# {escape(path or '')}")
             parent = node.module.rpartition(".")[0]
             top = parent.partition(".")[0]
-            deeper = [n for n in scope.nodes if n.module and n.module.count(".") > 1]
-            if parent and any(n.module.startswith(top + ".") for n in deeper if n.module):
+            if parent and any(module.startswith(top + ".") for module in deeper):
                 # nested containers (SK's `conv1.paths.0.conv`): the outermost made whole
                 inside = [n for n in scope.nodes if n.module and n.module.startswith(top + ".")]
                 lines += [] if top in done else assign(top, nested(top, inside, sources, helpers), inside)

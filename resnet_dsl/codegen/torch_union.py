@@ -415,10 +415,14 @@ def _one_amount(found: Sequence[torch_layout.Node], members: Sequence[Member], s
     expression of the spec (`zeropad(kernel // 2)`), which the class can write as `padding=`."""
     if not steps or not all(node.padding != (0, 0) and node.padding[0] == node.padding[1] for node in found):
         return False
-    pad = found[0].layer.inputs[0]
-    call = steps[next(at[pad] for _, at, _ in members if pad in at)].call
+    call = _call_of(found[0].layer.inputs[0], members, steps)
     amounts = [arg.value for arg in call.args if arg.name in (None, "padding")][:1]
     return bool(amounts) and not isinstance(amounts[0], ir.ListExpr)
+
+
+def _call_of(layer: str, members: Sequence[Member], steps: Sequence[Any]) -> ir.LayerCall:
+    """The spec's call that makes an instance's layer (the first instance that has it)."""
+    return steps[next(step_of[layer] for _, step_of, _ in members if layer in step_of)].call
 
 
 def _union(draft: _Draft, context: _Context) -> Union:
@@ -454,5 +458,5 @@ def _union(draft: _Draft, context: _Context) -> Union:
         draft.nodes[step].name: choice for step, choice in source_choices(draft.nodes, draft.members, context).items()
     }
     pads = {node.name: node.layer.inputs[0] for node in nodes if paddings.get(node.name) == "folded"}
-    folded = {name: steps[next(at[pad] for _, at, _ in draft.members if pad in at)].call for name, pad in pads.items()}
+    folded = {name: _call_of(pad, draft.members, steps) for name, pad in pads.items()}
     return Union(tuple(members), scope, calls, conditions, paddings, choices, modules, folded)
