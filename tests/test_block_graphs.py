@@ -174,6 +174,13 @@ ERRORS = [
         None,
     ),
     (
+        "a merge without paths reads main, which is missing, at the merge",  # found by the grammar fuzz
+        "block b(f) {\n  extra { relu }\n  out = add\n}",
+        "add takes path names",
+        (3, 9),
+        None,
+    ),
+    (
         "a path named input",
         "block b(f) {\n  input { relu }\n  out = add(main, shortcut)\n}",
         "'input' cannot name a path",

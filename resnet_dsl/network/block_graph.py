@@ -92,17 +92,15 @@ def path_order(block: ir.BlockDef) -> list[ir.Path]:
 def merge_refs(merge: ir.Merge) -> list[ir.PathRef]:
     """Every path a merge expression names, nested merges included, left to right."""
     refs: list[ir.PathRef] = []
-    for item in merge.inputs or _DEFAULT_MERGE:
+    for item in merge_inputs(merge):
         refs += merge_refs(item) if isinstance(item, ir.Merge) else [item]
     return refs
 
 
-_DEFAULT_MERGE = (ir.PathRef(path="main"), ir.PathRef(path="shortcut"))
-
-
 def merge_inputs(merge: ir.Merge) -> tuple[ir.MergeInput, ...]:
-    """A merge's inputs; `add` alone means `add(main, shortcut)`."""
-    return merge.inputs or _DEFAULT_MERGE
+    """A merge's inputs; `add` alone means `add(main, shortcut)`, both at the merge's place (an
+    error about either points there)."""
+    return merge.inputs or (ir.PathRef(path="main", span=merge.span), ir.PathRef(path="shortcut", span=merge.span))
 
 
 def check_block(block: ir.BlockDef) -> list[ir.Path]:
