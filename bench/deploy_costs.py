@@ -3,13 +3,13 @@
     python bench/deploy_costs.py                                   # every shipped spec
     python bench/deploy_costs.py torchvision/resnet50 timm/seresnet50
 
-For each spec at 64x64 (as `tests/test_torch_export.py` runs it): building `to_torch`'s module,
-generating and building the generated one, `torch.export` of each, `to_onnx` (the dynamo exporter:
-decomposition, translation, onnxscript's optimizer, the file), an onnxruntime session and its two
-runs, and `torch.compile(fullgraph=True, backend="eager")` of each module. CPU time of this process,
-not wall time: on a machine other jobs load, the wall clock says more about them than about us.
-The first spec also pays one-off costs (imports, onnxscript's registry); run a small spec first to
-see them apart. Printed: one row per spec, the sum, and the ONNX file's size.
+For each spec at 64x64, two blocks a stage (as `tests/test_torch_export.py` runs it): building
+`to_torch`'s module, generating and building the generated one, `torch.export` of each, `to_onnx`
+(the dynamo exporter: decomposition, translation, onnxscript's optimizer, the file), an onnxruntime
+session and its two runs, and `torch.compile(fullgraph=True, backend="eager")` of each module.
+CPU time of this process, not wall time: on a machine other jobs load, the wall clock says more
+about them than about us. The first spec also pays one-off costs (imports, onnxscript's registry);
+run a small spec first to see them apart. Printed: one row per spec, the sum, and the ONNX file's size.
 """
 
 from __future__ import annotations

@@ -20,6 +20,8 @@ FAMILIES: dict[str, str] = {
     "papers/cifar_resnet:ResNet110": "papers/cifar_resnet:ResNet20",
     "papers/cifar_resnet:ResNet1202": "papers/cifar_resnet:ResNet20",
     "timm/resnetv2_101": "timm/resnetv2_50",
+    "torchvision/convnext_small": "torchvision/convnext_tiny",
+    "torchvision/resnet34": "torchvision/resnet18",
     "torchvision/resnet101": "torchvision/resnet50",
     "torchvision/resnet152": "torchvision/resnet50",
     "torchvision/resnext101_32x8d": "torchvision/resnext50_32x4d",
@@ -40,15 +42,36 @@ def swept(spec: str, network: str | None = None) -> bool:
     return zoo_name(spec, network) not in FAMILIES
 
 
+REPEATED_ITEM = re.compile(r"(?<![\w.])([\w.]*\((?:[^()]|\([^()]*\))*\))(, \1)+(?![\w.(])")
+"""An item of a list written again after itself: `Block(N), Block(N)`, `("name", Block(N)), (...)`."""
+
+
 def up_to_numbers(source: str, spec: str, network: str) -> str:
     """Generated source with what a family's members differ in taken out: the spec's path and the
     network's name, every number, and the repetition of a stage's blocks (`*(Block(...) for _ in
-    range(5))` and a line repeated are one block)."""
+    range(5))`, Keras's `for index in range(2, 6):` over one call, and a line or a call repeated
+    are one block); each bracketed expression on one line, as black wraps only the longer ones."""
     text = source.replace(spec, "SPEC").replace(network, "NETWORK")
     text = re.sub(r"\d+([,.]\d+)*", "N", text)  # 1,727,962 and 0.9 too
     text = re.sub(r"\*\((.*\)) for _ in range\(N\)\)", r"\1", text)
+    text = "\n".join(_joined(text.splitlines()))
+    text = re.sub(r'^( *)for index in range\(N, N\):\n *(.*)f"(.*)\{index\}', r'\1\2"\3N', text, flags=re.MULTILINE)
     lines: list[str] = []
     for line in text.splitlines():
+        line = re.sub(REPEATED_ITEM, r"\1", line)
         if not lines or line != lines[-1]:
             lines.append(line)
     return "\n".join(lines)
+
+
+def _joined(lines: list[str]) -> list[str]:
+    """The lines with an open bracket's continuation lines joined to it, a trailing comma dropped."""
+    joined: list[str] = []
+    depth = 0
+    for line in lines:
+        if depth > 0:
+            joined[-1] += ("" if joined[-1].endswith(("(", "[", "{")) else " ") + line.strip()
+        else:
+            joined.append(line)
+        depth = max(0, depth + sum(map(line.count, "([{")) - sum(map(line.count, ")]}")))
+    return [re.sub(r",\s*([)\]}])", r"\1", line) for line in joined]

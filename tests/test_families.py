@@ -1,6 +1,7 @@
 """The families the costly sweeps lean on (`tests/families.py`): each member's generated Keras and
 torch code is its representative's but for its numbers, so what the sweeps hold of the
-representative's code holds of the member's."""
+representative's code holds of the member's. The same holds of the shallow networks the
+deployment sweeps run (`tests/torch_deploy.py`) against their full depth."""
 
 from __future__ import annotations
 
@@ -12,16 +13,17 @@ import resnet_dsl
 from resnet_dsl.codegen import to_python
 from resnet_dsl.language.errors import ArchError
 from tests.families import FAMILIES, up_to_numbers
+from tests.torch_deploy import SMALL_INPUT, ZOO, network_of, shallow_depths, small
 
 
 @functools.cache  # a representative serves several members
-def generated(name: str, target: str) -> str:
+def generated(name: str, target: str, overrides: tuple[tuple[str, str], ...] = ()) -> str:
     """The spec's code for `target`, up to numbers; a located error's message where it has none."""
     file, _, network = name.partition(":")
     spec = f"specs/{file}.arch"
     options = {"network": network} if network else {}
     try:
-        source = to_python(spec, target=target, **options)
+        source = to_python(spec, target=target, overrides=dict(overrides), **options)
     except ArchError as error:  # timm's ResNetV2 pools as only torch does: both refuse Keras alike
         return f"refused: {error.message}"
     return up_to_numbers(source, spec, resnet_dsl.load(spec, **options).name)
@@ -40,3 +42,14 @@ def test_a_network_with_other_blocks_is_no_member() -> None:
     """The comparison sees a difference of kind: ResNeXt's grouped bottleneck is not ResNet's."""
     assert generated("torchvision/resnext50_32x4d", "torch") != generated("torchvision/resnet50", "torch")
     assert generated("keras/resnet50v2", "keras") != generated("keras/resnet50", "keras")
+
+
+@pytest.mark.parametrize("target", ["keras", "torch"])
+@pytest.mark.parametrize("name", [name for name in ZOO if shallow_depths(name)])
+def test_a_shallow_network_generates_its_full_depth_code_but_for_numbers(name: str, target: str) -> None:
+    """A stage cut to its first block and a repeat keeps every kind of block the stage has."""
+    network = network_of(name)
+    zoo_name = f"{name}:{network}" if network else name
+    full = generated(zoo_name, target, tuple(SMALL_INPUT.items()))
+    shallow = generated(zoo_name, target, tuple(small(name)["overrides"].items()))
+    assert shallow == full, f"{name} loses a block at {shallow_depths(name)}: give it more in DEEPER"

@@ -2,7 +2,8 @@
 onnxruntime, and `torch.export`, of `to_torch`'s module; `torch.export` of the generated one;
 `torch.compile(fullgraph=True)` of both. For every shipped spec (the large ones under `-m slow`)
 but a family's deeper members, whose code is a smaller one's but for its numbers
-(`tests/families.py`).
+(`tests/families.py`); each at 64x64 and at most two blocks a stage (`tests/torch_deploy.py`),
+which generates the full network's code but for its numbers too.
 
 One test a spec, so its two modules are built once for every check; pytest-xdist spreads the
 specs. The ONNX round trip is the costly check (the dynamo exporter decomposes, translates and

@@ -1,8 +1,9 @@
 """Inference folding: `to_torch(spec, fold=True)`, `fold(model, spec)`, `generate --target torch --fold`.
 
-Every shipped spec at 64x64 (the large ones under `-m slow`), weights and statistics randomized:
-the folded model gives the unfolded one's outputs in eval mode within 1e-5 relative, has no
-BatchNorm after a convolution left and no dropout. Speed is the benchmark's (bench/bench_torch.py).
+Every shipped spec at 64x64 and two blocks a stage (`tests/torch_deploy.py`; the large ones under
+`-m slow`), weights and statistics randomized: the folded model gives the unfolded one's outputs in
+eval mode within 1e-5 relative, has no BatchNorm after a convolution left and no dropout. Speed is
+the benchmark's (bench/bench_torch.py).
 """
 
 from __future__ import annotations
