@@ -7,7 +7,11 @@ counts, torchvision's and timm's weights loading, Python's recursion limit) is t
 
 from __future__ import annotations
 
+import functools
 import re
+from pathlib import Path
+
+SPECS = Path(__file__).resolve().parents[1] / "specs"
 
 FAMILIES: dict[str, str] = {
     "keras/resnet101": "keras/resnet50",
@@ -40,6 +44,32 @@ def zoo_name(spec: str, network: str | None = None) -> str:
 def swept(spec: str, network: str | None = None) -> bool:
     """Whether the costly sweeps run this network: every one but a family's members."""
     return zoo_name(spec, network) not in FAMILIES
+
+
+SHALLOW = 2
+"""By the same argument, a swept network that takes its stages' `depths` runs the sweeps at most
+this many blocks a stage: a stage's first block and one of its repeats. `tests/test_families.py`
+holds that its code is the full network's but for the numbers; it has half a ResNet-50's or a
+ConvNeXt-T's blocks. Export, compilation and folding are properties of a block and its layers,
+not of how often it repeats."""
+
+DEEPER = {"keras/resnet50v2": 3}
+"""A network whose stages need more blocks to keep each kind: Keras's ResNetV2 strides in its
+last block, after plain ones."""
+
+
+@functools.cache
+def shallow(name: str) -> dict[str, str]:
+    """The overrides that run a zoo network (`x/y` or `x/y:Network`) `SHALLOW` blocks a stage; none
+    where it takes no `depths`."""
+    import resnet_dsl
+
+    file, _, network = name.partition(":")
+    loaded = resnet_dsl.load(SPECS / f"{file}.arch", **({"network": network} if network else {}))
+    depths = dict(loaded.params).get("depths")
+    if not isinstance(depths, tuple):
+        return {}
+    return {"depths": "[" + ",".join(str(min(depth, DEEPER.get(name, SHALLOW))) for depth in depths) + "]"}
 
 
 REPEATED_ITEM = re.compile(r"(?<![\w.])([\w.]*\((?:[^()]|\([^()]*\))*\))(, \1)+(?![\w.(])")

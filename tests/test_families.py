@@ -12,8 +12,8 @@ import pytest
 import resnet_dsl
 from resnet_dsl.codegen import to_python
 from resnet_dsl.language.errors import ArchError
-from tests.families import FAMILIES, up_to_numbers
-from tests.torch_deploy import SMALL_INPUT, ZOO, network_of, shallow_depths, small
+from tests.conftest import ZOO_NETWORKS, split_network
+from tests.families import FAMILIES, shallow, swept, up_to_numbers, zoo_name
 
 
 @functools.cache  # a representative serves several members
@@ -44,12 +44,12 @@ def test_a_network_with_other_blocks_is_no_member() -> None:
     assert generated("keras/resnet50v2", "keras") != generated("keras/resnet50", "keras")
 
 
+ZOO_NAMES = [zoo_name(spec, options.get("network")) for spec, options in map(split_network, ZOO_NETWORKS)]
+
+
 @pytest.mark.parametrize("target", ["keras", "torch"])
-@pytest.mark.parametrize("name", [name for name in ZOO if shallow_depths(name)])
+@pytest.mark.parametrize("name", [name for name in ZOO_NAMES if swept(name) and shallow(name)])
 def test_a_shallow_network_generates_its_full_depth_code_but_for_numbers(name: str, target: str) -> None:
     """A stage cut to its first block and a repeat keeps every kind of block the stage has."""
-    network = network_of(name)
-    zoo_name = f"{name}:{network}" if network else name
-    full = generated(zoo_name, target, tuple(SMALL_INPUT.items()))
-    shallow = generated(zoo_name, target, tuple(small(name)["overrides"].items()))
-    assert shallow == full, f"{name} loses a block at {shallow_depths(name)}: give it more in DEEPER"
+    shallow_code = generated(name, target, tuple(shallow(name).items()))
+    assert shallow_code == generated(name, target), f"{name} loses a block at {shallow(name)}: give it more in DEEPER"

@@ -1,7 +1,8 @@
 """The residual family the specs ship: every figure held against /work/shared/reference.md's
 (torchvision and timm counts as torch counts them, i.e. our trainable parameters; He et al.'s
 CIFAR networks as the widely used PyTorch reproduction counts them), each network built with
-`to_keras` and through its generated code, and SE checked as the real function."""
+`to_keras` and through its generated code (two blocks a stage where it takes `depths`:
+tests/families.py), and SE checked as the real function."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ import resnet_dsl
 from resnet_dsl.review.archdiff import diff
 from resnet_dsl.review.formatter import format_source
 from tests.conftest import REPO
-from tests.families import swept
+from tests.families import shallow, swept, zoo_name
 
 SLOW = pytest.mark.slow
 
@@ -117,7 +118,7 @@ def build_both(spec: str, name: str | None) -> None:
     from tests.test_codegen import assert_same_model, import_source
 
     keras.backend.clear_session()
-    network = resnet_dsl.load(spec, network=name)
+    network = resnet_dsl.load(spec, network=name, overrides=shallow(zoo_name(spec, name)))  # tests/families.py
     model = to_keras(network)
     params = network.total_params
     assert (model.count_params(), sum(int(w.numpy().size) for w in model.trainable_weights)) == (

@@ -9,20 +9,10 @@ from typing import Any
 import pytest
 
 from tests.conftest import SPECS
-from tests.families import swept
+from tests.families import shallow, swept
 
 SMALL_INPUT = {"input": "64x64x3"}
 """Every spec runs at 64x64 here: the same layers as at 224x224, a twelfth of the work."""
-
-SHALLOW = 2
-"""And, where a network takes its stages' `depths`, at most this many blocks a stage: a stage's
-first block and one of its repeats. Its code is the full network's but for the numbers
-(`tests/test_families.py` holds it), at half a ResNet-50's or a ConvNeXt-T's blocks:
-deployment and folding are properties of a block and its layers, not of how often it repeats."""
-
-DEEPER = {"keras/resnet50v2": 3}
-"""A network whose stages need more blocks to keep each kind: Keras's ResNetV2 strides in its
-last block, after plain ones."""
 
 ZOO = sorted(
     name for name in (p.relative_to(SPECS).with_suffix("").as_posix() for p in SPECS.rglob("*.arch")) if swept(name)
@@ -52,25 +42,11 @@ def network_of(name: str) -> str | None:
     return None if len(names) == 1 else NETWORKS.get(name, names[0])
 
 
-@functools.cache
-def shallow_depths(name: str) -> str | None:
-    """The `depths` a zoo spec runs at here (`SHALLOW`), written as a value; None where its network
-    takes none."""
-    import resnet_dsl
-
-    network = network_of(name)
-    loaded = resnet_dsl.load(SPECS / f"{name}.arch", overrides=SMALL_INPUT, **({"network": network} if network else {}))
-    depths = dict(loaded.params).get("depths")
-    if not isinstance(depths, tuple):
-        return None
-    return "[" + ",".join(str(min(depth, DEEPER.get(name, SHALLOW))) for depth in depths) + "]"
-
-
 def small(name: str) -> dict[str, Any]:
-    """`load`'s keyword arguments for a zoo spec at 64x64, its stages shallow, its one network
-    where it has several."""
-    depths, network = shallow_depths(name), network_of(name)
-    overrides = {**SMALL_INPUT, **({"depths": depths} if depths else {})}
+    """`load`'s keyword arguments for a zoo spec at 64x64, its stages shallow (`tests/families.py`),
+    its one network where it has several."""
+    network = network_of(name)
+    overrides = {**SMALL_INPUT, **shallow(f"{name}:{network}" if network else name)}
     return {"overrides": overrides, **({"network": network} if network else {})}
 
 
