@@ -27,9 +27,11 @@ def measure(args: list[str]) -> dict:
     if not any(arg == "-n" or arg.startswith(("-n", "--numprocesses")) for arg in args):
         args = ["-n", "auto", *args]
     start = time.monotonic()
+    env = {key: value for key, value in os.environ.items() if key != "PYTHONDONTWRITEBYTECODE"}  # as test.sh
     result = subprocess.run(
         [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", *args],
         cwd=REPO,
+        env=env,
         capture_output=True,
         text=True,
     )

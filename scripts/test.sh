@@ -5,6 +5,9 @@
 # go to pytest, which runs one worker per core (PYTEST_WORKERS=N to choose). Without root, what cannot be installed is named in one line, and its tests skip.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# Where the environment says PYTHONDONTWRITEBYTECODE, every process the tests start (each CLI run,
+# each worker) would compile the package's and the tests' sources again: let Python cache them.
+unset PYTHONDONTWRITEBYTECODE
 PYTHON=${PYTHON:-python3}
 [ -x .venv/bin/python ] || "$PYTHON" -m venv .venv
 .venv/bin/python -m pip install --quiet --upgrade pip

@@ -17,6 +17,8 @@ generation on top takes minutes per model on two cores and is held once, on a sm
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -39,6 +41,22 @@ pytestmark = pytest.mark.torch
 @pytest.fixture(autouse=True)
 def _one_thread() -> None:
     torch.set_num_threads(1)  # helpers and CI share two cores
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _one_torchlib_registry() -> Iterator[None]:
+    """`torch.onnx.export` builds onnxscript's registry of ATen translations anew on every call,
+    re-reading some 500 functions' source (0.5 to 1 s a call, most of a small model's export); the
+    registry is read-only where no custom translations are given, so this module's exports share one.
+    Where torch keeps it elsewhere, the exports build their own, as they would anyway."""
+    try:
+        from torch.onnx._internal.exporter._registration import ONNXRegistry
+    except ImportError:
+        yield
+        return
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(ONNXRegistry, "from_torchlib", classmethod(functools.cache(ONNXRegistry.from_torchlib.__func__)))
+        yield
 
 
 def assert_close(actual: Any, expected: Any, tolerance: float = 1e-4) -> None:
