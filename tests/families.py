@@ -9,9 +9,8 @@ from __future__ import annotations
 
 import functools
 import re
-from pathlib import Path
 
-SPECS = Path(__file__).resolve().parents[1] / "specs"
+from tests.conftest import SPECS
 
 FAMILIES: dict[str, str] = {
     "keras/resnet101": "keras/resnet50",

@@ -1,7 +1,7 @@
 """The families the costly sweeps lean on (`tests/families.py`): each member's generated Keras and
 torch code is its representative's but for its numbers, so what the sweeps hold of the
 representative's code holds of the member's. The same holds of the shallow networks the
-deployment sweeps run (`tests/torch_deploy.py`) against their full depth."""
+sweeps run (`shallow`) against their full depth."""
 
 from __future__ import annotations
 

@@ -100,26 +100,27 @@ def test_the_spec_deploys(spec: str, tmp_path: Path) -> None:
     """Each deployment path of one spec, on one `to_torch` module and one generated module."""
     pytest.importorskip("onnxruntime")
     pytest.importorskip("onnxscript")
+    options = small(spec)
     model = reference(spec)
     generated = generated_like(model, spec)
-    images = example_input(spec, batch=3, **small(spec))
+    images = example_input(spec, batch=3, **options)
     expected = output(model, images)
 
     # ONNX, one capture: the exported program's outputs, then its file's under onnxruntime at two
     # batch sizes (neither the example's: the batch stays free).
-    program = exported(model, spec, **small(spec))
+    program = exported(model, spec, **options)
     assert_close(output(program.module(), images), expected)
     path = tmp_path / "model.onnx"
     to_onnx(program, path)
     session = one_thread_session(path)
     path.unlink()  # a large spec's file is hundreds of MB; pytest keeps the last runs' tmp_path
     for batch in (1, 3):
-        batch_images = example_input(spec, batch=batch, **small(spec))
+        batch_images = example_input(spec, batch=batch, **options)
         (actual,) = session.run(None, {INPUT_NAME: batch_images.numpy()})
         assert_close(actual, output(model, batch_images))
 
     # torch.export of the generated module; torch.compile(fullgraph=True) of both
-    assert_close(output(exported(generated, spec, **small(spec)).module(), images), expected)
+    assert_close(output(exported(generated, spec, **options).module(), images), expected)
     for module in (model, generated):
         torch._dynamo.reset()
         assert_close(output(torch.compile(module, fullgraph=True, backend="eager"), images), expected)
